@@ -1,0 +1,7 @@
+//! Who is asking: passwords, sessions, and the signed-in user.
+
+pub mod password;
+pub mod session;
+pub mod throttle;
+
+pub use session::TypedSession;

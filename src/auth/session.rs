@@ -1,0 +1,119 @@
+//! Typed access to the tower-sessions session that the session layer puts
+//! into each request.
+
+use poem::{FromRequest, Request, RequestBody};
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+
+use crate::domain::UserId;
+use crate::web::error::AppError;
+
+const USER: &str = "user";
+const CSRF: &str = "csrf";
+const FLASH: &str = "flash";
+
+/// The signed-in user as the session remembers them; checked against the
+/// database on every request so deactivation and password changes bite at once.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SessionUser {
+    pub id: UserId,
+    pub epoch: i32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Flash {
+    pub kind: FlashKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FlashKind {
+    Success,
+    Error,
+}
+
+impl FlashKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlashKind::Success => "success",
+            FlashKind::Error => "error",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct TypedSession(Session);
+
+impl TypedSession {
+    pub fn from_request_ref(req: &Request) -> Result<Self, AppError> {
+        req.extensions()
+            .get::<Session>()
+            .cloned()
+            .map(TypedSession)
+            .ok_or_else(|| AppError::internal("the session layer is not installed"))
+    }
+
+    pub async fn user(&self) -> Result<Option<SessionUser>, AppError> {
+        Ok(self.0.get(USER).await.map_err(session_error)?)
+    }
+
+    /// Starts a signed-in session under a new id, so an id planted before
+    /// login (session fixation) is worth nothing after it.
+    pub async fn log_in(&self, user: SessionUser) -> Result<(), AppError> {
+        self.0.cycle_id().await.map_err(session_error)?;
+        self.0.insert(USER, user).await.map_err(session_error)?;
+        // A fresh CSRF token for the signed-in session.
+        self.0
+            .insert(CSRF, crate::web::csrf::new_token())
+            .await
+            .map_err(session_error)
+    }
+
+    pub async fn set_user(&self, user: SessionUser) -> Result<(), AppError> {
+        self.0.insert(USER, user).await.map_err(session_error)
+    }
+
+    pub async fn log_out(&self) -> Result<(), AppError> {
+        self.0.flush().await.map_err(session_error)
+    }
+
+    /// The session's CSRF token, made on first use.
+    pub async fn csrf_token(&self) -> Result<String, AppError> {
+        if let Some(t) = self.0.get::<String>(CSRF).await.map_err(session_error)? {
+            return Ok(t);
+        }
+        let t = crate::web::csrf::new_token();
+        self.0.insert(CSRF, &t).await.map_err(session_error)?;
+        Ok(t)
+    }
+
+    /// The token without making one: a request that arrives without a
+    /// session has no token to match.
+    pub async fn existing_csrf_token(&self) -> Result<Option<String>, AppError> {
+        self.0.get(CSRF).await.map_err(session_error)
+    }
+
+    pub async fn flash(&self, kind: FlashKind, message: impl Into<String>) -> Result<(), AppError> {
+        let f = Flash {
+            kind,
+            message: message.into(),
+        };
+        self.0.insert(FLASH, f).await.map_err(session_error)
+    }
+
+    /// The pending flash message, removed as it is read.
+    pub async fn take_flash(&self) -> Result<Option<Flash>, AppError> {
+        self.0.remove(FLASH).await.map_err(session_error)
+    }
+}
+
+fn session_error(e: tower_sessions::session::Error) -> AppError {
+    AppError::Internal(anyhow::Error::new(e).context("session store"))
+}
+
+impl<'a> FromRequest<'a> for TypedSession {
+    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        Ok(Self::from_request_ref(req)?)
+    }
+}

@@ -1,0 +1,360 @@
+//! Settings, read once from the environment (and an optional `.env` file).
+//!
+//! Every malformed or missing setting is reported as one line naming it, so a
+//! start-up failure in a container log says exactly what to fix.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub bind: SocketAddr,
+    pub media_root: PathBuf,
+    /// Used to derive keys (CSRF tokens are random per session; this keys
+    /// anything that must be stable across restarts).
+    pub secret_key: Secret,
+    /// The URL people use to reach the site; `https` turns on secure cookies.
+    pub public_url: String,
+    pub staging: bool,
+    /// Trust `X-Real-IP` from the reverse proxy for the client address.
+    pub behind_proxy: bool,
+    pub admin_username: Option<String>,
+    pub admin_password: Option<Secret>,
+    pub login_throttle: LoginThrottle,
+    pub session_idle: Duration,
+}
+
+/// How failed logins are slowed down and then refused.
+#[derive(Clone, Copy, Debug)]
+pub struct LoginThrottle {
+    /// Failures counted over this window.
+    pub window: Duration,
+    /// From this many failures on, every further attempt is delayed.
+    pub slow_after: u32,
+    /// From this many failures on, attempts are refused until the window passes.
+    pub refuse_after: u32,
+    /// Delay added per failure beyond `slow_after` (capped at 5 s).
+    pub step: Duration,
+}
+
+impl Default for LoginThrottle {
+    fn default() -> Self {
+        Self {
+            window: Duration::from_secs(15 * 60),
+            slow_after: 3,
+            refuse_after: 10,
+            step: Duration::from_millis(500),
+        }
+    }
+}
+
+/// A string that never shows up in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("bind", &self.bind)
+            .field("media_root", &self.media_root)
+            .field("public_url", &self.public_url)
+            .field("staging", &self.staging)
+            .field("admin_username", &self.admin_username)
+            .finish_non_exhaustive()
+    }
+}
+
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***{}", &url[..s], &url[at..]),
+        _ => url.to_string(),
+    }
+}
+
+/// A setting that could not be used; the message names it.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+impl ConfigError {
+    pub fn new(message: String) -> Self {
+        Self(message)
+    }
+}
+
+/// Where settings come from: the process environment over a `.env` file.
+pub struct Source {
+    vars: HashMap<String, String>,
+}
+
+impl Source {
+    /// The real environment, with `.env` (if present in the working
+    /// directory) filling in what the environment does not set.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let mut vars = match std::fs::read_to_string(".env") {
+            Ok(text) => parse_dotenv(&text)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashMap::new(),
+            Err(e) => return Err(ConfigError(format!(".env: cannot read: {e}"))),
+        };
+        vars.extend(std::env::vars());
+        Ok(Self { vars })
+    }
+
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        Self {
+            vars: pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.vars
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    fn require(&self, key: &str) -> Result<&str, ConfigError> {
+        self.get(key)
+            .ok_or_else(|| ConfigError(format!("{key} is not set")))
+    }
+
+    fn bool_or(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(v) => parse_bool(v).ok_or_else(|| {
+                ConfigError(format!(
+                    "{key}={v:?} is not a boolean: use 1, 0, true or false"
+                ))
+            }),
+        }
+    }
+}
+
+/// Only the four spellings people cannot misread: the apps this replaces
+/// treated `DEBUG=0` as true because any non-empty string was truthy.
+pub fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim() {
+        "1" | "true" => Some(true),
+        "0" | "false" => Some(false),
+        _ => None,
+    }
+}
+
+fn parse_dotenv(text: &str) -> Result<HashMap<String, String>, ConfigError> {
+    let mut out = HashMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let (k, v) = line
+            .split_once('=')
+            .ok_or_else(|| ConfigError(format!(".env line {}: expected KEY=value", n + 1)))?;
+        let v = v.trim();
+        let v = v
+            .strip_prefix('"')
+            .and_then(|s| s.strip_suffix('"'))
+            .or_else(|| v.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')))
+            .unwrap_or(v);
+        out.insert(k.trim().to_string(), v.to_string());
+    }
+    Ok(out)
+}
+
+impl Config {
+    /// Settings every command needs: just the database.
+    pub fn database_url(src: &Source) -> Result<String, ConfigError> {
+        let url = src.require("DATABASE_URL")?;
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(ConfigError(
+                "DATABASE_URL must start with postgres:// or postgresql://".into(),
+            ));
+        }
+        Ok(url.to_string())
+    }
+
+    pub fn from_source(src: &Source) -> Result<Self, ConfigError> {
+        let database_url = Self::database_url(src)?;
+        let bind_raw = src.get("VETTER_BIND").unwrap_or("127.0.0.1:8000");
+        let bind = bind_raw.parse().map_err(|_| {
+            ConfigError(format!(
+                "VETTER_BIND={bind_raw:?} is not an address like 127.0.0.1:8000"
+            ))
+        })?;
+        let media_root = PathBuf::from(src.require("VETTER_MEDIA_ROOT")?);
+        let secret_key = src.require("VETTER_SECRET_KEY")?;
+        if secret_key.len() < 32 {
+            return Err(ConfigError(
+                "VETTER_SECRET_KEY is too short: use at least 32 characters (`vetter gen-secret` makes one)".into(),
+            ));
+        }
+        let public_url = src
+            .get("VETTER_PUBLIC_URL")
+            .map(|u| u.trim_end_matches('/').to_string())
+            .unwrap_or_else(|| format!("http://{bind}"));
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            return Err(ConfigError(format!(
+                "VETTER_PUBLIC_URL={public_url:?} must start with http:// or https://"
+            )));
+        }
+        let admin_username = src.get("VETTER_ADMIN_USERNAME").map(str::to_string);
+        let admin_password = src.get("VETTER_ADMIN_PASSWORD").map(Secret::new);
+        Ok(Self {
+            database_url,
+            bind,
+            media_root,
+            secret_key: Secret::new(secret_key),
+            public_url,
+            staging: src.bool_or("VETTER_STAGING", false)?,
+            behind_proxy: src.bool_or("VETTER_BEHIND_PROXY", false)?,
+            admin_username,
+            admin_password,
+            login_throttle: LoginThrottle::default(),
+            session_idle: Duration::from_secs(14 * 24 * 3600),
+        })
+    }
+
+    /// Whether cookies must carry `Secure`: whenever people reach us over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+
+    /// The origin (scheme://host[:port]) that browsers send in `Origin`.
+    pub fn public_origin(&self) -> &str {
+        let after_scheme = self.public_url.find("://").map_or(0, |i| i + 3);
+        match self.public_url[after_scheme..].find('/') {
+            Some(i) => &self.public_url[..after_scheme + i],
+            None => &self.public_url,
+        }
+    }
+
+    /// A configuration for tests: binds port 0 on loopback.
+    pub fn for_tests(database_url: &str, media_root: PathBuf) -> Self {
+        Self {
+            database_url: database_url.to_string(),
+            bind: "127.0.0.1:0".parse().expect("valid address"),
+            media_root,
+            secret_key: Secret::new("test-secret-key-test-secret-key-0123456789"),
+            public_url: "http://127.0.0.1".into(),
+            staging: false,
+            behind_proxy: false,
+            admin_username: None,
+            admin_password: None,
+            login_throttle: LoginThrottle::default(),
+            session_idle: Duration::from_secs(3600),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("DATABASE_URL", "postgres://u:p@localhost/vetter"),
+            ("VETTER_MEDIA_ROOT", "/tmp/media"),
+            ("VETTER_SECRET_KEY", "0123456789abcdef0123456789abcdef"),
+        ]
+    }
+
+    fn with(extra: &[(&'static str, &'static str)]) -> Result<Config, ConfigError> {
+        let mut pairs = base();
+        pairs.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+        pairs.extend_from_slice(extra);
+        Config::from_source(&Source::from_pairs(pairs))
+    }
+
+    #[test]
+    fn defaults_apply_when_only_required_settings_are_given() {
+        let c = with(&[]).unwrap();
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8000");
+        assert!(!c.staging);
+        assert!(!c.secure_cookies());
+    }
+
+    #[test]
+    fn booleans_accept_only_the_four_spellings() {
+        assert!(with(&[("VETTER_STAGING", "1")]).unwrap().staging);
+        assert!(with(&[("VETTER_STAGING", "true")]).unwrap().staging);
+        assert!(!with(&[("VETTER_STAGING", "0")]).unwrap().staging);
+        assert!(!with(&[("VETTER_STAGING", "false")]).unwrap().staging);
+        for bad in ["yes", "TRUE", "on", "2", "off"] {
+            let mut pairs = base();
+            pairs.push(("VETTER_STAGING", bad));
+            let err = Config::from_source(&Source::from_pairs(pairs)).unwrap_err();
+            assert!(err.0.starts_with("VETTER_STAGING="), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn each_missing_required_setting_is_named() {
+        for key in ["DATABASE_URL", "VETTER_MEDIA_ROOT", "VETTER_SECRET_KEY"] {
+            let pairs: Vec<_> = base().into_iter().filter(|(k, _)| *k != key).collect();
+            let err = Config::from_source(&Source::from_pairs(pairs)).unwrap_err();
+            assert_eq!(err.0, format!("{key} is not set"));
+        }
+    }
+
+    #[test]
+    fn malformed_settings_are_named() {
+        let cases = [
+            ("VETTER_BIND", "localhost"),
+            ("DATABASE_URL", "mysql://x"),
+            ("VETTER_SECRET_KEY", "short"),
+            ("VETTER_PUBLIC_URL", "ftp://example.org"),
+        ];
+        for (key, value) in cases {
+            let err = with(&[(key, value)]).unwrap_err();
+            assert!(err.0.starts_with(key), "{key}: {err}");
+        }
+    }
+
+    #[test]
+    fn https_public_url_turns_on_secure_cookies_and_gives_the_origin() {
+        let c = with(&[("VETTER_PUBLIC_URL", "https://vetter.example.org/sub/")]).unwrap();
+        assert!(c.secure_cookies());
+        assert_eq!(c.public_origin(), "https://vetter.example.org");
+    }
+
+    #[test]
+    fn dotenv_lines_are_parsed_and_quotes_removed() {
+        let vars = parse_dotenv("# c\nA=1\nexport B=\"two words\"\nC='x'\n\n").unwrap();
+        assert_eq!(vars["A"], "1");
+        assert_eq!(vars["B"], "two words");
+        assert_eq!(vars["C"], "x");
+        assert!(parse_dotenv("nonsense").is_err());
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let c = with(&[("DATABASE_URL", "postgres://user:hunter2@db/vetter")]).unwrap();
+        let s = format!("{c:?}");
+        assert!(!s.contains("hunter2"));
+        assert!(!s.contains("0123456789abcdef"));
+    }
+}

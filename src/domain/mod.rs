@@ -1,0 +1,50 @@
+//! Values parsed once at the edge: a handler that holds one of these holds a
+//! valid one.
+
+mod password;
+mod role;
+mod username;
+
+pub use password::NewPassword;
+pub use role::Role;
+pub use username::Username;
+
+/// A typed primary key, so a user id cannot be passed where a candidate id is
+/// expected.
+macro_rules! typed_id {
+    ($name:ident) => {
+        #[derive(
+            Debug,
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            Hash,
+            PartialOrd,
+            Ord,
+            sqlx::Type,
+            serde::Serialize,
+            serde::Deserialize,
+        )]
+        #[sqlx(transparent)]
+        #[serde(transparent)]
+        pub struct $name(pub i64);
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = std::num::ParseIntError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                s.parse().map($name)
+            }
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use typed_id;
+
+typed_id!(UserId);

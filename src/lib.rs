@@ -1,0 +1,21 @@
+//! vetter: a web app for rating radio transient candidates.
+//!
+//! `main.rs` parses the command line and calls into `cli`; `startup` builds
+//! and runs the server; `web` holds one module per page; `db` one module per
+//! aggregate; `domain` the values parsed at the edge.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod startup;
+pub mod telemetry;
+pub mod web;
+
+/// `n` random bytes from the OS, as lowercase hex.
+pub fn random_hex(n: usize) -> String {
+    let mut buf = vec![0u8; n];
+    getrandom::fill(&mut buf).expect("the OS random source works");
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,96 @@
+//! Building and running the server: bind first (port 0 allowed, the real
+//! port is reported), then serve until a shutdown signal, letting requests in
+//! flight finish.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::Server;
+use sqlx::PgPool;
+
+use crate::config::Config;
+use crate::web::state::AppState;
+
+pub struct Application {
+    acceptor: TcpAcceptor,
+    port: u16,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(config: Config, pool: PgPool) -> anyhow::Result<Self> {
+        let acceptor = TcpListener::bind(config.bind)
+            .into_acceptor()
+            .await
+            .with_context(|| format!("cannot listen on {}", config.bind))?;
+        let port = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().map(|s| s.port()))
+            .context("the listener has no address")?;
+        Ok(Self {
+            acceptor,
+            port,
+            state: AppState {
+                pool,
+                config: Arc::new(config),
+            },
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        let cleanup = tokio::spawn(periodic_cleanup(self.state.pool.clone()));
+        let app = crate::web::app(self.state);
+        let result = Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(30)))
+            .await;
+        cleanup.abort();
+        result
+    }
+}
+
+/// Expired sessions and old login failures are of no use; clear them hourly.
+async fn periodic_cleanup(pool: PgPool) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let sessions = sqlx::query("DELETE FROM tower_sessions.session WHERE expiry_date < now()")
+            .execute(&pool)
+            .await;
+        let failures =
+            crate::db::login_failures::purge_older_than(&pool, Duration::from_secs(86_400)).await;
+        if let (Err(e), _) | (_, Err(e)) = (sessions.map(drop), failures.map(drop)) {
+            tracing::warn!(error = %e, "periodic cleanup failed");
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,118 @@
+//! One error type for every page, named for what the person sees.
+
+use poem::http::StatusCode;
+use poem::{IntoResponse, Response};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("sign in first")]
+    Unauthorized,
+    #[error("not allowed")]
+    Forbidden,
+    #[error("form expired")]
+    CsrfRejected,
+    #[error("{0}")]
+    TooManyRequests(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("database unavailable")]
+    Unavailable,
+    #[error(transparent)]
+    Internal(anyhow::Error),
+}
+
+pub type WebResult<T> = Result<T, AppError>;
+
+/// What a person is told about an error: the status, a short title and a
+/// sentence on what to do next.
+pub struct Described {
+    pub status: StatusCode,
+    pub title: &'static str,
+    pub message: String,
+}
+
+impl AppError {
+    pub fn internal(msg: &'static str) -> Self {
+        AppError::Internal(anyhow::anyhow!(msg))
+    }
+
+    pub fn describe(&self) -> Described {
+        let (status, title, message) = match self {
+            AppError::NotFound(what) => (
+                StatusCode::NOT_FOUND,
+                "Not found",
+                format!("No such {what}. It may have been removed, or the link is wrong."),
+            ),
+            AppError::BadRequest(m) => (StatusCode::BAD_REQUEST, "Bad request", m.clone()),
+            AppError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "Please sign in",
+                "Your session has ended. Sign in again to go on.".into(),
+            ),
+            AppError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "Not allowed",
+                "Your account is not allowed to do this. Ask an administrator if you need it.".into(),
+            ),
+            AppError::CsrfRejected => (
+                StatusCode::FORBIDDEN,
+                "Form expired",
+                "This form has expired or did not come from this site. Reload the page and try again."
+                    .into(),
+            ),
+            AppError::TooManyRequests(m) => {
+                (StatusCode::TOO_MANY_REQUESTS, "Too many attempts", m.clone())
+            }
+            AppError::Conflict(m) => (StatusCode::CONFLICT, "Conflict", m.clone()),
+            AppError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "The database is not answering. Nothing was saved; try again in a moment.".into(),
+            ),
+            AppError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "The server could not finish this request. It has been logged; try again, and tell an administrator if it keeps happening.".into(),
+            ),
+        };
+        Described {
+            status,
+            title,
+            message,
+        }
+    }
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                tracing::warn!(error = %e, "database unavailable");
+                AppError::Unavailable
+            }
+            other => AppError::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+impl From<anyhow::Error> for AppError {
+    fn from(e: anyhow::Error) -> Self {
+        AppError::Internal(e)
+    }
+}
+
+impl poem::error::ResponseError for AppError {
+    fn status(&self) -> StatusCode {
+        self.describe().status
+    }
+
+    /// The plain page; `web::errors` turns it into a toast for htmx and JSON
+    /// for the API where it knows the request.
+    fn as_response(&self) -> Response {
+        crate::web::errors::page(self.describe(), false).into_response()
+    }
+}

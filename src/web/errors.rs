@@ -1,0 +1,140 @@
+//! Turns every error, ours or the framework's (bad query string, unknown
+//! route), into what the client can use: a friendly page, an htmx toast that
+//! lands in the toast area rather than in whatever the request targeted, or
+//! JSON for the API. Internal errors are logged here, once, with their causes.
+
+use askama::Template;
+use poem::http::{header, StatusCode};
+use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
+
+use crate::web::error::{AppError, Described};
+use crate::web::layout::Layout;
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    layout: Layout,
+    title: &'static str,
+    message: String,
+    status: u16,
+}
+
+#[derive(Template)]
+#[template(path = "partials/toast.html")]
+struct Toast<'a> {
+    kind: &'a str,
+    message: &'a str,
+}
+
+pub fn page(d: Described, staging: bool) -> Response {
+    let html = ErrorPage {
+        layout: Layout::bare(staging),
+        title: d.title,
+        message: d.message,
+        status: d.status.as_u16(),
+    }
+    .render()
+    .unwrap_or_else(|_| "Something went wrong".to_string());
+    poem::web::Html(html).with_status(d.status).into_response()
+}
+
+fn toast(d: Described) -> Response {
+    let html = Toast {
+        kind: "error",
+        message: &d.message,
+    }
+    .render()
+    .unwrap_or_default();
+    Response::builder()
+        .status(d.status)
+        .content_type("text/html; charset=utf-8")
+        .header("HX-Retarget", "#toasts")
+        .header("HX-Reswap", "beforeend")
+        .body(html)
+}
+
+fn json(d: Described) -> Response {
+    let body = serde_json::json!({"error": d.title, "message": d.message});
+    poem::web::Json(body).with_status(d.status).into_response()
+}
+
+/// Framework errors carry their own text; keep it where it helps the person
+/// (a malformed parameter) and replace it where it does not.
+fn describe(err: &poem::Error) -> Described {
+    if let Some(app) = err.downcast_ref::<AppError>() {
+        if let AppError::Internal(e) = app {
+            tracing::error!(error = ?e, "internal error");
+        }
+        return app.describe();
+    }
+    let status = err.status();
+    let (title, message) = match status {
+        StatusCode::NOT_FOUND => ("Not found", "There is no page at this address.".to_string()),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "Method not allowed",
+            "This address does not accept that kind of request.".to_string(),
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ("Too large", "The request body is too large.".to_string())
+        }
+        s if s.is_client_error() => ("Bad request", err.to_string()),
+        _ => {
+            tracing::error!(error = %err, "unhandled framework error");
+            (
+                "Something went wrong",
+                "The server could not finish this request.".to_string(),
+            )
+        }
+    };
+    Described {
+        status,
+        title,
+        message,
+    }
+}
+
+pub struct ErrorPages {
+    pub staging: bool,
+}
+
+impl<E: Endpoint> Middleware<E> for ErrorPages {
+    type Output = ErrorPagesEndpoint<E>;
+    fn transform(&self, ep: E) -> Self::Output {
+        ErrorPagesEndpoint {
+            inner: ep,
+            staging: self.staging,
+        }
+    }
+}
+
+pub struct ErrorPagesEndpoint<E> {
+    inner: E,
+    staging: bool,
+}
+
+impl<E: Endpoint> Endpoint for ErrorPagesEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        let htmx = req.headers().contains_key("hx-request");
+        let api = req.uri().path().starts_with("/api/");
+        let wants_json = req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        match self.inner.call(req).await {
+            Ok(r) => Ok(r.into_response()),
+            Err(err) => {
+                let d = describe(&err);
+                Ok(if api || wants_json {
+                    json(d)
+                } else if htmx {
+                    toast(d)
+                } else {
+                    page(d, self.staging)
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! `/login` and `/logout`.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use poem::http::StatusCode;
+use poem::web::{Data, Form, Query, RemoteAddr};
+use poem::{handler, IntoResponse, Request, Response};
+use serde::Deserialize;
+
+use crate::auth::password;
+use crate::auth::session::SessionUser;
+use crate::auth::throttle::{self, Decision};
+use crate::auth::TypedSession;
+use crate::config::Secret;
+use crate::db::{login_failures, users};
+use crate::domain::Username;
+use crate::web::access::{see_other, CurrentUser};
+use crate::web::error::WebResult;
+use crate::web::layout::Layout;
+use crate::web::paths;
+use crate::web::state::AppState;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "login/page.html")]
+pub struct LoginPage {
+    layout: Layout,
+    username: String,
+    next: String,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct NextParam {
+    next: Option<String>,
+}
+
+#[handler]
+pub async fn form(
+    layout: Layout,
+    user: Option<CurrentUser>,
+    Query(q): Query<NextParam>,
+) -> WebResult<Response> {
+    let next = paths::safe_next(q.next.as_deref()).to_string();
+    if user.is_some() {
+        return Ok(see_other(&next));
+    }
+    Ok(LoginPage {
+        layout,
+        username: String::new(),
+        next,
+        error: None,
+    }
+    .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+    next: Option<String>,
+}
+
+const WRONG: &str = "Wrong username or password, or the account is not active.";
+
+#[handler]
+pub async fn submit(
+    req: &Request,
+    state: Data<&AppState>,
+    session: TypedSession,
+    remote: &RemoteAddr,
+    Form(f): Form<LoginForm>,
+) -> WebResult<Response> {
+    let next = paths::safe_next(f.next.as_deref()).to_string();
+    let address = client_ip(req, remote, state.config.behind_proxy);
+    let policy = state.config.login_throttle;
+    let name_key = f.username.trim().to_lowercase();
+    let failures = login_failures::recent(&state.pool, &name_key, address, policy.window).await?;
+    match throttle::decide(&policy, failures) {
+        Decision::Refuse => {
+            tracing::warn!(username = %name_key, ?address, failures, "login refused: too many failures");
+            let minutes = policy.window.as_secs().div_ceil(60);
+            let msg = format!("Too many failed sign-ins. Try again in {minutes} minutes.");
+            return rerender(req, &f, next, msg, StatusCode::TOO_MANY_REQUESTS).await;
+        }
+        Decision::Delay(d) => tokio::time::sleep(d).await,
+        Decision::Allow => {}
+    }
+
+    let found = match f.username.parse::<Username>() {
+        Ok(name) => users::credentials(&state.pool, &name).await?,
+        Err(_) => None,
+    };
+    let (user, hash) = match found {
+        Some((u, h)) => (Some(u), Some(h)),
+        None => (None, None),
+    };
+    let password_ok = password::verify(Secret::new(f.password.clone()), hash).await?;
+    match user {
+        Some(u) if password_ok && u.active => {
+            session
+                .log_in(SessionUser {
+                    id: u.id,
+                    epoch: u.session_epoch,
+                })
+                .await?;
+            users::record_login(&state.pool, u.id).await?;
+            login_failures::clear_for_user(&state.pool, &name_key).await?;
+            tracing::info!(username = %u.username, ?address, "login succeeded");
+            Ok(see_other(&next))
+        }
+        _ => {
+            login_failures::record(&state.pool, &name_key, address).await?;
+            tracing::warn!(username = %name_key, ?address, "login failed");
+            rerender(req, &f, next, WRONG.into(), StatusCode::UNAUTHORIZED).await
+        }
+    }
+}
+
+async fn rerender(
+    req: &Request,
+    f: &LoginForm,
+    next: String,
+    error: String,
+    status: StatusCode,
+) -> WebResult<Response> {
+    let layout = Layout::for_request(req).await?;
+    Ok(LoginPage {
+        layout,
+        username: f.username.clone(),
+        next,
+        error: Some(error),
+    }
+    .with_status(status)
+    .into_response())
+}
+
+/// The client's address: the peer, or behind our own nginx the address it
+/// reports (it overwrites `X-Real-IP`, so a client cannot forge it).
+fn client_ip(req: &Request, remote: &RemoteAddr, behind_proxy: bool) -> Option<std::net::IpAddr> {
+    if behind_proxy {
+        if let Some(ip) = req
+            .headers()
+            .get("x-real-ip")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok())
+        {
+            return Some(ip);
+        }
+    }
+    remote.as_socket_addr().map(|a| a.ip())
+}
+
+#[handler]
+pub async fn logout(session: TypedSession) -> WebResult<Response> {
+    session.log_out().await?;
+    Ok(see_other(paths::LOGIN))
+}

@@ -1,0 +1,42 @@
+//! The web front: one module per page or resource, plus the cross-cutting
+//! pieces (errors, sessions, CSRF, access, headers, assets).
+
+pub mod access;
+pub mod account;
+pub mod assets;
+pub mod csrf;
+pub mod error;
+pub mod errors;
+pub mod headers;
+pub mod health;
+pub mod home;
+pub mod layout;
+pub mod logging;
+pub mod login;
+pub mod paths;
+pub mod routes;
+pub mod session_layer;
+pub mod state;
+
+use poem::{Endpoint, EndpointExt};
+use tower_sessions_sqlx_store::PostgresStore;
+
+use crate::web::state::AppState;
+
+/// The whole site as one endpoint.
+pub fn app(state: AppState) -> impl Endpoint<Output = poem::Response> {
+    let store = PostgresStore::new(state.pool.clone());
+    let sessions = session_layer::session_layer(&state.config, store);
+    let wiring = routes::Wiring {
+        sessions: &sessions,
+        public_origin: state.config.public_origin(),
+        staging: state.config.staging,
+    };
+    let staging = state.config.staging;
+    routes::router(&wiring)
+        .with(errors::ErrorPages { staging })
+        .data(state)
+        .with(headers::SecurityHeaders::new(None))
+        .with(logging::RequestLog)
+        .map_to_response()
+}

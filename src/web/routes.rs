@@ -1,0 +1,110 @@
+//! The route table: every route with its method and access level, in one
+//! place. The router is built from it, and the access-matrix test walks it, so
+//! a route cannot exist without a stated access level and a test entry.
+
+use std::collections::BTreeMap;
+
+use poem::http::Method;
+use poem::{EndpointExt, IntoEndpoint, Route, RouteMethod};
+use tower_sessions_sqlx_store::PostgresStore;
+
+use crate::web::access::{Access, Guard};
+use crate::web::csrf::Csrf;
+use crate::web::errors::ErrorPages;
+use crate::web::session_layer::WithSession;
+use crate::web::{account, assets, health, home, login, paths};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteSpec {
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
+}
+
+fn register(r: &mut Registry) {
+    r.add(Method::GET, paths::HEALTHZ, Access::Open, health::check);
+    r.add(Method::GET, paths::STATIC, Access::Open, assets::serve);
+    r.add(Method::HEAD, paths::STATIC, Access::Open, assets::serve);
+
+    r.add(Method::GET, paths::LOGIN, Access::Public, login::form);
+    r.add(Method::POST, paths::LOGIN, Access::Public, login::submit);
+    r.add(Method::POST, paths::LOGOUT, Access::Public, login::logout);
+
+    r.add(Method::GET, paths::HOME, Access::Reviewer, home::page);
+    r.add(Method::GET, paths::ACCOUNT, Access::Reviewer, account::page);
+    r.add(
+        Method::POST,
+        paths::ACCOUNT_PASSWORD,
+        Access::Reviewer,
+        account::change_password,
+    );
+}
+
+/// Every route the site serves.
+pub fn table() -> Vec<RouteSpec> {
+    let mut r = Registry::new(None);
+    register(&mut r);
+    r.specs
+}
+
+/// What the wrapping needs to build real endpoints.
+pub struct Wiring<'a> {
+    pub sessions: &'a tower_sessions::SessionManagerLayer<PostgresStore>,
+    pub public_origin: &'a str,
+    pub staging: bool,
+}
+
+pub fn router(wiring: &Wiring<'_>) -> Route {
+    let mut r = Registry::new(Some(wiring));
+    register(&mut r);
+    r.paths
+        .into_iter()
+        .fold(Route::new(), |route, (path, methods)| {
+            route.at(path, methods)
+        })
+}
+
+struct Registry<'a> {
+    wiring: Option<&'a Wiring<'a>>,
+    specs: Vec<RouteSpec>,
+    paths: BTreeMap<&'static str, RouteMethod>,
+}
+
+impl<'a> Registry<'a> {
+    fn new(wiring: Option<&'a Wiring<'a>>) -> Self {
+        Self {
+            wiring,
+            specs: Vec::new(),
+            paths: BTreeMap::new(),
+        }
+    }
+
+    fn add<E>(&mut self, method: Method, path: &'static str, access: Access, ep: E)
+    where
+        E: IntoEndpoint,
+        E::Endpoint: 'static,
+    {
+        self.specs.push(RouteSpec {
+            method: method.clone(),
+            path,
+            access,
+        });
+        let Some(w) = self.wiring else { return };
+        let errors = ErrorPages { staging: w.staging };
+        let ep = ep.into_endpoint();
+        let wrapped = match access {
+            Access::Open => ep.with(errors).boxed(),
+            _ => {
+                let inner = ep
+                    .with(Csrf {
+                        public_origin: w.public_origin.to_string(),
+                    })
+                    .with(Guard(access))
+                    .with(errors);
+                WithSession::new(w.sessions, inner).boxed()
+            }
+        };
+        let methods = self.paths.remove(path).unwrap_or_default();
+        self.paths.insert(path, methods.method(method, wrapped));
+    }
+}
