@@ -55,7 +55,7 @@ impl TypedSession {
     }
 
     pub async fn user(&self) -> Result<Option<SessionUser>, AppError> {
-        Ok(self.0.get(USER).await.map_err(session_error)?)
+        self.0.get(USER).await.map_err(session_error)
     }
 
     /// Starts a signed-in session under a new id, so an id planted before

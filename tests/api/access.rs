@@ -1,0 +1,164 @@
+//! The access matrix: every route in the table, tried as an anonymous
+//! visitor, a reviewer and an admin. A route added to the table without an
+//! entry here fails `every_route_has_an_expectation`.
+
+use reqwest::{Method, StatusCode};
+use sqlx::PgPool;
+use vetter::domain::Role;
+use vetter::web::access::Access;
+use vetter::web::routes::{self, RouteSpec};
+
+use crate::helpers::{new_client, select_attr, TestApp, TestUser};
+
+/// (method, path as registered, concrete path to request, anonymous, reviewer, admin)
+const EXPECTED: &[(&str, &str, &str, u16, u16, u16)] = &[
+    ("GET", "/healthz", "/healthz", 200, 200, 200),
+    (
+        "GET",
+        "/static/:version/:name",
+        "/static/0/app.css",
+        200,
+        200,
+        200,
+    ),
+    (
+        "HEAD",
+        "/static/:version/:name",
+        "/static/0/app.css",
+        200,
+        200,
+        200,
+    ),
+    ("GET", "/login", "/login", 200, 303, 303),
+    // An empty form is a bad request once past the access check.
+    ("POST", "/login", "/login", 400, 400, 400),
+    ("POST", "/logout", "/logout", 303, 303, 303),
+    ("GET", "/", "/", 303, 200, 200),
+    ("GET", "/account", "/account", 303, 200, 200),
+    (
+        "POST",
+        "/account/password",
+        "/account/password",
+        401,
+        400,
+        400,
+    ),
+];
+
+fn expectation(
+    spec: &RouteSpec,
+) -> Option<&'static (&'static str, &'static str, &'static str, u16, u16, u16)> {
+    EXPECTED
+        .iter()
+        .find(|e| e.0 == spec.method.as_str() && e.1 == spec.path)
+}
+
+#[test]
+fn every_route_has_an_expectation() {
+    let missing: Vec<_> = routes::table()
+        .into_iter()
+        .filter(|s| expectation(s).is_none())
+        .map(|s| format!("{} {}", s.method, s.path))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "routes without an access-matrix entry: {missing:?}"
+    );
+    assert_eq!(
+        EXPECTED.len(),
+        routes::table().len(),
+        "stale entries in EXPECTED"
+    );
+}
+
+#[test]
+fn only_health_and_static_files_are_served_without_a_session() {
+    for s in routes::table() {
+        if s.access == Access::Open {
+            assert!(
+                s.path == "/healthz" || s.path.starts_with("/static/"),
+                "{} is open",
+                s.path
+            );
+        }
+    }
+}
+
+async fn client_for(app: &TestApp, who: Option<&TestUser>) -> (reqwest::Client, String) {
+    let client = new_client();
+    let page = client
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = select_attr(
+        &scraper::Html::parse_document(&page),
+        "input[name=csrf_token]",
+        "value",
+    )
+    .unwrap();
+    let Some(user) = who else {
+        return (client, token);
+    };
+    let r = client
+        .post(app.url("/login"))
+        .form(&[
+            ("username", user.username.as_str()),
+            ("password", user.password.as_str()),
+            ("csrf_token", token.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let page = client
+        .get(app.url("/account"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = select_attr(
+        &scraper::Html::parse_document(&page),
+        "input[name=csrf_token]",
+        "value",
+    )
+    .unwrap();
+    (client, token)
+}
+
+#[sqlx::test]
+async fn each_route_answers_each_role_as_the_matrix_says(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let reviewer = app.create_user("rita", Role::Reviewer).await;
+    let admin = app.create_user("adam", Role::Admin).await;
+    let mut failures = Vec::new();
+    for spec in routes::table() {
+        let e = expectation(&spec).expect("checked by every_route_has_an_expectation");
+        for (who, expected) in [(None, e.3), (Some(&reviewer), e.4), (Some(&admin), e.5)] {
+            // A fresh client per request: POST /logout must not spoil the next one.
+            let (client, token) = client_for(&app, who).await;
+            let method = Method::from_bytes(spec.method.as_str().as_bytes()).unwrap();
+            let r = client
+                .request(method, app.url(e.2))
+                .header("X-CSRF-Token", &token)
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .send()
+                .await
+                .unwrap();
+            let got = r.status().as_u16();
+            if got != expected {
+                let role = who.map_or("anonymous", |u| u.username.as_str());
+                failures.push(format!(
+                    "{} {} as {role}: expected {expected}, got {got}",
+                    spec.method, e.2
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}

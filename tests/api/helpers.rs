@@ -1,0 +1,184 @@
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use reqwest::{header, redirect, Client, Response, StatusCode};
+use scraper::{Html, Selector};
+use sqlx::PgPool;
+use tokio::sync::oneshot;
+use vetter::config::Config;
+use vetter::db::users;
+use vetter::domain::{Role, UserId, Username};
+use vetter::startup::Application;
+
+pub struct TestApp {
+    pub address: String,
+    pub pool: PgPool,
+    pub client: Client,
+    pub media_root: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    pub server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+pub struct TestUser {
+    pub id: UserId,
+    pub username: String,
+    pub password: String,
+}
+
+pub fn new_client() -> Client {
+    Client::builder()
+        .redirect(redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap()
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "vetter-test-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+impl TestApp {
+    pub async fn spawn(pool: PgPool) -> Self {
+        Self::spawn_with(pool, |_| {}).await
+    }
+
+    pub async fn spawn_with(pool: PgPool, tweak: impl FnOnce(&mut Config)) -> Self {
+        if std::env::var("TEST_LOG").is_ok() {
+            vetter::telemetry::init();
+        }
+        let media_root = temp_dir("media");
+        let mut config = Config::for_tests("postgres://unused", media_root.clone());
+        tweak(&mut config);
+        let app = Application::build(config, pool.clone()).await.unwrap();
+        let port = app.port();
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async {
+            let _ = rx.await;
+        }));
+        Self {
+            address: format!("http://127.0.0.1:{port}"),
+            pool,
+            client: new_client(),
+            media_root,
+            stop: Some(tx),
+            server: Some(server),
+        }
+    }
+
+    /// Asks the server to stop, as SIGTERM would.
+    pub fn stop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn get_html(&self, path: &str) -> Html {
+        Html::parse_document(&self.get(path).await.text().await.unwrap())
+    }
+
+    /// The CSRF token the page at `path` carries in its forms.
+    pub async fn csrf_token(&self, path: &str) -> String {
+        let html = self.get_html(path).await;
+        select_attr(&html, "input[name=csrf_token]", "value")
+            .unwrap_or_else(|| panic!("no csrf_token on {path}"))
+    }
+
+    /// POSTs a form, adding the CSRF token from the login page.
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Response {
+        let token = self.csrf_token("/login").await;
+        let mut all: Vec<(&str, &str)> = fields.to_vec();
+        all.push(("csrf_token", &token));
+        self.client
+            .post(self.url(path))
+            .form(&all)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_login(&self, username: &str, password: &str) -> Response {
+        self.post_form("/login", &[("username", username), ("password", password)])
+            .await
+    }
+
+    pub async fn login_as(&self, user: &TestUser) {
+        let r = self.post_login(&user.username, &user.password).await;
+        assert_eq!(
+            r.status(),
+            StatusCode::SEE_OTHER,
+            "login of {} failed",
+            user.username
+        );
+    }
+
+    pub async fn create_user(&self, username: &str, role: Role) -> TestUser {
+        create_user(&self.pool, username, role).await
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.media_root);
+    }
+}
+
+pub async fn create_user(pool: &PgPool, username: &str, role: Role) -> TestUser {
+    let password = format!("{username}-secret-pw");
+    let hash = vetter::auth::password::hash_blocking(&password).unwrap();
+    let name: Username = username.parse().unwrap();
+    let id = users::insert(pool, &name, &hash, role).await.unwrap();
+    TestUser {
+        id,
+        username: username.into(),
+        password,
+    }
+}
+
+pub fn select_attr(html: &Html, selector: &str, attr: &str) -> Option<String> {
+    let sel = Selector::parse(selector).unwrap();
+    html.select(&sel)
+        .next()
+        .and_then(|e| e.value().attr(attr))
+        .map(str::to_string)
+}
+
+pub fn select_text(html: &Html, selector: &str) -> Option<String> {
+    let sel = Selector::parse(selector).unwrap();
+    html.select(&sel)
+        .next()
+        .map(|e| e.text().collect::<String>().trim().to_string())
+}
+
+pub fn location(r: &Response) -> String {
+    r.headers()
+        .get(header::LOCATION)
+        .expect("a Location header")
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+pub fn assert_redirect_to(r: &Response, to: &str) {
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "expected a redirect to {to}"
+    );
+    assert_eq!(location(r), to);
+}

@@ -1,0 +1,13 @@
+//! HTTP tests against the real app on a random port, each with a fresh,
+//! migrated PostgreSQL database (`#[sqlx::test]`). One binary, so linking is
+//! paid once.
+
+mod access;
+mod account;
+mod assets;
+mod cli;
+mod csrf;
+mod health;
+mod helpers;
+mod login;
+mod pages;
