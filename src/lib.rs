@@ -5,10 +5,12 @@
 //! aggregate; `domain` the values parsed at the edge.
 
 pub mod auth;
+pub mod catalogue;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod fits;
 pub mod startup;
 pub mod telemetry;
 pub mod web;

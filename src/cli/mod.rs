@@ -3,6 +3,8 @@
 
 mod admin;
 mod healthcheck;
+mod pulsars;
+mod upload;
 
 use std::process::ExitCode;
 
@@ -61,6 +63,8 @@ pub async fn main(args: Vec<String>) -> ExitCode {
             Ok(())
         }
         "healthcheck" => healthcheck::run(rest).await,
+        "upload" => upload::run(rest).await,
+        "pulsars" => pulsars::run(rest).await,
         other => Err(CliError::Usage(format!("unknown command {other:?}"))),
     };
     match result {

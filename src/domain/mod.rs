@@ -3,10 +3,12 @@
 
 mod password;
 mod role;
+pub mod sky;
 mod username;
 
 pub use password::NewPassword;
 pub use role::Role;
+pub use sky::{Dec, Ra, SkyPos};
 pub use username::Username;
 
 /// A typed primary key, so a user id cannot be passed where a candidate id is

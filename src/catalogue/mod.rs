@@ -1,0 +1,1 @@
+//! External catalogues: the ATNF pulsar catalogue. (Being written.)
