@@ -69,5 +69,19 @@
   document.addEventListener("click", function (e) {
     const close = e.target.closest(".toast-close");
     if (close) close.parentElement.remove();
+    const copy = e.target.closest("[data-copy]");
+    if (copy) {
+      const src = document.querySelector(copy.dataset.copy);
+      const text = src ? (src.value !== undefined ? src.value : src.textContent).trim() : "";
+      if (text && navigator.clipboard) {
+        navigator.clipboard.writeText(text).then(function () {
+          const was = copy.textContent;
+          copy.textContent = "Copied";
+          setTimeout(function () { copy.textContent = was; }, 1500);
+        });
+      } else if (src && src.select) {
+        src.select();
+      }
+    }
   });
 })();

@@ -118,6 +118,7 @@ CREATE TABLE light_curves (
     times        timestamptz[] NOT NULL,
     flux         double precision[] NOT NULL,
     flux_err     double precision[],
+    content_hash text NOT NULL,
     CHECK (cardinality(times) = cardinality(flux)),
     CHECK (flux_err IS NULL OR cardinality(flux_err) = cardinality(flux))
 );

@@ -26,6 +26,10 @@ pub struct Config {
     pub admin_password: Option<Secret>,
     pub login_throttle: LoginThrottle,
     pub session_idle: Duration,
+    /// Largest single uploaded file.
+    pub max_file_bytes: u64,
+    /// Largest upload request (all its files together).
+    pub max_upload_bytes: u64,
 }
 
 /// How failed logins are slowed down and then refused.
@@ -141,6 +145,23 @@ impl Source {
             .ok_or_else(|| ConfigError(format!("{key} is not set")))
     }
 
+    /// A byte count: a plain number, or with a K, M or G suffix (powers of 1024).
+    fn bytes_or(&self, key: &str, default: u64) -> Result<u64, ConfigError> {
+        let Some(v) = self.get(key) else {
+            return Ok(default);
+        };
+        let bad = || ConfigError(format!("{key}={v:?} is not a size like 500M or 2G"));
+        let t = v.trim();
+        let (num, mult) = match t.char_indices().last() {
+            Some((i, 'K' | 'k')) => (&t[..i], 1u64 << 10),
+            Some((i, 'M' | 'm')) => (&t[..i], 1 << 20),
+            Some((i, 'G' | 'g')) => (&t[..i], 1 << 30),
+            _ => (t, 1),
+        };
+        let n: u64 = num.trim().parse().map_err(|_| bad())?;
+        n.checked_mul(mult).filter(|b| *b > 0).ok_or_else(bad)
+    }
+
     fn bool_or(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
         match self.get(key) {
             None => Ok(default),
@@ -205,7 +226,18 @@ impl Config {
                 "VETTER_BIND={bind_raw:?} is not an address like 127.0.0.1:8000"
             ))
         })?;
-        let media_root = PathBuf::from(src.require("VETTER_MEDIA_ROOT")?);
+        let media_raw = src.require("VETTER_MEDIA_ROOT")?;
+        // cfitsio reads meaning into file names ([ext], (copy), -, +...), so
+        // the folder that FITS files live in is kept to plain characters.
+        if !media_raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '.' | '-'))
+        {
+            return Err(ConfigError(format!(
+                "VETTER_MEDIA_ROOT={media_raw:?} may hold only letters, digits, '/', '_', '.' and '-'"
+            )));
+        }
+        let media_root = PathBuf::from(media_raw);
         let secret_key = src.require("VETTER_SECRET_KEY")?;
         if secret_key.len() < 32 {
             return Err(ConfigError(
@@ -235,6 +267,8 @@ impl Config {
             admin_password,
             login_throttle: LoginThrottle::default(),
             session_idle: Duration::from_secs(14 * 24 * 3600),
+            max_file_bytes: src.bytes_or("VETTER_MAX_FILE_BYTES", 1 << 30)?,
+            max_upload_bytes: src.bytes_or("VETTER_MAX_UPLOAD_BYTES", 4 << 30)?,
         })
     }
 
@@ -266,6 +300,8 @@ impl Config {
             admin_password: None,
             login_throttle: LoginThrottle::default(),
             session_idle: Duration::from_secs(3600),
+            max_file_bytes: 64 << 20,
+            max_upload_bytes: 256 << 20,
         }
     }
 }
@@ -327,10 +363,37 @@ mod tests {
             ("DATABASE_URL", "mysql://x"),
             ("VETTER_SECRET_KEY", "short"),
             ("VETTER_PUBLIC_URL", "ftp://example.org"),
+            ("VETTER_MEDIA_ROOT", "/srv/my media"),
         ];
         for (key, value) in cases {
             let err = with(&[(key, value)]).unwrap_err();
             assert!(err.0.starts_with(key), "{key}: {err}");
+        }
+    }
+
+    #[test]
+    fn sizes_take_suffixes() {
+        assert_eq!(
+            with(&[("VETTER_MAX_FILE_BYTES", "500M")])
+                .unwrap()
+                .max_file_bytes,
+            500 << 20
+        );
+        assert_eq!(
+            with(&[("VETTER_MAX_FILE_BYTES", "2G")])
+                .unwrap()
+                .max_file_bytes,
+            2 << 30
+        );
+        assert_eq!(
+            with(&[("VETTER_MAX_FILE_BYTES", "1234")])
+                .unwrap()
+                .max_file_bytes,
+            1234
+        );
+        for bad in ["lots", "0", "-5M", "1.5G"] {
+            let err = with(&[("VETTER_MAX_FILE_BYTES", bad)]).unwrap_err();
+            assert!(err.0.starts_with("VETTER_MAX_FILE_BYTES="), "{bad}");
         }
     }
 

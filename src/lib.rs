@@ -11,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod fits;
+pub mod media;
 pub mod startup;
 pub mod telemetry;
 pub mod web;

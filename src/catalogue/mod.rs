@@ -1,1 +1,5 @@
-//! External catalogues: the ATNF pulsar catalogue. (Being written.)
+//! External catalogues: the ATNF pulsar catalogue.
+
+pub mod psrcat;
+
+pub use psrcat::{Pulsar, Skipped};

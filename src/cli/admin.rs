@@ -103,3 +103,47 @@ fn prompt(label: &str, secret: bool) -> Result<String, CliError> {
     read?;
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
+
+/// `vetter token create USERNAME [--name LABEL]`: prints a new API token.
+pub async fn token(args: &[String]) -> Result<(), CliError> {
+    let (Some(verb), Some(username)) = (args.first(), args.get(1)) else {
+        return Err(CliError::Usage(
+            "usage: vetter token create USERNAME [--name LABEL]".into(),
+        ));
+    };
+    if verb != "create" {
+        return Err(CliError::Usage(format!(
+            "unknown token command {verb:?}: use create"
+        )));
+    }
+    let label = super::flag_value(args, "--name")?.unwrap_or("command line");
+    if let Some(extra) = args[2..]
+        .iter()
+        .find(|a| *a != "--name" && a.as_str() != label)
+    {
+        return Err(CliError::Usage(format!(
+            "token create: unexpected argument {extra:?}"
+        )));
+    }
+    if label.trim().is_empty() || label.chars().count() > 100 {
+        return Err(CliError::Usage("--name takes 1 to 100 characters".into()));
+    }
+    let name: Username = username.parse().map_err(CliError::Usage)?;
+    let src = Source::from_env()?;
+    let pool = super::connect(&src).await?;
+    crate::db::migrate(&pool).await?;
+    let (user, _) = users::credentials(&pool, &name)
+        .await?
+        .ok_or_else(|| CliError::Failed(anyhow::anyhow!("there is no user {name}")))?;
+    if !user.active {
+        return Err(CliError::Failed(anyhow::anyhow!(
+            "user {name} is deactivated"
+        )));
+    }
+    let (token, _) = crate::db::api_tokens::create(&pool, user.id, label.trim()).await?;
+    if !(user.can_upload || user.is_admin()) {
+        eprintln!("note: {name} may not upload until an administrator allows it");
+    }
+    println!("{token}");
+    Ok(())
+}

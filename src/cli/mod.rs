@@ -4,7 +4,7 @@
 mod admin;
 mod healthcheck;
 mod pulsars;
-mod upload;
+pub mod upload;
 
 use std::process::ExitCode;
 
@@ -26,6 +26,12 @@ Commands:
   gen-secret     Print a new random value for VETTER_SECRET_KEY
   healthcheck    Exit 0 if the running server's /healthz answers 200
                  (--url URL, default http://VETTER_BIND/healthz)
+  pulsars load FILE
+                 Make the pulsars table match FILE, the ATNF catalogue's
+                 psrcat.db (adds, updates and removes in one transaction;
+                 lists skipped records on stderr)
+  token create USERNAME [--name LABEL]
+                 Print a new API token for that user (for automation)
   help           Show this text
 
 Settings come from the environment or a .env file in the working directory:
@@ -65,6 +71,7 @@ pub async fn main(args: Vec<String>) -> ExitCode {
         "healthcheck" => healthcheck::run(rest).await,
         "upload" => upload::run(rest).await,
         "pulsars" => pulsars::run(rest).await,
+        "token" => admin::token(rest).await,
         other => Err(CliError::Usage(format!("unknown command {other:?}"))),
     };
     match result {

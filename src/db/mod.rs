@@ -1,6 +1,12 @@
 //! Database access: the pool, the migrations, and one module per aggregate.
 
+pub mod api_tokens;
+pub mod candidates;
+pub mod files;
 pub mod login_failures;
+pub mod observations;
+pub mod projects;
+pub mod pulsars;
 pub mod users;
 
 use anyhow::Context;

@@ -1,12 +1,17 @@
 //! Values parsed once at the edge: a handler that holds one of these holds a
 //! valid one.
 
+pub mod frames;
 mod password;
+mod problem;
 mod role;
+pub mod sexagesimal;
 pub mod sky;
+pub mod upload;
 mod username;
 
 pub use password::NewPassword;
+pub use problem::Problem;
 pub use role::Role;
 pub use sky::{Dec, Ra, SkyPos};
 pub use username::Username;

@@ -21,6 +21,17 @@ pub enum Access {
     Reviewer,
     /// Signed-in administrators only.
     Admin,
+    /// Any user with a live API token (no session, no cookies).
+    Token,
+    /// An API token of a user allowed to upload.
+    Uploader,
+}
+
+impl Access {
+    /// Whether the route lives in a browser session (cookies, CSRF).
+    pub fn uses_session(self) -> bool {
+        matches!(self, Access::Public | Access::Reviewer | Access::Admin)
+    }
 }
 
 /// The signed-in user, checked against the database on this request.
@@ -111,8 +122,17 @@ impl<E: Endpoint> Endpoint for GuardEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
-        if self.access == Access::Open {
-            return self.inner.call(req).await.map(IntoResponse::into_response);
+        match self.access {
+            Access::Open => return self.inner.call(req).await.map(IntoResponse::into_response),
+            Access::Token | Access::Uploader => {
+                let user = token_user(&req).await?;
+                if self.access == Access::Uploader && !(user.can_upload || user.is_admin()) {
+                    return Err(AppError::Forbidden.into());
+                }
+                req.extensions_mut().insert(CurrentUser(user));
+                return self.inner.call(req).await.map(IntoResponse::into_response);
+            }
+            Access::Public | Access::Reviewer | Access::Admin => {}
         }
         let session = TypedSession::from_request_ref(&req)?;
         let user = resolve(&req, &session).await?;
@@ -138,6 +158,27 @@ impl<E: Endpoint> Endpoint for GuardEndpoint<E> {
         }
         self.inner.call(req).await.map(IntoResponse::into_response)
     }
+}
+
+/// The user behind `Authorization: Bearer <token>`.
+async fn token_user(req: &Request) -> poem::Result<User> {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or(AppError::TokenRejected(
+            "send the API token as Authorization: Bearer <token>",
+        ))?;
+    let state = Data::<&AppState>::from_request_without_body(req).await?;
+    crate::db::api_tokens::authenticate(&state.pool, token)
+        .await
+        .map_err(AppError::from)?
+        .ok_or_else(|| {
+            AppError::TokenRejected("the token is unknown or revoked, or its user is deactivated")
+                .into()
+        })
 }
 
 /// A user with a temporary password may still change it and sign out.

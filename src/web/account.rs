@@ -18,6 +18,7 @@ use crate::web::error::WebResult;
 use crate::web::layout::Layout;
 use crate::web::paths;
 use crate::web::state::AppState;
+use crate::web::tokens::TokensView;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "account/page.html")]
@@ -25,15 +26,28 @@ pub struct AccountPage {
     layout: Layout,
     user: User,
     error: Option<String>,
+    tokens: TokensView,
+}
+
+impl AccountPage {
+    pub fn new(layout: Layout, user: User, tokens: TokensView) -> Self {
+        Self {
+            layout,
+            user,
+            error: None,
+            tokens,
+        }
+    }
 }
 
 #[handler]
-pub async fn page(layout: Layout, CurrentUser(user): CurrentUser) -> AccountPage {
-    AccountPage {
-        layout,
-        user,
-        error: None,
-    }
+pub async fn page(
+    layout: Layout,
+    state: Data<&AppState>,
+    CurrentUser(user): CurrentUser,
+) -> WebResult<AccountPage> {
+    let tokens = TokensView::load(&state, &user).await?;
+    Ok(AccountPage::new(layout, user, tokens))
 }
 
 #[derive(Deserialize)]
@@ -61,10 +75,10 @@ pub async fn change_password(
     };
     if let Some(error) = problem {
         let layout = Layout::for_request(req).await?;
+        let tokens = TokensView::load(&state, &user).await?;
         return Ok(AccountPage {
-            layout,
-            user,
             error: Some(error),
+            ..AccountPage::new(layout, user, tokens)
         }
         .with_status(StatusCode::BAD_REQUEST)
         .into_response());

@@ -13,12 +13,22 @@ pub enum AppError {
     Unauthorized,
     #[error("not allowed")]
     Forbidden,
+    #[error("{0}")]
+    TokenRejected(&'static str),
     #[error("form expired")]
     CsrfRejected,
     #[error("{0}")]
     TooManyRequests(String),
     #[error("{0}")]
     Conflict(String),
+    /// Input that failed validation, with each problem named.
+    #[error("{message}")]
+    Invalid {
+        message: String,
+        problems: Vec<Problem>,
+    },
+    #[error("{0}")]
+    TooLarge(String),
     #[error("database unavailable")]
     Unavailable,
     #[error(transparent)]
@@ -26,6 +36,8 @@ pub enum AppError {
 }
 
 pub type WebResult<T> = Result<T, AppError>;
+
+pub use crate::domain::Problem;
 
 /// What a person is told about an error: the status, a short title and a
 /// sentence on what to do next.
@@ -38,6 +50,22 @@ pub struct Described {
 impl AppError {
     pub fn internal(msg: &'static str) -> Self {
         AppError::Internal(anyhow::anyhow!(msg))
+    }
+
+    /// The problems behind an `Invalid`, for the JSON error body.
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            AppError::Invalid { problems, .. } => problems,
+            _ => &[],
+        }
+    }
+
+    pub fn invalid(problems: Vec<Problem>) -> Self {
+        let message = match problems.as_slice() {
+            [one] => format!("{}: {}", one.field, one.message),
+            many => format!("{} problems in the request", many.len()),
+        };
+        AppError::Invalid { message, problems }
     }
 
     pub fn describe(&self) -> Described {
@@ -53,6 +81,7 @@ impl AppError {
                 "Please sign in",
                 "Your session has ended. Sign in again to go on.".into(),
             ),
+            AppError::TokenRejected(m) => (StatusCode::UNAUTHORIZED, "Invalid token", m.to_string()),
             AppError::Forbidden => (
                 StatusCode::FORBIDDEN,
                 "Not allowed",
@@ -68,6 +97,10 @@ impl AppError {
                 (StatusCode::TOO_MANY_REQUESTS, "Too many attempts", m.clone())
             }
             AppError::Conflict(m) => (StatusCode::CONFLICT, "Conflict", m.clone()),
+            AppError::Invalid { message, .. } => {
+                (StatusCode::BAD_REQUEST, "Bad request", message.clone())
+            }
+            AppError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, "Too large", m.clone()),
             AppError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Temporarily unavailable",

@@ -7,7 +7,7 @@ use askama::Template;
 use poem::http::{header, StatusCode};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
 
-use crate::web::error::{AppError, Described};
+use crate::web::error::{AppError, Described, Problem};
 use crate::web::layout::Layout;
 
 #[derive(Template)]
@@ -53,9 +53,19 @@ fn toast(d: Described) -> Response {
         .body(html)
 }
 
-fn json(d: Described) -> Response {
-    let body = serde_json::json!({"error": d.title, "message": d.message});
-    poem::web::Json(body).with_status(d.status).into_response()
+fn json(d: Described, problems: &[Problem]) -> Response {
+    let mut body = serde_json::json!({"error": d.title, "message": d.message});
+    if !problems.is_empty() {
+        body["problems"] = serde_json::json!(problems);
+    }
+    let mut resp = poem::web::Json(body).with_status(d.status).into_response();
+    if d.status == StatusCode::UNAUTHORIZED {
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            poem::http::HeaderValue::from_static("Bearer"),
+        );
+    }
+    resp
 }
 
 /// Framework errors carry their own text; keep it where it helps the person
@@ -127,8 +137,12 @@ impl<E: Endpoint> Endpoint for ErrorPagesEndpoint<E> {
             Ok(r) => Ok(r.into_response()),
             Err(err) => {
                 let d = describe(&err);
+                let problems = err
+                    .downcast_ref::<AppError>()
+                    .map(|e| e.problems().to_vec())
+                    .unwrap_or_default();
                 Ok(if api || wants_json {
-                    json(d)
+                    json(d, &problems)
                 } else if htmx {
                     toast(d)
                 } else {

@@ -3,10 +3,12 @@
 
 pub mod access;
 pub mod account;
+pub mod api;
 pub mod assets;
 pub mod csrf;
 pub mod error;
 pub mod errors;
+pub mod filters;
 pub mod headers;
 pub mod health;
 pub mod home;
@@ -17,11 +19,17 @@ pub mod paths;
 pub mod routes;
 pub mod session_layer;
 pub mod state;
+pub mod tokens;
 
 use poem::{Endpoint, EndpointExt};
 use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::web::state::AppState;
+
+/// Whether htmx sent the request (and so wants a fragment, not a page).
+pub fn is_htmx(req: &poem::Request) -> bool {
+    req.headers().contains_key("hx-request")
+}
 
 /// The whole site as one endpoint.
 pub fn app(state: AppState) -> impl Endpoint<Output = poem::Response> {

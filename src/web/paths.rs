@@ -6,8 +6,19 @@ pub const LOGIN: &str = "/login";
 pub const LOGOUT: &str = "/logout";
 pub const ACCOUNT: &str = "/account";
 pub const ACCOUNT_PASSWORD: &str = "/account/password";
+pub const ACCOUNT_TOKENS: &str = "/account/tokens";
+pub const ACCOUNT_TOKEN_REVOKE: &str = "/account/tokens/:id/revoke";
 pub const HEALTHZ: &str = "/healthz";
 pub const STATIC: &str = "/static/:version/:name";
+
+pub const API_OPENAPI: &str = "/api/v1/openapi.json";
+pub const API_WHOAMI: &str = "/api/v1/whoami";
+pub const API_PROJECT: &str = "/api/v1/projects/:project";
+pub const API_OBSERVATION: &str = "/api/v1/projects/:project/observations/:observation";
+pub const API_BEAM: &str = "/api/v1/projects/:project/observations/:observation/beams/:beam";
+pub const API_CANDIDATE: &str =
+    "/api/v1/projects/:project/observations/:observation/candidates/:name";
+pub const API_CANDIDATES: &str = "/api/v1/projects/:project/observations/:observation/candidates";
 
 /// `/login?next=<path>`, with the path percent-encoded.
 pub fn login_with_next(next: &str) -> String {

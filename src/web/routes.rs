@@ -12,7 +12,7 @@ use crate::web::access::{Access, Guard};
 use crate::web::csrf::Csrf;
 use crate::web::errors::ErrorPages;
 use crate::web::session_layer::WithSession;
-use crate::web::{account, assets, health, home, login, paths};
+use crate::web::{account, api, assets, health, home, login, paths, tokens};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteSpec {
@@ -37,6 +37,57 @@ fn register(r: &mut Registry) {
         paths::ACCOUNT_PASSWORD,
         Access::Reviewer,
         account::change_password,
+    );
+
+    r.add(
+        Method::POST,
+        paths::ACCOUNT_TOKENS,
+        Access::Reviewer,
+        tokens::create,
+    );
+    r.add(
+        Method::POST,
+        paths::ACCOUNT_TOKEN_REVOKE,
+        Access::Reviewer,
+        tokens::revoke,
+    );
+
+    r.add(
+        Method::GET,
+        paths::API_OPENAPI,
+        Access::Open,
+        api::openapi::serve,
+    );
+    r.add(Method::GET, paths::API_WHOAMI, Access::Token, api::whoami);
+    r.add(
+        Method::PUT,
+        paths::API_PROJECT,
+        Access::Uploader,
+        api::projects::put,
+    );
+    r.add(
+        Method::PUT,
+        paths::API_OBSERVATION,
+        Access::Uploader,
+        api::observations::put,
+    );
+    r.add(
+        Method::PUT,
+        paths::API_BEAM,
+        Access::Uploader,
+        api::observations::put_beam,
+    );
+    r.add(
+        Method::PUT,
+        paths::API_CANDIDATE,
+        Access::Uploader,
+        api::candidates::put,
+    );
+    r.add(
+        Method::POST,
+        paths::API_CANDIDATES,
+        Access::Uploader,
+        api::candidates::post_batch,
     );
 }
 
@@ -94,7 +145,8 @@ impl<'a> Registry<'a> {
         let ep = ep.into_endpoint();
         let wrapped = match access {
             Access::Open => ep.with(errors).boxed(),
-            _ => {
+            Access::Token | Access::Uploader => ep.with(Guard(access)).with(errors).boxed(),
+            Access::Public | Access::Reviewer | Access::Admin => {
                 let inner = ep
                     .with(Csrf {
                         public_origin: w.public_origin.to_string(),

@@ -11,3 +11,6 @@ mod health;
 mod helpers;
 mod login;
 mod pages;
+mod pulsars;
+mod upload_api;
+mod upload_client;

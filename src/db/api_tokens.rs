@@ -1,0 +1,104 @@
+//! API tokens: shown once, stored as a sha256, revocable.
+
+use sha2::{Digest, Sha256};
+use sqlx::{FromRow, PgExecutor, PgPool};
+use time::OffsetDateTime;
+
+use crate::db::users::User;
+use crate::domain::UserId;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct TokenRow {
+    pub id: i64,
+    pub name: String,
+    pub prefix: String,
+    pub created_at: OffsetDateTime,
+    pub last_used_at: Option<OffsetDateTime>,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+const PREFIX: &str = "vet_";
+
+fn digest(token: &str) -> String {
+    crate::media::hex(&Sha256::digest(token.as_bytes()))
+}
+
+/// Makes a token for the user; returns it (the only time it exists in the
+/// clear) and its id.
+pub async fn create(
+    db: impl PgExecutor<'_>,
+    user: UserId,
+    name: &str,
+) -> sqlx::Result<(String, i64)> {
+    let token = format!("{PREFIX}{}", crate::random_hex(32));
+    let id = sqlx::query_scalar(
+        "INSERT INTO api_tokens (user_id, name, token_hash, prefix) VALUES ($1, $2, $3, $4) RETURNING id",
+    )
+    .bind(user)
+    .bind(name)
+    .bind(digest(&token))
+    .bind(&token[..PREFIX.len() + 8])
+    .fetch_one(db)
+    .await?;
+    Ok((token, id))
+}
+
+pub async fn list_for_user(db: impl PgExecutor<'_>, user: UserId) -> sqlx::Result<Vec<TokenRow>> {
+    sqlx::query_as(
+        "SELECT id, name, prefix, created_at, last_used_at, revoked_at FROM api_tokens
+         WHERE user_id = $1 ORDER BY revoked_at IS NOT NULL, created_at DESC",
+    )
+    .bind(user)
+    .fetch_all(db)
+    .await
+}
+
+/// Revokes one of the user's own tokens; false if there was no such live token.
+pub async fn revoke(db: impl PgExecutor<'_>, user: UserId, id: i64) -> sqlx::Result<bool> {
+    let r = sqlx::query(
+        "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(id)
+    .bind(user)
+    .execute(db)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// The active user behind a live token. `last_used_at` is written at most
+/// once a minute, so a busy pipeline does not turn every read into a write.
+pub async fn authenticate(pool: &PgPool, token: &str) -> sqlx::Result<Option<User>> {
+    if !token.starts_with(PREFIX) || token.len() > 200 {
+        return Ok(None);
+    }
+    let row: Option<(i64, Option<OffsetDateTime>, User)> = sqlx::query_as::<_, TokenUser>(
+        "SELECT t.id AS token_id, t.last_used_at,
+                u.id, u.username, u.role, u.active, u.can_upload, u.must_change_password, u.session_epoch
+         FROM api_tokens t JOIN users u ON u.id = t.user_id
+         WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.active",
+    )
+    .bind(digest(token))
+    .fetch_optional(pool)
+    .await?
+    .map(|r| (r.token_id, r.last_used_at, r.user));
+    let Some((id, last_used, user)) = row else {
+        return Ok(None);
+    };
+    let stale =
+        last_used.is_none_or(|t| OffsetDateTime::now_utc() - t > time::Duration::minutes(1));
+    if stale {
+        sqlx::query("UPDATE api_tokens SET last_used_at = now() WHERE id = $1")
+            .bind(id)
+            .execute(pool)
+            .await?;
+    }
+    Ok(Some(user))
+}
+
+#[derive(FromRow)]
+struct TokenUser {
+    token_id: i64,
+    last_used_at: Option<OffsetDateTime>,
+    #[sqlx(flatten)]
+    user: User,
+}

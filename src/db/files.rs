@@ -1,0 +1,100 @@
+//! Rows for stored files. The bytes live in the media folder (`media.rs`).
+
+use std::collections::HashMap;
+
+use sqlx::PgConnection;
+
+use crate::media::{ContentKind, MediaStore};
+
+/// What a file is attached to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    Candidate(i64),
+    Beam(i64),
+    Observation(i64),
+}
+
+impl Owner {
+    fn column(self) -> &'static str {
+        match self {
+            Owner::Candidate(_) => "candidate_id",
+            Owner::Beam(_) => "beam_id",
+            Owner::Observation(_) => "observation_id",
+        }
+    }
+    fn id(self) -> i64 {
+        match self {
+            Owner::Candidate(i) | Owner::Beam(i) | Owner::Observation(i) => i,
+        }
+    }
+}
+
+pub struct NewFile<'a> {
+    pub role: &'a str,
+    pub kind: ContentKind,
+    pub size: u64,
+    pub sha256: &'a str,
+    pub original_name: &'a str,
+    pub derived_from: Option<i64>,
+}
+
+/// The checksum of each (owner id, role) present, for owners of one kind.
+pub async fn shas(
+    db: &mut PgConnection,
+    kind: fn(i64) -> Owner,
+    ids: &[i64],
+) -> sqlx::Result<HashMap<(i64, String), String>> {
+    let column = kind(0).column();
+    let rows: Vec<(i64, String, String)> = sqlx::query_as(&format!(
+        "SELECT {column}, role, sha256 FROM files WHERE {column} = ANY($1)"
+    ))
+    .bind(ids)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, role, sha)| ((id, role), sha))
+        .collect())
+}
+
+/// Attaches the file under its role, replacing what was there. Returns the
+/// new row's id and the storage path it replaced, if any.
+pub async fn upsert(
+    db: &mut PgConnection,
+    owner: Owner,
+    f: &NewFile<'_>,
+) -> sqlx::Result<(i64, Option<String>)> {
+    let column = owner.column();
+    let path = MediaStore::object_path(f.sha256, f.kind);
+    sqlx::query_as(&format!(
+        "WITH old AS (SELECT storage_path FROM files WHERE {column} = $1 AND role = $2)
+         INSERT INTO files ({column}, role, content_type, size_bytes, sha256, storage_path, original_name, derived_from)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT ({column}, role) WHERE {column} IS NOT NULL DO UPDATE SET
+             content_type = EXCLUDED.content_type, size_bytes = EXCLUDED.size_bytes,
+             sha256 = EXCLUDED.sha256, storage_path = EXCLUDED.storage_path,
+             original_name = EXCLUDED.original_name, derived_from = EXCLUDED.derived_from,
+             created_at = now()
+         RETURNING id, (SELECT storage_path FROM old WHERE storage_path <> $6)"
+    ))
+    .bind(owner.id())
+    .bind(f.role)
+    .bind(f.kind.mime())
+    .bind(f.size as i64)
+    .bind(f.sha256)
+    .bind(&path)
+    .bind(f.original_name)
+    .bind(f.derived_from)
+    .fetch_one(db)
+    .await
+}
+
+/// Of these storage paths, those no file row refers to any more.
+pub async fn unreferenced(db: &mut PgConnection, paths: &[String]) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT p FROM unnest($1::text[]) AS p WHERE NOT EXISTS (SELECT 1 FROM files WHERE storage_path = p)",
+    )
+    .bind(paths)
+    .fetch_all(db)
+    .await
+}

@@ -1,0 +1,111 @@
+//! Observations and their beams.
+
+use std::collections::HashMap;
+
+use sqlx::PgConnection;
+
+use crate::db::projects::Outcome;
+use crate::domain::upload::{BeamSpec, ObservationSpec};
+use crate::domain::UserId;
+
+pub async fn id_of(
+    db: &mut PgConnection,
+    project: i64,
+    external_id: &str,
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar("SELECT id FROM observations WHERE project_id = $1 AND external_id = $2")
+        .bind(project)
+        .bind(external_id)
+        .fetch_optional(db)
+        .await
+}
+
+/// Inserts, or updates when the content differs; the outcome says which.
+pub async fn upsert(
+    db: &mut PgConnection,
+    project: i64,
+    external_id: &str,
+    spec: &ObservationSpec,
+    user: UserId,
+) -> sqlx::Result<(i64, Outcome)> {
+    let row: Option<(i64, bool)> = sqlx::query_as(
+        "INSERT INTO observations (project_id, external_id, start_time, pointing_ra, pointing_dec, metadata, content_hash, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (project_id, external_id) DO UPDATE SET
+             start_time = EXCLUDED.start_time, pointing_ra = EXCLUDED.pointing_ra,
+             pointing_dec = EXCLUDED.pointing_dec, metadata = EXCLUDED.metadata,
+             content_hash = EXCLUDED.content_hash, updated_at = now()
+         WHERE observations.content_hash <> EXCLUDED.content_hash
+         RETURNING id, xmax = 0",
+    )
+    .bind(project)
+    .bind(external_id)
+    .bind(spec.start_time)
+    .bind(spec.pointing.map(|p| p.ra.degrees()))
+    .bind(spec.pointing.map(|p| p.dec.degrees()))
+    .bind(sqlx::types::Json(&spec.metadata))
+    .bind(spec.content_hash())
+    .bind(user)
+    .fetch_optional(&mut *db)
+    .await?;
+    Ok(match row {
+        Some((id, true)) => (id, Outcome::Created),
+        Some((id, false)) => (id, Outcome::Updated),
+        None => {
+            let id = id_of(db, project, external_id)
+                .await?
+                .ok_or(sqlx::Error::RowNotFound)?;
+            (id, Outcome::Unchanged)
+        }
+    })
+}
+
+pub async fn beam_ids(
+    db: &mut PgConnection,
+    observation: i64,
+) -> sqlx::Result<HashMap<String, i64>> {
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT name, id FROM beams WHERE observation_id = $1")
+            .bind(observation)
+            .fetch_all(db)
+            .await?;
+    Ok(rows.into_iter().collect())
+}
+
+pub async fn upsert_beam(
+    db: &mut PgConnection,
+    observation: i64,
+    name: &str,
+    spec: &BeamSpec,
+) -> sqlx::Result<(i64, Outcome)> {
+    let row: Option<(i64, bool)> = sqlx::query_as(
+        "INSERT INTO beams (observation_id, name, centre_ra, centre_dec, metadata, content_hash)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (observation_id, name) DO UPDATE SET
+             centre_ra = EXCLUDED.centre_ra, centre_dec = EXCLUDED.centre_dec,
+             metadata = EXCLUDED.metadata, content_hash = EXCLUDED.content_hash
+         WHERE beams.content_hash <> EXCLUDED.content_hash
+         RETURNING id, xmax = 0",
+    )
+    .bind(observation)
+    .bind(name)
+    .bind(spec.centre.map(|p| p.ra.degrees()))
+    .bind(spec.centre.map(|p| p.dec.degrees()))
+    .bind(sqlx::types::Json(&spec.metadata))
+    .bind(spec.content_hash())
+    .fetch_optional(&mut *db)
+    .await?;
+    Ok(match row {
+        Some((id, true)) => (id, Outcome::Created),
+        Some((id, false)) => (id, Outcome::Updated),
+        None => {
+            let id =
+                sqlx::query_scalar("SELECT id FROM beams WHERE observation_id = $1 AND name = $2")
+                    .bind(observation)
+                    .bind(name)
+                    .fetch_one(&mut *db)
+                    .await?;
+            (id, Outcome::Unchanged)
+        }
+    })
+}

@@ -1,0 +1,153 @@
+//! Projects with their metric definitions and tags.
+
+use std::collections::HashMap;
+
+use sqlx::{FromRow, PgConnection};
+
+use crate::domain::upload::ProjectSpec;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct Project {
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    pub reviewers_add_tags: bool,
+    pub score_enabled: bool,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct MetricDef {
+    pub id: i64,
+    pub key: String,
+    pub label: String,
+    pub unit: String,
+    pub description: String,
+    pub precision: i16,
+    pub shown_by_default: bool,
+}
+
+/// What an upsert did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+pub async fn by_slug(db: &mut PgConnection, slug: &str) -> sqlx::Result<Option<Project>> {
+    sqlx::query_as(
+        "SELECT id, slug, name, description, reviewers_add_tags, score_enabled FROM projects WHERE slug = $1",
+    )
+    .bind(slug)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn metrics(db: &mut PgConnection, project: i64) -> sqlx::Result<Vec<MetricDef>> {
+    sqlx::query_as(
+        "SELECT id, key, label, unit, description, precision, shown_by_default
+         FROM metric_defs WHERE project_id = $1 ORDER BY position, id",
+    )
+    .bind(project)
+    .fetch_all(db)
+    .await
+}
+
+pub async fn metric_ids(db: &mut PgConnection, project: i64) -> sqlx::Result<HashMap<String, i64>> {
+    Ok(metrics(db, project)
+        .await?
+        .into_iter()
+        .map(|m| (m.key, m.id))
+        .collect())
+}
+
+/// Creates or updates the project, its listed metrics and its listed tags.
+/// Metrics and tags not listed are kept.
+#[tracing::instrument(skip_all, fields(slug))]
+pub async fn upsert(
+    db: &mut PgConnection,
+    slug: &str,
+    spec: &ProjectSpec,
+) -> sqlx::Result<(i64, Outcome)> {
+    let (id, inserted, changed): (i64, bool, bool) = sqlx::query_as(
+        "WITH old AS (SELECT name, description FROM projects WHERE slug = $1)
+         INSERT INTO projects (slug, name, description) VALUES ($1, $2, $3)
+         ON CONFLICT (slug) DO UPDATE SET name = EXCLUDED.name, description = EXCLUDED.description,
+             updated_at = CASE WHEN (projects.name, projects.description) = (EXCLUDED.name, EXCLUDED.description)
+                               THEN projects.updated_at ELSE now() END
+         RETURNING id, xmax = 0,
+             NOT EXISTS (SELECT 1 FROM old WHERE (old.name, old.description) = ($2, $3))",
+    )
+    .bind(slug)
+    .bind(&spec.name)
+    .bind(&spec.description)
+    .fetch_one(&mut *db)
+    .await?;
+    let mut touched = 0u64;
+    for (position, m) in spec.metrics.iter().enumerate() {
+        touched += sqlx::query(
+            "INSERT INTO metric_defs (project_id, key, label, unit, description, precision, shown_by_default, position)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (project_id, key) DO UPDATE SET label = EXCLUDED.label, unit = EXCLUDED.unit,
+                 description = EXCLUDED.description, precision = EXCLUDED.precision,
+                 shown_by_default = EXCLUDED.shown_by_default, position = EXCLUDED.position
+             WHERE (metric_defs.label, metric_defs.unit, metric_defs.description, metric_defs.precision,
+                    metric_defs.shown_by_default, metric_defs.position)
+               IS DISTINCT FROM (EXCLUDED.label, EXCLUDED.unit, EXCLUDED.description, EXCLUDED.precision,
+                    EXCLUDED.shown_by_default, EXCLUDED.position)",
+        )
+        .bind(id)
+        .bind(&m.key)
+        .bind(&m.label)
+        .bind(&m.unit)
+        .bind(&m.description)
+        .bind(m.precision)
+        .bind(m.shown_by_default)
+        .bind(position as i32)
+        .execute(&mut *db)
+        .await?
+        .rows_affected();
+    }
+    for t in &spec.tags {
+        let existing: Option<(i64, String)> = sqlx::query_as(
+            "SELECT id, description FROM tags WHERE project_id = $1 AND lower(name) = lower($2)",
+        )
+        .bind(id)
+        .bind(&t.name)
+        .fetch_optional(&mut *db)
+        .await?;
+        match existing {
+            Some((_, d)) if d == t.description => {}
+            Some((tag, _)) => {
+                sqlx::query("UPDATE tags SET description = $2 WHERE id = $1")
+                    .bind(tag)
+                    .bind(&t.description)
+                    .execute(&mut *db)
+                    .await?;
+                touched += 1;
+            }
+            None => {
+                sqlx::query(
+                    "INSERT INTO tags (project_id, name, description, position)
+                     SELECT $1, $2, $3, coalesce(max(position) + 1, 0) FROM tags WHERE project_id = $1",
+                )
+                .bind(id)
+                .bind(&t.name)
+                .bind(&t.description)
+                .execute(&mut *db)
+                .await?;
+                touched += 1;
+            }
+        }
+    }
+    let outcome = if inserted {
+        Outcome::Created
+    } else if changed || touched > 0 {
+        Outcome::Updated
+    } else {
+        Outcome::Unchanged
+    };
+    Ok((id, outcome))
+}

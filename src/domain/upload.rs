@@ -1,0 +1,803 @@
+//! What an upload may contain, parsed from JSON into values that cannot be
+//! wrong. Each `…In` type mirrors the JSON (unknown fields are refused); its
+//! `validate` names every problem with a path such as `candidates[3].ra`, so
+//! a pipeline author can fix all of them in one go.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::domain::Problem;
+use crate::domain::SkyPos;
+
+/// Collects problems under a common path prefix.
+#[derive(Debug, Default)]
+pub struct Problems(pub Vec<Problem>);
+
+impl Problems {
+    pub fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Problem::new(field, message));
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+fn key_ok(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
+        && s.len() <= 64
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Metric keys, position kinds, file roles and attribute names: lowercase
+/// identifiers, because they end up in URLs, column choosers and CSV headers.
+pub fn check_key(s: &str) -> Result<(), String> {
+    if key_ok(s) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not a valid key: use lowercase letters, digits and '_', starting with a letter, at most 64 characters"
+        ))
+    }
+}
+
+/// External ids of observations and names of beams: what surveys use
+/// (`SB50230`, `1234567890`, `beam00`), and safe in a URL path.
+pub fn check_external_id(s: &str, max: usize) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && s.len() <= max
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '+' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not a valid id: letters, digits and _ . : + -, starting with a letter or digit, at most {max} characters"
+        ))
+    }
+}
+
+pub fn check_slug(s: &str) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not a valid project slug: lowercase letters, digits, '_' and '-', at most 64 characters"
+        ))
+    }
+}
+
+pub fn check_candidate_name(s: &str) -> Result<(), String> {
+    if s.trim().is_empty() {
+        return Err("a candidate needs a name".into());
+    }
+    if s.chars().count() > 200 {
+        return Err("a candidate name has at most 200 characters".into());
+    }
+    if s.chars().any(|c| c.is_control() || c == '/') {
+        return Err(format!(
+            "{s:?}: a candidate name cannot contain '/' or control characters"
+        ));
+    }
+    Ok(())
+}
+
+/// A metric value: a JSON number, or one of the spellings pipelines use for
+/// the IEEE specials. `null` is "no value".
+pub fn parse_metric(v: &Value) -> Result<Option<f64>, String> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Number(n) => n
+            .as_f64()
+            .map(Some)
+            .ok_or_else(|| format!("{n} is not representable as a number")),
+        Value::String(s) => match s.trim() {
+            "NaN" | "nan" | "NAN" => Ok(Some(f64::NAN)),
+            "Infinity" | "inf" | "+inf" | "Inf" | "+Infinity" => Ok(Some(f64::INFINITY)),
+            "-Infinity" | "-inf" | "-Inf" => Ok(Some(f64::NEG_INFINITY)),
+            other => other
+                .parse::<f64>()
+                .map(Some)
+                .map_err(|_| format!("{other:?} is not a number")),
+        },
+        other => Err(format!("{other} is not a number")),
+    }
+}
+
+fn finite(v: &Value) -> Result<f64, String> {
+    match parse_metric(v)? {
+        Some(x) if x.is_finite() => Ok(x),
+        Some(x) => Err(format!("{x} is not allowed here: the value must be finite")),
+        None => Err("a value is required".into()),
+    }
+}
+
+/// RFC 3339 with an explicit offset: a time without one is ambiguous, and
+/// the apps this replaces stored such times in the wrong zone.
+pub fn parse_time(s: &str) -> Result<OffsetDateTime, String> {
+    OffsetDateTime::parse(s.trim(), &Rfc3339).map_err(|_| {
+        format!("{s:?} is not an RFC 3339 time with a zone, such as 2024-05-01T12:34:56Z")
+    })
+}
+
+fn position(v: &Value) -> Result<SkyPos, String> {
+    let obj = v
+        .as_object()
+        .ok_or("a position is an object {\"ra\": degrees, \"dec\": degrees}")?;
+    if let Some(k) = obj.keys().find(|k| *k != "ra" && *k != "dec") {
+        return Err(format!("unknown field {k:?} in a position"));
+    }
+    let ra = finite(obj.get("ra").unwrap_or(&Value::Null)).map_err(|e| format!("ra: {e}"))?;
+    let dec = finite(obj.get("dec").unwrap_or(&Value::Null)).map_err(|e| format!("dec: {e}"))?;
+    SkyPos::new(ra, dec)
+}
+
+fn deserialize<T: for<'de> Deserialize<'de>>(v: Value, field: &str, p: &mut Problems) -> Option<T> {
+    match serde_json::from_value(v) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            p.push(field, e.to_string());
+            None
+        }
+    }
+}
+
+fn files(raw: BTreeMap<String, String>, field: &str, p: &mut Problems) -> BTreeMap<String, String> {
+    for role in raw.keys() {
+        if let Err(e) = check_key(role) {
+            p.push(format!("{field}.files.{role}"), e);
+        }
+    }
+    raw
+}
+
+fn metadata(raw: Option<Map<String, Value>>, field: &str, p: &mut Problems) -> Map<String, Value> {
+    let m = raw.unwrap_or_default();
+    if serde_json::to_vec(&m).map(|b| b.len()).unwrap_or(0) > 64 * 1024 {
+        p.push(
+            format!("{field}.metadata"),
+            "metadata is limited to 64 KiB of JSON",
+        );
+    }
+    m
+}
+
+fn sha256_of(v: &Value) -> String {
+    crate::media::hex(&Sha256::digest(v.to_string().as_bytes()))
+}
+
+/// A number in the canonical form used for content hashes: exact, and NaN
+/// and infinities spelled out (JSON cannot hold them).
+fn canon(x: f64) -> String {
+    format!("{x:?}")
+}
+
+// ---------------------------------------------------------------- projects
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectIn {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub metrics: Vec<MetricIn>,
+    #[serde(default)]
+    pub tags: Vec<TagIn>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricIn {
+    pub key: String,
+    pub label: String,
+    #[serde(default)]
+    pub unit: String,
+    #[serde(default)]
+    pub description: String,
+    pub precision: Option<i16>,
+    pub shown_by_default: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TagIn {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricSpec {
+    pub key: String,
+    pub label: String,
+    pub unit: String,
+    pub description: String,
+    pub precision: i16,
+    pub shown_by_default: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TagSpec {
+    pub name: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProjectSpec {
+    pub name: String,
+    pub description: String,
+    pub metrics: Vec<MetricSpec>,
+    pub tags: Vec<TagSpec>,
+}
+
+impl ProjectSpec {
+    pub fn parse(body: Value) -> Result<Self, Vec<Problem>> {
+        let mut p = Problems::default();
+        let Some(raw) = deserialize::<ProjectIn>(body, "body", &mut p) else {
+            return Err(p.0);
+        };
+        let name = raw.name.trim().to_string();
+        if name.is_empty() || name.chars().count() > 200 {
+            p.push("name", "a project name has 1 to 200 characters");
+        }
+        if raw.description.chars().count() > 5000 {
+            p.push("description", "at most 5000 characters");
+        }
+        let mut seen = std::collections::HashSet::new();
+        let metrics = raw
+            .metrics
+            .into_iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let f = format!("metrics[{i}]");
+                if let Err(e) = check_key(&m.key) {
+                    p.push(format!("{f}.key"), e);
+                } else if !seen.insert(m.key.clone()) {
+                    p.push(format!("{f}.key"), format!("{:?} is listed twice", m.key));
+                }
+                if m.label.trim().is_empty() || m.label.chars().count() > 200 {
+                    p.push(format!("{f}.label"), "a label has 1 to 200 characters");
+                }
+                if m.unit.chars().count() > 50 {
+                    p.push(format!("{f}.unit"), "at most 50 characters");
+                }
+                if m.description.chars().count() > 2000 {
+                    p.push(format!("{f}.description"), "at most 2000 characters");
+                }
+                let precision = m.precision.unwrap_or(3);
+                if !(0..=12).contains(&precision) {
+                    p.push(
+                        format!("{f}.precision"),
+                        "precision is 0 to 12 decimal places",
+                    );
+                }
+                MetricSpec {
+                    key: m.key,
+                    label: m.label.trim().to_string(),
+                    unit: m.unit,
+                    description: m.description,
+                    precision,
+                    shown_by_default: m.shown_by_default.unwrap_or(true),
+                }
+            })
+            .collect();
+        let mut seen_tags = std::collections::HashSet::new();
+        let tags = raw
+            .tags
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let name = t.name.trim().to_string();
+                if name.is_empty() || name.chars().count() > 64 {
+                    p.push(
+                        format!("tags[{i}].name"),
+                        "a tag name has 1 to 64 characters",
+                    );
+                } else if !seen_tags.insert(name.to_lowercase()) {
+                    p.push(
+                        format!("tags[{i}].name"),
+                        format!("{name:?} is listed twice"),
+                    );
+                }
+                if t.description.chars().count() > 1000 {
+                    p.push(format!("tags[{i}].description"), "at most 1000 characters");
+                }
+                TagSpec {
+                    name,
+                    description: t.description,
+                }
+            })
+            .collect();
+        if p.is_empty() {
+            Ok(Self {
+                name,
+                description: raw.description,
+                metrics,
+                tags,
+            })
+        } else {
+            Err(p.0)
+        }
+    }
+}
+
+// ------------------------------------------------------ observations, beams
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObservationIn {
+    pub start_time: Option<String>,
+    pub pointing: Option<Value>,
+    pub metadata: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub files: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservationSpec {
+    pub start_time: Option<OffsetDateTime>,
+    pub pointing: Option<SkyPos>,
+    pub metadata: Map<String, Value>,
+    pub files: BTreeMap<String, String>,
+}
+
+impl ObservationSpec {
+    pub fn parse(body: Value) -> Result<Self, Vec<Problem>> {
+        let mut p = Problems::default();
+        let Some(raw) = deserialize::<ObservationIn>(body, "body", &mut p) else {
+            return Err(p.0);
+        };
+        let start_time = raw
+            .start_time
+            .as_deref()
+            .and_then(|s| parse_time(s).map_err(|e| p.push("start_time", e)).ok());
+        let pointing = raw
+            .pointing
+            .as_ref()
+            .filter(|v| !v.is_null())
+            .and_then(|v| position(v).map_err(|e| p.push("pointing", e)).ok());
+        let metadata = metadata(raw.metadata, "body", &mut p);
+        let files = files(raw.files, "body", &mut p);
+        if p.is_empty() {
+            Ok(Self {
+                start_time,
+                pointing,
+                metadata,
+                files,
+            })
+        } else {
+            Err(p.0)
+        }
+    }
+
+    pub fn content_hash(&self) -> String {
+        sha256_of(&serde_json::json!({
+            "start_time": self.start_time.map(|t| t.unix_timestamp_nanos().to_string()),
+            "pointing": self.pointing.map(|s| [canon(s.ra.degrees()), canon(s.dec.degrees())]),
+            "metadata": self.metadata,
+        }))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BeamIn {
+    pub centre: Option<Value>,
+    pub metadata: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub files: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BeamSpec {
+    pub centre: Option<SkyPos>,
+    pub metadata: Map<String, Value>,
+    pub files: BTreeMap<String, String>,
+}
+
+impl BeamSpec {
+    pub fn parse(body: Value) -> Result<Self, Vec<Problem>> {
+        let mut p = Problems::default();
+        let Some(raw) = deserialize::<BeamIn>(body, "body", &mut p) else {
+            return Err(p.0);
+        };
+        let centre = raw
+            .centre
+            .as_ref()
+            .filter(|v| !v.is_null())
+            .and_then(|v| position(v).map_err(|e| p.push("centre", e)).ok());
+        let metadata = metadata(raw.metadata, "body", &mut p);
+        let files = files(raw.files, "body", &mut p);
+        if p.is_empty() {
+            Ok(Self {
+                centre,
+                metadata,
+                files,
+            })
+        } else {
+            Err(p.0)
+        }
+    }
+
+    pub fn content_hash(&self) -> String {
+        sha256_of(&serde_json::json!({
+            "centre": self.centre.map(|s| [canon(s.ra.degrees()), canon(s.dec.degrees())]),
+            "metadata": self.metadata,
+        }))
+    }
+}
+
+// -------------------------------------------------------------- candidates
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CandidateIn {
+    pub name: Option<String>,
+    pub beam: Option<String>,
+    pub ra: Value,
+    pub dec: Value,
+    #[serde(default)]
+    pub positions: BTreeMap<String, Value>,
+    #[serde(default)]
+    pub metrics: BTreeMap<String, Value>,
+    #[serde(default)]
+    pub attributes: Map<String, Value>,
+    pub light_curve: Option<LightCurveIn>,
+    #[serde(default)]
+    pub files: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LightCurveIn {
+    #[serde(default)]
+    pub unit: String,
+    pub points: Vec<PointIn>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PointIn {
+    pub time: String,
+    pub flux: Value,
+    pub err: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LightCurve {
+    pub unit: String,
+    pub times: Vec<OffsetDateTime>,
+    pub flux: Vec<f64>,
+    pub err: Option<Vec<f64>>,
+}
+
+impl LightCurve {
+    pub fn content_hash(&self) -> String {
+        sha256_of(&serde_json::json!({
+            "unit": self.unit,
+            "times": self.times.iter().map(|t| t.unix_timestamp_nanos().to_string()).collect::<Vec<_>>(),
+            "flux": self.flux.iter().map(|x| canon(*x)).collect::<Vec<_>>(),
+            "err": self.err.as_ref().map(|e| e.iter().map(|x| canon(*x)).collect::<Vec<_>>()),
+        }))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CandidateSpec {
+    pub name: String,
+    pub beam: Option<String>,
+    pub pos: SkyPos,
+    pub positions: BTreeMap<String, SkyPos>,
+    /// Metric key → value; NaN and infinities kept as such.
+    pub metrics: BTreeMap<String, f64>,
+    pub attributes: Map<String, Value>,
+    pub light_curve: Option<LightCurve>,
+    /// Role → multipart part name.
+    pub files: BTreeMap<String, String>,
+}
+
+const MAX_LIGHT_CURVE_POINTS: usize = 100_000;
+
+impl CandidateSpec {
+    /// `name` comes from the URL for a single candidate, from the object in
+    /// a batch. `f` is the path prefix for problems (`candidates[3]`, or
+    /// empty for a single candidate).
+    pub fn parse(body: Value, url_name: Option<&str>, f: &str, p: &mut Problems) -> Option<Self> {
+        let field = |name: &str| {
+            if f.is_empty() {
+                name.to_string()
+            } else {
+                format!("{f}.{name}")
+            }
+        };
+        let raw: CandidateIn = deserialize(body, if f.is_empty() { "body" } else { f }, p)?;
+        let before = p.0.len();
+        let name = match (url_name, raw.name) {
+            (Some(u), None) => u.to_string(),
+            (Some(u), Some(n)) if n == u => n,
+            (Some(u), Some(n)) => {
+                p.push(
+                    field("name"),
+                    format!("{n:?} differs from the name in the URL, {u:?}"),
+                );
+                n
+            }
+            (None, Some(n)) => n,
+            (None, None) => {
+                p.push(field("name"), "each candidate in a batch needs a name");
+                String::new()
+            }
+        };
+        if let Err(e) = check_candidate_name(&name) {
+            if !name.is_empty() {
+                p.push(field("name"), e);
+            }
+        }
+        if let Some(b) = &raw.beam {
+            if let Err(e) = check_external_id(b, 64) {
+                p.push(field("beam"), e);
+            }
+        }
+        let ra = finite(&raw.ra).map_err(|e| p.push(field("ra"), e)).ok();
+        let dec = finite(&raw.dec).map_err(|e| p.push(field("dec"), e)).ok();
+        let pos = match (ra, dec) {
+            (Some(ra), Some(dec)) => match crate::domain::Ra::new(ra) {
+                Err(e) => {
+                    p.push(field("ra"), e);
+                    None
+                }
+                Ok(_) => SkyPos::new(ra, dec)
+                    .map_err(|e| p.push(field("dec"), e))
+                    .ok(),
+            },
+            _ => None,
+        };
+        let mut positions = BTreeMap::new();
+        for (kind, v) in raw.positions {
+            let pf = field(&format!("positions.{kind}"));
+            if let Err(e) = check_key(&kind) {
+                p.push(pf, e);
+                continue;
+            }
+            match position(&v) {
+                Ok(s) => {
+                    positions.insert(kind, s);
+                }
+                Err(e) => p.push(pf, e),
+            }
+        }
+        let mut metrics = BTreeMap::new();
+        for (key, v) in raw.metrics {
+            match parse_metric(&v) {
+                Ok(Some(x)) => {
+                    metrics.insert(key, x);
+                }
+                Ok(None) => {}
+                Err(e) => p.push(field(&format!("metrics.{key}")), e),
+            }
+        }
+        if raw.attributes.len() > 64 {
+            p.push(field("attributes"), "at most 64 attributes");
+        }
+        for (k, v) in &raw.attributes {
+            let af = field(&format!("attributes.{k}"));
+            if let Err(e) = check_key(k) {
+                p.push(af, e);
+            } else if match v {
+                Value::String(s) => s.chars().count() > 1000,
+                Value::Number(_) | Value::Bool(_) | Value::Null => false,
+                _ => true,
+            } {
+                p.push(
+                    af,
+                    "an attribute is text (up to 1000 characters), a number or true/false",
+                );
+            }
+        }
+        let light_curve = raw
+            .light_curve
+            .and_then(|lc| parse_light_curve(lc, &field("light_curve"), p));
+        let files = files(raw.files, if f.is_empty() { "body" } else { f }, p);
+        if p.0.len() > before {
+            return None;
+        }
+        Some(Self {
+            name,
+            beam: raw.beam,
+            pos: pos?,
+            positions,
+            metrics,
+            attributes: raw.attributes,
+            light_curve,
+            files,
+        })
+    }
+
+    /// The hash of everything but the light curve and the files, which are
+    /// compared on their own (they are kept when a re-send leaves them out).
+    pub fn content_hash(&self) -> String {
+        sha256_of(&serde_json::json!({
+            "beam": self.beam,
+            "pos": [canon(self.pos.ra.degrees()), canon(self.pos.dec.degrees())],
+            "positions": self.positions.iter().map(|(k, s)| (k.clone(), serde_json::json!([canon(s.ra.degrees()), canon(s.dec.degrees())]))).collect::<Map<_, _>>(),
+            "metrics": self.metrics.iter().map(|(k, v)| (k.clone(), Value::String(canon(*v)))).collect::<Map<_, _>>(),
+            "attributes": self.attributes,
+        }))
+    }
+}
+
+fn parse_light_curve(lc: LightCurveIn, f: &str, p: &mut Problems) -> Option<LightCurve> {
+    let before = p.0.len();
+    if lc.unit.chars().count() > 50 {
+        p.push(format!("{f}.unit"), "at most 50 characters");
+    }
+    if lc.points.is_empty() {
+        p.push(
+            format!("{f}.points"),
+            "a light curve needs at least one point",
+        );
+    }
+    if lc.points.len() > MAX_LIGHT_CURVE_POINTS {
+        p.push(
+            format!("{f}.points"),
+            format!("at most {MAX_LIGHT_CURVE_POINTS} points"),
+        );
+        return None;
+    }
+    let with_err = lc.points.first().is_some_and(|pt| pt.err.is_some());
+    let mut times = Vec::with_capacity(lc.points.len());
+    let mut flux = Vec::with_capacity(lc.points.len());
+    let mut err = Vec::new();
+    for (i, pt) in lc.points.iter().enumerate() {
+        let pf = format!("{f}.points[{i}]");
+        match parse_time(&pt.time) {
+            Ok(t) => times.push(t),
+            Err(e) => p.push(format!("{pf}.time"), e),
+        }
+        match finite(&pt.flux) {
+            Ok(x) => flux.push(x),
+            Err(e) => p.push(format!("{pf}.flux"), e),
+        }
+        match (&pt.err, with_err) {
+            (Some(v), true) => match finite(v) {
+                Ok(x) if x >= 0.0 => err.push(x),
+                Ok(_) => p.push(format!("{pf}.err"), "an error bar cannot be negative"),
+                Err(e) => p.push(format!("{pf}.err"), e),
+            },
+            (None, false) => {}
+            _ => p.push(
+                format!("{pf}.err"),
+                "give err on every point of a light curve or on none",
+            ),
+        }
+    }
+    if p.0.len() > before {
+        return None;
+    }
+    // Stored in time order, whatever order the points came in.
+    let mut order: Vec<usize> = (0..times.len()).collect();
+    order.sort_by_key(|&i| times[i]);
+    if order.windows(2).any(|w| times[w[0]] == times[w[1]]) {
+        p.push(format!("{f}.points"), "two points have the same time");
+        return None;
+    }
+    Some(LightCurve {
+        unit: lc.unit,
+        times: order.iter().map(|&i| times[i]).collect(),
+        flux: order.iter().map(|&i| flux[i]).collect(),
+        err: with_err.then(|| order.iter().map(|&i| err[i]).collect()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: Value) -> Result<CandidateSpec, Vec<Problem>> {
+        let mut p = Problems::default();
+        CandidateSpec::parse(v, None, "candidates[0]", &mut p).ok_or(p.0)
+    }
+
+    #[test]
+    fn a_full_candidate_parses() {
+        let c = parse(json!({
+            "name": "J1", "beam": "beam00", "ra": 188.7, "dec": -45.2,
+            "positions": {"deep": {"ra": 188.70001, "dec": -45.2}},
+            "metrics": {"chi": 1.5, "peak": "NaN", "md": "-inf", "gone": null},
+            "attributes": {"nks_name": "PKS 1234-45"},
+            "light_curve": {"unit": "mJy", "points": [
+                {"time": "2024-05-01T12:00:10Z", "flux": 2.0, "err": 0.1},
+                {"time": "2024-05-01T12:00:00Z", "flux": 1.0, "err": 0.2}]},
+            "files": {"deep_cutout": "f1"}
+        }))
+        .unwrap();
+        assert!(c.metrics["peak"].is_nan());
+        assert_eq!(c.metrics["md"], f64::NEG_INFINITY);
+        assert!(!c.metrics.contains_key("gone"));
+        let lc = c.light_curve.unwrap();
+        assert_eq!(lc.flux, vec![1.0, 2.0], "sorted by time");
+        assert_eq!(lc.err, Some(vec![0.2, 0.1]));
+    }
+
+    #[test]
+    fn every_problem_is_named() {
+        let problems = parse(json!({
+            "name": "bad/name", "ra": 400, "dec": "x",
+            "metrics": {"chi": "lots"},
+            "positions": {"Deep": {"ra": 1, "dec": 2}},
+            "light_curve": {"points": [{"time": "2024-05-01 12:00:00", "flux": "NaN"}]},
+            "files": {"BadRole": "f"}
+        }))
+        .unwrap_err();
+        let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+        for expected in [
+            "candidates[0].name",
+            "candidates[0].dec",
+            "candidates[0].metrics.chi",
+            "candidates[0].positions.Deep",
+            "candidates[0].light_curve.points[0].time",
+            "candidates[0].light_curve.points[0].flux",
+            "candidates[0].files.BadRole",
+        ] {
+            assert!(
+                fields.contains(&expected),
+                "{expected} missing from {fields:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn out_of_range_ra_is_named_as_ra() {
+        let problems = parse(json!({"name": "a", "ra": 400, "dec": 0})).unwrap_err();
+        assert_eq!(problems[0].field, "candidates[0].ra");
+        let problems = parse(json!({"name": "a", "ra": 10, "dec": 91})).unwrap_err();
+        assert_eq!(problems[0].field, "candidates[0].dec");
+        let problems = parse(json!({"name": "a", "ra": "NaN", "dec": 0})).unwrap_err();
+        assert!(problems[0].message.contains("finite"));
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let problems = parse(json!({"name": "a", "ra": 1, "dec": 1, "colour": "red"})).unwrap_err();
+        assert!(problems[0].message.contains("colour"), "{problems:?}");
+    }
+
+    #[test]
+    fn the_hash_changes_with_the_data_and_only_with_it() {
+        let a = parse(json!({"name": "a", "ra": 1, "dec": 1, "metrics": {"x": "NaN"}})).unwrap();
+        let b = parse(json!({"name": "a", "ra": 1, "dec": 1, "metrics": {"x": "nan"}})).unwrap();
+        let c = parse(json!({"name": "a", "ra": 1, "dec": 1, "metrics": {"x": 1}})).unwrap();
+        assert_eq!(a.content_hash(), b.content_hash());
+        assert_ne!(a.content_hash(), c.content_hash());
+    }
+
+    #[test]
+    fn times_need_a_zone() {
+        assert!(parse_time("2024-05-01T12:00:00Z").is_ok());
+        assert!(parse_time("2024-05-01T12:00:00+08:00").is_ok());
+        assert!(parse_time("2024-05-01T12:00:00").is_err());
+    }
+
+    #[test]
+    fn project_specs_check_keys_and_duplicates() {
+        let err = ProjectSpec::parse(json!({"name": "P", "metrics": [
+            {"key": "chi", "label": "χ²"}, {"key": "chi", "label": "again"}, {"key": "Bad", "label": "x"}],
+            "tags": [{"name": "Noise"}, {"name": "noise"}]}))
+        .unwrap_err();
+        let fields: Vec<&str> = err.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(fields, ["metrics[1].key", "metrics[2].key", "tags[1].name"]);
+    }
+}

@@ -1,0 +1,153 @@
+//! `PUT /api/v1/projects/{project}/observations/{observation}` and
+//! `…/beams/{beam}`.
+
+use std::collections::BTreeMap;
+
+use poem::web::{Data, Path};
+use poem::{handler, Body, Request, Response};
+use sqlx::PgConnection;
+
+use crate::db::files::{self as file_rows, Owner};
+use crate::db::projects::{self, Outcome};
+use crate::db::{observations, projects::Project};
+use crate::domain::upload::{check_external_id, BeamSpec, ObservationSpec, Problems};
+use crate::domain::Problem;
+use crate::media::MediaStore;
+use crate::web::access::CurrentUser;
+use crate::web::api::body::{ReceivedFile, UploadBody};
+use crate::web::api::{attach, files, finish_files, outcome_response, reject_if_any};
+use crate::web::error::{AppError, WebResult};
+use crate::web::state::AppState;
+
+pub async fn project(db: &mut PgConnection, slug: &str) -> WebResult<Project> {
+    projects::by_slug(db, slug).await?.ok_or_else(|| {
+        AppError::invalid(vec![Problem::new(
+            "project",
+            format!(
+                "there is no project {slug:?}: create it first with PUT /api/v1/projects/{slug}"
+            ),
+        )])
+    })
+}
+
+pub async fn observation(
+    db: &mut PgConnection,
+    project: &Project,
+    external_id: &str,
+) -> WebResult<i64> {
+    observations::id_of(db, project.id, external_id).await?.ok_or_else(|| {
+        AppError::invalid(vec![Problem::new(
+            "observation",
+            format!(
+                "there is no observation {external_id:?} in project {:?}: create it first with PUT /api/v1/projects/{}/observations/{external_id}",
+                project.slug, project.slug
+            ),
+        )])
+    })
+}
+
+/// Checks and prepares the files of a single owner; drops those identical
+/// to what is stored under the same role.
+async fn owner_files(
+    media: &MediaStore,
+    db: &mut PgConnection,
+    owner: Option<Owner>,
+    files_map: &BTreeMap<String, String>,
+    mut received: std::collections::HashMap<String, ReceivedFile>,
+) -> WebResult<Vec<files::Prepared>> {
+    let mut p = Problems::default();
+    let mut taken = files::take(&[(String::new(), files_map)], &mut received, &mut p);
+    files::inspect_fits(&taken, &[String::new()], &mut p).await;
+    reject_if_any(p)?;
+    if let Some(owner) = owner {
+        let (kind, id): (fn(i64) -> Owner, i64) = match owner {
+            Owner::Observation(id) => (Owner::Observation, id),
+            Owner::Beam(id) => (Owner::Beam, id),
+            Owner::Candidate(id) => (Owner::Candidate, id),
+        };
+        let stored = file_rows::shas(db, kind, &[id]).await?;
+        taken[0].retain(|(role, f)| stored.get(&(id, role.clone())) != Some(&f.temp.sha256));
+    }
+    Ok(files::prepare(media, taken, &[String::new()])
+        .await?
+        .remove(0))
+}
+
+#[handler]
+pub async fn put(
+    req: &Request,
+    body: Body,
+    state: Data<&AppState>,
+    CurrentUser(user): CurrentUser,
+    Path((slug, external_id)): Path<(String, String)>,
+) -> WebResult<Response> {
+    check_external_id(&external_id, 128)
+        .map_err(|e| AppError::invalid(vec![Problem::new("observation", e)]))?;
+    let upload = UploadBody::read(req, &mut poem::RequestBody::new(body), "observation").await?;
+    let spec = ObservationSpec::parse(upload.json).map_err(AppError::invalid)?;
+    let media = MediaStore::new(&state.config.media_root);
+    let mut conn = state.pool.acquire().await?;
+    let project = project(&mut conn, &slug).await?;
+    let existing = observations::id_of(&mut conn, project.id, &external_id).await?;
+    let prepared = owner_files(
+        &media,
+        &mut conn,
+        existing.map(Owner::Observation),
+        &spec.files,
+        upload.files,
+    )
+    .await?;
+    drop(conn);
+
+    let mut tx = state.pool.begin().await?;
+    let (id, mut outcome) =
+        observations::upsert(&mut tx, project.id, &external_id, &spec, user.id).await?;
+    let mut replaced = Vec::new();
+    attach(&mut tx, Owner::Observation(id), &prepared, &mut replaced).await?;
+    tx.commit().await?;
+    if outcome == Outcome::Unchanged && !prepared.is_empty() {
+        outcome = Outcome::Updated;
+    }
+    finish_files(&media, &state.pool, prepared, replaced).await;
+    Ok(outcome_response(outcome, id, "observation", &external_id))
+}
+
+#[handler]
+pub async fn put_beam(
+    req: &Request,
+    body: Body,
+    state: Data<&AppState>,
+    Path((slug, external_id, beam)): Path<(String, String, String)>,
+) -> WebResult<Response> {
+    check_external_id(&beam, 64).map_err(|e| AppError::invalid(vec![Problem::new("beam", e)]))?;
+    let upload = UploadBody::read(req, &mut poem::RequestBody::new(body), "beam").await?;
+    let spec = BeamSpec::parse(upload.json).map_err(AppError::invalid)?;
+    let media = MediaStore::new(&state.config.media_root);
+    let mut conn = state.pool.acquire().await?;
+    let project = project(&mut conn, &slug).await?;
+    let observation = observation(&mut conn, &project, &external_id).await?;
+    let existing = observations::beam_ids(&mut conn, observation)
+        .await?
+        .get(&beam)
+        .copied();
+    let prepared = owner_files(
+        &media,
+        &mut conn,
+        existing.map(Owner::Beam),
+        &spec.files,
+        upload.files,
+    )
+    .await?;
+    drop(conn);
+
+    let mut tx = state.pool.begin().await?;
+    let (id, mut outcome) = observations::upsert_beam(&mut tx, observation, &beam, &spec).await?;
+    let mut replaced = Vec::new();
+    attach(&mut tx, Owner::Beam(id), &prepared, &mut replaced).await?;
+    tx.commit().await?;
+    if outcome == Outcome::Unchanged && !prepared.is_empty() {
+        outcome = Outcome::Updated;
+    }
+    finish_files(&media, &state.pool, prepared, replaced).await;
+    Ok(outcome_response(outcome, id, "beam", &beam))
+}
