@@ -33,8 +33,8 @@ test: ## cargo fmt --check, then cargo test (ARGS=... are passed to cargo test)
 	cargo fmt --check
 	@$(WITH_DB) DATABASE_URL="$$VETTER_TEST_DATABASE_URL" cargo test $(ARGS)
 
-bench: ## cargo bench against the local database
-	@$(WITH_DB) cargo bench $(ARGS)
+bench: ## upload throughput through the HTTP API, optimised build (VETTER_BENCH_*: see benches/upload.rs)
+	@$(WITH_DB) DATABASE_URL="$$VETTER_TEST_DATABASE_URL" cargo bench --bench upload $(ARGS)
 
 fmt: ## format the code
 	cargo fmt

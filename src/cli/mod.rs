@@ -2,6 +2,7 @@
 //! takes a few flags, and `vetter --help` / `vetter COMMAND --help` document them.
 
 mod admin;
+pub mod demo;
 mod healthcheck;
 mod pulsars;
 pub mod upload;
@@ -24,6 +25,9 @@ Commands:
                  password, or with --noinput reads VETTER_ADMIN_USERNAME and
                  VETTER_ADMIN_PASSWORD
   gen-secret     Print a new random value for VETTER_SECRET_KEY
+  demo [--if-empty]
+                 Fill an empty database with demo projects, candidates,
+                 pulsars and two reviewer accounts (printed)
   healthcheck    Exit 0 if the running server's /healthz answers 200
                  (--url URL, default http://VETTER_BIND/healthz)
   pulsars load FILE
@@ -72,6 +76,7 @@ pub async fn main(args: Vec<String>) -> ExitCode {
         "upload" => upload::run(rest).await,
         "pulsars" => pulsars::run(rest).await,
         "token" => admin::token(rest).await,
+        "demo" => demo::run(rest).await,
         other => Err(CliError::Usage(format!("unknown command {other:?}"))),
     };
     match result {

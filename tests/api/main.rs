@@ -7,6 +7,7 @@ mod account;
 mod assets;
 mod cli;
 mod csrf;
+mod demo;
 mod health;
 mod helpers;
 mod login;

@@ -293,6 +293,11 @@ impl Api {
         })
     }
 
+    /// The base URL, for messages.
+    pub fn base(&self) -> &str {
+        self.base.as_str()
+    }
+
     /// `api/v1/<segments>` under the base URL, each segment escaped.
     pub fn url(&self, segments: &[&str]) -> Url {
         let mut u = self.base.clone();
@@ -465,28 +470,25 @@ pub fn mime_for(name: &str) -> &'static str {
     }
 }
 
-/// A reqwest error with its causes ("connection refused" is in a source).
+/// A reqwest error in a few words: what failed, and the innermost cause
+/// ("Connection refused (os error 111)").
 fn describe(e: &reqwest::Error) -> String {
     use std::error::Error;
-    let mut s = if e.is_timeout() {
-        "timed out".to_string()
+    let what = if e.is_timeout() {
+        "timed out"
     } else if e.is_connect() {
-        "cannot connect".to_string()
+        "cannot connect"
     } else {
-        "request failed".to_string()
+        "request failed"
     };
-    let mut src = e.source();
-    let mut last = String::new();
-    while let Some(cause) = src {
-        let text = cause.to_string();
-        if text != last {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        last = text;
-        src = cause.source();
+    let mut cause: Option<&dyn Error> = e.source();
+    while let Some(next) = cause.and_then(Error::source) {
+        cause = Some(next);
     }
-    s
+    match cause {
+        Some(c) => format!("{what}: {c}"),
+        None => format!("{what}: {e}"),
+    }
 }
 
 #[cfg(test)]

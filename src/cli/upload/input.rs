@@ -721,7 +721,7 @@ pub fn read_light_curve(file: &LocalFile) -> Result<Vec<Point>, String> {
 pub fn parse_light_curve_csv(text: &str) -> Result<Vec<Point>, String> {
     let mut rdr = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
+        .from_reader(without_bom(text).as_bytes());
     let headers = rdr.headers().map_err(|e| e.to_string())?.clone();
     let (mut t, mut f, mut e) = (None, None, None);
     for (i, h) in headers.iter().enumerate() {
@@ -824,6 +824,12 @@ fn parse_light_curve_json(v: &Value) -> Result<LightCurve, String> {
 }
 
 // ------------------------------------------------------------ candidates.csv
+
+/// Spreadsheets often start a CSV export with a byte-order mark, which
+/// would otherwise become part of the first column's name.
+fn without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
+}
 
 /// What a column of candidates.csv holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -936,7 +942,7 @@ pub fn parse_candidates_csv(
 ) -> Result<Vec<Result<Candidate, Rejection>>, String> {
     let mut rdr = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
+        .from_reader(without_bom(text).as_bytes());
     let headers = rdr.headers().map_err(|e| e.to_string())?.clone();
     let cols = parse_header(headers.iter())?;
     let mut out = Vec::new();

@@ -502,8 +502,7 @@ fn choose_slug(flag: Option<&str>, data: &Dataset) -> Result<String, UploadError
     let file = data.project.as_ref().and_then(|p| p.slug.as_deref());
     match (flag, file) {
         (Some(f), Some(p)) if f != p => Err(UploadError::Usage(format!(
-            "--project {f} disagrees with {} in project.json",
-            p
+            "--project {f} disagrees with {p:?}, the slug in project.json"
         ))),
         (Some(s), _) | (None, Some(s)) => {
             input::check_slug(s).map_err(UploadError::Usage)?;
@@ -680,11 +679,12 @@ impl Uploader<'_> {
             let after = self.summary.counts();
             self.progress.batch(
                 &format!(
-                    "batch {}/{} ({}, {} candidates)",
+                    "batch {}/{} ({}, {} candidate{})",
                     n + 1,
                     batches.len(),
                     batch.observation,
-                    batch.items.len()
+                    batch.items.len(),
+                    if batch.items.len() == 1 { "" } else { "s" }
                 ),
                 after.minus(&before),
                 after,
@@ -706,10 +706,8 @@ impl Uploader<'_> {
                         "user {user} may not upload"
                     )));
                 }
-                self.progress.note(&format!(
-                    "uploading to {} as {user}",
-                    self.api.url(&[]).as_str().trim_end_matches('/')
-                ));
+                self.progress
+                    .note(&format!("uploading to {} as {user}", self.api.base()));
                 Ok(())
             }
             Reply::Refused(r) if r.status == 404 => Err(UploadError::Server(format!(

@@ -125,7 +125,7 @@ pub async fn post_batch(
 
 /// `prefixes[i]` is where problems of candidate `i` are reported
 /// (`candidates[3].`, or empty for a single candidate).
-async fn upsert_batch(
+pub async fn upsert_batch(
     state: &AppState,
     user: UserId,
     slug: &str,

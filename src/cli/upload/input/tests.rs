@@ -164,6 +164,15 @@ fn every_column_kind_is_read() {
 }
 
 #[test]
+fn a_byte_order_mark_does_not_hide_the_first_column() {
+    let rows = csv(
+        Path::new("."),
+        "\u{feff}observation,name,ra,dec\r\nSB1,J1,1,2\r\n",
+    );
+    assert_eq!(ok(&rows[0]).observation, "SB1");
+}
+
+#[test]
 fn optional_columns_can_be_left_out() {
     let d = Scratch::new("min");
     let rows = csv(&d.0, "name,observation,dec,ra\nJ1,SB1,-45,10\n");

@@ -1,0 +1,550 @@
+//! Upload throughput through the HTTP API (`make bench`).
+//!
+//! The issue's target: on the 2-core machine, at least 200 candidates per
+//! second, each with two 64×64 FITS images whose PNG previews the server
+//! renders. This starts the real server in-process on a fresh database,
+//! uploads `VETTER_BENCH_CANDIDATES` candidates per round in multipart
+//! batches through `POST /api/v1/projects/{p}/observations/{o}/candidates`,
+//! and reports the median rate over the rounds. A missed target prints FAIL;
+//! only errors make the exit status non-zero.
+//!
+//! The client runs in the same process, so it shares the cores with the
+//! server and PostgreSQL: the figure is a lower bound for a remote pipeline.
+//!
+//! Settings (environment):
+//!   DATABASE_URL               superuser URL of a server with q3c in template1
+//!   VETTER_BENCH_CANDIDATES    candidates per round (default 2000)
+//!   VETTER_BENCH_BATCH         candidates per request (default 100)
+//!   VETTER_BENCH_CONCURRENCY   requests in flight (default 2)
+//!   VETTER_BENCH_ROUNDS        timed rounds (default 3)
+//!   RUST_LOG                   set it to see the server's request log
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context};
+use futures_util::StreamExt;
+use reqwest::multipart::{Form, Part};
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::runtime::Runtime;
+use tokio::sync::oneshot;
+use vetter::config::Config;
+use vetter::domain::{Role, Username};
+use vetter::startup::Application;
+
+/// The issue's target, candidates per second.
+const TARGET: f64 = 200.0;
+const SIDE: usize = 64;
+const PROJECT: &str = "bench";
+/// The two FITS roles of every candidate; each gets a rendered `<role>_png`.
+const ROLES: [&str; 2] = ["deep_cutout", "slices"];
+
+struct Settings {
+    candidates: usize,
+    batch: usize,
+    concurrency: usize,
+    rounds: usize,
+}
+
+fn env_usize(key: &str, default: usize, max: usize) -> anyhow::Result<usize> {
+    match std::env::var(key) {
+        Err(_) => Ok(default),
+        Ok(v) if v.trim().is_empty() => Ok(default),
+        Ok(v) => match v.trim().parse::<usize>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => bail!("{key}={v:?}: expected a number from 1 to {max}"),
+        },
+    }
+}
+
+impl Settings {
+    fn from_env() -> anyhow::Result<Self> {
+        Ok(Self {
+            candidates: env_usize("VETTER_BENCH_CANDIDATES", 2000, 1_000_000)?,
+            batch: env_usize("VETTER_BENCH_BATCH", 100, 1000)?,
+            concurrency: env_usize("VETTER_BENCH_CONCURRENCY", 2, 64)?,
+            rounds: env_usize("VETTER_BENCH_ROUNDS", 3, 100)?,
+        })
+    }
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("upload bench: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let settings = Settings::from_env()?;
+    let admin_url = std::env::var("DATABASE_URL")
+        .context("DATABASE_URL is not set: run `make bench`, or give a superuser URL")?;
+    if std::env::var_os("RUST_LOG").is_some() {
+        vetter::telemetry::init();
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("building the tokio runtime")?;
+    let pid = std::process::id();
+    let media = TempDir::create(&format!("vetter-bench-{pid}"))?;
+    let db = BenchDb::create(&rt, &admin_url, format!("vetter_bench_{pid}"))?;
+    // The guards drop (database, then folder) after this, on success, error
+    // or panic alike.
+    rt.block_on(bench(&settings, &db, media.path()))
+}
+
+/// A fresh database, dropped again when this goes out of scope.
+struct BenchDb<'rt> {
+    rt: &'rt Runtime,
+    admin: PgConnectOptions,
+    name: String,
+}
+
+impl<'rt> BenchDb<'rt> {
+    fn create(rt: &'rt Runtime, admin_url: &str, name: String) -> anyhow::Result<Self> {
+        let admin = PgConnectOptions::from_str(admin_url).context("DATABASE_URL is malformed")?;
+        rt.block_on(async {
+            let mut c = PgConnection::connect_with(&admin)
+                .await
+                .context("connecting to DATABASE_URL")?;
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut c)
+                .await?;
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut c)
+                .await
+                .with_context(|| format!("creating database {name}"))?;
+            c.close().await?;
+            anyhow::Ok(())
+        })?;
+        Ok(Self { rt, admin, name })
+    }
+
+    fn options(&self) -> PgConnectOptions {
+        self.admin.clone().database(&self.name)
+    }
+}
+
+impl Drop for BenchDb<'_> {
+    fn drop(&mut self) {
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        let result = self.rt.block_on(async {
+            let mut c = PgConnection::connect_with(&self.admin).await?;
+            sqlx::query(&sql).execute(&mut c).await?;
+            c.close().await
+        });
+        if let Err(e) = result {
+            eprintln!("upload bench: could not drop database {}: {e}", self.name);
+        }
+    }
+}
+
+/// A folder under the system temp dir (or /tmp when that path has
+/// characters cfitsio would misread), removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn create(name: &str) -> anyhow::Result<Self> {
+        let plain = |p: &Path| {
+            p.to_str().is_some_and(|s| {
+                s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '.' | '-'))
+            })
+        };
+        let mut base = std::env::temp_dir();
+        if !plain(&base) {
+            base = PathBuf::from("/tmp");
+        }
+        let dir = base.join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(Self(dir))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Stops the server when dropped.
+struct Server {
+    base: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Server {
+    async fn shut_down(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.context("the server task")??;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+async fn bench(s: &Settings, db: &BenchDb<'_>, work: &Path) -> anyhow::Result<()> {
+    let pool = PgPoolOptions::new()
+        .max_connections(16)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(db.options())
+        .await
+        .with_context(|| format!("connecting to the new database {}", db.name))?;
+    vetter::db::migrate(&pool).await?;
+
+    let media_root = work.join("media");
+    std::fs::create_dir_all(&media_root)?;
+    let config = Config::for_tests("postgres://unused", media_root.clone());
+    let app = Application::build(config, pool.clone()).await?;
+    let (tx, rx) = oneshot::channel::<()>();
+    let base = format!("http://127.0.0.1:{}/api/v1", app.port());
+    let task = tokio::spawn(app.run_until(async {
+        let _ = rx.await;
+    }));
+    let server = Server {
+        base,
+        stop: Some(tx),
+        task: Some(task),
+    };
+
+    let result = measure(s, &pool, &server, work).await;
+    server.shut_down().await?;
+    pool.close().await;
+    result
+}
+
+async fn measure(s: &Settings, pool: &PgPool, server: &Server, work: &Path) -> anyhow::Result<()> {
+    let api = Api::new(pool, &server.base).await?;
+    api.put(
+        &format!("/projects/{PROJECT}"),
+        json!({"name": "Upload benchmark",
+               "metrics": [{"key": "snr", "label": "S/N", "precision": 1},
+                           {"key": "chi_square", "label": "χ²", "precision": 2},
+                           {"key": "md", "label": "Modulation index"}]}),
+    )
+    .await?;
+
+    // Two distinct images per candidate, made before any clock runs.
+    let t = Instant::now();
+    let gen_dir = work.join("gen");
+    let n = s.candidates;
+    let images = tokio::task::spawn_blocking(move || fits_images(&gen_dir, 2 * n))
+        .await
+        .context("generating FITS")??;
+    let fits_size = images.first().map_or(0, Vec::len);
+    println!(
+        "upload: {n} candidates ({} FITS, {} rendered PNGs) per round, batch {}, {} in flight, {} rounds",
+        2 * n,
+        2 * n,
+        s.batch,
+        s.concurrency,
+        s.rounds
+    );
+    println!(
+        "        {SIDE}x{SIDE} float32 FITS of {fits_size} bytes each, made in {:.1} s; client in-process on {} cores; load average {}",
+        t.elapsed().as_secs_f64(),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        load_average()
+    );
+
+    let mut rates = Vec::with_capacity(s.rounds);
+    for round in 1..=s.rounds {
+        let obs = observation_id(round);
+        api.put(
+            &format!("/projects/{PROJECT}/observations/{obs}"),
+            json!({"start_time": "2024-05-01T12:00:00Z", "pointing": {"ra": 188.0, "dec": -45.0}}),
+        )
+        .await?;
+        let forms = batches(&images, round, s.batch);
+        let t = Instant::now();
+        let counts = api.upload(&obs, forms, s.concurrency).await?;
+        let secs = t.elapsed().as_secs_f64();
+        ensure!(
+            counts == (n, 0, 0),
+            "round {round}: (created, updated, unchanged) = {counts:?}, expected ({n}, 0, 0)"
+        );
+        verify(pool, &obs, n).await?;
+        let rate = n as f64 / secs;
+        println!(
+            "round {round}: {secs:.2} s, {rate:.0} candidates/s ({:.0} FITS/s received, {:.0} PNG/s rendered)",
+            2.0 * rate,
+            2.0 * rate
+        );
+        rates.push(rate);
+    }
+
+    // The same upload again: everything is found unchanged.
+    let obs = observation_id(1);
+    let forms = batches(&images, 1, s.batch);
+    let t = Instant::now();
+    let counts = api.upload(&obs, forms, s.concurrency).await?;
+    let secs = t.elapsed().as_secs_f64();
+    ensure!(
+        counts == (0, 0, n),
+        "re-upload: (created, updated, unchanged) = {counts:?}, expected (0, 0, {n})"
+    );
+    verify(pool, &obs, n).await?;
+    println!(
+        "re-upload of round 1 (all unchanged): {secs:.2} s, {:.0} candidates/s",
+        n as f64 / secs
+    );
+
+    let tmp = media_tmp_files(&work.join("media"));
+    ensure!(
+        tmp == 0,
+        "{tmp} temporary files were left in the media folder"
+    );
+
+    let median = median(&mut rates);
+    let verdict = if median >= TARGET { "PASS" } else { "FAIL" };
+    println!(
+        "median: {median:.0} candidates/s (target ≥ {TARGET:.0}): {verdict}   [load average now {}]",
+        load_average()
+    );
+    Ok(())
+}
+
+fn observation_id(round: usize) -> String {
+    format!("R{round:03}")
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// The 1-, 5- and 15-minute load averages, for judging how noisy a run was.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// `count` distinct 64×64 float32 FITS images from the app's own writer.
+fn fits_images(dir: &Path, count: usize) -> anyhow::Result<Vec<Vec<u8>>> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join("img.fits");
+    let mut out = Vec::with_capacity(count);
+    for i in 0..count {
+        let peak = 5.0 + (i % 50) as f32;
+        let data = vetter::fits::synth_point_source(SIDE, SIDE, peak, 1.0, 1000 + i as u64);
+        vetter::fits::write_image(&path, SIDE, SIDE, &data, None)?;
+        out.push(std::fs::read(&path)?);
+    }
+    std::fs::remove_dir_all(dir)?;
+    Ok(out)
+}
+
+/// Marks a FITS image with the round, in its ORIGIN card, so every round
+/// sends files the server has not stored yet (same length: still valid).
+fn mark(fits: &[u8], round: usize) -> Vec<u8> {
+    const CARD: &[u8] = b"ORIGIN  = '";
+    let mut out = fits.to_vec();
+    let at = out
+        .chunks(80)
+        .position(|card| card.starts_with(CARD))
+        .expect("the writer sets ORIGIN");
+    let value = format!("bench{round:03}");
+    let start = at * 80 + CARD.len();
+    out[start..start + value.len()].copy_from_slice(value.as_bytes());
+    out
+}
+
+/// The multipart requests of one round, built before the clock starts.
+fn batches(images: &[Vec<u8>], round: usize, batch: usize) -> Vec<(usize, Form)> {
+    let n = images.len() / 2;
+    (0..n)
+        .step_by(batch)
+        .map(|first| {
+            let last = (first + batch).min(n);
+            let mut list = Vec::with_capacity(last - first);
+            let mut form = Form::new();
+            let mut parts = Vec::with_capacity(2 * (last - first));
+            for i in first..last {
+                let mut files = serde_json::Map::new();
+                for (k, role) in ROLES.iter().enumerate() {
+                    let part = format!("c{i}-{k}");
+                    files.insert(role.to_string(), Value::String(part.clone()));
+                    parts.push((part, mark(&images[2 * i + k], round)));
+                }
+                let ra = (188.0 + (i % 1000) as f64 * 0.001) % 360.0;
+                let dec = -45.0 + (i / 1000) as f64 * 0.001;
+                list.push(json!({
+                    "name": format!("J{i:06}"),
+                    "ra": ra, "dec": dec,
+                    "metrics": {"snr": 5.0 + (i % 40) as f64, "chi_square": 1.5 * (i % 7) as f64,
+                                "md": 0.01 * (i % 90) as f64},
+                    "files": files,
+                }));
+            }
+            let body = json!({ "candidates": list }).to_string();
+            form = form.part(
+                "candidates",
+                Part::text(body)
+                    .mime_str("application/json")
+                    .expect("a valid mime type"),
+            );
+            for (name, bytes) in parts {
+                let file_name = format!("{name}.fits");
+                form = form.part(name, Part::bytes(bytes).file_name(file_name));
+            }
+            (last - first, form)
+        })
+        .collect()
+}
+
+/// The uploader: an admin's API token and a client.
+struct Api {
+    client: Client,
+    base: String,
+    token: String,
+}
+
+impl Api {
+    async fn new(pool: &PgPool, base: &str) -> anyhow::Result<Self> {
+        let hash = tokio::task::spawn_blocking(|| {
+            vetter::auth::password::hash_blocking("bench-pipeline-password")
+        })
+        .await??;
+        let name: Username = "pipeline"
+            .parse()
+            .map_err(|e| anyhow::anyhow!("username: {e:?}"))?;
+        let user = vetter::db::users::insert(pool, &name, &hash, Role::Admin).await?;
+        let (token, _) = vetter::db::api_tokens::create(pool, user, "bench").await?;
+        let client = Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(600))
+            .build()?;
+        Ok(Self {
+            client,
+            base: base.to_string(),
+            token,
+        })
+    }
+
+    async fn put(&self, path: &str, body: Value) -> anyhow::Result<()> {
+        let r = self
+            .client
+            .put(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await?;
+        let status = r.status();
+        ensure!(
+            status.is_success(),
+            "PUT {path}: {status}: {}",
+            r.text().await.unwrap_or_default()
+        );
+        Ok(())
+    }
+
+    /// Sends the batches, `concurrency` at a time; (created, updated, unchanged).
+    async fn upload(
+        &self,
+        observation: &str,
+        forms: Vec<(usize, Form)>,
+        concurrency: usize,
+    ) -> anyhow::Result<(usize, usize, usize)> {
+        let url = format!(
+            "{}/projects/{PROJECT}/observations/{observation}/candidates",
+            self.base
+        );
+        let mut replies = futures_util::stream::iter(forms)
+            .map(|(size, form)| {
+                let request = self
+                    .client
+                    .post(&url)
+                    .bearer_auth(&self.token)
+                    .multipart(form);
+                async move {
+                    let r = request.send().await?;
+                    let status = r.status();
+                    let body = r.text().await?;
+                    ensure!(status == StatusCode::OK, "POST {url}: {status}: {body}");
+                    let v: Value = serde_json::from_str(&body)?;
+                    let count = |k: &str| v[k].as_u64().unwrap_or(0) as usize;
+                    let counts = (count("created"), count("updated"), count("unchanged"));
+                    ensure!(
+                        counts.0 + counts.1 + counts.2 == size,
+                        "a batch of {size} answered {body}"
+                    );
+                    Ok(counts)
+                }
+            })
+            .buffer_unordered(concurrency);
+        let mut total = (0, 0, 0);
+        while let Some(r) = replies.next().await {
+            let (c, u, k) = r?;
+            total = (total.0 + c, total.1 + u, total.2 + k);
+        }
+        Ok(total)
+    }
+}
+
+/// The round really did the work: `n` candidates, each with its two FITS
+/// files and their two rendered PNGs.
+async fn verify(pool: &PgPool, observation: &str, n: usize) -> anyhow::Result<()> {
+    let (candidates, fits, pngs, derived): (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM candidates c WHERE c.observation_id = o.id),
+                count(*) FILTER (WHERE f.content_type = 'application/fits'),
+                count(*) FILTER (WHERE f.content_type = 'image/png'),
+                count(*) FILTER (WHERE f.derived_from IS NOT NULL)
+         FROM observations o
+         JOIN projects p ON p.id = o.project_id
+         LEFT JOIN candidates c ON c.observation_id = o.id
+         LEFT JOIN files f ON f.candidate_id = c.id
+         WHERE p.slug = $1 AND o.external_id = $2
+         GROUP BY o.id",
+    )
+    .bind(PROJECT)
+    .bind(observation)
+    .fetch_one(pool)
+    .await
+    .with_context(|| format!("counting the rows of observation {observation}"))?;
+    let n = n as i64;
+    ensure!(
+        (candidates, fits, pngs, derived) == (n, 2 * n, 2 * n, 2 * n),
+        "observation {observation}: {candidates} candidates, {fits} FITS, {pngs} PNGs \
+         ({derived} rendered); expected {n}, {}, {} ({})",
+        2 * n,
+        2 * n,
+        2 * n
+    );
+    Ok(())
+}
+
+/// Files left in the media folder's `tmp/` (there should be none).
+fn media_tmp_files(media_root: &Path) -> usize {
+    std::fs::read_dir(media_root.join("tmp")).map_or(0, |d| d.count())
+}

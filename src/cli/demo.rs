@@ -1,0 +1,433 @@
+//! `vetter demo`: a believable data set for a new installation, so a
+//! newcomer has something to rate. It goes through the same code as the
+//! upload API (validation, FITS checks, rendered previews), so the demo
+//! also shows that path works on this machine.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use anyhow::Context;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+use super::CliError;
+use crate::catalogue::Pulsar;
+use crate::config::{Config, Secret, Source};
+use crate::db::{observations, projects, users};
+use crate::domain::upload::{BeamSpec, CandidateSpec, ObservationSpec, Problems, ProjectSpec};
+use crate::domain::{Role, SkyPos, UserId, Username};
+use crate::fits::{self, Wcs};
+use crate::media::{classify, MediaStore};
+use crate::web::api::body::ReceivedFile;
+use crate::web::api::candidates::upsert_batch;
+use crate::web::state::AppState;
+
+/// A small deterministic generator: the demo is the same on every machine.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn range(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * self.next()
+    }
+    fn normal(&mut self) -> f64 {
+        let (u, v) = (self.next().max(1e-12), self.next());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+}
+
+pub async fn run(args: &[String]) -> Result<(), CliError> {
+    let if_empty = args.iter().any(|a| a == "--if-empty");
+    if let Some(extra) = args.iter().find(|a| *a != "--if-empty") {
+        return Err(CliError::Usage(format!(
+            "demo: unexpected argument {extra:?}"
+        )));
+    }
+    let src = Source::from_env()?;
+    let config = Config::from_source(&src)?;
+    crate::telemetry::init();
+    let pool = crate::db::lazy_pool(&config.database_url)?;
+    crate::db::migrate(&pool).await?;
+    let projects_n: i64 = sqlx::query_scalar("SELECT count(*) FROM projects")
+        .fetch_one(&pool)
+        .await?;
+    if projects_n > 0 {
+        if if_empty {
+            println!("demo: the database already has projects; nothing added");
+            return Ok(());
+        }
+        return Err(CliError::Failed(anyhow::anyhow!(
+            "the database already has projects: the demo only fills an empty one"
+        )));
+    }
+    // The configured admin comes first, as `serve` would make it on an
+    // empty users table: the demo's own accounts must not pre-empt it.
+    if let Some(name) = super::admin::ensure_first_admin(&pool, &config).await? {
+        println!("demo: created the administrator {name}");
+    }
+    std::fs::create_dir_all(&config.media_root).context("creating the media folder")?;
+    let state = AppState {
+        pool: pool.clone(),
+        config: Arc::new(config),
+    };
+    let summary = fill(&state).await?;
+    println!("{summary}");
+    Ok(())
+}
+
+/// Fills an empty database; returns what it made, for people to read.
+pub async fn fill(state: &AppState) -> anyhow::Result<String> {
+    let pool = &state.pool;
+    let uploader = demo_user(pool, "demo-pipeline", Role::Admin, None).await?;
+    let mut lines = vec!["demo data loaded:".to_string()];
+    let mut reviewers = Vec::new();
+    for name in ["alice", "bob"] {
+        let password = crate::random_hex(8);
+        if demo_user(pool, name, Role::Reviewer, Some(&password))
+            .await
+            .is_ok()
+        {
+            reviewers.push(format!("{name} / {password}"));
+        }
+    }
+    let mut rng = Rng(0x5eed_cafe_f00d_d00d);
+    let vast = vast(state, uploader, &mut rng).await?;
+    let gleamx = gleamx(state, uploader, &mut rng).await?;
+    let pulsars = pulsars_near(pool, &mut rng).await?;
+    lines.push(format!(
+        "  project vast-demo: {vast} candidates with FITS cutouts, cubes and light curves"
+    ));
+    lines.push(format!(
+        "  project gleamx-demo: {gleamx} candidates with PNG and GIF previews"
+    ));
+    lines.push(format!("  {pulsars} pulsars, some near candidates"));
+    if !reviewers.is_empty() {
+        lines.push(format!("  reviewer logins: {}", reviewers.join(", ")));
+    }
+    Ok(lines.join("\n"))
+}
+
+async fn demo_user(
+    pool: &PgPool,
+    name: &str,
+    role: Role,
+    password: Option<&str>,
+) -> anyhow::Result<UserId> {
+    let username: Username = name.parse().map_err(anyhow::Error::msg)?;
+    if let Some((u, _)) = users::credentials(pool, &username).await? {
+        return Ok(u.id);
+    }
+    // The pipeline account only uploads; nobody signs in with it.
+    let secret = password.map_or_else(|| crate::random_hex(32), str::to_string);
+    let hash = crate::auth::password::hash(Secret::new(secret)).await?;
+    Ok(users::insert(pool, &username, &hash, role).await?)
+}
+
+fn tags(names: &[&str]) -> Value {
+    names.iter().map(|t| json!({"name": t})).collect()
+}
+
+fn parse<T>(r: Result<T, Vec<crate::domain::Problem>>) -> anyhow::Result<T> {
+    r.map_err(|p| anyhow::anyhow!("demo data is invalid: {p:?}"))
+}
+
+async fn vast(state: &AppState, user: UserId, rng: &mut Rng) -> anyhow::Result<usize> {
+    let spec = parse(ProjectSpec::parse(json!({
+        "name": "VAST demo",
+        "description": "ASKAP VAST-like fast transients: chi-square and peak maps, a deep-image match, cutouts and time-slice cubes.",
+        "metrics": [
+            {"key": "chi_square", "label": "χ²", "precision": 2, "description": "chi-square of the light curve against a constant"},
+            {"key": "chi_square_sigma", "label": "χ² σ", "unit": "σ", "precision": 2},
+            {"key": "peak_map", "label": "Peak map", "precision": 2},
+            {"key": "peak_map_sigma", "label": "Peak map σ", "unit": "σ", "precision": 2},
+            {"key": "md_deep", "label": "Modulation index", "precision": 3, "description": "against the deep image"},
+            {"key": "deep_sep_arcsec", "label": "Deep separation", "unit": "arcsec", "precision": 2},
+            {"key": "bright_sep_arcmin", "label": "Bright source separation", "unit": "arcmin", "precision": 1, "shown_by_default": false}
+        ],
+        "tags": tags(&["Flaring star", "AGN", "IDV", "Noise", "Sidelobes", "Artefacts", "Aeroplane or satellite", "FRB", "New pulsar", "Known pulsar"])
+    })))?;
+    let mut conn = state.pool.acquire().await?;
+    let (project_id, _) = projects::upsert(&mut conn, "vast-demo", &spec).await?;
+    let mut total = 0;
+    for (o, (sbid, ra0, dec0)) in [("SB50230", 188.5, -45.0), ("SB50231", 320.2, -62.3)]
+        .into_iter()
+        .enumerate()
+    {
+        let obs = parse(ObservationSpec::parse(json!({
+            "start_time": format!("2024-05-0{}T1{}:00:00Z", o + 1, o + 2),
+            "pointing": {"ra": ra0, "dec": dec0},
+            "metadata": {"frequency_mhz": 887.5, "integration_s": 10}
+        })))?;
+        let (obs_id, _) = observations::upsert(&mut conn, project_id, sbid, &obs, user).await?;
+        for b in 0..2 {
+            let beam = format!("beam{b:02}");
+            let centre = json!({"ra": ra0 + 0.8 * b as f64, "dec": dec0 + 0.3});
+            let beam_spec = parse(BeamSpec::parse(json!({"centre": centre})))?;
+            observations::upsert_beam(&mut conn, obs_id, &beam, &beam_spec).await?;
+            let mut specs = Vec::new();
+            let mut files = HashMap::new();
+            for i in 0..60 {
+                let ra = ra0 + 0.8 * b as f64 + rng.range(-1.0, 1.0);
+                let dec = dec0 + 0.3 + rng.range(-1.0, 1.0);
+                let name = format!("VAST_{sbid}_{beam}_{i:03}");
+                let real = rng.next() < 0.3;
+                let peak = if real {
+                    rng.range(8.0, 40.0)
+                } else {
+                    rng.range(4.0, 9.0)
+                } as f32;
+                let cutout = format!("c{i}");
+                let cube = format!("q{i}");
+                let seed = (o * 1000 + b * 100 + i) as u64 + 1;
+                files.insert(
+                    cutout.clone(),
+                    received(
+                        state,
+                        fits_image(64, peak, seed, ra, dec)?,
+                        "deepcutout.fits",
+                    )
+                    .await?,
+                );
+                files.insert(
+                    cube.clone(),
+                    received(
+                        state,
+                        fits_cube(32, 8, peak, seed, ra, dec, real)?,
+                        "slices.fits",
+                    )
+                    .await?,
+                );
+                let points: Vec<Value> = (0..12)
+                    .map(|k| {
+                        let base = if real && (4..7).contains(&k) {
+                            peak as f64 * 0.8
+                        } else {
+                            1.0
+                        };
+                        json!({"time": format!("2024-05-0{}T1{}:{:02}:00Z", o + 1, o + 2, k * 4),
+                               "flux": base + 0.3 * rng.normal(), "err": 0.3})
+                    })
+                    .collect();
+                let value = json!({
+                    "name": name, "beam": beam, "ra": ra, "dec": dec,
+                    "positions": {"deep": {"ra": ra + rng.range(-3e-4, 3e-4), "dec": dec + rng.range(-3e-4, 3e-4)}},
+                    "metrics": {
+                        "chi_square": if real { rng.range(30.0, 400.0) } else { rng.range(1.0, 25.0) },
+                        "chi_square_sigma": rng.range(3.0, 12.0),
+                        "peak_map": peak as f64,
+                        "peak_map_sigma": rng.range(5.0, 15.0),
+                        "md_deep": if i % 17 == 0 { json!("Infinity") } else { json!(rng.range(0.0, 1.5)) },
+                        "deep_sep_arcsec": if i % 23 == 0 { json!("NaN") } else { json!(rng.range(0.1, 5.0)) },
+                        "bright_sep_arcmin": rng.range(1.0, 60.0)
+                    },
+                    "attributes": {"deep_name": format!("VAST J{:06.2}{:+06.2}", ra, dec)},
+                    "light_curve": {"unit": "mJy/beam", "points": points},
+                    "files": {"deep_cutout": cutout, "slices": cube}
+                });
+                let mut p = Problems::default();
+                let spec = CandidateSpec::parse(value, None, "demo", &mut p)
+                    .ok_or_else(|| anyhow::anyhow!("demo candidate invalid: {:?}", p.0))?;
+                specs.push(spec);
+            }
+            let n = specs.len();
+            let prefixes = vec![String::new(); n];
+            upsert_batch(state, user, "vast-demo", sbid, specs, prefixes, files)
+                .await
+                .map_err(|e| anyhow::anyhow!("loading demo candidates: {e}"))?;
+            total += n;
+        }
+    }
+    Ok(total)
+}
+
+async fn gleamx(state: &AppState, user: UserId, rng: &mut Rng) -> anyhow::Result<usize> {
+    let spec = parse(ProjectSpec::parse(json!({
+        "name": "GLEAM-X demo",
+        "description": "MWA image-plane transients: flux, fluence and detection statistics, with PNG stills and GIF movies.",
+        "metrics": [
+            {"key": "flux", "label": "Peak flux", "unit": "Jy", "precision": 3},
+            {"key": "fluence", "label": "Fluence", "unit": "Jy s", "precision": 2},
+            {"key": "det_stat", "label": "Detection statistic", "precision": 2},
+            {"key": "mod_index", "label": "Modulation index", "precision": 2},
+            {"key": "nks_sep_deg", "label": "Nearest known source", "unit": "deg", "precision": 4}
+        ],
+        "tags": tags(&["Transient", "Airplane", "RFI", "Sidelobe", "Alias", "Scintillation", "Pulsar", "AGN", "Bad frame", "Other"])
+    })))?;
+    let mut conn = state.pool.acquire().await?;
+    let (project_id, _) = projects::upsert(&mut conn, "gleamx-demo", &spec).await?;
+    let mut total = 0;
+    for (o, obsid) in ["1341914000", "1341914304", "1341914608"]
+        .into_iter()
+        .enumerate()
+    {
+        let (ra0, dec0) = (10.0 + 15.0 * o as f64, -26.7);
+        let obs = parse(ObservationSpec::parse(json!({
+            "start_time": format!("2022-07-14T10:{:02}:00Z", o * 5),
+            "pointing": {"ra": ra0, "dec": dec0},
+            "metadata": {"centre_frequency_mhz": 154.24, "mwa_project": "G0057"}
+        })))?;
+        observations::upsert(&mut conn, project_id, obsid, &obs, user).await?;
+        let mut specs = Vec::new();
+        let mut files = HashMap::new();
+        for i in 0..25 {
+            let ra = ra0 + rng.range(-8.0, 8.0);
+            let dec = dec0 + rng.range(-8.0, 8.0);
+            let peak = rng.range(5.0, 30.0) as f32;
+            let seed = (5000 + o * 100 + i) as u64;
+            let (png, gif) = previews(fits_cube(24, 6, peak, seed, ra, dec, i % 3 == 0)?).await?;
+            files.insert(format!("p{i}"), received(state, png, "still.png").await?);
+            files.insert(format!("g{i}"), received(state, gif, "movie.gif").await?);
+            let value = json!({
+                "name": format!("{obsid}_tcgm_{i:03}"), "ra": ra, "dec": dec,
+                "metrics": {"flux": peak as f64 / 40.0, "fluence": rng.range(0.5, 20.0), "det_stat": rng.range(5.0, 30.0),
+                            "mod_index": rng.range(0.0, 2.0), "nks_sep_deg": rng.range(0.001, 0.2)},
+                "attributes": {"nks_name": format!("GLEAM J{:06.2}{:+06.2}", ra, dec), "filter": "tcgm"},
+                "files": {"preview": format!("p{i}"), "animation": format!("g{i}")}
+            });
+            let mut p = Problems::default();
+            specs.push(
+                CandidateSpec::parse(value, None, "demo", &mut p)
+                    .ok_or_else(|| anyhow::anyhow!("demo candidate invalid: {:?}", p.0))?,
+            );
+        }
+        let n = specs.len();
+        upsert_batch(
+            state,
+            user,
+            "gleamx-demo",
+            obsid,
+            specs,
+            vec![String::new(); n],
+            files,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("loading demo candidates: {e}"))?;
+        total += n;
+    }
+    Ok(total)
+}
+
+/// A handful of pulsars, each placed a few arcseconds from a candidate so
+/// the nearby-objects list has something to show.
+async fn pulsars_near(pool: &PgPool, rng: &mut Rng) -> anyhow::Result<usize> {
+    let near: Vec<(f64, f64)> =
+        sqlx::query_as("SELECT ra, dec FROM candidates ORDER BY id LIMIT 300")
+            .fetch_all(pool)
+            .await?;
+    let mut list = Vec::new();
+    for (k, (ra, dec)) in near.iter().step_by(37).enumerate() {
+        let pos = SkyPos::new(
+            (ra + rng.range(-0.002, 0.002)).rem_euclid(360.0),
+            (dec + rng.range(-0.002, 0.002)).clamp(-90.0, 90.0),
+        )
+        .map_err(anyhow::Error::msg)?;
+        let name = format!(
+            "J{:02}{:02}{}{:02}{:02}",
+            (pos.ra.degrees() / 15.0) as u32,
+            ((pos.ra.degrees() / 15.0).fract() * 60.0) as u32,
+            if pos.dec.degrees() < 0.0 { '-' } else { '+' },
+            pos.dec.degrees().abs() as u32,
+            (pos.dec.degrees().abs().fract() * 60.0) as u32,
+        );
+        list.push(Pulsar {
+            name: format!("{name}{}", ["", "A", "B", "C"][k % 4]),
+            pos,
+            period_s: Some(rng.range(0.002, 3.0)),
+            dm: Some(rng.range(3.0, 400.0)),
+            s400_mjy: Some(rng.range(0.5, 50.0)),
+        });
+    }
+    let n = list.len();
+    crate::db::pulsars::upsert_all(pool, &list).await?;
+    Ok(n)
+}
+
+/// Writes FITS bytes through a temporary file (the writer needs a path).
+fn with_temp_fits(
+    write: impl FnOnce(&std::path::Path) -> Result<(), fits::FitsError>,
+) -> anyhow::Result<Vec<u8>> {
+    let dir = std::env::temp_dir().join(format!("vetter-demo-{}", crate::random_hex(6)));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("f.fits");
+    let result = write(&path)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| Ok(std::fs::read(&path)?));
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn fits_image(size: usize, peak: f32, seed: u64, ra: f64, dec: f64) -> anyhow::Result<Vec<u8>> {
+    let data = fits::synth_point_source(size, size, peak, 1.0, seed);
+    let wcs = Wcs {
+        ra,
+        dec,
+        pixel_deg: 2.5 / 3600.0,
+    };
+    with_temp_fits(|p| fits::write_image(p, size, size, &data, Some(&wcs)))
+}
+
+/// A cube of time slices; a "real" source flares in the middle slices.
+fn fits_cube(
+    size: usize,
+    planes: usize,
+    peak: f32,
+    seed: u64,
+    ra: f64,
+    dec: f64,
+    flares: bool,
+) -> anyhow::Result<Vec<u8>> {
+    let mut data = Vec::with_capacity(size * size * planes);
+    for t in 0..planes {
+        let brightness = if flares && (planes / 3..2 * planes / 3).contains(&t) {
+            peak
+        } else {
+            peak * 0.15
+        };
+        data.extend(fits::synth_point_source(
+            size,
+            size,
+            brightness,
+            1.0,
+            seed * 31 + t as u64,
+        ));
+    }
+    let wcs = Wcs {
+        ra,
+        dec,
+        pixel_deg: 10.0 / 3600.0,
+    };
+    with_temp_fits(|p| fits::write_cube(p, size, size, planes, &data, Some(&wcs)))
+}
+
+/// A PNG still and a GIF movie rendered from a cube, as GLEAM-X ships them.
+async fn previews(cube: Vec<u8>) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
+    let dir = std::env::temp_dir().join(format!("vetter-demo-{}", crate::random_hex(6)));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("cube.fits");
+    std::fs::write(&path, cube)?;
+    let result = fits::previews(
+        path,
+        fits::Limits::default(),
+        std::time::Duration::from_secs(30),
+    )
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let p = result?;
+    Ok((p.png, p.gif.context("a cube renders a GIF")?))
+}
+
+async fn received(state: &AppState, bytes: Vec<u8>, name: &str) -> anyhow::Result<ReceivedFile> {
+    let media = MediaStore::new(&state.config.media_root);
+    let temp = media.write_temp_bytes(&bytes).await?;
+    let kind = classify(&temp.head, None);
+    Ok(ReceivedFile {
+        temp,
+        kind,
+        original_name: name.to_string(),
+    })
+}
