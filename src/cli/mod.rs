@@ -25,6 +25,9 @@ Commands:
                  password, or with --noinput reads VETTER_ADMIN_USERNAME and
                  VETTER_ADMIN_PASSWORD
   gen-secret     Print a new random value for VETTER_SECRET_KEY
+  upload --url URL DIR
+                 Send a folder of candidates to a vetter server (see
+                 vetter upload --help and docs/upload-client.md)
   demo [--if-empty]
                  Fill an empty database with demo projects, candidates,
                  pulsars and two reviewer accounts (printed)
@@ -58,10 +61,12 @@ pub async fn main(args: Vec<String>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if rest.iter().any(|a| a == "--help" || a == "-h")
-        || matches!(command, "help" | "--help" | "-h")
-    {
-        print!("{USAGE}");
+    let wants_help = rest.iter().any(|a| a == "--help" || a == "-h");
+    if wants_help || matches!(command, "help" | "--help" | "-h") {
+        match command {
+            "upload" => print!("{}", upload::USAGE),
+            _ => print!("{USAGE}"),
+        }
         return ExitCode::SUCCESS;
     }
     let result = match command {
