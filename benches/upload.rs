@@ -487,6 +487,7 @@ impl Api {
                     .post(&url)
                     .bearer_auth(&self.token)
                     .multipart(form);
+                let url = &url;
                 async move {
                     let r = request.send().await?;
                     let status = r.status();

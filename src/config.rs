@@ -30,6 +30,13 @@ pub struct Config {
     pub max_file_bytes: u64,
     /// Largest upload request (all its files together).
     pub max_upload_bytes: u64,
+    /// Behind nginx: the internal location that serves the media folder
+    /// (`X-Accel-Redirect`), so the app checks access and nginx sends bytes.
+    pub media_accel_prefix: Option<String>,
+    /// Where the browser finds Firefly (its `?api=` URL API), and where
+    /// Firefly finds the media folder on its own file system.
+    pub firefly_url: String,
+    pub firefly_media_path: String,
 }
 
 /// How failed logins are slowed down and then refused.
@@ -269,6 +276,13 @@ impl Config {
             session_idle: Duration::from_secs(14 * 24 * 3600),
             max_file_bytes: src.bytes_or("VETTER_MAX_FILE_BYTES", 1 << 30)?,
             max_upload_bytes: src.bytes_or("VETTER_MAX_UPLOAD_BYTES", 4 << 30)?,
+            media_accel_prefix: src.get("VETTER_MEDIA_ACCEL_PREFIX").map(|p| p.trim_end_matches('/').to_string()),
+            firefly_url: src.get("VETTER_FIREFLY_URL").unwrap_or("/firefly").trim_end_matches('/').to_string(),
+            firefly_media_path: src
+                .get("VETTER_FIREFLY_MEDIA_PATH")
+                .unwrap_or("/external")
+                .trim_end_matches('/')
+                .to_string(),
         })
     }
 
@@ -302,6 +316,9 @@ impl Config {
             session_idle: Duration::from_secs(3600),
             max_file_bytes: 64 << 20,
             max_upload_bytes: 256 << 20,
+            media_accel_prefix: None,
+            firefly_url: "/firefly".into(),
+            firefly_media_path: "/external".into(),
         }
     }
 }

@@ -201,3 +201,146 @@ pub async fn write_light_curves(
     .await?;
     Ok(())
 }
+
+/// Everything the candidate page shows about the candidate itself.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Detail {
+    pub id: i64,
+    pub name: String,
+    pub ra: f64,
+    pub dec: f64,
+    pub attributes: sqlx::types::Json<serde_json::Map<String, serde_json::Value>>,
+    pub rating_count: i32,
+    pub project_id: i64,
+    pub project_slug: String,
+    pub project_name: String,
+    pub score_enabled: bool,
+    pub reviewers_add_tags: bool,
+    pub observation_id: i64,
+    pub observation: String,
+    pub obs_start: Option<OffsetDateTime>,
+    pub beam_id: Option<i64>,
+    pub beam: Option<String>,
+}
+
+pub async fn detail(db: &mut PgConnection, id: i64) -> sqlx::Result<Option<Detail>> {
+    sqlx::query_as(
+        "SELECT c.id, c.name, c.ra, c.dec, c.attributes, c.rating_count,
+                p.id AS project_id, p.slug AS project_slug, p.name AS project_name, p.score_enabled, p.reviewers_add_tags,
+                o.id AS observation_id, o.external_id AS observation, o.start_time AS obs_start,
+                b.id AS beam_id, b.name AS beam
+         FROM candidates c JOIN projects p ON p.id = c.project_id JOIN observations o ON o.id = c.observation_id
+         LEFT JOIN beams b ON b.id = c.beam_id
+         WHERE c.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MetricValue {
+    pub key: String,
+    pub label: String,
+    pub unit: String,
+    pub description: String,
+    pub precision: i16,
+    pub value: Option<f64>,
+}
+
+/// The project's metrics with this candidate's values, in the project's
+/// order: those shown by default, and any other the candidate has.
+pub async fn metrics(db: &mut PgConnection, candidate: i64, project: i64) -> sqlx::Result<Vec<MetricValue>> {
+    sqlx::query_as(
+        "SELECT d.key, d.label, d.unit, d.description, d.precision, m.value
+         FROM metric_defs d LEFT JOIN candidate_metrics m ON m.metric_id = d.id AND m.candidate_id = $1
+         WHERE d.project_id = $2 AND (d.shown_by_default OR m.value IS NOT NULL)
+         ORDER BY d.position, d.id",
+    )
+    .bind(candidate)
+    .bind(project)
+    .fetch_all(db)
+    .await
+}
+
+pub async fn positions(db: &mut PgConnection, candidate: i64) -> sqlx::Result<Vec<(String, f64, f64)>> {
+    sqlx::query_as("SELECT kind, ra, dec FROM candidate_positions WHERE candidate_id = $1 ORDER BY kind")
+        .bind(candidate)
+        .fetch_all(db)
+        .await
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredLightCurve {
+    pub unit: String,
+    pub times: Vec<OffsetDateTime>,
+    pub flux: Vec<f64>,
+    pub flux_err: Option<Vec<f64>>,
+}
+
+pub async fn light_curve(db: &mut PgConnection, candidate: i64) -> sqlx::Result<Option<StoredLightCurve>> {
+    sqlx::query_as("SELECT unit, times, flux, flux_err FROM light_curves WHERE candidate_id = $1")
+        .bind(candidate)
+        .fetch_optional(db)
+        .await
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FileRef {
+    pub id: i64,
+    pub role: String,
+    pub content_type: String,
+    pub size_bytes: i64,
+    pub storage_path: String,
+    pub original_name: String,
+    pub derived_from: Option<i64>,
+    /// "candidate", "beam" or "observation".
+    pub owner: String,
+}
+
+/// The candidate's files, then its beam's and its observation's.
+pub async fn files(db: &mut PgConnection, d: &Detail) -> sqlx::Result<Vec<FileRef>> {
+    sqlx::query_as(
+        "SELECT id, role, content_type, size_bytes, storage_path, original_name, derived_from,
+                CASE WHEN candidate_id IS NOT NULL THEN 'candidate'
+                     WHEN beam_id IS NOT NULL THEN 'beam' ELSE 'observation' END AS owner
+         FROM files WHERE candidate_id = $1 OR beam_id = $2 OR observation_id = $3
+         ORDER BY candidate_id IS NULL, beam_id IS NULL, role",
+    )
+    .bind(d.id)
+    .bind(d.beam_id)
+    .bind(d.observation_id)
+    .fetch_all(db)
+    .await
+}
+
+/// Other candidates within `radius_deg`, any project, nearest first.
+pub async fn near(
+    db: &mut PgConnection,
+    candidate: i64,
+    ra: f64,
+    dec: f64,
+    radius_deg: f64,
+    limit: i64,
+) -> sqlx::Result<Vec<(i64, String, String, f64, f64, f64)>> {
+    sqlx::query_as(
+        "SELECT c.id, c.name, p.name, c.ra, c.dec, q3c_dist(c.ra, c.dec, $2, $3) AS sep
+         FROM candidates c JOIN projects p ON p.id = c.project_id
+         WHERE q3c_radial_query(c.ra, c.dec, $2, $3, $4) AND c.id <> $1
+         ORDER BY sep LIMIT $5",
+    )
+    .bind(candidate)
+    .bind(ra)
+    .bind(dec)
+    .bind(radius_deg)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+pub async fn tags(db: &mut PgConnection, project: i64) -> sqlx::Result<Vec<(i64, String, String)>> {
+    sqlx::query_as("SELECT id, name, description FROM tags WHERE project_id = $1 ORDER BY position, name")
+        .bind(project)
+        .fetch_all(db)
+        .await
+}

@@ -98,3 +98,22 @@ pub async fn unreferenced(db: &mut PgConnection, paths: &[String]) -> sqlx::Resu
     .fetch_all(db)
     .await
 }
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Stored {
+    pub storage_path: String,
+    pub content_type: String,
+    pub original_name: String,
+    pub role: String,
+    pub sha256: String,
+    pub size_bytes: i64,
+}
+
+pub async fn by_id(db: &mut PgConnection, id: i64) -> sqlx::Result<Option<Stored>> {
+    sqlx::query_as(
+        "SELECT storage_path, content_type, original_name, role, sha256, size_bytes FROM files WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}

@@ -7,6 +7,8 @@ pub mod login_failures;
 pub mod observations;
 pub mod projects;
 pub mod pulsars;
+pub mod queue;
+pub mod ratings;
 pub mod users;
 
 use anyhow::Context;

@@ -4,6 +4,8 @@
 pub mod frames;
 mod password;
 mod problem;
+pub mod queue;
+pub mod rating;
 mod role;
 pub mod sexagesimal;
 pub mod sky;
@@ -12,6 +14,7 @@ mod username;
 
 pub use password::NewPassword;
 pub use problem::Problem;
+pub use rating::Verdict;
 pub use role::Role;
 pub use sky::{Dec, Ra, SkyPos};
 pub use username::Username;

@@ -15,6 +15,7 @@ pub mod home;
 pub mod layout;
 pub mod logging;
 pub mod login;
+pub mod media;
 pub mod paths;
 pub mod routes;
 pub mod session_layer;

@@ -11,6 +11,8 @@ pub const ACCOUNT_TOKEN_REVOKE: &str = "/account/tokens/:id/revoke";
 pub const HEALTHZ: &str = "/healthz";
 pub const STATIC: &str = "/static/:version/:name";
 
+pub const MEDIA: &str = "/media/:id/:name";
+
 pub const API_OPENAPI: &str = "/api/v1/openapi.json";
 pub const API_WHOAMI: &str = "/api/v1/whoami";
 pub const API_PROJECT: &str = "/api/v1/projects/:project";

@@ -1,0 +1,236 @@
+//! Ratings: each reviewer's current one per candidate, and the history of
+//! the ones they replaced.
+
+use sqlx::{FromRow, PgConnection};
+use time::OffsetDateTime;
+
+use crate::domain::rating::RatingInput;
+use crate::domain::{UserId, Verdict};
+
+#[derive(Debug, Clone, FromRow)]
+pub struct MyRating {
+    pub verdict: Verdict,
+    pub score: Option<i16>,
+    pub notes: String,
+    pub tag_ids: Vec<i64>,
+    pub rated_at: OffsetDateTime,
+}
+
+/// A rating as others see it.
+#[derive(Debug, Clone, FromRow)]
+pub struct RatingView {
+    pub username: String,
+    pub verdict: Verdict,
+    pub score: Option<i16>,
+    pub notes: String,
+    pub tags: Vec<String>,
+    pub rated_at: OffsetDateTime,
+    /// For history rows: when it was replaced.
+    pub replaced_at: Option<OffsetDateTime>,
+}
+
+pub async fn mine(db: &mut PgConnection, user: UserId, candidate: i64) -> sqlx::Result<Option<MyRating>> {
+    sqlx::query_as(
+        "SELECT r.verdict, r.score, r.notes, r.rated_at,
+                coalesce(array_agg(t.tag_id ORDER BY t.tag_id) FILTER (WHERE t.tag_id IS NOT NULL), '{}') AS tag_ids
+         FROM ratings r LEFT JOIN rating_tags t USING (user_id, candidate_id)
+         WHERE r.user_id = $1 AND r.candidate_id = $2
+         GROUP BY r.user_id, r.candidate_id",
+    )
+    .bind(user)
+    .bind(candidate)
+    .fetch_optional(db)
+    .await
+}
+
+/// Every current rating of the candidate, and every replaced one, newest first.
+pub async fn all_for(db: &mut PgConnection, candidate: i64) -> sqlx::Result<(Vec<RatingView>, Vec<RatingView>)> {
+    let current = sqlx::query_as(
+        "SELECT u.username, r.verdict, r.score, r.notes, r.rated_at, NULL::timestamptz AS replaced_at,
+                coalesce(array_agg(tg.name ORDER BY tg.position, tg.name) FILTER (WHERE tg.id IS NOT NULL), '{}') AS tags
+         FROM ratings r JOIN users u ON u.id = r.user_id
+         LEFT JOIN rating_tags t USING (user_id, candidate_id) LEFT JOIN tags tg ON tg.id = t.tag_id
+         WHERE r.candidate_id = $1
+         GROUP BY u.username, r.verdict, r.score, r.notes, r.rated_at
+         ORDER BY r.rated_at DESC",
+    )
+    .bind(candidate)
+    .fetch_all(&mut *db)
+    .await?;
+    let history = sqlx::query_as(
+        "SELECT u.username, h.verdict, h.score, h.notes, h.rated_at, h.replaced_at, h.tag_names AS tags
+         FROM rating_history h JOIN users u ON u.id = h.user_id
+         WHERE h.candidate_id = $1 ORDER BY h.replaced_at DESC, h.id DESC",
+    )
+    .bind(candidate)
+    .fetch_all(db)
+    .await?;
+    Ok((current, history))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Saved {
+    Created,
+    Changed,
+    /// The same form arrived again (same one-time key): nothing done.
+    Repeated,
+    /// The rating equals the current one: nothing to record.
+    Same,
+}
+
+/// Saves the reviewer's rating of the candidate; the one it replaces goes
+/// to the history. Call inside a transaction.
+pub async fn save(
+    tx: &mut PgConnection,
+    user: UserId,
+    candidate: i64,
+    input: &RatingInput,
+    key: Option<&str>,
+) -> sqlx::Result<Saved> {
+    let inserted: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO ratings (user_id, candidate_id, verdict, score, notes, idempotency_key)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (user_id, candidate_id) DO NOTHING RETURNING candidate_id",
+    )
+    .bind(user)
+    .bind(candidate)
+    .bind(input.verdict)
+    .bind(input.score.map(|s| s.get()))
+    .bind(&input.notes)
+    .bind(key)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if inserted.is_some() {
+        write_tags(tx, user, candidate, &input.tag_ids).await?;
+        sqlx::query("UPDATE candidates SET rating_count = rating_count + 1 WHERE id = $1")
+            .bind(candidate)
+            .execute(&mut *tx)
+            .await?;
+        return Ok(Saved::Created);
+    }
+    // There is a current rating: lock it, then decide.
+    let (old_key,): (Option<String>,) = sqlx::query_as(
+        "SELECT idempotency_key FROM ratings WHERE user_id = $1 AND candidate_id = $2 FOR UPDATE",
+    )
+    .bind(user)
+    .bind(candidate)
+    .fetch_one(&mut *tx)
+    .await?;
+    if key.is_some() && old_key.as_deref() == key {
+        return Ok(Saved::Repeated);
+    }
+    let old = mine(tx, user, candidate).await?.ok_or(sqlx::Error::RowNotFound)?;
+    if old.verdict == input.verdict
+        && old.score == input.score.map(|s| s.get())
+        && old.notes == input.notes
+        && old.tag_ids == input.tag_ids
+    {
+        return Ok(Saved::Same);
+    }
+    sqlx::query(
+        "INSERT INTO rating_history (candidate_id, user_id, verdict, score, notes, tag_ids, tag_names, rated_at)
+         SELECT r.candidate_id, r.user_id, r.verdict, r.score, r.notes, $3,
+                coalesce((SELECT array_agg(name ORDER BY position, name) FROM tags WHERE id = ANY($3)), '{}'),
+                r.rated_at
+         FROM ratings r WHERE r.user_id = $1 AND r.candidate_id = $2",
+    )
+    .bind(user)
+    .bind(candidate)
+    .bind(&old.tag_ids)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE ratings SET verdict = $3, score = $4, notes = $5, idempotency_key = $6, rated_at = now()
+         WHERE user_id = $1 AND candidate_id = $2",
+    )
+    .bind(user)
+    .bind(candidate)
+    .bind(input.verdict)
+    .bind(input.score.map(|s| s.get()))
+    .bind(&input.notes)
+    .bind(key)
+    .execute(&mut *tx)
+    .await?;
+    write_tags(tx, user, candidate, &input.tag_ids).await?;
+    Ok(Saved::Changed)
+}
+
+async fn write_tags(tx: &mut PgConnection, user: UserId, candidate: i64, tags: &[i64]) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM rating_tags WHERE user_id = $1 AND candidate_id = $2")
+        .bind(user)
+        .bind(candidate)
+        .execute(&mut *tx)
+        .await?;
+    if !tags.is_empty() {
+        sqlx::query(
+            "INSERT INTO rating_tags (user_id, candidate_id, tag_id) SELECT $1, $2, unnest($3::bigint[])",
+        )
+        .bind(user)
+        .bind(candidate)
+        .bind(tags)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Takes back the reviewer's most recent rating: the one it replaced comes
+/// back from the history, or, if it was the first, the rating goes.
+/// Returns the candidate it concerned.
+pub async fn undo_last(tx: &mut PgConnection, user: UserId) -> sqlx::Result<Option<i64>> {
+    let Some(candidate): Option<i64> = sqlx::query_scalar(
+        "SELECT candidate_id FROM ratings WHERE user_id = $1 ORDER BY rated_at DESC LIMIT 1 FOR UPDATE",
+    )
+    .bind(user)
+    .fetch_optional(&mut *tx)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let previous: Option<(i64, Verdict, Option<i16>, String, Vec<i64>, OffsetDateTime)> = sqlx::query_as(
+        "SELECT id, verdict, score, notes, tag_ids, rated_at FROM rating_history
+         WHERE user_id = $1 AND candidate_id = $2 ORDER BY replaced_at DESC, id DESC LIMIT 1",
+    )
+    .bind(user)
+    .bind(candidate)
+    .fetch_optional(&mut *tx)
+    .await?;
+    match previous {
+        Some((id, verdict, score, notes, tag_ids, rated_at)) => {
+            sqlx::query(
+                "UPDATE ratings SET verdict = $3, score = $4, notes = $5, rated_at = $6, idempotency_key = NULL
+                 WHERE user_id = $1 AND candidate_id = $2",
+            )
+            .bind(user)
+            .bind(candidate)
+            .bind(verdict)
+            .bind(score)
+            .bind(&notes)
+            .bind(rated_at)
+            .execute(&mut *tx)
+            .await?;
+            // Tags deleted since are simply left out.
+            let still: Vec<i64> = sqlx::query_scalar("SELECT id FROM tags WHERE id = ANY($1)")
+                .bind(&tag_ids)
+                .fetch_all(&mut *tx)
+                .await?;
+            write_tags(tx, user, candidate, &still).await?;
+            sqlx::query("DELETE FROM rating_history WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        None => {
+            sqlx::query("DELETE FROM ratings WHERE user_id = $1 AND candidate_id = $2")
+                .bind(user)
+                .bind(candidate)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE candidates SET rating_count = rating_count - 1 WHERE id = $1")
+                .bind(candidate)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    Ok(Some(candidate))
+}
