@@ -82,11 +82,7 @@ fn points(c: &LightCurveChart) -> Vec<Point> {
         .map(|i| Point {
             t: c.times[i].unix_timestamp_nanos(),
             flux: c.flux[i],
-            err: c
-                .err
-                .map(|e| e[i])
-                .filter(|e| e.is_finite())
-                .map(f64::abs),
+            err: c.err.map(|e| e[i]).filter(|e| e.is_finite()).map(f64::abs),
         })
         .collect()
 }
@@ -95,10 +91,8 @@ fn points(c: &LightCurveChart) -> Vec<Point> {
 pub fn light_curve_svg(c: &LightCurveChart) -> String {
     let pts = points(c);
     let mut out = String::with_capacity(4096 + pts.len() * 300);
-    let (Some(tmin), Some(tmax)) = (
-        pts.iter().map(|p| p.t).min(),
-        pts.iter().map(|p| p.t).max(),
-    ) else {
+    let (Some(tmin), Some(tmax)) = (pts.iter().map(|p| p.t).min(), pts.iter().map(|p| p.t).max())
+    else {
         open_svg(&mut out, "Light curve with no points");
         frame(&mut out);
         let _ = write!(
@@ -178,7 +172,7 @@ pub fn light_curve_svg(c: &LightCurveChart) -> String {
     let unit = clean(c.unit);
     let radius = if n <= 300 { 2.5 } else { 1.5 };
     let cap = ((X1 - X0) / n as f64 * 0.3).min(3.0);
-    out.push_str(r#"<g class="lc-points">"#);
+    let _ = write!(out, r#"<g class="lc-points" fill="{ACCENT}">"#);
     for p in &pts {
         let x = tx.x(p.t);
         let y = fy.y(p.flux);
@@ -204,7 +198,7 @@ pub fn light_curve_svg(c: &LightCurveChart) -> String {
             let yb = fy.y(p.flux - e);
             let _ = write!(
                 out,
-                r#"<path class="lc-err" stroke="{ACCENT}" stroke-width="1" d="M{x:.1} {ya:.1}V{yb:.1}"#
+                r#"<path class="lc-err" stroke="{ACCENT}" d="M{x:.1} {ya:.1}V{yb:.1}"#
             );
             if cap >= 1.0 {
                 let _ = write!(
@@ -220,7 +214,7 @@ pub fn light_curve_svg(c: &LightCurveChart) -> String {
         }
         let _ = write!(
             out,
-            r#"<circle class="lc-point" cx="{x:.1}" cy="{y:.1}" r="{radius}" fill="{ACCENT}"/><circle class="lc-hit" cx="{x:.1}" cy="{y:.1}" r="6" fill="transparent" pointer-events="all"/></g>"#
+            r#"<circle class="lc-point" cx="{x:.1}" cy="{y:.1}" r="{radius}"/><circle class="lc-hit" cx="{x:.1}" cy="{y:.1}" r="6" fill="transparent"/></g>"#
         );
     }
     out.push_str("</g></svg>");
@@ -538,12 +532,7 @@ fn utc_stamp(t: i128) -> String {
 
 fn utc_date(t: i128) -> String {
     match utc(t) {
-        Some(d) => format!(
-            "{:04}-{:02}-{:02}",
-            d.year(),
-            u8::from(d.month()),
-            d.day()
-        ),
+        Some(d) => format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()),
         None => "?".into(),
     }
 }
@@ -771,7 +760,9 @@ mod tests {
 
     fn hourly(n: usize) -> Vec<OffsetDateTime> {
         let t0 = datetime!(2024-05-01 12:00 UTC);
-        (0..n).map(|i| t0 + Duration::minutes(20 * i as i64)).collect()
+        (0..n)
+            .map(|i| t0 + Duration::minutes(20 * i as i64))
+            .collect()
     }
 
     fn assert_finite(svg: &str) {
@@ -907,8 +898,9 @@ mod tests {
         // Crosses midnight: dates on the labels, seconds shown.
         let utc = texts(&doc, ".lc-ticks-utc text");
         assert!(utc.contains(&"05-02 00:00:00".to_string()), "{utc:?}");
-        assert!(texts(&doc, "text.lc-title")
-            .contains(&"Time (UTC, 2024-05-01 to 2024-05-02)".into()));
+        assert!(
+            texts(&doc, "text.lc-title").contains(&"Time (UTC, 2024-05-01 to 2024-05-02)".into())
+        );
     }
 
     #[test]
@@ -960,7 +952,10 @@ mod tests {
             let doc = Html::parse_fragment(&svg);
             assert_eq!(doc.select(&sel("circle.lc-point")).count(), 1);
             assert_eq!(doc.select(&sel("polyline")).count(), 0);
-            assert!(doc.select(&sel(".lc-ticks-flux text")).count() >= 2, "{svg}");
+            assert!(
+                doc.select(&sel(".lc-ticks-flux text")).count() >= 2,
+                "{svg}"
+            );
             // ±1 minute around the point: the point is in the middle.
             let c = doc.select(&sel("circle.lc-point")).next().unwrap();
             assert!((num(&c, "cx") - (X0 + X1) / 2.0).abs() < 0.2);
@@ -1061,7 +1056,7 @@ mod tests {
         assert_eq!(fmt_num(0.0), "0");
         assert_eq!(fmt_num(-0.0), "0");
         assert_eq!(fmt_num(0.001), "0.001");
-        assert_eq!(fmt_num(0.00012345), "1.235e-4");
+        assert_eq!(fmt_num(0.00012346), "1.235e-4");
         assert_eq!(fmt_num(123456.0), "1.235e5");
         assert_eq!(fmt_num(1e5), "1e5");
         assert_eq!(fmt_num(99999.0), "99999");

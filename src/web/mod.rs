@@ -5,6 +5,7 @@ pub mod access;
 pub mod account;
 pub mod api;
 pub mod assets;
+pub mod charts;
 pub mod csrf;
 pub mod error;
 pub mod errors;

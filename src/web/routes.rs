@@ -12,7 +12,7 @@ use crate::web::access::{Access, Guard};
 use crate::web::csrf::Csrf;
 use crate::web::errors::ErrorPages;
 use crate::web::session_layer::WithSession;
-use crate::web::{account, api, assets, health, home, login, paths, tokens};
+use crate::web::{account, api, assets, health, home, login, media, paths, tokens};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteSpec {
@@ -21,6 +21,7 @@ pub struct RouteSpec {
     pub access: Access,
 }
 
+#[rustfmt::skip]
 fn register(r: &mut Registry) {
     r.add(Method::GET, paths::HEALTHZ, Access::Open, health::check);
     r.add(Method::GET, paths::STATIC, Access::Open, assets::serve);
@@ -32,63 +33,18 @@ fn register(r: &mut Registry) {
 
     r.add(Method::GET, paths::HOME, Access::Reviewer, home::page);
     r.add(Method::GET, paths::ACCOUNT, Access::Reviewer, account::page);
-    r.add(
-        Method::POST,
-        paths::ACCOUNT_PASSWORD,
-        Access::Reviewer,
-        account::change_password,
-    );
+    r.add(Method::POST, paths::ACCOUNT_PASSWORD, Access::Reviewer, account::change_password);
+    r.add(Method::POST, paths::ACCOUNT_TOKENS, Access::Reviewer, tokens::create);
+    r.add(Method::POST, paths::ACCOUNT_TOKEN_REVOKE, Access::Reviewer, tokens::revoke);
+    r.add(Method::GET, paths::MEDIA, Access::Reviewer, media::serve);
 
-    r.add(
-        Method::POST,
-        paths::ACCOUNT_TOKENS,
-        Access::Reviewer,
-        tokens::create,
-    );
-    r.add(
-        Method::POST,
-        paths::ACCOUNT_TOKEN_REVOKE,
-        Access::Reviewer,
-        tokens::revoke,
-    );
-
-    r.add(
-        Method::GET,
-        paths::API_OPENAPI,
-        Access::Open,
-        api::openapi::serve,
-    );
+    r.add(Method::GET, paths::API_OPENAPI, Access::Open, api::openapi::serve);
     r.add(Method::GET, paths::API_WHOAMI, Access::Token, api::whoami);
-    r.add(
-        Method::PUT,
-        paths::API_PROJECT,
-        Access::Uploader,
-        api::projects::put,
-    );
-    r.add(
-        Method::PUT,
-        paths::API_OBSERVATION,
-        Access::Uploader,
-        api::observations::put,
-    );
-    r.add(
-        Method::PUT,
-        paths::API_BEAM,
-        Access::Uploader,
-        api::observations::put_beam,
-    );
-    r.add(
-        Method::PUT,
-        paths::API_CANDIDATE,
-        Access::Uploader,
-        api::candidates::put,
-    );
-    r.add(
-        Method::POST,
-        paths::API_CANDIDATES,
-        Access::Uploader,
-        api::candidates::post_batch,
-    );
+    r.add(Method::PUT, paths::API_PROJECT, Access::Uploader, api::projects::put);
+    r.add(Method::PUT, paths::API_OBSERVATION, Access::Uploader, api::observations::put);
+    r.add(Method::PUT, paths::API_BEAM, Access::Uploader, api::observations::put_beam);
+    r.add(Method::PUT, paths::API_CANDIDATE, Access::Uploader, api::candidates::put);
+    r.add(Method::POST, paths::API_CANDIDATES, Access::Uploader, api::candidates::post_batch);
 }
 
 /// Every route the site serves.
