@@ -24,6 +24,7 @@ const EXPECTED: &[(&str, &str, &str, u16, u16, u16)] = &[
     ("GET", "/account", "/account", 303, 200, 200),
     ("POST", "/account/password", "/account/password", 401, 400, 400),
     ("POST", "/account/tokens", "/account/tokens", 401, 400, 400),
+    ("GET", "/media/:id/:name", "/media/999999/x.png", 303, 404, 404),
     // Nobody owns token 999999: the user is told so on the account page.
     ("POST", "/account/tokens/:id/revoke", "/account/tokens/999999/revoke", 401, 303, 303),
     // The API: signed in by token, not session. The reviewer may not upload;

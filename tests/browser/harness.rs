@@ -107,7 +107,11 @@ impl TestApp {
         )
         .await
         .unwrap();
-        assert!(r.status().is_success(), "project: {}", r.text().await.unwrap());
+        assert!(
+            r.status().is_success(),
+            "project: {}",
+            r.text().await.unwrap()
+        );
         let r = put(
             "/api/v1/projects/demo/observations/obs1",
             json!({"start_time": "2024-05-01T12:00:00Z"}),

@@ -1,1 +1,494 @@
+//! The keyboard rating flow: a reviewer rates candidates with single keys,
+//! each rating swapping in the next candidate in one round trip.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
 use sqlx::PgPool;
+use vetter::domain::{Role, UserId};
+
+use crate::harness::{browser, browser_lock, login, screenshot_path, Demo, TestApp, TestUser};
+use crate::webdriver::{keys, Session};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// What the page shows: the candidate article's data attributes and the URL.
+const STATE_JS: &str = r#"
+const c = document.querySelector('main#main #candidate');
+const h1 = c && c.querySelector('h1');
+return {
+  path: location.pathname,
+  found: !!c,
+  name: c ? (c.dataset.candidateName || null) : null,
+  id: c ? (c.dataset.candidateId || null) : null,
+  h1: h1 ? h1.textContent.trim() : null,
+  empty: !!document.querySelector('#queue-empty'),
+  active: document.activeElement ? document.activeElement.tagName + (document.activeElement.name ? '[name=' + document.activeElement.name + ']' : '') : null,
+};
+"#;
+
+/// The rating keys and what they store.
+fn verdict_of(key: &str) -> &'static str {
+    match key {
+        "y" => "real",
+        "n" => "not_real",
+        "u" => "unsure",
+        _ => unreachable!(),
+    }
+}
+
+/// A reviewer's current rating: verdict and tag names.
+type Rating = (String, BTreeSet<String>);
+
+struct Flow<'a> {
+    s: &'a Session,
+    demo: &'a Demo,
+    pool: &'a PgPool,
+    user: UserId,
+    /// What alice's ratings should be, by candidate name.
+    expected: BTreeMap<String, Rating>,
+    /// Keypress-to-paint times collected from `window.__vetterPaints`.
+    paints: Vec<f64>,
+    /// Rating keypresses made (each should have produced one paint sample).
+    rating_presses: usize,
+}
+
+impl Flow<'_> {
+    fn id(&self, name: &str) -> i64 {
+        self.demo.ids[name]
+    }
+
+    async fn state(&self) -> Value {
+        self.s.script(STATE_JS, vec![]).await
+    }
+
+    /// Waits until `#candidate` is `name` and the URL is its page.
+    async fn wait_candidate(&self, name: &str, why: &str) {
+        let id = self.id(name);
+        let want_path = format!("/candidates/{id}");
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let st = self.state().await;
+            if st["name"] == name {
+                assert_eq!(
+                    st["id"].as_str(),
+                    Some(id.to_string().as_str()),
+                    "{why}: #candidate[data-candidate-id] should be {id} for {name}: {st}"
+                );
+                assert_eq!(
+                    st["h1"].as_str(),
+                    Some(name),
+                    "{why}: `#candidate h1` should be the candidate name: {st}"
+                );
+                // The URL is pushed with the swap; allow it a moment.
+                let path_deadline = Instant::now() + Duration::from_secs(2);
+                loop {
+                    let path = self.s.current_path().await;
+                    if path == want_path {
+                        return;
+                    }
+                    assert!(
+                        Instant::now() < path_deadline,
+                        "{why}: showing {name}, but the URL is {path}, not {want_path}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{why}: expected #candidate[data-candidate-name={name}] within {WAIT:?}; page state: {st}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// The checked state of the tag checkboxes, by data-key.
+    async fn checked_tags(&self) -> BTreeMap<String, bool> {
+        let v = self
+            .s
+            .script(
+                "return [...document.querySelectorAll('#rating-form input[name=tags]')]
+                   .map(i => [i.dataset.key || '', i.checked]);",
+                vec![],
+            )
+            .await;
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p[0].as_str().unwrap().to_string(), p[1].as_bool().unwrap()))
+            .collect()
+    }
+
+    /// Moves the page's paint samples into `self.paints` (emptying the
+    /// page's array in place, so none is counted twice). Call before any
+    /// full page load, which would lose them.
+    async fn collect_paints(&mut self) {
+        let v = self
+            .s
+            .script(
+                "const p = window.__vetterPaints; return Array.isArray(p) ? p.splice(0) : null;",
+                vec![],
+            )
+            .await;
+        match v.as_array() {
+            Some(a) => self.paints.extend(
+                a.iter()
+                    .map(|x| x.as_f64().expect("paint times are numbers")),
+            ),
+            None => println!(
+                "window.__vetterPaints is missing on {}",
+                self.s.current_path().await
+            ),
+        }
+    }
+
+    /// On the page of `name`: toggles the tags with `tag_keys`, checks the
+    /// boxes follow, presses `verdict_key`, and waits for `next`.
+    async fn rate(&mut self, name: &str, tag_keys: &[&str], verdict_key: &str, next: &str) {
+        let before = self.checked_tags().await;
+        assert_eq!(
+            before.keys().cloned().collect::<Vec<_>>(),
+            (1..=self.demo.tags.len())
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>(),
+            "on {name}: `#rating-form input[name=tags]` should carry data-key 1..{} in tag order",
+            self.demo.tags.len()
+        );
+        for k in tag_keys {
+            self.s.press(k).await;
+        }
+        let after = self.checked_tags().await;
+        for (k, was) in &before {
+            let toggled = tag_keys.iter().filter(|t| *t == k).count() % 2 == 1;
+            assert_eq!(
+                after[k],
+                was ^ toggled,
+                "on {name}: key {k:?} should toggle input[name=tags][data-key=\"{k}\"]"
+            );
+        }
+        let tags: BTreeSet<String> = after
+            .iter()
+            .filter(|(_, on)| **on)
+            .map(|(k, _)| self.demo.tags[k.parse::<usize>().unwrap() - 1].1.clone())
+            .collect();
+        self.s.press(verdict_key).await;
+        self.rating_presses += 1;
+        self.expected
+            .insert(name.into(), (verdict_of(verdict_key).into(), tags));
+        self.wait_candidate(next, &format!("after rating {name} with {verdict_key:?}"))
+            .await;
+    }
+
+    async fn db_ratings(&self) -> BTreeMap<String, Rating> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT c.name, r.verdict::text FROM ratings r JOIN candidates c ON c.id = r.candidate_id
+             WHERE r.user_id = $1",
+        )
+        .bind(self.user)
+        .fetch_all(self.pool)
+        .await
+        .unwrap();
+        let tags: Vec<(String, String)> = sqlx::query_as(
+            "SELECT c.name, t.name FROM rating_tags rt
+             JOIN candidates c ON c.id = rt.candidate_id JOIN tags t ON t.id = rt.tag_id
+             WHERE rt.user_id = $1",
+        )
+        .bind(self.user)
+        .fetch_all(self.pool)
+        .await
+        .unwrap();
+        let mut out: BTreeMap<String, Rating> = BTreeMap::new();
+        for (name, verdict) in rows {
+            assert!(
+                out.insert(name.clone(), (verdict, BTreeSet::new()))
+                    .is_none(),
+                "two ratings by the same reviewer for {name}"
+            );
+        }
+        for (name, tag) in tags {
+            out.get_mut(&name)
+                .unwrap_or_else(|| panic!("rating_tags row for {name} without a rating"))
+                .1
+                .insert(tag);
+        }
+        out
+    }
+}
+
+/// Nearest-rank percentile of sorted samples.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+async fn setup(pool: PgPool) -> (TestApp, Demo, TestUser) {
+    let app = TestApp::spawn(pool).await;
+    let demo = app.upload_demo(25).await;
+    let alice = app.create_user("alice", Role::Reviewer).await;
+    (app, demo, alice)
+}
+
+/// The keys for candidate `n` (1-based): a varied mix of tags and verdicts.
+fn plan(n: usize) -> (Vec<&'static str>, &'static str) {
+    let tags = match n % 3 {
+        0 => vec![],
+        1 => vec!["1"],
+        _ => vec!["2", "3"],
+    };
+    let verdict = ["y", "n", "u", "y"][n % 4];
+    (tags, verdict)
+}
+
+fn name(n: usize) -> String {
+    format!("c{n:02}")
+}
+
+#[sqlx::test]
+async fn rate_twenty_candidates_with_the_keyboard_only(pool: PgPool) {
+    let _one_browser = browser_lock().await;
+    let started = Instant::now();
+    let (app, demo, alice) = setup(pool).await;
+    let (_driver, s) = browser().await;
+    login(&s, &app, &alice).await;
+
+    s.goto(&app.url("/next")).await;
+    let mut f = Flow {
+        s: &s,
+        demo: &demo,
+        pool: &app.pool,
+        user: alice.id,
+        expected: BTreeMap::new(),
+        paints: Vec::new(),
+        rating_presses: 0,
+    };
+    f.wait_candidate("c01", "GET /next with nothing rated")
+        .await;
+
+    // c01..c10, then a reload shows the same candidate and the flow goes on.
+    for n in 1..=10 {
+        let (tags, verdict) = plan(n);
+        f.rate(&name(n), &tags, verdict, &name(n + 1)).await;
+    }
+    f.collect_paints().await;
+    s.refresh().await;
+    f.wait_candidate("c11", "after reloading the page").await;
+    let shot = screenshot_path("candidate.png");
+    s.screenshot(&shot).await;
+    println!("candidate screenshot (1440×900): {}", shot.display());
+
+    for n in 11..=15 {
+        let (tags, verdict) = plan(n);
+        f.rate(&name(n), &tags, verdict, &name(n + 1)).await;
+    }
+
+    // z: undo the last rating (c15): back on c15, its rating gone.
+    s.press("z").await;
+    f.wait_candidate("c15", "after z (undo) on c16").await;
+    let db = f.db_ratings().await;
+    assert!(
+        !db.contains_key("c15"),
+        "after z the rating of c15 should be removed, found {:?}",
+        db.get("c15")
+    );
+    assert_eq!(db.len(), 14, "after undo: {db:?}");
+    assert!(
+        f.checked_tags().await.values().all(|on| !on),
+        "after undo, c15's tag boxes should be clear"
+    );
+    f.expected.remove("c15");
+    // Re-rate it differently.
+    f.rate("c15", &["3"], "n", "c16").await;
+
+    for n in 16..=17 {
+        let (tags, verdict) = plan(n);
+        f.rate(&name(n), &tags, verdict, &name(n + 1)).await;
+    }
+
+    // k, k: walk back through what alice saw: c17, then c16.
+    s.press("k").await;
+    f.wait_candidate("c17", "after k on c18").await;
+    s.press("k").await;
+    f.wait_candidate("c16", "after k on c17").await;
+
+    // Browser Back and Forward follow the pushed URLs.
+    f.collect_paints().await;
+    s.back().await;
+    f.wait_candidate("c17", "after browser Back from c16").await;
+    s.back().await;
+    f.wait_candidate("c18", "after a second browser Back").await;
+    s.forward().await;
+    f.wait_candidate("c17", "after browser Forward").await;
+    s.forward().await;
+    f.wait_candidate("c16", "after a second browser Forward")
+        .await;
+
+    // j: onwards without rating. From c16 (rated) that is c17 (the walk
+    // forward) or c18 (the queue's next unrated); either way, on to c18.
+    s.press("j").await;
+    let deadline = Instant::now() + WAIT;
+    let after_j = loop {
+        let st = f.state().await;
+        match st["name"].as_str() {
+            Some(n @ ("c17" | "c18")) => break n.to_string(),
+            _ => assert!(
+                Instant::now() < deadline,
+                "after j on c16: expected c17 or c18, page state: {st}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    println!("j on c16 went to {after_j}");
+    f.wait_candidate(&after_j, "after j on c16").await;
+    if after_j == "c17" {
+        s.press("j").await;
+        f.wait_candidate("c18", "after j on c17").await;
+    }
+
+    for n in 18..=20 {
+        let (tags, verdict) = plan(n);
+        f.rate(&name(n), &tags, verdict, &name(n + 1)).await;
+    }
+    f.collect_paints().await;
+
+    // The database holds exactly what was pressed.
+    let db = f.db_ratings().await;
+    assert_eq!(db, f.expected, "alice's ratings in the database");
+    assert_eq!(db.len(), 20);
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM ratings WHERE user_id = $1")
+        .bind(alice.id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(total, 20, "no duplicate or stray ratings");
+    let history: i64 = sqlx::query_scalar("SELECT count(*) FROM rating_history WHERE user_id = $1")
+        .bind(alice.id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    println!("rating_history rows for alice: {history}");
+
+    // Keypress to next candidate painted: p95 under 100 ms.
+    let mut paints = f.paints.clone();
+    println!(
+        "paint samples: {} for {} rating keypresses: {paints:?}",
+        paints.len(),
+        f.rating_presses
+    );
+    assert!(
+        paints.len() >= f.rating_presses - 2,
+        "window.__vetterPaints should hold one sample per rating keypress \
+         ({} presses, {} samples)",
+        f.rating_presses,
+        paints.len()
+    );
+    paints.sort_by(f64::total_cmp);
+    let (p50, p95) = (percentile(&paints, 50.0), percentile(&paints, 95.0));
+    println!(
+        "keypress → next candidate painted: p50 {p50:.1} ms, p95 {p95:.1} ms, max {:.1} ms (n = {})",
+        paints[paints.len() - 1],
+        paints.len()
+    );
+    println!("whole test: {:?}", started.elapsed());
+    assert!(p95 < 100.0, "p95 keypress-to-paint {p95:.1} ms ≥ 100 ms");
+    s.close().await;
+}
+
+#[sqlx::test]
+async fn typing_in_notes_does_not_trigger_shortcuts(pool: PgPool) {
+    let _one_browser = browser_lock().await;
+    let (app, demo, alice) = setup(pool).await;
+    let (_driver, s) = browser().await;
+    login(&s, &app, &alice).await;
+    s.goto(&app.url("/next")).await;
+    let f = Flow {
+        s: &s,
+        demo: &demo,
+        pool: &app.pool,
+        user: alice.id,
+        expected: BTreeMap::new(),
+        paints: Vec::new(),
+        rating_presses: 0,
+    };
+    f.wait_candidate("c01", "GET /next").await;
+
+    // e focuses the notes; what is typed there stays there.
+    s.press("e").await;
+    let st = f.state().await;
+    assert_eq!(
+        st["active"], "TEXTAREA[name=notes]",
+        "e should focus textarea[name=notes]: {st}"
+    );
+    s.press("yes no 123").await;
+    let notes = s.find("#rating-form textarea[name=notes]").await;
+    assert_eq!(s.property(&notes, "value").await, "yes no 123");
+    // Give a wrongly fired shortcut time to show itself.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let st = f.state().await;
+    assert_eq!(st["name"], "c01", "typing must not submit: {st}");
+    assert!(
+        f.checked_tags().await.values().all(|on| !on),
+        "typing digits in the notes must not toggle tags"
+    );
+    assert!(f.db_ratings().await.is_empty(), "no rating while typing");
+
+    // Escape leaves the field; then u submits, with the notes.
+    s.press(keys::ESCAPE).await;
+    let st = f.state().await;
+    assert_ne!(
+        st["active"], "TEXTAREA[name=notes]",
+        "Escape should leave the notes field: {st}"
+    );
+    s.press("u").await;
+    f.wait_candidate("c02", "after u on c01").await;
+    let row: Option<(String, String)> = sqlx::query_as(
+        "SELECT verdict::text, notes FROM ratings WHERE user_id = $1 AND candidate_id = $2",
+    )
+    .bind(alice.id)
+    .bind(demo.ids["c01"])
+    .fetch_optional(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        row,
+        Some(("unsure".to_string(), "yes no 123".to_string())),
+        "c01's rating"
+    );
+    // The notes box of the next candidate starts empty.
+    let notes = s.find("#rating-form textarea[name=notes]").await;
+    assert_eq!(s.property(&notes, "value").await, "");
+
+    // ? shows the help overlay, Escape closes it.
+    s.press("?").await;
+    s.wait_for(
+        "#shortcut-help shown by ?",
+        "const h = document.getElementById('shortcut-help'); return !!h && !h.hidden;",
+        WAIT,
+    )
+    .await;
+    s.press(keys::ESCAPE).await;
+    s.wait_for(
+        "#shortcut-help closed by Escape",
+        "const h = document.getElementById('shortcut-help'); return !h || h.hidden;",
+        WAIT,
+    )
+    .await;
+    s.close().await;
+}
+
+#[sqlx::test]
+async fn an_empty_queue_says_so(pool: PgPool) {
+    let _one_browser = browser_lock().await;
+    let app = TestApp::spawn(pool).await;
+    let alice = app.create_user("alice", Role::Reviewer).await;
+    let (_driver, s) = browser().await;
+    login(&s, &app, &alice).await;
+    s.goto(&app.url("/next")).await;
+    s.wait_for(
+        "#queue-empty on /next with no candidates",
+        "return !!document.querySelector('#queue-empty');",
+        WAIT,
+    )
+    .await;
+    s.close().await;
+}

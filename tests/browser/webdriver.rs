@@ -2,6 +2,9 @@
 //! through chromedriver: sessions, navigation, elements, keys, scripts and
 //! screenshots.
 
+// A general client: not every test uses every command.
+#![allow(dead_code)]
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -237,7 +240,12 @@ impl Session {
     }
 
     pub async fn current_url(&self) -> String {
-        self.get("/url").await.unwrap().as_str().unwrap().to_string()
+        self.get("/url")
+            .await
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     /// The path (and query) of the current URL.
@@ -265,10 +273,7 @@ impl Session {
 
     pub async fn try_find(&self, css: &str) -> Option<Element> {
         match self
-            .post(
-                "/element",
-                json!({"using": "css selector", "value": css}),
-            )
+            .post("/element", json!({"using": "css selector", "value": css}))
             .await
         {
             Ok(v) => Some(Element(v[ELEMENT_KEY].as_str().unwrap().to_string())),
@@ -289,10 +294,7 @@ impl Session {
 
     pub async fn find_all(&self, css: &str) -> Vec<Element> {
         let v = self
-            .post(
-                "/elements",
-                json!({"using": "css selector", "value": css}),
-            )
+            .post("/elements", json!({"using": "css selector", "value": css}))
             .await
             .unwrap_or_else(|e| panic!("find all {css}: {e}"));
         v.as_array()
@@ -303,10 +305,7 @@ impl Session {
     }
 
     pub async fn text(&self, el: &Element) -> String {
-        let v = self
-            .get(&format!("/element/{}/text", el.0))
-            .await
-            .unwrap();
+        let v = self.get(&format!("/element/{}/text", el.0)).await.unwrap();
         v.as_str().unwrap_or("").to_string()
     }
 
@@ -332,12 +331,9 @@ impl Session {
 
     /// Types into an element (focusing it first), as `/element/{id}/value` does.
     pub async fn type_into(&self, el: &Element, text: &str) {
-        self.post(
-            &format!("/element/{}/value", el.0),
-            json!({ "text": text }),
-        )
-        .await
-        .unwrap();
+        self.post(&format!("/element/{}/value", el.0), json!({ "text": text }))
+            .await
+            .unwrap();
     }
 
     /// Presses and releases each key of `keys` in turn, through the Actions
