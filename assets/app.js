@@ -4,10 +4,27 @@
 (function () {
   "use strict";
 
+  // Keys are shortcuts except where they are text: a focused checkbox or
+  // button must not swallow them.
+  const TEXT_TYPES = ["text", "search", "number", "password", "email", "url", "tel", "date", "time"];
   function typing(e) {
     const t = e.target;
-    return t && (t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName));
+    if (!t) return false;
+    if (t.isContentEditable || t.tagName === "TEXTAREA" || t.tagName === "SELECT") return true;
+    return t.tagName === "INPUT" && TEXT_TYPES.includes((t.type || "text").toLowerCase());
   }
+
+  // Keypress-to-paint timings for the rating flow (read by the browser test).
+  window.__vetterPaints = window.__vetterPaints || [];
+  let keyAt = null;
+  document.addEventListener("htmx:afterSettle", function () {
+    if (keyAt === null) return;
+    const started = keyAt;
+    keyAt = null;
+    requestAnimationFrame(function () {
+      window.__vetterPaints.push(performance.now() - started);
+    });
+  });
 
   function helpOverlay() {
     let el = document.getElementById("shortcut-help");
@@ -46,7 +63,11 @@
   }
 
   document.addEventListener("keydown", function (e) {
-    if (e.ctrlKey || e.metaKey || e.altKey || typing(e)) return;
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    if (typing(e)) {
+      if (e.key === "Escape") e.target.blur();
+      return;
+    }
     if (e.key === "?") {
       const el = helpOverlay();
       el.hidden = !el.hidden;
@@ -60,10 +81,16 @@
       return;
     }
     const target = document.querySelector('[data-key="' + CSS.escape(e.key) + '"]');
-    if (target) {
-      e.preventDefault();
-      target.click();
+    if (!target || target.disabled) return;
+    e.preventDefault();
+    if (target.tagName === "TEXTAREA" || (target.tagName === "INPUT" && TEXT_TYPES.includes(target.type))) {
+      target.focus();
+      return;
     }
+    if (target.hasAttribute("hx-get") || target.hasAttribute("hx-post") || target.type === "submit") {
+      keyAt = performance.now();
+    }
+    target.click();
   });
 
   document.addEventListener("click", function (e) {

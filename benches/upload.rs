@@ -164,6 +164,10 @@ impl TempDir {
         if !plain(&base) {
             base = PathBuf::from("/tmp");
         }
+        Self::create_in(&base, name)
+    }
+
+    fn create_in(base: &Path, name: &str) -> anyhow::Result<Self> {
         let dir = base.join(name);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -251,9 +255,8 @@ async fn measure(s: &Settings, pool: &PgPool, server: &Server, work: &Path) -> a
 
     // Two distinct images per candidate, made before any clock runs.
     let t = Instant::now();
-    let gen_dir = work.join("gen");
     let n = s.candidates;
-    let images = tokio::task::spawn_blocking(move || fits_images(&gen_dir, 2 * n))
+    let images = tokio::task::spawn_blocking(move || fits_images(2 * n))
         .await
         .context("generating FITS")??;
     let fits_size = images.first().map_or(0, Vec::len);
@@ -351,9 +354,20 @@ fn load_average() -> String {
 }
 
 /// `count` distinct 64×64 float32 FITS images from the app's own writer.
-fn fits_images(dir: &Path, count: usize) -> anyhow::Result<Vec<Vec<u8>>> {
-    std::fs::create_dir_all(dir)?;
-    let path = dir.join("img.fits");
+///
+/// Written through a folder in memory (/dev/shm) where there is one: on ext4
+/// without a journal, thousands of files just created and deleted make the
+/// server's next file creations slow (new inodes skip recently deleted ones,
+/// reading each), which would charge the bench's own set-up to the server.
+fn fits_images(count: usize) -> anyhow::Result<Vec<Vec<u8>>> {
+    let name = format!("vetter-bench-{}-fits", std::process::id());
+    let shm = Path::new("/dev/shm");
+    let dir = if shm.is_dir() {
+        TempDir::create_in(shm, &name)?
+    } else {
+        TempDir::create(&name)?
+    };
+    let path = dir.path().join("img.fits");
     let mut out = Vec::with_capacity(count);
     for i in 0..count {
         let peak = 5.0 + (i % 50) as f32;
@@ -361,7 +375,6 @@ fn fits_images(dir: &Path, count: usize) -> anyhow::Result<Vec<Vec<u8>>> {
         vetter::fits::write_image(&path, SIDE, SIDE, &data, None)?;
         out.push(std::fs::read(&path)?);
     }
-    std::fs::remove_dir_all(dir)?;
     Ok(out)
 }
 

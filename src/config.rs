@@ -276,8 +276,14 @@ impl Config {
             session_idle: Duration::from_secs(14 * 24 * 3600),
             max_file_bytes: src.bytes_or("VETTER_MAX_FILE_BYTES", 1 << 30)?,
             max_upload_bytes: src.bytes_or("VETTER_MAX_UPLOAD_BYTES", 4 << 30)?,
-            media_accel_prefix: src.get("VETTER_MEDIA_ACCEL_PREFIX").map(|p| p.trim_end_matches('/').to_string()),
-            firefly_url: src.get("VETTER_FIREFLY_URL").unwrap_or("/firefly").trim_end_matches('/').to_string(),
+            media_accel_prefix: src
+                .get("VETTER_MEDIA_ACCEL_PREFIX")
+                .map(|p| p.trim_end_matches('/').to_string()),
+            firefly_url: src
+                .get("VETTER_FIREFLY_URL")
+                .unwrap_or("/firefly")
+                .trim_end_matches('/')
+                .to_string(),
             firefly_media_path: src
                 .get("VETTER_FIREFLY_MEDIA_PATH")
                 .unwrap_or("/external")

@@ -11,6 +11,9 @@ use crate::web::error::AppError;
 const USER: &str = "user";
 const CSRF: &str = "csrf";
 const FLASH: &str = "flash";
+const TRAIL: &str = "trail";
+/// How many candidates "previous" can walk back through.
+const TRAIL_LEN: usize = 200;
 
 /// The signed-in user as the session remembers them; checked against the
 /// database on every request so deactivation and password changes bite at once.
@@ -100,6 +103,29 @@ impl TypedSession {
             message: message.into(),
         };
         self.0.insert(FLASH, f).await.map_err(session_error)
+    }
+
+    /// The candidates this reviewer was shown, oldest first.
+    pub async fn trail(&self) -> Result<Vec<i64>, AppError> {
+        Ok(self
+            .0
+            .get(TRAIL)
+            .await
+            .map_err(session_error)?
+            .unwrap_or_default())
+    }
+
+    /// Records that the reviewer was shown `candidate`.
+    pub async fn push_trail(&self, candidate: i64) -> Result<(), AppError> {
+        let mut t = self.trail().await?;
+        if t.last() == Some(&candidate) {
+            return Ok(());
+        }
+        t.push(candidate);
+        if t.len() > TRAIL_LEN {
+            t.drain(..t.len() - TRAIL_LEN);
+        }
+        self.0.insert(TRAIL, t).await.map_err(session_error)
     }
 
     /// The pending flash message, removed as it is read.

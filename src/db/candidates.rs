@@ -250,7 +250,11 @@ pub struct MetricValue {
 
 /// The project's metrics with this candidate's values, in the project's
 /// order: those shown by default, and any other the candidate has.
-pub async fn metrics(db: &mut PgConnection, candidate: i64, project: i64) -> sqlx::Result<Vec<MetricValue>> {
+pub async fn metrics(
+    db: &mut PgConnection,
+    candidate: i64,
+    project: i64,
+) -> sqlx::Result<Vec<MetricValue>> {
     sqlx::query_as(
         "SELECT d.key, d.label, d.unit, d.description, d.precision, m.value
          FROM metric_defs d LEFT JOIN candidate_metrics m ON m.metric_id = d.id AND m.candidate_id = $1
@@ -263,11 +267,16 @@ pub async fn metrics(db: &mut PgConnection, candidate: i64, project: i64) -> sql
     .await
 }
 
-pub async fn positions(db: &mut PgConnection, candidate: i64) -> sqlx::Result<Vec<(String, f64, f64)>> {
-    sqlx::query_as("SELECT kind, ra, dec FROM candidate_positions WHERE candidate_id = $1 ORDER BY kind")
-        .bind(candidate)
-        .fetch_all(db)
-        .await
+pub async fn positions(
+    db: &mut PgConnection,
+    candidate: i64,
+) -> sqlx::Result<Vec<(String, f64, f64)>> {
+    sqlx::query_as(
+        "SELECT kind, ra, dec FROM candidate_positions WHERE candidate_id = $1 ORDER BY kind",
+    )
+    .bind(candidate)
+    .fetch_all(db)
+    .await
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -278,7 +287,10 @@ pub struct StoredLightCurve {
     pub flux_err: Option<Vec<f64>>,
 }
 
-pub async fn light_curve(db: &mut PgConnection, candidate: i64) -> sqlx::Result<Option<StoredLightCurve>> {
+pub async fn light_curve(
+    db: &mut PgConnection,
+    candidate: i64,
+) -> sqlx::Result<Option<StoredLightCurve>> {
     sqlx::query_as("SELECT unit, times, flux, flux_err FROM light_curves WHERE candidate_id = $1")
         .bind(candidate)
         .fetch_optional(db)
@@ -296,12 +308,20 @@ pub struct FileRef {
     pub derived_from: Option<i64>,
     /// "candidate", "beam" or "observation".
     pub owner: String,
+    /// For an animated GIF: how to cut its `<role>_strip` PNG (frames
+    /// stacked top to bottom, each `width` × `height`) and how long to show
+    /// each frame.
+    pub frames: Option<i32>,
+    pub frame_ms: Option<i32>,
+    pub width: Option<i32>,
+    pub height: Option<i32>,
 }
 
 /// The candidate's files, then its beam's and its observation's.
 pub async fn files(db: &mut PgConnection, d: &Detail) -> sqlx::Result<Vec<FileRef>> {
     sqlx::query_as(
         "SELECT id, role, content_type, size_bytes, storage_path, original_name, derived_from,
+                frames, frame_ms, width, height,
                 CASE WHEN candidate_id IS NOT NULL THEN 'candidate'
                      WHEN beam_id IS NOT NULL THEN 'beam' ELSE 'observation' END AS owner
          FROM files WHERE candidate_id = $1 OR beam_id = $2 OR observation_id = $3
@@ -339,8 +359,10 @@ pub async fn near(
 }
 
 pub async fn tags(db: &mut PgConnection, project: i64) -> sqlx::Result<Vec<(i64, String, String)>> {
-    sqlx::query_as("SELECT id, name, description FROM tags WHERE project_id = $1 ORDER BY position, name")
-        .bind(project)
-        .fetch_all(db)
-        .await
+    sqlx::query_as(
+        "SELECT id, name, description FROM tags WHERE project_id = $1 ORDER BY position, name",
+    )
+    .bind(project)
+    .fetch_all(db)
+    .await
 }

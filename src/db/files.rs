@@ -36,6 +36,19 @@ pub struct NewFile<'a> {
     pub sha256: &'a str,
     pub original_name: &'a str,
     pub derived_from: Option<i64>,
+    /// Only for an animated GIF, whose `<role>_strip` row holds its frames.
+    pub animation: Option<Animation>,
+}
+
+/// How to cut a GIF's strip of frames (a PNG with the frames stacked top to
+/// bottom) and how fast to play it. Stored on the GIF's row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Animation {
+    pub frames: i32,
+    pub frame_ms: i32,
+    /// Size of one frame in the strip.
+    pub width: i32,
+    pub height: i32,
 }
 
 /// The checksum of each (owner id, role) present, for owners of one kind.
@@ -68,12 +81,15 @@ pub async fn upsert(
     let path = MediaStore::object_path(f.sha256, f.kind);
     sqlx::query_as(&format!(
         "WITH old AS (SELECT storage_path FROM files WHERE {column} = $1 AND role = $2)
-         INSERT INTO files ({column}, role, content_type, size_bytes, sha256, storage_path, original_name, derived_from)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         INSERT INTO files ({column}, role, content_type, size_bytes, sha256, storage_path, original_name, derived_from,
+                            frames, frame_ms, width, height)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
          ON CONFLICT ({column}, role) WHERE {column} IS NOT NULL DO UPDATE SET
              content_type = EXCLUDED.content_type, size_bytes = EXCLUDED.size_bytes,
              sha256 = EXCLUDED.sha256, storage_path = EXCLUDED.storage_path,
              original_name = EXCLUDED.original_name, derived_from = EXCLUDED.derived_from,
+             frames = EXCLUDED.frames, frame_ms = EXCLUDED.frame_ms,
+             width = EXCLUDED.width, height = EXCLUDED.height,
              created_at = now()
          RETURNING id, (SELECT storage_path FROM old WHERE storage_path <> $6)"
     ))
@@ -85,6 +101,10 @@ pub async fn upsert(
     .bind(&path)
     .bind(f.original_name)
     .bind(f.derived_from)
+    .bind(f.animation.map(|a| a.frames))
+    .bind(f.animation.map(|a| a.frame_ms))
+    .bind(f.animation.map(|a| a.width))
+    .bind(f.animation.map(|a| a.height))
     .fetch_one(db)
     .await
 }

@@ -44,7 +44,11 @@ pub async fn load(db: &mut PgConnection, user: UserId) -> sqlx::Result<Resolved>
 
 /// Ids for the names in the view. A name that no longer exists (a deleted
 /// project) widens the view rather than emptying it.
-pub async fn resolve(db: &mut PgConnection, mut view: QueueView, seed: i32) -> sqlx::Result<Resolved> {
+pub async fn resolve(
+    db: &mut PgConnection,
+    mut view: QueueView,
+    seed: i32,
+) -> sqlx::Result<Resolved> {
     let mut r = Resolved {
         seed,
         ..Resolved::default()
@@ -60,11 +64,13 @@ pub async fn resolve(db: &mut PgConnection, mut view: QueueView, seed: i32) -> s
     }
     match (r.project_id, &view.observation) {
         (Some(p), Some(ext)) => {
-            r.observation_id = sqlx::query_scalar("SELECT id FROM observations WHERE project_id = $1 AND external_id = $2")
-                .bind(p)
-                .bind(ext)
-                .fetch_optional(&mut *db)
-                .await?;
+            r.observation_id = sqlx::query_scalar(
+                "SELECT id FROM observations WHERE project_id = $1 AND external_id = $2",
+            )
+            .bind(p)
+            .bind(ext)
+            .fetch_optional(&mut *db)
+            .await?;
             if r.observation_id.is_none() {
                 view.observation = None;
             }
@@ -73,11 +79,13 @@ pub async fn resolve(db: &mut PgConnection, mut view: QueueView, seed: i32) -> s
     }
     if let QueueOrder::Metric { key, .. } = &view.order {
         r.metric_id = match r.project_id {
-            Some(p) => sqlx::query_scalar("SELECT id FROM metric_defs WHERE project_id = $1 AND key = $2")
-                .bind(p)
-                .bind(key)
-                .fetch_optional(&mut *db)
-                .await?,
+            Some(p) => {
+                sqlx::query_scalar("SELECT id FROM metric_defs WHERE project_id = $1 AND key = $2")
+                    .bind(p)
+                    .bind(key)
+                    .fetch_optional(&mut *db)
+                    .await?
+            }
             None => None,
         };
         if r.metric_id.is_none() {
@@ -85,11 +93,13 @@ pub async fn resolve(db: &mut PgConnection, mut view: QueueView, seed: i32) -> s
         }
     }
     if let (Some(tag), Some(p)) = (view.tag, r.project_id) {
-        let ok: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tags WHERE id = $1 AND project_id = $2)")
-            .bind(tag)
-            .bind(p)
-            .fetch_one(&mut *db)
-            .await?;
+        let ok: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM tags WHERE id = $1 AND project_id = $2)",
+        )
+        .bind(tag)
+        .bind(p)
+        .fetch_one(&mut *db)
+        .await?;
         if !ok {
             view.tag = None;
         }
@@ -146,9 +156,11 @@ fn filters(q: &mut QueryBuilder<'_, Postgres>, r: &Resolved, user: UserId) {
         q.push(" AND c.observation_id = ").push_bind(o);
     }
     if let Some(t) = r.view.tag {
-        q.push(" AND EXISTS (SELECT 1 FROM rating_tags t WHERE t.candidate_id = c.id AND t.tag_id = ")
-            .push_bind(t)
-            .push(")");
+        q.push(
+            " AND EXISTS (SELECT 1 FROM rating_tags t WHERE t.candidate_id = c.id AND t.tag_id = ",
+        )
+        .push_bind(t)
+        .push(")");
     }
     let not_mine = |q: &mut QueryBuilder<'_, Postgres>| {
         q.push(" AND NOT EXISTS (SELECT 1 FROM ratings r WHERE r.user_id = ")
@@ -176,7 +188,12 @@ fn filters(q: &mut QueryBuilder<'_, Postgres>, r: &Resolved, user: UserId) {
 
 /// The next candidate of the queue after `after` (or the first), wrapping
 /// around; never `after` itself.
-pub async fn next(db: &mut PgConnection, user: UserId, r: &Resolved, after: Option<i64>) -> sqlx::Result<Option<i64>> {
+pub async fn next(
+    db: &mut PgConnection,
+    user: UserId,
+    r: &Resolved,
+    after: Option<i64>,
+) -> sqlx::Result<Option<i64>> {
     let key = sort_key(&r.view.order, r.seed);
     if let Some(after) = after {
         let mut q = QueryBuilder::new("SELECT c.id");

@@ -29,7 +29,11 @@ pub struct RatingView {
     pub replaced_at: Option<OffsetDateTime>,
 }
 
-pub async fn mine(db: &mut PgConnection, user: UserId, candidate: i64) -> sqlx::Result<Option<MyRating>> {
+pub async fn mine(
+    db: &mut PgConnection,
+    user: UserId,
+    candidate: i64,
+) -> sqlx::Result<Option<MyRating>> {
     sqlx::query_as(
         "SELECT r.verdict, r.score, r.notes, r.rated_at,
                 coalesce(array_agg(t.tag_id ORDER BY t.tag_id) FILTER (WHERE t.tag_id IS NOT NULL), '{}') AS tag_ids
@@ -44,7 +48,10 @@ pub async fn mine(db: &mut PgConnection, user: UserId, candidate: i64) -> sqlx::
 }
 
 /// Every current rating of the candidate, and every replaced one, newest first.
-pub async fn all_for(db: &mut PgConnection, candidate: i64) -> sqlx::Result<(Vec<RatingView>, Vec<RatingView>)> {
+pub async fn all_for(
+    db: &mut PgConnection,
+    candidate: i64,
+) -> sqlx::Result<(Vec<RatingView>, Vec<RatingView>)> {
     let current = sqlx::query_as(
         "SELECT u.username, r.verdict, r.score, r.notes, r.rated_at, NULL::timestamptz AS replaced_at,
                 coalesce(array_agg(tg.name ORDER BY tg.position, tg.name) FILTER (WHERE tg.id IS NOT NULL), '{}') AS tags
@@ -119,7 +126,9 @@ pub async fn save(
     if key.is_some() && old_key.as_deref() == key {
         return Ok(Saved::Repeated);
     }
-    let old = mine(tx, user, candidate).await?.ok_or(sqlx::Error::RowNotFound)?;
+    let old = mine(tx, user, candidate)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)?;
     if old.verdict == input.verdict
         && old.score == input.score.map(|s| s.get())
         && old.notes == input.notes
@@ -155,7 +164,12 @@ pub async fn save(
     Ok(Saved::Changed)
 }
 
-async fn write_tags(tx: &mut PgConnection, user: UserId, candidate: i64, tags: &[i64]) -> sqlx::Result<()> {
+async fn write_tags(
+    tx: &mut PgConnection,
+    user: UserId,
+    candidate: i64,
+    tags: &[i64],
+) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM rating_tags WHERE user_id = $1 AND candidate_id = $2")
         .bind(user)
         .bind(candidate)
@@ -187,7 +201,7 @@ pub async fn undo_last(tx: &mut PgConnection, user: UserId) -> sqlx::Result<Opti
     else {
         return Ok(None);
     };
-    let previous: Option<(i64, Verdict, Option<i16>, String, Vec<i64>, OffsetDateTime)> = sqlx::query_as(
+    let previous: Option<Replaced> = sqlx::query_as(
         "SELECT id, verdict, score, notes, tag_ids, rated_at FROM rating_history
          WHERE user_id = $1 AND candidate_id = $2 ORDER BY replaced_at DESC, id DESC LIMIT 1",
     )
@@ -196,7 +210,14 @@ pub async fn undo_last(tx: &mut PgConnection, user: UserId) -> sqlx::Result<Opti
     .fetch_optional(&mut *tx)
     .await?;
     match previous {
-        Some((id, verdict, score, notes, tag_ids, rated_at)) => {
+        Some(Replaced {
+            id,
+            verdict,
+            score,
+            notes,
+            tag_ids,
+            rated_at,
+        }) => {
             sqlx::query(
                 "UPDATE ratings SET verdict = $3, score = $4, notes = $5, rated_at = $6, idempotency_key = NULL
                  WHERE user_id = $1 AND candidate_id = $2",
@@ -233,4 +254,14 @@ pub async fn undo_last(tx: &mut PgConnection, user: UserId) -> sqlx::Result<Opti
         }
     }
     Ok(Some(candidate))
+}
+
+#[derive(FromRow)]
+struct Replaced {
+    id: i64,
+    verdict: Verdict,
+    score: Option<i16>,
+    notes: String,
+    tag_ids: Vec<i64>,
+    rated_at: OffsetDateTime,
 }

@@ -53,7 +53,10 @@ pub enum QueueOrder {
     #[default]
     Name,
     /// By a metric of the queue's project, NaN and missing values last.
-    Metric { key: String, descending: bool },
+    Metric {
+        key: String,
+        descending: bool,
+    },
     FewestRatings,
     /// A shuffled order that stays the same for each reviewer.
     Shuffled,
@@ -99,7 +102,14 @@ impl QueueOrder {
             QueueOrder::FewestRatings => "fewest ratings first".into(),
             QueueOrder::Shuffled => "shuffled".into(),
             QueueOrder::Metric { key, descending } => {
-                format!("by {key}, {}", if *descending { "largest first" } else { "smallest first" })
+                format!(
+                    "by {key}, {}",
+                    if *descending {
+                        "largest first"
+                    } else {
+                        "smallest first"
+                    }
+                )
             }
         }
     }
@@ -129,7 +139,10 @@ mod tests {
             QueueOrder::Name,
             QueueOrder::FewestRatings,
             QueueOrder::Shuffled,
-            QueueOrder::Metric { key: "snr".into(), descending: true },
+            QueueOrder::Metric {
+                key: "snr".into(),
+                descending: true,
+            },
         ] {
             assert_eq!(QueueOrder::parse(&o.as_param()).unwrap(), o);
         }

@@ -3,7 +3,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type, serde::Serialize, serde::Deserialize,
+)]
 #[sqlx(type_name = "verdict", rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
@@ -54,7 +56,9 @@ impl FromStr for Verdict {
             "real" => Ok(Verdict::Real),
             "not_real" => Ok(Verdict::NotReal),
             "unsure" => Ok(Verdict::Unsure),
-            other => Err(format!("{other:?} is not a verdict: use real, not_real or unsure")),
+            other => Err(format!(
+                "{other:?} is not a verdict: use real, not_real or unsure"
+            )),
         }
     }
 }
@@ -117,7 +121,9 @@ impl RatingInput {
         let score = match score.map(str::trim).filter(|s| !s.is_empty()) {
             None => None,
             Some(_) if !score_enabled => return Err("this project does not use scores".into()),
-            Some(s) => Some(Score::new(s.parse().map_err(|_| format!("{s:?} is not a score"))?)?),
+            Some(s) => Some(Score::new(
+                s.parse().map_err(|_| format!("{s:?} is not a score"))?,
+            )?),
         };
         Ok(Self {
             verdict,
@@ -134,14 +140,27 @@ mod tests {
 
     #[test]
     fn a_rating_form_is_checked_against_the_project() {
-        let r = RatingInput::parse("real", &["3".into(), "1".into(), "3".into()], " hi \r\n", None, &[1, 3], false).unwrap();
+        let r = RatingInput::parse(
+            "real",
+            &["3".into(), "1".into(), "3".into()],
+            " hi \r\n",
+            None,
+            &[1, 3],
+            false,
+        )
+        .unwrap();
         assert_eq!(r.tag_ids, vec![1, 3]);
         assert_eq!(r.notes, "hi");
         assert!(RatingInput::parse("maybe", &[], "", None, &[], false).is_err());
         assert!(RatingInput::parse("real", &["9".into()], "", None, &[1], false).is_err());
         assert!(RatingInput::parse("real", &["x".into()], "", None, &[1], false).is_err());
         assert!(RatingInput::parse("real", &[], "", Some("3"), &[], false).is_err());
-        assert_eq!(RatingInput::parse("real", &[], "", Some("3"), &[], true).unwrap().score, Some(Score(3)));
+        assert_eq!(
+            RatingInput::parse("real", &[], "", Some("3"), &[], true)
+                .unwrap()
+                .score,
+            Some(Score(3))
+        );
         assert!(RatingInput::parse("real", &[], "", Some("6"), &[], true).is_err());
         assert!(RatingInput::parse("real", &[], &"x".repeat(10_001), None, &[], false).is_err());
     }

@@ -16,6 +16,7 @@
 
 mod header;
 mod render;
+mod strip;
 mod write;
 
 use std::path::PathBuf;
@@ -27,6 +28,7 @@ pub use header::{inspect, sniff, MAX_HEADER_BLOCKS};
 pub use render::{
     render_gif, render_png, GIF_FRAME_DELAY_MS, GIF_MAX_FRAMES, GIF_MAX_SIDE, NAN_RGB, PNG_MAX_SIDE,
 };
+pub use strip::{gif_strip, Strip, StripError};
 pub use write::{nan_border, synth_point_source, write_cube, write_image, Wcs};
 
 /// What a file is, judged by its magic bytes only.

@@ -236,10 +236,9 @@ fn open_svg(out: &mut String, aria: &str) {
 }
 
 fn frame(out: &mut String) {
-    let _ = write!(
+    let _ = writeln!(
         out,
-        r#"<rect class="lc-axis" x="{X0:.1}" y="{Y0:.1}" width="{:.1}" height="{:.1}" fill="none" stroke="{INK}" stroke-width="1"/>
-"#,
+        r#"<rect class="lc-axis" x="{X0:.1}" y="{Y0:.1}" width="{:.1}" height="{:.1}" fill="none" stroke="{INK}" stroke-width="1"/>"#,
         X1 - X0,
         Y1 - Y0
     );
@@ -457,10 +456,9 @@ fn axis_labels(
         out.push_str("</text>");
     }
     out.push_str("</g>");
-    let _ = write!(
+    let _ = writeln!(
         out,
-        r#"<text class="lc-label lc-title" x="{:.1}" y="16" text-anchor="middle" fill="{MUTED}">Time since {}</text>
-"#,
+        r#"<text class="lc-label lc-title" x="{:.1}" y="16" text-anchor="middle" fill="{MUTED}">Time since {}</text>"#,
         (X0 + X1) / 2.0,
         if from_obs_start {
             "observation start"

@@ -2,9 +2,40 @@
 
 use time::OffsetDateTime;
 
+/// A time, however many references deep templates hand it over.
+pub trait AsTime {
+    fn time(&self) -> OffsetDateTime;
+}
+
+impl AsTime for OffsetDateTime {
+    fn time(&self) -> OffsetDateTime {
+        *self
+    }
+}
+
+impl<T: AsTime + ?Sized> AsTime for &T {
+    fn time(&self) -> OffsetDateTime {
+        (**self).time()
+    }
+}
+
+/// `2024-05-01 12:34:56 UTC`, for observation times.
+pub fn utc_second(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
 /// `2024-05-01 12:34 UTC`: minutes are precise enough for bookkeeping.
-pub fn utc_minute(t: impl std::borrow::Borrow<OffsetDateTime>) -> String {
-    let t = t.borrow().to_offset(time::UtcOffset::UTC);
+pub fn utc_minute(t: impl AsTime) -> String {
+    let t = t.time().to_offset(time::UtcOffset::UTC);
     format!(
         "{:04}-{:02}-{:02} {:02}:{:02} UTC",
         t.year(),
@@ -13,4 +44,16 @@ pub fn utc_minute(t: impl std::borrow::Borrow<OffsetDateTime>) -> String {
         t.hour(),
         t.minute()
     )
+}
+
+/// Percent-encodes a value for a URL query.
+pub fn url_component(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -31,9 +31,15 @@ fn download_name(f: &files::Stored) -> String {
 }
 
 #[handler]
-pub async fn serve(req: &Request, state: Data<&AppState>, Path((id, _name)): Path<(i64, String)>) -> WebResult<Response> {
+pub async fn serve(
+    req: &Request,
+    state: Data<&AppState>,
+    Path((id, _name)): Path<(i64, String)>,
+) -> WebResult<Response> {
     let mut conn = state.pool.acquire().await?;
-    let f = files::by_id(&mut conn, id).await?.ok_or(AppError::NotFound("file"))?;
+    let f = files::by_id(&mut conn, id)
+        .await?
+        .ok_or(AppError::NotFound("file"))?;
     drop(conn);
     let etag = format!("\"{}\"", f.sha256);
     if req
@@ -42,7 +48,10 @@ pub async fn serve(req: &Request, state: Data<&AppState>, Path((id, _name)): Pat
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
     {
-        return Ok(Response::builder().status(StatusCode::NOT_MODIFIED).header(header::ETAG, etag).finish());
+        return Ok(Response::builder()
+            .status(StatusCode::NOT_MODIFIED)
+            .header(header::ETAG, etag)
+            .finish());
     }
     let inline = f.content_type.starts_with("image/");
     let disposition = format!(

@@ -13,6 +13,20 @@ pub const STATIC: &str = "/static/:version/:name";
 
 pub const MEDIA: &str = "/media/:id/:name";
 
+pub const NEXT: &str = "/next";
+pub const PREVIOUS: &str = "/previous";
+pub const UNDO: &str = "/undo";
+pub const QUEUE: &str = "/queue";
+pub const CANDIDATE: &str = "/candidates/:id";
+pub const CANDIDATE_RATING: &str = "/candidates/:id/rating";
+pub const CANDIDATE_NEARBY: &str = "/candidates/:id/nearby";
+pub const CANDIDATE_FIREFLY: &str = "/candidates/:id/firefly";
+pub const CANDIDATE_TAGS: &str = "/candidates/:id/tags";
+
+pub fn candidate(id: i64) -> String {
+    format!("/candidates/{id}")
+}
+
 pub const API_OPENAPI: &str = "/api/v1/openapi.json";
 pub const API_WHOAMI: &str = "/api/v1/whoami";
 pub const API_PROJECT: &str = "/api/v1/projects/:project";

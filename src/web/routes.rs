@@ -12,7 +12,9 @@ use crate::web::access::{Access, Guard};
 use crate::web::csrf::Csrf;
 use crate::web::errors::ErrorPages;
 use crate::web::session_layer::WithSession;
-use crate::web::{account, api, assets, health, home, login, media, paths, tokens};
+use crate::web::{
+    account, api, assets, candidate, health, home, login, media, paths, queue, tokens,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteSpec {
@@ -37,6 +39,17 @@ fn register(r: &mut Registry) {
     r.add(Method::POST, paths::ACCOUNT_TOKENS, Access::Reviewer, tokens::create);
     r.add(Method::POST, paths::ACCOUNT_TOKEN_REVOKE, Access::Reviewer, tokens::revoke);
     r.add(Method::GET, paths::MEDIA, Access::Reviewer, media::serve);
+
+    r.add(Method::GET, paths::NEXT, Access::Reviewer, candidate::next);
+    r.add(Method::GET, paths::PREVIOUS, Access::Reviewer, candidate::previous);
+    r.add(Method::POST, paths::UNDO, Access::Reviewer, candidate::undo);
+    r.add(Method::GET, paths::QUEUE, Access::Reviewer, queue::page);
+    r.add(Method::POST, paths::QUEUE, Access::Reviewer, queue::save);
+    r.add(Method::GET, paths::CANDIDATE, Access::Reviewer, candidate::page);
+    r.add(Method::POST, paths::CANDIDATE_RATING, Access::Reviewer, candidate::rate);
+    r.add(Method::GET, paths::CANDIDATE_NEARBY, Access::Reviewer, candidate::nearby);
+    r.add(Method::GET, paths::CANDIDATE_FIREFLY, Access::Reviewer, candidate::firefly);
+    r.add(Method::POST, paths::CANDIDATE_TAGS, Access::Reviewer, candidate::add_tag);
 
     r.add(Method::GET, paths::API_OPENAPI, Access::Open, api::openapi::serve);
     r.add(Method::GET, paths::API_WHOAMI, Access::Token, api::whoami);

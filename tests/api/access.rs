@@ -25,6 +25,18 @@ const EXPECTED: &[(&str, &str, &str, u16, u16, u16)] = &[
     ("POST", "/account/password", "/account/password", 401, 400, 400),
     ("POST", "/account/tokens", "/account/tokens", 401, 400, 400),
     ("GET", "/media/:id/:name", "/media/999999/x.png", 303, 404, 404),
+    // The rating flow. No candidates exist here: the queue is empty (200),
+    // and a named candidate is a 404 once past the access check.
+    ("GET", "/next", "/next", 303, 200, 200),
+    ("GET", "/previous", "/previous?from=999999", 303, 303, 303),
+    ("POST", "/undo", "/undo", 401, 409, 409),
+    ("GET", "/queue", "/queue", 303, 200, 200),
+    ("POST", "/queue", "/queue", 401, 303, 303),
+    ("GET", "/candidates/:id", "/candidates/999999", 303, 404, 404),
+    ("POST", "/candidates/:id/rating", "/candidates/999999/rating", 401, 404, 404),
+    ("GET", "/candidates/:id/nearby", "/candidates/999999/nearby", 303, 404, 404),
+    ("GET", "/candidates/:id/firefly", "/candidates/999999/firefly", 303, 404, 404),
+    ("POST", "/candidates/:id/tags", "/candidates/999999/tags", 401, 400, 400),
     // Nobody owns token 999999: the user is told so on the account page.
     ("POST", "/account/tokens/:id/revoke", "/account/tokens/999999/revoke", 401, 303, 303),
     // The API: signed in by token, not session. The reviewer may not upload;

@@ -98,9 +98,13 @@ impl TestApp {
             .unwrap_or_else(|| panic!("no csrf_token on {path}"))
     }
 
-    /// POSTs a form, adding the CSRF token from the login page.
+    /// POSTs a form, adding the session's CSRF token (from the login page,
+    /// or from the account page once signed in).
     pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Response {
-        let token = self.csrf_token("/login").await;
+        let signed_in = self.get("/login").await.status() == StatusCode::SEE_OTHER;
+        let token = self
+            .csrf_token(if signed_in { "/account" } else { "/login" })
+            .await;
         let mut all: Vec<(&str, &str)> = fields.to_vec();
         all.push(("csrf_token", &token));
         self.client

@@ -13,5 +13,6 @@ mod helpers;
 mod login;
 mod pages;
 mod pulsars;
+mod rating;
 mod upload_api;
 mod upload_client;

@@ -24,6 +24,8 @@ return {
   id: c ? (c.dataset.candidateId || null) : null,
   h1: h1 ? h1.textContent.trim() : null,
   empty: !!document.querySelector('#queue-empty'),
+  title: document.title,
+  page_h1: (document.querySelector('main h1') || {textContent: ''}).textContent.trim(),
   active: document.activeElement ? document.activeElement.tagName + (document.activeElement.name ? '[name=' + document.activeElement.name + ']' : '') : null,
 };
 "#;
@@ -68,8 +70,20 @@ impl Flow<'_> {
         let id = self.id(name);
         let want_path = format!("/candidates/{id}");
         let deadline = Instant::now() + WAIT;
+        // A swap replaces #candidate at once, so a page without one for a
+        // while is not going to get one.
+        let mut absent_since: Option<Instant> = None;
         loop {
             let st = self.state().await;
+            if st["found"] == false {
+                let since = *absent_since.get_or_insert_with(Instant::now);
+                assert!(
+                    since.elapsed() < Duration::from_secs(3),
+                    "{why}: expected #candidate[data-candidate-name={name}], but the page has no                      `main#main #candidate`; page state: {st}"
+                );
+            } else {
+                absent_since = None;
+            }
             if st["name"] == name {
                 assert_eq!(
                     st["id"].as_str(),

@@ -1,10 +1,12 @@
-//! Checking the files of an upload and rendering previews for FITS images.
+//! Checking the files of an upload, rendering previews for FITS images, and
+//! cutting every GIF into a strip of frames for the page's movie player.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use futures_util::StreamExt;
 
+use crate::db::files::Animation;
 use crate::domain::upload::Problems;
 use crate::fits::{self, Limits};
 use crate::media::{ContentKind, MediaStore, TempFile};
@@ -17,12 +19,17 @@ pub struct Prepared {
     pub kind: ContentKind,
     pub temp: TempFile,
     pub original_name: String,
-    /// For a rendered preview: the role of the FITS file it shows.
+    /// For a rendered preview: the role of the file it shows (the FITS
+    /// file, or for a strip of frames the GIF).
     pub preview_of: Option<String>,
+    /// For a GIF: how its `<role>_strip` is cut and played.
+    pub animation: Option<Animation>,
 }
 
 /// Rendering one preview may not take longer than this.
 const PREVIEW_TIMEOUT: Duration = Duration::from_secs(60);
+/// Strips cut at once: each may hold tens of MB while it is made.
+const MAX_PARALLEL_STRIPS: usize = 4;
 
 /// Takes the parts named by each owner's `files` map out of `received`,
 /// checking types and FITS headers; a problem is recorded under
@@ -94,9 +101,10 @@ pub async fn inspect_fits(
 }
 
 /// Turns an owner's accepted files into `Prepared`, rendering a PNG (and a
-/// GIF for cubes) for each FITS file whose `<role>_png` was not sent. Only
-/// the files in `wanted` (roles) are kept; the others are unchanged and
-/// dropped here.
+/// GIF for cubes) for each FITS file whose `<role>_png` was not sent, and
+/// cutting every GIF, sent or rendered, into a `<role>_strip` PNG of its
+/// frames (the GIF's row records how: [`Animation`]). A GIF that cannot be
+/// cut is a problem at `<prefix>files.<role>`.
 pub async fn prepare(
     media: &MediaStore,
     owners: Vec<Vec<(String, ReceivedFile)>>,
@@ -133,6 +141,7 @@ pub async fn prepare(
                     temp: f.temp,
                     original_name: f.original_name,
                     preview_of: None,
+                    animation: None,
                 })
                 .collect()
         })
@@ -148,6 +157,7 @@ pub async fn prepare(
                     temp: png,
                     original_name: String::new(),
                     preview_of: Some(role.clone()),
+                    animation: None,
                 });
                 if let Some(gif) = previews.gif {
                     let gif = write(media, &gif).await?;
@@ -157,15 +167,113 @@ pub async fn prepare(
                         temp: gif,
                         original_name: String::new(),
                         preview_of: Some(role),
+                        animation: None,
                     });
                 }
             }
         }
     }
+    strips(media, &mut out, prefixes, &mut problems).await?;
     if !problems.is_empty() {
         return Err(AppError::invalid(problems.0));
     }
     Ok(out)
+}
+
+/// Cuts each GIF among `out` into a strip, recording its [`Animation`] and
+/// adding the strip as `<role>_strip`, derived from the GIF.
+async fn strips(
+    media: &MediaStore,
+    out: &mut [Vec<Prepared>],
+    prefixes: &[String],
+    problems: &mut Problems,
+) -> Result<(), AppError> {
+    let mut jobs = Vec::new();
+    for (i, files) in out.iter().enumerate() {
+        for (k, f) in files.iter().enumerate() {
+            if f.kind != ContentKind::Gif {
+                continue;
+            }
+            let strip_role = format!("{}_strip", f.role);
+            if files.iter().any(|g| g.role == strip_role) {
+                problems.push(
+                    format!("{}files.{strip_role}", prefixes[i]),
+                    format!(
+                        "the role {strip_role:?} is kept for the strip of frames the server \
+                         makes from the GIF {:?}: send this file under another role",
+                        f.role
+                    ),
+                );
+                continue;
+            }
+            jobs.push((i, k, f.temp.path().to_path_buf()));
+        }
+    }
+    let parallel = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(MAX_PARALLEL_STRIPS);
+    let mut cut: Vec<_> = futures_util::stream::iter(jobs)
+        .map(|(i, k, path)| async move { (i, k, cut_strip(path).await) })
+        .buffer_unordered(parallel)
+        .collect()
+        .await;
+    cut.sort_by_key(|(i, k, _)| (*i, *k));
+    for (i, k, result) in cut {
+        let gif = &mut out[i][k];
+        let strip = match result {
+            Ok(strip) => strip,
+            Err(CutError::Problem(msg)) if gif.preview_of.is_none() => {
+                problems.push(format!("{}files.{}", prefixes[i], gif.role), msg);
+                continue;
+            }
+            Err(CutError::Problem(msg) | CutError::Internal(msg)) => {
+                return Err(AppError::Internal(anyhow::anyhow!(
+                    "cutting {} into frames: {msg}",
+                    gif.role
+                )))
+            }
+        };
+        gif.animation = Some(Animation {
+            frames: strip.frames as i32,
+            frame_ms: strip.frame_ms as i32,
+            width: strip.width as i32,
+            height: strip.height as i32,
+        });
+        let role = gif.role.clone();
+        let png = write(media, &strip.png).await?;
+        out[i].push(Prepared {
+            role: format!("{role}_strip"),
+            kind: ContentKind::Png,
+            temp: png,
+            original_name: String::new(),
+            preview_of: Some(role),
+            animation: None,
+        });
+    }
+    Ok(())
+}
+
+enum CutError {
+    /// The GIF's fault: a problem for the client.
+    Problem(String),
+    /// The server's.
+    Internal(String),
+}
+
+/// Reads a GIF and cuts it into a strip on the blocking pool, with the
+/// preview time limit.
+async fn cut_strip(path: std::path::PathBuf) -> Result<fits::Strip, CutError> {
+    let job = tokio::task::spawn_blocking(move || {
+        let bytes = std::fs::read(&path).map_err(|e| CutError::Internal(e.to_string()))?;
+        fits::gif_strip(&bytes).map_err(|e| CutError::Problem(e.to_string()))
+    });
+    match tokio::time::timeout(PREVIEW_TIMEOUT, job).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(e)) => Err(CutError::Internal(format!("the job failed: {e}"))),
+        Err(_) => Err(CutError::Problem(format!(
+            "cutting the GIF into frames took longer than {PREVIEW_TIMEOUT:?} and was abandoned"
+        ))),
+    }
 }
 
 async fn write(media: &MediaStore, bytes: &[u8]) -> Result<TempFile, AppError> {

@@ -46,8 +46,9 @@ pub fn outcome_response(outcome: Outcome, id: i64, what: &str, name: &str) -> Re
         .into_response()
 }
 
-/// Inserts the file rows of one owner (sources before their previews) and
-/// collects the storage paths they replaced.
+/// Inserts the file rows of one owner (sources before their previews, and
+/// previews of previews, such as a rendered GIF's strip, last) and collects
+/// the storage paths they replaced.
 pub async fn attach(
     db: &mut PgConnection,
     owner: Owner,
@@ -55,8 +56,11 @@ pub async fn attach(
     replaced: &mut Vec<String>,
 ) -> sqlx::Result<()> {
     let mut ids = std::collections::HashMap::new();
-    let (sources, previews): (Vec<&Prepared>, Vec<&Prepared>) =
+    let (sources, mut previews): (Vec<&Prepared>, Vec<&Prepared>) =
         files.iter().partition(|f| f.preview_of.is_none());
+    let derived: std::collections::HashSet<&str> =
+        previews.iter().map(|f| f.role.as_str()).collect();
+    previews.sort_by_key(|f| f.preview_of.as_deref().is_some_and(|r| derived.contains(r)));
     for f in sources.into_iter().chain(previews) {
         let new = NewFile {
             role: &f.role,
@@ -65,6 +69,7 @@ pub async fn attach(
             sha256: &f.temp.sha256,
             original_name: &f.original_name,
             derived_from: f.preview_of.as_ref().and_then(|r| ids.get(r).copied()),
+            animation: f.animation,
         };
         let (id, old) = file_rows::upsert(db, owner, &new).await?;
         ids.insert(f.role.clone(), id);

@@ -1,0 +1,539 @@
+//! The rating flow on the server: queue order and modes, rating with
+//! history, undo, repeated and concurrent submissions, the empty queue.
+
+use std::collections::HashMap;
+
+use reqwest::StatusCode;
+use serde_json::json;
+use sqlx::PgPool;
+use vetter::domain::Role;
+
+use crate::helpers::{assert_redirect_to, location, select_attr, select_text, TestApp, TestUser};
+use crate::upload_api::uploader;
+
+/// Project `p` (tags Noise, Pulsar; metric snr) with candidates c01..c06,
+/// snr descending with the number. Returns name → id.
+async fn survey(app: &TestApp) -> HashMap<String, i64> {
+    let api = uploader(app).await;
+    let (s, _) = api
+        .put("/projects/p", json!({"name": "P", "metrics": [{"key": "snr", "label": "SNR"}], "tags": [{"name": "Noise"}, {"name": "Pulsar"}]}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, _) = api
+        .put(
+            "/projects/p/observations/o1",
+            json!({"start_time": "2024-05-01T12:00:00Z"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let cands: Vec<_> = (1..=6)
+        .map(|i| json!({"name": format!("c{i:02}"), "ra": 10.0 + i as f64 * 0.01, "dec": -30.0, "metrics": {"snr": 100.0 - i as f64}}))
+        .collect();
+    let (s, body) = api
+        .post(
+            "/projects/p/observations/o1/candidates",
+            json!({"candidates": cands}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    body["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["id"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+async fn tag_ids(app: &TestApp) -> HashMap<String, i64> {
+    sqlx::query_as::<_, (String, i64)>("SELECT name, id FROM tags")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+/// The candidate `/next` leads to (following the redirect by hand).
+async fn next_name(app: &TestApp) -> Option<String> {
+    let r = app.get("/next").await;
+    if r.status() == StatusCode::OK {
+        let html = scraper::Html::parse_document(&r.text().await.unwrap());
+        assert!(
+            select_text(&html, "#queue-empty").is_some(),
+            "an empty queue is a page, not an error"
+        );
+        return None;
+    }
+    let to = location(&r);
+    let html = app.get_html(&to).await;
+    select_attr(&html, "#candidate", "data-candidate-name")
+}
+
+/// Rates through the htmx path; returns the name of the candidate shown next.
+async fn rate(
+    app: &TestApp,
+    id: i64,
+    verdict: &str,
+    tags: &[i64],
+    key: Option<&str>,
+) -> Option<String> {
+    let token = app.csrf_token(&format!("/candidates/{id}")).await;
+    let mut form: Vec<(String, String)> = vec![
+        ("verdict".into(), verdict.into()),
+        ("notes".into(), format!("{verdict} note")),
+    ];
+    for t in tags {
+        form.push(("tags".into(), t.to_string()));
+    }
+    if let Some(k) = key {
+        form.push(("key".into(), k.into()));
+    }
+    let r = app
+        .client
+        .post(app.url(&format!("/candidates/{id}/rating")))
+        .header("HX-Request", "true")
+        .header("X-CSRF-Token", token)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let pushed = r
+        .headers()
+        .get("hx-push-url")
+        .map(|v| v.to_str().unwrap().to_string());
+    let body = r.text().await.unwrap();
+    assert!(!body.contains("<html"), "htmx gets a fragment");
+    let html = scraper::Html::parse_fragment(&body);
+    let name = select_attr(&html, "#candidate", "data-candidate-name");
+    if let (Some(_), Some(p)) = (&name, &pushed) {
+        let shown = select_attr(&html, "#candidate", "data-candidate-id").unwrap();
+        assert_eq!(
+            p,
+            &format!("/candidates/{shown}"),
+            "the pushed URL is the candidate shown"
+        );
+    }
+    name
+}
+
+async fn set_queue(app: &TestApp, fields: &[(&str, &str)]) {
+    let r = app.post_form("/queue", fields).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+}
+
+async fn reviewer(app: &TestApp, name: &str) -> (TestApp, TestUser) {
+    let other = TestApp::spawn(app.pool.clone()).await;
+    let user = other.create_user(name, Role::Reviewer).await;
+    other.login_as(&user).await;
+    (other, user)
+}
+
+#[sqlx::test]
+async fn rating_moves_on_to_the_next_unrated_candidate_by_name(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let ids = survey(&app).await;
+    let (alice, _) = reviewer(&app, "alice").await;
+    assert_eq!(next_name(&alice).await.as_deref(), Some("c01"));
+    assert_eq!(
+        rate(&alice, ids["c01"], "real", &[], None).await.as_deref(),
+        Some("c02")
+    );
+    // c01 is done: the queue starts at c02 now.
+    assert_eq!(next_name(&alice).await.as_deref(), Some("c02"));
+    for n in ["c02", "c03", "c04", "c05"] {
+        rate(&alice, ids[n], "not_real", &[], None).await;
+    }
+    assert_eq!(
+        rate(&alice, ids["c06"], "unsure", &[], None).await,
+        None,
+        "the queue is empty"
+    );
+    assert_eq!(next_name(&alice).await, None);
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM ratings")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 6);
+    let count: i32 = sqlx::query_scalar("SELECT rating_count FROM candidates WHERE name = 'c03'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 1);
+}
+
+#[sqlx::test]
+async fn without_javascript_a_rating_redirects_to_the_next_candidate(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let ids = survey(&app).await;
+    let (alice, _) = reviewer(&app, "alice").await;
+    let token = alice
+        .csrf_token(&format!("/candidates/{}", ids["c01"]))
+        .await;
+    let r = alice
+        .client
+        .post(alice.url(&format!("/candidates/{}/rating", ids["c01"])))
+        .form(&[("verdict", "real"), ("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_redirect_to(&r, &format!("/candidates/{}", ids["c02"]));
+    // A missing verdict is a clear 400, not a crash.
+    let r = alice
+        .client
+        .post(alice.url(&format!("/candidates/{}/rating", ids["c02"])))
+        .form(&[("notes", "x"), ("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("choose a verdict"));
+}
+
+#[sqlx::test]
+async fn each_order_gives_its_sequence(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    survey(&app).await;
+    let (alice, _) = reviewer(&app, "alice").await;
+    set_queue(&alice, &[("project", "p"), ("order", "metric:snr:desc")]).await;
+    assert_eq!(
+        next_name(&alice).await.as_deref(),
+        Some("c01"),
+        "largest snr first"
+    );
+    set_queue(&alice, &[("project", "p"), ("order", "metric:snr:asc")]).await;
+    assert_eq!(
+        next_name(&alice).await.as_deref(),
+        Some("c06"),
+        "smallest snr first"
+    );
+    // Shuffled: the same for me every time.
+    set_queue(&alice, &[("project", "p"), ("order", "shuffled")]).await;
+    let first = next_name(&alice).await;
+    assert_eq!(next_name(&alice).await, first);
+    // Fewest ratings first: once bob rates c01..c05, c06 comes first.
+    let (bob, _) = reviewer(&app, "bob").await;
+    let ids: HashMap<String, i64> =
+        sqlx::query_as::<_, (String, i64)>("SELECT name, id FROM candidates")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+    for n in ["c01", "c02", "c03", "c04", "c05"] {
+        rate(&bob, ids[n], "real", &[], None).await;
+    }
+    set_queue(&alice, &[("project", "p"), ("order", "fewest")]).await;
+    assert_eq!(next_name(&alice).await.as_deref(), Some("c06"));
+    // A bad order is refused with a reason.
+    let r = alice
+        .post_form("/queue", &[("order", "metric:Bad Key:asc")])
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+#[sqlx::test]
+async fn each_mode_selects_its_candidates(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let ids = survey(&app).await;
+    let (alice, _) = reviewer(&app, "alice").await;
+    let (bob, _) = reviewer(&app, "bob").await;
+    rate(&bob, ids["c01"], "real", &[], None).await;
+    rate(&bob, ids["c02"], "real", &[], None).await;
+    rate(&alice, ids["c02"], "not_real", &[], None).await;
+
+    set_queue(&alice, &[("mode", "unrated_by_anyone")]).await;
+    assert_eq!(next_name(&alice).await.as_deref(), Some("c03"));
+    set_queue(&alice, &[("mode", "rated_by_others")]).await;
+    assert_eq!(next_name(&alice).await.as_deref(), Some("c01"));
+    set_queue(&alice, &[("mode", "disagreements")]).await;
+    assert_eq!(next_name(&alice).await.as_deref(), Some("c02"));
+    set_queue(&alice, &[("mode", "unrated_by_me")]).await;
+    assert_eq!(next_name(&alice).await.as_deref(), Some("c01"));
+    // The queue is kept in the database: a new session sees it.
+    let again = TestApp::spawn(app.pool.clone()).await;
+    again
+        .login_as(&TestUser {
+            id: vetter::domain::UserId(0),
+            username: "alice".into(),
+            password: "alice-secret-pw".into(),
+        })
+        .await;
+    let html = again.get_html("/queue").await;
+    assert!(select_text(&html, "main")
+        .unwrap()
+        .contains("not rated by me"));
+}
+
+#[sqlx::test]
+async fn changing_a_rating_keeps_the_old_one_in_the_history(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let ids = survey(&app).await;
+    let tags = tag_ids(&app).await;
+    let (alice, alice_user) = reviewer(&app, "alice").await;
+    let (bob, _) = reviewer(&app, "bob").await;
+    // Others' ratings are hidden until I have rated.
+    rate(&bob, ids["c01"], "unsure", &[], None).await;
+    let html = alice.get_html(&format!("/candidates/{}", ids["c01"])).await;
+    assert!(
+        select_text(&html, "ul.ratings").is_none(),
+        "no anchoring on others"
+    );
+
+    rate(&alice, ids["c01"], "real", &[tags["Pulsar"]], None).await;
+    rate(&alice, ids["c01"], "not_real", &[tags["Noise"]], None).await;
+    let current: (String, String) =
+        sqlx::query_as("SELECT verdict::text, notes FROM ratings WHERE user_id = $1")
+            .bind(alice_user.id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(current, ("not_real".into(), "not_real note".into()));
+    let hist: (String, Vec<String>) =
+        sqlx::query_as("SELECT verdict::text, tag_names FROM rating_history WHERE user_id = $1")
+            .bind(alice_user.id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(hist, ("real".into(), vec!["Pulsar".to_string()]));
+    let html = alice.get_html(&format!("/candidates/{}", ids["c01"])).await;
+    let all = select_text(&html, "aside.rating-card").unwrap();
+    assert!(all.contains("bob") && all.contains("Unsure"), "{all}");
+    assert!(select_text(&html, "details.history")
+        .unwrap()
+        .contains("Pulsar"));
+    assert_eq!(
+        select_attr(
+            &html,
+            &format!("input[name=tags][value=\"{}\"]", tags["Noise"]),
+            "checked"
+        )
+        .as_deref(),
+        Some("")
+    );
+    let count: i32 = sqlx::query_scalar("SELECT rating_count FROM candidates WHERE id = $1")
+        .bind(ids["c01"])
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 2, "two reviewers, whatever the changes");
+}
+
+#[sqlx::test]
+async fn undo_takes_back_the_last_rating(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let ids = survey(&app).await;
+    let (alice, user) = reviewer(&app, "alice").await;
+    rate(&alice, ids["c01"], "real", &[], None).await;
+    rate(&alice, ids["c02"], "real", &[], None).await;
+    rate(&alice, ids["c02"], "unsure", &[], None).await;
+    let undo = |a: &TestApp| {
+        let c = a.client.clone();
+        let u = a.url("/undo");
+        async move { c.post(u).header("HX-Request", "true").send().await.unwrap() }
+    };
+    // Without the CSRF header it is refused; with it, the change is undone.
+    assert_eq!(undo(&alice).await.status(), StatusCode::FORBIDDEN);
+    let token = alice.csrf_token("/account").await;
+    let r = alice
+        .client
+        .post(alice.url("/undo"))
+        .header("HX-Request", "true")
+        .header("X-CSRF-Token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.headers()["hx-push-url"],
+        format!("/candidates/{}", ids["c02"]).as_str()
+    );
+    let v: String = sqlx::query_scalar(
+        "SELECT verdict::text FROM ratings WHERE user_id = $1 AND candidate_id = $2",
+    )
+    .bind(user.id)
+    .bind(ids["c02"])
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(v, "real", "the change is undone, the first rating back");
+    // Undo again: the first rating of c02 goes.
+    alice
+        .client
+        .post(alice.url("/undo"))
+        .header("X-CSRF-Token", &token)
+        .send()
+        .await
+        .unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM ratings WHERE user_id = $1")
+        .bind(user.id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let count: i32 = sqlx::query_scalar("SELECT rating_count FROM candidates WHERE id = $1")
+        .bind(ids["c02"])
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 0);
+}
+
+#[sqlx::test]
+async fn a_repeated_submission_counts_once(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let ids = survey(&app).await;
+    let (alice, _) = reviewer(&app, "alice").await;
+    rate(&alice, ids["c01"], "real", &[], Some("form-1")).await;
+    rate(&alice, ids["c01"], "not_real", &[], Some("form-1")).await;
+    let (n, h, v): (i64, i64, String) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM ratings), (SELECT count(*) FROM rating_history), (SELECT verdict::text FROM ratings)",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (n, h, v.as_str()),
+        (1, 0, "real"),
+        "the same form twice is one rating"
+    );
+}
+
+#[sqlx::test]
+async fn reviewers_rating_at_once_do_not_interfere(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let ids = survey(&app).await;
+    let (alice, _) = reviewer(&app, "alice").await;
+    let (bob, _) = reviewer(&app, "bob").await;
+    let names: Vec<String> = (1..=6).map(|i| format!("c{i:02}")).collect();
+    async fn run(who: &TestApp, names: &[String], ids: &HashMap<String, i64>, verdict: &str) {
+        for n in names {
+            rate(who, ids[n], verdict, &[], None).await;
+        }
+    }
+    tokio::join!(
+        run(&alice, &names, &ids, "real"),
+        run(&bob, &names, &ids, "not_real")
+    );
+    let bad: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM candidates c WHERE rating_count <> (SELECT count(*) FROM ratings r WHERE r.candidate_id = c.id)",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(bad, 0);
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM ratings")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 12);
+}
+
+#[sqlx::test]
+async fn previous_walks_back_through_what_was_seen(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let ids = survey(&app).await;
+    let (alice, _) = reviewer(&app, "alice").await;
+    for n in ["c01", "c02", "c03"] {
+        alice.get(&format!("/candidates/{}", ids[n])).await;
+    }
+    let back = |from: i64| {
+        let c = alice.client.clone();
+        let u = alice.url(&format!("/previous?from={from}"));
+        async move {
+            let r = c.get(u).header("HX-Request", "true").send().await.unwrap();
+            let html = scraper::Html::parse_fragment(&r.text().await.unwrap());
+            select_attr(&html, "#candidate", "data-candidate-id")
+                .unwrap()
+                .parse::<i64>()
+                .unwrap()
+        }
+    };
+    let one = back(ids["c03"]).await;
+    assert_eq!(one, ids["c02"]);
+    assert_eq!(back(one).await, ids["c01"]);
+}
+
+#[sqlx::test]
+async fn the_candidate_page_shows_what_an_expert_needs(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let api = uploader(&app).await;
+    crate::upload_api::vast_project(&api).await;
+    let (s, body) = api
+        .post_multipart(
+            "/projects/vast/observations/SB50230/candidates",
+            "candidates",
+            json!({"candidates": [{"name": "J1", "beam": "beam00", "ra": 188.7, "dec": -45.2,
+                "positions": {"deep": {"ra": 188.7001, "dec": -45.2}},
+                "metrics": {"chi_square": 12.345, "peak_map": "NaN", "md_deep": "Infinity"},
+                "attributes": {"deep_name": "<b>VAST</b>"},
+                "light_curve": {"unit": "mJy/beam", "points": [{"time": "2024-05-01T12:00:00Z", "flux": 1.5, "err": 0.1}, {"time": "2024-05-01T12:10:00Z", "flux": 9.5, "err": 0.2}]},
+                "files": {"deep_cutout": "c"}},
+                {"name": "J2", "ra": 188.7002, "dec": -45.2}]}),
+            vec![("c", crate::upload_api::fits_bytes(16, 16, 1, 9))],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let id = body["candidates"][0]["id"].as_i64().unwrap();
+    let alice = app.create_user("alice", Role::Reviewer).await;
+    app.login_as(&alice).await;
+    let r = app.get(&format!("/candidates/{id}")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = r.text().await.unwrap();
+    let html = scraper::Html::parse_document(&page);
+    assert_eq!(select_text(&html, "#candidate h1").as_deref(), Some("J1"));
+    assert_eq!(
+        select_text(&html, "#pos-hms").as_deref(),
+        Some("12:34:48.00 -45:12:00.0")
+    );
+    let metrics = select_text(&html, "table.metrics").unwrap();
+    assert!(
+        metrics.contains("12.35") && metrics.contains("NaN") && metrics.contains("+∞"),
+        "{metrics}"
+    );
+    assert!(
+        page.contains("&#60;b&#62;VAST") || page.contains("&lt;b&gt;VAST"),
+        "attributes are escaped"
+    );
+    assert!(!page.contains("<b>VAST</b>"));
+    assert!(select_attr(&html, "svg.lightcurve", "aria-label")
+        .unwrap()
+        .contains("2 points"));
+    let img = select_attr(&html, ".images img", "src").unwrap();
+    assert!(img.ends_with("/deep_cutout_png.png"), "{img}");
+    let r = app.get(&img).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "image/png");
+    // Media is behind login.
+    assert_eq!(
+        crate::helpers::new_client()
+            .get(app.url(&img))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+    // Nearby: J2 is 0.0002° of RA away at Dec −45.2°: 0.51″.
+    let r = app.get(&format!("/candidates/{id}/nearby?radius=10")).await;
+    let near = scraper::Html::parse_fragment(&r.text().await.unwrap());
+    let row = select_text(&near, "table.nearby tbody tr").unwrap();
+    assert!(row.contains("J2") && row.contains("0.51"), "{row}");
+    let r = app.get(&format!("/candidates/{id}/nearby?radius=-3")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("The radius must be"));
+    // Firefly opens the FITS file through its URL API.
+    let r = app.get(&format!("/candidates/{id}/firefly")).await;
+    let frag = scraper::Html::parse_fragment(&r.text().await.unwrap());
+    let src = select_attr(&frag, "iframe", "src").unwrap();
+    assert!(
+        src.starts_with("/firefly/?api=image&File=/external/objects/"),
+        "{src}"
+    );
+    assert!(src.contains("RangeValues=92%2C-2%2C92%2C10"), "{src}");
+}
