@@ -37,6 +37,8 @@ pub struct Config {
     /// Firefly finds the media folder on its own file system.
     pub firefly_url: String,
     pub firefly_media_path: String,
+    /// Operator-written release notes shown on a staging site's home page.
+    pub staging_details: PathBuf,
 }
 
 /// How failed logins are slowed down and then refused.
@@ -289,6 +291,10 @@ impl Config {
                 .unwrap_or("/external")
                 .trim_end_matches('/')
                 .to_string(),
+            staging_details: PathBuf::from(
+                src.get("VETTER_STAGING_DETAILS")
+                    .unwrap_or("staging-details.html"),
+            ),
         })
     }
 
@@ -325,6 +331,7 @@ impl Config {
             media_accel_prefix: None,
             firefly_url: "/firefly".into(),
             firefly_media_path: "/external".into(),
+            staging_details: PathBuf::from("staging-details.html"),
         }
     }
 }

@@ -16,6 +16,14 @@ pub mod startup;
 pub mod telemetry;
 pub mod web;
 
+/// The release, and the commit it was built from (set by the container
+/// build; "dev" for a local build).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const BUILD_COMMIT: &str = match option_env!("VETTER_BUILD_COMMIT") {
+    Some(c) => c,
+    None => "dev",
+};
+
 /// `n` random bytes from the OS, as lowercase hex.
 pub fn random_hex(n: usize) -> String {
     let mut buf = vec![0u8; n];

@@ -5,6 +5,7 @@ pub mod access;
 pub mod account;
 pub mod api;
 pub mod assets;
+pub mod auth_check;
 pub mod candidate;
 pub mod charts;
 pub mod csrf;
@@ -46,10 +47,16 @@ pub fn app(state: AppState) -> impl Endpoint<Output = poem::Response> {
         staging: state.config.staging,
     };
     let staging = state.config.staging;
+    // Firefly on another origin must be allowed as a frame source.
+    let firefly_origin = state
+        .config
+        .firefly_url
+        .split_once("://")
+        .map(|(scheme, rest)| format!("{scheme}://{}", rest.split('/').next().unwrap_or("")));
     routes::router(&wiring)
         .with(errors::ErrorPages { staging })
         .data(state)
-        .with(headers::SecurityHeaders::new(None))
+        .with(headers::SecurityHeaders::new(firefly_origin.as_deref()))
         .with(logging::RequestLog)
         .map_to_response()
 }

@@ -9,6 +9,7 @@ pub const ACCOUNT_PASSWORD: &str = "/account/password";
 pub const ACCOUNT_TOKENS: &str = "/account/tokens";
 pub const ACCOUNT_TOKEN_REVOKE: &str = "/account/tokens/:id/revoke";
 pub const HEALTHZ: &str = "/healthz";
+pub const AUTH_CHECK: &str = "/auth/check";
 pub const STATIC: &str = "/static/:version/:name";
 
 pub const MEDIA: &str = "/media/:id/:name";

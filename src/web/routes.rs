@@ -13,7 +13,7 @@ use crate::web::csrf::Csrf;
 use crate::web::errors::ErrorPages;
 use crate::web::session_layer::WithSession;
 use crate::web::{
-    account, api, assets, candidate, health, home, login, media, paths, queue, tokens,
+    account, api, assets, auth_check, candidate, health, home, login, media, paths, queue, tokens,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +32,8 @@ fn register(r: &mut Registry) {
     r.add(Method::GET, paths::LOGIN, Access::Public, login::form);
     r.add(Method::POST, paths::LOGIN, Access::Public, login::submit);
     r.add(Method::POST, paths::LOGOUT, Access::Public, login::logout);
+    // Answers 401 rather than redirecting: nginx's auth_request reads the status.
+    r.add(Method::GET, paths::AUTH_CHECK, Access::Public, auth_check::check);
 
     r.add(Method::GET, paths::HOME, Access::Reviewer, home::page);
     r.add(Method::GET, paths::ACCOUNT, Access::Reviewer, account::page);

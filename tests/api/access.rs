@@ -17,6 +17,7 @@ const EXPECTED: &[(&str, &str, &str, u16, u16, u16)] = &[
     ("GET", "/static/:version/:name", "/static/0/app.css", 200, 200, 200),
     ("HEAD", "/static/:version/:name", "/static/0/app.css", 200, 200, 200),
     ("GET", "/login", "/login", 200, 303, 303),
+    ("GET", "/auth/check", "/auth/check", 401, 204, 204),
     // An empty form is a bad request once past the access check.
     ("POST", "/login", "/login", 400, 400, 400),
     ("POST", "/logout", "/logout", 303, 303, 303),

@@ -361,6 +361,13 @@ impl Session {
             .unwrap_or_else(|e| panic!("script failed: {e}\n{js}"))
     }
 
+    /// Runs an asynchronous script: it gets a callback as its last argument
+    /// and the command answers with what the script passes to it.
+    pub async fn script_async(&self, js: &str, args: Vec<Value>) -> WdResult<Value> {
+        self.post("/execute/async", json!({"script": js, "args": args}))
+            .await
+    }
+
     /// Polls a script until it returns `true`; panics with `what` after `timeout`.
     pub async fn wait_for(&self, what: &str, js: &str, timeout: Duration) {
         let deadline = Instant::now() + timeout;
