@@ -65,3 +65,32 @@ async fn a_staging_site_shows_its_banner(pool: PgPool) {
     let plain = TestApp::spawn(app.pool.clone()).await;
     assert!(select_text(&plain.get_html("/login").await, ".staging-banner").is_none());
 }
+
+#[sqlx::test]
+async fn staging_shows_its_release_notes_read_at_request_time(pool: PgPool) {
+    let notes = std::env::temp_dir().join(format!("vetter-notes-{}.html", std::process::id()));
+    std::fs::write(&notes, "<p>Release <em>0.2</em> under review</p>").unwrap();
+    let path = notes.clone();
+    let app = TestApp::spawn_with(pool, move |c| {
+        c.staging = true;
+        c.staging_details = path;
+    })
+    .await;
+    let alice = app.create_user("alice", Role::Reviewer).await;
+    app.login_as(&alice).await;
+    let html = app.get_html("/").await;
+    assert!(select_text(&html, "#release-notes").unwrap().contains("Release 0.2 under review"));
+    assert!(select_text(&html, ".staging-mark").is_some());
+    // Edited without a restart.
+    std::fs::write(&notes, "<p>Second release</p>").unwrap();
+    let html = app.get_html("/").await;
+    assert!(select_text(&html, "#release-notes").unwrap().contains("Second release"));
+    assert!(select_text(&html, "footer").unwrap().contains(vetter::VERSION));
+    let _ = std::fs::remove_file(&notes);
+    // Production never shows notes or the marker.
+    let prod = TestApp::spawn(app.pool.clone()).await;
+    prod.login_as(&alice).await;
+    let html = prod.get_html("/").await;
+    assert!(select_text(&html, "#release-notes").is_none());
+    assert!(select_text(&html, ".staging-mark").is_none());
+}
