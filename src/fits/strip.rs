@@ -239,10 +239,8 @@ fn scan(bytes: &[u8]) -> Result<Scan, StripError> {
     }
     let mut delays_cs = Vec::new();
     let mut pending_delay = 0u16;
-    loop {
-        let Some(block) = r.next_u8() else {
-            break; // no trailer: browsers show what is there, and so does this
-        };
+    // Without a trailer, browsers show what is there, and so does this.
+    while let Some(block) = r.next_u8() {
         match block {
             0x21 => {
                 let label = r.u8()?;

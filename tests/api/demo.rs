@@ -34,10 +34,11 @@ async fn the_demo_fills_an_empty_database_through_the_upload_path(pool: PgPool) 
         2
     );
     assert!(count("SELECT count(*) FROM tags").await >= 20);
-    // Each VAST candidate: cutout + cube FITS and three rendered previews.
+    // Each VAST candidate: cutout + cube FITS and three rendered previews,
+    // plus the GIF's strip of frames; each GLEAM-X GIF gets a strip too.
     assert_eq!(
         count("SELECT count(*) FROM files WHERE derived_from IS NOT NULL").await,
-        240 * 3
+        240 * 4 + 75
     );
     assert_eq!(
         count("SELECT count(*) FROM files WHERE role = 'animation'").await,

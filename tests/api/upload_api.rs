@@ -374,6 +374,7 @@ async fn a_vast_shaped_upload_round_trips_with_rendered_previews(pool: PgPool) {
         [
             ("cube", "application/fits"),
             ("cube_gif", "image/gif"),
+            ("cube_gif_strip", "image/png"),
             ("cube_png", "image/png"),
             ("deep_cutout", "application/fits"),
             ("deep_cutout_png", "image/png"),
@@ -384,7 +385,7 @@ async fn a_vast_shaped_upload_round_trips_with_rendered_previews(pool: PgPool) {
             .fetch_one(&app.pool)
             .await
             .unwrap();
-    assert_eq!(derived, 3);
+    assert_eq!(derived, 4);
     // Every row's file is in the media folder, with the bytes it claims.
     let rows: Vec<(String, String, i64)> =
         sqlx::query_as("SELECT storage_path, sha256, size_bytes FROM files")
@@ -497,8 +498,8 @@ async fn a_gleamx_shaped_upload_keeps_its_png_and_gif(pool: PgPool) {
         .unwrap();
     assert_eq!(
         roles,
-        ["animation", "preview"],
-        "PNG and GIF are kept as sent, nothing rendered"
+        ["animation", "animation_strip", "preview"],
+        "PNG and GIF are kept as sent; only the GIF's strip of frames is made"
     );
     let attr: String = sqlx::query_scalar("SELECT attributes->>'nks_name' FROM candidates")
         .fetch_one(&app.pool)
