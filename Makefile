@@ -21,7 +21,8 @@ COMPOSE_dev     = $(COMPOSE_DEV)
 COMPOSE_prod    = $(COMPOSE_PROD)
 COMPOSE_staging = $(COMPOSE_STAGING)
 
-.PHONY: help run test bench fmt lint migrate clean-db dev dev-down prod prod-down staging staging-down logs
+.PHONY: help run test bench fmt lint migrate clean-db dev dev-down prod prod-down staging staging-down logs \
+	edge-network cert-init-prod cert-init-staging
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -33,8 +34,11 @@ test: ## cargo fmt --check, then cargo test (ARGS=... are passed to cargo test)
 	cargo fmt --check
 	@$(WITH_DB) DATABASE_URL="$$VETTER_TEST_DATABASE_URL" cargo test $(ARGS)
 
-bench: ## upload throughput through the HTTP API, optimised build (VETTER_BENCH_*: see benches/upload.rs)
-	@$(WITH_DB) DATABASE_URL="$$VETTER_TEST_DATABASE_URL" cargo bench --bench upload $(ARGS)
+bench: ## upload throughput, rate-and-next latency, keypress-to-paint in Chromium; optimised builds
+	@$(WITH_DB) DATABASE_URL="$$VETTER_TEST_DATABASE_URL" cargo bench --bench upload $(ARGS) && \
+		DATABASE_URL="$$VETTER_TEST_DATABASE_URL" cargo bench --bench rating $(ARGS) && \
+		DATABASE_URL="$$VETTER_TEST_DATABASE_URL" VETTER_BENCH_PAINT=1 \
+			cargo test --release --test browser rate_twenty_candidates -- --nocapture
 
 fmt: ## format the code
 	cargo fmt
@@ -55,17 +59,41 @@ dev: ## start the docker development environment
 dev-down: ## stop the docker development environment
 	$(COMPOSE_DEV) down
 
-prod: ## start the docker production environment
+prod: edge-network ## start the docker production environment
 	$(COMPOSE_PROD) up -d --build
 
 prod-down: ## stop the docker production environment
 	$(COMPOSE_PROD) down
 
-staging: ## start the docker staging environment
+staging: edge-network ## start the docker staging environment
 	$(COMPOSE_STAGING) up -d --build
 
 staging-down: ## stop the docker staging environment
 	$(COMPOSE_STAGING) down
+
+# The commit the images are built from, shown in the app's footer (containers/Dockerfile).
+dev prod staging cert-init-prod cert-init-staging: export VETTER_BUILD_COMMIT ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+
+edge-network: ## create the docker network that production's and staging's nginx share (once per host)
+	@docker network inspect vetter-edge >/dev/null 2>&1 || docker network create vetter-edge
+
+# The first certificate, without the chicken and egg: nginx starts on a throwaway self-signed
+# certificate when certbot's is missing (nginx/entrypoint/15-vetter-tls.envsh), certbot answers
+# the HTTP-01 challenge through it, then nginx restarts on the real one. Renewals are automatic.
+# CERTBOT_ARGS=--test-cert uses Let's Encrypt's staging CA (for trying this out).
+define cert_init
+	@test -n "$(EMAIL)" || { echo "usage: make $@ EMAIL=you@example.org [CERTBOT_ARGS=--test-cert]" >&2; exit 1; }
+	$(1) up -d --build nginx
+	$(1) run --rm --no-deps -e CERTBOT_EMAIL='$(EMAIL)' --entrypoint /bin/sh certbot -c \
+		'certbot certonly --webroot -w /var/www/certbot -d "$$VETTER_SERVER_NAME" -m "$$CERTBOT_EMAIL" --agree-tos --no-eff-email --non-interactive --keep-until-expiring $(CERTBOT_ARGS)'
+	$(1) restart nginx
+endef
+
+cert-init-prod: edge-network ## first Let's Encrypt certificate for production (EMAIL=you@example.org)
+	$(call cert_init,$(COMPOSE_PROD))
+
+cert-init-staging: edge-network ## first certificate for staging (production's nginx must be running)
+	$(call cert_init,$(COMPOSE_STAGING))
 
 logs: ## follow the docker logs (ENV=dev|prod|staging, default dev)
 	$(COMPOSE_$(ENV)) logs -f --tail=200

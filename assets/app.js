@@ -17,7 +17,7 @@
   // Keypress-to-paint timings for the rating flow (read by the browser test).
   window.__vetterPaints = window.__vetterPaints || [];
   let keyAt = null;
-  document.addEventListener("htmx:afterSettle", function () {
+  document.addEventListener("htmx:afterSwap", function () {
     if (keyAt === null) return;
     const started = keyAt;
     keyAt = null;
@@ -90,6 +90,9 @@
     if (target.hasAttribute("hx-get") || target.hasAttribute("hx-post") || target.type === "submit") {
       keyAt = performance.now();
     }
+    // A key pressed the instant new content arrives must still be an htmx
+    // request, not a full page load: make sure htmx has seen the element.
+    if (window.htmx) window.htmx.process(target.closest("[hx-post], [hx-get], form") || target);
     target.click();
   });
 

@@ -284,6 +284,9 @@ pub fn queue_label(q: &Resolved) -> String {
     if q.view.tag.is_some() {
         parts.push("one tag".into());
     }
+    if q.filter.is_some() {
+        parts.push("table filter".into());
+    }
     parts.push(q.view.order.label());
     parts.push(q.view.mode.label().into());
     parts.join(" · ")
@@ -297,7 +300,7 @@ pub struct CandidatePage {
 }
 
 #[derive(Template, WebTemplate)]
-#[template(path = "candidate/_main.html")]
+#[template(path = "candidate/_fragment.html")]
 pub struct CandidateFragment {
     view: CandidateView,
     csrf_token: String,
