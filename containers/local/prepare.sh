@@ -7,8 +7,11 @@ set -euo pipefail
 packages=(
 	postgresql-15 postgresql-client-15 postgresql-15-q3c
 	libcfitsio-dev pkg-config
-	nginx-light chromium chromium-driver
+	nginx-light libnginx-mod-stream openssl chromium chromium-driver
 )
+
+# astropy: the VOTable export test reads exports back with its parser.
+python3 -c 'import astropy.io.votable' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check astropy >&2 || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages astropy >&2 || log "warning: could not install astropy with pip; the VOTable export test needs it"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
 	log "warning: not a Debian system; make sure these (or their equivalents) are installed: ${packages[*]}"
