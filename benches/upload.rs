@@ -253,13 +253,13 @@ async fn measure(s: &Settings, pool: &PgPool, server: &Server, work: &Path) -> a
     )
     .await?;
 
-    // Two distinct images per candidate, made before any clock runs.
+    // Two distinct images per candidate, new ones every round (as a survey
+    // would send, so that no rendered preview is already stored either);
+    // made before the clock starts. Round 1's are kept for the re-upload.
     let t = Instant::now();
     let n = s.candidates;
-    let images = tokio::task::spawn_blocking(move || fits_images(2 * n))
-        .await
-        .context("generating FITS")??;
-    let fits_size = images.first().map_or(0, Vec::len);
+    let first = fits_images(n, 1).await?;
+    let fits_size = first.first().map_or(0, Vec::len);
     println!(
         "upload: {n} candidates ({} FITS, {} rendered PNGs) per round, batch {}, {} in flight, {} rounds",
         2 * n,
@@ -283,10 +283,16 @@ async fn measure(s: &Settings, pool: &PgPool, server: &Server, work: &Path) -> a
             json!({"start_time": "2024-05-01T12:00:00Z", "pointing": {"ra": 188.0, "dec": -45.0}}),
         )
         .await?;
-        let forms = batches(&images, round, s.batch);
-        let t = Instant::now();
+        let later = match round {
+            1 => None,
+            _ => Some(fits_images(n, round).await?),
+        };
+        let forms = batches(later.as_deref().unwrap_or(&first), s.batch);
+        drop(later);
+        let (t, cpu) = (Instant::now(), process_cpu());
         let counts = api.upload(&obs, forms, s.concurrency).await?;
         let secs = t.elapsed().as_secs_f64();
+        let cpu = cpu_per_candidate(cpu, n);
         ensure!(
             counts == (n, 0, 0),
             "round {round}: (created, updated, unchanged) = {counts:?}, expected ({n}, 0, 0)"
@@ -294,7 +300,7 @@ async fn measure(s: &Settings, pool: &PgPool, server: &Server, work: &Path) -> a
         verify(pool, &obs, n).await?;
         let rate = n as f64 / secs;
         println!(
-            "round {round}: {secs:.2} s, {rate:.0} candidates/s ({:.0} FITS/s received, {:.0} PNG/s rendered)",
+            "round {round}: {secs:.2} s, {rate:.0} candidates/s ({:.0} FITS/s received, {:.0} PNG/s rendered){cpu}",
             2.0 * rate,
             2.0 * rate
         );
@@ -303,17 +309,18 @@ async fn measure(s: &Settings, pool: &PgPool, server: &Server, work: &Path) -> a
 
     // The same upload again: everything is found unchanged.
     let obs = observation_id(1);
-    let forms = batches(&images, 1, s.batch);
-    let t = Instant::now();
+    let forms = batches(&first, s.batch);
+    let (t, cpu) = (Instant::now(), process_cpu());
     let counts = api.upload(&obs, forms, s.concurrency).await?;
     let secs = t.elapsed().as_secs_f64();
+    let cpu = cpu_per_candidate(cpu, n);
     ensure!(
         counts == (0, 0, n),
         "re-upload: (created, updated, unchanged) = {counts:?}, expected (0, 0, {n})"
     );
     verify(pool, &obs, n).await?;
     println!(
-        "re-upload of round 1 (all unchanged): {secs:.2} s, {:.0} candidates/s",
+        "re-upload of round 1 (all unchanged): {secs:.2} s, {:.0} candidates/s{cpu}",
         n as f64 / secs
     );
 
@@ -353,13 +360,43 @@ fn load_average() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// `count` distinct 64×64 float32 FITS images from the app's own writer.
+/// CPU time used so far by this process (server and client; PostgreSQL is
+/// not counted), from /proc: less noisy than the wall clock on a busy machine.
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // After "pid (comm) ": state is field 0, utime 11 and stime 12, in ticks
+    // of USER_HZ, which is 100 on Linux.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// "; server+client CPU 1.23 ms/candidate" since `start`, or nothing
+/// without /proc.
+fn cpu_per_candidate(start: Option<Duration>, n: usize) -> String {
+    match (start, process_cpu()) {
+        (Some(a), Some(b)) => format!(
+            "; server+client CPU {:.2} ms/candidate",
+            b.saturating_sub(a).as_secs_f64() * 1000.0 / n as f64
+        ),
+        _ => String::new(),
+    }
+}
+
+/// Two distinct 64×64 float32 FITS images for each of `n` candidates, from
+/// the app's own writer; each round has its own.
 ///
 /// Written through a folder in memory (/dev/shm) where there is one: on ext4
 /// without a journal, thousands of files just created and deleted make the
 /// server's next file creations slow (new inodes skip recently deleted ones,
 /// reading each), which would charge the bench's own set-up to the server.
-fn fits_images(count: usize) -> anyhow::Result<Vec<Vec<u8>>> {
+async fn fits_images(n: usize, round: usize) -> anyhow::Result<Vec<Vec<u8>>> {
+    tokio::task::spawn_blocking(move || write_fits_images(2 * n, (round * 2 * n) as u64))
+        .await
+        .context("generating FITS")?
+}
+
+fn write_fits_images(count: usize, first_seed: u64) -> anyhow::Result<Vec<Vec<u8>>> {
     let name = format!("vetter-bench-{}-fits", std::process::id());
     let shm = Path::new("/dev/shm");
     let dir = if shm.is_dir() {
@@ -371,30 +408,16 @@ fn fits_images(count: usize) -> anyhow::Result<Vec<Vec<u8>>> {
     let mut out = Vec::with_capacity(count);
     for i in 0..count {
         let peak = 5.0 + (i % 50) as f32;
-        let data = vetter::fits::synth_point_source(SIDE, SIDE, peak, 1.0, 1000 + i as u64);
+        let seed = first_seed + i as u64;
+        let data = vetter::fits::synth_point_source(SIDE, SIDE, peak, 1.0, seed);
         vetter::fits::write_image(&path, SIDE, SIDE, &data, None)?;
         out.push(std::fs::read(&path)?);
     }
     Ok(out)
 }
 
-/// Marks a FITS image with the round, in its ORIGIN card, so every round
-/// sends files the server has not stored yet (same length: still valid).
-fn mark(fits: &[u8], round: usize) -> Vec<u8> {
-    const CARD: &[u8] = b"ORIGIN  = '";
-    let mut out = fits.to_vec();
-    let at = out
-        .chunks(80)
-        .position(|card| card.starts_with(CARD))
-        .expect("the writer sets ORIGIN");
-    let value = format!("bench{round:03}");
-    let start = at * 80 + CARD.len();
-    out[start..start + value.len()].copy_from_slice(value.as_bytes());
-    out
-}
-
 /// The multipart requests of one round, built before the clock starts.
-fn batches(images: &[Vec<u8>], round: usize, batch: usize) -> Vec<(usize, Form)> {
+fn batches(images: &[Vec<u8>], batch: usize) -> Vec<(usize, Form)> {
     let n = images.len() / 2;
     (0..n)
         .step_by(batch)
@@ -408,7 +431,7 @@ fn batches(images: &[Vec<u8>], round: usize, batch: usize) -> Vec<(usize, Form)>
                 for (k, role) in ROLES.iter().enumerate() {
                     let part = format!("c{i}-{k}");
                     files.insert(role.to_string(), Value::String(part.clone()));
-                    parts.push((part, mark(&images[2 * i + k], round)));
+                    parts.push((part, images[2 * i + k].clone()));
                 }
                 let ra = (188.0 + (i % 1000) as f64 * 0.001) % 360.0;
                 let dec = -45.0 + (i / 1000) as f64 * 0.001;

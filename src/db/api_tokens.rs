@@ -102,3 +102,47 @@ struct TokenUser {
     #[sqlx(flatten)]
     user: User,
 }
+
+// ---- Administration (`/admin/tokens`) ----
+
+/// A token with its owner, for the admin list.
+#[derive(Debug, Clone, FromRow)]
+pub struct OwnedToken {
+    #[sqlx(flatten)]
+    pub token: TokenRow,
+    pub owner: String,
+    pub owner_active: bool,
+}
+
+pub async fn list_all(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<OwnedToken>> {
+    sqlx::query_as(
+        "SELECT t.id, t.name, t.prefix, t.created_at, t.last_used_at, t.revoked_at,
+                u.username AS owner, u.active AS owner_active
+         FROM api_tokens t JOIN users u ON u.id = t.user_id
+         ORDER BY t.revoked_at IS NOT NULL, t.last_used_at DESC NULLS LAST, t.created_at DESC, t.id DESC",
+    )
+    .fetch_all(db)
+    .await
+}
+
+pub async fn owned_by_id(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<OwnedToken>> {
+    sqlx::query_as(
+        "SELECT t.id, t.name, t.prefix, t.created_at, t.last_used_at, t.revoked_at,
+                u.username AS owner, u.active AS owner_active
+         FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Revokes any user's token; false if it was revoked already.
+pub async fn revoke_any(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<bool> {
+    let r = sqlx::query(
+        "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
+    )
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}

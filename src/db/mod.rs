@@ -1,6 +1,7 @@
 //! Database access: the pool, the migrations, and one module per aggregate.
 
 pub mod api_tokens;
+pub mod audit;
 pub mod candidates;
 pub mod files;
 pub mod login_failures;
@@ -9,7 +10,12 @@ pub mod projects;
 pub mod pulsars;
 pub mod queue;
 pub mod ratings;
+pub mod removal;
+pub mod search;
+pub mod status;
+pub mod tags;
 pub mod users;
+pub mod views;
 
 use anyhow::Context;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

@@ -109,3 +109,25 @@ pub async fn upsert_beam(
         }
     })
 }
+
+// ---- Administration (`/admin/projects/{slug}`) ----
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Line {
+    pub id: i64,
+    pub external_id: String,
+    pub start_time: Option<time::OffsetDateTime>,
+    pub candidates: i64,
+}
+
+pub async fn lines(db: &mut PgConnection, project: i64) -> sqlx::Result<Vec<Line>> {
+    sqlx::query_as(
+        "SELECT o.id, o.external_id, o.start_time,
+                (SELECT count(*) FROM candidates c WHERE c.observation_id = o.id) AS candidates
+         FROM observations o WHERE o.project_id = $1
+         ORDER BY o.start_time DESC NULLS LAST, o.external_id",
+    )
+    .bind(project)
+    .fetch_all(db)
+    .await
+}

@@ -151,3 +151,102 @@ pub async fn upsert(
     };
     Ok((id, outcome))
 }
+
+// ---- Administration (`/admin/projects`) ----
+
+/// A project with how much is in it, for the admin list.
+#[derive(Debug, Clone, FromRow)]
+pub struct WithCounts {
+    #[sqlx(flatten)]
+    pub project: Project,
+    pub observations: i64,
+    pub candidates: i64,
+    pub ratings: i64,
+}
+
+pub async fn list_with_counts(db: impl sqlx::PgExecutor<'_>) -> sqlx::Result<Vec<WithCounts>> {
+    sqlx::query_as(
+        "SELECT p.id, p.slug, p.name, p.description, p.reviewers_add_tags, p.score_enabled,
+                (SELECT count(*) FROM observations o WHERE o.project_id = p.id) AS observations,
+                (SELECT count(*) FROM candidates c WHERE c.project_id = p.id) AS candidates,
+                (SELECT count(*) FROM ratings r JOIN candidates c ON c.id = r.candidate_id
+                  WHERE c.project_id = p.id) AS ratings
+         FROM projects p ORDER BY lower(p.name), p.slug",
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// What an administrator may change about a project (the slug stays: the
+/// upload API addresses projects by it).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub name: String,
+    pub description: String,
+    pub reviewers_add_tags: bool,
+    pub score_enabled: bool,
+}
+
+/// A metric definition as edited by an administrator.
+#[derive(Debug, Clone)]
+pub struct MetricEdit {
+    pub id: i64,
+    pub label: String,
+    pub unit: String,
+    pub description: String,
+    pub precision: i16,
+    pub shown_by_default: bool,
+}
+
+/// Saves the settings and the given metrics of the project; returns how
+/// many rows changed. Call inside a transaction.
+pub async fn update(
+    db: &mut PgConnection,
+    project: i64,
+    s: &Settings,
+    metrics: &[MetricEdit],
+) -> sqlx::Result<u64> {
+    let mut changed = sqlx::query(
+        "UPDATE projects SET name = $2, description = $3, reviewers_add_tags = $4,
+                             score_enabled = $5, updated_at = now()
+         WHERE id = $1 AND (name, description, reviewers_add_tags, score_enabled)
+                           IS DISTINCT FROM ($2, $3, $4, $5)",
+    )
+    .bind(project)
+    .bind(&s.name)
+    .bind(&s.description)
+    .bind(s.reviewers_add_tags)
+    .bind(s.score_enabled)
+    .execute(&mut *db)
+    .await?
+    .rows_affected();
+    for m in metrics {
+        changed += sqlx::query(
+            "UPDATE metric_defs SET label = $3, unit = $4, description = $5, precision = $6,
+                                    shown_by_default = $7
+             WHERE id = $1 AND project_id = $2
+               AND (label, unit, description, precision, shown_by_default)
+                   IS DISTINCT FROM ($3, $4, $5, $6, $7)",
+        )
+        .bind(m.id)
+        .bind(project)
+        .bind(&m.label)
+        .bind(&m.unit)
+        .bind(&m.description)
+        .bind(m.precision)
+        .bind(m.shown_by_default)
+        .execute(&mut *db)
+        .await?
+        .rows_affected();
+    }
+    Ok(changed)
+}
+
+pub async fn by_id(db: impl sqlx::PgExecutor<'_>, id: i64) -> sqlx::Result<Option<Project>> {
+    sqlx::query_as(
+        "SELECT id, slug, name, description, reviewers_add_tags, score_enabled FROM projects WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}

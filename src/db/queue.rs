@@ -18,6 +18,8 @@ pub struct Resolved {
     pub observation_id: Option<i64>,
     pub metric_id: Option<i64>,
     pub seed: i32,
+    /// The view's candidate-table filter, resolved.
+    pub filter: Option<crate::db::search::Scope>,
 }
 
 pub async fn load(db: &mut PgConnection, user: UserId) -> sqlx::Result<Resolved> {
@@ -106,6 +108,16 @@ pub async fn resolve(
     } else {
         view.tag = None;
     }
+    if let Some(query) = &view.filter {
+        // A filter whose names no longer resolve widens the view, as above.
+        let f = crate::domain::filter::CandidateFilter::from_query(query);
+        let found = crate::db::search::resolve(db, &f).await?;
+        if found.is_valid() {
+            r.filter = Some(found.scope);
+        } else {
+            view.filter = None;
+        }
+    }
     r.view = view;
     Ok(r)
 }
@@ -183,6 +195,9 @@ fn filters(q: &mut QueryBuilder<'_, Postgres>, r: &Resolved, user: UserId) {
                    WHERE r1.candidate_id = c.id)",
             );
         }
+    }
+    if let Some(scope) = &r.filter {
+        crate::db::search::push_conditions(q, scope, user);
     }
 }
 

@@ -122,3 +122,108 @@ pub async fn set_active(db: impl PgExecutor<'_>, id: UserId, active: bool) -> sq
     .await
     .map(drop)
 }
+
+// ---- Administration (`/admin/users`) ----
+
+/// A user as the admin list shows them.
+#[derive(Debug, Clone, FromRow)]
+pub struct Summary {
+    #[sqlx(flatten)]
+    pub user: User,
+    pub created_at: time::OffsetDateTime,
+    pub last_login_at: Option<time::OffsetDateTime>,
+    /// Current ratings (one per candidate rated).
+    pub ratings: i64,
+    pub live_tokens: i64,
+}
+
+const SUMMARY: &str = "SELECT u.id, u.username, u.role, u.active, u.can_upload, u.must_change_password,
+            u.session_epoch, u.created_at, u.last_login_at,
+            (SELECT count(*) FROM ratings r WHERE r.user_id = u.id) AS ratings,
+            (SELECT count(*) FROM api_tokens t WHERE t.user_id = u.id AND t.revoked_at IS NULL) AS live_tokens
+     FROM users u";
+
+pub async fn summaries(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<Summary>> {
+    sqlx::query_as(&format!(
+        "{SUMMARY} ORDER BY u.active DESC, lower(u.username)"
+    ))
+    .fetch_all(db)
+    .await
+}
+
+pub async fn summary(db: impl PgExecutor<'_>, id: UserId) -> sqlx::Result<Option<Summary>> {
+    sqlx::query_as(&format!("{SUMMARY} WHERE u.id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// A user made by an administrator, with a temporary password they must
+/// change at first login. None if the name is taken (case-insensitively).
+pub async fn insert_temporary(
+    db: impl PgExecutor<'_>,
+    username: &Username,
+    password_hash: &str,
+    role: Role,
+    can_upload: bool,
+) -> sqlx::Result<Option<UserId>> {
+    sqlx::query_scalar(
+        "INSERT INTO users (username, password_hash, role, can_upload, must_change_password)
+         VALUES ($1, $2, $3, $4, true)
+         ON CONFLICT ((lower(username))) DO NOTHING RETURNING id",
+    )
+    .bind(username.as_str())
+    .bind(password_hash)
+    .bind(role)
+    .bind(can_upload)
+    .fetch_optional(db)
+    .await
+}
+
+/// An administrator's reset: a temporary password that must be changed at
+/// the next login, and every session of the user ends.
+pub async fn reset_password(
+    db: impl PgExecutor<'_>,
+    id: UserId,
+    password_hash: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE users SET password_hash = $2, must_change_password = true,
+                          session_epoch = session_epoch + 1
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(password_hash)
+    .execute(db)
+    .await
+    .map(drop)
+}
+
+pub async fn set_role(db: impl PgExecutor<'_>, id: UserId, role: Role) -> sqlx::Result<()> {
+    sqlx::query("UPDATE users SET role = $2 WHERE id = $1")
+        .bind(id)
+        .bind(role)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+pub async fn set_can_upload(
+    db: impl PgExecutor<'_>,
+    id: UserId,
+    allowed: bool,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE users SET can_upload = $2 WHERE id = $1")
+        .bind(id)
+        .bind(allowed)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+pub async fn id_by_name(db: impl PgExecutor<'_>, username: &str) -> sqlx::Result<Option<UserId>> {
+    sqlx::query_scalar("SELECT id FROM users WHERE lower(username) = lower($1)")
+        .bind(username)
+        .fetch_optional(db)
+        .await
+}

@@ -127,6 +127,10 @@ pub struct QueueView {
     pub tag: Option<i64>,
     pub order: QueueOrder,
     pub mode: QueueMode,
+    /// A candidate-table query string (`domain::filter`): only candidates
+    /// it matches ("rate these" on a saved view).
+    #[serde(default)]
+    pub filter: Option<String>,
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use crate::auth::session::SessionUser;
 use crate::auth::throttle::{self, Decision};
 use crate::auth::TypedSession;
 use crate::config::Secret;
-use crate::db::{login_failures, users};
+use crate::db::{audit, login_failures, users};
 use crate::domain::Username;
 use crate::web::access::{see_other, CurrentUser};
 use crate::web::error::WebResult;
@@ -78,6 +78,7 @@ pub async fn submit(
     match throttle::decide(&policy, failures) {
         Decision::Refuse => {
             tracing::warn!(username = %name_key, ?address, failures, "login refused: too many failures");
+            audit::login_refused(&state.pool, &name_key, address).await?;
             let minutes = policy.window.as_secs().div_ceil(60);
             let msg = format!("Too many failed sign-ins. Try again in {minutes} minutes.");
             return rerender(req, &f, next, msg, StatusCode::TOO_MANY_REQUESTS).await;
@@ -106,11 +107,14 @@ pub async fn submit(
             users::record_login(&state.pool, u.id).await?;
             login_failures::clear_for_user(&state.pool, &name_key).await?;
             tracing::info!(username = %u.username, ?address, "login succeeded");
+            audit::login_succeeded(&state.pool, &u, address).await?;
             Ok(see_other(&next))
         }
         _ => {
             login_failures::record(&state.pool, &name_key, address).await?;
             tracing::warn!(username = %name_key, ?address, "login failed");
+            audit::login_failed(&state.pool, &name_key, user.as_ref(), password_ok, address)
+                .await?;
             rerender(req, &f, next, WRONG.into(), StatusCode::UNAUTHORIZED).await
         }
     }
@@ -136,7 +140,11 @@ async fn rerender(
 
 /// The client's address: the peer, or behind our own nginx the address it
 /// reports (it overwrites `X-Real-IP`, so a client cannot forge it).
-fn client_ip(req: &Request, remote: &RemoteAddr, behind_proxy: bool) -> Option<std::net::IpAddr> {
+pub fn client_ip(
+    req: &Request,
+    remote: &RemoteAddr,
+    behind_proxy: bool,
+) -> Option<std::net::IpAddr> {
     if behind_proxy {
         if let Some(ip) = req
             .headers()

@@ -3,14 +3,17 @@
 
 pub mod access;
 pub mod account;
+pub mod admin;
 pub mod api;
 pub mod assets;
 pub mod auth_check;
 pub mod candidate;
+pub mod candidates;
 pub mod charts;
 pub mod csrf;
 pub mod error;
 pub mod errors;
+pub mod exports;
 pub mod filters;
 pub mod gif_player;
 pub mod headers;
@@ -22,10 +25,12 @@ pub mod login;
 pub mod media;
 pub mod paths;
 pub mod queue;
+pub mod ratings_summary;
 pub mod routes;
 pub mod session_layer;
 pub mod state;
 pub mod tokens;
+pub mod views;
 
 use poem::{Endpoint, EndpointExt};
 use tower_sessions_sqlx_store::PostgresStore;

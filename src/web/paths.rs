@@ -24,9 +24,41 @@ pub const CANDIDATE_NEARBY: &str = "/candidates/:id/nearby";
 pub const CANDIDATE_FIREFLY: &str = "/candidates/:id/firefly";
 pub const CANDIDATE_TAGS: &str = "/candidates/:id/tags";
 
+// Finding candidates: the table, the ratings summary, exports, saved views.
+pub const CANDIDATES: &str = "/candidates";
+pub const CANDIDATES_CSV: &str = "/candidates.csv";
+pub const CANDIDATES_VOTABLE: &str = "/candidates.vot";
+pub const CANDIDATE_LIGHT_CURVE: &str = "/candidates/:id/lightcurve.csv";
+pub const RATINGS: &str = "/ratings";
+pub const VIEWS: &str = "/views";
+pub const VIEWS_RATE: &str = "/views/rate";
+pub const VIEW_DEFAULT: &str = "/views/:id/default";
+pub const VIEW_DELETE: &str = "/views/:id/delete";
+
 pub fn candidate(id: i64) -> String {
     format!("/candidates/{id}")
 }
+
+pub const ADMIN: &str = "/admin";
+pub const ADMIN_USERS: &str = "/admin/users";
+pub const ADMIN_USER: &str = "/admin/users/:id";
+pub const ADMIN_USER_PASSWORD: &str = "/admin/users/:id/password";
+pub const ADMIN_USER_ROLE: &str = "/admin/users/:id/role";
+pub const ADMIN_USER_UPLOAD: &str = "/admin/users/:id/upload";
+pub const ADMIN_USER_ACTIVE: &str = "/admin/users/:id/active";
+pub const ADMIN_TOKENS: &str = "/admin/tokens";
+pub const ADMIN_TOKEN_REVOKE: &str = "/admin/tokens/:id/revoke";
+pub const ADMIN_TAGS: &str = "/admin/tags";
+pub const ADMIN_TAG: &str = "/admin/tags/:id";
+pub const ADMIN_TAG_MOVE: &str = "/admin/tags/:id/move";
+pub const ADMIN_TAG_MERGE: &str = "/admin/tags/:id/merge";
+pub const ADMIN_TAG_DELETE: &str = "/admin/tags/:id/delete";
+pub const ADMIN_PROJECTS: &str = "/admin/projects";
+pub const ADMIN_PROJECT: &str = "/admin/projects/:slug";
+pub const ADMIN_PROJECT_DELETE: &str = "/admin/projects/:slug/delete";
+pub const ADMIN_OBSERVATION_DELETE: &str = "/admin/projects/:slug/observations/:observation/delete";
+pub const ADMIN_STATUS: &str = "/admin/status";
+pub const ADMIN_AUDIT: &str = "/admin/audit";
 
 pub const API_OPENAPI: &str = "/api/v1/openapi.json";
 pub const API_WHOAMI: &str = "/api/v1/whoami";

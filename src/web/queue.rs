@@ -29,6 +29,8 @@ pub struct QueuePage {
     layout: Layout,
     label: String,
     size: i64,
+    /// The candidate-table filter of the queue: its query and description.
+    filter: Option<(String, String)>,
     projects: Vec<Choice>,
     observations: Vec<Choice>,
     tags: Vec<Choice>,
@@ -123,6 +125,10 @@ pub async fn page(
         layout,
         label: crate::web::candidate::queue_label(&q),
         size,
+        filter: v.filter.as_ref().map(|query| {
+            let f = crate::domain::filter::CandidateFilter::from_query(query);
+            (query.clone(), f.summary())
+        }),
         projects,
         observations,
         tags,
@@ -143,6 +149,9 @@ pub struct QueueForm {
     order: String,
     #[serde(default)]
     mode: String,
+    /// The candidate-table filter to keep (a query string); absent drops it.
+    #[serde(default)]
+    filter: String,
     then: Option<String>,
 }
 
@@ -173,6 +182,7 @@ pub async fn save(
         } else {
             QueueMode::parse(&f.mode).map_err(AppError::BadRequest)?
         },
+        filter: some(f.filter),
     };
     let mut conn = state.pool.acquire().await?;
     // Names that do not resolve (a stale form) are dropped rather than saved.

@@ -13,7 +13,8 @@ use crate::web::csrf::Csrf;
 use crate::web::errors::ErrorPages;
 use crate::web::session_layer::WithSession;
 use crate::web::{
-    account, api, assets, auth_check, candidate, health, home, login, media, paths, queue, tokens,
+    account, admin, api, assets, auth_check, candidate, health, home, login, media, paths, queue,
+    tokens,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +53,43 @@ fn register(r: &mut Registry) {
     r.add(Method::GET, paths::CANDIDATE_NEARBY, Access::Reviewer, candidate::nearby);
     r.add(Method::GET, paths::CANDIDATE_FIREFLY, Access::Reviewer, candidate::firefly);
     r.add(Method::POST, paths::CANDIDATE_TAGS, Access::Reviewer, candidate::add_tag);
+
+    r.add(Method::GET, paths::CANDIDATES, Access::Reviewer, crate::web::candidates::list);
+    r.add(Method::GET, paths::CANDIDATES_CSV, Access::Reviewer, crate::web::exports::csv);
+    r.add(Method::GET, paths::CANDIDATES_VOTABLE, Access::Reviewer, crate::web::exports::votable);
+    r.add(Method::GET, paths::CANDIDATE_LIGHT_CURVE, Access::Reviewer, crate::web::exports::light_curve);
+    r.add(Method::GET, paths::RATINGS, Access::Reviewer, crate::web::ratings_summary::page);
+    r.add(Method::GET, paths::VIEWS, Access::Reviewer, crate::web::views::list);
+    r.add(Method::POST, paths::VIEWS, Access::Reviewer, crate::web::views::save);
+    r.add(Method::POST, paths::VIEWS_RATE, Access::Reviewer, crate::web::views::rate);
+    r.add(Method::POST, paths::VIEW_DEFAULT, Access::Reviewer, crate::web::views::make_default);
+    r.add(Method::POST, paths::VIEW_DELETE, Access::Reviewer, crate::web::views::delete);
+
+    r.add(Method::GET, paths::ADMIN, Access::Admin, admin::index);
+    r.add(Method::GET, paths::ADMIN_USERS, Access::Admin, admin::users::list);
+    r.add(Method::POST, paths::ADMIN_USERS, Access::Admin, admin::users::create);
+    r.add(Method::GET, paths::ADMIN_USER, Access::Admin, admin::users::show);
+    r.add(Method::POST, paths::ADMIN_USER_PASSWORD, Access::Admin, admin::users::reset_password);
+    r.add(Method::POST, paths::ADMIN_USER_ROLE, Access::Admin, admin::users::set_role);
+    r.add(Method::POST, paths::ADMIN_USER_UPLOAD, Access::Admin, admin::users::set_upload);
+    r.add(Method::POST, paths::ADMIN_USER_ACTIVE, Access::Admin, admin::users::set_active);
+    r.add(Method::GET, paths::ADMIN_TOKENS, Access::Admin, admin::tokens::list);
+    r.add(Method::POST, paths::ADMIN_TOKEN_REVOKE, Access::Admin, admin::tokens::revoke);
+    r.add(Method::GET, paths::ADMIN_TAGS, Access::Admin, admin::tags::page);
+    r.add(Method::POST, paths::ADMIN_TAGS, Access::Admin, admin::tags::create);
+    r.add(Method::POST, paths::ADMIN_TAG, Access::Admin, admin::tags::update);
+    r.add(Method::POST, paths::ADMIN_TAG_MOVE, Access::Admin, admin::tags::move_to);
+    r.add(Method::POST, paths::ADMIN_TAG_MERGE, Access::Admin, admin::tags::merge);
+    r.add(Method::POST, paths::ADMIN_TAG_DELETE, Access::Admin, admin::tags::delete);
+    r.add(Method::GET, paths::ADMIN_PROJECTS, Access::Admin, admin::projects::list);
+    r.add(Method::GET, paths::ADMIN_PROJECT, Access::Admin, admin::projects::edit);
+    r.add(Method::POST, paths::ADMIN_PROJECT, Access::Admin, admin::projects::save);
+    r.add(Method::GET, paths::ADMIN_PROJECT_DELETE, Access::Admin, admin::projects::confirm_delete_project);
+    r.add(Method::POST, paths::ADMIN_PROJECT_DELETE, Access::Admin, admin::projects::delete_project);
+    r.add(Method::GET, paths::ADMIN_OBSERVATION_DELETE, Access::Admin, admin::projects::confirm_delete_observation);
+    r.add(Method::POST, paths::ADMIN_OBSERVATION_DELETE, Access::Admin, admin::projects::delete_observation);
+    r.add(Method::GET, paths::ADMIN_STATUS, Access::Admin, admin::status::page);
+    r.add(Method::GET, paths::ADMIN_AUDIT, Access::Admin, admin::audit::page);
 
     r.add(Method::GET, paths::API_OPENAPI, Access::Open, api::openapi::serve);
     r.add(Method::GET, paths::API_WHOAMI, Access::Token, api::whoami);

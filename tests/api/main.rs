@@ -4,15 +4,20 @@
 
 mod access;
 mod account;
+mod admin;
 mod assets;
+mod candidates_table;
 mod cli;
 mod csrf;
 mod demo;
+mod exports;
+mod gif_strip;
 mod health;
 mod helpers;
 mod login;
 mod pages;
 mod pulsars;
 mod rating;
+mod ratings_summary;
 mod upload_api;
 mod upload_client;
