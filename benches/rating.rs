@@ -1019,6 +1019,7 @@ async fn reviewer_loop(
 
 /// The floor: one reviewer per order rating alone, nothing else running.
 async fn one_at_a_time(
+    pool: &PgPool,
     solos: &mut [Solo],
     orders: &[String],
     log: &ServerLog,
@@ -1030,7 +1031,7 @@ async fn one_at_a_time(
         let Some(solo) = solos.iter_mut().find(|s| &s.a.order == order) else {
             continue;
         };
-        let from = Instant::now();
+        let (from, cpu) = (Instant::now(), cpu_snapshot(pool).await);
         let mut client = Vec::with_capacity(SOLO_RATINGS);
         for _ in 0..SOLO_RATINGS {
             let start = Instant::now();
@@ -1044,8 +1045,16 @@ async fn one_at_a_time(
             .iter()
             .map(|l| l.ms)
             .collect();
+        let (own, db) = cpu_used(&cpu, &cpu_snapshot(pool).await);
+        let n = client.len().max(1) as f64;
         println!("  {order:<12} server {}", Stats::of(&mut server));
         println!("  {:<12} client {}", "", Stats::of(&mut client));
+        println!(
+            "  {:<12} CPU per rating {:.1} ms here, {:.1} ms in PostgreSQL",
+            "",
+            own / n,
+            db / n
+        );
     }
 }
 
@@ -1054,6 +1063,45 @@ struct Window {
     name: String,
     from: Instant,
     to: Instant,
+    /// CPU milliseconds used meanwhile: this process, the database's backends.
+    cpu: (f64, f64),
+}
+
+/// CPU milliseconds a process has used, from /proc (user + system).
+fn process_cpu_ms(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // /proc counts in USER_HZ, 100 on Linux.
+    Some(ticks * 10.0)
+}
+
+/// CPU used so far by this process and by each backend serving the bench
+/// database (PostgreSQL runs on this machine).
+async fn cpu_snapshot(pool: &PgPool) -> (f64, BTreeMap<i32, f64>) {
+    let own = process_cpu_ms("self").unwrap_or(f64::NAN);
+    let pids: Vec<i32> = sqlx::query_scalar(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap_or_default();
+    let backends = pids
+        .into_iter()
+        .filter_map(|p| process_cpu_ms(&p.to_string()).map(|ms| (p, ms)))
+        .collect();
+    (own, backends)
+}
+
+/// CPU used between two snapshots: (this process, the backends).
+fn cpu_used(before: &(f64, BTreeMap<i32, f64>), after: &(f64, BTreeMap<i32, f64>)) -> (f64, f64) {
+    let db = after
+        .1
+        .iter()
+        .map(|(pid, ms)| ms - before.1.get(pid).copied().unwrap_or(0.0))
+        .sum();
+    (after.0 - before.0, db)
 }
 
 async fn measure(
@@ -1112,7 +1160,7 @@ async fn measure(
 
     let mut windows = Vec::new();
     tokio::time::sleep(Duration::from_secs(s.warmup)).await;
-    let from = Instant::now();
+    let (from, cpu) = (Instant::now(), cpu_snapshot(pool).await);
     tokio::time::sleep(Duration::from_secs(s.seconds)).await;
     windows.push(Window {
         name: format!(
@@ -1122,16 +1170,18 @@ async fn measure(
         ),
         from,
         to: Instant::now(),
+        cpu: cpu_used(&cpu, &cpu_snapshot(pool).await),
     });
     if s.saturate_seconds > 0 {
         control.think_ms.store(0, Ordering::Relaxed);
         tokio::time::sleep(Duration::from_secs(s.warmup.min(3))).await;
-        let from = Instant::now();
+        let (from, cpu) = (Instant::now(), cpu_snapshot(pool).await);
         tokio::time::sleep(Duration::from_secs(s.saturate_seconds)).await;
         windows.push(Window {
             name: "saturated (no pause)".into(),
             from,
             to: Instant::now(),
+            cpu: cpu_used(&cpu, &cpu_snapshot(pool).await),
         });
     }
     control.stop.store(true, Ordering::Relaxed);
@@ -1167,6 +1217,16 @@ async fn measure(
             server_ms.len().max(client.len()) as f64 / secs
         );
         let server_stats = Stats::of(&mut server_ms);
+        let done = server_ms.len().max(client.len()).max(1) as f64;
+        let per = (w.cpu.0 + w.cpu.1) / done;
+        println!(
+            "  CPU per rating: {:.1} ms in this process (server and clients), {:.1} ms in PostgreSQL backends; \
+             {:.0}% of {cores} cores busy with the bench; {per:.1} ms/rating means at most ~{:.0} ratings/s",
+            w.cpu.0 / done,
+            w.cpu.1 / done,
+            (w.cpu.0 + w.cpu.1) / (secs * 10.0 * cores.max(1) as f64),
+            1000.0 * cores.max(1) as f64 / per
+        );
         println!("  server (request log)  {server_stats}");
         println!("  client (loopback)     {}", Stats::of(&mut client));
         for (k, o) in orders.iter().enumerate() {
@@ -1196,7 +1256,7 @@ async fn measure(
         }
     }
 
-    one_at_a_time(&mut solos, &orders, log, &mut errors).await;
+    one_at_a_time(pool, &mut solos, &orders, log, &mut errors).await;
     phases(pool, &plan, &orders).await?;
 
     println!();

@@ -1,0 +1,1163 @@
+//! Finding candidates: one SQL builder for the candidate table, the ratings
+//! summary, the exports and the rating queue.
+//!
+//! A [`CandidateFilter`] (names, as typed) is resolved once into a [`Scope`]
+//! (ids), and [`push_conditions`] writes the scope as `AND …` conditions on
+//! the alias `c` (candidates). Every condition that looks at other tables
+//! is an `EXISTS`/`IN` subquery, never a join, so a candidate matches once
+//! whatever its number of ratings, tags or metrics.
+//!
+//! The table pages by keyset: each page is `WHERE (sort key, id) > cursor
+//! ORDER BY sort key, id LIMIT n`, which an index answers without reading
+//! the rows before the page (`candidates_project_name_idx`,
+//! `candidates_name_idx`, `candidates_count_idx`,
+//! `candidates_observation_name_idx`, and `candidate_metrics_sort_idx` for
+//! metric sorts), so page 20,000 costs what page 1 does.
+
+use std::collections::HashMap;
+
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
+
+use crate::db::projects::{self, MetricDef, Project};
+use crate::domain::filter::{
+    Around, CandidateFilter, Cone, Cursor, MetricRange, NonFinite, RatedState, SortKey,
+};
+use crate::domain::{Problem, UserId, Verdict};
+
+/// A filter with its names resolved to ids, ready to become SQL.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    pub project_id: Option<i64>,
+    pub observation_ids: Option<Vec<i64>>,
+    pub beam_ids: Option<Vec<i64>>,
+    /// An `ILIKE` pattern (wildcards in the text escaped).
+    pub name_pattern: Option<String>,
+    pub rated: Option<RatedState>,
+    pub reviewer_id: Option<UserId>,
+    pub verdict: Option<Verdict>,
+    pub tag_ids: Option<Vec<i64>>,
+    pub ranges: Vec<(i64, MetricRange)>,
+    pub cone: Option<Cone>,
+}
+
+/// How the table is sorted, with the metric resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SortSpec {
+    Name,
+    Ra,
+    Dec,
+    Observation,
+    Ratings,
+    Separation,
+    Metric { id: i64, key: String },
+}
+
+/// Everything `resolve` found out about a filter.
+#[derive(Debug, Clone, Default)]
+pub struct Resolution {
+    pub scope: Scope,
+    /// Names that do not exist, and the filter's own problems.
+    pub problems: Vec<Problem>,
+    /// Things done instead of what was asked that do not stop the search.
+    pub notes: Vec<String>,
+    pub project: Option<Project>,
+    /// The project's metrics, in its order.
+    pub metrics: Vec<MetricDef>,
+    /// The metric columns to show.
+    pub columns: Vec<MetricDef>,
+    pub sort: Option<(SortSpec, bool)>,
+}
+
+impl Resolution {
+    pub fn is_valid(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Escapes `%`, `_` and `\` so the text matches itself inside `ILIKE`.
+fn like_pattern(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('%');
+    for ch in text.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out.push('%');
+    out
+}
+
+/// Looks up the names of a filter. Unknown names are problems of their
+/// field; nothing here fails except the database.
+pub async fn resolve(db: &mut PgConnection, f: &CandidateFilter) -> sqlx::Result<Resolution> {
+    let mut r = Resolution {
+        problems: f.problems.clone(),
+        ..Default::default()
+    };
+    let s = &mut r.scope;
+    if let Some(slug) = &f.project {
+        match projects::by_slug(db, slug).await? {
+            Some(p) => {
+                s.project_id = Some(p.id);
+                r.metrics = projects::metrics(db, p.id).await?;
+                r.project = Some(p);
+            }
+            None => r.problems.push(Problem::new(
+                "project",
+                format!("there is no project {slug:?}"),
+            )),
+        }
+    }
+    let in_project = match (&r.project, f.project.is_some()) {
+        (Some(p), _) => format!(" in {}", p.name),
+        _ => String::new(),
+    };
+    if let Some(ext) = &f.observation {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM observations WHERE external_id = $1 AND ($2::bigint IS NULL OR project_id = $2)",
+        )
+        .bind(ext)
+        .bind(s.project_id)
+        .fetch_all(&mut *db)
+        .await?;
+        if ids.is_empty() {
+            r.problems.push(Problem::new(
+                "observation",
+                format!("there is no observation {ext:?}{in_project}"),
+            ));
+        }
+        s.observation_ids = Some(ids);
+    }
+    if let Some(beam) = &f.beam {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT b.id FROM beams b JOIN observations o ON o.id = b.observation_id
+             WHERE b.name = $1 AND ($2::bigint IS NULL OR o.project_id = $2)
+               AND ($3::bigint[] IS NULL OR b.observation_id = ANY($3))",
+        )
+        .bind(beam)
+        .bind(s.project_id)
+        .bind(s.observation_ids.as_deref())
+        .fetch_all(&mut *db)
+        .await?;
+        if ids.is_empty() {
+            r.problems.push(Problem::new(
+                "beam",
+                format!("there is no beam {beam:?}{in_project}"),
+            ));
+        }
+        s.beam_ids = Some(ids);
+    }
+    s.name_pattern = f.name.as_deref().map(like_pattern);
+    s.rated = f.rated;
+    s.verdict = f.verdict;
+    if let Some(name) = &f.reviewer {
+        let id: Option<UserId> =
+            sqlx::query_scalar("SELECT id FROM users WHERE lower(username) = lower($1)")
+                .bind(name)
+                .fetch_optional(&mut *db)
+                .await?;
+        match id {
+            Some(id) => s.reviewer_id = Some(id),
+            None => r.problems.push(Problem::new(
+                "reviewer",
+                format!("there is no reviewer {name:?}"),
+            )),
+        }
+    }
+    if let Some(tag) = &f.tag {
+        // Without a project, a tag name means that tag in every project.
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM tags WHERE lower(name) = lower($1) AND ($2::bigint IS NULL OR project_id = $2)",
+        )
+        .bind(tag)
+        .bind(s.project_id)
+        .fetch_all(&mut *db)
+        .await?;
+        if ids.is_empty() {
+            r.problems.push(Problem::new(
+                "tag",
+                format!("there is no tag {tag:?}{in_project}"),
+            ));
+        }
+        s.tag_ids = Some(ids);
+    }
+    let metric = |key: &str| r.metrics.iter().find(|m| m.key == key);
+    let mut ranges = Vec::new();
+    let mut problems = Vec::new();
+    for range in &f.ranges {
+        let field = format!("m.{}.min", range.key);
+        match (&r.project, metric(&range.key)) {
+            (None, _) if f.project.is_none() => problems.push(Problem::new(
+                field,
+                format!(
+                    "choose a project to filter on its metrics ({} belongs to a project)",
+                    range.key
+                ),
+            )),
+            (None, _) => {}
+            (Some(p), None) => problems.push(Problem::new(
+                field,
+                format!("{} has no metric {:?}", p.name, range.key),
+            )),
+            (Some(_), Some(m)) => ranges.push((m.id, range.clone())),
+        }
+    }
+    r.problems.extend(problems);
+    r.scope.ranges = ranges;
+    r.scope.cone = f.cone.clone();
+
+    let sort = f.effective_sort();
+    let spec = match &sort.key {
+        SortKey::Name => Some(SortSpec::Name),
+        SortKey::Ra => Some(SortSpec::Ra),
+        SortKey::Dec => Some(SortSpec::Dec),
+        SortKey::Observation => Some(SortSpec::Observation),
+        SortKey::Ratings => Some(SortSpec::Ratings),
+        SortKey::Separation if f.cone.is_some() => Some(SortSpec::Separation),
+        // The position has a problem of its own.
+        SortKey::Separation => None,
+        SortKey::Metric(key) => match metric(key) {
+            Some(m) => Some(SortSpec::Metric {
+                id: m.id,
+                key: m.key.clone(),
+            }),
+            None => {
+                r.notes.push(format!(
+                    "Sorted by name: {} has no metric {key:?} to sort by.",
+                    r.project
+                        .as_ref()
+                        .map_or("a search over all projects", |p| p.name.as_str())
+                ));
+                Some(if f.cone.is_some() {
+                    SortSpec::Separation
+                } else {
+                    SortSpec::Name
+                })
+            }
+        },
+    };
+    r.sort = spec.map(|s| (s, sort.descending));
+
+    r.columns = match &f.columns {
+        None => r
+            .metrics
+            .iter()
+            .filter(|m| m.shown_by_default)
+            .cloned()
+            .collect(),
+        // Keys the project does not have are left out.
+        Some(keys) => keys.iter().filter_map(|k| metric(k).cloned()).collect(),
+    };
+    Ok(r)
+}
+
+/// The centre and radius of a cone in degrees, for binding.
+fn cone_binds(c: &Cone) -> (f64, f64, f64) {
+    (
+        c.centre.ra.degrees(),
+        c.centre.dec.degrees(),
+        c.radius_arcmin / 60.0,
+    )
+}
+
+/// Writes the scope as `AND …` conditions on the alias `c`. `me` is whose
+/// ratings "mine" means.
+pub fn push_conditions(q: &mut QueryBuilder<'_, Postgres>, s: &Scope, me: UserId) {
+    if let Some(p) = s.project_id {
+        q.push(" AND c.project_id = ").push_bind(p);
+    }
+    if let Some(ids) = &s.observation_ids {
+        q.push(" AND c.observation_id = ANY(")
+            .push_bind(ids.clone())
+            .push(")");
+    }
+    if let Some(ids) = &s.beam_ids {
+        q.push(" AND c.beam_id = ANY(")
+            .push_bind(ids.clone())
+            .push(")");
+    }
+    if let Some(pattern) = &s.name_pattern {
+        q.push(" AND c.name ILIKE ").push_bind(pattern.clone());
+    }
+    match s.rated {
+        None => {}
+        Some(RatedState::Mine) => {
+            q.push(" AND EXISTS (SELECT 1 FROM ratings rm WHERE rm.candidate_id = c.id AND rm.user_id = ")
+                .push_bind(me)
+                .push(")");
+        }
+        Some(RatedState::NotMine) => {
+            q.push(" AND NOT EXISTS (SELECT 1 FROM ratings rm WHERE rm.candidate_id = c.id AND rm.user_id = ")
+                .push_bind(me)
+                .push(")");
+        }
+        Some(RatedState::Any) => {
+            q.push(" AND c.rating_count > 0");
+        }
+        Some(RatedState::Nobody) => {
+            q.push(" AND c.rating_count = 0");
+        }
+        Some(RatedState::Disagreement) => {
+            q.push(
+                " AND c.rating_count > 1 AND EXISTS (SELECT 1 FROM ratings rd1 JOIN ratings rd2
+                   ON rd2.candidate_id = rd1.candidate_id AND rd2.verdict <> rd1.verdict
+                   WHERE rd1.candidate_id = c.id)",
+            );
+        }
+    }
+    // Reviewer, verdict and tag describe one and the same current rating.
+    if s.reviewer_id.is_some() || s.verdict.is_some() || s.tag_ids.is_some() {
+        q.push(" AND EXISTS (SELECT 1 FROM ratings rf WHERE rf.candidate_id = c.id");
+        if let Some(u) = s.reviewer_id {
+            q.push(" AND rf.user_id = ").push_bind(u);
+        }
+        if let Some(v) = s.verdict {
+            q.push(" AND rf.verdict = ").push_bind(v);
+        }
+        if let Some(tags) = &s.tag_ids {
+            q.push(
+                " AND EXISTS (SELECT 1 FROM rating_tags rt WHERE rt.user_id = rf.user_id
+                   AND rt.candidate_id = rf.candidate_id AND rt.tag_id = ANY(",
+            )
+            .push_bind(tags.clone())
+            .push("))");
+        }
+        q.push(")");
+    }
+    for (metric_id, range) in &s.ranges {
+        q.push(" AND EXISTS (SELECT 1 FROM candidate_metrics mr WHERE mr.candidate_id = c.id AND mr.metric_id = ")
+            .push_bind(*metric_id)
+            .push(" AND ");
+        // NaN sorts above +Infinity in PostgreSQL, so "< 'Infinity'" also
+        // leaves NaN out.
+        let finite = |q: &mut QueryBuilder<'_, Postgres>| {
+            q.push("(mr.value > '-Infinity'::float8 AND mr.value < 'Infinity'::float8");
+            if let Some(min) = range.min {
+                q.push(" AND mr.value >= ").push_bind(min);
+            }
+            if let Some(max) = range.max {
+                q.push(" AND mr.value <= ").push_bind(max);
+            }
+            q.push(")");
+        };
+        const NON_FINITE: &str =
+            "(mr.value IN ('NaN'::float8, 'Infinity'::float8, '-Infinity'::float8))";
+        match range.non_finite {
+            NonFinite::Exclude => finite(q),
+            NonFinite::Include => {
+                q.push("(");
+                finite(q);
+                q.push(" OR ").push(NON_FINITE).push(")");
+            }
+            NonFinite::Only => {
+                q.push(NON_FINITE);
+            }
+        }
+        q.push(")");
+    }
+    if let Some(cone) = &s.cone {
+        let (ra, dec, r) = cone_binds(cone);
+        match &cone.around {
+            Around::Candidate => {
+                q.push(" AND q3c_radial_query(c.ra, c.dec, ")
+                    .push_bind(ra)
+                    .push(", ")
+                    .push_bind(dec)
+                    .push(", ")
+                    .push_bind(r)
+                    .push(")");
+            }
+            Around::Kind(kind) => {
+                q.push(" AND c.id IN (SELECT cp.candidate_id FROM candidate_positions cp WHERE cp.kind = ")
+                    .push_bind(kind.clone())
+                    .push(" AND q3c_radial_query(cp.ra, cp.dec, ")
+                    .push_bind(ra)
+                    .push(", ")
+                    .push_bind(dec)
+                    .push(", ")
+                    .push_bind(r)
+                    .push("))");
+            }
+        }
+    }
+}
+
+/// The separation in arcminutes of the position the cone looks at.
+fn push_separation(q: &mut QueryBuilder<'_, Postgres>, cone: &Cone) {
+    let (ra, dec, _) = cone_binds(cone);
+    match &cone.around {
+        Around::Candidate => {
+            q.push("(q3c_dist(c.ra, c.dec, ")
+                .push_bind(ra)
+                .push(", ")
+                .push_bind(dec)
+                .push(") * 60)");
+        }
+        Around::Kind(kind) => {
+            q.push("((SELECT q3c_dist(sp.ra, sp.dec, ")
+                .push_bind(ra)
+                .push(", ")
+                .push_bind(dec)
+                .push(") FROM candidate_positions sp WHERE sp.candidate_id = c.id AND sp.kind = ")
+                .push_bind(kind.clone())
+                .push(") * 60)");
+        }
+    }
+}
+
+/// `SELECT … FROM candidates c WHERE true AND <scope>`: the ids in scope,
+/// for `IN (…)`.
+pub fn push_scope_ids(q: &mut QueryBuilder<'_, Postgres>, s: &Scope, me: UserId) {
+    q.push("SELECT c.id FROM candidates c WHERE true");
+    push_conditions(q, s, me);
+}
+
+// ---------------------------------------------------------------------------
+// The table
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ty {
+    Text,
+    Float,
+    Int4,
+    Int8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expr {
+    Sql(&'static str),
+    Separation,
+}
+
+/// One run of rows in a single index order. Most sorts are one segment;
+/// a metric sort is three (numbers, NaN, no value), so that NaN and missing
+/// values come last in both directions while each run still walks an index.
+#[derive(Debug, Clone)]
+struct Segment {
+    /// Its number in the cursor (metric sorts only).
+    tag: Option<&'static str>,
+    join_metric: Option<i64>,
+    condition: Option<SegmentCondition>,
+    parts: Vec<(Expr, Ty)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum SegmentCondition {
+    NotNan,
+    Nan,
+    Missing(i64),
+}
+
+fn segments(sort: &SortSpec) -> Vec<Segment> {
+    let one = |parts: Vec<(Expr, Ty)>| {
+        vec![Segment {
+            tag: None,
+            join_metric: None,
+            condition: None,
+            parts,
+        }]
+    };
+    let id = (Expr::Sql("c.id"), Ty::Int8);
+    match sort {
+        SortSpec::Name => one(vec![(Expr::Sql("c.name"), Ty::Text), id]),
+        SortSpec::Ra => one(vec![(Expr::Sql("c.ra"), Ty::Float), id]),
+        SortSpec::Dec => one(vec![(Expr::Sql("c.dec"), Ty::Float), id]),
+        SortSpec::Observation => one(vec![
+            (Expr::Sql("c.observation_id"), Ty::Int8),
+            (Expr::Sql("c.name"), Ty::Text),
+            id,
+        ]),
+        SortSpec::Ratings => one(vec![(Expr::Sql("c.rating_count"), Ty::Int4), id]),
+        SortSpec::Separation => one(vec![(Expr::Separation, Ty::Float), id]),
+        SortSpec::Metric { id: metric, .. } => vec![
+            Segment {
+                tag: Some("0"),
+                join_metric: Some(*metric),
+                condition: Some(SegmentCondition::NotNan),
+                parts: vec![
+                    (Expr::Sql("m.value"), Ty::Float),
+                    (Expr::Sql("m.candidate_id"), Ty::Int8),
+                ],
+            },
+            Segment {
+                tag: Some("1"),
+                join_metric: Some(*metric),
+                condition: Some(SegmentCondition::Nan),
+                parts: vec![(Expr::Sql("m.candidate_id"), Ty::Int8)],
+            },
+            Segment {
+                tag: Some("2"),
+                join_metric: None,
+                condition: Some(SegmentCondition::Missing(*metric)),
+                parts: vec![id],
+            },
+        ],
+    }
+}
+
+/// A row of the candidate table.
+#[derive(Debug, Clone)]
+pub struct TableRow {
+    pub id: i64,
+    pub name: String,
+    pub project: String,
+    pub observation: String,
+    pub beam: Option<String>,
+    pub ra: f64,
+    pub dec: f64,
+    pub rating_count: i32,
+    /// My current verdict.
+    pub mine: Option<Verdict>,
+    pub sep_arcmin: Option<f64>,
+    /// The values of the chosen metric columns, in their order.
+    pub metrics: Vec<Option<f64>>,
+    /// Its sort key: the cursor of the page after it.
+    pub key: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub rows: Vec<TableRow>,
+    pub next: Option<Vec<String>>,
+    pub prev: Option<Vec<String>>,
+    /// The cursor could not be used (another sort's); this is the first page.
+    pub restarted: bool,
+}
+
+enum Bound {
+    Text(String),
+    Float(f64),
+    Int4(i32),
+    Int8(i64),
+}
+
+fn bind_values(parts: &[(Expr, Ty)], values: &[String]) -> Option<Vec<Bound>> {
+    if parts.len() != values.len() {
+        return None;
+    }
+    parts
+        .iter()
+        .zip(values)
+        .map(|((_, ty), v)| {
+            Some(match ty {
+                Ty::Text => Bound::Text(v.clone()),
+                Ty::Float => Bound::Float(v.parse().ok()?),
+                Ty::Int4 => Bound::Int4(v.parse().ok()?),
+                Ty::Int8 => Bound::Int8(v.parse().ok()?),
+            })
+        })
+        .collect()
+}
+
+fn push_expr(q: &mut QueryBuilder<'_, Postgres>, e: Expr, cone: Option<&Cone>) {
+    match (e, cone) {
+        (Expr::Sql(s), _) => {
+            q.push(s);
+        }
+        (Expr::Separation, Some(c)) => push_separation(q, c),
+        (Expr::Separation, None) => {
+            q.push("NULL::float8");
+        }
+    }
+}
+
+fn float_text(v: f64) -> String {
+    // Debug prints the shortest text that reads back as the same f64
+    // (and NaN, inf, -inf, which `parse` reads back too).
+    format!("{v:?}")
+}
+
+/// Where a segment query starts: after/before a key, or at its start.
+struct Start<'a> {
+    key: Option<&'a [Bound]>,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn fetch_segment(
+    db: &mut PgConnection,
+    scope: &Scope,
+    me: UserId,
+    seg: &Segment,
+    start: Start<'_>,
+    ascending: bool,
+    limit: i64,
+) -> sqlx::Result<Vec<TableRow>> {
+    let cone = scope.cone.as_ref();
+    let mut q = QueryBuilder::new(
+        "SELECT c.id, c.name, p.slug AS project, o.external_id AS observation, b.name AS beam,
+                c.ra, c.dec, c.rating_count,
+                (SELECT rme.verdict FROM ratings rme WHERE rme.candidate_id = c.id AND rme.user_id = ",
+    );
+    q.push_bind(me).push(") AS mine, ");
+    match cone {
+        Some(c) => push_separation(&mut q, c),
+        None => {
+            q.push("NULL::float8");
+        }
+    }
+    q.push(" AS sep");
+    for (i, (e, _)) in seg.parts.iter().enumerate() {
+        q.push(", ");
+        push_expr(&mut q, *e, cone);
+        q.push(format!(" AS k{i}"));
+    }
+    q.push(
+        " FROM candidates c JOIN projects p ON p.id = c.project_id
+          JOIN observations o ON o.id = c.observation_id LEFT JOIN beams b ON b.id = c.beam_id",
+    );
+    if let Some(metric) = seg.join_metric {
+        q.push(" JOIN candidate_metrics m ON m.candidate_id = c.id AND m.metric_id = ")
+            .push_bind(metric);
+    }
+    q.push(" WHERE true");
+    push_conditions(&mut q, scope, me);
+    match seg.condition {
+        None => {}
+        Some(SegmentCondition::NotNan) => {
+            q.push(" AND m.value < 'NaN'::float8");
+        }
+        Some(SegmentCondition::Nan) => {
+            q.push(" AND m.value = 'NaN'::float8");
+        }
+        Some(SegmentCondition::Missing(metric)) => {
+            q.push(" AND NOT EXISTS (SELECT 1 FROM candidate_metrics mm WHERE mm.candidate_id = c.id AND mm.metric_id = ")
+                .push_bind(metric)
+                .push(")");
+        }
+    }
+    if let Some(key) = start.key {
+        q.push(" AND (");
+        for (i, (e, _)) in seg.parts.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            push_expr(&mut q, *e, cone);
+        }
+        q.push(if ascending { ") > (" } else { ") < (" });
+        for (i, b) in key.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            match b {
+                Bound::Text(s) => q.push_bind(s.clone()),
+                Bound::Float(f) => q.push_bind(*f),
+                Bound::Int4(n) => q.push_bind(*n),
+                Bound::Int8(n) => q.push_bind(*n),
+            };
+        }
+        q.push(")");
+    }
+    q.push(" ORDER BY ");
+    for (i, (e, _)) in seg.parts.iter().enumerate() {
+        if i > 0 {
+            q.push(", ");
+        }
+        push_expr(&mut q, *e, cone);
+        q.push(if ascending { " ASC" } else { " DESC" });
+    }
+    q.push(" LIMIT ").push_bind(limit);
+    let rows: Vec<PgRow> = q.build().fetch_all(&mut *db).await?;
+    rows.iter()
+        .map(|row| {
+            let mut key = Vec::with_capacity(seg.parts.len() + 1);
+            if let Some(tag) = seg.tag {
+                key.push(tag.to_string());
+            }
+            for (i, (_, ty)) in seg.parts.iter().enumerate() {
+                let col = format!("k{i}");
+                key.push(match ty {
+                    Ty::Text => row.try_get::<String, _>(col.as_str())?,
+                    Ty::Float => float_text(row.try_get::<f64, _>(col.as_str())?),
+                    Ty::Int4 => row.try_get::<i32, _>(col.as_str())?.to_string(),
+                    Ty::Int8 => row.try_get::<i64, _>(col.as_str())?.to_string(),
+                });
+            }
+            Ok(TableRow {
+                id: row.try_get("id")?,
+                name: row.try_get("name")?,
+                project: row.try_get("project")?,
+                observation: row.try_get("observation")?,
+                beam: row.try_get("beam")?,
+                ra: row.try_get("ra")?,
+                dec: row.try_get("dec")?,
+                rating_count: row.try_get("rating_count")?,
+                mine: row.try_get("mine")?,
+                sep_arcmin: row.try_get("sep")?,
+                metrics: Vec::new(),
+                key,
+            })
+        })
+        .collect()
+}
+
+/// The segment a cursor points into and the key within it.
+fn locate(segs: &[Segment], cursor: &[String]) -> Option<(usize, Vec<Bound>)> {
+    if segs.len() == 1 {
+        return Some((0, bind_values(&segs[0].parts, cursor)?));
+    }
+    let (tag, rest) = cursor.split_first()?;
+    let i = segs.iter().position(|s| s.tag == Some(tag.as_str()))?;
+    Some((i, bind_values(&segs[i].parts, rest)?))
+}
+
+/// Walks the segments from `first` in one direction, collecting up to
+/// `want` rows.
+#[allow(clippy::too_many_arguments)]
+async fn walk(
+    db: &mut PgConnection,
+    scope: &Scope,
+    me: UserId,
+    segs: &[Segment],
+    first: usize,
+    key: Option<Vec<Bound>>,
+    forward: bool,
+    ascending: bool,
+    want: i64,
+) -> sqlx::Result<Vec<TableRow>> {
+    let mut out = Vec::new();
+    let order: Vec<usize> = if forward {
+        (first..segs.len()).collect()
+    } else {
+        (0..=first).rev().collect()
+    };
+    let mut key = key;
+    for i in order {
+        let remaining = want - out.len() as i64;
+        if remaining <= 0 {
+            break;
+        }
+        let start = Start {
+            key: key.as_deref(),
+        };
+        let mut rows = fetch_segment(
+            db,
+            scope,
+            me,
+            &segs[i],
+            start,
+            ascending == forward,
+            remaining,
+        )
+        .await?;
+        out.append(&mut rows);
+        key = None;
+    }
+    Ok(out)
+}
+
+/// What page of the table to fetch.
+#[derive(Debug, Clone, Copy)]
+pub struct PageSpec<'a> {
+    pub sort: &'a SortSpec,
+    pub descending: bool,
+    pub cursor: &'a Cursor,
+    pub per: u32,
+    /// The metric columns to fill in.
+    pub columns: &'a [MetricDef],
+}
+
+/// One page of the table: `per` rows from the cursor, and the cursors of
+/// the pages either side. Metric values are filled in for `columns`.
+pub async fn page(
+    db: &mut PgConnection,
+    scope: &Scope,
+    me: UserId,
+    spec: &PageSpec<'_>,
+) -> sqlx::Result<Page> {
+    let PageSpec {
+        sort,
+        descending,
+        cursor,
+        per,
+        columns,
+    } = *spec;
+    let segs = segments(sort);
+    let per = i64::from(per);
+    let ascending = !descending;
+    let mut page = Page::default();
+    let located = match cursor {
+        Cursor::First => None,
+        Cursor::After(k) | Cursor::Before(k) => {
+            let l = locate(&segs, k);
+            if l.is_none() {
+                page.restarted = true;
+            }
+            l
+        }
+    };
+    match (cursor, located) {
+        (Cursor::Before(_), Some((i, key))) => {
+            let mut rows = walk(
+                db,
+                scope,
+                me,
+                &segs,
+                i,
+                Some(key),
+                false,
+                ascending,
+                per + 1,
+            )
+            .await?;
+            if rows.len() as i64 > per {
+                rows.truncate(per as usize);
+                rows.reverse();
+                page.prev = rows.first().map(|r| r.key.clone());
+                page.next = rows.last().map(|r| r.key.clone());
+                page.rows = rows;
+            } else {
+                // Back at the start: show a full first page.
+                let mut rows =
+                    walk(db, scope, me, &segs, 0, None, true, ascending, per + 1).await?;
+                if rows.len() as i64 > per {
+                    rows.truncate(per as usize);
+                    page.next = rows.last().map(|r| r.key.clone());
+                }
+                page.rows = rows;
+            }
+        }
+        (Cursor::After(_), Some((i, key))) => {
+            let mut rows =
+                walk(db, scope, me, &segs, i, Some(key), true, ascending, per + 1).await?;
+            if rows.len() as i64 > per {
+                rows.truncate(per as usize);
+                page.next = rows.last().map(|r| r.key.clone());
+            }
+            page.prev = rows.first().map(|r| r.key.clone());
+            page.rows = rows;
+        }
+        _ => {
+            let mut rows = walk(db, scope, me, &segs, 0, None, true, ascending, per + 1).await?;
+            if rows.len() as i64 > per {
+                rows.truncate(per as usize);
+                page.next = rows.last().map(|r| r.key.clone());
+            }
+            page.rows = rows;
+        }
+    }
+    if !columns.is_empty() && !page.rows.is_empty() {
+        let ids: Vec<i64> = page.rows.iter().map(|r| r.id).collect();
+        let metric_ids: Vec<i64> = columns.iter().map(|m| m.id).collect();
+        let values: Vec<(i64, i64, f64)> = sqlx::query_as(
+            "SELECT candidate_id, metric_id, value FROM candidate_metrics
+             WHERE candidate_id = ANY($1) AND metric_id = ANY($2)",
+        )
+        .bind(&ids)
+        .bind(&metric_ids)
+        .fetch_all(&mut *db)
+        .await?;
+        let by: HashMap<(i64, i64), f64> =
+            values.into_iter().map(|(c, m, v)| ((c, m), v)).collect();
+        for row in &mut page.rows {
+            row.metrics = metric_ids
+                .iter()
+                .map(|m| by.get(&(row.id, *m)).copied())
+                .collect();
+        }
+    }
+    Ok(page)
+}
+
+/// How many candidates are in scope, counting no further than `cap` (so a
+/// count over a million rows does not cost a full scan); `None` if more.
+pub async fn count_capped(
+    db: &mut PgConnection,
+    scope: &Scope,
+    me: UserId,
+    cap: i64,
+) -> sqlx::Result<Option<i64>> {
+    let mut q = QueryBuilder::new("SELECT count(*) FROM (SELECT 1 FROM candidates c WHERE true");
+    push_conditions(&mut q, scope, me);
+    q.push(" LIMIT ").push_bind(cap + 1).push(") s");
+    let n: i64 = q.build_query_scalar().fetch_one(db).await?;
+    Ok((n <= cap).then_some(n))
+}
+
+// ---------------------------------------------------------------------------
+// The ratings summary
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub candidates: i64,
+    pub rated: i64,
+    /// Candidates with two or more current ratings.
+    pub multiply_rated: i64,
+    pub ratings: i64,
+}
+
+/// Candidates in scope and their current ratings.
+pub async fn totals(db: &mut PgConnection, scope: &Scope, me: UserId) -> sqlx::Result<Totals> {
+    let mut q = QueryBuilder::new(
+        "SELECT count(*), count(*) FILTER (WHERE c.rating_count > 0),
+                count(*) FILTER (WHERE c.rating_count > 1), coalesce(sum(c.rating_count), 0)::bigint
+         FROM candidates c WHERE true",
+    );
+    push_conditions(&mut q, scope, me);
+    let (candidates, rated, multiply_rated, ratings): (i64, i64, i64, i64) =
+        q.build_query_as().fetch_one(db).await?;
+    Ok(Totals {
+        candidates,
+        rated,
+        multiply_rated,
+        ratings,
+    })
+}
+
+/// Current ratings of the candidates in scope, per reviewer and verdict:
+/// (username, verdict, ratings), by username.
+pub async fn per_reviewer(
+    db: &mut PgConnection,
+    scope: &Scope,
+    me: UserId,
+) -> sqlx::Result<Vec<(String, Verdict, i64)>> {
+    let mut q = QueryBuilder::new(
+        "SELECT u.username, r.verdict, count(*) FROM ratings r JOIN users u ON u.id = r.user_id
+         WHERE r.candidate_id IN (",
+    );
+    push_scope_ids(&mut q, scope, me);
+    q.push(") GROUP BY u.username, r.verdict ORDER BY lower(u.username), r.verdict");
+    q.build_query_as().fetch_all(db).await
+}
+
+/// Tags on the current ratings of the candidates in scope: (tag, project
+/// slug, ratings carrying it, distinct candidates), in project tag order.
+pub async fn per_tag(
+    db: &mut PgConnection,
+    scope: &Scope,
+    me: UserId,
+) -> sqlx::Result<Vec<(String, String, i64, i64)>> {
+    let mut q = QueryBuilder::new(
+        "SELECT tg.name, p.slug, count(*), count(DISTINCT rt.candidate_id)
+         FROM rating_tags rt JOIN tags tg ON tg.id = rt.tag_id JOIN projects p ON p.id = tg.project_id
+         WHERE rt.candidate_id IN (",
+    );
+    push_scope_ids(&mut q, scope, me);
+    q.push(") GROUP BY tg.id, tg.name, p.slug, tg.position ORDER BY p.slug, tg.position, tg.name");
+    q.build_query_as().fetch_all(db).await
+}
+
+/// Per candidate with two or more current ratings: how many said real,
+/// not real and unsure.
+pub async fn verdict_counts(
+    db: &mut PgConnection,
+    scope: &Scope,
+    me: UserId,
+) -> sqlx::Result<Vec<[i64; 3]>> {
+    let mut q = QueryBuilder::new(
+        "SELECT count(*) FILTER (WHERE r.verdict = 'real'), count(*) FILTER (WHERE r.verdict = 'not_real'),
+                count(*) FILTER (WHERE r.verdict = 'unsure')
+         FROM ratings r WHERE r.candidate_id IN (",
+    );
+    push_scope_ids(&mut q, scope, me);
+    q.push(") GROUP BY r.candidate_id HAVING count(*) >= 2");
+    let rows: Vec<(i64, i64, i64)> = q.build_query_as().fetch_all(db).await?;
+    Ok(rows.into_iter().map(|(a, b, c)| [a, b, c]).collect())
+}
+
+/// For each pair of reviewers, over the candidates in scope both rated:
+/// (first, second, both rated, same verdict).
+pub async fn reviewer_pairs(
+    db: &mut PgConnection,
+    scope: &Scope,
+    me: UserId,
+) -> sqlx::Result<Vec<(String, String, i64, i64)>> {
+    let mut q = QueryBuilder::new(
+        "SELECT ua.username, ub.username, count(*), count(*) FILTER (WHERE a.verdict = b.verdict)
+         FROM ratings a JOIN users ua ON ua.id = a.user_id
+         JOIN ratings b ON b.candidate_id = a.candidate_id
+         JOIN users ub ON ub.id = b.user_id AND lower(ub.username) > lower(ua.username)
+         WHERE a.candidate_id IN (",
+    );
+    push_scope_ids(&mut q, scope, me);
+    q.push(") GROUP BY ua.username, ub.username ORDER BY lower(ua.username), lower(ub.username)");
+    q.build_query_as().fetch_all(db).await
+}
+
+/// A candidate whose current ratings disagree.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Disagreement {
+    pub id: i64,
+    pub name: String,
+    pub project: String,
+    /// "alice: real", … by username.
+    pub verdicts: Vec<String>,
+}
+
+/// Up to `limit` candidates in scope whose current ratings have different
+/// verdicts, by name.
+pub async fn disagreements(
+    db: &mut PgConnection,
+    scope: &Scope,
+    me: UserId,
+    limit: i64,
+) -> sqlx::Result<Vec<Disagreement>> {
+    let mut q = QueryBuilder::new(
+        "SELECT c.id, c.name, p.slug AS project,
+                (SELECT array_agg(u.username || ': ' || r.verdict::text ORDER BY lower(u.username))
+                 FROM ratings r JOIN users u ON u.id = r.user_id WHERE r.candidate_id = c.id) AS verdicts
+         FROM candidates c JOIN projects p ON p.id = c.project_id
+         WHERE c.rating_count > 1
+           AND EXISTS (SELECT 1 FROM ratings d1 JOIN ratings d2 ON d2.candidate_id = d1.candidate_id
+                       AND d2.verdict <> d1.verdict WHERE d1.candidate_id = c.id)",
+    );
+    push_conditions(&mut q, scope, me);
+    q.push(" ORDER BY c.name, c.id LIMIT ").push_bind(limit);
+    q.build_query_as().fetch_all(db).await
+}
+
+// ---------------------------------------------------------------------------
+// Exports
+
+/// Which ratings an export carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RatingsExport {
+    /// One row per candidate, no rating columns.
+    None,
+    /// One row per candidate and current rating (a candidate nobody rated
+    /// has one row with empty rating columns).
+    Current,
+    /// As `Current`, plus one row per replaced rating from the history.
+    History,
+}
+
+impl RatingsExport {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "" | "current" => Ok(RatingsExport::Current),
+            "history" => Ok(RatingsExport::History),
+            "none" => Ok(RatingsExport::None),
+            other => Err(format!(
+                "{other:?} is not a choice of ratings: use current, history or none"
+            )),
+        }
+    }
+}
+
+/// A row of an export: a candidate, its metric values by metric id, and
+/// (unless `RatingsExport::None`) one rating.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ExportRow {
+    pub candidate_id: i64,
+    pub project: String,
+    pub observation: String,
+    pub beam: Option<String>,
+    pub name: String,
+    pub ra: f64,
+    pub dec: f64,
+    pub rating_count: i32,
+    pub metric_ids: Option<Vec<i64>>,
+    pub metric_values: Option<Vec<f64>>,
+    pub reviewer: Option<String>,
+    pub verdict: Option<Verdict>,
+    pub score: Option<i16>,
+    pub tags: Option<Vec<String>>,
+    pub notes: Option<String>,
+    pub rated_at: Option<time::OffsetDateTime>,
+    /// "current" or "replaced" (history exports).
+    pub rating_status: Option<String>,
+    pub replaced_at: Option<time::OffsetDateTime>,
+}
+
+/// The export's query: candidates in scope by id, each with all its metric
+/// values (one index range per candidate) and its ratings as asked. Meant
+/// to be streamed with `fetch`.
+pub fn export_query(
+    scope: &Scope,
+    me: UserId,
+    ratings: RatingsExport,
+) -> QueryBuilder<'static, Postgres> {
+    let mut q = QueryBuilder::new(
+        "SELECT c.id AS candidate_id, p.slug AS project, o.external_id AS observation, b.name AS beam,
+                c.name, c.ra, c.dec, c.rating_count, mx.metric_ids, mx.metric_values, ",
+    );
+    match ratings {
+        RatingsExport::None => {
+            q.push(
+                "NULL::text AS reviewer, NULL::verdict AS verdict, NULL::smallint AS score,
+                 NULL::text[] AS tags, NULL::text AS notes, NULL::timestamptz AS rated_at,
+                 NULL::text AS rating_status, NULL::timestamptz AS replaced_at",
+            );
+        }
+        RatingsExport::Current | RatingsExport::History => {
+            q.push(
+                "x.reviewer, x.verdict, x.score, x.tags, x.notes, x.rated_at, x.rating_status, x.replaced_at",
+            );
+        }
+    }
+    q.push(
+        " FROM candidates c JOIN projects p ON p.id = c.project_id
+          JOIN observations o ON o.id = c.observation_id LEFT JOIN beams b ON b.id = c.beam_id
+          LEFT JOIN LATERAL (SELECT array_agg(mv.metric_id) AS metric_ids, array_agg(mv.value) AS metric_values
+                             FROM candidate_metrics mv WHERE mv.candidate_id = c.id) mx ON true",
+    );
+    let current = "SELECT u.username AS reviewer, r.verdict, r.score,
+                          ARRAY(SELECT tg.name FROM rating_tags rt JOIN tags tg ON tg.id = rt.tag_id
+                                WHERE rt.user_id = r.user_id AND rt.candidate_id = r.candidate_id
+                                ORDER BY tg.position, tg.name) AS tags,
+                          r.notes, r.rated_at, 'current'::text AS rating_status, NULL::timestamptz AS replaced_at
+                   FROM ratings r JOIN users u ON u.id = r.user_id WHERE r.candidate_id = c.id";
+    match ratings {
+        RatingsExport::None => {}
+        RatingsExport::Current => {
+            q.push(" LEFT JOIN LATERAL (")
+                .push(current)
+                .push(") x ON true");
+        }
+        RatingsExport::History => {
+            q.push(" LEFT JOIN LATERAL (")
+                .push(current)
+                .push(
+                    " UNION ALL
+                      SELECT u.username, h.verdict, h.score, h.tag_names, h.notes, h.rated_at,
+                             'replaced', h.replaced_at
+                      FROM rating_history h JOIN users u ON u.id = h.user_id WHERE h.candidate_id = c.id",
+                )
+                .push(") x ON true");
+        }
+    }
+    q.push(" WHERE true");
+    push_conditions(&mut q, scope, me);
+    q.push(" ORDER BY c.id");
+    if ratings != RatingsExport::None {
+        q.push(", lower(x.reviewer), x.rating_status, x.rated_at");
+    }
+    q
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_pattern("J12"), "%J12%");
+        assert_eq!(like_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
+    }
+
+    #[test]
+    fn cursors_fit_their_sort_or_are_refused() {
+        let segs = segments(&SortSpec::Name);
+        assert!(locate(&segs, &["a".into(), "3".into()]).is_some());
+        assert!(locate(&segs, &["a".into()]).is_none());
+        assert!(locate(&segs, &["a".into(), "x".into()]).is_none());
+        let segs = segments(&SortSpec::Metric {
+            id: 1,
+            key: "k".into(),
+        });
+        assert_eq!(
+            locate(&segs, &["0".into(), "1.5".into(), "3".into()])
+                .unwrap()
+                .0,
+            0
+        );
+        assert_eq!(locate(&segs, &["1".into(), "3".into()]).unwrap().0, 1);
+        assert_eq!(locate(&segs, &["2".into(), "3".into()]).unwrap().0, 2);
+        assert!(locate(&segs, &["0".into(), "3".into()]).is_none());
+        assert!(locate(&segs, &["7".into(), "3".into()]).is_none());
+        for v in [1.5, -0.0, 1e300, 1e-300, f64::INFINITY, f64::NEG_INFINITY] {
+            assert_eq!(float_text(v).parse::<f64>().unwrap(), v);
+        }
+    }
+}
