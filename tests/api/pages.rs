@@ -79,13 +79,19 @@ async fn staging_shows_its_release_notes_read_at_request_time(pool: PgPool) {
     let alice = app.create_user("alice", Role::Reviewer).await;
     app.login_as(&alice).await;
     let html = app.get_html("/").await;
-    assert!(select_text(&html, "#release-notes").unwrap().contains("Release 0.2 under review"));
+    assert!(select_text(&html, "#release-notes")
+        .unwrap()
+        .contains("Release 0.2 under review"));
     assert!(select_text(&html, ".staging-mark").is_some());
     // Edited without a restart.
     std::fs::write(&notes, "<p>Second release</p>").unwrap();
     let html = app.get_html("/").await;
-    assert!(select_text(&html, "#release-notes").unwrap().contains("Second release"));
-    assert!(select_text(&html, "footer").unwrap().contains(vetter::VERSION));
+    assert!(select_text(&html, "#release-notes")
+        .unwrap()
+        .contains("Second release"));
+    assert!(select_text(&html, "footer")
+        .unwrap()
+        .contains(vetter::VERSION));
     let _ = std::fs::remove_file(&notes);
     // Production never shows notes or the marker.
     let prod = TestApp::spawn(app.pool.clone()).await;
