@@ -5,6 +5,7 @@
 //! `cargo test --test browser -- --nocapture` prints the paint timings.
 //! Screenshots land in `target/browser-screenshots/`.
 
+mod admin;
 mod harness;
 mod login;
 mod rating;
