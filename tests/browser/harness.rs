@@ -44,6 +44,10 @@ pub struct TestUser {
 
 impl TestApp {
     pub async fn spawn(pool: PgPool) -> Self {
+        Self::spawn_with(pool, |_| {}).await
+    }
+
+    pub async fn spawn_with(pool: PgPool, tweak: impl FnOnce(&mut Config)) -> Self {
         if std::env::var("TEST_LOG").is_ok() {
             vetter::telemetry::init();
         }
@@ -53,7 +57,8 @@ impl TestApp {
             unique()
         ));
         std::fs::create_dir_all(&media_root).unwrap();
-        let config = Config::for_tests("postgres://unused", media_root.clone());
+        let mut config = Config::for_tests("postgres://unused", media_root.clone());
+        tweak(&mut config);
         let app = Application::build(config, pool.clone()).await.unwrap();
         let port = app.port();
         let (tx, rx) = oneshot::channel::<()>();

@@ -9,4 +9,5 @@ mod admin;
 mod harness;
 mod login;
 mod rating;
+mod staging;
 mod webdriver;
