@@ -533,7 +533,7 @@ fn generation_steps(n: i64, r: i64) -> Vec<(&'static str, String)> {
                           CASE k WHEN 0 THEN 'deep_cutout.fits' ELSE '' END AS orig,
                           CASE k WHEN 0 THEN NULL ELSE 2 * c.id - 1 END AS derived,
                           encode(sha256(convert_to('file:' || (2 * c.id - 1 + k), 'UTF8')), 'hex') AS sha
-                   FROM candidates c CROSS JOIN LATERAL generate_series(0, 1) k) f"
+                   FROM candidates c CROSS JOIN LATERAL generate_series(0, 1) k OFFSET 0) f"
             .to_string()),
         ("rated candidates", format!(
             "CREATE TEMP TABLE bench_rated AS
@@ -1118,8 +1118,15 @@ async fn measure(
         }
     }
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    // TLS to a database on the same machine costs CPU on both ends.
+    let tls: bool = sqlx::query_scalar(
+        "SELECT coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)",
+    )
+    .fetch_one(pool)
+    .await?;
     println!(
-        "rating bench: {} reviewers ({}) over {} projects; server pool {} connections; client in-process on {cores} cores; load average {}",
+        "rating bench: {} reviewers ({}) over {} projects; server pool {} connections ({}); \
+         client in-process on {cores} cores; load average {}",
         s.reviewers,
         orders
             .iter()
@@ -1128,6 +1135,7 @@ async fn measure(
             .join(", "),
         PROJECTS.len(),
         s.pool,
+        if tls { "TLS" } else { "no TLS" },
         load_average()
     );
 

@@ -202,13 +202,17 @@ fn filters(q: &mut QueryBuilder<'_, Postgres>, r: &Resolved, user: UserId) {
 }
 
 /// The next candidate of the queue after `after` (or the first), wrapping
-/// around; never `after` itself.
+/// around; never `after` itself. With a table filter the queries are sent
+/// unprepared, planned with their values (see `db::search`).
 pub async fn next(
     db: &mut PgConnection,
     user: UserId,
     r: &Resolved,
     after: Option<i64>,
 ) -> sqlx::Result<Option<i64>> {
+    if r.view.order == QueueOrder::Shuffled {
+        return next_shuffled(db, user, r, after).await;
+    }
     let key = sort_key(&r.view.order, r.seed);
     if let Some(after) = after {
         let mut q = QueryBuilder::new("SELECT c.id");
@@ -218,7 +222,12 @@ pub async fn next(
         from_clause(&mut q, r);
         q.push(" WHERE c.id = ").push_bind(after).push(")");
         q.push(format!(" ORDER BY {key} LIMIT 1"));
-        if let Some(id) = q.build_query_scalar().fetch_optional(&mut *db).await? {
+        if let Some(id) = q
+            .build_query_scalar()
+            .persistent(r.filter.is_none())
+            .fetch_optional(&mut *db)
+            .await?
+        {
             return Ok(Some(id));
         }
     }
@@ -229,7 +238,10 @@ pub async fn next(
         q.push(" AND c.id <> ").push_bind(after);
     }
     q.push(format!(" ORDER BY {key} LIMIT 1"));
-    q.build_query_scalar().fetch_optional(db).await
+    q.build_query_scalar()
+        .persistent(r.filter.is_none())
+        .fetch_optional(db)
+        .await
 }
 
 /// How many candidates the queue holds now (for the queue page, not for
@@ -238,5 +250,66 @@ pub async fn size(db: &mut PgConnection, user: UserId, r: &Resolved) -> sqlx::Re
     let mut q = QueryBuilder::new("SELECT count(*)");
     from_clause(&mut q, r);
     filters(&mut q, r, user);
-    q.build_query_scalar().fetch_one(db).await
+    q.build_query_scalar()
+        .persistent(r.filter.is_none())
+        .fetch_one(db)
+        .await
+}
+
+/// Shuffled order without a sort over the whole queue: the order is
+/// "shuffle_key >= seed, ascending" then "shuffle_key < seed, ascending",
+/// so each part is an index walk on (shuffle_key, id).
+async fn next_shuffled(
+    db: &mut PgConnection,
+    user: UserId,
+    r: &Resolved,
+    after: Option<i64>,
+) -> sqlx::Result<Option<i64>> {
+    let seed = r.seed;
+    let cursor: Option<(i32, i64)> = match after {
+        Some(a) => {
+            sqlx::query_as("SELECT shuffle_key, id FROM candidates WHERE id = $1")
+                .bind(a)
+                .fetch_optional(&mut *db)
+                .await?
+        }
+        None => None,
+    };
+    let mut legs: Vec<(bool, Option<(i32, i64)>)> = Vec::new();
+    match cursor {
+        Some((k, id)) if k >= seed => {
+            legs.push((true, Some((k, id))));
+            legs.push((false, None));
+        }
+        Some((k, id)) => legs.push((false, Some((k, id)))),
+        None => {}
+    }
+    // Then from the start (wrapping), never `after` itself.
+    legs.push((true, None));
+    legs.push((false, None));
+    for (first_part, from) in legs {
+        let mut q = QueryBuilder::new("SELECT c.id");
+        from_clause(&mut q, r);
+        filters(&mut q, r, user);
+        q.push(if first_part {
+            " AND c.shuffle_key >= "
+        } else {
+            " AND c.shuffle_key < "
+        })
+        .push_bind(seed);
+        if let Some((k, id)) = from {
+            q.push(" AND (c.shuffle_key, c.id) > (")
+                .push_bind(k)
+                .push(", ")
+                .push_bind(id)
+                .push(")");
+        } else if let Some(a) = after {
+            q.push(" AND c.id <> ").push_bind(a);
+        }
+        q.push(" ORDER BY c.shuffle_key, c.id LIMIT 1");
+        if let Some(id) = q.build_query_scalar().fetch_optional(&mut *db).await? {
+            return Ok(Some(id));
+        }
+    }
+    Ok(None)
 }
