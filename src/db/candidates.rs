@@ -366,3 +366,15 @@ pub async fn tags(db: &mut PgConnection, project: i64) -> sqlx::Result<Vec<(i64,
     .fetch_all(db)
     .await
 }
+
+/// The candidate's own images (for prefetching the next one's).
+pub async fn image_urls(db: &mut PgConnection, candidate: i64) -> sqlx::Result<Vec<FileRef>> {
+    sqlx::query_as(
+        "SELECT id, role, content_type, size_bytes, storage_path, original_name, derived_from,
+                'candidate' AS owner, frames, frame_ms, width, height
+         FROM files WHERE candidate_id = $1 AND content_type LIKE 'image/%' ORDER BY role",
+    )
+    .bind(candidate)
+    .fetch_all(db)
+    .await
+}

@@ -232,15 +232,11 @@ pub async fn load_view(
         .or_else(|| trail.last().copied().filter(|&t| t != id));
     // The next candidate's pictures, fetched while this one is looked at.
     let prefetch = match queue::next(conn, user, q, Some(id)).await? {
-        Some(following) => match cand::detail(conn, following).await? {
-            Some(nd) => cand::files(conn, &nd)
-                .await?
-                .iter()
-                .filter(|f| f.owner == "candidate" && f.content_type.starts_with("image/"))
-                .map(media_url)
-                .collect(),
-            None => Vec::new(),
-        },
+        Some(following) => cand::image_urls(conn, following)
+            .await?
+            .iter()
+            .map(media_url)
+            .collect(),
         None => Vec::new(),
     };
     let _ = state;
@@ -327,10 +323,14 @@ async fn show(
     user: UserId,
     target: Option<i64>,
     record_in_trail: bool,
+    loaded: Option<Resolved>,
 ) -> WebResult<Response> {
     let session = TypedSession::from_request_ref(req)?;
     let mut conn = state.pool.acquire().await?;
-    let q = queue::load(&mut conn, user).await?;
+    let q = match loaded {
+        Some(q) => q,
+        None => queue::load(&mut conn, user).await?,
+    };
     let Some(id) = target else {
         let label = queue_label(&q);
         return Ok(if is_htmx(req) {
@@ -376,7 +376,7 @@ pub async fn page(
     CurrentUser(user): CurrentUser,
     Path(id): Path<i64>,
 ) -> WebResult<Response> {
-    show(req, &state, user.id, Some(id), true).await
+    show(req, &state, user.id, Some(id), true, None).await
 }
 
 #[derive(Deserialize)]
@@ -401,7 +401,7 @@ pub async fn next(
             return Ok(see_other(&paths::candidate(id)));
         }
     }
-    show(req, &state, user.id, target, true).await
+    show(req, &state, user.id, target, true, Some(q)).await
 }
 
 #[derive(Deserialize)]
@@ -431,7 +431,7 @@ pub async fn previous(
     }
     // Walking back does not add to the trail, or the next step back would
     // return to where we came from.
-    show(req, &state, user.id, Some(target), false).await
+    show(req, &state, user.id, Some(target), false, None).await
 }
 
 #[derive(Deserialize)]
@@ -508,7 +508,7 @@ pub async fn rate(
     if !is_htmx(req) {
         return Ok(go(target));
     }
-    show(req, &state, user.id, target, true).await
+    show(req, &state, user.id, target, true, Some(q)).await
 }
 
 /// Takes back my last rating and shows that candidate again.
@@ -529,7 +529,7 @@ pub async fn undo(
     if !is_htmx(req) {
         return Ok(see_other(&paths::candidate(id)));
     }
-    show(req, &state, user.id, Some(id), true).await
+    show(req, &state, user.id, Some(id), true, None).await
 }
 
 #[derive(Deserialize)]
