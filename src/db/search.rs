@@ -13,6 +13,12 @@
 //! `candidates_name_idx`, `candidates_count_idx`,
 //! `candidates_observation_name_idx`, and `candidate_metrics_sort_idx` for
 //! metric sorts), so page 20,000 costs what page 1 does.
+//!
+//! These queries are sent unprepared (`persistent(false)`): PostgreSQL then
+//! plans each with its actual values. A cached prepared statement switches
+//! to a generic plan after five runs, and a generic plan cannot tell a
+//! 2′ cone from the whole sky: it drove a cone search on a named position
+//! from the metric index and took 2 s instead of 20 ms on a million rows.
 
 use std::collections::HashMap;
 
@@ -39,6 +45,33 @@ pub struct Scope {
     pub tag_ids: Option<Vec<i64>>,
     pub ranges: Vec<(i64, MetricRange)>,
     pub cone: Option<Cone>,
+}
+
+impl Scope {
+    /// Whether nothing limits the candidates (so queries need not look at
+    /// them at all).
+    pub fn is_everything(&self) -> bool {
+        self.project_id.is_none()
+            && self.observation_ids.is_none()
+            && self.beam_ids.is_none()
+            && self.name_pattern.is_none()
+            && self.rated.is_none()
+            && self.reviewer_id.is_none()
+            && self.verdict.is_none()
+            && self.tag_ids.is_none()
+            && self.ranges.is_empty()
+            && self.cone.is_none()
+    }
+}
+
+/// The join to the one candidate of each rating row (alias `c`), needed
+/// only when the scope has conditions on candidates.
+fn candidate_join(scope: &Scope, column: &str) -> String {
+    if scope.is_everything() {
+        String::new()
+    } else {
+        format!(" JOIN candidates c ON c.id = {column}")
+    }
 }
 
 /// How the table is sorted, with the metric resolved.
@@ -407,13 +440,6 @@ fn push_separation(q: &mut QueryBuilder<'_, Postgres>, cone: &Cone) {
     }
 }
 
-/// `SELECT … FROM candidates c WHERE true AND <scope>`: the ids in scope,
-/// for `IN (…)`.
-pub fn push_scope_ids(q: &mut QueryBuilder<'_, Postgres>, s: &Scope, me: UserId) {
-    q.push("SELECT c.id FROM candidates c WHERE true");
-    push_conditions(q, s, me);
-}
-
 // ---------------------------------------------------------------------------
 // The table
 
@@ -658,7 +684,7 @@ async fn fetch_segment(
         q.push(if ascending { " ASC" } else { " DESC" });
     }
     q.push(" LIMIT ").push_bind(limit);
-    let rows: Vec<PgRow> = q.build().fetch_all(&mut *db).await?;
+    let rows: Vec<PgRow> = q.build().persistent(false).fetch_all(&mut *db).await?;
     rows.iter()
         .map(|row| {
             let mut key = Vec::with_capacity(seg.parts.len() + 1);
@@ -871,7 +897,11 @@ pub async fn count_capped(
     let mut q = QueryBuilder::new("SELECT count(*) FROM (SELECT 1 FROM candidates c WHERE true");
     push_conditions(&mut q, scope, me);
     q.push(" LIMIT ").push_bind(cap + 1).push(") s");
-    let n: i64 = q.build_query_scalar().fetch_one(db).await?;
+    let n: i64 = q
+        .build_query_scalar()
+        .persistent(false)
+        .fetch_one(db)
+        .await?;
     Ok((n <= cap).then_some(n))
 }
 
@@ -896,7 +926,7 @@ pub async fn totals(db: &mut PgConnection, scope: &Scope, me: UserId) -> sqlx::R
     );
     push_conditions(&mut q, scope, me);
     let (candidates, rated, multiply_rated, ratings): (i64, i64, i64, i64) =
-        q.build_query_as().fetch_one(db).await?;
+        q.build_query_as().persistent(false).fetch_one(db).await?;
     Ok(Totals {
         candidates,
         rated,
@@ -904,6 +934,12 @@ pub async fn totals(db: &mut PgConnection, scope: &Scope, me: UserId) -> sqlx::R
         ratings,
     })
 }
+
+// Each summary query reads rows of one ratings table (`ratings` or
+// `rating_tags`), each joined to its one candidate (for the scope's
+// conditions) and its one user or tag: no join can repeat a row, so the
+// counts are counts of ratings. Starting from the ratings (hundreds of
+// thousands) rather than the candidates (a million) keeps them quick.
 
 /// Current ratings of the candidates in scope, per reviewer and verdict:
 /// (username, verdict, ratings), by username.
@@ -913,12 +949,13 @@ pub async fn per_reviewer(
     me: UserId,
 ) -> sqlx::Result<Vec<(String, Verdict, i64)>> {
     let mut q = QueryBuilder::new(
-        "SELECT u.username, r.verdict, count(*) FROM ratings r JOIN users u ON u.id = r.user_id
-         WHERE r.candidate_id IN (",
+        "SELECT u.username, r.verdict, count(*) FROM ratings r JOIN users u ON u.id = r.user_id",
     );
-    push_scope_ids(&mut q, scope, me);
-    q.push(") GROUP BY u.username, r.verdict ORDER BY lower(u.username), r.verdict");
-    q.build_query_as().fetch_all(db).await
+    q.push(candidate_join(scope, "r.candidate_id"))
+        .push(" WHERE true");
+    push_conditions(&mut q, scope, me);
+    q.push(" GROUP BY u.username, r.verdict ORDER BY lower(u.username), r.verdict");
+    q.build_query_as().persistent(false).fetch_all(db).await
 }
 
 /// Tags on the current ratings of the candidates in scope: (tag, project
@@ -930,30 +967,37 @@ pub async fn per_tag(
 ) -> sqlx::Result<Vec<(String, String, i64, i64)>> {
     let mut q = QueryBuilder::new(
         "SELECT tg.name, p.slug, count(*), count(DISTINCT rt.candidate_id)
-         FROM rating_tags rt JOIN tags tg ON tg.id = rt.tag_id JOIN projects p ON p.id = tg.project_id
-         WHERE rt.candidate_id IN (",
+         FROM rating_tags rt JOIN tags tg ON tg.id = rt.tag_id JOIN projects p ON p.id = tg.project_id",
     );
-    push_scope_ids(&mut q, scope, me);
-    q.push(") GROUP BY tg.id, tg.name, p.slug, tg.position ORDER BY p.slug, tg.position, tg.name");
-    q.build_query_as().fetch_all(db).await
+    q.push(candidate_join(scope, "rt.candidate_id"))
+        .push(" WHERE true");
+    push_conditions(&mut q, scope, me);
+    q.push(" GROUP BY tg.id, tg.name, p.slug, tg.position ORDER BY p.slug, tg.position, tg.name");
+    q.build_query_as().persistent(false).fetch_all(db).await
 }
 
-/// Per candidate with two or more current ratings: how many said real,
-/// not real and unsure.
+/// Per candidate in scope with two or more current ratings: its id and how
+/// many said real, not real and unsure.
 pub async fn verdict_counts(
     db: &mut PgConnection,
     scope: &Scope,
     me: UserId,
-) -> sqlx::Result<Vec<[i64; 3]>> {
+) -> sqlx::Result<Vec<(i64, [i64; 3])>> {
     let mut q = QueryBuilder::new(
-        "SELECT count(*) FILTER (WHERE r.verdict = 'real'), count(*) FILTER (WHERE r.verdict = 'not_real'),
-                count(*) FILTER (WHERE r.verdict = 'unsure')
-         FROM ratings r WHERE r.candidate_id IN (",
+        "SELECT r.candidate_id, count(*) FILTER (WHERE r.verdict = 'real'),
+                count(*) FILTER (WHERE r.verdict = 'not_real'), count(*) FILTER (WHERE r.verdict = 'unsure')
+         FROM ratings r",
     );
-    push_scope_ids(&mut q, scope, me);
-    q.push(") GROUP BY r.candidate_id HAVING count(*) >= 2");
-    let rows: Vec<(i64, i64, i64)> = q.build_query_as().fetch_all(db).await?;
-    Ok(rows.into_iter().map(|(a, b, c)| [a, b, c]).collect())
+    q.push(candidate_join(scope, "r.candidate_id"))
+        .push(" WHERE true");
+    push_conditions(&mut q, scope, me);
+    q.push(" GROUP BY r.candidate_id HAVING count(*) >= 2");
+    let rows: Vec<(i64, i64, i64, i64)> =
+        q.build_query_as().persistent(false).fetch_all(db).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, a, b, c)| (id, [a, b, c]))
+        .collect())
 }
 
 /// For each pair of reviewers, over the candidates in scope both rated:
@@ -965,14 +1009,15 @@ pub async fn reviewer_pairs(
 ) -> sqlx::Result<Vec<(String, String, i64, i64)>> {
     let mut q = QueryBuilder::new(
         "SELECT ua.username, ub.username, count(*), count(*) FILTER (WHERE a.verdict = b.verdict)
-         FROM ratings a JOIN users ua ON ua.id = a.user_id
-         JOIN ratings b ON b.candidate_id = a.candidate_id
-         JOIN users ub ON ub.id = b.user_id AND lower(ub.username) > lower(ua.username)
-         WHERE a.candidate_id IN (",
+         FROM ratings a JOIN ratings b ON b.candidate_id = a.candidate_id AND b.user_id <> a.user_id
+         JOIN users ua ON ua.id = a.user_id
+         JOIN users ub ON ub.id = b.user_id AND lower(ub.username) > lower(ua.username)",
     );
-    push_scope_ids(&mut q, scope, me);
-    q.push(") GROUP BY ua.username, ub.username ORDER BY lower(ua.username), lower(ub.username)");
-    q.build_query_as().fetch_all(db).await
+    q.push(candidate_join(scope, "a.candidate_id"))
+        .push(" WHERE true");
+    push_conditions(&mut q, scope, me);
+    q.push(" GROUP BY ua.username, ub.username ORDER BY lower(ua.username), lower(ub.username)");
+    q.build_query_as().persistent(false).fetch_all(db).await
 }
 
 /// A candidate whose current ratings disagree.
@@ -985,26 +1030,28 @@ pub struct Disagreement {
     pub verdicts: Vec<String>,
 }
 
-/// Up to `limit` candidates in scope whose current ratings have different
-/// verdicts, by name.
+/// The first `limit` by name of the candidates `ids` (those whose current
+/// ratings disagree, from [`verdict_counts`]), with who said what.
 pub async fn disagreements(
     db: &mut PgConnection,
-    scope: &Scope,
-    me: UserId,
+    ids: &[i64],
     limit: i64,
 ) -> sqlx::Result<Vec<Disagreement>> {
-    let mut q = QueryBuilder::new(
-        "SELECT c.id, c.name, p.slug AS project,
+    // The candidates by id first, then sorted: walking the name index and
+    // testing each row against thousands of ids took over a second.
+    sqlx::query_as(
+        "WITH d AS MATERIALIZED (SELECT id, name, project_id FROM candidates WHERE id = ANY($1))
+         SELECT d.id, d.name, p.slug AS project,
                 (SELECT array_agg(u.username || ': ' || r.verdict::text ORDER BY lower(u.username))
-                 FROM ratings r JOIN users u ON u.id = r.user_id WHERE r.candidate_id = c.id) AS verdicts
-         FROM candidates c JOIN projects p ON p.id = c.project_id
-         WHERE c.rating_count > 1
-           AND EXISTS (SELECT 1 FROM ratings d1 JOIN ratings d2 ON d2.candidate_id = d1.candidate_id
-                       AND d2.verdict <> d1.verdict WHERE d1.candidate_id = c.id)",
-    );
-    push_conditions(&mut q, scope, me);
-    q.push(" ORDER BY c.name, c.id LIMIT ").push_bind(limit);
-    q.build_query_as().fetch_all(db).await
+                 FROM ratings r JOIN users u ON u.id = r.user_id WHERE r.candidate_id = d.id) AS verdicts
+         FROM d JOIN projects p ON p.id = d.project_id
+         ORDER BY d.name, d.id LIMIT $2",
+    )
+    .bind(ids)
+    .bind(limit)
+    .persistent(false)
+    .fetch_all(db)
+    .await
 }
 
 // ---------------------------------------------------------------------------

@@ -12,7 +12,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use poem::web::Data;
 use poem::{handler, IntoResponse, Request, Response};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 
 use crate::auth::TypedSession;
 use crate::db::projects::MetricDef;
@@ -226,7 +226,12 @@ pub async fn load_form(
             )
         })
         .collect();
-    let per_page = [25u32, 50, 100, 200, 500]
+    let mut sizes = vec![25u32, 50, 100, 200, 500];
+    if !sizes.contains(&f.per_page) {
+        sizes.push(f.per_page);
+        sizes.sort_unstable();
+    }
+    let per_page = sizes
         .iter()
         .map(|n| choice(n.to_string(), n.to_string(), f.per_page == *n))
         .collect();
@@ -354,25 +359,28 @@ fn thousands(n: i64) -> String {
 
 async fn results(
     db: &mut PgConnection,
+    pool: &PgPool,
     f: &CandidateFilter,
     res: &Resolution,
     me: UserId,
 ) -> sqlx::Result<Results> {
     let (sort, descending) = res.sort.clone().unwrap_or((SortSpec::Name, false));
-    let page = search::page(
-        db,
-        &res.scope,
-        me,
-        &search::PageSpec {
-            sort: &sort,
-            descending,
-            cursor: &f.cursor,
-            per: f.per_page,
-            columns: &res.columns,
-        },
-    )
-    .await?;
-    let count = match search::count_capped(db, &res.scope, me, COUNT_CAP).await? {
+    let spec = search::PageSpec {
+        sort: &sort,
+        descending,
+        cursor: &f.cursor,
+        per: f.per_page,
+        columns: &res.columns,
+    };
+    // The count on a second connection, at the same time as the page: for
+    // a selective filter each can take tens of milliseconds.
+    let counting = async {
+        let mut c = pool.acquire().await?;
+        search::count_capped(&mut c, &res.scope, me, COUNT_CAP).await
+    };
+    let (page, count) = tokio::join!(search::page(db, &res.scope, me, &spec), counting);
+    let page = page?;
+    let count = match count? {
         Some(1) => "1 candidate".to_string(),
         Some(n) => format!("{} candidates", thousands(n)),
         None => format!("more than {} candidates", thousands(COUNT_CAP)),
@@ -504,6 +512,16 @@ pub struct CandidatesFragment {
     s: Search,
 }
 
+/// The URL htmx pushes: the filter's own query (no empty fields), or
+/// `?reset=1` for none, which a reload must not turn into the default view.
+pub fn canonical_url(path: &str, query: &str) -> String {
+    if query.is_empty() {
+        format!("{path}?reset=1")
+    } else {
+        format!("{path}?{query}")
+    }
+}
+
 /// The raw query string of the request (without `?`).
 pub fn raw_query(req: &Request) -> &str {
     req.uri().query().unwrap_or("")
@@ -539,12 +557,13 @@ pub async fn list(
     let f = CandidateFilter::from_query(raw_query(req));
     let res = search::resolve(&mut conn, &f).await?;
     let results = if res.is_valid() {
-        Some(results(&mut conn, &f, &res, user.id).await?)
+        Some(results(&mut conn, &state.pool, &f, &res, user.id).await?)
     } else {
         None
     };
     let views = views::list(&mut conn, user.id).await?;
     let query = f.to_query();
+    let canonical = canonical_url(paths::CANDIDATES, &f.query_at(&f.cursor));
     let summary = f.summary();
     let form = load_form(&mut conn, f, &res, FormFor::Table).await?;
     drop(conn);
@@ -558,7 +577,9 @@ pub async fn list(
         summary,
     };
     Ok(if is_htmx(req) {
-        CandidatesFragment { s }.into_response()
+        CandidatesFragment { s }
+            .with_header("HX-Push-Url", canonical)
+            .into_response()
     } else {
         CandidatesPage {
             layout: Layout::for_request(req).await?,

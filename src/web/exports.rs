@@ -438,7 +438,10 @@ async fn produce(
     let mut conn = pool.acquire().await.map_err(std::io::Error::other)?;
     let mut q = search::export_query(&scope, me, enc.shape.ratings);
     let mut n: u64 = 0;
-    let mut rows = q.build_query_as::<ExportRow>().fetch(&mut *conn);
+    let mut rows = q
+        .build_query_as::<ExportRow>()
+        .persistent(false)
+        .fetch(&mut *conn);
     while let Some(row) = rows.try_next().await.map_err(std::io::Error::other)? {
         enc.row(&row)?;
         n += 1;

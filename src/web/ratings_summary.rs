@@ -3,10 +3,11 @@
 //!
 //! Every figure is over the current ratings (one per reviewer and
 //! candidate) of the candidates the filter selects, and each count is a
-//! count of rows of one table grouped by a key, never of a join that could
-//! repeat them: ratings per reviewer and verdict count `ratings` rows,
-//! ratings per tag count `rating_tags` rows (a rating carries a tag at most
-//! once), and candidates per tag count distinct candidates.
+//! count of rows of one table grouped by a key, joined only to rows it has
+//! exactly one of (its candidate, user, tag), never through a join that
+//! could repeat them: ratings per reviewer and verdict count `ratings`
+//! rows, ratings per tag count `rating_tags` rows (a rating carries a tag
+//! at most once), and candidates per tag count distinct candidates.
 //!
 //! Agreement is over the candidates with two or more current ratings:
 //! - pairwise agreement: for each candidate, the share of its pairs of
@@ -33,7 +34,9 @@ use crate::db::search::{self, Disagreement, Totals};
 use crate::domain::filter::CandidateFilter;
 use crate::domain::Verdict;
 use crate::web::access::CurrentUser;
-use crate::web::candidates::{default_view_redirect, load_form, raw_query, FormFor, FormView};
+use crate::web::candidates::{
+    canonical_url, default_view_redirect, load_form, raw_query, FormFor, FormView,
+};
 use crate::web::error::WebResult;
 use crate::web::exports::xml_escape;
 use crate::web::layout::Layout;
@@ -125,7 +128,8 @@ pub fn bar_chart(title: &str, series: &[(&str, &str)], bars: &[Bar]) -> String {
     let _ = write!(
         s,
         "<svg class=\"bar-chart\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {W} {h}\" \
-         width=\"{W}\" height=\"{h}\" role=\"img\" aria-label=\"{t}\"><title>{t}</title>\
+         width=\"{W}\" height=\"{h}\" font-family=\"system-ui, sans-serif\" role=\"img\" \
+         aria-label=\"{t}\"><title>{t}</title>\
          <rect x=\"0\" y=\"0\" width=\"{W}\" height=\"{h}\" fill=\"#ffffff\"/>\
          <text x=\"0\" y=\"16\" font-size=\"14\" font-weight=\"600\" fill=\"#1b1f24\">{t}</text>",
         t = xml_escape(title)
@@ -346,7 +350,14 @@ pub async fn page(
                 candidates,
             })
             .collect();
-        let agreement = agreement(&search::verdict_counts(&mut conn, s, me).await?);
+        let counts = search::verdict_counts(&mut conn, s, me).await?;
+        let per_item: Vec<[i64; 3]> = counts.iter().map(|(_, c)| *c).collect();
+        let agreement = agreement(&per_item);
+        let disagreeing: Vec<i64> = counts
+            .iter()
+            .filter(|(_, c)| c.iter().filter(|&&n| n > 0).count() > 1)
+            .map(|(id, _)| *id)
+            .collect();
         let pairs = search::reviewer_pairs(&mut conn, s, me)
             .await?
             .into_iter()
@@ -358,7 +369,8 @@ pub async fn page(
                 percent: Figures::percent((both > 0).then(|| agreed as f64 / both as f64)),
             })
             .collect();
-        let disagreements = search::disagreements(&mut conn, s, me, DISAGREEMENTS_SHOWN).await?;
+        let disagreements =
+            search::disagreements(&mut conn, &disagreeing, DISAGREEMENTS_SHOWN).await?;
         let series: Vec<(&str, &str)> = Verdict::ALL
             .iter()
             .zip(VERDICT_COLOURS)
@@ -429,6 +441,7 @@ pub async fn page(
     };
     let summary = f.summary();
     let table_href = link(paths::CANDIDATES, &f, &[]);
+    let canonical = canonical_url(paths::RATINGS, &f.to_query());
     let form = load_form(&mut conn, f, &res, FormFor::Summary).await?;
     drop(conn);
     let s = SummaryView {
@@ -438,7 +451,9 @@ pub async fn page(
         table_href,
     };
     Ok(if is_htmx(req) {
-        RatingsFragment { s }.into_response()
+        RatingsFragment { s }
+            .with_header("HX-Push-Url", canonical)
+            .into_response()
     } else {
         RatingsPage {
             layout: Layout::for_request(req).await?,

@@ -687,6 +687,11 @@ async fn htmx_gets_the_fragment_and_plain_get_the_page(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+    // The URL pushed is the filter's own, without the form's empty fields.
+    assert_eq!(
+        r.headers()["hx-push-url"],
+        "/candidates?project=vast&rated=mine"
+    );
     let body = r.text().await.unwrap();
     assert!(!body.contains("<html"), "a fragment");
     let frag = scraper::Html::parse_fragment(&body);

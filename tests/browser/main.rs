@@ -6,6 +6,7 @@
 //! Screenshots land in `target/browser-screenshots/`.
 
 mod admin;
+mod candidates;
 mod harness;
 mod login;
 mod rating;
