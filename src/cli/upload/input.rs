@@ -272,51 +272,19 @@ fn without_duplicates(
 
 // ------------------------------------------------------------ small checks
 
-/// Metric keys, position kinds, file roles, attribute names: lowercase
-/// identifiers, as the API requires.
+/// Metric keys, position kinds, file roles, attribute names: the same rule
+/// the server applies, so a bad name is caught before anything is sent.
 pub fn check_key(what: &str, s: &str) -> Result<(), String> {
-    let mut chars = s.chars();
-    let ok = matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
-        && s.len() <= 64
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{what} {s:?} is not valid: use lowercase letters, digits and '_', starting with a letter, at most 64 characters"
-        ))
-    }
+    crate::domain::upload::check_key(s).map_err(|e| format!("{what} {e}"))
 }
 
 /// Observation ids and beam names: they go into URL paths.
 pub fn check_external_id(what: &str, s: &str, max: usize) -> Result<(), String> {
-    let ok = !s.is_empty()
-        && s.len() <= max
-        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '+' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{what} {s:?} is not valid: letters, digits and _ . : + -, starting with a letter or digit, at most {max} characters"
-        ))
-    }
+    crate::domain::upload::check_external_id(s, max).map_err(|e| format!("{what} {e}"))
 }
 
 pub fn check_slug(s: &str) -> Result<(), String> {
-    let ok = !s.is_empty()
-        && s.len() <= 64
-        && s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "project slug {s:?} is not valid: lowercase letters, digits, '_' and '-', at most 64 characters"
-        ))
-    }
+    crate::domain::upload::check_slug(s)
 }
 
 fn check_name(s: &str) -> Result<(), String> {
