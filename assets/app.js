@@ -26,6 +26,47 @@
     });
   });
 
+  // The server describes its own failures with a toast it retargets to
+  // #toasts. When it cannot be reached, or something in front of it (nginx)
+  // answers instead, there is no such toast: say so here, in the same form,
+  // rather than leaving the page unchanged or swapping in a blank or foreign
+  // page. A pending paint timing belongs to no swap then, so it is dropped.
+  const UNREACHABLE = "Could not reach the server; nothing was saved \u2014 try again.";
+  function errorToast(message) {
+    keyAt = null;
+    const area = document.getElementById("toasts");
+    if (!area) return;
+    // Pressing again while the server is away must not pile up copies.
+    area.querySelectorAll(".toast").forEach(function (t) {
+      if (t.firstChild && t.firstChild.nodeValue === message) t.remove();
+    });
+    const el = document.createElement("div");
+    el.className = "toast toast-error";
+    el.setAttribute("role", "status");
+    el.appendChild(document.createTextNode(message));
+    const close = document.createElement("button");
+    close.type = "button";
+    close.className = "toast-close";
+    close.setAttribute("aria-label", "Dismiss");
+    close.textContent = "\u00d7";
+    el.appendChild(close);
+    area.appendChild(el);
+  }
+  document.addEventListener("htmx:sendError", function () { errorToast(UNREACHABLE); });
+  document.addEventListener("htmx:timeout", function () { errorToast(UNREACHABLE); });
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    const xhr = e.detail.xhr;
+    if (!xhr || xhr.status < 400 || xhr.getResponseHeader("HX-Retarget")) return;
+    // Our own 4xx fragments (a form with its problems) swap as designed;
+    // any 5xx, a blank body or a whole page did not come from a handler.
+    const body = xhr.responseText || "";
+    if (xhr.status < 500 && body.trim() && !/<html[\s>]/i.test(body)) return;
+    e.detail.shouldSwap = false;
+    errorToast(xhr.status >= 502 && xhr.status <= 504
+      ? UNREACHABLE
+      : "The server could not finish this (HTTP " + xhr.status + "); nothing was saved \u2014 try again.");
+  });
+
   function helpOverlay() {
     let el = document.getElementById("shortcut-help");
     if (el) return el;

@@ -227,14 +227,8 @@ impl Config {
         Ok(url.to_string())
     }
 
-    pub fn from_source(src: &Source) -> Result<Self, ConfigError> {
-        let database_url = Self::database_url(src)?;
-        let bind_raw = src.get("VETTER_BIND").unwrap_or("127.0.0.1:8000");
-        let bind = bind_raw.parse().map_err(|_| {
-            ConfigError(format!(
-                "VETTER_BIND={bind_raw:?} is not an address like 127.0.0.1:8000"
-            ))
-        })?;
+    /// The media folder alone, for the commands that need no server settings.
+    pub fn media_root(src: &Source) -> Result<PathBuf, ConfigError> {
         let media_raw = src.require("VETTER_MEDIA_ROOT")?;
         // cfitsio reads meaning into file names ([ext], (copy), -, +...), so
         // the folder that FITS files live in is kept to plain characters.
@@ -246,7 +240,18 @@ impl Config {
                 "VETTER_MEDIA_ROOT={media_raw:?} may hold only letters, digits, '/', '_', '.' and '-'"
             )));
         }
-        let media_root = PathBuf::from(media_raw);
+        Ok(PathBuf::from(media_raw))
+    }
+
+    pub fn from_source(src: &Source) -> Result<Self, ConfigError> {
+        let database_url = Self::database_url(src)?;
+        let bind_raw = src.get("VETTER_BIND").unwrap_or("127.0.0.1:8000");
+        let bind = bind_raw.parse().map_err(|_| {
+            ConfigError(format!(
+                "VETTER_BIND={bind_raw:?} is not an address like 127.0.0.1:8000"
+            ))
+        })?;
+        let media_root = Self::media_root(src)?;
         let secret_key = src.require("VETTER_SECRET_KEY")?;
         if secret_key.len() < 32 {
             return Err(ConfigError(

@@ -2,16 +2,31 @@
 //!
 //! Content is stored once under a name made from its sha256
 //! (`objects/ab/ab12….fits`), so no name from a client ever reaches the file
-//! system or cfitsio. A request first writes into `tmp/`; only after its
-//! database transaction commits are the files moved into `objects/`. A failed
-//! request deletes its temporary files (on drop), so it leaves the folder as
-//! it was.
+//! system or cfitsio.
+//!
+//! Crash safety comes from the order of writes: a request streams into
+//! `tmp/` (fsynced), then, inside its database transaction and before the
+//! commit, links each file into `objects/` and fsyncs the directories
+//! ([`Publication`]). A crash at any point can therefore leave an object no
+//! row refers to (an orphan, which `vetter check --repair` removes), but
+//! never a committed row whose object is missing.
+//!
+//! Objects are shared between rows, so deleting one is only safe when no
+//! row, committed or about to be, refers to it. That is settled with
+//! PostgreSQL advisory locks, one per `objects/ab` bucket: whoever publishes
+//! holds the bucket's lock *shared* from before the link until its commit,
+//! and whoever deletes holds it *exclusively* while it re-reads the
+//! references and unlinks. So a delete never lands between another
+//! request's "the object is already there" and that request's commit.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
+use sqlx::{PgConnection, PgPool};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
+use crate::db::files as db_files;
 use crate::fits::FileKind;
 
 #[derive(Debug, Clone)]
@@ -58,8 +73,8 @@ impl ContentKind {
     }
 }
 
-/// A file written into `tmp/`, removed again when dropped unless it was
-/// moved into place.
+/// A file written into `tmp/`, removed again when dropped (a published one
+/// lives on as its hard link in `objects/`).
 #[derive(Debug)]
 pub struct TempFile {
     path: PathBuf,
@@ -67,7 +82,6 @@ pub struct TempFile {
     pub sha256: String,
     /// The first bytes, for telling the type.
     pub head: Vec<u8>,
-    kept: bool,
 }
 
 impl TempFile {
@@ -78,9 +92,7 @@ impl TempFile {
 
 impl Drop for TempFile {
     fn drop(&mut self) {
-        if !self.kept {
-            let _ = std::fs::remove_file(&self.path);
-        }
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 
@@ -131,7 +143,6 @@ impl MediaStore {
             size: 0,
             sha256: String::new(),
             head: Vec::new(),
-            kept: false,
         };
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; 64 * 1024];
@@ -161,22 +172,70 @@ impl MediaStore {
         self.write_temp(bytes, u64::MAX).await
     }
 
-    /// Moves a committed file into its place. If identical content is there
-    /// already, the temporary copy is simply dropped.
-    pub fn keep(&self, mut temp: TempFile, kind: ContentKind) -> std::io::Result<()> {
-        let dest = self.absolute(&Self::object_path(&temp.sha256, kind));
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent)?;
+    /// A publication for one request: see [`Publication::publish`].
+    pub fn publication(&self, pool: &PgPool) -> Publication {
+        Publication {
+            media: self.clone(),
+            pool: pool.clone(),
+            created: Vec::new(),
+            settled: false,
         }
-        if dest.exists() {
-            return Ok(()); // `temp` is removed on drop
-        }
-        std::fs::rename(&temp.path, &dest)?;
-        temp.kept = true;
-        Ok(())
     }
 
-    /// Removes stored objects that no row refers to any more.
+    /// Removes those of `paths` (relative object paths) that no row refers
+    /// to, under the exclusive lock of their buckets, and returns the ones
+    /// removed. When the locks cannot be had within a few seconds (a long
+    /// backup holds them), the objects are left for `vetter check`.
+    pub async fn remove_unreferenced(&self, pool: &PgPool, paths: &[String]) -> Vec<String> {
+        let paths: Vec<String> = paths
+            .iter()
+            .filter(|p| parse_object_path(p).is_some())
+            .cloned()
+            .collect();
+        if paths.is_empty() {
+            return Vec::new();
+        }
+        match self.try_remove_unreferenced(pool, &paths).await {
+            Ok(removed) => removed,
+            Err(e) => {
+                tracing::warn!(error = %e, count = paths.len(),
+                    "unused media files left in place for `vetter check --repair`");
+                Vec::new()
+            }
+        }
+    }
+
+    async fn try_remove_unreferenced(
+        &self,
+        pool: &PgPool,
+        paths: &[String],
+    ) -> anyhow::Result<Vec<String>> {
+        let buckets: Vec<i32> = paths.iter().filter_map(|p| path_bucket(p)).collect();
+        let mut tx = exclusive(pool, &buckets, Duration::from_secs(5)).await?;
+        let unused = db_files::unreferenced(&mut tx, paths).await?;
+        let root = self.root.clone();
+        let removed = tokio::task::spawn_blocking(move || {
+            let mut removed = Vec::new();
+            for p in unused {
+                match std::fs::remove_file(root.join(&p)) {
+                    Ok(()) => removed.push(p),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        tracing::warn!(path = %p, error = %e, "could not remove an unused media file")
+                    }
+                }
+            }
+            removed
+        })
+        .await?;
+        // Only now may a publisher of the same content go on.
+        tx.commit().await?;
+        Ok(removed)
+    }
+
+    /// Removes stored objects that no row refers to any more. Prefer
+    /// [`MediaStore::remove_unreferenced`], which also settles the race with
+    /// a concurrent upload of the same content.
     pub fn remove_objects(&self, relative_paths: &[String]) {
         for p in relative_paths {
             if let Err(e) = std::fs::remove_file(self.absolute(p)) {
@@ -186,6 +245,231 @@ impl MediaStore {
             }
         }
     }
+}
+
+/// The files one request puts into `objects/`, and what becomes of them.
+///
+/// [`publish`](Publication::publish) runs inside the request's transaction,
+/// before the commit. Then exactly one of [`committed`](Publication::committed)
+/// or [`abandon`](Publication::abandon) follows; if neither does (the request
+/// was cancelled), dropping it abandons in the background.
+#[must_use = "call committed() or abandon()"]
+pub struct Publication {
+    media: MediaStore,
+    pool: PgPool,
+    /// Objects this request made (not those that were there already).
+    created: Vec<String>,
+    settled: bool,
+}
+
+impl Publication {
+    /// Links each temporary file into `objects/` (the same content already
+    /// there is left as it is) and makes the links durable. Holds the shared
+    /// lock of each touched bucket in `tx` until it ends.
+    pub async fn publish<'a>(
+        &mut self,
+        tx: &mut PgConnection,
+        files: impl IntoIterator<Item = (&'a TempFile, ContentKind)>,
+    ) -> anyhow::Result<()> {
+        let jobs: Vec<(PathBuf, String)> = files
+            .into_iter()
+            .map(|(t, kind)| (t.path.clone(), MediaStore::object_path(&t.sha256, kind)))
+            .collect();
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let buckets: Vec<i32> = jobs.iter().filter_map(|(_, p)| path_bucket(p)).collect();
+        db_files::lock_buckets_shared(tx, &buckets).await?;
+        let root = self.media.root.clone();
+        let (created, result) = tokio::task::spawn_blocking(move || link_all(&root, &jobs))
+            .await
+            .map_err(|e| anyhow::anyhow!("publishing media files: {e}"))?;
+        self.created.extend(created);
+        result.map_err(|e| anyhow::Error::new(e).context("publishing media files"))
+    }
+
+    /// The transaction committed: the objects stay.
+    pub fn committed(mut self) {
+        self.settled = true;
+    }
+
+    /// The transaction did not commit (call this after it has ended, or
+    /// its locks would make this wait): removes the objects this request
+    /// made that no row refers to.
+    pub async fn abandon(mut self) {
+        self.settled = true;
+        let created = std::mem::take(&mut self.created);
+        self.media.remove_unreferenced(&self.pool, &created).await;
+    }
+
+    /// Objects this request made.
+    pub fn created(&self) -> &[String] {
+        &self.created
+    }
+}
+
+impl Drop for Publication {
+    fn drop(&mut self) {
+        if self.settled || self.created.is_empty() {
+            return;
+        }
+        let (media, pool, created) = (
+            self.media.clone(),
+            self.pool.clone(),
+            std::mem::take(&mut self.created),
+        );
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                media.remove_unreferenced(&pool, &created).await;
+            });
+        }
+    }
+}
+
+/// A transaction holding the exclusive locks of `buckets`, polling for them
+/// for up to `patience` rather than queueing behind the uploads that hold
+/// them shared.
+pub async fn exclusive(
+    pool: &PgPool,
+    buckets: &[i32],
+    patience: Duration,
+) -> anyhow::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+    let deadline = std::time::Instant::now() + patience;
+    let mut pause = Duration::from_millis(20);
+    loop {
+        let mut tx = pool.begin().await?;
+        if db_files::try_lock_buckets_exclusive(&mut tx, buckets).await? {
+            return Ok(tx);
+        }
+        tx.rollback().await?;
+        if std::time::Instant::now() + pause > deadline {
+            anyhow::bail!("the media buckets stayed in use for {patience:?} (a backup running?)");
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(500));
+    }
+}
+
+/// Links (or, across file systems, copies) each file into place and fsyncs
+/// the directories touched. Returns the objects made, also on an error.
+fn link_all(root: &Path, jobs: &[(PathBuf, String)]) -> (Vec<String>, std::io::Result<()>) {
+    let mut created = Vec::new();
+    let mut dirs = std::collections::BTreeSet::new();
+    let result = (|| {
+        for (src, rel) in jobs {
+            let dest = root.join(rel);
+            let parent = dest.parent().expect("object paths have a folder");
+            if !parent.exists() {
+                std::fs::create_dir_all(parent)?;
+                dirs.insert(root.join("objects"));
+                dirs.insert(root.to_path_buf());
+            }
+            if link_no_clobber(src, &dest)? {
+                created.push(rel.clone());
+            }
+            // Also when the object was there already: it may be another
+            // request's link that is not yet durable.
+            dirs.insert(parent.to_path_buf());
+        }
+        for d in &dirs {
+            sync_dir(d)?;
+        }
+        Ok(())
+    })();
+    (created, result)
+}
+
+/// Puts `src` at `dest` unless something is there. `true` if it did.
+fn link_no_clobber(src: &Path, dest: &Path) -> std::io::Result<bool> {
+    match std::fs::hard_link(src, dest) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(_) => {
+            // No hard links here (another file system, or one without
+            // them): copy beside the target, make it durable, then rename.
+            if dest.exists() {
+                return Ok(false);
+            }
+            let part = dest.with_extension(format!("{}.part", crate::random_hex(8)));
+            std::fs::copy(src, &part)?;
+            std::fs::File::open(&part)?.sync_all()?;
+            std::fs::rename(&part, dest)?;
+            Ok(true)
+        }
+    }
+}
+
+/// Makes a directory's entries durable (on Unix an fsync of the directory).
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// The checksum and kind an object path names, if it is one
+/// (`objects/ab/ab….ext`, lowercase hex, a known extension). Anything else,
+/// including `..` or absolute paths, is `None`.
+pub fn parse_object_path(rel: &str) -> Option<(&str, ContentKind)> {
+    let rest = rel.strip_prefix("objects/")?;
+    let (dir, file) = rest.split_once('/')?;
+    let (sha, ext) = file.split_once('.')?;
+    let kind = [
+        ContentKind::Fits,
+        ContentKind::Png,
+        ContentKind::Gif,
+        ContentKind::Csv,
+    ]
+    .into_iter()
+    .find(|k| k.extension() == ext)?;
+    let hex_ok = sha.len() == 64 && sha.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    (hex_ok && dir.len() == 2 && sha.starts_with(dir)).then_some((sha, kind))
+}
+
+/// The advisory-lock bucket of a checksum: its first byte, as the
+/// `objects/ab` folder.
+pub fn bucket(sha256: &str) -> Option<i32> {
+    sha256
+        .get(..2)
+        .and_then(|b| i32::from_str_radix(b, 16).ok())
+}
+
+fn path_bucket(rel: &str) -> Option<i32> {
+    parse_object_path(rel).and_then(|(sha, _)| bucket(sha))
+}
+
+/// Size and sha256 of a file; with `copy_to`, also writes a durable copy
+/// there (through a `.part` name, so a crash leaves no half file under the
+/// final name).
+pub fn hash_file(path: &Path, copy_to: Option<&Path>) -> std::io::Result<(u64, String)> {
+    use std::io::{Read, Write};
+    let mut input = std::fs::File::open(path)?;
+    let mut out = match copy_to {
+        Some(dest) => {
+            if let Some(dir) = dest.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let part = dest.with_extension(format!("{}.part", crate::random_hex(8)));
+            Some((std::fs::File::create(&part)?, part, dest))
+        }
+        None => None,
+    };
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = input.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        hasher.update(&buf[..n]);
+        if let Some((f, _, _)) = out.as_mut() {
+            f.write_all(&buf[..n])?;
+        }
+    }
+    if let Some((f, part, dest)) = out {
+        f.sync_all()?;
+        std::fs::rename(&part, dest)?;
+    }
+    Ok((size, hex(&hasher.finalize())))
 }
 
 pub fn hex(bytes: &[u8]) -> String {
@@ -220,7 +504,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_dropped_temp_file_is_removed_and_a_kept_one_moves_into_place() {
+    async fn a_dropped_temp_file_is_removed_and_a_linked_one_stays_in_objects() {
         let s = store();
         let t = s.write_temp_bytes(b"hello").await.unwrap();
         let p = t.path().to_path_buf();
@@ -230,12 +514,40 @@ mod tests {
 
         let t = s.write_temp_bytes(b"hello").await.unwrap();
         assert_eq!(t.sha256, hex(&Sha256::digest(b"hello")));
-        let sha = t.sha256.clone();
-        s.keep(t, ContentKind::Csv).unwrap();
-        let dest = s.absolute(&MediaStore::object_path(&sha, ContentKind::Csv));
-        assert_eq!(std::fs::read(&dest).unwrap(), b"hello");
+        let rel = MediaStore::object_path(&t.sha256, ContentKind::Csv);
+        let jobs = vec![(t.path().to_path_buf(), rel.clone())];
+        let (created, r) = link_all(s.root(), &jobs);
+        r.unwrap();
+        assert_eq!(created, vec![rel.clone()]);
+        // The same content again is not "made" a second time.
+        let (created, r) = link_all(s.root(), &jobs);
+        r.unwrap();
+        assert!(created.is_empty());
+        drop(t);
+        assert_eq!(std::fs::read(s.absolute(&rel)).unwrap(), b"hello");
         assert_eq!(std::fs::read_dir(s.tmp_dir()).unwrap().count(), 0);
         let _ = std::fs::remove_dir_all(s.root());
+    }
+
+    #[test]
+    fn only_object_paths_parse() {
+        let sha = hex(&Sha256::digest(b"x"));
+        let good = format!("objects/{}/{sha}.png", &sha[..2]);
+        assert_eq!(
+            parse_object_path(&good),
+            Some((sha.as_str(), ContentKind::Png))
+        );
+        for bad in [
+            format!("objects/00/{sha}.png"),
+            format!("objects/{}/{sha}.exe", &sha[..2]),
+            format!("objects/{}/../{sha}.png", &sha[..2]),
+            format!("/objects/{}/{sha}.png", &sha[..2]),
+            format!("objects/{}/{}.png", &sha[..2], sha.to_uppercase()),
+            "objects/../../etc/passwd".to_string(),
+            "tmp/abc.part".to_string(),
+        ] {
+            assert_eq!(parse_object_path(&bad), None, "{bad}");
+        }
     }
 
     #[tokio::test]

@@ -128,9 +128,15 @@ impl TypedSession {
         self.0.insert(TRAIL, t).await.map_err(session_error)
     }
 
-    /// The pending flash message, removed as it is read.
+    /// The pending flash message, removed as it is read. Looked at first,
+    /// because a removal marks the session changed and so costs a write to
+    /// the store at the end of every request that renders a page.
     pub async fn take_flash(&self) -> Result<Option<Flash>, AppError> {
-        self.0.remove(FLASH).await.map_err(session_error)
+        let pending: Option<Flash> = self.0.get(FLASH).await.map_err(session_error)?;
+        if pending.is_some() {
+            self.0.remove::<Flash>(FLASH).await.map_err(session_error)?;
+        }
+        Ok(pending)
     }
 }
 

@@ -2,9 +2,12 @@
 //! takes a few flags, and `vetter --help` / `vetter COMMAND --help` document them.
 
 mod admin;
+mod backup;
+mod check;
 pub mod demo;
 mod healthcheck;
 mod pulsars;
+mod restore;
 pub mod upload;
 
 use std::process::ExitCode;
@@ -39,6 +42,14 @@ Commands:
                  lists skipped records on stderr)
   token create USERNAME [--name LABEL]
                  Print a new API token for that user (for automation)
+  check [--repair] [--grace DURATION] [--sizes-only]
+                 Compare the media folder with the file rows: orphan files,
+                 rows whose file is missing or damaged; --repair fixes them
+  backup DIR     Write a consistent copy of the database (pg_dump) and the
+                 media files it uses, with a manifest of checksums
+  restore DIR [--force]
+                 Put a backup back into an empty database and the media
+                 folder, verifying every checksum
   help           Show this text
 
 Settings come from the environment or a .env file in the working directory:
@@ -65,6 +76,9 @@ pub async fn main(args: Vec<String>) -> ExitCode {
     if wants_help || matches!(command, "help" | "--help" | "-h") {
         match command {
             "upload" => print!("{}", upload::USAGE),
+            "check" => print!("{}", check::USAGE),
+            "backup" => print!("{}", backup::USAGE),
+            "restore" => print!("{}", restore::USAGE),
             _ => print!("{USAGE}"),
         }
         return ExitCode::SUCCESS;
@@ -82,6 +96,9 @@ pub async fn main(args: Vec<String>) -> ExitCode {
         "pulsars" => pulsars::run(rest).await,
         "token" => admin::token(rest).await,
         "demo" => demo::run(rest).await,
+        "check" => check::run(rest).await,
+        "backup" => backup::run(rest).await,
+        "restore" => restore::run(rest).await,
         other => Err(CliError::Usage(format!("unknown command {other:?}"))),
     };
     match result {

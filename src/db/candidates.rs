@@ -367,6 +367,21 @@ pub async fn tags(db: &mut PgConnection, project: i64) -> sqlx::Result<Vec<(i64,
     .await
 }
 
+/// What a rating of the candidate may hold: whether its project asks for a
+/// score, and its project's tags. One query, because every rating asks.
+pub async fn rating_rules(
+    db: &mut PgConnection,
+    candidate: i64,
+) -> sqlx::Result<Option<(bool, Vec<i64>)>> {
+    sqlx::query_as(
+        "SELECT p.score_enabled, ARRAY(SELECT t.id FROM tags t WHERE t.project_id = p.id)
+         FROM candidates c JOIN projects p ON p.id = c.project_id WHERE c.id = $1",
+    )
+    .bind(candidate)
+    .fetch_optional(db)
+    .await
+}
+
 /// The candidate's own images (for prefetching the next one's).
 pub async fn image_urls(db: &mut PgConnection, candidate: i64) -> sqlx::Result<Vec<FileRef>> {
     sqlx::query_as(

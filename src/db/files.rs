@@ -137,3 +137,145 @@ pub async fn by_id(db: &mut PgConnection, id: i64) -> sqlx::Result<Option<Stored
     .fetch_optional(db)
     .await
 }
+
+/// The advisory-lock class of media buckets (see `media.rs`): "medi".
+pub const MEDIA_LOCK_CLASS: i32 = 0x6d65_6469;
+
+/// Takes the shared lock of each media bucket until the transaction ends.
+/// Always in ascending order, as every taker does, so takers cannot deadlock
+/// one another.
+pub async fn lock_buckets_shared(db: &mut PgConnection, buckets: &[i32]) -> sqlx::Result<()> {
+    lock_buckets(db, buckets, "pg_advisory_xact_lock_shared").await
+}
+
+/// Tries to take the exclusive lock of each media bucket until the
+/// transaction ends, without queueing (a queued exclusive request would hold
+/// up every upload behind it). `false` if any is taken: the caller rolls
+/// back, which releases those it did get, and tries again later.
+pub async fn try_lock_buckets_exclusive(
+    db: &mut PgConnection,
+    buckets: &[i32],
+) -> sqlx::Result<bool> {
+    let mut sorted = buckets.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    sqlx::query_scalar::<_, Option<bool>>(
+        "SELECT bool_and(pg_try_advisory_xact_lock($1, b)) FROM (SELECT b FROM unnest($2::int4[]) AS b ORDER BY b) AS s",
+    )
+    .bind(MEDIA_LOCK_CLASS)
+    .bind(&sorted)
+    .fetch_one(db)
+    .await
+    .map(|all| all.unwrap_or(true))
+}
+
+/// Takes the shared lock of every media bucket for the whole session (it
+/// outlives transactions; closing the connection releases it).
+pub async fn lock_all_buckets_for_session(db: &mut PgConnection) -> sqlx::Result<()> {
+    let all: Vec<i32> = (0..256).collect();
+    lock_buckets(db, &all, "pg_advisory_lock_shared").await
+}
+
+async fn lock_buckets(db: &mut PgConnection, buckets: &[i32], function: &str) -> sqlx::Result<()> {
+    let mut sorted = buckets.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    if sorted.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(&format!(
+        "SELECT count({function}($1, b)) FROM (SELECT b FROM unnest($2::int4[]) AS b ORDER BY b) AS s"
+    ))
+    .bind(MEDIA_LOCK_CLASS)
+    .bind(&sorted)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// A file row as `vetter check` sees it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Checked {
+    pub id: i64,
+    pub owner: String,
+    pub role: String,
+    pub content_type: String,
+    pub size_bytes: i64,
+    pub sha256: String,
+    pub storage_path: String,
+    pub derived_from: Option<i64>,
+}
+
+macro_rules! select_checked {
+    () => {
+        "SELECT id, coalesce('candidate ' || candidate_id, 'beam ' || beam_id, 'observation ' || observation_id) AS owner,
+                role, content_type, size_bytes, sha256, storage_path, derived_from
+         FROM files"
+    };
+}
+
+/// Every file row, streamed.
+pub fn stream_all(
+    db: &mut PgConnection,
+) -> impl futures_util::Stream<Item = sqlx::Result<Checked>> + '_ {
+    sqlx::query_as::<_, Checked>(select_checked!()).fetch(db)
+}
+
+pub async fn checked_by_id(db: &mut PgConnection, id: i64) -> sqlx::Result<Option<Checked>> {
+    sqlx::query_as(concat!(select_checked!(), " WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// Points a row at new content (a re-rendered preview), if it still points
+/// where the caller saw it. `false` if the row moved on meanwhile.
+pub async fn replace_content(
+    db: &mut PgConnection,
+    id: i64,
+    seen_path: &str,
+    kind: ContentKind,
+    size: u64,
+    sha256: &str,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE files SET size_bytes = $3, sha256 = $4, storage_path = $5 WHERE id = $1 AND storage_path = $2",
+    )
+    .bind(id)
+    .bind(seen_path)
+    .bind(size as i64)
+    .bind(sha256)
+    .bind(MediaStore::object_path(sha256, kind))
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Deletes a row (and, by cascade, the previews made from it) if it still
+/// points where the caller saw it. Returns the storage paths of every row
+/// removed, for the caller to clean up; empty if the row moved on.
+pub async fn remove_with_previews(
+    db: &mut PgConnection,
+    id: i64,
+    seen_path: &str,
+) -> sqlx::Result<Vec<(i64, String, String)>> {
+    let doomed: Vec<(i64, String, String)> = sqlx::query_as(
+        "WITH RECURSIVE tree AS (
+             SELECT id, role, storage_path FROM files WHERE id = $1 AND storage_path = $2
+             UNION ALL
+             SELECT f.id, f.role, f.storage_path FROM files f JOIN tree t ON f.derived_from = t.id)
+         SELECT id, role, storage_path FROM tree ORDER BY id",
+    )
+    .bind(id)
+    .bind(seen_path)
+    .fetch_all(&mut *db)
+    .await?;
+    if doomed.is_empty() {
+        return Ok(doomed);
+    }
+    sqlx::query("DELETE FROM files WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(doomed)
+}

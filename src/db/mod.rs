@@ -25,14 +25,86 @@ use std::time::Duration;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// How long a request waits for a connection before it is told the database
+/// is unavailable. While PostgreSQL is down, sqlx keeps retrying the connect
+/// until this runs out, so it is also how long an outage answer takes.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// A pool that connects on first use, so the server starts (and reports the
 /// outage on `/healthz`) even while the database is down.
 pub fn lazy_pool(url: &str) -> anyhow::Result<PgPool> {
     let opts = PgConnectOptions::from_str(url).context("DATABASE_URL cannot be parsed")?;
     Ok(PgPoolOptions::new()
         .max_connections(16)
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        // After a database restart every idle connection is dead; checking
+        // each before use costs a round trip but keeps one restart from
+        // failing a burst of requests that would have succeeded.
+        .test_before_acquire(true)
         .connect_lazy_with(opts))
+}
+
+/// The session store's own pool: the same database and settings, but its
+/// writes (a session's trail and flash, its expiry) skip waiting for the
+/// disk. Losing the last moments of a session in a crash costs a reviewer
+/// nothing that matters, and it takes one disk flush out of every
+/// rate-and-next; ratings keep the main pool and wait for theirs.
+pub fn session_pool(main: &PgPool) -> PgPool {
+    let opts = (*main.connect_options())
+        .clone()
+        .options([("synchronous_commit", "off")]);
+    main.options()
+        .clone()
+        .max_connections(8)
+        .connect_lazy_with(opts)
+}
+
+/// Whether the error means the database could not be reached or dropped the
+/// connection (down, restarting, failing over), rather than refusing the
+/// statement: the request may succeed if tried again.
+pub fn is_outage(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| is_outage_sqlstate(&c)),
+        _ => false,
+    }
+}
+
+/// Class 08 is connection exceptions; 57P01..57P03 are the server shutting
+/// down or not yet accepting connections.
+fn is_outage_sqlstate(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
+}
+
+/// The same test for an error that only survives as text: the session store
+/// turns sqlx errors into strings. Matches what sqlx and PostgreSQL print for
+/// the cases `is_outage` accepts.
+pub fn is_outage_text(msg: &str) -> bool {
+    const SQLX: [&str; 6] = [
+        "error communicating with database",
+        "error occurred while attempting to establish a TLS connection",
+        "encountered unexpected or invalid data",
+        "pool timed out while waiting for an open connection",
+        "attempted to acquire a connection on a closed pool",
+        "attempted to communicate with a crashed background worker",
+    ];
+    // PostgreSQL's own words for 57P01, 57P02 and 57P03.
+    const SERVER: [&str; 5] = [
+        "terminating connection due to administrator command",
+        "terminating connection because of crash of another server process",
+        "the database system is shutting down",
+        "the database system is starting up",
+        "the database system is in recovery mode",
+    ];
+    SQLX.iter().any(|p| msg.starts_with(p))
+        || msg
+            .strip_prefix("error returned from database: ")
+            .is_some_and(|m| SERVER.iter().any(|p| m.starts_with(p)))
 }
 
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
@@ -52,4 +124,49 @@ pub async fn ping(pool: &PgPool) -> bool {
         tokio::time::timeout(Duration::from_secs(3), probe).await,
         Ok(Ok(1))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The session store hands on only the text of sqlx's errors: if a sqlx
+    /// upgrade rewords them, this fails rather than outages turning into 500s.
+    #[test]
+    fn outage_text_matches_what_sqlx_prints() {
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        for e in [
+            sqlx::Error::Io(refused),
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::WorkerCrashed,
+            sqlx::Error::Protocol("unexpected end of stream".into()),
+        ] {
+            assert!(is_outage(&e), "{e}");
+            assert!(is_outage_text(&e.to_string()), "{e}");
+        }
+        for e in [
+            sqlx::Error::RowNotFound,
+            sqlx::Error::ColumnNotFound("x".into()),
+        ] {
+            assert!(!is_outage(&e), "{e}");
+            assert!(!is_outage_text(&e.to_string()), "{e}");
+        }
+        assert!(is_outage_text(
+            "error returned from database: terminating connection due to administrator command"
+        ));
+        assert!(!is_outage_text(
+            "error returned from database: duplicate key value violates unique constraint"
+        ));
+    }
+
+    #[test]
+    fn outage_sqlstates() {
+        for code in ["08006", "08001", "57P01", "57P02", "57P03"] {
+            assert!(is_outage_sqlstate(code), "{code}");
+        }
+        for code in ["23505", "40001", "57014", "42P01"] {
+            assert!(!is_outage_sqlstate(code), "{code}");
+        }
+    }
 }

@@ -37,6 +37,11 @@ pub enum Outcome {
 }
 
 pub async fn by_slug(db: &mut PgConnection, slug: &str) -> sqlx::Result<Option<Project>> {
+    // Slugs come from URLs; one that cannot exist (a NUL, which PostgreSQL
+    // text refuses with an error) is simply not found.
+    if crate::domain::upload::check_slug(slug).is_err() {
+        return Ok(None);
+    }
     sqlx::query_as(
         "SELECT id, slug, name, description, reviewers_add_tags, score_enabled FROM projects WHERE slug = $1",
     )

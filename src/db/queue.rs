@@ -202,18 +202,35 @@ fn filters(q: &mut QueryBuilder<'_, Postgres>, r: &Resolved, user: UserId) {
 }
 
 /// The next candidate of the queue after `after` (or the first), wrapping
-/// around; never `after` itself. With a table filter the queries are sent
-/// unprepared, planned with their values (see `db::search`).
+/// around; never `after` itself.
 pub async fn next(
     db: &mut PgConnection,
     user: UserId,
     r: &Resolved,
     after: Option<i64>,
 ) -> sqlx::Result<Option<i64>> {
+    Ok(upcoming(db, user, r, after, 1).await?.first().copied())
+}
+
+/// Up to `n` candidates that the queue offers after `after` (or from the
+/// start), in order, wrapping around; never `after` itself. Asking for two
+/// gives the candidate to show and the one to fetch pictures for ahead, in
+/// the queries that one would cost. `n` is written into the SQL, not bound,
+/// so that a prepared statement's plan knows how few rows are wanted. With a
+/// table filter the queries are sent unprepared, planned with their values
+/// (see `db::search`).
+pub async fn upcoming(
+    db: &mut PgConnection,
+    user: UserId,
+    r: &Resolved,
+    after: Option<i64>,
+    n: i64,
+) -> sqlx::Result<Vec<i64>> {
     if r.view.order == QueueOrder::Shuffled {
-        return next_shuffled(db, user, r, after).await;
+        return upcoming_shuffled(db, user, r, after, n).await;
     }
     let key = sort_key(&r.view.order, r.seed);
+    let mut found = Vec::new();
     if let Some(after) = after {
         let mut q = QueryBuilder::new("SELECT c.id");
         from_clause(&mut q, r);
@@ -221,15 +238,15 @@ pub async fn next(
         q.push(format!(" AND ({key}) > (SELECT {key}"));
         from_clause(&mut q, r);
         q.push(" WHERE c.id = ").push_bind(after).push(")");
-        q.push(format!(" ORDER BY {key} LIMIT 1"));
-        if let Some(id) = q
+        q.push(format!(" ORDER BY {key} LIMIT {n}"));
+        found = q
             .build_query_scalar()
             .persistent(r.filter.is_none())
-            .fetch_optional(&mut *db)
-            .await?
-        {
-            return Ok(Some(id));
-        }
+            .fetch_all(&mut *db)
+            .await?;
+    }
+    if found.len() as i64 >= n {
+        return Ok(found);
     }
     let mut q = QueryBuilder::new("SELECT c.id");
     from_clause(&mut q, r);
@@ -237,11 +254,26 @@ pub async fn next(
     if let Some(after) = after {
         q.push(" AND c.id <> ").push_bind(after);
     }
-    q.push(format!(" ORDER BY {key} LIMIT 1"));
-    q.build_query_scalar()
+    q.push(format!(" ORDER BY {key} LIMIT {n}"));
+    let wrapped: Vec<i64> = q
+        .build_query_scalar()
         .persistent(r.filter.is_none())
-        .fetch_optional(db)
-        .await
+        .fetch_all(db)
+        .await?;
+    Ok(merge(found, wrapped, n))
+}
+
+/// `first` then what `more` adds to it, without repeats, at most `n`.
+fn merge(mut first: Vec<i64>, more: Vec<i64>, n: i64) -> Vec<i64> {
+    for id in more {
+        if first.len() as i64 >= n {
+            break;
+        }
+        if !first.contains(&id) {
+            first.push(id);
+        }
+    }
+    first
 }
 
 /// How many candidates the queue holds now (for the queue page, not for
@@ -259,12 +291,13 @@ pub async fn size(db: &mut PgConnection, user: UserId, r: &Resolved) -> sqlx::Re
 /// Shuffled order without a sort over the whole queue: the order is
 /// "shuffle_key >= seed, ascending" then "shuffle_key < seed, ascending",
 /// so each part is an index walk on (shuffle_key, id).
-async fn next_shuffled(
+async fn upcoming_shuffled(
     db: &mut PgConnection,
     user: UserId,
     r: &Resolved,
     after: Option<i64>,
-) -> sqlx::Result<Option<i64>> {
+    n: i64,
+) -> sqlx::Result<Vec<i64>> {
     let seed = r.seed;
     let cursor: Option<(i32, i64)> = match after {
         Some(a) => {
@@ -285,6 +318,7 @@ async fn next_shuffled(
         None => {}
     }
     // Then from the start (wrapping), never `after` itself.
+    let mut found = Vec::new();
     legs.push((true, None));
     legs.push((false, None));
     for (first_part, from) in legs {
@@ -306,10 +340,12 @@ async fn next_shuffled(
         } else if let Some(a) = after {
             q.push(" AND c.id <> ").push_bind(a);
         }
-        q.push(" ORDER BY c.shuffle_key, c.id LIMIT 1");
-        if let Some(id) = q.build_query_scalar().fetch_optional(&mut *db).await? {
-            return Ok(Some(id));
+        q.push(format!(" ORDER BY c.shuffle_key, c.id LIMIT {n}"));
+        let more: Vec<i64> = q.build_query_scalar().fetch_all(&mut *db).await?;
+        found = merge(found, more, n);
+        if found.len() as i64 >= n {
+            break;
         }
     }
-    Ok(None)
+    Ok(found)
 }

@@ -222,6 +222,10 @@ pub async fn set_can_upload(
 }
 
 pub async fn id_by_name(db: impl PgExecutor<'_>, username: &str) -> sqlx::Result<Option<UserId>> {
+    // PostgreSQL text cannot hold NUL: such a name belongs to nobody.
+    if username.contains('\0') {
+        return Ok(None);
+    }
     sqlx::query_scalar("SELECT id FROM users WHERE lower(username) = lower($1)")
         .bind(username)
         .fetch_optional(db)

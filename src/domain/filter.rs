@@ -258,7 +258,8 @@ impl Cursor {
     fn decode(s: &str) -> Result<Vec<String>, String> {
         serde_json::from_str::<Vec<String>>(s)
             .ok()
-            .filter(|v| !v.is_empty() && v.len() <= 4)
+            // Bound as text in SQL, which cannot hold NUL.
+            .filter(|v| !v.is_empty() && v.len() <= 4 && v.iter().all(|s| !s.contains('\0')))
             .ok_or_else(|| "this page link is damaged: start again from the first page".into())
     }
 }
@@ -465,8 +466,12 @@ impl CandidateFilter {
             }
         }
         if let Some(t) = self.raw_owned("tag") {
-            if t.chars().count() > 64 {
-                self.problem("tag", "a tag name has at most 64 characters");
+            // PostgreSQL text cannot hold NUL: refused here, not as a 500.
+            if t.chars().count() > 64 || t.chars().any(char::is_control) {
+                self.problem(
+                    "tag",
+                    "a tag name has at most 64 characters and no control characters",
+                );
             } else {
                 self.tag = Some(t);
             }

@@ -524,6 +524,8 @@ impl CandidateSpec {
         };
         let raw: CandidateIn = deserialize(body, if f.is_empty() { "body" } else { f }, p)?;
         let before = p.0.len();
+        // A missing name has its own problem; an empty one is checked below.
+        let missing = url_name.is_none() && raw.name.is_none();
         let name = match (url_name, raw.name) {
             (Some(u), None) => u.to_string(),
             (Some(u), Some(n)) if n == u => n,
@@ -541,7 +543,7 @@ impl CandidateSpec {
             }
         };
         if let Err(e) = check_candidate_name(&name) {
-            if !name.is_empty() {
+            if !missing {
                 p.push(field("name"), e);
             }
         }

@@ -156,6 +156,7 @@ pub async fn load_view(
     id: i64,
     q: &Resolved,
     trail: &[i64],
+    following: Following,
 ) -> WebResult<CandidateView> {
     let c = cand::detail(conn, id)
         .await?
@@ -231,7 +232,11 @@ pub async fn load_view(
         .and_then(|i| trail.get(i).copied())
         .or_else(|| trail.last().copied().filter(|&t| t != id));
     // The next candidate's pictures, fetched while this one is looked at.
-    let prefetch = match queue::next(conn, user, q, Some(id)).await? {
+    let following = match following {
+        Following::Known(f) => f,
+        Following::Unknown => queue::next(conn, user, q, Some(id)).await?,
+    };
+    let prefetch = match following {
         Some(following) => cand::image_urls(conn, following)
             .await?
             .iter()
@@ -266,6 +271,14 @@ pub async fn load_view(
         form_key: crate::random_hex(16),
         c,
     })
+}
+
+/// The candidate the queue offers after the one shown, if the caller
+/// already asked the queue for it.
+#[derive(Debug, Clone, Copy)]
+pub enum Following {
+    Known(Option<i64>),
+    Unknown,
 }
 
 pub fn queue_label(q: &Resolved) -> String {
@@ -324,6 +337,7 @@ async fn show(
     target: Option<i64>,
     record_in_trail: bool,
     loaded: Option<Resolved>,
+    following: Following,
 ) -> WebResult<Response> {
     let session = TypedSession::from_request_ref(req)?;
     let mut conn = state.pool.acquire().await?;
@@ -349,7 +363,7 @@ async fn show(
         session.push_trail(id).await?;
     }
     let trail = session.trail().await?;
-    let view = load_view(&mut conn, state, user, id, &q, &trail).await?;
+    let view = load_view(&mut conn, state, user, id, &q, &trail, following).await?;
     drop(conn);
     let layout = Layout::for_request(req).await?;
     Ok(if is_htmx(req) {
@@ -376,7 +390,16 @@ pub async fn page(
     CurrentUser(user): CurrentUser,
     Path(id): Path<i64>,
 ) -> WebResult<Response> {
-    show(req, &state, user.id, Some(id), true, None).await
+    show(
+        req,
+        &state,
+        user.id,
+        Some(id),
+        true,
+        None,
+        Following::Unknown,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -394,14 +417,16 @@ pub async fn next(
 ) -> WebResult<Response> {
     let mut conn = state.pool.acquire().await?;
     let q = queue::load(&mut conn, user.id).await?;
-    let target = queue::next(&mut conn, user.id, &q, p.after).await?;
+    let upcoming = queue::upcoming(&mut conn, user.id, &q, p.after, 2).await?;
     drop(conn);
+    let target = upcoming.first().copied();
     if !is_htmx(req) {
         if let Some(id) = target {
             return Ok(see_other(&paths::candidate(id)));
         }
     }
-    show(req, &state, user.id, target, true, Some(q)).await
+    let following = Following::Known(upcoming.get(1).copied());
+    show(req, &state, user.id, target, true, Some(q), following).await
 }
 
 #[derive(Deserialize)]
@@ -431,7 +456,16 @@ pub async fn previous(
     }
     // Walking back does not add to the trail, or the next step back would
     // return to where we came from.
-    show(req, &state, user.id, Some(target), false, None).await
+    show(
+        req,
+        &state,
+        user.id,
+        Some(target),
+        false,
+        None,
+        Following::Unknown,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -478,14 +512,9 @@ pub async fn rate(
         }
     }
     let mut conn = state.pool.acquire().await?;
-    let detail = cand::detail(&mut conn, id)
+    let (score_enabled, allowed) = cand::rating_rules(&mut conn, id)
         .await?
         .ok_or(AppError::NotFound("candidate"))?;
-    let allowed: Vec<i64> = cand::tags(&mut conn, detail.project_id)
-        .await?
-        .into_iter()
-        .map(|t| t.0)
-        .collect();
     let verdict = form.verdict.as_deref().ok_or_else(|| {
         AppError::BadRequest("choose a verdict: real (y), not real (n) or unsure (u)".into())
     })?;
@@ -495,20 +524,33 @@ pub async fn rate(
         &form.notes,
         form.score.as_deref(),
         &allowed,
-        detail.score_enabled,
+        score_enabled,
     )
     .map_err(AppError::BadRequest)?;
     let key = form.key.filter(|k| !k.is_empty() && k.len() <= 64);
     let mut tx = sqlx::Acquire::begin(&mut *conn).await?;
     ratings::save(&mut tx, user.id, id, &input, key.as_deref()).await?;
     tx.commit().await?;
-    let q = queue::load(&mut conn, user.id).await?;
-    let target = queue::next(&mut conn, user.id, &q, Some(id)).await?;
-    drop(conn);
-    if !is_htmx(req) {
-        return Ok(go(target));
+    let shown = async {
+        let q = queue::load(&mut conn, user.id).await?;
+        let upcoming = queue::upcoming(&mut conn, user.id, &q, Some(id), 2).await?;
+        drop(conn);
+        let target = upcoming.first().copied();
+        if !is_htmx(req) {
+            return Ok(go(target));
+        }
+        let following = Following::Known(upcoming.get(1).copied());
+        show(req, &state, user.id, target, true, Some(q), following).await
     }
-    show(req, &state, user.id, target, true, Some(q)).await
+    .await;
+    // "Nothing was saved" would be untrue from here on.
+    shown.map_err(|e| {
+        if e.is_outage() {
+            AppError::SavedThenUnavailable
+        } else {
+            e
+        }
+    })
 }
 
 /// Takes back my last rating and shows that candidate again.
@@ -529,7 +571,16 @@ pub async fn undo(
     if !is_htmx(req) {
         return Ok(see_other(&paths::candidate(id)));
     }
-    show(req, &state, user.id, Some(id), true, None).await
+    show(
+        req,
+        &state,
+        user.id,
+        Some(id),
+        true,
+        None,
+        Following::Unknown,
+    )
+    .await
 }
 
 #[derive(Deserialize)]

@@ -31,6 +31,10 @@ pub enum AppError {
     TooLarge(String),
     #[error("database unavailable")]
     Unavailable,
+    /// The change was committed, then the database stopped answering
+    /// before the next page could be made.
+    #[error("saved, then the database became unavailable")]
+    SavedThenUnavailable,
     #[error(transparent)]
     Internal(anyhow::Error),
 }
@@ -68,7 +72,34 @@ impl AppError {
         AppError::Invalid { message, problems }
     }
 
+    /// Whether this is, or was caused by, the database being out of reach.
+    /// Errors wrapped on the way up (the session store's, anything given
+    /// context) count too, so an outage is never shown as a server fault.
+    pub fn is_outage(&self) -> bool {
+        match self {
+            AppError::Unavailable | AppError::SavedThenUnavailable => true,
+            AppError::Internal(e) => e.chain().any(|cause| {
+                if let Some(db) = cause.downcast_ref::<sqlx::Error>() {
+                    return crate::db::is_outage(db);
+                }
+                // tower-sessions keeps only the text of the store's sqlx error.
+                matches!(
+                    cause.downcast_ref::<tower_sessions::session::Error>(),
+                    Some(tower_sessions::session::Error::Store(
+                        tower_sessions::session_store::Error::Backend(msg)
+                    )) if crate::db::is_outage_text(msg)
+                )
+            }),
+            _ => false,
+        }
+    }
+
     pub fn describe(&self) -> Described {
+        if self.is_outage()
+            && !matches!(self, AppError::Unavailable | AppError::SavedThenUnavailable)
+        {
+            return AppError::Unavailable.describe();
+        }
         let (status, title, message) = match self {
             AppError::NotFound(what) => (
                 StatusCode::NOT_FOUND,
@@ -106,6 +137,11 @@ impl AppError {
                 "Temporarily unavailable",
                 "The database is not answering. Nothing was saved; try again in a moment.".into(),
             ),
+            AppError::SavedThenUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Saved; temporarily unavailable",
+                "Your rating was saved, but the database stopped answering before the next candidate could be shown. Try again in a moment: it will not be counted twice.".into(),
+            ),
             AppError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Something went wrong",
@@ -123,9 +159,16 @@ impl AppError {
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
         match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            e if crate::db::is_outage(&e) => {
                 tracing::warn!(error = %e, "database unavailable");
                 AppError::Unavailable
+            }
+            // PostgreSQL refuses NUL in text (22021) and in jsonb (22P05):
+            // always the client's input, so a 400 rather than a 500.
+            sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("22021" | "22P05")) => {
+                AppError::BadRequest(
+                    "text cannot contain the NUL character (U+0000); nothing was saved".into(),
+                )
             }
             other => AppError::Internal(anyhow::Error::new(other)),
         }

@@ -73,7 +73,11 @@ fn json(d: Described, problems: &[Problem]) -> Response {
 fn describe(err: &poem::Error) -> Described {
     if let Some(app) = err.downcast_ref::<AppError>() {
         if let AppError::Internal(e) = app {
-            tracing::error!(error = ?e, "internal error");
+            if app.is_outage() {
+                tracing::warn!(error = %e, "database unavailable");
+            } else {
+                tracing::error!(error = ?e, "internal error");
+            }
         }
         return app.describe();
     }
@@ -122,17 +126,44 @@ pub struct ErrorPagesEndpoint<E> {
     staging: bool,
 }
 
-impl<E: Endpoint> Endpoint for ErrorPagesEndpoint<E> {
-    type Output = Response;
+/// Which form of error the client can use, read from the request before
+/// the request is handed on.
+#[derive(Debug, Clone, Copy)]
+pub struct Wants {
+    json: bool,
+    htmx: bool,
+}
 
-    async fn call(&self, req: Request) -> poem::Result<Response> {
-        let htmx = req.headers().contains_key("hx-request");
+impl Wants {
+    pub fn of(req: &Request) -> Self {
         let api = req.uri().path().starts_with("/api/");
         let wants_json = req
             .headers()
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/json"));
+        Self {
+            json: api || wants_json,
+            htmx: req.headers().contains_key("hx-request"),
+        }
+    }
+
+    pub fn render(self, d: Described, problems: &[Problem], staging: bool) -> Response {
+        if self.json {
+            json(d, problems)
+        } else if self.htmx {
+            toast(d)
+        } else {
+            page(d, staging)
+        }
+    }
+}
+
+impl<E: Endpoint> Endpoint for ErrorPagesEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        let wants = Wants::of(&req);
         match self.inner.call(req).await {
             Ok(r) => Ok(r.into_response()),
             Err(err) => {
@@ -141,13 +172,7 @@ impl<E: Endpoint> Endpoint for ErrorPagesEndpoint<E> {
                     .downcast_ref::<AppError>()
                     .map(|e| e.problems().to_vec())
                     .unwrap_or_default();
-                Ok(if api || wants_json {
-                    json(d, &problems)
-                } else if htmx {
-                    toast(d)
-                } else {
-                    page(d, self.staging)
-                })
+                Ok(wants.render(d, &problems, self.staging))
             }
         }
     }

@@ -21,7 +21,10 @@
 //! Special values: a metric the candidate has no value for is empty in
 //! both formats. NaN and infinities are written as CSV `nan`, `inf`,
 //! `-inf` (what Python, numpy and pandas read as floats) and VOTable
-//! `NaN`, `+Inf`, `-Inf` (as the VOTable standard spells them).
+//! `NaN`, `+Inf`, `-Inf` (as the VOTable standard spells them). In CSV, a
+//! text cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage
+//! return gets a leading `'`, so a spreadsheet shows it instead of running
+//! it as a formula ([`csv_text`]).
 //!
 //! Exports stream: a task runs the query with sqlx `fetch` and hands the
 //! encoded bytes to the response body through a small bounded channel, so
@@ -190,6 +193,22 @@ pub fn votable_number(v: f64) -> String {
     }
 }
 
+/// CSV text cells: a spreadsheet runs a cell that starts with `=`, `+`,
+/// `-`, `@`, a tab or a carriage return as a formula (CSV injection), so
+/// such text gets a leading apostrophe, which spreadsheets show as text.
+/// Only text columns go through this; numbers such as `-1.5` stay numbers.
+pub fn csv_text(s: &str) -> String {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    }
+}
+
+fn plain_text(s: &str) -> String {
+    s.to_string()
+}
+
 /// Text for XML content or attribute values: the five special characters
 /// escaped, carriage returns kept as a reference (a parser would turn a
 /// raw one into a newline), and characters XML 1.0 cannot hold at all
@@ -212,14 +231,20 @@ pub fn xml_escape(s: &str) -> String {
     out
 }
 
-/// The cells of a row as text, metric cells by the format's number rule.
-fn cells(shape: &Shape, row: &ExportRow, number: fn(f64) -> String) -> Vec<String> {
+/// The cells of a row as text, metric cells by the format's number rule
+/// and text cells by its text rule.
+fn cells(
+    shape: &Shape,
+    row: &ExportRow,
+    number: fn(f64) -> String,
+    text: fn(&str) -> String,
+) -> Vec<String> {
     let mut c = vec![
         row.candidate_id.to_string(),
-        row.project.clone(),
-        row.observation.clone(),
-        row.beam.clone().unwrap_or_default(),
-        row.name.clone(),
+        text(&row.project),
+        text(&row.observation),
+        text(row.beam.as_deref().unwrap_or_default()),
+        text(&row.name),
         number(row.ra),
         number(row.dec),
         row.rating_count.to_string(),
@@ -231,14 +256,18 @@ fn cells(shape: &Shape, row: &ExportRow, number: fn(f64) -> String) -> Vec<Strin
             .map(|v| v.map_or_else(String::new, number)),
     );
     if shape.ratings != RatingsExport::None {
-        c.push(row.reviewer.clone().unwrap_or_default());
+        c.push(text(row.reviewer.as_deref().unwrap_or_default()));
         c.push(
             row.verdict
                 .map_or_else(String::new, |v| v.as_str().to_string()),
         );
         c.push(row.score.map_or_else(String::new, |s| s.to_string()));
-        c.push(row.tags.as_ref().map_or_else(String::new, |t| t.join("; ")));
-        c.push(row.notes.clone().unwrap_or_default());
+        c.push(
+            row.tags
+                .as_ref()
+                .map_or_else(String::new, |t| text(&t.join("; "))),
+        );
+        c.push(text(row.notes.as_deref().unwrap_or_default()));
         c.push(time_text(row.rated_at));
     }
     if shape.ratings == RatingsExport::History {
@@ -371,11 +400,12 @@ impl Encoder {
     fn row(&mut self, row: &ExportRow) -> std::io::Result<()> {
         match self.format {
             Format::Csv => {
-                self.csv.write_record(cells(&self.shape, row, csv_number))?;
+                self.csv
+                    .write_record(cells(&self.shape, row, csv_number, csv_text))?;
             }
             Format::VoTable => {
                 self.buf.extend_from_slice(b"<TR>");
-                for cell in cells(&self.shape, row, votable_number) {
+                for cell in cells(&self.shape, row, votable_number, plain_text) {
                     if cell.is_empty() {
                         self.buf.extend_from_slice(b"<TD/>");
                     } else {
@@ -584,7 +614,7 @@ pub async fn light_curve(state: Data<&AppState>, Path(id): Path<i64>) -> WebResu
             format!("{:.8}", mjd(*t)),
             lc.flux.get(i).map_or_else(String::new, |f| csv_number(*f)),
             err,
-            lc.unit.clone(),
+            csv_text(&lc.unit),
         ])
         .map_err(io)?;
     }
@@ -626,6 +656,16 @@ mod tests {
         assert_eq!(votable_number(f64::NEG_INFINITY), "-Inf");
         for v in [188.7, -45.2, 0.1 + 0.2, 1e-300, 1.7976931348623157e308, 3.0] {
             assert_eq!(csv_number(v).parse::<f64>().unwrap(), v);
+        }
+    }
+
+    #[test]
+    fn csv_text_that_a_spreadsheet_would_run_is_neutralised() {
+        for f in ["=1+2", "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(csv_text(f), format!("'{f}"));
+        }
+        for t in ["J1234-45", "", "a=b", "'quoted", "1.5"] {
+            assert_eq!(csv_text(t), t);
         }
     }
 

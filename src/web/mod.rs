@@ -44,7 +44,7 @@ pub fn is_htmx(req: &poem::Request) -> bool {
 
 /// The whole site as one endpoint.
 pub fn app(state: AppState) -> impl Endpoint<Output = poem::Response> {
-    let store = PostgresStore::new(state.pool.clone());
+    let store = PostgresStore::new(crate::db::session_pool(&state.pool));
     let sessions = session_layer::session_layer(&state.config, store);
     let wiring = routes::Wiring {
         sessions: &sessions,

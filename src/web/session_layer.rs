@@ -22,12 +22,20 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::config::Config;
+use crate::web::error::Described;
+use crate::web::errors::Wants;
+use crate::web::state::AppState;
 
 type Layered = <SessionManagerLayer<PostgresStore> as Layer<PoemService>>::Service;
 
 /// The request state poem keeps outside `http::Request`.
 #[derive(Clone)]
 struct Parked(Arc<Mutex<Option<RequestParts>>>);
+
+/// Marks a response the endpoint made. tower-sessions answers a failed
+/// session save with a bare, empty 500 of its own, which lacks the mark.
+#[derive(Clone, Copy)]
+struct FromEndpoint;
 
 /// The handler side: a tower service that calls a poem endpoint.
 #[derive(Clone)]
@@ -68,6 +76,7 @@ impl Service<http::Request<Body>> for PoemService {
             *out.version_mut() = p.version;
             *out.headers_mut() = p.headers;
             *out.extensions_mut() = p.extensions;
+            out.extensions_mut().insert(FromEndpoint);
             Ok(out)
         })
     }
@@ -107,6 +116,8 @@ impl Endpoint for WithSession {
     type Output = Response;
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
+        let wants = Wants::of(&req);
+        let staging = req.data::<AppState>().is_some_and(|s| s.config.staging);
         let (mut parts, body) = req.into_parts();
         let mut hreq = http::Request::new(body);
         *hreq.method_mut() = parts.method.clone();
@@ -121,7 +132,10 @@ impl Endpoint for WithSession {
             Ok(r) => r,
             Err(never) => match never {},
         };
-        let (p, body) = resp.into_parts();
+        let (mut p, body) = resp.into_parts();
+        if p.extensions.remove::<FromEndpoint>().is_none() {
+            return Ok(session_not_saved(wants, staging));
+        }
         Ok(Response::from_parts(
             ResponseParts {
                 status: p.status,
@@ -132,4 +146,22 @@ impl Endpoint for WithSession {
             body,
         ))
     }
+}
+
+/// The endpoint finished (it may have saved something) but the session could
+/// not be stored. The store only reports its error as text and logs it, and a
+/// failing save is in practice the database going away, so this is told as
+/// an outage: in the form the client reads, and honest that the work may
+/// have been done.
+fn session_not_saved(wants: Wants, staging: bool) -> Response {
+    tracing::warn!("session not saved: answering 503");
+    let d = Described {
+        status: poem::http::StatusCode::SERVICE_UNAVAILABLE,
+        title: "Temporarily unavailable",
+        message: "The database stopped answering before this could be confirmed, so it may or \
+                  may not have been saved. Try again in a moment; a rating sent again is not \
+                  counted twice."
+            .into(),
+    };
+    wants.render(d, &[], staging)
 }

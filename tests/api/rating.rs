@@ -404,6 +404,50 @@ async fn a_repeated_submission_counts_once(pool: PgPool) {
     );
 }
 
+/// A change whose commit went through but whose answer was lost (a timeout,
+/// a dropped connection) is sent again with the same key: it is answered as
+/// saved, like the first time, and is still one change.
+#[sqlx::test]
+async fn a_change_sent_again_after_a_lost_answer_counts_once(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let ids = survey(&app).await;
+    let (alice, _) = reviewer(&app, "alice").await;
+    rate(&alice, ids["c01"], "real", &[], Some("form-1")).await;
+    let answered = rate(&alice, ids["c01"], "not_real", &[], Some("form-2")).await;
+    let again = rate(&alice, ids["c01"], "not_real", &[], Some("form-2")).await;
+    assert_eq!(again, answered, "the resent form is answered as saved");
+    assert_eq!(again.as_deref(), Some("c02"));
+    // The same from a browser without JavaScript.
+    let token = alice
+        .csrf_token(&format!("/candidates/{}", ids["c01"]))
+        .await;
+    let r = alice
+        .client
+        .post(alice.url(&format!("/candidates/{}/rating", ids["c01"])))
+        .form(&[
+            ("verdict", "not_real"),
+            ("key", "form-2"),
+            ("csrf_token", token.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_redirect_to(&r, &format!("/candidates/{}", ids["c02"]));
+    let (n, h, v, count): (i64, i64, String, i32) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM ratings), (SELECT count(*) FROM rating_history),
+                (SELECT verdict::text FROM ratings), (SELECT rating_count FROM candidates WHERE id = $1)",
+    )
+    .bind(ids["c01"])
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (n, h, v.as_str(), count),
+        (1, 1, "not_real", 1),
+        "one rating, one replaced rating in the history"
+    );
+}
+
 #[sqlx::test]
 async fn reviewers_rating_at_once_do_not_interfere(pool: PgPool) {
     let app = TestApp::spawn(pool).await;

@@ -12,7 +12,6 @@ use serde_json::json;
 
 use crate::auth::session::FlashKind;
 use crate::auth::TypedSession;
-use crate::db::files;
 use crate::db::observations::{self, Line};
 use crate::db::projects::{self, MetricDef, MetricEdit, Project, Settings, WithCounts};
 use crate::db::removal::{self, Contents, Object, Scope};
@@ -389,9 +388,11 @@ struct Swept {
 /// After the commit: removes the objects that no remaining row refers to.
 async fn sweep(state: &AppState, objects: &[Object]) -> WebResult<Swept> {
     let paths: Vec<String> = objects.iter().map(|o| o.storage_path.clone()).collect();
-    let mut conn = state.pool.acquire().await?;
-    let unused = files::unreferenced(&mut conn, &paths).await?;
-    MediaStore::new(&state.config.media_root).remove_objects(&unused);
+    // Under the media locks, so an upload of the same content that is
+    // committing now keeps its file.
+    let unused = MediaStore::new(&state.config.media_root)
+        .remove_unreferenced(&state.pool, &paths)
+        .await;
     let bytes = objects
         .iter()
         .filter(|o| unused.contains(&o.storage_path))

@@ -2,8 +2,8 @@
 //!
 //! Both go through `upsert_batch`: parse and check everything, then decide
 //! per candidate what changed, render the previews that are needed, and
-//! write it all in one transaction. Files reach their place only after the
-//! commit.
+//! write it all in one transaction. Files reach `objects/` inside that
+//! transaction, before its commit (see `media.rs`).
 
 use std::collections::{HashMap, HashSet};
 
@@ -22,7 +22,7 @@ use crate::media::MediaStore;
 use crate::web::access::CurrentUser;
 use crate::web::api::body::UploadBody;
 use crate::web::api::observations::{observation, project};
-use crate::web::api::{attach, files, finish_files, outcome_response, reject_if_any};
+use crate::web::api::{attach, files, finish_files, outcome_response, reject_if_any, settle};
 use crate::web::error::{AppError, WebResult};
 use crate::web::state::AppState;
 
@@ -212,29 +212,42 @@ pub async fn upsert_batch(
     }
 
     let mut tx = state.pool.begin().await?;
-    let mut ids =
-        candidates::write_core(&mut tx, project.id, observation, user, &core, &metric_ids).await?;
-    for (name, e) in &existing {
-        ids.entry(name.clone()).or_insert(e.id);
-    }
-    let curves: Vec<(i64, &CandidateSpec)> = curves_changed
-        .iter()
-        .map(|&i| (ids[&specs[i].name], &specs[i]))
-        .collect();
-    candidates::write_light_curves(&mut tx, &curves).await?;
-    let mut replaced = Vec::new();
-    for (spec, files) in specs.iter().zip(&prepared) {
-        if !files.is_empty() {
-            attach(
+    let mut published = media.publication(&state.pool);
+    let written = async {
+        // Into objects/ before the commit: a crash leaves at worst an orphan.
+        published
+            .publish(
                 &mut tx,
-                Owner::Candidate(ids[&spec.name]),
-                files,
-                &mut replaced,
+                prepared.iter().flatten().map(|f| (&f.temp, f.kind)),
             )
             .await?;
+        let mut ids =
+            candidates::write_core(&mut tx, project.id, observation, user, &core, &metric_ids)
+                .await?;
+        for (name, e) in &existing {
+            ids.entry(name.clone()).or_insert(e.id);
         }
+        let curves: Vec<(i64, &CandidateSpec)> = curves_changed
+            .iter()
+            .map(|&i| (ids[&specs[i].name], &specs[i]))
+            .collect();
+        candidates::write_light_curves(&mut tx, &curves).await?;
+        let mut replaced = Vec::new();
+        for (spec, files) in specs.iter().zip(&prepared) {
+            if !files.is_empty() {
+                attach(
+                    &mut tx,
+                    Owner::Candidate(ids[&spec.name]),
+                    files,
+                    &mut replaced,
+                )
+                .await?;
+            }
+        }
+        Ok::<_, AppError>((ids, replaced))
     }
-    tx.commit().await?;
+    .await;
+    let (ids, replaced) = settle(published, tx, written).await?;
 
     let core_names: HashSet<&str> = core.iter().map(|c| c.spec.name.as_str()).collect();
     let results = specs
@@ -255,12 +268,6 @@ pub async fn upsert_batch(
             }
         })
         .collect();
-    finish_files(
-        &media,
-        &state.pool,
-        prepared.into_iter().flatten(),
-        replaced,
-    )
-    .await;
+    finish_files(&media, &state.pool, replaced).await;
     Ok(results)
 }

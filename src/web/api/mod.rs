@@ -16,7 +16,7 @@ use sqlx::PgConnection;
 
 use crate::db::files::{self as file_rows, NewFile, Owner};
 use crate::db::projects::Outcome;
-use crate::media::MediaStore;
+use crate::media::{MediaStore, Publication};
 use crate::web::access::CurrentUser;
 use crate::web::api::files::Prepared;
 use crate::web::error::AppError;
@@ -78,30 +78,40 @@ pub async fn attach(
     Ok(())
 }
 
-/// After the commit: moves the files into place and removes objects that no
-/// row refers to any more. Failures here are logged, not returned: the data
-/// is committed, and `vetter check` repairs what a crash leaves.
-pub async fn finish_files(
-    media: &MediaStore,
-    pool: &sqlx::PgPool,
-    files: impl IntoIterator<Item = Prepared>,
-    replaced: Vec<String>,
-) {
-    for f in files {
-        if let Err(e) = media.keep(f.temp, f.kind) {
-            tracing::error!(error = %e, role = %f.role, "could not move an uploaded file into place");
+/// Ends the transaction of a request whose files `publication` put into
+/// `objects/`: commits when the writes went through, else rolls back and
+/// withdraws the objects this request made (those no other row uses).
+pub async fn settle<T>(
+    publication: Publication,
+    tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    written: Result<T, AppError>,
+) -> Result<T, AppError> {
+    let result = match written {
+        Ok(v) => tx.commit().await.map(|()| v).map_err(AppError::from),
+        Err(e) => {
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    };
+    match result {
+        Ok(v) => {
+            publication.committed();
+            Ok(v)
+        }
+        Err(e) => {
+            // Also after a failed COMMIT, whose outcome is unknown: the
+            // removal re-reads the references under the bucket locks.
+            publication.abandon().await;
+            Err(e)
         }
     }
-    if replaced.is_empty() {
-        return;
-    }
-    match pool.acquire().await {
-        Ok(mut conn) => match file_rows::unreferenced(&mut conn, &replaced).await {
-            Ok(unused) => media.remove_objects(&unused),
-            Err(e) => tracing::warn!(error = %e, "could not look for unused media files"),
-        },
-        Err(e) => tracing::warn!(error = %e, "could not look for unused media files"),
-    }
+}
+
+/// After the commit: removes the objects that the replaced rows used and no
+/// row refers to any more. Failures are logged, not returned: the data is
+/// committed, and `vetter check --repair` removes what is left.
+pub async fn finish_files(media: &MediaStore, pool: &sqlx::PgPool, replaced: Vec<String>) {
+    media.remove_unreferenced(pool, &replaced).await;
 }
 
 /// Problems found while parsing become one 400.

@@ -15,7 +15,7 @@ use crate::domain::Problem;
 use crate::media::MediaStore;
 use crate::web::access::CurrentUser;
 use crate::web::api::body::{ReceivedFile, UploadBody};
-use crate::web::api::{attach, files, finish_files, outcome_response, reject_if_any};
+use crate::web::api::{attach, files, finish_files, outcome_response, reject_if_any, settle};
 use crate::web::error::{AppError, WebResult};
 use crate::web::state::AppState;
 
@@ -100,15 +100,23 @@ pub async fn put(
     drop(conn);
 
     let mut tx = state.pool.begin().await?;
-    let (id, mut outcome) =
-        observations::upsert(&mut tx, project.id, &external_id, &spec, user.id).await?;
-    let mut replaced = Vec::new();
-    attach(&mut tx, Owner::Observation(id), &prepared, &mut replaced).await?;
-    tx.commit().await?;
+    let mut published = media.publication(&state.pool);
+    let written = async {
+        published
+            .publish(&mut tx, prepared.iter().map(|f| (&f.temp, f.kind)))
+            .await?;
+        let (id, outcome) =
+            observations::upsert(&mut tx, project.id, &external_id, &spec, user.id).await?;
+        let mut replaced = Vec::new();
+        attach(&mut tx, Owner::Observation(id), &prepared, &mut replaced).await?;
+        Ok::<_, AppError>((id, outcome, replaced))
+    }
+    .await;
+    let (id, mut outcome, replaced) = settle(published, tx, written).await?;
     if outcome == Outcome::Unchanged && !prepared.is_empty() {
         outcome = Outcome::Updated;
     }
-    finish_files(&media, &state.pool, prepared, replaced).await;
+    finish_files(&media, &state.pool, replaced).await;
     Ok(outcome_response(outcome, id, "observation", &external_id))
 }
 
@@ -141,13 +149,21 @@ pub async fn put_beam(
     drop(conn);
 
     let mut tx = state.pool.begin().await?;
-    let (id, mut outcome) = observations::upsert_beam(&mut tx, observation, &beam, &spec).await?;
-    let mut replaced = Vec::new();
-    attach(&mut tx, Owner::Beam(id), &prepared, &mut replaced).await?;
-    tx.commit().await?;
+    let mut published = media.publication(&state.pool);
+    let written = async {
+        published
+            .publish(&mut tx, prepared.iter().map(|f| (&f.temp, f.kind)))
+            .await?;
+        let (id, outcome) = observations::upsert_beam(&mut tx, observation, &beam, &spec).await?;
+        let mut replaced = Vec::new();
+        attach(&mut tx, Owner::Beam(id), &prepared, &mut replaced).await?;
+        Ok::<_, AppError>((id, outcome, replaced))
+    }
+    .await;
+    let (id, mut outcome, replaced) = settle(published, tx, written).await?;
     if outcome == Outcome::Unchanged && !prepared.is_empty() {
         outcome = Outcome::Updated;
     }
-    finish_files(&media, &state.pool, prepared, replaced).await;
+    finish_files(&media, &state.pool, replaced).await;
     Ok(outcome_response(outcome, id, "beam", &beam))
 }

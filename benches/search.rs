@@ -1,0 +1,373 @@
+//! Finding candidates on the 1,000,000-candidate survey (`make bench`).
+//!
+//! The issue's targets: a table page with a cone search plus one metric
+//! range plus a rating-state filter takes at most 50 ms at the median; a CSV
+//! export of all 1,000,000 rows runs at 50,000 rows/s or more with the
+//! server's peak memory under 100 MB.
+//!
+//! The release binary serves the survey database `vetter_bench_rating`
+//! (made by the rating bench's generator, shared in `survey/`) in its own
+//! process, so its memory is read from /proc alone. One signed-in reviewer
+//! asks for pages the way htmx does (the table fragment) and times them over
+//! loopback, which includes everything the server does for the page:
+//! session, filter parsing, the count, the rows and the template.
+//!
+//! A missed target prints FAIL; only errors make the exit status non-zero.
+//!
+//! Settings (environment):
+//!   DATABASE_URL                superuser URL of a server with q3c in template1
+//!   VETTER_BENCH_SEARCH_PAGES   timed requests per kind of page (default 40)
+
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context};
+use reqwest::{Client, StatusCode};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::PgPool;
+
+mod survey;
+use survey::*;
+
+const TARGET_PAGE_MEDIAN_MS: f64 = 50.0;
+const TARGET_EXPORT_ROWS_PER_S: f64 = 50_000.0;
+const TARGET_EXPORT_PEAK_MIB: f64 = 100.0;
+/// The address of the i-th request of a kind of page.
+type PageUrl = Box<dyn Fn(usize) -> String>;
+/// Untimed requests before each kind of page is timed.
+const WARMUP: usize = 3;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("search bench: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let size = Size::from_env()?;
+    let pages = env_num("VETTER_BENCH_SEARCH_PAGES", 40, 5, 10_000)? as usize;
+    let admin_url = std::env::var("DATABASE_URL")
+        .context("DATABASE_URL is not set: run `make bench`, or give a superuser URL")?;
+    let admin = PgConnectOptions::from_str(&admin_url).context("DATABASE_URL is malformed")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("building the tokio runtime")?;
+    rt.block_on(bench(&size, pages, &admin))
+}
+
+async fn bench(size: &Size, pages: usize, admin: &PgConnectOptions) -> anyhow::Result<()> {
+    let pool = prepare_database(size, admin).await?;
+    let mut server = ServerProcess::start(admin).await?;
+    let (client, _) = log_in(&server.base, "reviewer01").await?;
+    println!(
+        "search bench: {} candidates, {} ratings; server pid {}; load average {}",
+        thousands(size.candidates),
+        thousands(size.ratings),
+        server.pid(),
+        load_average()
+    );
+    let mut failed = Vec::new();
+
+    println!();
+    println!("table pages as htmx asks for them, {pages} each after {WARMUP} untimed (client time over loopback):");
+    let centres = cone_centres(&pool, pages + WARMUP).await?;
+    let cone = |radius: u32, rated: &'static str| {
+        let centres = centres.clone();
+        move |i: usize| {
+            let (ra, dec) = centres[i % centres.len()];
+            format!(
+                "/candidates?project=vast&pos={ra:.5}+{dec:.5}&radius={radius}&m.snr.min=6&rated={rated}"
+            )
+        }
+    };
+    let cases: Vec<(String, PageUrl, bool)> = vec![
+        (
+            "cone 2′ + S/N ≥ 6 + rated by nobody".into(),
+            Box::new(cone(2, "none")),
+            true,
+        ),
+        (
+            "cone 60′ + S/N ≥ 6 + rated by nobody".into(),
+            Box::new(cone(60, "none")),
+            true,
+        ),
+        (
+            "cone 60′ + S/N ≥ 6 + not rated by me, by separation".into(),
+            Box::new({
+                let f = cone(60, "not_mine");
+                move |i| format!("{}&sort=sep", f(i))
+            }),
+            true,
+        ),
+        (
+            "first page, everything".into(),
+            Box::new(|_| "/candidates".to_string()),
+            false,
+        ),
+        (
+            "page at row 999,000 by name".into(),
+            Box::new({
+                let q = deep_page(&pool, size.candidates - 1000).await?;
+                move |_| q.clone()
+            }),
+            false,
+        ),
+        (
+            "project, S/N descending, 500 rows".into(),
+            Box::new(|_| "/candidates?project=vast&sort=m.snr&dir=desc&per=500".to_string()),
+            false,
+        ),
+    ];
+    for (name, url, judged) in &cases {
+        let mut times = Vec::with_capacity(pages);
+        let mut rows = 0usize;
+        for i in 0..pages + WARMUP {
+            let (ms, n) = table_page(&client, &server.base, &url(i)).await?;
+            if i >= WARMUP {
+                times.push(ms);
+                rows += n;
+            }
+        }
+        let st = Stats::of(&mut times);
+        let verdict = if *judged {
+            let pass = st.median <= TARGET_PAGE_MEDIAN_MS;
+            if !pass {
+                failed.push(name.clone());
+            }
+            format!(
+                "  target median ≤ {TARGET_PAGE_MEDIAN_MS} ms: {}",
+                if pass { "PASS" } else { "FAIL" }
+            )
+        } else {
+            String::new()
+        };
+        println!(
+            "  {name:<52} {st}; {:.1} rows a page{verdict}",
+            rows as f64 / pages as f64
+        );
+    }
+
+    println!();
+    let mut times = Vec::new();
+    for i in 0..6 {
+        let t = Instant::now();
+        let r = client
+            .get(format!("{}/ratings", server.base))
+            .send()
+            .await?;
+        ensure!(r.status() == StatusCode::OK, "/ratings: {}", r.status());
+        r.bytes().await?;
+        if i > 0 {
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    println!(
+        "ratings summary of the whole survey (/ratings, no target): {}",
+        Stats::of(&mut times)
+    );
+
+    println!();
+    println!("exports of the whole survey, streamed and counted by the client:");
+    for (name, path, judged) in [
+        (
+            "CSV, one row per candidate",
+            "/candidates.csv?ratings=none",
+            true,
+        ),
+        (
+            "CSV, current ratings",
+            "/candidates.csv?ratings=current",
+            true,
+        ),
+        (
+            "CSV, rating history",
+            "/candidates.csv?ratings=history",
+            false,
+        ),
+        (
+            "VOTable, one row per candidate",
+            "/candidates.vot?ratings=none",
+            false,
+        ),
+    ] {
+        let e = export(&client, &server, path).await?;
+        let rate = e.rows as f64 / e.seconds;
+        let verdict = if judged {
+            let pass = rate >= TARGET_EXPORT_ROWS_PER_S && e.peak_mib < TARGET_EXPORT_PEAK_MIB;
+            if !pass {
+                failed.push(name.to_string());
+            }
+            format!(
+                "  target ≥ {} rows/s and < {TARGET_EXPORT_PEAK_MIB} MB: {}",
+                thousands(TARGET_EXPORT_ROWS_PER_S as i64),
+                if pass { "PASS" } else { "FAIL" }
+            )
+        } else {
+            String::new()
+        };
+        println!(
+            "  {name:<32} {} rows, {:.1} MB in {:.2} s: {} rows/s; server resident {:.1} MB before, {:.1} MB peak while streaming{verdict}",
+            thousands(e.rows as i64),
+            e.bytes as f64 / 1e6,
+            e.seconds,
+            thousands(rate as i64),
+            e.before_mib,
+            e.peak_mib
+        );
+    }
+    ensure!(server.alive(), "the server died during the bench");
+    if let Some((_, hwm)) = server.memory_mib() {
+        println!("server peak resident memory over the whole bench: {hwm:.1} MB");
+    }
+    println!("load average at the end: {}", load_average());
+    if !failed.is_empty() {
+        println!("search bench: FAIL: {}", failed.join("; "));
+    }
+    drop(server);
+    pool.close().await;
+    Ok(())
+}
+
+/// Positions of candidates of the first project, spread over the survey, to
+/// centre the cones on (a cone around nothing would be too easy).
+async fn cone_centres(pool: &PgPool, n: usize) -> anyhow::Result<Arc<Vec<(f64, f64)>>> {
+    let rows: Vec<(f64, f64)> = sqlx::query_as(
+        "SELECT ra, dec FROM candidates
+         WHERE project_id = 1 AND id % 997 = 0
+         ORDER BY id LIMIT $1",
+    )
+    .bind(n as i64)
+    .fetch_all(pool)
+    .await?;
+    ensure!(
+        !rows.is_empty(),
+        "the survey has no candidates in project 1"
+    );
+    Ok(Arc::new(rows))
+}
+
+/// The table query whose page starts after row `offset` in name order.
+async fn deep_page(pool: &PgPool, offset: i64) -> anyhow::Result<String> {
+    let (name, id): (String, i64) =
+        sqlx::query_as("SELECT name, id FROM candidates ORDER BY name, id OFFSET $1 LIMIT 1")
+            .bind(offset - 1)
+            .fetch_one(pool)
+            .await?;
+    let cursor = serde_json::to_string(&[name, id.to_string()])?;
+    Ok(format!(
+        "/candidates?sort=name&after={}",
+        utf8_percent(&cursor)
+    ))
+}
+
+/// Percent-encodes everything but unreserved characters.
+fn utf8_percent(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// One table fragment: milliseconds and the rows on it.
+async fn table_page(client: &Client, base: &str, path: &str) -> anyhow::Result<(f64, usize)> {
+    let t = Instant::now();
+    let r = client
+        .get(format!("{base}{path}"))
+        .header("HX-Request", "true")
+        .send()
+        .await?;
+    let status = r.status();
+    let body = r.text().await?;
+    let ms = t.elapsed().as_secs_f64() * 1000.0;
+    ensure!(
+        status == StatusCode::OK,
+        "GET {path}: {status}: {}",
+        body.chars().take(300).collect::<String>()
+    );
+    ensure!(
+        !body.contains("class=\"field-error"),
+        "GET {path} was refused: {}",
+        body.chars().take(300).collect::<String>()
+    );
+    Ok((ms, body.matches("<tr data-id=").count()))
+}
+
+struct Exported {
+    rows: usize,
+    bytes: usize,
+    seconds: f64,
+    before_mib: f64,
+    peak_mib: f64,
+}
+
+/// Streams an export to nowhere, counting its rows, while another task
+/// samples the server's resident memory every 20 ms.
+async fn export(client: &Client, server: &ServerProcess, path: &str) -> anyhow::Result<Exported> {
+    let pid = server.pid();
+    let before_mib = server.memory_mib().map_or(f64::NAN, |m| m.0);
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            let mut peak = 0.0f64;
+            while !stop.load(Ordering::Relaxed) {
+                if let Some(rss) = resident_mib(pid) {
+                    peak = peak.max(rss);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            peak
+        }
+    });
+    let t = Instant::now();
+    let mut r = client.get(format!("{}{path}", server.base)).send().await?;
+    ensure!(r.status() == StatusCode::OK, "GET {path}: {}", r.status());
+    // CSV rows are lines after the header; VOTable rows are <TR> elements
+    // (which may straddle two chunks).
+    let marker: &[u8] = if path.contains(".vot") {
+        b"<TR>"
+    } else {
+        b"\n"
+    };
+    let (mut rows, mut bytes) = (0usize, 0usize);
+    let mut tail: Vec<u8> = Vec::new();
+    while let Some(chunk) = r.chunk().await? {
+        bytes += chunk.len();
+        tail.extend_from_slice(&chunk);
+        rows += tail.windows(marker.len()).filter(|w| *w == marker).count();
+        let keep = tail.len().min(marker.len() - 1);
+        tail.drain(..tail.len() - keep);
+    }
+    let seconds = t.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let peak_mib = sampler.await?.max(before_mib);
+    if marker == b"\n" {
+        rows = rows.saturating_sub(1);
+    }
+    Ok(Exported {
+        rows,
+        bytes,
+        seconds,
+        before_mib,
+        peak_mib,
+    })
+}
+
+fn resident_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1024.0)
+}

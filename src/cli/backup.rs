@@ -1,0 +1,315 @@
+//! `vetter backup DIR`: the database (pg_dump, custom format) and the media
+//! files its rows use, consistent with each other, plus a manifest.
+//!
+//! Consistency: one connection first takes the shared lock of every media
+//! bucket for its session (so no object can be deleted until the backup is
+//! done: deleters need the exclusive lock, see `media.rs`), and only then
+//! opens a REPEATABLE READ transaction and exports its snapshot. pg_dump
+//! dumps that very snapshot (`--snapshot`), and the same transaction lists
+//! the objects to copy. Every object a row in the dump names was in place
+//! before that row committed, and stays until the locks go, so the copy
+//! holds every file the dump refers to. Uploads go on meanwhile; what they
+//! add after the snapshot is simply not in this backup.
+//!
+//! Layout of DIR: `database.dump`, `media/objects/ab/<sha256>.<ext>`, and
+//! `manifest.tsv` (sha256, size and path of every file, written last: a
+//! folder without it is not a complete backup).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use futures_util::TryStreamExt;
+use sqlx::Connection;
+
+use super::CliError;
+use crate::config::{Config, Source};
+use crate::db::files;
+use crate::media;
+
+pub const USAGE: &str = "\
+vetter backup: a consistent copy of the database and the media files
+
+Usage: vetter backup DIR
+
+Writes into DIR (which must be new or empty):
+  database.dump   pg_dump --format=custom of DATABASE_URL
+  media/          every media file a row of that dump refers to
+  manifest.tsv    sha256, size and path of each file, written last
+The dump and the file list come from one database snapshot, and no media
+file can be deleted while the backup runs, so every file row in the dump
+has its file. Uploads go on meanwhile. Needs pg_dump (Debian:
+postgresql-client-15). Restore with `vetter restore DIR`.
+";
+
+pub const MANIFEST: &str = "manifest.tsv";
+pub const DUMP: &str = "database.dump";
+
+pub async fn run(args: &[String]) -> Result<(), CliError> {
+    let dir = match args {
+        [dir] if !dir.starts_with('-') => PathBuf::from(dir),
+        _ => {
+            return Err(CliError::Usage(format!(
+                "backup takes one folder\n\n{USAGE}"
+            )))
+        }
+    };
+    let src = Source::from_env()?;
+    let url = Config::database_url(&src)?;
+    let root = Config::media_root(&src)?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    if std::fs::read_dir(&dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .next()
+        .is_some()
+    {
+        return Err(CliError::Failed(anyhow::anyhow!(
+            "{} is not empty: back up into a new or empty folder",
+            dir.display()
+        )));
+    }
+    backup(&url, &root, &dir).await?;
+    Ok(())
+}
+
+async fn backup(url: &str, root: &Path, dir: &Path) -> anyhow::Result<()> {
+    let mut conn = sqlx::PgConnection::connect(url)
+        .await
+        .context("connecting to DATABASE_URL")?;
+    files::lock_all_buckets_for_session(&mut conn).await?;
+    sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut conn)
+        .await?;
+    let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
+        .fetch_one(&mut conn)
+        .await?;
+
+    let dump_path = dir.join(DUMP);
+    let (target, password) = libpq_target(url);
+    let mut cmd = std::process::Command::new("pg_dump");
+    cmd.arg("--format=custom")
+        .arg(format!("--snapshot={snapshot}"))
+        .arg("--file")
+        .arg(&dump_path)
+        .arg(format!("--dbname={target}"));
+    let dump = spawn_pg_tool(cmd, password.as_deref(), "pg_dump")?;
+    // pg_dump imports the snapshot while the transaction is open; it runs
+    // beside the file copy.
+    let dump = tokio::task::spawn_blocking(move || dump.wait_with_output());
+
+    let media_dir = dir.join("media");
+    let part = dir.join(format!("{MANIFEST}.part"));
+    let mut manifest = std::io::BufWriter::new(std::fs::File::create(&part)?);
+    writeln!(
+        manifest,
+        "# vetter backup, format 1, made {}\n# sha256\tsize\tpath",
+        time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    )?;
+    let parallel = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+    let mut problems = Vec::new();
+    let (mut count, mut bytes) = (0u64, 0u64);
+    {
+        let mut copies = sqlx::query_as::<_, (String, i64, String)>(
+            "SELECT DISTINCT ON (storage_path) storage_path, size_bytes, sha256
+             FROM files ORDER BY storage_path",
+        )
+        .fetch(&mut conn)
+        .map_ok(|(path, size, sha)| {
+            let (root, media_dir) = (root.to_path_buf(), media_dir.clone());
+            async move {
+                tokio::task::spawn_blocking(move || copy_one(&root, &media_dir, path, size, sha))
+                    .await
+                    .map_err(|e| sqlx::Error::Protocol(format!("a copy failed: {e}")))
+            }
+        })
+        .try_buffer_unordered(parallel);
+        while let Some(copied) = copies.try_next().await? {
+            match copied {
+                Ok((path, size, sha)) => {
+                    writeln!(manifest, "{sha}\t{size}\tmedia/{path}")?;
+                    count += 1;
+                    bytes += size;
+                }
+                Err(problem) => problems.push(problem),
+            }
+        }
+    }
+    let out = dump.await?.context("waiting for pg_dump")?;
+    sqlx::query("COMMIT").execute(&mut conn).await?;
+    // Closing the session releases the bucket locks.
+    conn.close().await?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "pg_dump failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("vetter: {p}");
+        }
+        anyhow::bail!(
+            "the backup in {} is incomplete: {} file{} the database refers to could not be copied \
+             (`vetter check` explains, `vetter check --repair` fixes); it has no {MANIFEST}, so \
+             `vetter restore` will refuse it",
+            dir.display(),
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" }
+        );
+    }
+    let (dump_size, dump_sha) = {
+        let p = dump_path.clone();
+        tokio::task::spawn_blocking(move || media::hash_file(&p, None)).await??
+    };
+    writeln!(manifest, "{dump_sha}\t{dump_size}\t{DUMP}")?;
+    let file = manifest.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&part, dir.join(MANIFEST))?;
+    media::sync_dir(dir)?;
+    println!(
+        "backed up the database ({}) and {count} media file{} ({}) into {}",
+        size_text(dump_size),
+        if count == 1 { "" } else { "s" },
+        size_text(bytes),
+        dir.display()
+    );
+    Ok(())
+}
+
+/// Copies one object, checking it on the way. The error is a sentence for
+/// the operator.
+fn copy_one(
+    root: &Path,
+    media_dir: &Path,
+    path: String,
+    size: i64,
+    sha: String,
+) -> Result<(String, u64, String), String> {
+    if media::parse_object_path(&path).map(|(s, _)| s) != Some(sha.as_str()) {
+        return Err(format!(
+            "{path}: not the object path of sha256 {sha}; skipped"
+        ));
+    }
+    let dest = media_dir.join(&path);
+    match media::hash_file(&root.join(&path), Some(&dest)) {
+        Ok((got_size, got_sha)) if got_sha == sha && got_size as i64 == size => {
+            Ok((path, got_size, got_sha))
+        }
+        Ok(_) => {
+            let _ = std::fs::remove_file(&dest);
+            Err(format!(
+                "{path}: damaged (its content is not what its rows record)"
+            ))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!("{path}: missing")),
+        Err(e) => Err(format!("{path}: {e}")),
+    }
+}
+
+pub(super) fn size_text(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} bytes")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// Starts pg_dump or pg_restore with the password in `PGPASSWORD`, so that
+/// it does not show in the process list.
+pub(super) fn spawn_pg_tool(
+    mut cmd: std::process::Command,
+    password: Option<&str>,
+    name: &str,
+) -> anyhow::Result<std::process::Child> {
+    if let Some(p) = password {
+        cmd.env("PGPASSWORD", p);
+    }
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    cmd.spawn().map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            anyhow::anyhow!(
+                "{name} is not installed (Debian: apt-get install postgresql-client-15)"
+            )
+        } else {
+            anyhow::Error::new(e).context(format!("starting {name}"))
+        }
+    })
+}
+
+/// The URL for libpq without its password, and the password
+/// (percent-decoded) on its own.
+pub(super) fn libpq_target(url: &str) -> (String, Option<String>) {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return (url.to_string(), None);
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return (url.to_string(), None);
+    };
+    match userinfo.split_once(':') {
+        Some((user, password)) => (
+            format!("{scheme}://{user}@{host}{tail}"),
+            Some(percent_decode(password)),
+        ),
+        None => (url.to_string(), None),
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_leaves_the_url_decoded() {
+        assert_eq!(
+            libpq_target("postgres://vetter:p%40ss%3Aw@db:5432/vetter?sslmode=disable"),
+            (
+                "postgres://vetter@db:5432/vetter?sslmode=disable".to_string(),
+                Some("p@ss:w".to_string())
+            )
+        );
+        assert_eq!(
+            libpq_target("postgres://postgres@127.0.0.1:5432/x"),
+            ("postgres://postgres@127.0.0.1:5432/x".to_string(), None)
+        );
+        assert_eq!(
+            libpq_target("postgresql://localhost/x"),
+            ("postgresql://localhost/x".to_string(), None)
+        );
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("a%2"), "a%2");
+    }
+}

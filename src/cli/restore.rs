@@ -1,0 +1,334 @@
+//! `vetter restore DIR [--force]`: put a `vetter backup` back.
+//!
+//! Order: check the manifest and every checksum first (nothing is touched
+//! if the backup is damaged), then the media files, then the database in
+//! one transaction. A failure half way leaves at most media files no row
+//! uses, never a row without its file.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use futures_util::StreamExt;
+use sqlx::Connection;
+
+use super::backup::{libpq_target, size_text, spawn_pg_tool, DUMP, MANIFEST};
+use super::CliError;
+use crate::config::{Config, Source};
+use crate::media;
+
+pub const USAGE: &str = "\
+vetter restore: put back what `vetter backup DIR` wrote
+
+Usage: vetter restore DIR [--force]
+
+Checks every file in DIR against its manifest, copies the media files into
+VETTER_MEDIA_ROOT (files already there with the right content are kept),
+then restores the database dump into DATABASE_URL in one transaction
+(pg_restore --single-transaction --no-owner --no-acl). The database must
+be empty (a new database made from template1, which has q3c, will do).
+With --force, a database that is not empty is accepted: the tables, types
+and other objects in the backup are dropped and made again from it;
+objects the backup does not have are left alone. Needs pg_restore
+(Debian: postgresql-client-15).
+";
+
+struct Entry {
+    sha256: String,
+    size: u64,
+    /// Relative to DIR: `database.dump` or `media/objects/...`.
+    path: String,
+}
+
+pub async fn run(args: &[String]) -> Result<(), CliError> {
+    let mut force = false;
+    let mut dir = None;
+    for a in args {
+        match a.as_str() {
+            "--force" => force = true,
+            other if !other.starts_with('-') && dir.is_none() => dir = Some(PathBuf::from(other)),
+            other => {
+                return Err(CliError::Usage(format!(
+                    "unexpected argument {other:?}\n\n{USAGE}"
+                )))
+            }
+        }
+    }
+    let Some(dir) = dir else {
+        return Err(CliError::Usage(format!(
+            "restore needs the backup folder\n\n{USAGE}"
+        )));
+    };
+    let src = Source::from_env()?;
+    let url = Config::database_url(&src)?;
+    let root = Config::media_root(&src)?;
+    restore(&url, &root, &dir, force).await?;
+    Ok(())
+}
+
+async fn restore(url: &str, root: &Path, dir: &Path, force: bool) -> anyhow::Result<()> {
+    let entries = read_manifest(dir)?;
+
+    let mut conn = sqlx::PgConnection::connect(url)
+        .await
+        .context("connecting to DATABASE_URL")?;
+    let (tables, example, database): (i64, Option<String>, String) = sqlx::query_as(
+        "SELECT count(*), min(n.nspname || '.' || c.relname), current_database()
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S')
+           AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+           AND n.nspname NOT LIKE 'pg\\_%'
+           AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                           WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')",
+    )
+    .fetch_one(&mut conn)
+    .await?;
+    if tables > 0 && !force {
+        anyhow::bail!(
+            "the database {database:?} is not empty ({tables} tables and other relations, such as \
+             {}), so restore refused to touch it. Restore into a new, empty database, or pass \
+             --force to replace what the backup holds",
+            example.unwrap_or_default()
+        );
+    }
+    let has_q3c: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'q3c')")
+            .fetch_one(&mut conn)
+            .await?;
+    conn.close().await?;
+
+    verify(dir, &entries).await?;
+    let (copied, present) = copy_media(dir, root, &entries).await?;
+
+    let dump = dir.join(DUMP);
+    let (target, password) = libpq_target(url);
+    // With q3c already there (made by a superuser, as database.sh and the
+    // db image do), its entries are left out: the app's role may not
+    // create, comment on or drop an extension.
+    let list = if has_q3c {
+        Some(list_without_extensions(&dump, password.as_deref()).await?)
+    } else {
+        None
+    };
+    let mut cmd = std::process::Command::new("pg_restore");
+    cmd.arg(format!("--dbname={target}")).args([
+        "--single-transaction",
+        "--exit-on-error",
+        "--no-owner",
+        "--no-acl",
+    ]);
+    if force {
+        cmd.args(["--clean", "--if-exists"]);
+    }
+    if let Some(list) = &list {
+        cmd.arg("--use-list").arg(list.path());
+    }
+    cmd.arg(&dump);
+    let child = spawn_pg_tool(cmd, password.as_deref(), "pg_restore")?;
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await??;
+    drop(list);
+    if !out.status.success() {
+        anyhow::bail!(
+            "pg_restore failed ({}), so the database is as it was (one transaction): {}\n\
+             The media files copied are harmless; `vetter check --repair` removes those no row uses",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let bytes: u64 = entries.iter().map(|e| e.size).sum();
+    println!(
+        "restored the database into {database:?} and {} media files ({copied} copied, {present} \
+         already there; {} in all, every checksum verified)",
+        copied + present,
+        size_text(bytes)
+    );
+    Ok(())
+}
+
+fn read_manifest(dir: &Path) -> anyhow::Result<Vec<Entry>> {
+    let path = dir.join(MANIFEST);
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "{} cannot be read: this is not a complete `vetter backup` folder",
+            path.display()
+        )
+    })?;
+    let mut entries = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let bad = || anyhow::anyhow!("{} line {}: {line:?} is not valid", path.display(), n + 1);
+        let mut parts = line.split('\t');
+        let (Some(sha), Some(size), Some(p), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad());
+        };
+        let size: u64 = size.parse().map_err(|_| bad())?;
+        // Only the two shapes a backup writes: nothing may point outside DIR
+        // or the media root.
+        let ok = if p == DUMP {
+            sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit())
+        } else {
+            p.strip_prefix("media/")
+                .and_then(media::parse_object_path)
+                .is_some_and(|(s, _)| s == sha)
+        };
+        if !ok {
+            return Err(bad());
+        }
+        entries.push(Entry {
+            sha256: sha.to_string(),
+            size,
+            path: p.to_string(),
+        });
+    }
+    if !entries.iter().any(|e| e.path == DUMP) {
+        anyhow::bail!("{} lists no {DUMP}", path.display());
+    }
+    Ok(entries)
+}
+
+/// Every file of the backup against its manifest line.
+async fn verify(dir: &Path, entries: &[Entry]) -> anyhow::Result<()> {
+    let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let bad: Vec<String> = futures_util::stream::iter(entries)
+        .map(|e| {
+            let path = dir.join(&e.path);
+            async move {
+                let got = tokio::task::spawn_blocking(move || media::hash_file(&path, None)).await;
+                match got {
+                    Ok(Ok((size, sha))) if size == e.size && sha == e.sha256 => None,
+                    Ok(Ok(_)) => Some(format!("{}: content differs from the manifest", e.path)),
+                    Ok(Err(err)) => Some(format!("{}: {err}", e.path)),
+                    Err(err) => Some(format!("{}: {err}", e.path)),
+                }
+            }
+        })
+        .buffer_unordered(parallel)
+        .filter_map(|x| async move { x })
+        .collect()
+        .await;
+    if !bad.is_empty() {
+        for b in &bad {
+            eprintln!("vetter: {}/{b}", dir.display());
+        }
+        anyhow::bail!(
+            "{} file{} in {} do not match the manifest; nothing was restored",
+            bad.len(),
+            if bad.len() == 1 { "" } else { "s" },
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Copies the media files into the root; returns (copied, already there).
+async fn copy_media(dir: &Path, root: &Path, entries: &[Entry]) -> anyhow::Result<(u64, u64)> {
+    let jobs: Vec<(PathBuf, PathBuf, String)> = entries
+        .iter()
+        .filter_map(|e| {
+            let rel = e.path.strip_prefix("media/")?;
+            Some((dir.join(&e.path), root.join(rel), e.sha256.clone()))
+        })
+        .collect();
+    let root = root.to_path_buf();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<(u64, u64)> {
+        let (mut copied, mut present) = (0, 0);
+        let mut dirs = BTreeSet::new();
+        for (src, dest, sha) in jobs {
+            if matches!(media::hash_file(&dest, None), Ok((_, got)) if got == sha) {
+                present += 1;
+                continue;
+            }
+            // Written beside the target and renamed: a crash leaves no half
+            // file under an object's name.
+            let (_, got) = media::hash_file(&src, Some(&dest))
+                .with_context(|| format!("copying {}", src.display()))?;
+            if got != sha {
+                let _ = std::fs::remove_file(&dest);
+                anyhow::bail!("{} changed while it was being restored", src.display());
+            }
+            if let Some(parent) = dest.parent() {
+                dirs.insert(parent.to_path_buf());
+            }
+            copied += 1;
+        }
+        dirs.insert(root.join("objects"));
+        dirs.insert(root);
+        for d in dirs.iter().filter(|d| d.exists()) {
+            media::sync_dir(d)?;
+        }
+        Ok((copied, present))
+    })
+    .await?
+}
+
+/// A temporary pg_restore list of the dump without its EXTENSION entries.
+async fn list_without_extensions(dump: &Path, password: Option<&str>) -> anyhow::Result<TempList> {
+    let mut cmd = std::process::Command::new("pg_restore");
+    cmd.arg("--list").arg(dump);
+    let child = spawn_pg_tool(cmd, password, "pg_restore")?;
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await??;
+    if !out.status.success() {
+        anyhow::bail!(
+            "pg_restore --list {} failed: {}",
+            dump.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let kept: String = text
+        .lines()
+        .filter(|l| !is_extension_entry(l))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let path = std::env::temp_dir().join(format!("vetter-restore-{}.list", crate::random_hex(8)));
+    std::fs::write(&path, kept)?;
+    Ok(TempList(path))
+}
+
+/// `2; 3079 16396 EXTENSION - q3c` and `3380; 0 0 COMMENT - EXTENSION q3c`.
+fn is_extension_entry(line: &str) -> bool {
+    let Some((_, rest)) = line.split_once("; ") else {
+        return false;
+    };
+    let desc: Vec<&str> = rest.split_whitespace().skip(2).collect();
+    matches!(
+        desc.as_slice(),
+        ["EXTENSION", ..] | ["COMMENT", "-", "EXTENSION", ..]
+    )
+}
+
+struct TempList(PathBuf);
+
+impl TempList {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempList {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_extension_entries_are_left_out() {
+        assert!(is_extension_entry("2; 3079 16396 EXTENSION - q3c "));
+        assert!(is_extension_entry("3380; 0 0 COMMENT - EXTENSION q3c "));
+        assert!(!is_extension_entry(
+            "215; 1259 16400 TABLE public files postgres"
+        ));
+        assert!(!is_extension_entry("; Archive created at 2026-11-23"));
+        assert!(!is_extension_entry(
+            "3000; 0 0 COMMENT public TABLE files postgres"
+        ));
+    }
+}
