@@ -53,6 +53,16 @@ impl ContentKind {
         }
     }
 
+    /// What the bytes are, for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ContentKind::Fits => "FITS",
+            ContentKind::Png => "a PNG image",
+            ContentKind::Gif => "a GIF image",
+            ContentKind::Csv => "CSV text",
+        }
+    }
+
     pub fn extension(self) -> &'static str {
         match self {
             ContentKind::Fits => "fits",

@@ -429,5 +429,6 @@ async fn received(state: &AppState, bytes: Vec<u8>, name: &str) -> anyhow::Resul
         temp,
         kind,
         original_name: name.to_string(),
+        claims_fits: false,
     })
 }

@@ -487,27 +487,76 @@ async fn client_file_names_never_reach_the_file_system(pool: PgPool) {
         assert!(f.starts_with("objects/"), "{f} left in the media folder");
     }
 
-    // The bytes decide the type: a PNG named .fits is a PNG (no cfitsio,
-    // no rendered preview), and FITS bytes named .png are FITS.
+    // The bytes decide the type, but a file named or typed as FITS must be
+    // FITS: a PNG posing as one is refused, naming the file and what it is.
+    for (file_name, declared) in [("really.fits", None), ("cutout", Some("application/fits"))] {
+        let before = state(&app).await;
+        let (s, body) = send_file(
+            &api,
+            "PNGFITS",
+            "deep_cutout",
+            "f",
+            file_name,
+            declared,
+            png_bytes(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+        let problem = &body["problems"][0];
+        assert_eq!(
+            problem["field"], "candidates[0].files.deep_cutout",
+            "{body}"
+        );
+        let message = problem["message"].as_str().unwrap();
+        assert!(message.contains("a PNG image, not FITS"), "{message}");
+        assert_eq!(state(&app).await, before, "{file_name}");
+    }
+    // FITS bytes under another name are FITS; a PNG under a PNG name is a PNG.
     let (s, body) = send_file(
         &api,
-        "PNGFITS",
+        "FITSPNG",
         "deep_cutout",
         "f",
-        "really.fits",
-        Some("application/fits"),
+        "looks.png",
+        Some("image/png"),
+        fits_bytes(8, 8, 1, 7),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (s, body) = send_file(
+        &api,
+        "PNGPNG",
+        "deep_cutout",
+        "f",
+        "cutout.png",
+        None,
         png_bytes(),
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{body}");
-    let kinds: Vec<(String, String)> = sqlx::query_as(
-        "SELECT f.role, f.content_type FROM files f JOIN candidates c ON c.id = f.candidate_id
-         WHERE c.name = 'PNGFITS' ORDER BY f.role",
+    let kinds: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT c.name, f.role, f.content_type FROM files f JOIN candidates c ON c.id = f.candidate_id
+         WHERE c.name IN ('FITSPNG', 'PNGPNG') ORDER BY c.name, f.role",
     )
     .fetch_all(&app.pool)
     .await
     .unwrap();
-    assert_eq!(kinds, [("deep_cutout".into(), "image/png".into())]);
+    assert_eq!(
+        kinds,
+        [
+            (
+                "FITSPNG".into(),
+                "deep_cutout".into(),
+                "application/fits".into()
+            ),
+            (
+                "FITSPNG".into(),
+                "deep_cutout_png".into(),
+                "image/png".into()
+            ),
+            ("PNGPNG".into(), "deep_cutout".into(), "image/png".into()),
+        ]
+    );
 
     // Roles and part names are checked as names, never used as paths.
     let before = state(&app).await;

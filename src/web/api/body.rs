@@ -19,6 +19,9 @@ pub struct ReceivedFile {
     pub temp: TempFile,
     pub kind: Option<ContentKind>,
     pub original_name: String,
+    /// Its name or declared type says FITS. The bytes decide the type, but
+    /// a pipeline that names a PNG `.fits` has a bug worth hearing about.
+    pub claims_fits: bool,
 }
 
 pub struct UploadBody {
@@ -28,8 +31,62 @@ pub struct UploadBody {
 }
 
 fn parse_json(bytes: &[u8], field: &str) -> Result<Value, AppError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| AppError::invalid(vec![Problem::new(field, format!("not valid JSON: {e}"))]))
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        AppError::invalid(vec![Problem::new(field, format!("not valid JSON: {e}"))])
+    })?;
+    let mut problems = Vec::new();
+    find_nul(&value, String::new(), &mut problems);
+    if problems.is_empty() {
+        Ok(value)
+    } else {
+        Err(AppError::invalid(problems))
+    }
+}
+
+/// PostgreSQL cannot store U+0000 in text, so a NUL anywhere in the JSON
+/// is refused up front, named by its path, rather than by the database
+/// half way through the request.
+fn find_nul(v: &Value, path: String, problems: &mut Vec<Problem>) {
+    const MAX_REPORTED: usize = 20;
+    if problems.len() >= MAX_REPORTED {
+        return;
+    }
+    let named = |path: &str| {
+        if path.is_empty() {
+            "body".to_string()
+        } else {
+            path.to_string()
+        }
+    };
+    match v {
+        Value::String(s) if s.contains('\0') => problems.push(Problem::new(
+            named(&path),
+            "text cannot contain the NUL character (U+0000)",
+        )),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                find_nul(item, format!("{path}[{i}]"), problems);
+            }
+        }
+        Value::Object(map) => {
+            for (k, item) in map {
+                let child = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                if k.contains('\0') {
+                    problems.push(Problem::new(
+                        named(&path),
+                        "a key cannot contain the NUL character (U+0000)",
+                    ));
+                    continue;
+                }
+                find_nul(item, child, problems);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// File names from clients are kept only as a label, cut to something sane.
@@ -133,12 +190,18 @@ impl UploadBody {
                 })?;
             total += temp.size;
             let kind = crate::media::classify(&temp.head, declared.as_deref());
+            let lower = original_name.to_ascii_lowercase();
+            let claims_fits = [".fits", ".fit", ".fts"].iter().any(|e| lower.ends_with(e))
+                || declared.as_deref().is_some_and(|d| {
+                    d.starts_with("application/fits") || d.starts_with("image/fits")
+                });
             files.insert(
                 name,
                 ReceivedFile {
                     temp,
                     kind,
                     original_name,
+                    claims_fits,
                 },
             );
         }
@@ -149,5 +212,22 @@ impl UploadBody {
             )])
         })?;
         Ok(Self { json, files })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nul_anywhere_in_the_json_is_named_by_its_path() {
+        let body = br#"{"candidates": [{"name": "ok"}, {"name": "J1", "attributes": {"note": "a\u0000b"}}],
+                        "description": "x\u0000"}"#;
+        let err = parse_json(body, "candidates").unwrap_err();
+        let fields: Vec<&str> = err.problems().iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(fields, ["candidates[1].attributes.note", "description"]);
+        assert!(parse_json(br#"{"name": "clean"}"#, "x").is_ok());
+        let err = parse_json(br#""\u0000""#, "x").unwrap_err();
+        assert_eq!(err.problems()[0].field, "body");
     }
 }

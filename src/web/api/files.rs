@@ -50,6 +50,14 @@ pub fn take(
                     field,
                     format!("part {part:?} is not a FITS, PNG or GIF file (CSV must be sent as text/csv)"),
                 ),
+                Some(f) if f.claims_fits && f.kind != Some(ContentKind::Fits) => p.push(
+                    field,
+                    format!(
+                        "part {part:?} is named or typed as FITS ({:?}) but its bytes are {}, not FITS",
+                        f.original_name,
+                        f.kind.map_or("unknown", ContentKind::describe)
+                    ),
+                ),
                 Some(f) => mine.push((role.clone(), f)),
             }
         }
