@@ -11,7 +11,8 @@ use poem::http::StatusCode;
 use poem::web::{Data, Form, Path, Query};
 use poem::{handler, IntoResponse, Request, Response};
 use serde::Deserialize;
-use sqlx::PgConnection;
+use sqlx::pool::PoolConnection;
+use sqlx::{PgConnection, Postgres};
 
 use crate::auth::TypedSession;
 use crate::db::candidates::{self as cand, Detail, FileRef, MetricValue};
@@ -336,14 +337,19 @@ async fn show(
     user: UserId,
     target: Option<i64>,
     record_in_trail: bool,
-    loaded: Option<Resolved>,
+    loaded: Option<(PoolConnection<Postgres>, Resolved)>,
     following: Following,
 ) -> WebResult<Response> {
     let session = TypedSession::from_request_ref(req)?;
-    let mut conn = state.pool.acquire().await?;
-    let q = match loaded {
-        Some(q) => q,
-        None => queue::load(&mut conn, user).await?,
+    // A caller that has just asked the queue hands over its connection too:
+    // every acquire costs a liveness round trip.
+    let (mut conn, q) = match loaded {
+        Some(cq) => cq,
+        None => {
+            let mut conn = state.pool.acquire().await?;
+            let q = queue::load(&mut conn, user).await?;
+            (conn, q)
+        }
     };
     let Some(id) = target else {
         let label = queue_label(&q);
@@ -418,7 +424,6 @@ pub async fn next(
     let mut conn = state.pool.acquire().await?;
     let q = queue::load(&mut conn, user.id).await?;
     let upcoming = queue::upcoming(&mut conn, user.id, &q, p.after, 2).await?;
-    drop(conn);
     let target = upcoming.first().copied();
     if !is_htmx(req) {
         if let Some(id) = target {
@@ -426,7 +431,7 @@ pub async fn next(
         }
     }
     let following = Following::Known(upcoming.get(1).copied());
-    show(req, &state, user.id, target, true, Some(q), following).await
+    show(req, &state, user.id, target, true, Some((conn, q)), following).await
 }
 
 #[derive(Deserialize)]
@@ -534,13 +539,12 @@ pub async fn rate(
     let shown = async {
         let q = queue::load(&mut conn, user.id).await?;
         let upcoming = queue::upcoming(&mut conn, user.id, &q, Some(id), 2).await?;
-        drop(conn);
         let target = upcoming.first().copied();
         if !is_htmx(req) {
             return Ok(go(target));
         }
         let following = Following::Known(upcoming.get(1).copied());
-        show(req, &state, user.id, target, true, Some(q), following).await
+        show(req, &state, user.id, target, true, Some((conn, q)), following).await
     }
     .await;
     // "Nothing was saved" would be untrue from here on.
