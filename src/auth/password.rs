@@ -1,9 +1,16 @@
 //! argon2id hashing, always on the blocking pool: a hash takes tens of
 //! milliseconds of CPU and must not stall the async workers.
+//!
+//! Each hash also takes argon2's 19 MiB of working memory, so hashes run on
+//! [`AT_ONCE`] threads of their own, and the rest wait their turn. On the
+//! blocking pool a burst of sign-ins (a team starting its shift, or someone
+//! hammering the login form) took a gigabyte: every pool thread got its own
+//! allocator arena, and each arena kept its 19 MiB. Two threads keep two.
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
-use std::sync::OnceLock;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::config::Secret;
 
@@ -14,14 +21,81 @@ pub fn hash_blocking(password: &str) -> anyhow::Result<String> {
         .map_err(|e| anyhow::anyhow!("hashing a password failed: {e}"))
 }
 
+/// Hashes running at once; about one per core is all the CPU can do anyway.
+pub const AT_ONCE: usize = 2;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The queue of the hashing threads, started on first use.
+fn hashers() -> &'static Mutex<mpsc::Sender<Job>> {
+    static QUEUE: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
+    QUEUE.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..AT_ONCE {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || loop {
+                    // The lock is held only while waiting for the next job.
+                    let job = match rx.lock() {
+                        Ok(queue) => queue.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => {
+                            job();
+                            give_back_memory();
+                        }
+                        Err(_) => return,
+                    }
+                })
+                .expect("the OS starts a thread");
+        }
+        Mutex::new(tx)
+    })
+}
+
+/// Returns argon2's freed working memory to the OS. glibc keeps a freed
+/// block this size in the thread's arena for reuse, which would leave every
+/// hashing thread holding 19 MiB between sign-ins.
+fn give_back_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn malloc_trim(pad: usize) -> std::ffi::c_int;
+        }
+        // SAFETY: malloc_trim only releases free memory; it has no
+        // preconditions and is thread-safe.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
+}
+
+/// Runs `f` on a hashing thread and waits for it without blocking the
+/// async workers.
+async fn on_hasher<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(move || {
+        let _ = tx.send(f());
+    });
+    hashers()
+        .lock()
+        .map_err(|_| anyhow::anyhow!("the password hashers' queue is poisoned"))?
+        .send(job)
+        .map_err(|_| anyhow::anyhow!("the password hashers have stopped"))?;
+    Ok(rx.await?)
+}
+
 pub async fn hash(password: Secret) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || hash_blocking(password.expose())).await?
+    on_hasher(move || hash_blocking(password.expose())).await?
 }
 
 /// Checks `password` against `stored`, or against a dummy hash when there is
 /// no such user, so the response time does not tell which usernames exist.
 pub async fn verify(password: Secret, stored: Option<String>) -> anyhow::Result<bool> {
-    tokio::task::spawn_blocking(move || {
+    on_hasher(move || {
         let known = stored.is_some();
         let hash = stored.unwrap_or_else(|| dummy_hash().to_string());
         let ok = Argon2::default()
@@ -30,7 +104,6 @@ pub async fn verify(password: Secret, stored: Option<String>) -> anyhow::Result<
         ok && known
     })
     .await
-    .map_err(Into::into)
 }
 
 fn dummy_hash() -> &'static str {

@@ -431,7 +431,16 @@ pub async fn next(
         }
     }
     let following = Following::Known(upcoming.get(1).copied());
-    show(req, &state, user.id, target, true, Some((conn, q)), following).await
+    show(
+        req,
+        &state,
+        user.id,
+        target,
+        true,
+        Some((conn, q)),
+        following,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -544,7 +553,16 @@ pub async fn rate(
             return Ok(go(target));
         }
         let following = Following::Known(upcoming.get(1).copied());
-        show(req, &state, user.id, target, true, Some((conn, q)), following).await
+        show(
+            req,
+            &state,
+            user.id,
+            target,
+            true,
+            Some((conn, q)),
+            following,
+        )
+        .await
     }
     .await;
     // "Nothing was saved" would be untrue from here on.
