@@ -86,18 +86,29 @@ pub enum Saved {
 }
 
 /// Saves the reviewer's rating of the candidate; the one it replaces goes
-/// to the history. Call inside a transaction.
+/// to the history. Commits on its own: a first rating is one statement, a
+/// change is a transaction (a savepoint if the caller has one open).
 pub async fn save(
-    tx: &mut PgConnection,
+    db: &mut PgConnection,
     user: UserId,
     candidate: i64,
     input: &RatingInput,
     key: Option<&str>,
 ) -> sqlx::Result<Saved> {
+    // A first rating is the common case: the rating, its tags and the count
+    // in one statement (the tags and the count only if the rating was new).
     let inserted: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO ratings (user_id, candidate_id, verdict, score, notes, idempotency_key)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (user_id, candidate_id) DO NOTHING RETURNING candidate_id",
+        "WITH new AS (
+             INSERT INTO ratings (user_id, candidate_id, verdict, score, notes, idempotency_key)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (user_id, candidate_id) DO NOTHING RETURNING user_id, candidate_id),
+         tagged AS (
+             INSERT INTO rating_tags (user_id, candidate_id, tag_id)
+             SELECT new.user_id, new.candidate_id, t FROM new, unnest($7::bigint[]) t),
+         counted AS (
+             UPDATE candidates SET rating_count = rating_count + 1
+             WHERE id = (SELECT candidate_id FROM new))
+         SELECT candidate_id FROM new",
     )
     .bind(user)
     .bind(candidate)
@@ -105,16 +116,26 @@ pub async fn save(
     .bind(input.score.map(|s| s.get()))
     .bind(&input.notes)
     .bind(key)
-    .fetch_optional(&mut *tx)
+    .bind(&input.tag_ids)
+    .fetch_optional(&mut *db)
     .await?;
     if inserted.is_some() {
-        write_tags(tx, user, candidate, &input.tag_ids).await?;
-        sqlx::query("UPDATE candidates SET rating_count = rating_count + 1 WHERE id = $1")
-            .bind(candidate)
-            .execute(&mut *tx)
-            .await?;
         return Ok(Saved::Created);
     }
+    let mut tx = sqlx::Connection::begin(&mut *db).await?;
+    let saved = change(&mut tx, user, candidate, input, key).await?;
+    tx.commit().await?;
+    Ok(saved)
+}
+
+/// Replaces the current rating (the existing-rating half of [`save`]).
+async fn change(
+    tx: &mut PgConnection,
+    user: UserId,
+    candidate: i64,
+    input: &RatingInput,
+    key: Option<&str>,
+) -> sqlx::Result<Saved> {
     // There is a current rating: lock it, then decide.
     let (old_key,): (Option<String>,) = sqlx::query_as(
         "SELECT idempotency_key FROM ratings WHERE user_id = $1 AND candidate_id = $2 FOR UPDATE",

@@ -542,9 +542,7 @@ pub async fn rate(
     )
     .map_err(AppError::BadRequest)?;
     let key = form.key.filter(|k| !k.is_empty() && k.len() <= 64);
-    let mut tx = sqlx::Acquire::begin(&mut *conn).await?;
-    ratings::save(&mut tx, user.id, id, &input, key.as_deref()).await?;
-    tx.commit().await?;
+    ratings::save(&mut conn, user.id, id, &input, key.as_deref()).await?;
     let shown = async {
         let q = queue::load(&mut conn, user.id).await?;
         let upcoming = queue::upcoming(&mut conn, user.id, &q, Some(id), 2).await?;
