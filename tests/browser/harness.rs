@@ -73,6 +73,14 @@ impl TestApp {
         }
     }
 
+    /// Shuts the server down (gracefully, as on SIGTERM) while the test
+    /// goes on.
+    pub fn stop_server(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

@@ -9,6 +9,7 @@ mod admin;
 mod candidates;
 mod harness;
 mod login;
+mod outage;
 mod rating;
 mod staging;
 mod webdriver;
