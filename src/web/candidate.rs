@@ -384,6 +384,19 @@ async fn show(
     })
 }
 
+/// The reviewer's queue, what it offers after `after`, and what follows
+/// that (whose images the page fetches ahead).
+async fn ask_queue(
+    conn: &mut PgConnection,
+    user: UserId,
+    after: Option<i64>,
+) -> WebResult<(Resolved, Option<i64>, Following)> {
+    let q = queue::load(conn, user).await?;
+    let upcoming = queue::upcoming(conn, user, &q, after, 2).await?;
+    let target = upcoming.first().copied();
+    Ok((q, target, Following::Known(upcoming.get(1).copied())))
+}
+
 /// Where a plain browser goes after an action: the candidate, or the queue.
 fn go(target: Option<i64>) -> Response {
     see_other(&target.map_or_else(|| paths::NEXT.to_string(), paths::candidate))
@@ -422,15 +435,12 @@ pub async fn next(
     Query(p): Query<AfterParam>,
 ) -> WebResult<Response> {
     let mut conn = state.pool.acquire().await?;
-    let q = queue::load(&mut conn, user.id).await?;
-    let upcoming = queue::upcoming(&mut conn, user.id, &q, p.after, 2).await?;
-    let target = upcoming.first().copied();
+    let (q, target, following) = ask_queue(&mut conn, user.id, p.after).await?;
     if !is_htmx(req) {
         if let Some(id) = target {
             return Ok(see_other(&paths::candidate(id)));
         }
     }
-    let following = Following::Known(upcoming.get(1).copied());
     show(
         req,
         &state,
@@ -544,13 +554,10 @@ pub async fn rate(
     let key = form.key.filter(|k| !k.is_empty() && k.len() <= 64);
     ratings::save(&mut conn, user.id, id, &input, key.as_deref()).await?;
     let shown = async {
-        let q = queue::load(&mut conn, user.id).await?;
-        let upcoming = queue::upcoming(&mut conn, user.id, &q, Some(id), 2).await?;
-        let target = upcoming.first().copied();
+        let (q, target, following) = ask_queue(&mut conn, user.id, Some(id)).await?;
         if !is_htmx(req) {
             return Ok(go(target));
         }
-        let following = Following::Known(upcoming.get(1).copied());
         show(
             req,
             &state,

@@ -11,8 +11,9 @@ use sqlx::{Connection, PgPool};
 use vetter::domain::Role;
 use vetter::media::hex;
 
+use crate::helpers::list_files;
 use crate::helpers::TestApp;
-use crate::media_safety::{out, sha_of, tree, url_of, vetter};
+use crate::media_safety::{out, sha_of, url_of, vetter};
 use crate::upload_api::{fits_bytes, gif_bytes, png_bytes, uploader, vast_project};
 
 /// Row count and a digest of the sorted rows of every table.
@@ -40,7 +41,7 @@ async fn tables(pool: &PgPool) -> BTreeMap<String, (i64, String)> {
 }
 
 fn media_digest(root: &std::path::Path) -> BTreeMap<String, String> {
-    tree(root)
+    list_files(root)
         .into_iter()
         .map(|f| {
             let sha = sha_of(&root.join(&f));

@@ -186,3 +186,23 @@ pub fn assert_redirect_to(r: &Response, to: &str) {
     );
     assert_eq!(location(r), to);
 }
+
+/// Every file under `root`, as paths relative to it, sorted.
+pub fn list_files(root: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.path().strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}

@@ -5,7 +5,6 @@
 //! field), in bounded time, with the database and the media folder as they
 //! were and the server still healthy.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use reqwest::multipart::{Form, Part};
@@ -14,7 +13,7 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 use vetter::domain::Role;
 
-use crate::helpers::TestApp;
+use crate::helpers::{list_files, TestApp};
 use crate::upload_api::{fits_bytes, gif_bytes, png_bytes, uploader, vast_project, Api};
 
 const BATCH: &str = "/projects/vast/observations/SB50230/candidates";
@@ -51,25 +50,6 @@ async fn state(app: &TestApp) -> State {
         rows,
         media: list_files(&app.media_root),
     }
-}
-
-fn list_files(root: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            if e.path().is_dir() {
-                stack.push(e.path());
-            } else {
-                out.push(e.path().strip_prefix(root).unwrap().display().to_string());
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 async fn assert_healthy(app: &TestApp, after: &str) {

@@ -16,7 +16,7 @@ use vetter::db::files::{NewFile, Owner};
 use vetter::domain::Role;
 use vetter::media::{hex, ContentKind, MediaStore};
 
-use crate::helpers::TestApp;
+use crate::helpers::{list_files, TestApp};
 use crate::upload_api::{fits_bytes, gif_bytes, png_bytes, uploader, vast_project};
 
 /// Runs the binary with only the given settings (no stray .env).
@@ -48,26 +48,6 @@ pub async fn url_of(pool: &PgPool) -> String {
     let base = std::env::var("DATABASE_URL").unwrap();
     let cut = base.rfind('/').unwrap();
     format!("{}/{name}", &base[..cut])
-}
-
-/// Every file under `root`, relative, sorted.
-pub fn tree(root: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            if e.path().is_dir() {
-                stack.push(e.path());
-            } else {
-                out.push(e.path().strip_prefix(root).unwrap().display().to_string());
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 pub fn sha_of(path: &Path) -> String {
@@ -286,7 +266,7 @@ async fn a_request_failing_part_way_leaves_no_files_and_keeps_shared_ones(pool: 
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{body}");
-    let before = tree(&root);
+    let before = list_files(&root);
     let (_, shared_path, _) = file_row(&app.pool, "KEEP", "still").await.unwrap();
 
     // Rejected while checking: the third candidate's GIF cannot be cut into
@@ -314,7 +294,11 @@ async fn a_request_failing_part_way_leaves_no_files_and_keeps_shared_ones(pool: 
         body.to_string().contains("candidates[2].files.anim"),
         "{body}"
     );
-    assert_eq!(tree(&root), before, "no file left, temporary or stored");
+    assert_eq!(
+        list_files(&root),
+        before,
+        "no file left, temporary or stored"
+    );
 
     // Failing after its files are in objects/, inside the transaction: a
     // trigger stands in for any database error at that point.
@@ -342,7 +326,7 @@ async fn a_request_failing_part_way_leaves_no_files_and_keeps_shared_ones(pool: 
         .await;
     assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
     assert_eq!(
-        tree(&root),
+        list_files(&root),
         before,
         "the request's new objects are withdrawn; the shared PNG stays"
     );
@@ -456,7 +440,7 @@ async fn upload_names_never_reach_the_file_system(pool: PgPool) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
     // Every stored file is an object named by its checksum.
-    let files = tree(&root);
+    let files = list_files(&root);
     assert!(!files.is_empty());
     for f in &files {
         assert!(

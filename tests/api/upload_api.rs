@@ -1,15 +1,13 @@
 //! The upload API end to end: tokens, both survey shapes, idempotency, and
 //! every rejection leaving the database and the media folder as they were.
 
-use std::path::Path;
-
 use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use vetter::domain::Role;
 
-use crate::helpers::{TestApp, TestUser};
+use crate::helpers::{list_files, TestApp, TestUser};
 
 pub async fn token_for(app: &TestApp, user: &TestUser) -> String {
     vetter::db::api_tokens::create(&app.pool, user.id, "tests")
@@ -223,25 +221,6 @@ pub async fn snapshot(app: &TestApp) -> Snapshot {
         metrics: count("SELECT count(*) FROM candidate_metrics").await,
         media: list_files(&app.media_root),
     }
-}
-
-fn list_files(root: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            if e.path().is_dir() {
-                stack.push(e.path());
-            } else {
-                out.push(e.path().strip_prefix(root).unwrap().display().to_string());
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 fn assert_same(a: &Snapshot, b: &Snapshot, what: &str) {
