@@ -42,7 +42,6 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::process::ExitCode;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -119,14 +118,9 @@ fn main() -> ExitCode {
 
 fn run() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
-    let admin_url = std::env::var("DATABASE_URL")
-        .context("DATABASE_URL is not set: run `make bench`, or give a superuser URL")?;
-    let admin = PgConnectOptions::from_str(&admin_url).context("DATABASE_URL is malformed")?;
+    let admin = admin_options()?;
     let server_log = ServerLog::install();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("building the tokio runtime")?;
+    let rt = runtime()?;
     let media = std::env::temp_dir().join(format!("vetter-bench-rating-{}", std::process::id()));
     std::fs::create_dir_all(&media).with_context(|| format!("creating {}", media.display()))?;
     let result = rt.block_on(bench(&settings, &admin, &media, &server_log));

@@ -19,12 +19,11 @@
 //!   VETTER_BENCH_SEARCH_PAGES   timed requests per kind of page (default 40)
 
 use std::process::ExitCode;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{ensure, Context};
+use anyhow::ensure;
 use reqwest::{Client, StatusCode};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::PgPool;
@@ -53,13 +52,8 @@ fn main() -> ExitCode {
 fn run() -> anyhow::Result<()> {
     let size = Size::from_env()?;
     let pages = env_num("VETTER_BENCH_SEARCH_PAGES", 40, 5, 10_000)? as usize;
-    let admin_url = std::env::var("DATABASE_URL")
-        .context("DATABASE_URL is not set: run `make bench`, or give a superuser URL")?;
-    let admin = PgConnectOptions::from_str(&admin_url).context("DATABASE_URL is malformed")?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("building the tokio runtime")?;
+    let admin = admin_options()?;
+    let rt = runtime()?;
     rt.block_on(bench(&size, pages, &admin))
 }
 

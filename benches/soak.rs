@@ -24,12 +24,11 @@
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{ensure, Context};
+use anyhow::ensure;
 use reqwest::StatusCode;
 use sqlx::postgres::PgConnectOptions;
 use tokio::sync::Barrier;
@@ -64,13 +63,8 @@ fn run() -> anyhow::Result<()> {
         think_ms: env_num("VETTER_BENCH_THINK_MS", 1000, 0, 60_000)?,
         size: Size::from_env()?,
     };
-    let admin_url = std::env::var("DATABASE_URL")
-        .context("DATABASE_URL is not set: run `make bench`, or give a superuser URL")?;
-    let admin = PgConnectOptions::from_str(&admin_url).context("DATABASE_URL is malformed")?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("building the tokio runtime")?;
+    let admin = admin_options()?;
+    let rt = runtime()?;
     rt.block_on(bench(&s, &admin))
 }
 

@@ -32,10 +32,10 @@ use serde_json::{json, Value};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::runtime::Runtime;
-use tokio::sync::oneshot;
-use vetter::config::Config;
 use vetter::domain::{Role, Username};
-use vetter::startup::Application;
+
+mod survey;
+use survey::Server;
 
 /// The target, candidates per second.
 const TARGET: f64 = 200.0;
@@ -185,33 +185,6 @@ impl Drop for TempDir {
     }
 }
 
-/// Stops the server when dropped.
-struct Server {
-    base: String,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-}
-
-impl Server {
-    async fn shut_down(mut self) -> anyhow::Result<()> {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await.context("the server task")??;
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-    }
-}
-
 async fn bench(s: &Settings, db: &BenchDb<'_>, work: &Path) -> anyhow::Result<()> {
     let pool = PgPoolOptions::new()
         .max_connections(16)
@@ -223,18 +196,7 @@ async fn bench(s: &Settings, db: &BenchDb<'_>, work: &Path) -> anyhow::Result<()
 
     let media_root = work.join("media");
     std::fs::create_dir_all(&media_root)?;
-    let config = Config::for_tests("postgres://unused", media_root.clone());
-    let app = Application::build(config, pool.clone()).await?;
-    let (tx, rx) = oneshot::channel::<()>();
-    let base = format!("http://127.0.0.1:{}/api/v1", app.port());
-    let task = tokio::spawn(app.run_until(async {
-        let _ = rx.await;
-    }));
-    let server = Server {
-        base,
-        stop: Some(tx),
-        task: Some(task),
-    };
+    let server = Server::start(&pool, &media_root).await?;
 
     let result = measure(s, &pool, &server, work).await;
     server.shut_down().await?;
@@ -243,7 +205,7 @@ async fn bench(s: &Settings, db: &BenchDb<'_>, work: &Path) -> anyhow::Result<()
 }
 
 async fn measure(s: &Settings, pool: &PgPool, server: &Server, work: &Path) -> anyhow::Result<()> {
-    let api = Api::new(pool, &server.base).await?;
+    let api = Api::new(pool, &format!("{}/api/v1", server.base)).await?;
     api.put(
         &format!("/projects/{PROJECT}"),
         json!({"name": "Upload benchmark",

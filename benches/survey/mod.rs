@@ -59,6 +59,21 @@ pub const TAGS_PER_PROJECT: i64 = 10;
 /// can be told from the survey's and removed.
 pub const RUN_KEY: &str = "bench-run:";
 
+/// The superuser connection options in DATABASE_URL.
+pub fn admin_options() -> anyhow::Result<PgConnectOptions> {
+    let url = std::env::var("DATABASE_URL")
+        .context("DATABASE_URL is not set: run `make bench`, or give a superuser URL")?;
+    url.parse().context("DATABASE_URL is malformed")
+}
+
+/// The multi-threaded runtime every bench runs in.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("building the tokio runtime")
+}
+
 /// A number from the environment, or `default` when unset or empty.
 pub fn env_num(key: &str, default: u64, min: u64, max: u64) -> anyhow::Result<u64> {
     match std::env::var(key) {

@@ -27,8 +27,8 @@ pub const AT_ONCE: usize = 2;
 type Job = Box<dyn FnOnce() + Send>;
 
 /// The queue of the hashing threads, started on first use.
-fn hashers() -> &'static Mutex<mpsc::Sender<Job>> {
-    static QUEUE: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
+fn hashers() -> &'static mpsc::Sender<Job> {
+    static QUEUE: OnceLock<mpsc::Sender<Job>> = OnceLock::new();
     QUEUE.get_or_init(|| {
         let (tx, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
@@ -52,7 +52,7 @@ fn hashers() -> &'static Mutex<mpsc::Sender<Job>> {
                 })
                 .expect("the OS starts a thread");
         }
-        Mutex::new(tx)
+        tx
     })
 }
 
@@ -81,8 +81,6 @@ async fn on_hasher<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) ->
         let _ = tx.send(f());
     });
     hashers()
-        .lock()
-        .map_err(|_| anyhow::anyhow!("the password hashers' queue is poisoned"))?
         .send(job)
         .map_err(|_| anyhow::anyhow!("the password hashers have stopped"))?;
     Ok(rx.await?)

@@ -329,26 +329,42 @@ pub struct EmptyFragment {
     queue_label: String,
 }
 
-/// The answer that shows candidate `id` (or the empty queue): a fragment
-/// with a pushed URL for htmx, the page otherwise.
+/// What `show` shows: a candidate by its id, or what the queue has just
+/// offered.
+enum Shown {
+    Id(i64),
+    Queue(Box<Asked>),
+}
+
+/// The queue's answer, with the connection that asked (every acquire costs
+/// a liveness round trip) and the candidate after the offered one, whose
+/// images the page fetches ahead.
+struct Asked {
+    conn: PoolConnection<Postgres>,
+    q: Resolved,
+    target: Option<i64>,
+    following: Option<i64>,
+}
+
+/// The answer that shows a candidate (or the empty queue): a fragment with
+/// a pushed URL for htmx, the page otherwise.
 async fn show(
     req: &Request,
     state: &AppState,
     user: UserId,
-    target: Option<i64>,
+    shown: Shown,
     record_in_trail: bool,
-    loaded: Option<(PoolConnection<Postgres>, Resolved)>,
-    following: Following,
 ) -> WebResult<Response> {
     let session = TypedSession::from_request_ref(req)?;
-    // A caller that has just asked the queue hands over its connection too:
-    // every acquire costs a liveness round trip.
-    let (mut conn, q) = match loaded {
-        Some(cq) => cq,
-        None => {
+    let (mut conn, q, target, following) = match shown {
+        Shown::Queue(a) => {
+            let a = *a;
+            (a.conn, a.q, a.target, Following::Known(a.following))
+        }
+        Shown::Id(id) => {
             let mut conn = state.pool.acquire().await?;
             let q = queue::load(&mut conn, user).await?;
-            (conn, q)
+            (conn, q, Some(id), Following::Unknown)
         }
     };
     let Some(id) = target else {
@@ -384,17 +400,20 @@ async fn show(
     })
 }
 
-/// The reviewer's queue, what it offers after `after`, and what follows
-/// that (whose images the page fetches ahead).
+/// What the reviewer's queue offers after `after`, and what follows that.
 async fn ask_queue(
-    conn: &mut PgConnection,
+    mut conn: PoolConnection<Postgres>,
     user: UserId,
     after: Option<i64>,
-) -> WebResult<(Resolved, Option<i64>, Following)> {
-    let q = queue::load(conn, user).await?;
-    let upcoming = queue::upcoming(conn, user, &q, after, 2).await?;
-    let target = upcoming.first().copied();
-    Ok((q, target, Following::Known(upcoming.get(1).copied())))
+) -> WebResult<Asked> {
+    let q = queue::load(&mut conn, user).await?;
+    let upcoming = queue::upcoming(&mut conn, user, &q, after, 2).await?;
+    Ok(Asked {
+        conn,
+        q,
+        target: upcoming.first().copied(),
+        following: upcoming.get(1).copied(),
+    })
 }
 
 /// Where a plain browser goes after an action: the candidate, or the queue.
@@ -409,16 +428,7 @@ pub async fn page(
     CurrentUser(user): CurrentUser,
     Path(id): Path<i64>,
 ) -> WebResult<Response> {
-    show(
-        req,
-        &state,
-        user.id,
-        Some(id),
-        true,
-        None,
-        Following::Unknown,
-    )
-    .await
+    show(req, &state, user.id, Shown::Id(id), true).await
 }
 
 #[derive(Deserialize)]
@@ -434,23 +444,13 @@ pub async fn next(
     CurrentUser(user): CurrentUser,
     Query(p): Query<AfterParam>,
 ) -> WebResult<Response> {
-    let mut conn = state.pool.acquire().await?;
-    let (q, target, following) = ask_queue(&mut conn, user.id, p.after).await?;
+    let asked = ask_queue(state.pool.acquire().await?, user.id, p.after).await?;
     if !is_htmx(req) {
-        if let Some(id) = target {
+        if let Some(id) = asked.target {
             return Ok(see_other(&paths::candidate(id)));
         }
     }
-    show(
-        req,
-        &state,
-        user.id,
-        target,
-        true,
-        Some((conn, q)),
-        following,
-    )
-    .await
+    show(req, &state, user.id, Shown::Queue(Box::new(asked)), true).await
 }
 
 #[derive(Deserialize)]
@@ -480,16 +480,7 @@ pub async fn previous(
     }
     // Walking back does not add to the trail, or the next step back would
     // return to where we came from.
-    show(
-        req,
-        &state,
-        user.id,
-        Some(target),
-        false,
-        None,
-        Following::Unknown,
-    )
-    .await
+    show(req, &state, user.id, Shown::Id(target), false).await
 }
 
 #[derive(Deserialize)]
@@ -554,20 +545,11 @@ pub async fn rate(
     let key = form.key.filter(|k| !k.is_empty() && k.len() <= 64);
     ratings::save(&mut conn, user.id, id, &input, key.as_deref()).await?;
     let shown = async {
-        let (q, target, following) = ask_queue(&mut conn, user.id, Some(id)).await?;
+        let asked = ask_queue(conn, user.id, Some(id)).await?;
         if !is_htmx(req) {
-            return Ok(go(target));
+            return Ok(go(asked.target));
         }
-        show(
-            req,
-            &state,
-            user.id,
-            target,
-            true,
-            Some((conn, q)),
-            following,
-        )
-        .await
+        show(req, &state, user.id, Shown::Queue(Box::new(asked)), true).await
     }
     .await;
     // "Nothing was saved" would be untrue from here on.
@@ -598,16 +580,7 @@ pub async fn undo(
     if !is_htmx(req) {
         return Ok(see_other(&paths::candidate(id)));
     }
-    show(
-        req,
-        &state,
-        user.id,
-        Some(id),
-        true,
-        None,
-        Following::Unknown,
-    )
-    .await
+    show(req, &state, user.id, Shown::Id(id), true).await
 }
 
 #[derive(Deserialize)]

@@ -99,24 +99,11 @@ pub async fn put(
     .await?;
     drop(conn);
 
-    let mut tx = state.pool.begin().await?;
-    let mut published = media.publication(&state.pool);
-    let written = async {
-        published
-            .publish(&mut tx, prepared.iter().map(|f| (&f.temp, f.kind)))
-            .await?;
-        let (id, outcome) =
-            observations::upsert(&mut tx, project.id, &external_id, &spec, user.id).await?;
-        let mut replaced = Vec::new();
-        attach(&mut tx, Owner::Observation(id), &prepared, &mut replaced).await?;
-        Ok::<_, AppError>((id, outcome, replaced))
-    }
-    .await;
-    let (id, mut outcome, replaced) = settle(published, tx, written).await?;
-    if outcome == Outcome::Unchanged && !prepared.is_empty() {
-        outcome = Outcome::Updated;
-    }
-    finish_files(&media, &state.pool, replaced).await;
+    let (id, outcome) =
+        store_with_files(&state, &media, &prepared, Owner::Observation, async |db| {
+            Ok(observations::upsert(db, project.id, &external_id, &spec, user.id).await?)
+        })
+        .await?;
     Ok(outcome_response(outcome, id, "observation", &external_id))
 }
 
@@ -148,15 +135,32 @@ pub async fn put_beam(
     .await?;
     drop(conn);
 
+    let (id, outcome) = store_with_files(&state, &media, &prepared, Owner::Beam, async |db| {
+        Ok(observations::upsert_beam(db, observation, &beam, &spec).await?)
+    })
+    .await?;
+    Ok(outcome_response(outcome, id, "beam", &beam))
+}
+
+/// Writes one observation or beam (`upsert`) and its files in one
+/// transaction, then removes the objects of files it replaced. New files
+/// make it an update even when the fields are unchanged.
+async fn store_with_files(
+    state: &AppState,
+    media: &MediaStore,
+    prepared: &[files::Prepared],
+    owner: fn(i64) -> Owner,
+    upsert: impl AsyncFnOnce(&mut PgConnection) -> Result<(i64, Outcome), AppError>,
+) -> WebResult<(i64, Outcome)> {
     let mut tx = state.pool.begin().await?;
     let mut published = media.publication(&state.pool);
     let written = async {
         published
             .publish(&mut tx, prepared.iter().map(|f| (&f.temp, f.kind)))
             .await?;
-        let (id, outcome) = observations::upsert_beam(&mut tx, observation, &beam, &spec).await?;
+        let (id, outcome) = upsert(&mut tx).await?;
         let mut replaced = Vec::new();
-        attach(&mut tx, Owner::Beam(id), &prepared, &mut replaced).await?;
+        attach(&mut tx, owner(id), prepared, &mut replaced).await?;
         Ok::<_, AppError>((id, outcome, replaced))
     }
     .await;
@@ -164,6 +168,6 @@ pub async fn put_beam(
     if outcome == Outcome::Unchanged && !prepared.is_empty() {
         outcome = Outcome::Updated;
     }
-    finish_files(&media, &state.pool, replaced).await;
-    Ok(outcome_response(outcome, id, "beam", &beam))
+    finish_files(media, &state.pool, replaced).await;
+    Ok((id, outcome))
 }
