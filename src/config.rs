@@ -48,8 +48,14 @@ pub struct LoginThrottle {
     pub window: Duration,
     /// From this many failures on, every further attempt is delayed.
     pub slow_after: u32,
-    /// From this many failures on, attempts are refused until the window passes.
+    /// From this many failures of one account from one address on, that
+    /// pair is refused until the window passes. Other addresses are not: a
+    /// guesser must not be able to lock the real user out.
     pub refuse_after: u32,
+    /// From this many failures from one address (any accounts) on, the
+    /// address is refused. Far above `refuse_after`, because a shared NAT puts
+    /// many honest users, each mistyping now and then, behind one address.
+    pub address_refuse_after: u32,
     /// Delay added per failure beyond `slow_after` (capped at 5 s).
     pub step: Duration,
 }
@@ -60,6 +66,7 @@ impl Default for LoginThrottle {
             window: Duration::from_secs(15 * 60),
             slow_after: 3,
             refuse_after: 10,
+            address_refuse_after: 100,
             step: Duration::from_millis(500),
         }
     }

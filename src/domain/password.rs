@@ -7,7 +7,7 @@ pub struct NewPassword(String);
 
 impl NewPassword {
     pub const MIN_CHARS: usize = 10;
-    const MAX_CHARS: usize = 1024;
+    pub const MAX_CHARS: usize = 1024;
 
     pub fn parse(s: &str, username: &str) -> Result<Self, String> {
         let n = s.chars().count();

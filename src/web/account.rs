@@ -3,7 +3,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use poem::http::StatusCode;
-use poem::web::{Data, Form};
+use poem::web::Data;
 use poem::{handler, IntoResponse, Response};
 use serde::Deserialize;
 
@@ -15,6 +15,7 @@ use crate::db::users::{self, User};
 use crate::domain::NewPassword;
 use crate::web::access::{see_other, CurrentUser};
 use crate::web::error::WebResult;
+use crate::web::form::Form;
 use crate::web::layout::Layout;
 use crate::web::paths;
 use crate::web::state::AppState;

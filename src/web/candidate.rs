@@ -8,7 +8,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use poem::http::StatusCode;
-use poem::web::{Data, Form, Path, Query};
+use poem::web::{Data, Path, Query};
 use poem::{handler, IntoResponse, Request, Response};
 use serde::Deserialize;
 use sqlx::pool::PoolConnection;
@@ -22,6 +22,7 @@ use crate::domain::rating::RatingInput;
 use crate::domain::{frames, sexagesimal, SkyPos, UserId, Verdict};
 use crate::web::access::{see_other, CurrentUser};
 use crate::web::error::{AppError, WebResult};
+use crate::web::form::Form;
 use crate::web::gif_player::GifPlayer;
 use crate::web::layout::Layout;
 use crate::web::state::AppState;

@@ -12,6 +12,9 @@ use crate::web::error::AppError;
 
 pub const HEADER: &str = "x-csrf-token";
 pub const FIELD: &str = "csrf_token";
+/// The token of a visitor who is not signed in, kept in a cookie of its own
+/// (double submit) so that showing the login page stores no session.
+pub const PRESESSION_COOKIE: &str = "vetter_csrf";
 /// Plain forms are small; anything bigger must send the header.
 const MAX_FORM_BYTES: usize = 1 << 20;
 
@@ -98,8 +101,12 @@ impl<E: Endpoint> Endpoint for CsrfEndpoint<E> {
             return Err(AppError::CsrfRejected.into());
         }
         let session = TypedSession::from_request_ref(&req)?;
-        let Some(expected) = session.existing_csrf_token().await? else {
-            return Err(AppError::CsrfRejected.into());
+        let expected = match session.existing_csrf_token().await? {
+            Some(t) => t,
+            None => match presession_cookie(&req) {
+                Some(t) => t,
+                None => return Err(AppError::CsrfRejected.into()),
+            },
         };
         let from_header = req
             .headers()
@@ -127,6 +134,27 @@ impl<E: Endpoint> Endpoint for CsrfEndpoint<E> {
     }
 }
 
+/// The visitor's pre-session token, if the browser sent one that could be
+/// ours (a planted short or odd value is ignored).
+pub fn presession_cookie(req: &Request) -> Option<String> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(name, _)| *name == PRESESSION_COOKIE)
+        .map(|(_, value)| value.to_string())
+        .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The `Set-Cookie` value that gives a visitor `token` as their
+/// pre-session token.
+pub fn presession_set_cookie(token: &str, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{PRESESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax{secure}")
+}
+
 fn is_urlencoded(req: &Request) -> bool {
     req.content_type()
         .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
@@ -151,6 +179,23 @@ mod tests {
             Some("abc=")
         );
         assert_eq!(form_field(b"a=1", FIELD), None);
+    }
+
+    #[test]
+    fn the_presession_cookie_is_read_among_others_and_must_look_like_ours() {
+        let token = "ab".repeat(32);
+        let req = |cookie: &str| {
+            Request::builder()
+                .header(header::COOKIE, cookie.to_string())
+                .finish()
+        };
+        let found = presession_cookie(&req(&format!("a=1; {PRESESSION_COOKIE}={token}; b=2")));
+        assert_eq!(found.as_deref(), Some(token.as_str()));
+        assert_eq!(
+            presession_cookie(&req(&format!("{PRESESSION_COOKIE}=short"))),
+            None
+        );
+        assert_eq!(presession_cookie(&req("other=1")), None);
     }
 
     #[test]

@@ -48,9 +48,16 @@ impl Layout {
             username: u.0.username.clone(),
             is_admin: u.0.is_admin(),
         });
+        // A visitor who is not signed in gets a token that lives in a cookie
+        // (see `csrf`), so that an anonymous page view stores no session.
+        let csrf_token = if user.is_some() {
+            session.csrf_token().await?
+        } else {
+            crate::web::csrf::presession_cookie(req).unwrap_or_else(crate::web::csrf::new_token)
+        };
         Ok(Self {
             user,
-            csrf_token: session.csrf_token().await?,
+            csrf_token,
             flash: session.take_flash().await?,
             staging: state.config.staging,
         })

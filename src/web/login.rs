@@ -3,7 +3,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use poem::http::StatusCode;
-use poem::web::{Data, Form, Query, RemoteAddr};
+use poem::web::{Data, Query, RemoteAddr};
 use poem::{handler, IntoResponse, Request, Response};
 use serde::Deserialize;
 
@@ -12,10 +12,13 @@ use crate::auth::session::SessionUser;
 use crate::auth::throttle::{self, Decision};
 use crate::auth::TypedSession;
 use crate::config::Secret;
-use crate::db::{audit, login_failures, users};
-use crate::domain::Username;
+use crate::db::login_failures::{self, Admission};
+use crate::db::{audit, users};
+use crate::domain::{NewPassword, Username};
 use crate::web::access::{see_other, CurrentUser};
+use crate::web::csrf;
 use crate::web::error::WebResult;
+use crate::web::form::Form;
 use crate::web::layout::Layout;
 use crate::web::paths;
 use crate::web::state::AppState;
@@ -36,6 +39,7 @@ pub struct NextParam {
 
 #[handler]
 pub async fn form(
+    req: &Request,
     layout: Layout,
     user: Option<CurrentUser>,
     Query(q): Query<NextParam>,
@@ -44,13 +48,17 @@ pub async fn form(
     if user.is_some() {
         return Ok(see_other(&next));
     }
-    Ok(LoginPage {
+    let page = LoginPage {
         layout,
         username: String::new(),
         next,
         error: None,
-    }
-    .into_response())
+    };
+    Ok(with_presession_cookie(
+        req,
+        page.layout.csrf_token.clone(),
+        page.into_response(),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -74,28 +82,39 @@ pub async fn submit(
     let address = client_ip(req, remote, state.config.behind_proxy);
     let policy = state.config.login_throttle;
     let name_key = f.username.trim().to_lowercase();
-    let failures = login_failures::recent(&state.pool, &name_key, address, policy.window).await?;
-    match throttle::decide(&policy, failures) {
-        Decision::Refuse => {
-            tracing::warn!(username = %name_key, ?address, failures, "login refused: too many failures");
+    // The attempt is counted before its password is looked at, so a burst of
+    // guesses in parallel gets no further than one after another would.
+    let admission = login_failures::admit(&state.pool, &name_key, address, policy.window, |n| {
+        throttle::decide(&policy, n) != Decision::Refuse
+    })
+    .await?;
+    let before = match admission {
+        Admission::Refused { failures } => {
+            tracing::warn!(username = %name_key, ?address, ?failures, "login refused: too many failures");
             audit::login_refused(&state.pool, &name_key, address).await?;
             let minutes = policy.window.as_secs().div_ceil(60);
             let msg = format!("Too many failed sign-ins. Try again in {minutes} minutes.");
             return rerender(req, &f, next, msg, StatusCode::TOO_MANY_REQUESTS).await;
         }
-        Decision::Delay(d) => tokio::time::sleep(d).await,
-        Decision::Allow => {}
+        Admission::Admitted { before } => before,
+    };
+    if let Decision::Delay(d) = throttle::decide(&policy, before) {
+        tokio::time::sleep(d).await;
     }
 
+    // No password longer than any we accept can be right: it is not hashed,
+    // so a huge one cannot keep the hashing threads busy.
+    let plausible = f.password.len() <= NewPassword::MAX_CHARS * 4
+        && f.password.chars().count() <= NewPassword::MAX_CHARS;
     let found = match f.username.parse::<Username>() {
-        Ok(name) => users::credentials(&state.pool, &name).await?,
-        Err(_) => None,
+        Ok(name) if plausible => users::credentials(&state.pool, &name).await?,
+        _ => None,
     };
     let (user, hash) = match found {
         Some((u, h)) => (Some(u), Some(h)),
         None => (None, None),
     };
-    let password_ok = password::verify(Secret::new(f.password.clone()), hash).await?;
+    let password_ok = plausible && password::verify(Secret::new(f.password.clone()), hash).await?;
     match user {
         Some(u) if password_ok && u.active => {
             session
@@ -105,13 +124,13 @@ pub async fn submit(
                 })
                 .await?;
             users::record_login(&state.pool, u.id).await?;
-            login_failures::clear_for_user(&state.pool, &name_key).await?;
+            login_failures::forgive(&state.pool, &name_key, address).await?;
             tracing::info!(username = %u.username, ?address, "login succeeded");
             audit::login_succeeded(&state.pool, &u, address).await?;
             Ok(see_other(&next))
         }
         _ => {
-            login_failures::record(&state.pool, &name_key, address).await?;
+            // The attempt was recorded as a failure when it was admitted.
             tracing::warn!(username = %name_key, ?address, "login failed");
             audit::login_failed(&state.pool, &name_key, user.as_ref(), password_ok, address)
                 .await?;
@@ -128,14 +147,31 @@ async fn rerender(
     status: StatusCode,
 ) -> WebResult<Response> {
     let layout = Layout::for_request(req).await?;
-    Ok(LoginPage {
+    let token = layout.csrf_token.clone();
+    let page = LoginPage {
         layout,
         username: f.username.clone(),
         next,
         error: Some(error),
     }
     .with_status(status)
-    .into_response())
+    .into_response();
+    Ok(with_presession_cookie(req, token, page))
+}
+
+/// Gives a visitor who is not signed in the cookie half of their CSRF token
+/// (the form carries the other), unless they already have it.
+fn with_presession_cookie(req: &Request, token: String, mut resp: Response) -> Response {
+    if csrf::presession_cookie(req).as_deref() == Some(token.as_str()) {
+        return resp;
+    }
+    let secure = req
+        .data::<AppState>()
+        .is_some_and(|s| s.config.secure_cookies());
+    if let Ok(v) = csrf::presession_set_cookie(&token, secure).parse() {
+        resp.headers_mut().append(poem::http::header::SET_COOKIE, v);
+    }
+    resp
 }
 
 /// The client's address: the peer, or behind our own nginx the address it

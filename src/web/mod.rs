@@ -15,6 +15,7 @@ pub mod error;
 pub mod errors;
 pub mod exports;
 pub mod filters;
+pub mod form;
 pub mod gif_player;
 pub mod headers;
 pub mod health;

@@ -3,7 +3,7 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use poem::web::{Data, Form};
+use poem::web::Data;
 use poem::{handler, Response};
 use serde::Deserialize;
 
@@ -13,6 +13,7 @@ use crate::db::queue;
 use crate::domain::queue::{QueueMode, QueueOrder, QueueView};
 use crate::web::access::{see_other, CurrentUser};
 use crate::web::error::{AppError, WebResult};
+use crate::web::form::Form;
 use crate::web::layout::Layout;
 use crate::web::paths;
 use crate::web::state::AppState;

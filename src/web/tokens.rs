@@ -5,7 +5,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use poem::http::StatusCode;
-use poem::web::{Data, Form, Path};
+use poem::web::{Data, Path};
 use poem::{handler, IntoResponse, Request, Response};
 use serde::Deserialize;
 
@@ -16,6 +16,7 @@ use crate::db::users::User;
 use crate::web::access::{see_other, CurrentUser};
 use crate::web::account::AccountPage;
 use crate::web::error::WebResult;
+use crate::web::form::Form;
 use crate::web::layout::Layout;
 use crate::web::state::AppState;
 use crate::web::{is_htmx, paths};

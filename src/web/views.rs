@@ -5,7 +5,7 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use poem::web::{Data, Form, Path};
+use poem::web::{Data, Path};
 use poem::{handler, Response};
 use serde::Deserialize;
 
@@ -15,6 +15,7 @@ use crate::db::{queue, search, views};
 use crate::domain::filter::CandidateFilter;
 use crate::web::access::{see_other, CurrentUser};
 use crate::web::error::{AppError, WebResult};
+use crate::web::form::Form;
 use crate::web::layout::Layout;
 use crate::web::paths;
 use crate::web::state::AppState;

@@ -1375,9 +1375,8 @@ async fn the_audit_log_records_logins_and_admin_actions(pool: PgPool) {
     // A sign-in the throttle refuses is a failure too, and shows under the
     // account it was aimed at.
     let strict = TestApp::spawn_with(app.pool.clone(), |c| {
-        // One failure from this address so far ("nobody"; boss's was
-        // forgiven by his login): one more, and the next is refused.
-        c.login_throttle.refuse_after = 2;
+        // One failure of rita's from this address, and the next is refused.
+        c.login_throttle.refuse_after = 1;
         c.login_throttle.slow_after = 100;
     })
     .await;

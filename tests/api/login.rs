@@ -12,7 +12,7 @@ async fn the_login_page_renders_a_form_with_a_csrf_token(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let r = app.get("/login").await;
     assert_eq!(r.status(), StatusCode::OK);
-    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    let cookie = cookie_named(&r, "vetter_csrf").expect("a pre-session CSRF cookie");
     assert!(cookie.contains("HttpOnly"), "{cookie}");
     assert!(cookie.contains("SameSite=Lax"), "{cookie}");
     assert!(
@@ -21,15 +21,86 @@ async fn the_login_page_renders_a_form_with_a_csrf_token(pool: PgPool) {
     );
     let token = app.csrf_token("/login").await;
     assert_eq!(token.len(), 64);
+    assert!(
+        cookie.starts_with(&format!("vetter_csrf={token}")),
+        "{cookie}"
+    );
+}
+
+#[sqlx::test]
+async fn looking_at_the_login_page_stores_no_session(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    for _ in 0..5 {
+        let r = app.get("/login").await;
+        assert!(cookie_named(&r, "vetter_session").is_none());
+        // A failed sign-in stores none either.
+        app.post_login("nobody", "wrong-password").await;
+    }
+    assert_eq!(session_rows(&app).await, 0);
+    let alice = app.create_user("alice", Role::Reviewer).await;
+    app.login_as(&alice).await;
+    assert_eq!(session_rows(&app).await, 1);
+}
+
+async fn session_rows(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM tower_sessions.session")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+fn cookie_named(r: &reqwest::Response, name: &str) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .map(str::to_string)
+}
+
+#[sqlx::test]
+async fn a_login_form_without_its_cookie_is_refused(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let alice = app.create_user("alice", Role::Reviewer).await;
+    let token = app.csrf_token("/login").await;
+    // Another browser (no cookie) with a token copied from the page.
+    let r = crate::helpers::new_client()
+        .post(app.url("/login"))
+        .form(&[
+            ("username", "alice"),
+            ("password", alice.password.as_str()),
+            ("csrf_token", token.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
 
 #[sqlx::test]
 async fn the_session_cookie_is_secure_when_the_public_url_is_https(pool: PgPool) {
     let app =
         TestApp::spawn_with(pool, |c| c.public_url = "https://vetter.example.org".into()).await;
+    let alice = app.create_user("alice", Role::Reviewer).await;
     let r = app.get("/login").await;
-    let cookie = r.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie_named(&r, "vetter_csrf").unwrap();
     assert!(cookie.contains("Secure"), "{cookie}");
+    // The client would not send a Secure cookie over http; hand it over.
+    let token = app.csrf_token("/login").await;
+    let r = crate::helpers::new_client()
+        .post(app.url("/login"))
+        .header("cookie", format!("vetter_csrf={token}"))
+        .form(&[
+            ("username", "alice"),
+            ("password", alice.password.as_str()),
+            ("csrf_token", token.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let session = cookie_named(&r, "vetter_session").unwrap();
+    assert!(session.contains("Secure"), "{session}");
 }
 
 #[sqlx::test]
@@ -102,25 +173,26 @@ async fn a_deactivated_user_cannot_log_in(pool: PgPool) {
 async fn the_session_id_changes_at_login(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let alice = app.create_user("alice", Role::Reviewer).await;
-    let before = app.get("/login").await;
-    let id_before = session_id(&before);
-    let after = app.post_login("alice", &alice.password).await;
-    let id_after = session_id(&after);
-    assert_ne!(id_before, id_after);
-    // The old id is worth nothing now.
-    let stolen = crate::helpers::new_client();
-    let r = stolen
+    let first = app.post_login("alice", &alice.password).await;
+    let id_first = session_id(&first);
+    // Signing in again from the same browser (as after a planted session
+    // id) starts a new session: the id held before is worth nothing.
+    app.post_form("/logout", &[]).await;
+    let again = app.post_login("alice", &alice.password).await;
+    assert_ne!(session_id(&again), id_first);
+    let planted = crate::helpers::new_client()
         .get(app.url("/"))
-        .header("cookie", format!("vetter_session={id_before}"))
+        .header("cookie", format!("vetter_session={id_first}"))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(planted.status(), StatusCode::SEE_OTHER);
 }
 
 fn session_id(r: &reqwest::Response) -> String {
-    let c = r.headers()["set-cookie"].to_str().unwrap();
-    c.split(';')
+    cookie_named(r, "vetter_session")
+        .expect("a session cookie")
+        .split(';')
         .next()
         .unwrap()
         .trim_start_matches("vetter_session=")
@@ -192,6 +264,7 @@ async fn repeated_failures_slow_down_then_refuse_even_the_right_password(pool: P
         window: Duration::from_secs(600),
         slow_after: 2,
         refuse_after: 4,
+        address_refuse_after: 6,
         step: Duration::from_millis(400),
     };
     let app = TestApp::spawn_with(pool, |c| c.login_throttle = policy).await;
@@ -221,8 +294,15 @@ async fn repeated_failures_slow_down_then_refuse_even_the_right_password(pool: P
     let r = app.post_login("alice", &alice.password).await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(r.text().await.unwrap().contains("Too many failed sign-ins"));
-    // Another user from the same address is refused too (the address counts).
+    // Another user from the same address is not locked by alice's pair...
     let bob = app.create_user("bob", Role::Reviewer).await;
+    for _ in 0..2 {
+        assert_eq!(
+            app.post_login("bob", "bad-password").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // ...until the address as a whole has failed too often.
     assert_eq!(
         app.post_login("bob", &bob.password).await.status(),
         StatusCode::TOO_MANY_REQUESTS
@@ -233,6 +313,137 @@ async fn repeated_failures_slow_down_then_refuse_even_the_right_password(pool: P
         .await
         .unwrap();
     assert_redirect_to(&app.post_login("alice", &alice.password).await, "/");
+}
+
+/// A sign-in from `address` (the app trusts X-Real-IP, as behind nginx) in
+/// a browser of its own.
+async fn login_from(app: &TestApp, address: &str, username: &str, password: &str) -> StatusCode {
+    let client = crate::helpers::new_client();
+    let page = client
+        .get(app.url("/login"))
+        .header("x-real-ip", address)
+        .send()
+        .await
+        .unwrap();
+    let text = page.text().await.unwrap();
+    let token = {
+        let html = scraper::Html::parse_document(&text);
+        crate::helpers::select_attr(&html, "input[name=csrf_token]", "value").unwrap()
+    };
+    client
+        .post(app.url("/login"))
+        .header("x-real-ip", address)
+        .form(&[
+            ("username", username),
+            ("password", password),
+            ("csrf_token", token.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[sqlx::test]
+async fn two_hundred_parallel_guesses_get_no_further_than_the_limit(pool: PgPool) {
+    let policy = LoginThrottle {
+        slow_after: 1000,
+        ..LoginThrottle::default()
+    };
+    let app = TestApp::spawn_with(pool, |c| {
+        c.login_throttle = policy;
+        c.behind_proxy = true;
+    })
+    .await;
+    let alice = app.create_user("alice", Role::Reviewer).await;
+    let app = std::sync::Arc::new(app);
+    let mut guesses = Vec::new();
+    for i in 0..200 {
+        let app = app.clone();
+        // The last guess is the right password: it must not get through.
+        let password = if i == 199 {
+            alice.password.clone()
+        } else {
+            format!("guess-number-{i}")
+        };
+        guesses.push(tokio::spawn(async move {
+            login_from(&app, "203.0.113.7", "alice", &password).await
+        }));
+    }
+    let mut checked = 0;
+    for g in guesses {
+        match g.await.unwrap() {
+            StatusCode::UNAUTHORIZED | StatusCode::SEE_OTHER => checked += 1,
+            StatusCode::TOO_MANY_REQUESTS => {}
+            other => panic!("unexpected answer {other}"),
+        }
+    }
+    assert!(
+        checked <= policy.refuse_after,
+        "{checked} guesses reached the password check (limit {})",
+        policy.refuse_after
+    );
+    assert!(checked > 0);
+}
+
+#[sqlx::test]
+async fn a_user_attacked_from_one_address_still_signs_in_from_another(pool: PgPool) {
+    let app = TestApp::spawn_with(pool, |c| {
+        c.login_throttle.slow_after = 1000;
+        c.behind_proxy = true;
+    })
+    .await;
+    let alice = app.create_user("alice", Role::Reviewer).await;
+    for i in 0..15 {
+        login_from(&app, "198.51.100.66", "alice", &format!("guess-{i}")).await;
+    }
+    assert_eq!(
+        login_from(&app, "198.51.100.66", "alice", &alice.password).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        login_from(&app, "192.0.2.10", "alice", &alice.password).await,
+        StatusCode::SEE_OTHER
+    );
+    // Colleagues behind the attacker's address (a shared NAT) are not
+    // locked out by one account's failures either.
+    let bob = app.create_user("bob", Role::Reviewer).await;
+    assert_eq!(
+        login_from(&app, "198.51.100.66", "bob", &bob.password).await,
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[sqlx::test]
+async fn a_password_longer_than_any_allowed_is_not_hashed(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.create_user("alice", Role::Reviewer).await;
+    let huge = "x".repeat(100_000);
+    let t = Instant::now();
+    let r = app.post_login("alice", &huge).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // Hashing 100 kB with argon2id takes far longer than answering.
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+}
+
+#[sqlx::test]
+async fn invalid_utf8_in_a_form_field_is_refused_by_name(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let token = app.csrf_token("/login").await;
+    let r = app
+        .client
+        .post(app.url("/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("username=al%FFice&password=x&csrf_token={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("username is not valid UTF-8"));
 }
 
 #[sqlx::test]

@@ -5,7 +5,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use poem::http::StatusCode;
-use poem::web::{Data, Form, Path};
+use poem::web::{Data, Path};
 use poem::{handler, IntoResponse, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -21,6 +21,7 @@ use crate::web::access::see_other;
 use crate::web::admin::{check_len, size_text, Admin};
 use crate::web::error::{AppError, WebResult};
 use crate::web::filters::url_component;
+use crate::web::form::Form;
 use crate::web::layout::Layout;
 use crate::web::paths;
 use crate::web::state::AppState;

@@ -4,7 +4,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use poem::http::StatusCode;
-use poem::web::{Data, Form, Path};
+use poem::web::{Data, Path};
 use poem::{handler, IntoResponse, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -15,6 +15,7 @@ use crate::db::api_tokens::{self, OwnedToken};
 use crate::web::access::see_other;
 use crate::web::admin::{ticked, Admin};
 use crate::web::error::{AppError, WebResult};
+use crate::web::form::Form;
 use crate::web::layout::Layout;
 use crate::web::paths;
 use crate::web::state::AppState;
