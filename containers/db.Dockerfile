@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # PostgreSQL 15 with q3c. The official image already has the PGDG apt repository configured, which
 # carries postgresql-15-q3c. Build context: containers/ (docker-compose.yml). The init script in
 # db/ runs once, on the first start with an empty data volume.

@@ -127,6 +127,28 @@ impl MediaStore {
         self.root.join("tmp")
     }
 
+    /// Removes files in `tmp/` last changed more than `age` ago: uploads
+    /// that a killed process never finished. Younger ones may belong to an
+    /// upload in flight, here or on another app host sharing the folder.
+    pub fn remove_stale_temp(&self, age: std::time::Duration) -> std::io::Result<usize> {
+        let entries = match std::fs::read_dir(self.tmp_dir()) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let mut removed = 0;
+        for entry in entries {
+            let entry = entry?;
+            let meta = entry.metadata()?;
+            let stale = meta.modified()?.elapsed().is_ok_and(|since| since > age);
+            if meta.is_file() && stale {
+                std::fs::remove_file(entry.path())?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// The path, relative to the media root, where content with this
     /// checksum and kind lives.
     pub fn object_path(sha256: &str, kind: ContentKind) -> String {
@@ -506,6 +528,30 @@ pub fn classify(head: &[u8], declared: Option<&str>) -> Option<ContentKind> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn stale_temporary_files_are_removed_and_fresh_ones_kept() {
+        let root = std::env::temp_dir().join(format!("vetter-stale-{}", std::process::id()));
+        let s = super::MediaStore::new(&root);
+        std::fs::create_dir_all(s.tmp_dir()).unwrap();
+        let old = s.tmp_dir().join("old.part");
+        let fresh = s.tmp_dir().join("fresh.part");
+        std::fs::write(&old, b"x").unwrap();
+        std::fs::write(&fresh, b"y").unwrap();
+        let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        std::fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(two_hours_ago)
+            .unwrap();
+        let n = s
+            .remove_stale_temp(std::time::Duration::from_secs(3600))
+            .unwrap();
+        assert_eq!(n, 1);
+        assert!(!old.exists() && fresh.exists());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
     use super::*;
 
     fn store() -> MediaStore {

@@ -46,7 +46,10 @@ impl Application {
     }
 
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-        let cleanup = tokio::spawn(periodic_cleanup(self.state.pool.clone()));
+        let cleanup = tokio::spawn(periodic_cleanup(
+            self.state.pool.clone(),
+            crate::media::MediaStore::new(&self.state.config.media_root),
+        ));
         let app = crate::web::app(self.state);
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(30)))
@@ -56,11 +59,21 @@ impl Application {
     }
 }
 
-/// Expired sessions and old login failures are of no use; clear them hourly.
-async fn periodic_cleanup(pool: PgPool) {
+/// Expired sessions, old login failures and the temporary files of uploads
+/// that a crash or kill cut short are of no use; clear them at start and
+/// hourly.
+async fn periodic_cleanup(pool: PgPool, media: crate::media::MediaStore) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;
+        let stale = Duration::from_secs(3600);
+        let media_for_task = media.clone();
+        match tokio::task::spawn_blocking(move || media_for_task.remove_stale_temp(stale)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(files = n, "removed temporary files of unfinished uploads"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "cleaning the media tmp folder failed"),
+            Err(e) => tracing::warn!(error = %e, "cleaning the media tmp folder failed"),
+        }
         let sessions = sqlx::query("DELETE FROM tower_sessions.session WHERE expiry_date < now()")
             .execute(&pool)
             .await;

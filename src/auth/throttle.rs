@@ -69,9 +69,10 @@ mod tests {
             refuse_after: 1000,
             ..LoginThrottle::default()
         };
-        assert_eq!(
-            decide(&p, pair(999)),
-            Decision::Delay(Duration::from_secs(5))
-        );
+        let f = Failures {
+            pair: 999,
+            address: 0,
+        };
+        assert_eq!(decide(&p, f), Decision::Delay(Duration::from_secs(5)));
     }
 }

@@ -111,8 +111,13 @@ pub async fn set_password(
 }
 
 pub async fn set_active(db: impl PgExecutor<'_>, id: UserId, active: bool) -> sqlx::Result<()> {
+    // Deactivation also revokes the user's API tokens for good, so that
+    // reactivating the account later does not quietly bring them back.
     sqlx::query(
-        "UPDATE users SET active = $2,
+        "WITH revoked AS (
+             UPDATE api_tokens SET revoked_at = now()
+              WHERE user_id = $1 AND NOT $2 AND revoked_at IS NULL)
+         UPDATE users SET active = $2,
                           session_epoch = session_epoch + CASE WHEN $2 THEN 0 ELSE 1 END
          WHERE id = $1",
     )

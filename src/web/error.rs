@@ -94,7 +94,30 @@ impl AppError {
         }
     }
 
+    /// Whether a write failed because the disk (the media folder's) is full:
+    /// a condition for an administrator, not a bug, and worth saying so.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            AppError::Internal(e) => e.chain().any(|cause| {
+                cause.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                    io.kind() == std::io::ErrorKind::StorageFull
+                        || io.kind() == std::io::ErrorKind::QuotaExceeded
+                })
+            }),
+            _ => false,
+        }
+    }
+
     pub fn describe(&self) -> Described {
+        if self.is_disk_full() {
+            return Described {
+                status: StatusCode::INSUFFICIENT_STORAGE,
+                title: "Disk full",
+                message: "The server's disk is full, so nothing was saved. Tell an administrator; \
+                          once space is freed, send it again."
+                    .into(),
+            };
+        }
         if self.is_outage()
             && !matches!(self, AppError::Unavailable | AppError::SavedThenUnavailable)
         {
@@ -190,5 +213,21 @@ impl poem::error::ResponseError for AppError {
     /// for the API where it knows the request.
     fn as_response(&self) -> Response {
         crate::web::errors::page(self.describe(), false).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_told_as_such_not_as_a_fault() {
+        let full = std::io::Error::from_raw_os_error(28); // ENOSPC
+        let e = AppError::Internal(anyhow::Error::new(full).context("writing an upload"));
+        let d = e.describe();
+        assert_eq!(d.status, StatusCode::INSUFFICIENT_STORAGE);
+        assert!(d.message.contains("disk is full"), "{}", d.message);
+        let other = AppError::Internal(anyhow::Error::new(std::io::Error::other("boom")));
+        assert_eq!(other.describe().status, StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

@@ -1,6 +1,6 @@
 //! Security headers on every response.
 
-use poem::http::HeaderValue;
+use poem::http::{header, HeaderValue};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
 
 pub struct SecurityHeaders {
@@ -61,6 +61,13 @@ impl<E: Endpoint> Endpoint for SecurityHeadersEndpoint<E> {
             "permissions-policy",
             HeaderValue::from_static("camera=(), microphone=(), geolocation=()"),
         );
+        // Pages, fragments and exports show what one signed-in person may
+        // see: no browser or proxy cache may keep them for the next person
+        // at that machine. Responses that may be cached say so themselves
+        // (static assets, media).
+        if !h.contains_key(header::CACHE_CONTROL) {
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
         Ok(resp)
     }
 }

@@ -448,7 +448,8 @@ async fn deactivation_ends_a_live_session_and_a_token_at_once(pool: PgPool) {
     assert!(flash_after(&app, r).await.contains("active again"));
     rita_app.login_as(&rita).await;
     assert_eq!(rita_app.get("/").await.status(), StatusCode::OK);
-    assert_eq!(whoami(&app, &token).await, StatusCode::OK);
+    // Her old token was revoked by the deactivation and stays so.
+    assert_eq!(whoami(&app, &token).await, StatusCode::UNAUTHORIZED);
     assert!(audited(&app, "user.reactivate", "rita").await);
 }
 

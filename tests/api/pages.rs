@@ -23,6 +23,39 @@ async fn every_response_carries_the_security_headers(pool: PgPool) {
 }
 
 #[sqlx::test]
+async fn signed_in_pages_and_exports_are_not_cached(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let alice = app.create_user("alice", Role::Reviewer).await;
+    app.login_as(&alice).await;
+    for path in [
+        "/",
+        "/account",
+        "/candidates",
+        "/candidates.csv",
+        "/candidates.vot",
+        "/ratings",
+        "/queue",
+        "/next",
+        "/login",
+    ] {
+        let r = app.get(path).await;
+        assert_eq!(
+            r.headers()
+                .get("cache-control")
+                .map(|v| v.to_str().unwrap()),
+            Some("no-store"),
+            "{path}"
+        );
+    }
+    // Fingerprinted assets stay cacheable.
+    let css = app.get(&vetter::web::assets::url("app.css")).await;
+    assert!(css.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("max-age"));
+}
+
+#[sqlx::test]
 async fn an_unknown_page_gets_the_friendly_404(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let r = app.get("/no-such-page").await;

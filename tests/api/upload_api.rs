@@ -282,7 +282,18 @@ async fn tokens_are_required_checked_and_revocable(pool: PgPool) {
     let (s, _) = api.put("/projects/p", json!({"name": "P"})).await;
     assert_eq!(s, StatusCode::CREATED);
 
-    // Deactivation stops the token at once; reactivation brings it back.
+    // The scheme is case-insensitive.
+    let r = app
+        .client
+        .get(app.url("/api/v1/whoami"))
+        .header("authorization", format!("bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // Deactivation stops the token at once, and reactivation does not
+    // bring it back: it was revoked.
     vetter::db::users::set_active(&app.pool, rita.id, false)
         .await
         .unwrap();
@@ -290,10 +301,12 @@ async fn tokens_are_required_checked_and_revocable(pool: PgPool) {
     vetter::db::users::set_active(&app.pool, rita.id, true)
         .await
         .unwrap();
-    assert_eq!(who(token.clone()).await.status(), StatusCode::OK);
+    assert_eq!(who(token.clone()).await.status(), StatusCode::UNAUTHORIZED);
 
-    // Revocation too.
-    let id: i64 = sqlx::query_scalar("SELECT id FROM api_tokens")
+    // Revocation of a single token.
+    let token = token_for(&app, &rita).await;
+    assert_eq!(who(token.clone()).await.status(), StatusCode::OK);
+    let id: i64 = sqlx::query_scalar("SELECT id FROM api_tokens WHERE revoked_at IS NULL")
         .fetch_one(&app.pool)
         .await
         .unwrap();

@@ -648,3 +648,43 @@ fn staging_runs_beside_production_without_sharing_anything() {
         "{notes} in {dir}"
     );
 }
+
+/// The images build offline: a `# syntax=` line would make every build pull
+/// a frontend image first, and nothing in them needs one.
+#[test]
+fn dockerfiles_pull_no_frontend_image() {
+    for file in [
+        "containers/Dockerfile",
+        "containers/db.Dockerfile",
+        "nginx/Dockerfile",
+    ] {
+        let text = std::fs::read_to_string(repo().join(file)).unwrap();
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.trim_start().starts_with("# syntax=")),
+            "{file} has a # syntax= line"
+        );
+    }
+}
+
+/// nginx's health check asks the port its configuration listens on, in
+/// every stack (production listens on 80, staging behind it elsewhere).
+#[test]
+fn the_nginx_health_check_follows_its_listen_port() {
+    let text = std::fs::read_to_string(repo().join("nginx/Dockerfile")).unwrap();
+    let check = text
+        .split("HEALTHCHECK")
+        .nth(1)
+        .expect("a HEALTHCHECK in nginx/Dockerfile");
+    assert!(
+        check.contains("${VETTER_LISTEN_HTTP##*:}/nginx-health"),
+        "{check}"
+    );
+    for env in ["prod", "staging"] {
+        let st = stack(env);
+        let listen = environment(service(&st, "nginx"))["VETTER_LISTEN_HTTP"].clone();
+        let port = listen.rsplit(':').next().unwrap();
+        assert!(port.parse::<u16>().is_ok(), "{env}: {listen}");
+    }
+}

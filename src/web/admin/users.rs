@@ -394,7 +394,7 @@ pub async fn set_active(
     let active = yes_no("active", &f.active)?;
     let u = other_user(&state, &admin, id, "deactivate").await?;
     if !active && !ticked(&f.confirm) {
-        let e = "Tick the box to confirm: deactivation signs them out everywhere and stops their API tokens.";
+        let e = "Tick the box to confirm: deactivation signs them out everywhere and revokes their API tokens.";
         let page = user_page(req, &state, &admin, u.user.id, None, Some(e.into())).await?;
         return Ok(page.with_status(StatusCode::BAD_REQUEST).into_response());
     }
@@ -423,7 +423,7 @@ pub async fn set_active(
         format!("{} is active again.", u.user.username)
     } else {
         format!(
-            "{} is deactivated: signed out everywhere, and their API tokens stop working. Their {} ratings stay.",
+            "{} is deactivated: signed out everywhere, and their API tokens are revoked. Their {} ratings stay.",
             u.user.username, u.ratings
         )
     };
