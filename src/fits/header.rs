@@ -49,11 +49,15 @@ pub(crate) fn check_path(path: &Path) -> Result<&str, FitsError> {
     Ok(s)
 }
 
-/// Checks the primary header of `path` and returns what it promises.
+/// Checks the headers of `path` and returns what they promise of its image.
+///
+/// The image is the primary HDU's, or, when the primary HDU is empty (NAXIS
+/// = 0, a standard layout), the first extension's: an IMAGE extension or a
+/// tile-compressed image (a BINTABLE with ZIMAGE = T).
 ///
 /// Call this before anything else (cfitsio in particular) touches the file.
-/// Reads at most [`MAX_HEADER_BLOCKS`] blocks through one 2880-byte buffer,
-/// so a hostile header costs neither memory nor time.
+/// Reads at most [`MAX_HEADER_BLOCKS`] blocks per header through one
+/// 2880-byte buffer, so a hostile header costs neither memory nor time.
 pub fn inspect(path: &Path, limits: &Limits) -> Result<FitsInfo, FitsError> {
     check_path(path)?;
     // Checked before opening: opening a FIFO for reading would block.
@@ -64,19 +68,37 @@ pub fn inspect(path: &Path, limits: &Limits) -> Result<FitsInfo, FitsError> {
     let mut file = File::open(path)?;
     let file_bytes = file.metadata()?.len();
 
+    let primary = read_header(&mut file, Parser::new(Hdu::Primary), file_bytes)?;
+    if primary.naxis > 0 {
+        return primary.finish(0, 0, file_bytes, limits);
+    }
+    // An empty primary HDU has no data: the first extension starts right
+    // after its header.
+    let offset = primary.header_bytes;
+    if file_bytes <= offset {
+        return Err(FitsError::NoImage);
+    }
+    let ext = read_header(&mut file, Parser::new(Hdu::Extension), file_bytes - offset)?;
+    ext.finish(1, offset, file_bytes, limits)
+}
+
+/// Reads one header from the file's current position, block by block.
+fn read_header(file: &mut File, mut parser: Parser, remaining: u64) -> Result<Parser, FitsError> {
     let mut block = [0u8; BLOCK];
-    let mut parser = Parser::default();
     for n in 0..MAX_HEADER_BLOCKS {
-        let got = read_full(&mut file, &mut block)?;
-        if n == 0 {
+        let got = read_full(file, &mut block)?;
+        if n == 0 && parser.hdu == Hdu::Primary {
             check_magic(&block[..got])?;
         }
         for card in block[..got].chunks_exact(CARD) {
             if parser.card(card)? {
                 if got < BLOCK {
-                    return Err(FitsError::ShortHeader { file_bytes });
+                    return Err(FitsError::ShortHeader {
+                        file_bytes: remaining,
+                    });
                 }
-                return parser.finish((n as u64 + 1) * BLOCK as u64, file_bytes, limits);
+                parser.header_bytes = (n as u64 + 1) * BLOCK as u64;
+                return Ok(parser);
             }
         }
         if got < BLOCK {
@@ -115,44 +137,100 @@ fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(got)
 }
 
-/// The mandatory cards are checked at their standard positions (SIMPLE,
-/// BITPIX, NAXIS, NAXIS1..n), which is also where cfitsio reads them, so a
-/// duplicate NAXIS1 further down cannot make the two readers disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hdu {
+    Primary,
+    Extension,
+}
+
+/// The keywords that describe a tile-compressed image; they may stand
+/// anywhere after the mandatory cards.
 #[derive(Default)]
+struct Compressed {
+    zimage: bool,
+    zbitpix: Option<i64>,
+    znaxis: Option<i64>,
+    zaxes: [Option<i64>; 4],
+}
+
+/// The mandatory cards are checked at their standard positions (SIMPLE or
+/// XTENSION, BITPIX, NAXIS, NAXIS1..n, and for an extension PCOUNT and
+/// GCOUNT), which is also where cfitsio reads them, so a duplicate NAXIS1
+/// further down cannot make the two readers disagree.
 struct Parser {
+    hdu: Hdu,
     index: usize,
+    xtension: String,
     bitpix: i32,
     naxis: usize,
     axes: Vec<u64>,
+    pcount: u64,
+    compressed: Compressed,
+    header_bytes: u64,
 }
 
 impl Parser {
+    fn new(hdu: Hdu) -> Self {
+        Self {
+            hdu,
+            index: 0,
+            xtension: String::new(),
+            bitpix: 0,
+            naxis: 0,
+            axes: Vec::new(),
+            pcount: 0,
+            compressed: Compressed::default(),
+            header_bytes: 0,
+        }
+    }
+
+    fn is_table(&self) -> bool {
+        self.xtension == "BINTABLE"
+    }
+
     /// Takes the next card; true once it is END.
     fn card(&mut self, card: &[u8]) -> Result<bool, FitsError> {
         let i = self.index;
         self.index += 1;
-        match i {
-            0 => match value(card, "SIMPLE")? {
+        let after_axes = 3 + self.naxis;
+        match (i, self.hdu) {
+            (0, Hdu::Primary) => match value(card, "SIMPLE")? {
                 "T" => {}
                 "F" => return Err(FitsError::NotStandard),
                 other => return Err(bad("SIMPLE", format!("value {other:?} is not T"))),
             },
-            1 => {
+            (0, Hdu::Extension) => {
+                let v = value(card, "XTENSION")?;
+                self.xtension = v.trim_matches('\'').trim_end().to_string();
+                if !matches!(self.xtension.as_str(), "IMAGE" | "BINTABLE") {
+                    return Err(FitsError::NoImageExtension(self.xtension.clone()));
+                }
+            }
+            (1, _) => {
                 let b = integer(card, "BITPIX")?;
-                if ![8, 16, 32, 64, -32, -64].contains(&b) {
+                if self.is_table() {
+                    if b != 8 {
+                        return Err(bad("BITPIX", format!("{b} in a binary table (must be 8)")));
+                    }
+                } else if ![8, 16, 32, 64, -32, -64].contains(&b) {
                     return Err(FitsError::Bitpix(b));
                 }
                 self.bitpix = b as i32;
             }
-            2 => {
+            (2, _) => {
                 let n = integer(card, "NAXIS")?;
                 match n {
+                    0 if self.hdu == Hdu::Primary => {}
                     0 => return Err(FitsError::NoImage),
+                    2 if self.is_table() => self.naxis = 2,
+                    _ if self.is_table() => {
+                        return Err(bad("NAXIS", format!("{n} in a binary table (must be 2)")))
+                    }
                     1..=4 => self.naxis = n as usize,
                     _ => return Err(FitsError::Naxis(n)),
                 }
             }
-            _ if i < 3 + self.naxis => {
+            _ if i < after_axes => {
                 let axis = i - 2;
                 let key = format!("NAXIS{axis}");
                 let v = integer(card, &key)?;
@@ -161,32 +239,89 @@ impl Parser {
                 }
                 self.axes.push(v as u64);
             }
-            _ => return Ok(keyword(card) == "END"),
+            (_, Hdu::Extension) if i == after_axes => {
+                let p = integer(card, "PCOUNT")?;
+                if p < 0 || (p > 0 && !self.is_table()) {
+                    return Err(bad("PCOUNT", format!("value {p} is not allowed here")));
+                }
+                self.pcount = p as u64;
+            }
+            (_, Hdu::Extension) if i == after_axes + 1 => {
+                if integer(card, "GCOUNT")? != 1 {
+                    return Err(bad("GCOUNT", "must be 1".into()));
+                }
+            }
+            _ => {
+                let key = keyword(card);
+                if key == "END" {
+                    return Ok(true);
+                }
+                if self.is_table() {
+                    self.compressed_card(key, card)?;
+                }
+            }
         }
         Ok(false)
     }
 
+    fn compressed_card(&mut self, key: &str, card: &[u8]) -> Result<(), FitsError> {
+        let c = &mut self.compressed;
+        match key {
+            "ZIMAGE" => c.zimage = value(card, key)? == "T",
+            "ZBITPIX" => c.zbitpix = Some(integer(card, key)?),
+            "ZNAXIS" => c.znaxis = Some(integer(card, key)?),
+            _ => {
+                if let Some(n) = key
+                    .strip_prefix("ZNAXIS")
+                    .and_then(|n| n.parse::<usize>().ok())
+                {
+                    if (1..=4).contains(&n) {
+                        c.zaxes[n - 1] = Some(integer(card, key)?);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// What the header promises, checked against the limits and the file's
+    /// size. `hdu` is the header's number (0 primary), `offset` where it
+    /// starts in the file.
     fn finish(
         self,
-        header_bytes: u64,
+        hdu: usize,
+        offset: u64,
         file_bytes: u64,
         limits: &Limits,
     ) -> Result<FitsInfo, FitsError> {
-        // `card` only recognises END after the mandatory cards.
-        debug_assert!(self.naxis >= 1 && self.axes.len() == self.naxis);
-        let pixels = self
+        let header_bytes = offset + self.header_bytes;
+        // The bytes stored after the header: the image, or for a compressed
+        // image the table of tiles and its heap.
+        let stored: u128 = self
             .axes
+            .iter()
+            .try_fold(self.bitpix.unsigned_abs() as u128 / 8, |acc, &a| {
+                acc.checked_mul(a as u128)
+            })
+            .and_then(|b| b.checked_add(self.pcount as u128))
+            .unwrap_or(u128::MAX);
+        let (bitpix, axes) = if self.is_table() {
+            self.compressed_image()?
+        } else {
+            (self.bitpix, self.axes)
+        };
+        let pixels = axes
             .iter()
             .try_fold(1u128, |acc, &a| acc.checked_mul(a as u128))
             .unwrap_or(u128::MAX);
         if pixels > limits.max_pixels as u128 {
             return Err(FitsError::TooManyPixels {
-                axes: self.axes,
+                axes,
                 pixels,
                 limit: limits.max_pixels,
             });
         }
-        let extra = self.axes.get(2..).unwrap_or(&[]);
+        let extra = axes.get(2..).unwrap_or(&[]);
         if extra.iter().filter(|&&a| a > 1).count() > 1 {
             return Err(FitsError::MultiAxisCube {
                 extra: extra.to_vec(),
@@ -199,9 +334,8 @@ impl Parser {
                 limit: limits.max_planes,
             });
         }
-        // Cannot overflow: pixels ≤ max_pixels (a u64) and the factor is ≤ 8.
-        let data_bytes = (pixels * (self.bitpix.unsigned_abs() as u128 / 8)) as u64;
         let available = file_bytes.saturating_sub(header_bytes);
+        let data_bytes = u64::try_from(stored).unwrap_or(u64::MAX);
         if data_bytes > available {
             return Err(FitsError::Truncated {
                 expected: data_bytes,
@@ -219,11 +353,42 @@ impl Parser {
             });
         }
         Ok(FitsInfo {
-            bitpix: self.bitpix,
-            axes: self.axes,
+            bitpix,
+            axes,
             header_bytes,
             data_bytes,
+            hdu,
         })
+    }
+
+    /// The image a BINTABLE holds in compressed tiles (ZBITPIX, ZNAXISn).
+    fn compressed_image(&self) -> Result<(i32, Vec<u64>), FitsError> {
+        let c = &self.compressed;
+        if !c.zimage {
+            return Err(FitsError::NoImageExtension("BINTABLE".into()));
+        }
+        let missing = |k: &str| bad(k, "missing from a compressed image".into());
+        let b = c.zbitpix.ok_or_else(|| missing("ZBITPIX"))?;
+        if ![8, 16, 32, 64, -32, -64].contains(&b) {
+            return Err(FitsError::Bitpix(b));
+        }
+        let n = c.znaxis.ok_or_else(|| missing("ZNAXIS"))?;
+        if !(1..=4).contains(&n) {
+            return Err(FitsError::Naxis(n));
+        }
+        let mut axes = Vec::new();
+        for (i, a) in c.zaxes.iter().take(n as usize).enumerate() {
+            let key = format!("ZNAXIS{}", i + 1);
+            let v = a.ok_or_else(|| missing(&key))?;
+            if v < 1 {
+                return Err(FitsError::EmptyAxis {
+                    axis: i + 1,
+                    value: v,
+                });
+            }
+            axes.push(v as u64);
+        }
+        Ok((b as i32, axes))
     }
 }
 
@@ -248,8 +413,8 @@ fn value<'a>(card: &'a [u8], key: &str) -> Result<&'a str, FitsError> {
         return Err(bad(
             key,
             format!(
-                "found {found:?} where {key} belongs (a primary header starts \
-                 SIMPLE, BITPIX, NAXIS, NAXIS1 … NAXISn, in that order)"
+                "found {found:?} where {key} belongs (a header starts SIMPLE or \
+                 XTENSION, BITPIX, NAXIS, NAXIS1 … NAXISn, in that order)"
             ),
         ));
     }
@@ -586,6 +751,82 @@ mod tests {
             matches!(&e, FitsError::BadCard { keyword, .. } if keyword == "NAXIS2"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_image_may_sit_in_the_first_extension() {
+        let dir = TempDir::new("ext");
+        let primary = [
+            "SIMPLE  =                    T",
+            "BITPIX  =                    8",
+            "NAXIS   =                    0",
+            "EXTEND  =                    T",
+        ];
+        let ext = |xtension: &str, extra: &[&str], data: usize| {
+            let mut lines = vec![
+                format!("XTENSION= '{xtension:<8}'"),
+                format!(
+                    "BITPIX  = {:>20}",
+                    if xtension == "IMAGE" { "-32" } else { "8" }
+                ),
+                "NAXIS   =                    2".to_string(),
+                "NAXIS1  =                    3".to_string(),
+                "NAXIS2  =                    2".to_string(),
+                "PCOUNT  =                    0".to_string(),
+                "GCOUNT  =                    1".to_string(),
+            ];
+            lines.extend(extra.iter().map(|c| c.to_string()));
+            let mut bytes = fits_bytes(&primary, true, 0);
+            bytes.extend(fits_bytes(&cards(&lines), true, data));
+            bytes
+        };
+        let info = check(&dir, "img.fits", &ext("IMAGE", &[], 24)).unwrap();
+        assert_eq!(info.hdu, 1);
+        assert_eq!(info.axes, vec![3, 2]);
+        assert_eq!(info.header_bytes, 2 * BLOCK as u64);
+        assert_eq!(info.data_bytes, 24);
+
+        // A table that is not a compressed image holds no image.
+        let e = check(
+            &dir,
+            "tab.fits",
+            &ext("BINTABLE", &["TFIELDS =                    1"], 6),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&e, FitsError::NoImageExtension(x) if x == "BINTABLE"),
+            "{e}"
+        );
+
+        // A compressed image is checked by its Z keywords.
+        let z = [
+            "ZIMAGE  =                    T",
+            "ZBITPIX =                  -32",
+            "ZNAXIS  =                    2",
+            "ZNAXIS1 =                 9000",
+            "ZNAXIS2 =                 9000",
+        ];
+        let tight = Limits {
+            max_pixels: 1000,
+            ..Limits::default()
+        };
+        let p = write(&dir, "z.fits", &ext("BINTABLE", &z, 6));
+        assert!(matches!(
+            inspect(&p, &tight),
+            Err(FitsError::TooManyPixels { .. })
+        ));
+        let info = inspect(&p, &Limits::default()).unwrap();
+        assert_eq!(
+            (info.hdu, info.bitpix, info.axes),
+            (1, -32, vec![9000, 9000])
+        );
+
+        // An empty primary HDU alone, or with its extension cut short.
+        let e = check(&dir, "none.fits", &fits_bytes(&primary, true, 0)).unwrap_err();
+        assert!(matches!(e, FitsError::NoImage), "{e}");
+        let mut cut = ext("IMAGE", &[], 24);
+        cut.truncate(2 * BLOCK + 10);
+        assert!(check(&dir, "cut.fits", &cut).is_err());
     }
 
     #[test]

@@ -66,6 +66,9 @@ pub struct FitsInfo {
     pub header_bytes: u64,
     /// Size of the data array, without padding.
     pub data_bytes: u64,
+    /// Which HDU holds the image: 0 the primary, 1 the first extension
+    /// (behind an empty primary HDU).
+    pub hdu: usize,
 }
 
 impl FitsInfo {
@@ -142,8 +145,13 @@ pub enum FitsError {
     BadCard { keyword: String, problem: String },
     #[error("BITPIX {0} is not one of 8, 16, 32, 64, -32, -64")]
     Bitpix(i64),
-    #[error("no image in the primary HDU (NAXIS = 0)")]
+    #[error("no image: the primary HDU is empty (NAXIS = 0) and no image extension follows it")]
     NoImage,
+    #[error(
+        "no image: the primary HDU is empty and the first extension is a {0}, \
+         not an IMAGE or a tile-compressed image"
+    )]
+    NoImageExtension(String),
     #[error("NAXIS {0} is not supported (1 to 4 axes)")]
     Naxis(i64),
     #[error("NAXIS{axis} = {value}: every axis needs at least one pixel")]
@@ -351,6 +359,7 @@ mod tests {
             axes: vec![10, 20, 1, 1],
             header_bytes: 2880,
             data_bytes: 800,
+            hdu: 0,
         };
         assert_eq!((info.width(), info.height(), info.planes()), (10, 20, 1));
         assert!(!info.is_cube());

@@ -171,7 +171,7 @@ impl Source {
     fn open(path: &Path, info: &FitsInfo) -> Result<Source, FitsError> {
         check_path(path)?;
         let mut file = FitsFile::open(path)?;
-        let hdu = file.primary_hdu()?;
+        let hdu = file.hdu(info.hdu)?;
         let checked = info.fitsio_shape();
         match &hdu.info {
             HduInfo::ImageInfo { shape, .. } if *shape == checked => {}
@@ -193,7 +193,10 @@ impl Source {
         // arithmetic is cfitsio's (raw × BSCALE + BZERO in double), so the
         // comparison is exact.
         let blank = if info.bitpix > 0 {
-            hdu.read_key::<i64>(&mut file, "BLANK").ok().map(|b| {
+            // A compressed image keeps its BLANK as ZBLANK.
+            let blank = hdu.read_key::<i64>(&mut file, "BLANK");
+            let blank = blank.or_else(|_| hdu.read_key::<i64>(&mut file, "ZBLANK"));
+            blank.ok().map(|b| {
                 let scale = hdu.read_key::<f64>(&mut file, "BSCALE").unwrap_or(1.0);
                 let zero = hdu.read_key::<f64>(&mut file, "BZERO").unwrap_or(0.0);
                 b as f64 * scale + zero
@@ -359,6 +362,7 @@ mod tests {
     use super::super::testutil::TempDir;
     use super::super::{inspect, write_cube, write_image, Limits};
     use super::*;
+    use fitsio::images::{ImageDescription, ImageType};
     use image::codecs::gif::GifDecoder;
     use image::{AnimationDecoder, ImageFormat, RgbImage};
     use std::path::PathBuf;
@@ -399,6 +403,46 @@ mod tests {
         assert_eq!(grey(&img, 0, 1), 255);
         // And the top FITS row is the first PNG row.
         assert_eq!(grey(&img, 1, 0), 0);
+    }
+
+    /// `small`'s pixels in the first extension behind an empty primary HDU,
+    /// as a plain IMAGE extension or tile-compressed (cfitsio writes the
+    /// compressed form when the name it is given ends in `[compress]`).
+    fn small_in_extension(dir: &TempDir, compress: bool) -> PathBuf {
+        let p = dir.path(if compress { "tiled.fits" } else { "ext.fits" });
+        let create = if compress {
+            format!("{}[compress]", p.display())
+        } else {
+            p.display().to_string()
+        };
+        let mut f = FitsFile::create(create).overwrite().open().unwrap();
+        let desc = ImageDescription {
+            data_type: ImageType::Float,
+            dimensions: &[2, 3],
+        };
+        let hdu = f.create_image("SCI", &desc).unwrap();
+        #[rustfmt::skip]
+        let data: [f32; 6] = [
+            100.0, 2.0, 3.0,
+            f32::NAN, 0.0, 1.0,
+        ];
+        hdu.write_image(&mut f, &data).unwrap();
+        drop(f);
+        p
+    }
+
+    #[test]
+    fn an_image_in_the_first_extension_renders() {
+        let dir = TempDir::new("ext");
+        for compress in [false, true] {
+            let p = small_in_extension(&dir, compress);
+            let info = inspect(&p, &Limits::default()).unwrap();
+            assert_eq!((info.hdu, info.axes.clone()), (1, vec![3, 2]), "{compress}");
+            let img = png_of(&p);
+            assert_eq!(img.dimensions(), (3, 2));
+            assert_eq!(grey(&img, 0, 1), 255, "compressed: {compress}");
+            assert_eq!(grey(&img, 1, 0), 0, "compressed: {compress}");
+        }
     }
 
     #[test]

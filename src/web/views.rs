@@ -84,6 +84,9 @@ pub struct SaveForm {
 
 /// Saves the query under a name (replacing a view of that name), then
 /// shows the table with it.
+/// The longest query a saved view may have.
+const MAX_QUERY_BYTES: usize = 8000;
+
 #[handler]
 pub async fn save(
     state: Data<&AppState>,
@@ -92,6 +95,14 @@ pub async fn save(
     Form(form): Form<SaveForm>,
 ) -> WebResult<Response> {
     let name = form.name.trim();
+    // Checked first: a refused query is sent back in the redirect's
+    // Location, which must stay far below any proxy's header limit.
+    if form.query.len() > MAX_QUERY_BYTES {
+        return Err(AppError::BadRequest(format!(
+            "this view is too long to save (its query has {} characters; at most {MAX_QUERY_BYTES})",
+            form.query.len()
+        )));
+    }
     let query = match canonical(&form.query) {
         Ok(q) => q,
         Err(e) => {
@@ -113,7 +124,7 @@ pub async fn save(
             .await?;
         return Ok(see_other(&table_at(&query)));
     }
-    if query.len() > 8000 {
+    if query.len() > MAX_QUERY_BYTES {
         return Err(AppError::BadRequest("this view is too long to save".into()));
     }
     let mut tx = state.pool.begin().await?;

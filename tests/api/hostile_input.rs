@@ -1013,3 +1013,20 @@ async fn an_empty_name_in_a_batch_is_refused_by_field(pool: PgPool) {
         assert_eq!(state(&app).await, before);
     }
 }
+
+/// A refused view is sent back to the table with its query in the redirect;
+/// an overlong one must be refused outright, so no Location header can
+/// outgrow a proxy's limit.
+#[sqlx::test]
+async fn an_overlong_view_query_is_refused_without_echoing_it(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let alice = app.create_user("alice", Role::Reviewer).await;
+    app.login_as(&alice).await;
+    let long = format!("project=vast&q={}", "x".repeat(200_000));
+    let r = app
+        .post_form("/views", &[("name", "Long"), ("query", &long)])
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.headers().get("location").is_none());
+    assert!(r.text().await.unwrap().contains("too long to save"));
+}

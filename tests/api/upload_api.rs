@@ -741,3 +741,70 @@ async fn the_openapi_file_describes_every_api_route(pool: PgPool) {
         );
     }
 }
+
+/// An image in the first extension behind an empty primary HDU, plain or
+/// tile-compressed (cfitsio compresses what it writes to a name ending in
+/// `[compress]`).
+fn fits_in_extension(compress: bool) -> Vec<u8> {
+    use fitsio::images::{ImageDescription, ImageType};
+    let dir =
+        std::env::temp_dir().join(format!("vetter-fits-ext-{}-{compress}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("img.fits");
+    let name = if compress {
+        format!("{}[compress]", path.display())
+    } else {
+        path.display().to_string()
+    };
+    let mut f = fitsio::FitsFile::create(name).overwrite().open().unwrap();
+    let desc = ImageDescription {
+        data_type: ImageType::Float,
+        dimensions: &[12, 16],
+    };
+    let hdu = f.create_image("IMAGE", &desc).unwrap();
+    let data = vetter::fits::synth_point_source(16, 12, 10.0, 1.0, 7);
+    hdu.write_image(&mut f, &data).unwrap();
+    drop(f);
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    bytes
+}
+
+#[sqlx::test]
+async fn images_in_the_first_extension_and_tile_compressed_ones_are_accepted(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let api = uploader(&app).await;
+    vast_project(&api).await;
+    let batch = json!({"candidates": [
+        vast_candidate("E1", json!(1.0), json!({"deep_cutout": "plain"})),
+        vast_candidate("E2", json!(1.0), json!({"deep_cutout": "tiled"})),
+    ]});
+    let (s, body) = api
+        .post_multipart(
+            "/projects/vast/observations/SB50230/candidates",
+            "candidates",
+            batch,
+            vec![
+                ("plain", fits_in_extension(false)),
+                ("tiled", fits_in_extension(true)),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    for name in ["E1", "E2"] {
+        let path: String = sqlx::query_scalar(
+            "SELECT f.storage_path FROM files f JOIN candidates c ON c.id = f.candidate_id
+              WHERE c.name = $1 AND f.role = 'deep_cutout_png'",
+        )
+        .bind(name)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        let png = image::load_from_memory(&std::fs::read(app.media_root.join(path)).unwrap())
+            .unwrap()
+            .to_luma8();
+        assert_eq!(png.dimensions(), (16, 12), "{name}");
+        // The synthetic source makes the brightest pixel white.
+        assert!(png.pixels().any(|p| p.0[0] == 255), "{name}");
+    }
+}
