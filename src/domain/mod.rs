@@ -10,6 +10,7 @@ pub mod rating;
 mod role;
 pub mod sexagesimal;
 pub mod sky;
+pub mod text;
 pub mod upload;
 mod username;
 

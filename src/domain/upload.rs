@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use crate::domain::text::{one_line, shown};
 use crate::domain::Problem;
 use crate::domain::SkyPos;
 
@@ -41,7 +42,8 @@ pub fn check_key(s: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "{s:?} is not a valid key: use lowercase letters, digits and '_', starting with a letter, at most 64 characters"
+            "{} is not a valid key: use lowercase letters, digits and '_', starting with a letter, at most 64 characters",
+            shown(s)
         ))
     }
 }
@@ -58,7 +60,8 @@ pub fn check_external_id(s: &str, max: usize) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "{s:?} is not a valid id: letters, digits and _ . : + -, starting with a letter or digit, at most {max} characters"
+            "{} is not a valid id: letters, digits and _ . : + -, starting with a letter or digit, at most {max} characters",
+            shown(s)
         ))
     }
 }
@@ -73,7 +76,8 @@ pub fn check_slug(s: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "{s:?} is not a valid project slug: lowercase letters, digits, '_' and '-', at most 64 characters"
+            "{} is not a valid project slug: lowercase letters, digits, '_' and '-', at most 64 characters",
+            shown(s)
         ))
     }
 }
@@ -87,7 +91,8 @@ pub fn check_candidate_name(s: &str) -> Result<(), String> {
     }
     if s.chars().any(|c| c.is_control() || c == '/') {
         return Err(format!(
-            "{s:?}: a candidate name cannot contain '/' or control characters"
+            "{}: a candidate name cannot contain '/' (it is part of the candidate's URL) or control characters",
+            shown(s)
         ));
     }
     Ok(())
@@ -123,6 +128,23 @@ fn finite(v: &Value) -> Result<f64, String> {
     }
 }
 
+/// A coordinate in degrees: a finite JSON number. A string is refused, as
+/// the upload client refuses it: a position has no special values, and
+/// "12.5" in quotes is more likely a pipeline bug than meant.
+fn coordinate(v: Option<&Value>) -> Result<f64, String> {
+    match v {
+        Some(Value::Number(n)) => n
+            .as_f64()
+            .filter(|x| x.is_finite())
+            .ok_or_else(|| format!("{n} is not a finite number")),
+        None | Some(Value::Null) => Err("a value is required".into()),
+        Some(other) => Err(format!(
+            "{} is not a number: give degrees as a JSON number",
+            shown(&other.to_string())
+        )),
+    }
+}
+
 /// RFC 3339 with an explicit offset: a time without one is ambiguous, and
 /// the apps this replaces stored such times in the wrong zone.
 pub fn parse_time(s: &str) -> Result<OffsetDateTime, String> {
@@ -138,8 +160,8 @@ fn position(v: &Value) -> Result<SkyPos, String> {
     if let Some(k) = obj.keys().find(|k| *k != "ra" && *k != "dec") {
         return Err(format!("unknown field {k:?} in a position"));
     }
-    let ra = finite(obj.get("ra").unwrap_or(&Value::Null)).map_err(|e| format!("ra: {e}"))?;
-    let dec = finite(obj.get("dec").unwrap_or(&Value::Null)).map_err(|e| format!("dec: {e}"))?;
+    let ra = coordinate(obj.get("ra")).map_err(|e| format!("ra: {e}"))?;
+    let dec = coordinate(obj.get("dec")).map_err(|e| format!("dec: {e}"))?;
     SkyPos::new(ra, dec)
 }
 
@@ -249,8 +271,8 @@ impl ProjectSpec {
             return Err(p.0);
         };
         let name = raw.name.trim().to_string();
-        if name.is_empty() || name.chars().count() > 200 {
-            p.push("name", "a project name has 1 to 200 characters");
+        if let Err(e) = one_line(&raw.name, 200) {
+            p.push("name", format!("a project name {e}"));
         }
         if raw.description.chars().count() > 5000 {
             p.push("description", "at most 5000 characters");
@@ -267,11 +289,13 @@ impl ProjectSpec {
                 } else if !seen.insert(m.key.clone()) {
                     p.push(format!("{f}.key"), format!("{:?} is listed twice", m.key));
                 }
-                if m.label.trim().is_empty() || m.label.chars().count() > 200 {
-                    p.push(format!("{f}.label"), "a label has 1 to 200 characters");
+                if let Err(e) = one_line(&m.label, 200) {
+                    p.push(format!("{f}.label"), format!("a label {e}"));
                 }
-                if m.unit.chars().count() > 50 {
-                    p.push(format!("{f}.unit"), "at most 50 characters");
+                if !m.unit.is_empty() {
+                    if let Err(e) = one_line(&m.unit, 50) {
+                        p.push(format!("{f}.unit"), format!("a unit {e}"));
+                    }
                 }
                 if m.description.chars().count() > 2000 {
                     p.push(format!("{f}.description"), "at most 2000 characters");
@@ -300,11 +324,8 @@ impl ProjectSpec {
             .enumerate()
             .map(|(i, t)| {
                 let name = t.name.trim().to_string();
-                if name.is_empty() || name.chars().count() > 64 {
-                    p.push(
-                        format!("tags[{i}].name"),
-                        "a tag name has 1 to 64 characters",
-                    );
+                if let Err(e) = one_line(&t.name, 64) {
+                    p.push(format!("tags[{i}].name"), format!("a tag name {e}"));
                 } else if !seen_tags.insert(name.to_lowercase()) {
                     p.push(
                         format!("tags[{i}].name"),
@@ -552,8 +573,12 @@ impl CandidateSpec {
                 p.push(field("beam"), e);
             }
         }
-        let ra = finite(&raw.ra).map_err(|e| p.push(field("ra"), e)).ok();
-        let dec = finite(&raw.dec).map_err(|e| p.push(field("dec"), e)).ok();
+        let ra = coordinate(Some(&raw.ra))
+            .map_err(|e| p.push(field("ra"), e))
+            .ok();
+        let dec = coordinate(Some(&raw.dec))
+            .map_err(|e| p.push(field("dec"), e))
+            .ok();
         let pos = match (ra, dec) {
             (Some(ra), Some(dec)) => match crate::domain::Ra::new(ra) {
                 Err(e) => {
@@ -768,7 +793,9 @@ mod tests {
         let problems = parse(json!({"name": "a", "ra": 10, "dec": 91})).unwrap_err();
         assert_eq!(problems[0].field, "candidates[0].dec");
         let problems = parse(json!({"name": "a", "ra": "NaN", "dec": 0})).unwrap_err();
-        assert!(problems[0].message.contains("finite"));
+        assert!(problems[0].message.contains("JSON number"));
+        let problems = parse(json!({"name": "a", "ra": "12.5", "dec": 0})).unwrap_err();
+        assert_eq!(problems[0].field, "candidates[0].ra");
     }
 
     #[test]

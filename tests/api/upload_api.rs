@@ -640,6 +640,14 @@ async fn every_rejection_names_the_problem_and_changes_nothing(pool: PgPool) {
             field: "",
         },
         Case {
+            what: "RA as a string",
+            path: batch,
+            body: json!({"candidates": [{"name": "A", "ra": "12.5", "dec": 0}]}),
+            files: vec![],
+            status: StatusCode::BAD_REQUEST,
+            field: "candidates[0].ra",
+        },
+        Case {
             what: "unknown field",
             path: batch,
             body: json!({"candidates": [{"name": "A", "ra": 1, "dec": 1, "colour": "red"}]}),
@@ -807,4 +815,30 @@ async fn images_in_the_first_extension_and_tile_compressed_ones_are_accepted(poo
         // The synthetic source makes the brightest pixel white.
         assert!(png.pixels().any(|p| p.0[0] == 255), "{name}");
     }
+}
+
+#[sqlx::test]
+async fn names_with_line_breaks_are_refused_as_the_admin_forms_refuse_them(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let api = uploader(&app).await;
+    let (s, body) = api
+        .put(
+            "/projects/p",
+            json!({"name": "Two\r\nlines", "tags": [{"name": "Known\npulsar"}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    let fields: Vec<&str> = body["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["name", "tags[0].name"], "{body}");
+    assert!(body.to_string().contains("one line"), "{body}");
+    let projects: i64 = sqlx::query_scalar("SELECT count(*) FROM projects")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(projects, 0);
 }

@@ -287,16 +287,9 @@ pub fn check_slug(s: &str) -> Result<(), String> {
     crate::domain::upload::check_slug(s)
 }
 
+/// The server's own rule, so the client refuses exactly what it would.
 fn check_name(s: &str) -> Result<(), String> {
-    if s.is_empty() {
-        Err("name: empty".into())
-    } else if s.chars().count() > 200 {
-        Err("name: at most 200 characters".into())
-    } else if s.chars().any(|c| c.is_control() || c == '/') {
-        Err(format!("name {s:?} contains '/' or a control character"))
-    } else {
-        Ok(())
-    }
+    crate::domain::upload::check_candidate_name(s).map_err(|e| format!("name: {e}"))
 }
 
 /// A number in a CSV cell. `what` names the column in messages.
@@ -687,6 +680,13 @@ pub fn read_light_curve(file: &LocalFile) -> Result<Vec<Point>, String> {
 }
 
 pub fn parse_light_curve_csv(text: &str) -> Result<Vec<Point>, String> {
+    if without_bom(text).trim().is_empty() {
+        return Err(
+            "the file is empty: it needs a header row naming at least the columns observation, \
+             name, ra and dec"
+                .into(),
+        );
+    }
     let mut rdr = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(without_bom(text).as_bytes());
@@ -908,6 +908,13 @@ pub fn parse_candidates_csv(
     dir: &Path,
     text: &str,
 ) -> Result<Vec<Result<Candidate, Rejection>>, String> {
+    if without_bom(text).trim().is_empty() {
+        return Err(
+            "the file is empty: it needs a header row naming at least the columns observation, \
+             name, ra and dec"
+                .into(),
+        );
+    }
     let mut rdr = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(without_bom(text).as_bytes());

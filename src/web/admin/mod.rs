@@ -137,3 +137,17 @@ mod tests {
         assert!(!ticked(&Some("no".into())));
     }
 }
+
+/// `check_len` for a name shown on one line: the same rule the upload API
+/// applies to the same field.
+pub fn check_line(
+    problems: &mut Vec<crate::domain::Problem>,
+    field: &str,
+    label: &str,
+    value: &str,
+    max: usize,
+) {
+    if let Err(e) = crate::domain::text::one_line(value, max) {
+        problems.push(crate::domain::Problem::new(field, format!("{label} {e}")));
+    }
+}

@@ -18,7 +18,7 @@ use crate::db::removal::{self, Contents, Object, Scope};
 use crate::domain::Problem;
 use crate::media::MediaStore;
 use crate::web::access::see_other;
-use crate::web::admin::{check_len, size_text, Admin};
+use crate::web::admin::{check_len, check_line, size_text, Admin};
 use crate::web::error::{AppError, WebResult};
 use crate::web::filters::url_component;
 use crate::web::form::Form;
@@ -118,7 +118,7 @@ fn parse_edit(
     let on = |k: &str| matches!(get(k), Some("on" | "yes" | "true"));
     let mut problems = Vec::new();
     let name = get("name").unwrap_or_default();
-    check_len(&mut problems, "name", "The name", name, 1, 200);
+    check_line(&mut problems, "name", "The name", name, 200);
     let description = get("description").unwrap_or_default();
     check_len(
         &mut problems,
@@ -142,23 +142,23 @@ fn parse_edit(
             continue;
         };
         let what = format!("{} ({})", m.key, m.label);
-        check_len(
+        check_line(
             &mut problems,
             &field("label"),
             &format!("The label of {what}"),
             label,
-            1,
             200,
         );
         let unit = get(&field("unit")).unwrap_or_default();
-        check_len(
-            &mut problems,
-            &field("unit"),
-            &format!("The unit of {what}"),
-            unit,
-            0,
-            50,
-        );
+        if !unit.is_empty() {
+            check_line(
+                &mut problems,
+                &field("unit"),
+                &format!("The unit of {what}"),
+                unit,
+                50,
+            );
+        }
         let desc = get(&field("description")).unwrap_or_default();
         check_len(
             &mut problems,

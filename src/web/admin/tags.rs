@@ -107,13 +107,7 @@ pub async fn page(
 
 /// A tag's name and description, checked as the database will.
 fn check(name: &str, description: &str) -> Result<(), String> {
-    let n = name.chars().count();
-    if n == 0 || n > 64 {
-        return Err("A tag name has 1 to 64 characters.".into());
-    }
-    if name.chars().any(char::is_control) {
-        return Err("A tag name is one line of text.".into());
-    }
+    crate::domain::text::one_line(name, 64).map_err(|e| format!("A tag name {e}."))?;
     if description.chars().count() > 1000 {
         return Err("A tag description has at most 1000 characters.".into());
     }

@@ -31,6 +31,23 @@ const PREVIEW_TIMEOUT: Duration = Duration::from_secs(60);
 /// Strips cut at once: each may hold tens of MB while it is made.
 const MAX_PARALLEL_STRIPS: usize = 4;
 
+/// Why a part's bytes are none of the kinds a candidate's files may be, in
+/// terms of what was actually sent.
+fn unrecognised(part: &str, f: &ReceivedFile) -> String {
+    let head = &f.temp.head;
+    let what = if f.temp.size < 6 {
+        format!("is {} bytes long, too short to be any image", f.temp.size)
+    } else if head.starts_with(b"\x1f\x8b") {
+        "is gzip-compressed: send the uncompressed file (FITS may be tile-compressed inside)"
+            .to_string()
+    } else if f.claims_fits {
+        "is named or typed as FITS, but does not start with SIMPLE = T".to_string()
+    } else {
+        "is not a FITS, PNG or GIF file (by its first bytes)".to_string()
+    };
+    format!("part {} {what}", crate::domain::text::shown(part))
+}
+
 /// Takes the parts named by each owner's `files` map out of `received`,
 /// checking types and FITS headers; a problem is recorded under
 /// `<prefix>.files.<role>`. Afterwards, parts that nobody named are problems.
@@ -46,10 +63,7 @@ pub fn take(
             let field = format!("{prefix}files.{role}");
             match received.remove(part) {
                 None => p.push(field, format!("no multipart part named {part:?} was sent")),
-                Some(f) if f.kind.is_none() => p.push(
-                    field,
-                    format!("part {part:?} is not a FITS, PNG or GIF file (CSV must be sent as text/csv)"),
-                ),
+                Some(f) if f.kind.is_none() => p.push(field, unrecognised(part, &f)),
                 Some(f) if f.claims_fits && f.kind != Some(ContentKind::Fits) => p.push(
                     field,
                     format!(

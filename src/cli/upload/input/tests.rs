@@ -212,6 +212,10 @@ fn unknown_and_broken_columns_stop_the_file() {
         let e = parse_candidates_csv(Path::new("."), &format!("{header}\n")).unwrap_err();
         assert!(e.contains(expected), "{header}: {e}");
     }
+    for empty in ["", "\u{feff}", " \n\n"] {
+        let e = parse_candidates_csv(Path::new("."), empty).unwrap_err();
+        assert!(e.contains("the file is empty"), "{empty:?}: {e}");
+    }
 }
 
 #[test]
@@ -245,7 +249,7 @@ fn bad_rows_are_rejected_with_a_reason_and_the_rest_kept() {
     assert!(reason(&rows[7]).contains("absolute"));
     assert!(reason(&rows[8]).contains("fields"));
     assert!(reason(&rows[9]).contains("observation \"SB 1\""));
-    assert!(reason(&rows[10]).contains("name: empty"));
+    assert!(reason(&rows[10]).contains("name: a candidate needs a name"));
     assert_eq!(ok(&rows[11]).body.name, "J12");
     let r = rows[6].as_ref().unwrap_err();
     assert_eq!((r.row, r.name.as_str()), (8, "J7"));
