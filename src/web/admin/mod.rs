@@ -116,6 +116,20 @@ pub fn check_len(
     }
 }
 
+/// `check_len` for a name shown on one line: the same rule the upload API
+/// applies to the same field.
+pub fn check_line(
+    problems: &mut Vec<crate::domain::Problem>,
+    field: &str,
+    label: &str,
+    value: &str,
+    max: usize,
+) {
+    if let Err(e) = crate::domain::text::one_line(value, max) {
+        problems.push(crate::domain::Problem::new(field, format!("{label} {e}")));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,19 +149,5 @@ mod tests {
         assert!(!ticked(&None));
         assert!(!ticked(&Some(String::new())));
         assert!(!ticked(&Some("no".into())));
-    }
-}
-
-/// `check_len` for a name shown on one line: the same rule the upload API
-/// applies to the same field.
-pub fn check_line(
-    problems: &mut Vec<crate::domain::Problem>,
-    field: &str,
-    label: &str,
-    value: &str,
-    max: usize,
-) {
-    if let Err(e) = crate::domain::text::one_line(value, max) {
-        problems.push(crate::domain::Problem::new(field, format!("{label} {e}")));
     }
 }
