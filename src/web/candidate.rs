@@ -508,8 +508,7 @@ pub async fn rate(
         .into_bytes_limit(256 * 1024)
         .await
         .map_err(|_| AppError::TooLarge("the rating form is too large".into()))?;
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
-        .map_err(|e| AppError::BadRequest(format!("the form is malformed: {e}")))?;
+    let pairs: Vec<(String, String)> = crate::web::form::parse(&bytes)?;
     let mut form = RatingForm {
         verdict: None,
         tags: Vec::new(),
@@ -544,7 +543,14 @@ pub async fn rate(
     )
     .map_err(AppError::BadRequest)?;
     let key = form.key.filter(|k| !k.is_empty() && k.len() <= 64);
-    ratings::save(&mut conn, user.id, id, &input, key.as_deref()).await?;
+    // Once the write is on its way, a broken connection leaves its fate
+    // unknown: it may have committed just before.
+    ratings::save(&mut conn, user.id, id, &input, key.as_deref())
+        .await
+        .map_err(|e| match AppError::from(e) {
+            AppError::Unavailable => AppError::MaybeSaved,
+            other => other,
+        })?;
     let shown = async {
         let asked = ask_queue(conn, user.id, Some(id)).await?;
         if !is_htmx(req) {

@@ -35,6 +35,10 @@ pub enum AppError {
     /// before the next page could be made.
     #[error("saved, then the database became unavailable")]
     SavedThenUnavailable,
+    /// The database stopped answering while a change was being written: it
+    /// may have been committed before the connection broke.
+    #[error("the database became unavailable while saving")]
+    MaybeSaved,
     #[error(transparent)]
     Internal(anyhow::Error),
 }
@@ -77,7 +81,7 @@ impl AppError {
     /// context) count too, so an outage is never shown as a server fault.
     pub fn is_outage(&self) -> bool {
         match self {
-            AppError::Unavailable | AppError::SavedThenUnavailable => true,
+            AppError::Unavailable | AppError::SavedThenUnavailable | AppError::MaybeSaved => true,
             AppError::Internal(e) => e.chain().any(|cause| {
                 if let Some(db) = cause.downcast_ref::<sqlx::Error>() {
                     return crate::db::is_outage(db);
@@ -119,7 +123,10 @@ impl AppError {
             };
         }
         if self.is_outage()
-            && !matches!(self, AppError::Unavailable | AppError::SavedThenUnavailable)
+            && !matches!(
+                self,
+                AppError::Unavailable | AppError::SavedThenUnavailable | AppError::MaybeSaved
+            )
         {
             return AppError::Unavailable.describe();
         }
@@ -164,6 +171,11 @@ impl AppError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Saved; temporarily unavailable",
                 "Your rating was saved, but the database stopped answering before the next candidate could be shown. Try again in a moment: it will not be counted twice.".into(),
+            ),
+            AppError::MaybeSaved => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "The database stopped answering while your rating was being saved, so it may or may not have been saved. Try again in a moment: a rating sent again is not counted twice.".into(),
             ),
             AppError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
