@@ -187,7 +187,9 @@ impl std::fmt::Display for Rejection {
         if self.name.is_empty() {
             write!(f, "row {}: {}", self.row, self.reason)
         } else {
-            write!(f, "row {} ({}): {}", self.row, self.name, self.reason)
+            // A refused name may be huge; the row number finds it.
+            let name = crate::domain::text::shown(&self.name);
+            write!(f, "row {} ({name}): {}", self.row, self.reason)
         }
     }
 }

@@ -337,11 +337,12 @@ async fn a_locally_bad_row_is_reported_and_the_others_land() {
     let report = s.report();
     assert!(report.contains("rejected 2"), "{report}");
     assert!(
-        report.contains("  row 7 (J999): RA 400 is not in [0, 360) degrees"),
+        report.contains("  row 7 (\"J999\"): RA 400 is not in [0, 360) degrees"),
         "{report}"
     );
     assert!(
-        report.contains("  row 8 (J998): file:deep_cutout: file \"cutouts/gone.png\" not found"),
+        report
+            .contains("  row 8 (\"J998\"): file:deep_cutout: file \"cutouts/gone.png\" not found"),
         "{report}"
     );
 }

@@ -253,7 +253,7 @@ fn bad_rows_are_rejected_with_a_reason_and_the_rest_kept() {
     assert_eq!(ok(&rows[11]).body.name, "J12");
     let r = rows[6].as_ref().unwrap_err();
     assert_eq!((r.row, r.name.as_str()), (8, "J7"));
-    assert_eq!(r.to_string(), format!("row 8 (J7): {}", r.reason));
+    assert_eq!(r.to_string(), format!("row 8 (\"J7\"): {}", r.reason));
 }
 
 #[test]
@@ -481,4 +481,17 @@ fn the_fixture_images_are_valid_pngs_and_gifs() {
         }
     }
     assert_eq!(n, 8 + 6);
+}
+
+#[test]
+fn a_refused_huge_name_is_not_printed_whole() {
+    let r = Rejection {
+        row: 3,
+        observation: "SB1".into(),
+        name: "x".repeat(1_000_000),
+        reason: "a candidate name has at most 200 characters".into(),
+    };
+    let shown = r.to_string();
+    assert!(shown.len() < 200, "{} bytes", shown.len());
+    assert!(shown.starts_with("row 3 (") && shown.contains("1000000 characters"));
 }
