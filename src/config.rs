@@ -221,7 +221,11 @@ impl Source {
         let Some(v) = self.get(key) else {
             return Ok(default);
         };
-        let bad = || ConfigError(format!("{key}={v:?} is not a duration like 30s, 500ms or 2m"));
+        let bad = || {
+            ConfigError(format!(
+                "{key}={v:?} is not a duration like 30s, 500ms or 2m"
+            ))
+        };
         let t = v.trim();
         let (num, unit_ms) = if let Some(n) = t.strip_suffix("ms") {
             (n, 1)
@@ -309,8 +313,10 @@ impl Limits {
             long_statement_timeout: src
                 .duration_or("VETTER_LONG_STATEMENT_TIMEOUT", d.long_statement_timeout)?,
             long_connections: connections("VETTER_LONG_CONNECTIONS", d.long_connections)?,
-            export_statement_timeout: src
-                .duration_or("VETTER_EXPORT_STATEMENT_TIMEOUT", d.export_statement_timeout)?,
+            export_statement_timeout: src.duration_or(
+                "VETTER_EXPORT_STATEMENT_TIMEOUT",
+                d.export_statement_timeout,
+            )?,
             export_connections: connections("VETTER_EXPORT_CONNECTIONS", d.export_connections)?,
             write_timeout: src.duration_or("VETTER_WRITE_TIMEOUT", d.write_timeout)?,
             header_timeout: src.duration_or("VETTER_HEADER_TIMEOUT", d.header_timeout)?,

@@ -157,7 +157,11 @@ impl<T> Deadlines<T> {
 impl<T: AsyncWrite + Unpin> Deadlines<T> {
     /// Tracks a write's progress: a write that stays pending past the write
     /// time-out fails.
-    fn track<R>(&mut self, cx: &mut Context<'_>, polled: Poll<io::Result<R>>) -> Poll<io::Result<R>> {
+    fn track<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<R>>,
+    ) -> Poll<io::Result<R>> {
         match polled {
             Poll::Pending => {
                 let write = self.timeouts.write;
@@ -199,7 +203,11 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Deadlines<T> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
         if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            this.wrote(bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| &b[..]));
+            this.wrote(
+                bufs.iter()
+                    .find(|b| !b.is_empty())
+                    .map_or(&[][..], |b| &b[..]),
+            );
         }
         this.track(cx, polled)
     }

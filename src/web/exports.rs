@@ -581,9 +581,13 @@ async fn export(
     let ratings = RatingsExport::parse(ratings_param.trim())
         .map_err(|e| AppError::invalid(vec![Problem::new("ratings", e)]))?;
     let f = CandidateFilter::from_pairs(&pairs);
-    let slot = state.export_slots.clone().try_acquire_owned().map_err(|_| {
-        AppError::Busy("Too many exports are running at the moment. Try again in a minute.")
-    })?;
+    let slot = state
+        .export_slots
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| {
+            AppError::Busy("Too many exports are running at the moment. Try again in a minute.")
+        })?;
     let mut conn = state.pools.exports.acquire().await?;
     let res = search::resolve(&mut conn, &f).await?;
     if !res.is_valid() {

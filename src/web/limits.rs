@@ -99,7 +99,9 @@ impl<E: Endpoint> Endpoint for BoundedEndpoint<E> {
                     .await
                     .map_err(|e| match e {
                         poem::error::ReadBodyError::PayloadTooLarge => too_large(),
-                        other => AppError::BadRequest(format!("the body could not be read: {other}")),
+                        other => {
+                            AppError::BadRequest(format!("the body could not be read: {other}"))
+                        }
                     })?;
                 req.set_body(bytes);
             }
