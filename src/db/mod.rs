@@ -68,7 +68,14 @@ impl Pools {
                 .application_name(name)
                 .options([("statement_timeout", format!("{}ms", timeout.as_millis()))])
         };
-        let base = main.options().clone();
+        // Fresh options with main's settings, not a clone: a clone would keep
+        // any parent pool (as tests have), whose connections it would then
+        // share, and the health check could again be starved.
+        let main_opts = main.options();
+        let base = PgPoolOptions::new()
+            .max_connections(main_opts.get_max_connections())
+            .acquire_timeout(main_opts.get_acquire_timeout())
+            .test_before_acquire(main_opts.get_test_before_acquire());
         Self {
             web: base
                 .clone()
