@@ -523,7 +523,7 @@ async fn a_huge_json_part_and_a_flood_of_parts_are_refused_early(pool: PgPool) {
     let started = Instant::now();
     let r = app
         .client
-        .post(app.url(&format!("{path}")))
+        .post(app.url(path))
         .bearer_auth(&token)
         .header("content-type", "multipart/form-data; boundary=XyZ")
         .body(multipart)
