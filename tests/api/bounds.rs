@@ -204,6 +204,45 @@ async fn a_statement_time_out_is_a_clear_503_not_an_outage(pool: PgPool) {
 }
 
 #[sqlx::test]
+async fn slow_reports_queue_on_their_own_connections(pool: PgPool) {
+    let app = TestApp::spawn_with(pool, |c| {
+        c.limits.long_connections = 1;
+        c.limits.long_statement_timeout = Duration::from_secs(6);
+    })
+    .await;
+    let alice = app.create_user("alice", Role::Reviewer).await;
+    app.login_as(&alice).await;
+    // The ratings summary cannot finish while its table is locked.
+    let mut tx = app.pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE ratings IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let (client, url) = (app.client.clone(), app.url("/ratings"));
+    let slow = tokio::spawn(async move { client.get(url).send().await.unwrap() });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // The one report slot is taken: the next report is told so, pages and
+    // the health check are not held up.
+    let started = Instant::now();
+    let r = app.get("/ratings").await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.text().await.unwrap().contains("Too many reports"));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let started = Instant::now();
+    assert_eq!(app.get("/account").await.status(), StatusCode::OK);
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+    assert!(started.elapsed() < Duration::from_secs(1));
+
+    // The stuck report ends at its own, longer, time-out, with a clear answer.
+    let r = slow.await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.text().await.unwrap().contains("took too long"));
+    tx.rollback().await.unwrap();
+    assert_eq!(app.get("/ratings").await.status(), StatusCode::OK);
+}
+
+#[sqlx::test]
 async fn silent_trickling_and_idle_connections_are_closed(pool: PgPool) {
     let app = TestApp::spawn_with(pool, |c| {
         c.limits.header_timeout = Duration::from_secs(1);
