@@ -60,6 +60,9 @@ enum Phase {
     Busy,
     /// A response has been written; the next byte read starts a new head.
     Answered,
+    /// HTTP/2 (prior knowledge): frames, not heads, so only the idle and
+    /// write time-outs apply.
+    Frames,
 }
 
 pub struct Deadlines<T> {
@@ -121,7 +124,10 @@ impl<T: AsyncRead + Unpin> AsyncRead for Deadlines<T> {
                 }
                 if matches!(this.phase, Phase::Head) {
                     let read = read.to_vec();
-                    if this.head_complete(&read) {
+                    if read.starts_with(b"PRI * HTTP/2.0") {
+                        this.phase = Phase::Frames;
+                        this.head_deadline = None;
+                    } else if this.head_complete(&read) {
                         this.phase = Phase::Busy;
                         this.head_deadline = None;
                     }
