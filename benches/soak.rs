@@ -13,6 +13,18 @@
 //! table, and pauses between ratings as a person does. The ratings are
 //! removed afterwards, like the rating bench's.
 //!
+//! Alongside them run hostile clients (16 by default), four of each kind:
+//! - stalled exports: ask for the whole survey as CSV and never read it,
+//!   reconnecting once the server drops them;
+//! - slow headers: keep 25 connections each, sending a request head one
+//!   byte a second;
+//! - big forms: post 200 MiB form bodies, again and again;
+//! - login floods: wrong passwords against /login as fast as answered.
+//!
+//! The reviewers must not notice: rate-and-next p99 at most 50 ms, no
+//! errors, and the server's peak memory under 150 MB with the hostile
+//! clients included.
+//!
 //! Missed targets print FAIL and, because failed requests are the point of
 //! a soak, any error makes the exit status non-zero.
 //!
@@ -20,6 +32,7 @@
 //!   DATABASE_URL                  superuser URL of a server with q3c in template1
 //!   VETTER_BENCH_SOAK_SECONDS     how long the load runs (default 180)
 //!   VETTER_BENCH_SOAK_REVIEWERS   concurrent reviewers, at most 64 (default 64)
+//!   VETTER_BENCH_SOAK_HOSTILE     hostile clients (default 16; 0 for none)
 //!   VETTER_BENCH_THINK_MS         mean pause between ratings (default 1000)
 
 use std::collections::BTreeMap;
@@ -36,7 +49,11 @@ use tokio::sync::Barrier;
 mod survey;
 use survey::*;
 
+#[path = "soak/hostile.rs"]
+mod hostile;
+
 const TARGET_PEAK_MIB: f64 = 150.0;
+const TARGET_RATE_P99_MS: f64 = 50.0;
 const ORDERS: [&str; 4] = ["name", "name", "fewest", "shuffled"];
 
 fn main() -> ExitCode {
@@ -53,6 +70,7 @@ struct Settings {
     seconds: u64,
     reviewers: usize,
     think_ms: u64,
+    hostile: usize,
     size: Size,
 }
 
@@ -61,6 +79,7 @@ fn run() -> anyhow::Result<()> {
         seconds: env_num("VETTER_BENCH_SOAK_SECONDS", 180, 5, 24 * 3600)?,
         reviewers: env_num("VETTER_BENCH_SOAK_REVIEWERS", 64, 1, USERS as u64)? as usize,
         think_ms: env_num("VETTER_BENCH_THINK_MS", 1000, 0, 60_000)?,
+        hostile: env_num("VETTER_BENCH_SOAK_HOSTILE", 16, 0, 64)? as usize,
         size: Size::from_env()?,
     };
     let admin = admin_options()?;
@@ -79,8 +98,9 @@ async fn bench(s: &Settings, admin: &PgConnectOptions) -> anyhow::Result<()> {
     let pool = prepare_database(&s.size, admin).await?;
     let mut server = ServerProcess::start(admin).await?;
     println!(
-        "soak bench: {} reviewers for {} s, mean pause {} ms, on {} candidates; server pid {}; load average {}",
+        "soak bench: {} reviewers and {} hostile clients for {} s, mean pause {} ms, on {} candidates; server pid {}; load average {}",
         s.reviewers,
+        s.hostile,
         s.seconds,
         s.think_ms,
         thousands(s.size.candidates),
@@ -106,6 +126,7 @@ async fn bench(s: &Settings, admin: &PgConnectOptions) -> anyhow::Result<()> {
         )));
     }
     ready.wait().await;
+    let hostile = hostile::start(s.hostile, &server.base, stop.clone()).await;
     let (started, cpu_before) = (Instant::now(), process_cpu_ms(&server.pid().to_string()));
     let (mut peak_sampled, mut last_rss) = (0.0f64, 0.0f64);
     let mut alive = true;
@@ -127,6 +148,7 @@ async fn bench(s: &Settings, admin: &PgConnectOptions) -> anyhow::Result<()> {
         seen.times.extend(r.times);
         seen.errors.extend(r.errors);
     }
+    let hostile = hostile::finish(hostile).await;
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = process_cpu_ms(&server.pid().to_string())
         .zip(cpu_before)
@@ -155,6 +177,20 @@ async fn bench(s: &Settings, admin: &PgConnectOptions) -> anyhow::Result<()> {
         println!("  {kind:<20} {}", Stats::of(v));
     }
     println!("  {:<20} {}", "every request", Stats::of(&mut all));
+    let rate_p99 = by_kind
+        .get_mut("rate and next")
+        .map_or(f64::NAN, |v| Stats::of(v).p99);
+    let latency_ok = rate_p99 <= TARGET_RATE_P99_MS;
+    println!(
+        "rate and next p99 {rate_p99:.1} ms; target <= {TARGET_RATE_P99_MS} ms{}: {}",
+        if s.hostile > 0 {
+            " with the hostile clients"
+        } else {
+            ""
+        },
+        if latency_ok { "PASS" } else { "FAIL" }
+    );
+    println!("hostile clients: {hostile}");
     if let Some(ms) = cpu {
         println!(
             "server CPU: {:.1} s in {elapsed:.0} s ({:.2} ms a request)",

@@ -39,6 +39,51 @@ pub struct Config {
     pub firefly_media_path: String,
     /// Operator-written release notes shown on a staging site's home page.
     pub staging_details: PathBuf,
+    pub limits: Limits,
+}
+
+/// What one request or connection may take, so that no client, hostile or
+/// just slow, can hold the server's connections, memory or time.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Pages and the upload API: a statement running longer is cancelled.
+    pub statement_timeout: Duration,
+    /// Reports and bulk admin changes (the ratings summary, deleting a
+    /// project) run on their own few connections with this budget.
+    pub long_statement_timeout: Duration,
+    pub long_connections: u32,
+    /// Exports stream a whole survey, so they get the longest budget, but
+    /// only a few connections: beyond that, an export is refused at once.
+    pub export_statement_timeout: Duration,
+    pub export_connections: u32,
+    /// A response the client has not taken any of for this long is dropped.
+    pub write_timeout: Duration,
+    /// A connection must send a complete request head within this.
+    pub header_timeout: Duration,
+    /// A keep-alive connection with no traffic for this long is closed.
+    pub idle_timeout: Duration,
+    /// The largest body of any route but the upload API (forms are small).
+    pub max_form_bytes: u64,
+    /// File parts per upload request, so that a flood of tiny parts is
+    /// refused before it becomes a flood of temporary files.
+    pub max_upload_parts: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            statement_timeout: Duration::from_secs(5),
+            long_statement_timeout: Duration::from_secs(120),
+            long_connections: 4,
+            export_statement_timeout: Duration::from_secs(600),
+            export_connections: 4,
+            write_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_form_bytes: 64 << 10,
+            max_upload_parts: 1000,
+        }
+    }
 }
 
 /// How failed logins are slowed down and then refused.
@@ -178,6 +223,44 @@ impl Source {
         n.checked_mul(mult).filter(|b| *b > 0).ok_or_else(bad)
     }
 
+    /// A duration: a number of seconds, or with an `ms`, `s` or `m` suffix.
+    fn duration_or(&self, key: &str, default: Duration) -> Result<Duration, ConfigError> {
+        let Some(v) = self.get(key) else {
+            return Ok(default);
+        };
+        let bad = || {
+            ConfigError(format!(
+                "{key}={v:?} is not a duration like 30s, 500ms or 2m"
+            ))
+        };
+        let t = v.trim();
+        let (num, unit_ms) = if let Some(n) = t.strip_suffix("ms") {
+            (n, 1)
+        } else if let Some(n) = t.strip_suffix('s') {
+            (n, 1000)
+        } else if let Some(n) = t.strip_suffix('m') {
+            (n, 60_000)
+        } else {
+            (t, 1000)
+        };
+        let n: u64 = num.trim().parse().map_err(|_| bad())?;
+        n.checked_mul(unit_ms)
+            .filter(|ms| *ms > 0)
+            .map(Duration::from_millis)
+            .ok_or_else(bad)
+    }
+
+    fn count_or(&self, key: &str, default: u64) -> Result<u64, ConfigError> {
+        let Some(v) = self.get(key) else {
+            return Ok(default);
+        };
+        v.trim()
+            .parse()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| ConfigError(format!("{key}={v:?} is not a positive whole number")))
+    }
+
     fn bool_or(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
         match self.get(key) {
             None => Ok(default),
@@ -220,6 +303,36 @@ fn parse_dotenv(text: &str) -> Result<HashMap<String, String>, ConfigError> {
         out.insert(k.trim().to_string(), v.to_string());
     }
     Ok(out)
+}
+
+impl Limits {
+    fn from_source(src: &Source) -> Result<Self, ConfigError> {
+        let d = Limits::default();
+        let connections = |key: &str, default: u32| -> Result<u32, ConfigError> {
+            let n = src.count_or(key, default.into())?;
+            u32::try_from(n)
+                .ok()
+                .filter(|n| *n <= 64)
+                .ok_or_else(|| ConfigError(format!("{key}={n} is more than 64 connections")))
+        };
+        Ok(Self {
+            statement_timeout: src.duration_or("VETTER_STATEMENT_TIMEOUT", d.statement_timeout)?,
+            long_statement_timeout: src
+                .duration_or("VETTER_LONG_STATEMENT_TIMEOUT", d.long_statement_timeout)?,
+            long_connections: connections("VETTER_LONG_CONNECTIONS", d.long_connections)?,
+            export_statement_timeout: src.duration_or(
+                "VETTER_EXPORT_STATEMENT_TIMEOUT",
+                d.export_statement_timeout,
+            )?,
+            export_connections: connections("VETTER_EXPORT_CONNECTIONS", d.export_connections)?,
+            write_timeout: src.duration_or("VETTER_WRITE_TIMEOUT", d.write_timeout)?,
+            header_timeout: src.duration_or("VETTER_HEADER_TIMEOUT", d.header_timeout)?,
+            idle_timeout: src.duration_or("VETTER_IDLE_TIMEOUT", d.idle_timeout)?,
+            max_form_bytes: src.bytes_or("VETTER_MAX_FORM_BYTES", d.max_form_bytes)?,
+            max_upload_parts: src.count_or("VETTER_MAX_UPLOAD_PARTS", d.max_upload_parts as u64)?
+                as usize,
+        })
+    }
 }
 
 impl Config {
@@ -307,6 +420,7 @@ impl Config {
                 src.get("VETTER_STAGING_DETAILS")
                     .unwrap_or("staging-details.html"),
             ),
+            limits: Limits::from_source(src)?,
         })
     }
 
@@ -344,6 +458,7 @@ impl Config {
             firefly_url: "/firefly".into(),
             firefly_media_path: "/external".into(),
             staging_details: PathBuf::from("staging-details.html"),
+            limits: Limits::default(),
         }
     }
 }
@@ -436,6 +551,34 @@ mod tests {
         for bad in ["lots", "0", "-5M", "1.5G"] {
             let err = with(&[("VETTER_MAX_FILE_BYTES", bad)]).unwrap_err();
             assert!(err.0.starts_with("VETTER_MAX_FILE_BYTES="), "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations_take_suffixes_and_limits_have_defaults() {
+        let c = with(&[
+            ("VETTER_STATEMENT_TIMEOUT", "2500ms"),
+            ("VETTER_WRITE_TIMEOUT", "2m"),
+            ("VETTER_HEADER_TIMEOUT", "3"),
+            ("VETTER_IDLE_TIMEOUT", "45s"),
+        ])
+        .unwrap();
+        assert_eq!(c.limits.statement_timeout, Duration::from_millis(2500));
+        assert_eq!(c.limits.write_timeout, Duration::from_secs(120));
+        assert_eq!(c.limits.header_timeout, Duration::from_secs(3));
+        assert_eq!(c.limits.idle_timeout, Duration::from_secs(45));
+        assert_eq!(c.limits.max_form_bytes, 64 << 10);
+        assert_eq!(c.limits.export_connections, 4);
+        for (key, bad) in [
+            ("VETTER_STATEMENT_TIMEOUT", "soon"),
+            ("VETTER_WRITE_TIMEOUT", "0"),
+            ("VETTER_IDLE_TIMEOUT", "1h"),
+            ("VETTER_EXPORT_CONNECTIONS", "0"),
+            ("VETTER_EXPORT_CONNECTIONS", "1000"),
+            ("VETTER_MAX_UPLOAD_PARTS", "-1"),
+        ] {
+            let err = with(&[(key, bad)]).unwrap_err();
+            assert!(err.0.starts_with(key), "{key}={bad}: {err}");
         }
     }
 

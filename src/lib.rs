@@ -14,6 +14,7 @@ pub mod fits;
 pub mod media;
 pub mod startup;
 pub mod telemetry;
+pub mod transport;
 pub mod web;
 
 /// The release, and the commit it was built from (set by the container

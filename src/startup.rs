@@ -1,21 +1,24 @@
 //! Building and running the server: bind first (port 0 allowed, the real
 //! port is reported), then serve until a shutdown signal, letting requests in
-//! flight finish.
+//! flight finish. Connections are bounded in time (`transport`): a request
+//! head must arrive within the header time-out, an unread response is
+//! dropped after the write time-out, and an idle keep-alive connection is
+//! closed after the idle time-out.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::Server;
 use sqlx::PgPool;
 
 use crate::config::Config;
+use crate::transport::{DeadlineAcceptor, Timeouts};
 use crate::web::state::AppState;
 
 pub struct Application {
-    acceptor: TcpAcceptor,
+    acceptor: DeadlineAcceptor,
     port: u16,
     state: AppState,
 }
@@ -31,13 +34,17 @@ impl Application {
             .first()
             .and_then(|a| a.as_socket_addr().map(|s| s.port()))
             .context("the listener has no address")?;
+        let timeouts = Timeouts {
+            header: config.limits.header_timeout,
+            write: config.limits.write_timeout,
+        };
         Ok(Self {
-            acceptor,
-            port,
-            state: AppState {
-                pool,
-                config: Arc::new(config),
+            acceptor: DeadlineAcceptor {
+                inner: acceptor,
+                timeouts,
             },
+            port,
+            state: AppState::new(config, &pool),
         })
     }
 
@@ -47,11 +54,13 @@ impl Application {
 
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         let cleanup = tokio::spawn(periodic_cleanup(
-            self.state.pool.clone(),
+            self.state.pools.long.clone(),
             crate::media::MediaStore::new(&self.state.config.media_root),
         ));
+        let idle = self.state.config.limits.idle_timeout;
         let app = crate::web::app(self.state);
         let result = Server::new_with_acceptor(self.acceptor)
+            .idle_timeout(idle)
             .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(30)))
             .await;
         cleanup.abort();

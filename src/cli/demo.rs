@@ -4,7 +4,6 @@
 //! also shows that path works on this machine.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use anyhow::Context;
 use serde_json::{json, Value};
@@ -71,9 +70,10 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
         println!("demo: created the administrator {name}");
     }
     std::fs::create_dir_all(&config.media_root).context("creating the media folder")?;
+    // Loading is bulk work: it runs on the unbounded pool, not the web one.
     let state = AppState {
         pool: pool.clone(),
-        config: Arc::new(config),
+        ..AppState::new(config, &pool)
     };
     let summary = fill(&state).await?;
     println!("{summary}");

@@ -44,6 +44,75 @@ pub fn lazy_pool(url: &str) -> anyhow::Result<PgPool> {
         .connect_lazy_with(opts))
 }
 
+/// The connection budgets the server draws from. Each kind of work has its
+/// own pool and statement time-out, so that one kind cannot starve another:
+/// slow reports and stalled exports never hold the connections that pages
+/// need, and the health check always has a connection of its own.
+#[derive(Clone)]
+pub struct Pools {
+    /// Pages and the upload API.
+    pub web: PgPool,
+    /// Reports and bulk admin changes, which legitimately take longer.
+    pub long: PgPool,
+    pub exports: PgPool,
+    pub health: PgPool,
+}
+
+impl Pools {
+    /// Pools for the same database as `main`, with its settings, each under
+    /// its own name (seen in `pg_stat_activity`) and time-out.
+    pub fn derive(main: &PgPool, limits: &crate::config::Limits) -> Self {
+        let with = |name: &str, timeout: Duration| {
+            (*main.connect_options())
+                .clone()
+                .application_name(name)
+                .options([("statement_timeout", format!("{}ms", timeout.as_millis()))])
+        };
+        // Fresh options with main's settings, not a clone: a clone would keep
+        // any parent pool (as tests have), whose connections it would then
+        // share, and the health check could again be starved.
+        let main_opts = main.options();
+        let base = PgPoolOptions::new()
+            .max_connections(main_opts.get_max_connections())
+            .acquire_timeout(main_opts.get_acquire_timeout())
+            .test_before_acquire(main_opts.get_test_before_acquire());
+        Self {
+            web: base
+                .clone()
+                .connect_lazy_with(with("vetter", limits.statement_timeout)),
+            long: base
+                .clone()
+                .max_connections(limits.long_connections)
+                .connect_lazy_with(with("vetter long", limits.long_statement_timeout)),
+            // An export is planned for the parameters it runs with. After five
+            // runs PostgreSQL may switch a prepared statement to a generic
+            // plan, which for "project = $1 ORDER BY id" walks the whole
+            // table in id order: a 3-candidate project's export then took a
+            // second once another project held 100k candidates. Planning each
+            // export afresh costs about a millisecond.
+            exports: base
+                .clone()
+                .max_connections(limits.export_connections)
+                .connect_lazy_with(
+                    with("vetter export", limits.export_statement_timeout)
+                        .options([("plan_cache_mode", "force_custom_plan")]),
+                ),
+            // One connection, checked by the probe itself; bounded by it too.
+            health: base
+                .max_connections(1)
+                .test_before_acquire(false)
+                .connect_lazy_with(with("vetter health", Duration::from_secs(3))),
+        }
+    }
+}
+
+/// Whether the database cancelled the statement for running past its
+/// `statement_timeout` (SQLSTATE 57014): the server is busy or the request
+/// asks too much, not out of reach.
+pub fn is_statement_timeout(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("57014"))
+}
+
 /// The session store's own pool: the same database and settings, but its
 /// writes (a session's trail and flash, its expiry) skip waiting for the
 /// disk. Losing the last moments of a session in a crash costs a reviewer

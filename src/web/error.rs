@@ -31,6 +31,12 @@ pub enum AppError {
     TooLarge(String),
     #[error("database unavailable")]
     Unavailable,
+    /// The database cancelled a statement that ran past its time-out.
+    #[error("the database took too long")]
+    TimedOut,
+    /// Every slot for this kind of work is taken; try again shortly.
+    #[error("{0}")]
+    Busy(&'static str),
     /// The change was committed, then the database stopped answering
     /// before the next page could be made.
     #[error("saved, then the database became unavailable")]
@@ -112,6 +118,19 @@ impl AppError {
         }
     }
 
+    /// Whether this is, or was caused by, a statement time-out.
+    fn is_statement_timeout(&self) -> bool {
+        match self {
+            AppError::TimedOut => true,
+            AppError::Internal(e) => e.chain().any(|cause| {
+                cause
+                    .downcast_ref::<sqlx::Error>()
+                    .is_some_and(crate::db::is_statement_timeout)
+            }),
+            _ => false,
+        }
+    }
+
     pub fn describe(&self) -> Described {
         if self.is_disk_full() {
             return Described {
@@ -121,6 +140,9 @@ impl AppError {
                           once space is freed, send it again."
                     .into(),
             };
+        }
+        if self.is_statement_timeout() && !matches!(self, AppError::TimedOut) {
+            return AppError::TimedOut.describe();
         }
         if self.is_outage()
             && !matches!(
@@ -167,6 +189,12 @@ impl AppError {
                 "Temporarily unavailable",
                 "The database is not answering. Nothing was saved; try again in a moment.".into(),
             ),
+            AppError::TimedOut => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Took too long",
+                "The database gave up on this request because it took too long. Nothing was saved; try again in a moment, or narrow the filter.".into(),
+            ),
+            AppError::Busy(m) => (StatusCode::SERVICE_UNAVAILABLE, "Busy", m.to_string()),
             AppError::SavedThenUnavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Saved; temporarily unavailable",
@@ -194,6 +222,10 @@ impl AppError {
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
         match e {
+            e if crate::db::is_statement_timeout(&e) => {
+                tracing::warn!(error = %e, "statement time-out");
+                AppError::TimedOut
+            }
             e if crate::db::is_outage(&e) => {
                 tracing::warn!(error = %e, "database unavailable");
                 AppError::Unavailable

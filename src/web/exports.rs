@@ -29,18 +29,26 @@
 //! Exports stream: a task runs the query with sqlx `fetch` and hands the
 //! encoded bytes to the response body through a small bounded channel, so
 //! memory stays flat however many rows, and a client that goes away stops
-//! the query.
+//! the query. They run on their own few connections (`Pools::exports`): a
+//! further export is refused at once, and a client that stops reading for
+//! the write time-out loses its export, so nobody can hold a connection
+//! for as long as they like.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::TryStreamExt;
 use poem::http::{header, StatusCode};
 use poem::web::{Data, Path};
 use poem::{handler, Body, Request, Response};
-use sqlx::PgPool;
+use sqlx::pool::PoolConnection;
+use sqlx::{PgConnection, Postgres};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-use tokio::sync::mpsc;
+use tokio::sync::mpsc::{self, error::SendTimeoutError};
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::db::candidates as cand;
 use crate::db::search::{self, ExportRow, RatingsExport, Scope};
@@ -89,7 +97,7 @@ impl Shape {
     /// Metric columns: the project's metrics, or with no project every
     /// project's metric keys (a key shared by projects is one column).
     async fn load(
-        pool: &PgPool,
+        conn: &mut PgConnection,
         project_id: Option<i64>,
         ratings: RatingsExport,
     ) -> sqlx::Result<Self> {
@@ -98,7 +106,7 @@ impl Shape {
              WHERE $1::bigint IS NULL OR project_id = $1 ORDER BY project_id, position, id",
         )
         .bind(project_id)
-        .fetch_all(pool)
+        .fetch_all(conn)
         .await?;
         let taken = |name: &str| {
             FIXED.contains(&name)
@@ -453,19 +461,36 @@ impl Encoder {
 
 type Chunk = Result<Vec<u8>, std::io::Error>;
 
+/// What the producing task owns: the connection and the export slot it
+/// holds until it ends, and how long it waits for the client.
+struct Producer {
+    conn: PoolConnection<Postgres>,
+    _slot: OwnedSemaphorePermit,
+    write_timeout: Duration,
+    /// Set when the export stops short (the client stopped reading, or the
+    /// query failed): the body then ends in an error, so the client never
+    /// takes the cut file for a whole one.
+    broken: Arc<AtomicBool>,
+}
+
 /// Runs the export query and sends the encoded chunks; stops when the
-/// client has gone (the channel is closed).
+/// client has gone (the channel is closed) or stopped reading.
 async fn produce(
-    pool: PgPool,
+    p: Producer,
     scope: Scope,
     me: UserId,
     mut enc: Encoder,
     description: String,
     tx: mpsc::Sender<Chunk>,
 ) -> Result<(), std::io::Error> {
+    let Producer {
+        mut conn,
+        _slot,
+        write_timeout,
+        broken,
+    } = p;
     let started = std::time::Instant::now();
     enc.header(&description)?;
-    let mut conn = pool.acquire().await.map_err(std::io::Error::other)?;
     let mut q = search::export_query(&scope, me, enc.shape.ratings);
     let mut n: u64 = 0;
     let mut rows = q
@@ -476,19 +501,27 @@ async fn produce(
         enc.row(&row)?;
         n += 1;
         if let Some(chunk) = enc.take(false)? {
-            if tx.send(Ok(chunk)).await.is_err() {
-                tracing::info!(rows = n, "export abandoned by the client");
-                drop(rows);
-                // The rest of the result is not wanted: do not drain it.
-                conn.close_on_drop();
-                return Ok(());
-            }
+            let gone = match tx.send_timeout(Ok(chunk), write_timeout).await {
+                Ok(()) => continue,
+                Err(SendTimeoutError::Closed(_)) => "export abandoned by the client",
+                Err(SendTimeoutError::Timeout(_)) => {
+                    broken.store(true, Ordering::Release);
+                    "export dropped: the client stopped reading"
+                }
+            };
+            tracing::info!(rows = n, "{gone}");
+            drop(rows);
+            // The rest of the result is not wanted: do not drain it.
+            conn.close_on_drop();
+            return Ok(());
         }
     }
     drop(rows);
     enc.footer();
     if let Some(chunk) = enc.take(true)? {
-        let _ = tx.send(Ok(chunk)).await;
+        if tx.send_timeout(Ok(chunk), write_timeout).await.is_err() {
+            broken.store(true, Ordering::Release);
+        }
     }
     tracing::info!(
         rows = n,
@@ -498,19 +531,36 @@ async fn produce(
     Ok(())
 }
 
-fn stream_body(pool: PgPool, scope: Scope, me: UserId, enc: Encoder, description: String) -> Body {
+fn stream_body(p: Producer, scope: Scope, me: UserId, enc: Encoder, description: String) -> Body {
     let (tx, rx) = mpsc::channel::<Chunk>(CHANNEL);
+    let broken = p.broken.clone();
+    let failed = p.broken.clone();
     tokio::spawn(async move {
-        let failed = tx.clone();
-        if let Err(e) = produce(pool, scope, me, enc, description, tx).await {
+        // Holds the channel open until the outcome is recorded, so the body
+        // cannot see its end before it knows whether that end is an error.
+        let open = tx.clone();
+        if let Err(e) = produce(p, scope, me, enc, description, tx).await {
             tracing::error!(error = %e, "export failed part way");
-            // The client sees a broken transfer rather than a short file
-            // that looks complete.
-            let _ = failed.send(Err(e)).await;
+            failed.store(true, Ordering::Release);
         }
+        drop(open);
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|chunk| (chunk, rx))
+    let stream = futures_util::stream::unfold(Some(rx), move |rx| {
+        let broken = broken.clone();
+        async move {
+            let mut rx = rx?;
+            match rx.recv().await {
+                Some(chunk) => Some((chunk, Some(rx))),
+                None if broken.load(Ordering::Acquire) => Some((
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the export stopped short",
+                    )),
+                    None,
+                )),
+                None => None,
+            }
+        }
     });
     Body::from_bytes_stream(stream)
 }
@@ -531,13 +581,19 @@ async fn export(
     let ratings = RatingsExport::parse(ratings_param.trim())
         .map_err(|e| AppError::invalid(vec![Problem::new("ratings", e)]))?;
     let f = CandidateFilter::from_pairs(&pairs);
-    let mut conn = state.pool.acquire().await?;
+    let slot = state
+        .export_slots
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| {
+            AppError::Busy("Too many exports are running at the moment. Try again in a minute.")
+        })?;
+    let mut conn = state.pools.exports.acquire().await?;
     let res = search::resolve(&mut conn, &f).await?;
-    drop(conn);
     if !res.is_valid() {
         return Err(AppError::invalid(res.problems));
     }
-    let shape = Shape::load(&state.pool, res.scope.project_id, ratings).await?;
+    let shape = Shape::load(&mut conn, res.scope.project_id, ratings).await?;
     let stem = format!(
         "candidates-{}",
         f.project.as_deref().unwrap_or("all-projects")
@@ -546,8 +602,14 @@ async fn export(
         Format::Csv => ("text/csv; charset=utf-8", format!("{stem}.csv")),
         Format::VoTable => ("application/x-votable+xml", format!("{stem}.vot")),
     };
+    let producer = Producer {
+        conn,
+        _slot: slot,
+        write_timeout: state.config.limits.write_timeout,
+        broken: Arc::new(AtomicBool::new(false)),
+    };
     let body = stream_body(
-        state.pool.clone(),
+        producer,
         res.scope,
         me,
         Encoder::new(format, shape),

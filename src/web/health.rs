@@ -1,5 +1,7 @@
 //! `/healthz`: for container health checks and autoheal. Reports the
-//! database, because without it the app can do nothing useful.
+//! database, because without it the app can do nothing useful. It asks on
+//! a connection of its own, so that a busy server is never reported as a
+//! broken one (which would have autoheal restart a healthy container).
 
 use poem::http::StatusCode;
 use poem::web::{Data, Json};
@@ -9,7 +11,7 @@ use crate::web::state::AppState;
 
 #[handler]
 pub async fn check(state: Data<&AppState>) -> Response {
-    if crate::db::ping(&state.pool).await {
+    if crate::db::ping(&state.pools.health).await {
         Json(serde_json::json!({"status": "ok", "database": "ok"})).into_response()
     } else {
         Json(serde_json::json!({"status": "unavailable", "database": "unreachable"}))

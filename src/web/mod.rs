@@ -21,6 +21,7 @@ pub mod headers;
 pub mod health;
 pub mod home;
 pub mod layout;
+pub mod limits;
 pub mod logging;
 pub mod login;
 pub mod media;

@@ -1,6 +1,10 @@
 //! The route table: every route with its method and access level, in one
 //! place. The router is built from it, and the access-matrix test walks it, so
 //! a route cannot exist without a stated access level and a test entry.
+//!
+//! Each route also has its bounds: the upload API's routes take large bodies,
+//! every other route a small one (`limits::BodyLimit`); `add_long` puts a
+//! report or bulk admin change on the long connection budget.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +15,7 @@ use tower_sessions_sqlx_store::PostgresStore;
 use crate::web::access::{Access, Guard};
 use crate::web::csrf::Csrf;
 use crate::web::errors::ErrorPages;
+use crate::web::limits::{BodyLimit, Bounded, Budget, LongBudget};
 use crate::web::session_layer::WithSession;
 use crate::web::{
     account, admin, api, assets, auth_check, candidate, health, home, login, media, paths, queue,
@@ -22,6 +27,8 @@ pub struct RouteSpec {
     pub method: Method,
     pub path: &'static str,
     pub access: Access,
+    pub body: BodyLimit,
+    pub budget: Budget,
 }
 
 #[rustfmt::skip]
@@ -58,7 +65,7 @@ fn register(r: &mut Registry) {
     r.add(Method::GET, paths::CANDIDATES_CSV, Access::Reviewer, crate::web::exports::csv);
     r.add(Method::GET, paths::CANDIDATES_VOTABLE, Access::Reviewer, crate::web::exports::votable);
     r.add(Method::GET, paths::CANDIDATE_LIGHT_CURVE, Access::Reviewer, crate::web::exports::light_curve);
-    r.add(Method::GET, paths::RATINGS, Access::Reviewer, crate::web::ratings_summary::page);
+    r.add_long(Method::GET, paths::RATINGS, Access::Reviewer, crate::web::ratings_summary::page);
     r.add(Method::GET, paths::VIEWS, Access::Reviewer, crate::web::views::list);
     r.add(Method::POST, paths::VIEWS, Access::Reviewer, crate::web::views::save);
     r.add(Method::POST, paths::VIEWS_RATE, Access::Reviewer, crate::web::views::rate);
@@ -79,16 +86,16 @@ fn register(r: &mut Registry) {
     r.add(Method::POST, paths::ADMIN_TAGS, Access::Admin, admin::tags::create);
     r.add(Method::POST, paths::ADMIN_TAG, Access::Admin, admin::tags::update);
     r.add(Method::POST, paths::ADMIN_TAG_MOVE, Access::Admin, admin::tags::move_to);
-    r.add(Method::POST, paths::ADMIN_TAG_MERGE, Access::Admin, admin::tags::merge);
-    r.add(Method::POST, paths::ADMIN_TAG_DELETE, Access::Admin, admin::tags::delete);
+    r.add_long(Method::POST, paths::ADMIN_TAG_MERGE, Access::Admin, admin::tags::merge);
+    r.add_long(Method::POST, paths::ADMIN_TAG_DELETE, Access::Admin, admin::tags::delete);
     r.add(Method::GET, paths::ADMIN_PROJECTS, Access::Admin, admin::projects::list);
     r.add(Method::GET, paths::ADMIN_PROJECT, Access::Admin, admin::projects::edit);
     r.add(Method::POST, paths::ADMIN_PROJECT, Access::Admin, admin::projects::save);
     r.add(Method::GET, paths::ADMIN_PROJECT_DELETE, Access::Admin, admin::projects::confirm_delete_project);
-    r.add(Method::POST, paths::ADMIN_PROJECT_DELETE, Access::Admin, admin::projects::delete_project);
+    r.add_long(Method::POST, paths::ADMIN_PROJECT_DELETE, Access::Admin, admin::projects::delete_project);
     r.add(Method::GET, paths::ADMIN_OBSERVATION_DELETE, Access::Admin, admin::projects::confirm_delete_observation);
-    r.add(Method::POST, paths::ADMIN_OBSERVATION_DELETE, Access::Admin, admin::projects::delete_observation);
-    r.add(Method::GET, paths::ADMIN_STATUS, Access::Admin, admin::status::page);
+    r.add_long(Method::POST, paths::ADMIN_OBSERVATION_DELETE, Access::Admin, admin::projects::delete_observation);
+    r.add_long(Method::GET, paths::ADMIN_STATUS, Access::Admin, admin::status::page);
     r.add(Method::GET, paths::ADMIN_AUDIT, Access::Admin, admin::audit::page);
 
     r.add(Method::GET, paths::API_OPENAPI, Access::Open, api::openapi::serve);
@@ -144,17 +151,52 @@ impl<'a> Registry<'a> {
         E: IntoEndpoint,
         E::Endpoint: 'static,
     {
+        self.add_with(method, path, access, Budget::Web, ep);
+    }
+
+    fn add_long<E>(&mut self, method: Method, path: &'static str, access: Access, ep: E)
+    where
+        E: IntoEndpoint,
+        E::Endpoint: 'static,
+    {
+        self.add_with(method, path, access, Budget::Long, ep);
+    }
+
+    fn add_with<E>(
+        &mut self,
+        method: Method,
+        path: &'static str,
+        access: Access,
+        budget: Budget,
+        ep: E,
+    ) where
+        E: IntoEndpoint,
+        E::Endpoint: 'static,
+    {
+        let body = match access {
+            Access::Uploader => BodyLimit::Upload,
+            _ => BodyLimit::Form,
+        };
         self.specs.push(RouteSpec {
             method: method.clone(),
             path,
             access,
+            body,
+            budget,
         });
         let Some(w) = self.wiring else { return };
         let errors = ErrorPages { staging: w.staging };
-        let ep = ep.into_endpoint();
+        let ep = match budget {
+            Budget::Web => ep.into_endpoint().boxed(),
+            Budget::Long => ep.into_endpoint().with(LongBudget).boxed(),
+        };
         let wrapped = match access {
-            Access::Open => ep.with(errors).boxed(),
-            Access::Token | Access::Uploader => ep.with(Guard(access)).with(errors).boxed(),
+            Access::Open => ep.with(errors).with(Bounded(body)).boxed(),
+            Access::Token | Access::Uploader => ep
+                .with(Guard(access))
+                .with(errors)
+                .with(Bounded(body))
+                .boxed(),
             Access::Public | Access::Reviewer | Access::Admin => {
                 let inner = ep
                     .with(Csrf {
@@ -162,7 +204,9 @@ impl<'a> Registry<'a> {
                     })
                     .with(Guard(access))
                     .with(errors);
-                WithSession::new(w.sessions, inner).boxed()
+                WithSession::new(w.sessions, inner)
+                    .with(Bounded(body))
+                    .boxed()
             }
         };
         let methods = self.paths.remove(path).unwrap_or_default();

@@ -1,12 +1,36 @@
 use std::sync::Arc;
 
 use sqlx::PgPool;
+use tokio::sync::Semaphore;
 
 use crate::config::Config;
+use crate::db::Pools;
 
 /// What handlers share; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
+    /// The pool for pages and the upload API (`Pools::web`). Routes on the
+    /// long budget see `Pools::long` here instead.
     pub pool: PgPool,
+    pub pools: Pools,
     pub config: Arc<Config>,
+    /// One permit per export connection: an export that finds none is
+    /// refused at once rather than queueing behind a stalled one.
+    pub export_slots: Arc<Semaphore>,
+    /// One permit per long-budget connection.
+    pub long_slots: Arc<Semaphore>,
+}
+
+impl AppState {
+    /// The state for a server on `main`'s database.
+    pub fn new(config: Config, main: &PgPool) -> Self {
+        let pools = Pools::derive(main, &config.limits);
+        Self {
+            pool: pools.web.clone(),
+            export_slots: Arc::new(Semaphore::new(config.limits.export_connections as usize)),
+            long_slots: Arc::new(Semaphore::new(config.limits.long_connections as usize)),
+            pools,
+            config: Arc::new(config),
+        }
+    }
 }

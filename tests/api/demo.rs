@@ -1,7 +1,5 @@
 //! `vetter demo`: the data a newcomer lands on.
 
-use std::sync::Arc;
-
 use sqlx::PgPool;
 use vetter::config::Config;
 use vetter::web::state::AppState;
@@ -11,7 +9,7 @@ async fn the_demo_fills_an_empty_database_through_the_upload_path(pool: PgPool) 
     let media = std::env::temp_dir().join(format!("vetter-demo-test-{}", std::process::id()));
     let state = AppState {
         pool: pool.clone(),
-        config: Arc::new(Config::for_tests("unused", media.clone())),
+        ..AppState::new(Config::for_tests("unused", media.clone()), &pool)
     };
     let summary = vetter::cli::demo::fill(&state).await.unwrap();
     assert!(summary.contains("reviewer logins: alice / "), "{summary}");

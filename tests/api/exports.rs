@@ -470,3 +470,69 @@ async fn the_light_curve_downloads_as_csv(pool: PgPool) {
         StatusCode::NOT_FOUND
     );
 }
+
+/// An export of a small project stays fast beside a big one. A connection
+/// keeps its prepared statements, and after a few exports of the big
+/// project PostgreSQL would switch the statement to a generic plan that
+/// walks every candidate in id order; export connections plan each run.
+#[sqlx::test]
+async fn a_small_project_exports_without_walking_a_big_one(pool: PgPool) {
+    sqlx::raw_sql(
+        "INSERT INTO projects (slug, name) VALUES ('big', 'Big'), ('small', 'Small');
+         INSERT INTO observations (project_id, external_id)
+           SELECT id, 'O' || id FROM projects;
+         INSERT INTO candidates (project_id, observation_id, name, ra, dec, content_hash)
+           SELECT o.project_id, o.id, 'c' || g, g % 360, 0, ''
+             FROM observations o, generate_series(1, 20000) g
+            WHERE o.project_id = (SELECT id FROM projects WHERE slug = 'big');
+         INSERT INTO candidates (project_id, observation_id, name, ra, dec, content_hash)
+           SELECT o.project_id, o.id, 's' || g, 1, 1, ''
+             FROM observations o, generate_series(1, 3) g
+            WHERE o.project_id = (SELECT id FROM projects WHERE slug = 'small');
+         ANALYZE;",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM projects ORDER BY slug")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let (big, small) = (ids[0], ids[1]);
+    let config = vetter::config::Config::for_tests("postgres://unused", "/tmp".into());
+    let pools = vetter::db::Pools::derive(&pool, &config.limits);
+    let mut conn = pools.exports.acquire().await.unwrap();
+    // The export's shape: a project's candidates in id order, with joins.
+    sqlx::raw_sql(
+        "PREPARE export(bigint) AS
+           SELECT c.id, p.slug, o.external_id, c.name FROM candidates c
+             JOIN projects p ON p.id = c.project_id
+             JOIN observations o ON o.id = c.observation_id
+            WHERE c.project_id = $1 ORDER BY c.id",
+    )
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    for _ in 0..6 {
+        sqlx::query(&format!("EXECUTE export({big})"))
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+    }
+    let plan: Vec<String> = sqlx::query_scalar(&format!(
+        "EXPLAIN (ANALYZE, COSTS OFF) EXECUTE export({small})"
+    ))
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    let removed: u64 = plan
+        .iter()
+        .filter_map(|l| l.trim().strip_prefix("Rows Removed by Filter: "))
+        .map(|n| n.parse::<u64>().unwrap())
+        .sum();
+    assert!(
+        removed < 100,
+        "the plan reads the big project:\n{}",
+        plan.join("\n")
+    );
+}

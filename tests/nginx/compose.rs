@@ -563,6 +563,10 @@ fn nginx_gets_every_template_variable_and_the_app_matches_it() {
             "one upload limit for the app and nginx"
         );
         assert_eq!(
+            app["VETTER_MAX_FORM_BYTES"], nginx["VETTER_CLIENT_MAX_FORM_SIZE"],
+            "one form limit for the app and nginx"
+        );
+        assert_eq!(
             app["VETTER_STAGING"],
             if env == "staging" { "1" } else { "0" }
         );

@@ -100,7 +100,31 @@ fn the_configuration_says_what_the_deployment_relies_on() {
     ] {
         assert!(app.contains(&format!("proxy_set_header {h}")), "{h}");
     }
-    assert!(conf.contains("client_max_body_size 4G;"));
+    // Bodies: small everywhere (the app's form limit), large only on the upload API.
+    let head = &all[..all.find("server {").expect("a server")];
+    assert!(
+        head.contains("client_max_body_size 64K;"),
+        "the default is the form limit"
+    );
+    assert!(location(conf, "/api/").contains("client_max_body_size 4G;"));
+    assert_eq!(
+        all.matches("client_max_body_size").count(),
+        2,
+        "set in two places only"
+    );
+    // Slow clients: a bound on the head, on each pause in a body or an answer, and on idling.
+    for (directive, most) in [
+        ("client_header_timeout", 10),
+        ("client_body_timeout", 60),
+        ("send_timeout", 60),
+        ("keepalive_timeout", 75),
+    ] {
+        let line = head
+            .lines()
+            .find(|l| l.starts_with(directive))
+            .unwrap_or_else(|| panic!("{directive} is set"));
+        assert!(seconds(line) <= most, "{line}");
+    }
 }
 
 #[test]

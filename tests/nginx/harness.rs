@@ -218,6 +218,7 @@ impl Site {
                 format!("127.0.0.1:{}", self.firefly),
             ),
             ("VETTER_CLIENT_MAX_BODY_SIZE", self.body_size.clone()),
+            ("VETTER_CLIENT_MAX_FORM_SIZE", "64K".into()),
             ("VETTER_MEDIA_DIR", self.media_dir.display().to_string()),
             ("VETTER_ACME_ROOT", self.acme_dir.display().to_string()),
             ("VETTER_RESOLVER", "127.0.0.1".into()),

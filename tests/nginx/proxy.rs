@@ -245,6 +245,16 @@ async fn the_app_and_firefly_behind_nginx(pool: PgPool) {
         "nothing reaches Firefly without a session"
     );
 
+    // A body larger than a form is refused by nginx itself, whatever the route.
+    let r = c
+        .post(nginx.https_url("/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(vec![b'a'; 200 << 10])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
     // Uploads go through nginx (multipart, token); media is refused anonymously.
     let media = upload_preview(&c, &nginx, &pool).await;
     let r = c.get(nginx.https_url(&media)).send().await.unwrap();

@@ -19,10 +19,13 @@ pub struct Batch {
 /// The server takes at most 1000 candidates per request.
 pub const MAX_BATCH: usize = 1000;
 
+/// And at most this many files (`VETTER_MAX_UPLOAD_PARTS`, by default).
+pub const MAX_FILES: usize = 1000;
+
 /// Observations in order of first appearance; within each, candidates in
 /// file order. A batch closes at `batch_size` candidates, or before a
-/// candidate whose files would take it past `max_bytes` (a candidate larger
-/// than that travels alone).
+/// candidate whose files would take it past `max_bytes` or [`MAX_FILES`] (a
+/// candidate larger than that travels alone).
 pub fn batches(cands: &[Candidate], batch_size: usize, max_bytes: u64) -> Vec<Batch> {
     let batch_size = batch_size.clamp(1, MAX_BATCH);
     let mut order: Vec<&str> = Vec::new();
@@ -37,20 +40,24 @@ pub fn batches(cands: &[Candidate], batch_size: usize, max_bytes: u64) -> Vec<Ba
     let mut out = Vec::new();
     for obs in order {
         let mut current = Vec::new();
-        let mut bytes = 0u64;
+        let (mut bytes, mut files) = (0u64, 0usize);
         for &i in &groups[obs] {
             let size = cands[i].file_bytes();
+            let n = cands[i].files.len();
             if !current.is_empty()
-                && (current.len() >= batch_size || bytes.saturating_add(size) > max_bytes)
+                && (current.len() >= batch_size
+                    || bytes.saturating_add(size) > max_bytes
+                    || files + n > MAX_FILES)
             {
                 out.push(Batch {
                     observation: obs.to_string(),
                     items: std::mem::take(&mut current),
                 });
-                bytes = 0;
+                (bytes, files) = (0, 0);
             }
             current.push(i);
             bytes = bytes.saturating_add(size);
+            files += n;
         }
         if !current.is_empty() {
             out.push(Batch {
@@ -205,6 +212,18 @@ mod tests {
                 ("A", vec![4])
             ]
         );
+    }
+
+    #[test]
+    fn many_files_close_a_batch_early() {
+        let six = [1u64; 6];
+        let c: Vec<_> = (0..400).map(|i| cand("A", &i.to_string(), &six)).collect();
+        let sizes: Vec<usize> = batches(&c, 1000, u64::MAX)
+            .iter()
+            .map(|b| b.items.len())
+            .collect();
+        // 166 candidates of six files each make 996 files; a 167th would pass 1000.
+        assert_eq!(sizes, [166, 166, 68]);
     }
 
     #[test]

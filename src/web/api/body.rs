@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use poem::web::Multipart;
 use poem::{FromRequest, Request, RequestBody};
 use serde_json::Value;
+use tokio::io::AsyncReadExt;
 
 use crate::domain::Problem;
 use crate::media::{ContentKind, MediaStore, TempFile, WriteError};
@@ -136,6 +137,7 @@ impl UploadBody {
         let mut files = HashMap::new();
         let mut total: u64 = 0;
         let max_total = state.config.max_upload_bytes;
+        let max_parts = state.config.limits.max_upload_parts;
         while let Some(field) = multipart
             .next_field()
             .await
@@ -149,12 +151,26 @@ impl UploadBody {
                 )]));
             }
             if name == json_part {
-                let bytes = field.bytes().await.map_err(|e| {
-                    AppError::BadRequest(format!("part {name:?} could not be read: {e}"))
-                })?;
+                if json.is_some() {
+                    return Err(AppError::invalid(vec![Problem::new(
+                        name,
+                        "this part name is used twice",
+                    )]));
+                }
+                // Read no further than one byte past the limit: a huge part
+                // is refused as soon as it shows itself, never held whole.
+                let mut bytes = Vec::new();
+                field
+                    .into_async_read()
+                    .take(MAX_JSON_BYTES as u64 + 1)
+                    .read_to_end(&mut bytes)
+                    .await
+                    .map_err(|e| {
+                        AppError::BadRequest(format!("part {name:?} could not be read: {e}"))
+                    })?;
                 if bytes.len() > MAX_JSON_BYTES {
                     return Err(AppError::TooLarge(format!(
-                        "part {name:?} is larger than {MAX_JSON_BYTES} bytes"
+                        "part {name:?} is larger than the limit of {MAX_JSON_BYTES} bytes for the JSON"
                     )));
                 }
                 json = Some(parse_json(&bytes, &name)?);
@@ -165,6 +181,12 @@ impl UploadBody {
                     name,
                     "this part name is used twice",
                 )]));
+            }
+            // Counted before its temporary file exists.
+            if files.len() >= max_parts {
+                return Err(AppError::TooLarge(format!(
+                    "a request may carry at most {max_parts} files; send the rest in another request"
+                )));
             }
             let declared = field.content_type().map(str::to_string);
             let original_name = label(field.file_name());
