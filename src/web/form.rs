@@ -11,9 +11,9 @@ use serde::de::DeserializeOwned;
 
 use crate::web::error::AppError;
 
-/// Far more than any of the site's forms needs (the longest field is a
-/// rating's notes); the body is refused as soon as it passes this.
-pub const MAX_FORM_BYTES: usize = 256 * 1024;
+/// The limit when no configuration is at hand; the server reads forms up to
+/// its configured `max_form_bytes` (the route's body limit says the same).
+pub const MAX_FORM_BYTES: usize = 64 * 1024;
 
 pub struct Form<T>(pub T);
 
@@ -28,16 +28,15 @@ impl<'a, T: DeserializeOwned> FromRequest<'a> for Form<T> {
             )
             .into());
         }
-        let bytes = body
-            .take()?
-            .into_bytes_limit(MAX_FORM_BYTES)
-            .await
-            .map_err(|_| {
-                AppError::TooLarge(format!(
-                    "the form is larger than {} KiB; nothing was saved",
-                    MAX_FORM_BYTES / 1024
-                ))
-            })?;
+        let limit = req
+            .data::<crate::web::state::AppState>()
+            .map_or(MAX_FORM_BYTES, |s| s.config.limits.max_form_bytes as usize);
+        let bytes = body.take()?.into_bytes_limit(limit).await.map_err(|_| {
+            AppError::TooLarge(format!(
+                "the form is larger than {} KiB; nothing was saved",
+                limit / 1024
+            ))
+        })?;
         Ok(Form(parse(&bytes)?))
     }
 }
