@@ -68,6 +68,10 @@ impl Pools {
                 .application_name(name)
                 .options([("statement_timeout", format!("{}ms", timeout.as_millis()))])
         };
+        // An export is bulk work that may run for minutes: one core each, so
+        // a few of them cannot take every core from the pages' queries.
+        let export_opts = with("vetter export", limits.export_statement_timeout)
+            .options([("max_parallel_workers_per_gather", "0")]);
         // Fresh options with main's settings, not a clone: a clone would keep
         // any parent pool (as tests have), whose connections it would then
         // share, and the health check could again be starved.
@@ -87,7 +91,7 @@ impl Pools {
             exports: base
                 .clone()
                 .max_connections(limits.export_connections)
-                .connect_lazy_with(with("vetter export", limits.export_statement_timeout)),
+                .connect_lazy_with(export_opts),
             // One connection, checked by the probe itself; bounded by it too.
             health: base
                 .max_connections(1)
