@@ -54,6 +54,9 @@ pub struct Pools {
     pub web: PgPool,
     /// Reports and bulk admin changes, which legitimately take longer.
     pub long: PgPool,
+    /// Sign-in attempts: a flood of them (each one a few statements and an
+    /// audit row) waits here, not in front of the reviewers.
+    pub auth: PgPool,
     pub exports: PgPool,
     pub health: PgPool,
 }
@@ -84,6 +87,10 @@ impl Pools {
             web: base
                 .clone()
                 .connect_lazy_with(with("vetter", limits.statement_timeout)),
+            auth: base
+                .clone()
+                .max_connections(AUTH_CONNECTIONS)
+                .connect_lazy_with(with("vetter auth", limits.statement_timeout)),
             long: base
                 .clone()
                 .max_connections(limits.long_connections)
@@ -100,6 +107,9 @@ impl Pools {
         }
     }
 }
+
+/// Enough for people signing in at once; a flood only queues longer.
+const AUTH_CONNECTIONS: u32 = 4;
 
 /// Whether the database cancelled the statement for running past its
 /// `statement_timeout` (SQLSTATE 57014): the server is busy or the request
