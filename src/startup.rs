@@ -52,6 +52,12 @@ impl Application {
         self.port
     }
 
+    /// The server's own pools (derived from the one it was given), for
+    /// tests that take the database away from it.
+    pub fn pools(&self) -> crate::db::Pools {
+        self.state.pools.clone()
+    }
+
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         let cleanup = tokio::spawn(periodic_cleanup(
             self.state.pools.long.clone(),

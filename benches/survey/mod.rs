@@ -203,8 +203,8 @@ pub async fn reuse(
     Ok(Some((pool, when, secs)))
 }
 
-/// Removes what a run adds (its ratings, with their tags and counts, and
-/// the sessions), so every run starts from the same survey.
+/// Removes what a run adds (its ratings, with their tags and counts, the
+/// sessions and failed logins), so every run starts from the same survey.
 pub async fn clean_up(pool: &PgPool) -> anyhow::Result<()> {
     sqlx::query(
         "WITH gone AS (DELETE FROM ratings WHERE idempotency_key LIKE $1 RETURNING candidate_id),
@@ -216,6 +216,11 @@ pub async fn clean_up(pool: &PgPool) -> anyhow::Result<()> {
     .await
     .context("removing the ratings of earlier runs")?;
     sqlx::query("DELETE FROM tower_sessions.session")
+        .execute(pool)
+        .await?;
+    // The soak's login floods would otherwise keep the next run's reviewers,
+    // who all sign in from this one address, throttled.
+    sqlx::query("DELETE FROM login_failures")
         .execute(pool)
         .await?;
     sqlx::raw_sql("VACUUM (ANALYZE) candidates, ratings, rating_tags, tower_sessions.session")

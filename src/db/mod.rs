@@ -54,6 +54,9 @@ pub struct Pools {
     pub web: PgPool,
     /// Reports and bulk admin changes, which legitimately take longer.
     pub long: PgPool,
+    /// Sign-in attempts: a flood of them (each one a few statements and an
+    /// audit row) waits here, not in front of the reviewers.
+    pub auth: PgPool,
     pub exports: PgPool,
     pub health: PgPool,
 }
@@ -68,6 +71,10 @@ impl Pools {
                 .application_name(name)
                 .options([("statement_timeout", format!("{}ms", timeout.as_millis()))])
         };
+        // An export is bulk work that may run for minutes: one core each, so
+        // a few of them cannot take every core from the pages' queries.
+        let export_opts = with("vetter export", limits.export_statement_timeout)
+            .options([("max_parallel_workers_per_gather", "0")]);
         // Fresh options with main's settings, not a clone: a clone would keep
         // any parent pool (as tests have), whose connections it would then
         // share, and the health check could again be starved.
@@ -80,6 +87,10 @@ impl Pools {
             web: base
                 .clone()
                 .connect_lazy_with(with("vetter", limits.statement_timeout)),
+            auth: base
+                .clone()
+                .max_connections(AUTH_CONNECTIONS)
+                .connect_lazy_with(with("vetter auth", limits.statement_timeout)),
             long: base
                 .clone()
                 .max_connections(limits.long_connections)
@@ -93,10 +104,7 @@ impl Pools {
             exports: base
                 .clone()
                 .max_connections(limits.export_connections)
-                .connect_lazy_with(
-                    with("vetter export", limits.export_statement_timeout)
-                        .options([("plan_cache_mode", "force_custom_plan")]),
-                ),
+                .connect_lazy_with(export_opts),
             // One connection, checked by the probe itself; bounded by it too.
             health: base
                 .max_connections(1)
@@ -105,6 +113,9 @@ impl Pools {
         }
     }
 }
+
+/// Enough for people signing in at once; a flood only queues longer.
+const AUTH_CONNECTIONS: u32 = 4;
 
 /// Whether the database cancelled the statement for running past its
 /// `statement_timeout` (SQLSTATE 57014): the server is busy or the request

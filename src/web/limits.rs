@@ -31,6 +31,8 @@ pub enum Budget {
     /// The few connections with the long time-out, for reports and bulk
     /// admin changes; the handler sees them as `AppState::pool`.
     Long,
+    /// The sign-in pool (`Pools::auth`), seen the same way.
+    Auth,
 }
 
 /// Room for the multipart framing and the JSON part around the files.
@@ -161,5 +163,32 @@ impl<E: Endpoint> Endpoint for LongBudgetEndpoint<E> {
         let out = self.0.call(req).await;
         drop(slot);
         out
+    }
+}
+
+/// Puts the sign-in pool in the handler's `AppState`.
+pub struct AuthBudget;
+
+impl<E: Endpoint> Middleware<E> for AuthBudget {
+    type Output = AuthBudgetEndpoint<E>;
+    fn transform(&self, ep: E) -> Self::Output {
+        AuthBudgetEndpoint(ep)
+    }
+}
+
+pub struct AuthBudgetEndpoint<E>(E);
+
+impl<E: Endpoint> Endpoint for AuthBudgetEndpoint<E> {
+    type Output = E::Output;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Self::Output> {
+        let mut state = req
+            .extensions()
+            .get::<AppState>()
+            .cloned()
+            .ok_or_else(|| AppError::internal("app state missing"))?;
+        state.pool = state.pools.auth.clone();
+        req.extensions_mut().insert(state);
+        self.0.call(req).await
     }
 }

@@ -4,7 +4,9 @@
 //!
 //! Each route also has its bounds: the upload API's routes take large bodies,
 //! every other route a small one (`limits::BodyLimit`); `add_long` puts a
-//! report or bulk admin change on the long connection budget.
+//! report or bulk admin change on the long connection budget, and signing
+//! in has a budget of its own, so a login flood cannot take the pages'
+//! connections.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +17,7 @@ use tower_sessions_sqlx_store::PostgresStore;
 use crate::web::access::{Access, Guard};
 use crate::web::csrf::Csrf;
 use crate::web::errors::ErrorPages;
-use crate::web::limits::{BodyLimit, Bounded, Budget, LongBudget};
+use crate::web::limits::{AuthBudget, BodyLimit, Bounded, Budget, LongBudget};
 use crate::web::session_layer::WithSession;
 use crate::web::{
     account, admin, api, assets, auth_check, candidate, health, home, login, media, paths, queue,
@@ -38,7 +40,7 @@ fn register(r: &mut Registry) {
     r.add(Method::HEAD, paths::STATIC, Access::Open, assets::serve);
 
     r.add(Method::GET, paths::LOGIN, Access::Public, login::form);
-    r.add(Method::POST, paths::LOGIN, Access::Public, login::submit);
+    r.add_with(Method::POST, paths::LOGIN, Access::Public, Budget::Auth, login::submit);
     r.add(Method::POST, paths::LOGOUT, Access::Public, login::logout);
     // Answers 401 rather than redirecting: nginx's auth_request reads the status.
     r.add(Method::GET, paths::AUTH_CHECK, Access::Public, auth_check::check);
@@ -189,6 +191,7 @@ impl<'a> Registry<'a> {
         let ep = match budget {
             Budget::Web => ep.into_endpoint().boxed(),
             Budget::Long => ep.into_endpoint().with(LongBudget).boxed(),
+            Budget::Auth => ep.into_endpoint().with(AuthBudget).boxed(),
         };
         let wrapped = match access {
             Access::Open => ep.with(errors).with(Bounded(body)).boxed(),

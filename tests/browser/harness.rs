@@ -32,6 +32,8 @@ pub async fn browser_lock() -> MutexGuard<'static, ()> {
 pub struct TestApp {
     pub address: String,
     pub pool: PgPool,
+    /// The server's own pools, derived from `pool`.
+    pub server_pools: vetter::db::Pools,
     media_root: PathBuf,
     stop: Option<oneshot::Sender<()>>,
 }
@@ -61,6 +63,7 @@ impl TestApp {
         tweak(&mut config);
         let app = Application::build(config, pool.clone()).await.unwrap();
         let port = app.port();
+        let server_pools = app.pools();
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(app.run_until(async {
             let _ = rx.await;
@@ -68,6 +71,7 @@ impl TestApp {
         Self {
             address: format!("http://127.0.0.1:{port}"),
             pool,
+            server_pools,
             media_root,
             stop: Some(tx),
         }

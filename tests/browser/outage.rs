@@ -38,9 +38,10 @@ async fn a_rating_during_an_outage_shows_a_message_and_keeps_the_candidate(pool:
     )
     .await;
 
-    // The database goes away (the app's pool is closed under it): the key
-    // that rates gets the server's 503 toast, and the page stays as it was.
-    app.pool.close().await;
+    // The database goes away (the pool the app's pages use is closed under
+    // it): the key that rates gets the server's 503 toast, and the page
+    // stays as it was.
+    app.server_pools.web.close().await;
     s.press("n").await;
     s.wait_for(
         "an error toast after rating with the database gone",
