@@ -26,9 +26,11 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 
 use crate::db::projects::{self, MetricDef, Project};
+use crate::db::ratings::{push_rating_visible, push_visible};
 use crate::domain::filter::{
     Around, CandidateFilter, Cone, Cursor, MetricRange, NonFinite, RatedState, SortKey,
 };
+use crate::domain::visibility::RatingVisibility;
 use crate::domain::{Problem, UserId, Verdict};
 
 /// A filter with its names resolved to ids, ready to become SQL.
@@ -65,9 +67,9 @@ impl Scope {
 }
 
 /// The join to the one candidate of each rating row (alias `c`), needed
-/// only when the scope has conditions on candidates.
-fn candidate_join(scope: &Scope, column: &str) -> String {
-    if scope.is_everything() {
+/// only when the scope or the blind rule has conditions on candidates.
+fn candidate_join(scope: &Scope, v: &RatingVisibility, column: &str) -> String {
+    if scope.is_everything() && v.sees_everything() {
         String::new()
     } else {
         format!(" JOIN candidates c ON c.id = {column}")
@@ -295,9 +297,11 @@ fn cone_binds(c: &Cone) -> (f64, f64, f64) {
     )
 }
 
-/// Writes the scope as `AND …` conditions on the alias `c`. `me` is whose
-/// ratings "mine" means.
-pub fn push_conditions(q: &mut QueryBuilder<'_, Postgres>, s: &Scope, me: UserId) {
+/// Writes the scope as `AND …` conditions on the alias `c`. The viewer is
+/// whose ratings "mine" means, and conditions on others' ratings match only
+/// the ratings the viewer may see (`domain::visibility`).
+pub fn push_conditions(q: &mut QueryBuilder<'_, Postgres>, s: &Scope, v: &RatingVisibility) {
+    let me = v.viewer();
     if let Some(p) = s.project_id {
         q.push(" AND c.project_id = ").push_bind(p);
     }
@@ -338,6 +342,7 @@ pub fn push_conditions(q: &mut QueryBuilder<'_, Postgres>, s: &Scope, me: UserId
                    ON rd2.candidate_id = rd1.candidate_id AND rd2.verdict <> rd1.verdict
                    WHERE rd1.candidate_id = c.id)",
             );
+            push_visible(q, v, "c");
         }
     }
     // Reviewer, verdict and tag describe one and the same current rating.
@@ -357,6 +362,7 @@ pub fn push_conditions(q: &mut QueryBuilder<'_, Postgres>, s: &Scope, me: UserId
             .push_bind(tags.clone())
             .push("))");
         }
+        push_rating_visible(q, v, "rf", "c");
         q.push(")");
     }
     for (metric_id, range) in &s.ranges {
@@ -604,7 +610,7 @@ struct Start<'a> {
 async fn fetch_segment(
     db: &mut PgConnection,
     scope: &Scope,
-    me: UserId,
+    v: &RatingVisibility,
     seg: &Segment,
     start: Start<'_>,
     ascending: bool,
@@ -616,7 +622,7 @@ async fn fetch_segment(
                 c.ra, c.dec, c.rating_count,
                 (SELECT rme.verdict FROM ratings rme WHERE rme.candidate_id = c.id AND rme.user_id = ",
     );
-    q.push_bind(me).push(") AS mine, ");
+    q.push_bind(v.viewer()).push(") AS mine, ");
     match cone {
         Some(c) => push_separation(&mut q, c),
         None => {
@@ -638,7 +644,7 @@ async fn fetch_segment(
             .push_bind(metric);
     }
     q.push(" WHERE true");
-    push_conditions(&mut q, scope, me);
+    push_conditions(&mut q, scope, v);
     match seg.condition {
         None => {}
         Some(SegmentCondition::NotNan) => {
@@ -734,7 +740,7 @@ fn locate(segs: &[Segment], cursor: &[String]) -> Option<(usize, Vec<Bound>)> {
 async fn walk(
     db: &mut PgConnection,
     scope: &Scope,
-    me: UserId,
+    v: &RatingVisibility,
     segs: &[Segment],
     first: usize,
     key: Option<Vec<Bound>>,
@@ -760,7 +766,7 @@ async fn walk(
         let mut rows = fetch_segment(
             db,
             scope,
-            me,
+            v,
             &segs[i],
             start,
             ascending == forward,
@@ -789,7 +795,7 @@ pub struct PageSpec<'a> {
 pub async fn page(
     db: &mut PgConnection,
     scope: &Scope,
-    me: UserId,
+    v: &RatingVisibility,
     spec: &PageSpec<'_>,
 ) -> sqlx::Result<Page> {
     let PageSpec {
@@ -815,18 +821,8 @@ pub async fn page(
     };
     match (cursor, located) {
         (Cursor::Before(_), Some((i, key))) => {
-            let mut rows = walk(
-                db,
-                scope,
-                me,
-                &segs,
-                i,
-                Some(key),
-                false,
-                ascending,
-                per + 1,
-            )
-            .await?;
+            let mut rows =
+                walk(db, scope, v, &segs, i, Some(key), false, ascending, per + 1).await?;
             if rows.len() as i64 > per {
                 rows.truncate(per as usize);
                 rows.reverse();
@@ -835,8 +831,7 @@ pub async fn page(
                 page.rows = rows;
             } else {
                 // Back at the start: show a full first page.
-                let mut rows =
-                    walk(db, scope, me, &segs, 0, None, true, ascending, per + 1).await?;
+                let mut rows = walk(db, scope, v, &segs, 0, None, true, ascending, per + 1).await?;
                 if rows.len() as i64 > per {
                     rows.truncate(per as usize);
                     page.next = rows.last().map(|r| r.key.clone());
@@ -846,7 +841,7 @@ pub async fn page(
         }
         (Cursor::After(_), Some((i, key))) => {
             let mut rows =
-                walk(db, scope, me, &segs, i, Some(key), true, ascending, per + 1).await?;
+                walk(db, scope, v, &segs, i, Some(key), true, ascending, per + 1).await?;
             if rows.len() as i64 > per {
                 rows.truncate(per as usize);
                 page.next = rows.last().map(|r| r.key.clone());
@@ -855,7 +850,7 @@ pub async fn page(
             page.rows = rows;
         }
         _ => {
-            let mut rows = walk(db, scope, me, &segs, 0, None, true, ascending, per + 1).await?;
+            let mut rows = walk(db, scope, v, &segs, 0, None, true, ascending, per + 1).await?;
             if rows.len() as i64 > per {
                 rows.truncate(per as usize);
                 page.next = rows.last().map(|r| r.key.clone());
@@ -891,11 +886,11 @@ pub async fn page(
 pub async fn count_capped(
     db: &mut PgConnection,
     scope: &Scope,
-    me: UserId,
+    v: &RatingVisibility,
     cap: i64,
 ) -> sqlx::Result<Option<i64>> {
     let mut q = QueryBuilder::new("SELECT count(*) FROM (SELECT 1 FROM candidates c WHERE true");
-    push_conditions(&mut q, scope, me);
+    push_conditions(&mut q, scope, v);
     q.push(" LIMIT ").push_bind(cap + 1).push(") s");
     let n: i64 = q
         .build_query_scalar()
@@ -918,13 +913,17 @@ pub struct Totals {
 }
 
 /// Candidates in scope and their current ratings.
-pub async fn totals(db: &mut PgConnection, scope: &Scope, me: UserId) -> sqlx::Result<Totals> {
+pub async fn totals(
+    db: &mut PgConnection,
+    scope: &Scope,
+    v: &RatingVisibility,
+) -> sqlx::Result<Totals> {
     let mut q = QueryBuilder::new(
         "SELECT count(*), count(*) FILTER (WHERE c.rating_count > 0),
                 count(*) FILTER (WHERE c.rating_count > 1), coalesce(sum(c.rating_count), 0)::bigint
          FROM candidates c WHERE true",
     );
-    push_conditions(&mut q, scope, me);
+    push_conditions(&mut q, scope, v);
     let (candidates, rated, multiply_rated, ratings): (i64, i64, i64, i64) =
         q.build_query_as().persistent(false).fetch_one(db).await?;
     Ok(Totals {
@@ -946,14 +945,15 @@ pub async fn totals(db: &mut PgConnection, scope: &Scope, me: UserId) -> sqlx::R
 pub async fn per_reviewer(
     db: &mut PgConnection,
     scope: &Scope,
-    me: UserId,
+    v: &RatingVisibility,
 ) -> sqlx::Result<Vec<(String, Verdict, i64)>> {
     let mut q = QueryBuilder::new(
         "SELECT u.username, r.verdict, count(*) FROM ratings r JOIN users u ON u.id = r.user_id",
     );
-    q.push(candidate_join(scope, "r.candidate_id"))
+    q.push(candidate_join(scope, v, "r.candidate_id"))
         .push(" WHERE true");
-    push_conditions(&mut q, scope, me);
+    push_conditions(&mut q, scope, v);
+    push_visible(&mut q, v, "c");
     q.push(" GROUP BY u.username, r.verdict ORDER BY lower(u.username), r.verdict");
     q.build_query_as().persistent(false).fetch_all(db).await
 }
@@ -963,15 +963,16 @@ pub async fn per_reviewer(
 pub async fn per_tag(
     db: &mut PgConnection,
     scope: &Scope,
-    me: UserId,
+    v: &RatingVisibility,
 ) -> sqlx::Result<Vec<(String, String, i64, i64)>> {
     let mut q = QueryBuilder::new(
         "SELECT tg.name, p.slug, count(*), count(DISTINCT rt.candidate_id)
          FROM rating_tags rt JOIN tags tg ON tg.id = rt.tag_id JOIN projects p ON p.id = tg.project_id",
     );
-    q.push(candidate_join(scope, "rt.candidate_id"))
+    q.push(candidate_join(scope, v, "rt.candidate_id"))
         .push(" WHERE true");
-    push_conditions(&mut q, scope, me);
+    push_conditions(&mut q, scope, v);
+    push_visible(&mut q, v, "c");
     q.push(" GROUP BY tg.id, tg.name, p.slug, tg.position ORDER BY p.slug, tg.position, tg.name");
     q.build_query_as().persistent(false).fetch_all(db).await
 }
@@ -981,16 +982,17 @@ pub async fn per_tag(
 pub async fn verdict_counts(
     db: &mut PgConnection,
     scope: &Scope,
-    me: UserId,
+    v: &RatingVisibility,
 ) -> sqlx::Result<Vec<(i64, [i64; 3])>> {
     let mut q = QueryBuilder::new(
         "SELECT r.candidate_id, count(*) FILTER (WHERE r.verdict = 'real'),
                 count(*) FILTER (WHERE r.verdict = 'not_real'), count(*) FILTER (WHERE r.verdict = 'unsure')
          FROM ratings r",
     );
-    q.push(candidate_join(scope, "r.candidate_id"))
+    q.push(candidate_join(scope, v, "r.candidate_id"))
         .push(" WHERE true");
-    push_conditions(&mut q, scope, me);
+    push_conditions(&mut q, scope, v);
+    push_visible(&mut q, v, "c");
     q.push(" GROUP BY r.candidate_id HAVING count(*) >= 2");
     let rows: Vec<(i64, i64, i64, i64)> =
         q.build_query_as().persistent(false).fetch_all(db).await?;
@@ -1005,7 +1007,7 @@ pub async fn verdict_counts(
 pub async fn reviewer_pairs(
     db: &mut PgConnection,
     scope: &Scope,
-    me: UserId,
+    v: &RatingVisibility,
 ) -> sqlx::Result<Vec<(String, String, i64, i64)>> {
     let mut q = QueryBuilder::new(
         "SELECT ua.username, ub.username, count(*), count(*) FILTER (WHERE a.verdict = b.verdict)
@@ -1013,9 +1015,10 @@ pub async fn reviewer_pairs(
          JOIN users ua ON ua.id = a.user_id
          JOIN users ub ON ub.id = b.user_id AND lower(ub.username) > lower(ua.username)",
     );
-    q.push(candidate_join(scope, "a.candidate_id"))
+    q.push(candidate_join(scope, v, "a.candidate_id"))
         .push(" WHERE true");
-    push_conditions(&mut q, scope, me);
+    push_conditions(&mut q, scope, v);
+    push_visible(&mut q, v, "c");
     q.push(" GROUP BY ua.username, ub.username ORDER BY lower(ua.username), lower(ub.username)");
     q.build_query_as().persistent(false).fetch_all(db).await
 }
@@ -1031,27 +1034,30 @@ pub struct Disagreement {
 }
 
 /// The first `limit` by name of the candidates `ids` (those whose current
-/// ratings disagree, from [`verdict_counts`]), with who said what.
+/// ratings disagree, from [`verdict_counts`]), with who said what: only
+/// those whose ratings the viewer may see.
 pub async fn disagreements(
     db: &mut PgConnection,
     ids: &[i64],
+    v: &RatingVisibility,
     limit: i64,
 ) -> sqlx::Result<Vec<Disagreement>> {
     // The candidates by id first, then sorted: walking the name index and
     // testing each row against thousands of ids took over a second.
-    sqlx::query_as(
-        "WITH d AS MATERIALIZED (SELECT id, name, project_id FROM candidates WHERE id = ANY($1))
-         SELECT d.id, d.name, p.slug AS project,
+    let mut q = QueryBuilder::new(
+        "WITH d AS MATERIALIZED (SELECT c.id, c.name, c.project_id FROM candidates c WHERE c.id = ANY(",
+    );
+    q.push_bind(ids.to_vec()).push(")");
+    push_visible(&mut q, v, "c");
+    q.push(
+        ") SELECT d.id, d.name, p.slug AS project,
                 (SELECT array_agg(u.username || ': ' || r.verdict::text ORDER BY lower(u.username))
                  FROM ratings r JOIN users u ON u.id = r.user_id WHERE r.candidate_id = d.id) AS verdicts
          FROM d JOIN projects p ON p.id = d.project_id
-         ORDER BY d.name, d.id LIMIT $2",
+         ORDER BY d.name, d.id LIMIT ",
     )
-    .bind(ids)
-    .bind(limit)
-    .persistent(false)
-    .fetch_all(db)
-    .await
+    .push_bind(limit);
+    q.build_query_as().persistent(false).fetch_all(db).await
 }
 
 // ---------------------------------------------------------------------------
@@ -1112,7 +1118,7 @@ pub struct ExportRow {
 /// to be streamed with `fetch`.
 pub fn export_query(
     scope: &Scope,
-    me: UserId,
+    v: &RatingVisibility,
     ratings: RatingsExport,
 ) -> QueryBuilder<'static, Postgres> {
     let mut q = QueryBuilder::new(
@@ -1145,27 +1151,24 @@ pub fn export_query(
                                 ORDER BY tg.position, tg.name) AS tags,
                           r.notes, r.rated_at, 'current'::text AS rating_status, NULL::timestamptz AS replaced_at
                    FROM ratings r JOIN users u ON u.id = r.user_id WHERE r.candidate_id = c.id";
-    match ratings {
-        RatingsExport::None => {}
-        RatingsExport::Current => {
-            q.push(" LEFT JOIN LATERAL (")
-                .push(current)
-                .push(") x ON true");
+    // A candidate whose ratings are hidden from the viewer still has its
+    // row, with only the viewer's own rating (or empty rating columns).
+    if ratings != RatingsExport::None {
+        q.push(" LEFT JOIN LATERAL (").push(current);
+        push_rating_visible(&mut q, v, "r", "c");
+        if ratings == RatingsExport::History {
+            q.push(
+                " UNION ALL
+                  SELECT u.username, h.verdict, h.score, h.tag_names, h.notes, h.rated_at,
+                         'replaced', h.replaced_at
+                  FROM rating_history h JOIN users u ON u.id = h.user_id WHERE h.candidate_id = c.id",
+            );
+            push_rating_visible(&mut q, v, "h", "c");
         }
-        RatingsExport::History => {
-            q.push(" LEFT JOIN LATERAL (")
-                .push(current)
-                .push(
-                    " UNION ALL
-                      SELECT u.username, h.verdict, h.score, h.tag_names, h.notes, h.rated_at,
-                             'replaced', h.replaced_at
-                      FROM rating_history h JOIN users u ON u.id = h.user_id WHERE h.candidate_id = c.id",
-                )
-                .push(") x ON true");
-        }
+        q.push(") x ON true");
     }
     q.push(" WHERE true");
-    push_conditions(&mut q, scope, me);
+    push_conditions(&mut q, scope, v);
     q.push(" ORDER BY c.id");
     if ratings != RatingsExport::None {
         q.push(", lower(x.reviewer), x.rating_status, x.rated_at");

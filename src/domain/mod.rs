@@ -12,6 +12,7 @@ pub mod sexagesimal;
 pub mod sky;
 pub mod upload;
 mod username;
+pub mod visibility;
 
 pub use password::NewPassword;
 pub use problem::Problem;

@@ -43,9 +43,12 @@ use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
 use crate::db::candidates as cand;
+use crate::db::ratings;
 use crate::db::search::{self, ExportRow, RatingsExport, Scope};
+use crate::db::users::User;
 use crate::domain::filter::CandidateFilter;
-use crate::domain::{Problem, UserId};
+use crate::domain::visibility::RatingVisibility;
+use crate::domain::Problem;
 use crate::web::access::CurrentUser;
 use crate::web::error::{AppError, WebResult};
 use crate::web::state::AppState;
@@ -458,7 +461,7 @@ type Chunk = Result<Vec<u8>, std::io::Error>;
 async fn produce(
     pool: PgPool,
     scope: Scope,
-    me: UserId,
+    v: RatingVisibility,
     mut enc: Encoder,
     description: String,
     tx: mpsc::Sender<Chunk>,
@@ -466,7 +469,7 @@ async fn produce(
     let started = std::time::Instant::now();
     enc.header(&description)?;
     let mut conn = pool.acquire().await.map_err(std::io::Error::other)?;
-    let mut q = search::export_query(&scope, me, enc.shape.ratings);
+    let mut q = search::export_query(&scope, &v, enc.shape.ratings);
     let mut n: u64 = 0;
     let mut rows = q
         .build_query_as::<ExportRow>()
@@ -498,11 +501,17 @@ async fn produce(
     Ok(())
 }
 
-fn stream_body(pool: PgPool, scope: Scope, me: UserId, enc: Encoder, description: String) -> Body {
+fn stream_body(
+    pool: PgPool,
+    scope: Scope,
+    v: RatingVisibility,
+    enc: Encoder,
+    description: String,
+) -> Body {
     let (tx, rx) = mpsc::channel::<Chunk>(CHANNEL);
     tokio::spawn(async move {
         let failed = tx.clone();
-        if let Err(e) = produce(pool, scope, me, enc, description, tx).await {
+        if let Err(e) = produce(pool, scope, v, enc, description, tx).await {
             tracing::error!(error = %e, "export failed part way");
             // The client sees a broken transfer rather than a short file
             // that looks complete.
@@ -518,7 +527,7 @@ fn stream_body(pool: PgPool, scope: Scope, me: UserId, enc: Encoder, description
 async fn export(
     req: &Request,
     state: &AppState,
-    me: UserId,
+    user: &User,
     format: Format,
 ) -> WebResult<Response> {
     let query = req.uri().query().unwrap_or("");
@@ -533,6 +542,7 @@ async fn export(
     let f = CandidateFilter::from_pairs(&pairs);
     let mut conn = state.pool.acquire().await?;
     let res = search::resolve(&mut conn, &f).await?;
+    let v = ratings::visibility(&mut conn, user.id, user.role).await?;
     drop(conn);
     if !res.is_valid() {
         return Err(AppError::invalid(res.problems));
@@ -549,7 +559,7 @@ async fn export(
     let body = stream_body(
         state.pool.clone(),
         res.scope,
-        me,
+        v,
         Encoder::new(format, shape),
         f.summary(),
     );
@@ -571,7 +581,7 @@ pub async fn csv(
     state: Data<&AppState>,
     CurrentUser(user): CurrentUser,
 ) -> WebResult<Response> {
-    export(req, &state, user.id, Format::Csv).await
+    export(req, &state, &user, Format::Csv).await
 }
 
 /// `/candidates.vot?<table query>&ratings=current|history|none`
@@ -581,7 +591,7 @@ pub async fn votable(
     state: Data<&AppState>,
     CurrentUser(user): CurrentUser,
 ) -> WebResult<Response> {
-    export(req, &state, user.id, Format::VoTable).await
+    export(req, &state, &user, Format::VoTable).await
 }
 
 /// Modified Julian Date of a time.

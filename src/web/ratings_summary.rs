@@ -30,6 +30,7 @@ use askama_web::WebTemplate;
 use poem::web::Data;
 use poem::{handler, IntoResponse, Request, Response};
 
+use crate::db::ratings;
 use crate::db::search::{self, Disagreement, Totals};
 use crate::domain::filter::CandidateFilter;
 use crate::domain::Verdict;
@@ -307,9 +308,10 @@ pub async fn page(
     let res = search::resolve(&mut conn, &f).await?;
     let figures = if res.is_valid() {
         let s = &res.scope;
-        let totals = search::totals(&mut conn, s, me).await?;
+        let v = &ratings::visibility(&mut conn, me, user.role).await?;
+        let totals = search::totals(&mut conn, s, v).await?;
         let mut reviewers: Vec<ReviewerLine> = Vec::new();
-        for (name, verdict, n) in search::per_reviewer(&mut conn, s, me).await? {
+        for (name, verdict, n) in search::per_reviewer(&mut conn, s, v).await? {
             if reviewers.last().is_none_or(|r| r.name != name) {
                 reviewers.push(ReviewerLine {
                     href: link(paths::CANDIDATES, &f, &[("reviewer", &name)]),
@@ -335,7 +337,7 @@ pub async fn page(
                 )
             })
             .collect();
-        let tags: Vec<TagLine> = search::per_tag(&mut conn, s, me)
+        let tags: Vec<TagLine> = search::per_tag(&mut conn, s, v)
             .await?
             .into_iter()
             .map(|(name, project, ratings, candidates)| TagLine {
@@ -350,7 +352,7 @@ pub async fn page(
                 candidates,
             })
             .collect();
-        let counts = search::verdict_counts(&mut conn, s, me).await?;
+        let counts = search::verdict_counts(&mut conn, s, v).await?;
         let per_item: Vec<[i64; 3]> = counts.iter().map(|(_, c)| *c).collect();
         let agreement = agreement(&per_item);
         let disagreeing: Vec<i64> = counts
@@ -358,7 +360,7 @@ pub async fn page(
             .filter(|(_, c)| c.iter().filter(|&&n| n > 0).count() > 1)
             .map(|(id, _)| *id)
             .collect();
-        let pairs = search::reviewer_pairs(&mut conn, s, me)
+        let pairs = search::reviewer_pairs(&mut conn, s, v)
             .await?
             .into_iter()
             .map(|(a, b, both, agreed)| PairLine {
@@ -370,7 +372,7 @@ pub async fn page(
             })
             .collect();
         let disagreements =
-            search::disagreements(&mut conn, &disagreeing, DISAGREEMENTS_SHOWN).await?;
+            search::disagreements(&mut conn, &disagreeing, v, DISAGREEMENTS_SHOWN).await?;
         let series: Vec<(&str, &str)> = Verdict::ALL
             .iter()
             .zip(VERDICT_COLOURS)
