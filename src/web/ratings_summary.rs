@@ -2,7 +2,10 @@
 //! `/candidates`) have been rated.
 //!
 //! Every figure is over the current ratings (one per reviewer and
-//! candidate) of the candidates the filter selects, and each count is a
+//! candidate) of the candidates the filter selects. Under the blind rule
+//! (`domain::visibility`) only the totals (counts of candidates and
+//! ratings, which say nothing of verdicts) cover them all; the rest covers
+//! the candidates whose ratings the viewer may see. Each count is a
 //! count of rows of one table grouped by a key, joined only to rows it has
 //! exactly one of (its candidate, user, tag), never through a join that
 //! could repeat them: ratings per reviewer and verdict count `ratings`
@@ -239,6 +242,9 @@ pub struct Figures {
     pub verdict_chart: String,
     pub tag_chart: String,
     pub show_project: bool,
+    /// The figures by reviewer, verdict and tag cover only what the blind
+    /// rule lets this viewer see.
+    pub blind: bool,
 }
 
 impl Figures {
@@ -437,6 +443,7 @@ pub async fn page(
             verdict_chart,
             tag_chart,
             show_project,
+            blind: !v.sees_everything(),
         })
     } else {
         None
