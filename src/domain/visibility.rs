@@ -72,7 +72,12 @@ impl RatingVisibility {
     /// Whether the viewer may see others' ratings of a candidate of
     /// `project`, given whether they have a current rating of it.
     pub fn sees_others(&self, project: i64, rated_it: bool) -> bool {
-        rated_it || self.everywhere || self.open_projects.contains(&project)
+        rated_it || self.sees_project(project)
+    }
+
+    /// Whether the viewer sees every rating of the project.
+    pub fn sees_project(&self, project: i64) -> bool {
+        self.everywhere || self.open_projects.contains(&project)
     }
 }
 

@@ -73,6 +73,8 @@ pub struct CandidateView {
     pub mine: Option<MyRating>,
     pub others: Vec<RatingView>,
     pub history: Vec<RatingView>,
+    /// The blind rule lets this reviewer see others' ratings of it.
+    pub sees_others: bool,
     pub queue_label: String,
     pub prev: Option<i64>,
     pub prefetch: Vec<String>,
@@ -197,7 +199,8 @@ pub async fn load_view(
     let mine = ratings::mine(conn, user, id).await?;
     // Others' ratings only once this reviewer has rated (unless the project
     // says otherwise): nobody anchors on them.
-    let (others, history) = if q.visibility.sees_others(c.project_id, mine.is_some()) {
+    let sees_others = q.visibility.sees_others(c.project_id, mine.is_some());
+    let (others, history) = if sees_others {
         let (current, history) = ratings::all_for(conn, id).await?;
         (current, history)
     } else {
@@ -268,6 +271,7 @@ pub async fn load_view(
         mine,
         others,
         history,
+        sees_others,
         queue_label: queue_label(q),
         prev,
         prefetch,

@@ -443,7 +443,7 @@ pub async fn page(
             verdict_chart,
             tag_chart,
             show_project,
-            blind: !v.sees_everything(),
+            blind: !(v.sees_everything() || s.project_id.is_some_and(|p| v.sees_project(p))),
         })
     } else {
         None

@@ -23,6 +23,14 @@ fn row(html: &Html, section: &str, attr: &str, key: &str) -> Vec<String> {
         .collect()
 }
 
+/// The `attr` values of the rows of `section`'s table, in order.
+pub fn rows(html: &Html, section: &str, attr: &str) -> Vec<String> {
+    let sel = Selector::parse(&format!("{section} tr[{attr}]")).unwrap();
+    html.select(&sel)
+        .filter_map(|e| e.value().attr(attr).map(str::to_string))
+        .collect()
+}
+
 fn text(html: &Html, sel: &str) -> String {
     select_text(html, sel).unwrap_or_else(|| panic!("no {sel}"))
 }

@@ -122,7 +122,10 @@ fn parse_edit(
         None | Some("") => false,
         Some("on" | "yes" | "true") => true,
         Some(_) => {
-            problems.push(Problem::new(k, format!("{what} is a checkbox: on or absent")));
+            problems.push(Problem::new(
+                k,
+                format!("{what} is a checkbox: on or absent"),
+            ));
             false
         }
     };
