@@ -1061,6 +1061,141 @@ pub async fn disagreements(
 }
 
 // ---------------------------------------------------------------------------
+// The ratings summary of whole projects, precomputed
+//
+// The tables behind these (`candidate_tallies`, `project_rating_shapes`,
+// `project_reviewer_verdicts`, `project_reviewer_pairs`,
+// `tag_rating_counts`) are kept up to date by triggers on every rating
+// write. They count every rating, so they serve only a viewer who may see
+// every rating of the projects asked for.
+
+/// Which projects' precomputed summaries answer a summary of `scope` for
+/// this viewer: `Some(Some(p))` for the whole project `p`, `Some(None)` for
+/// every project, `None` when the scope is narrower or the blind rule hides
+/// some of the ratings (the queries above answer those).
+pub fn precomputed_for(scope: &Scope, v: &RatingVisibility) -> Option<Option<i64>> {
+    let mut rest = scope.clone();
+    let project = rest.project_id.take();
+    if !rest.is_everything() {
+        return None;
+    }
+    match project {
+        None => v.sees_everything().then_some(None),
+        Some(p) => v.sees_project(p).then_some(Some(p)),
+    }
+}
+
+fn push_project(q: &mut QueryBuilder<'_, Postgres>, column: &str, project: Option<i64>) {
+    if let Some(p) = project {
+        q.push(format!(" AND {column} = ")).push_bind(p);
+    }
+}
+
+/// [`totals`] of whole projects.
+pub async fn precomputed_totals(
+    db: &mut PgConnection,
+    project: Option<i64>,
+) -> sqlx::Result<Totals> {
+    let mut q = QueryBuilder::new(
+        "SELECT coalesce(sum(candidates), 0)::bigint,
+                coalesce(sum(candidates) FILTER (WHERE n_real + n_not_real + n_unsure > 0), 0)::bigint,
+                coalesce(sum(candidates) FILTER (WHERE n_real + n_not_real + n_unsure > 1), 0)::bigint,
+                coalesce(sum(candidates * (n_real + n_not_real + n_unsure)), 0)::bigint
+         FROM project_rating_shapes WHERE true",
+    );
+    push_project(&mut q, "project_id", project);
+    let (candidates, rated, multiply_rated, ratings): (i64, i64, i64, i64) =
+        q.build_query_as().fetch_one(db).await?;
+    Ok(Totals {
+        candidates,
+        rated,
+        multiply_rated,
+        ratings,
+    })
+}
+
+/// [`per_reviewer`] of whole projects.
+pub async fn precomputed_per_reviewer(
+    db: &mut PgConnection,
+    project: Option<i64>,
+) -> sqlx::Result<Vec<(String, Verdict, i64)>> {
+    let mut q = QueryBuilder::new(
+        "SELECT u.username, s.verdict, sum(s.ratings)::bigint
+         FROM project_reviewer_verdicts s JOIN users u ON u.id = s.user_id WHERE s.ratings > 0",
+    );
+    push_project(&mut q, "s.project_id", project);
+    q.push(" GROUP BY u.username, s.verdict ORDER BY lower(u.username), s.verdict");
+    q.build_query_as().fetch_all(db).await
+}
+
+/// [`per_tag`] of whole projects.
+pub async fn precomputed_per_tag(
+    db: &mut PgConnection,
+    project: Option<i64>,
+) -> sqlx::Result<Vec<(String, String, i64, i64)>> {
+    let mut q = QueryBuilder::new(
+        "SELECT tg.name, p.slug, s.ratings, s.candidates
+         FROM tag_rating_counts s JOIN tags tg ON tg.id = s.tag_id JOIN projects p ON p.id = tg.project_id
+         WHERE s.ratings > 0",
+    );
+    push_project(&mut q, "tg.project_id", project);
+    q.push(" ORDER BY p.slug, tg.position, tg.name");
+    q.build_query_as().fetch_all(db).await
+}
+
+/// Candidates with two or more current ratings, by how many said real, not
+/// real and unsure: (those counts, candidates). [`verdict_counts`] with
+/// the candidates of one combination counted together.
+pub async fn precomputed_shapes(
+    db: &mut PgConnection,
+    project: Option<i64>,
+) -> sqlx::Result<Vec<([i64; 3], i64)>> {
+    let mut q = QueryBuilder::new(
+        "SELECT n_real::bigint, n_not_real::bigint, n_unsure::bigint, sum(candidates)::bigint
+         FROM project_rating_shapes WHERE n_real + n_not_real + n_unsure > 1",
+    );
+    push_project(&mut q, "project_id", project);
+    q.push(" GROUP BY 1, 2, 3 HAVING sum(candidates) > 0");
+    let rows: Vec<(i64, i64, i64, i64)> = q.build_query_as().fetch_all(db).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(a, b, c, n)| ([a, b, c], n))
+        .collect())
+}
+
+/// [`reviewer_pairs`] of whole projects.
+pub async fn precomputed_pairs(
+    db: &mut PgConnection,
+    project: Option<i64>,
+) -> sqlx::Result<Vec<(String, String, i64, i64)>> {
+    let mut q = QueryBuilder::new(
+        "SELECT CASE WHEN lower(ua.username) < lower(ub.username) THEN ua.username ELSE ub.username END AS first,
+                CASE WHEN lower(ua.username) < lower(ub.username) THEN ub.username ELSE ua.username END AS second,
+                sum(s.both_rated)::bigint, sum(s.agreed)::bigint
+         FROM project_reviewer_pairs s JOIN users ua ON ua.id = s.user_a JOIN users ub ON ub.id = s.user_b
+         WHERE s.both_rated > 0",
+    );
+    push_project(&mut q, "s.project_id", project);
+    q.push(" GROUP BY 1, 2");
+    let mut rows: Vec<(String, String, i64, i64)> = q.build_query_as().fetch_all(db).await?;
+    rows.sort_by_key(|r| (r.0.to_lowercase(), r.1.to_lowercase()));
+    Ok(rows)
+}
+
+/// The candidates of whole projects whose current ratings disagree.
+pub async fn precomputed_disagreeing(
+    db: &mut PgConnection,
+    project: Option<i64>,
+) -> sqlx::Result<Vec<i64>> {
+    let mut q = QueryBuilder::new(
+        "SELECT candidate_id FROM candidate_tallies
+         WHERE (n_real > 0)::int + (n_not_real > 0)::int + (n_unsure > 0)::int > 1",
+    );
+    push_project(&mut q, "project_id", project);
+    q.build_query_scalar().fetch_all(db).await
+}
+
+// ---------------------------------------------------------------------------
 // Exports
 
 /// Which ratings an export carries.

@@ -661,3 +661,108 @@ async fn the_admin_project_page_sets_the_two_switches_and_audits_them(pool: PgPo
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
+
+/// Every precomputed summary table, as sorted text rows.
+async fn summaries(pool: &PgPool) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT 't ' || candidate_id || ' ' || project_id || ' ' || n_real || ' ' || n_not_real || ' ' || n_unsure
+           FROM candidate_tallies
+         UNION ALL SELECT 's ' || project_id || ' ' || n_real || ' ' || n_not_real || ' ' || n_unsure || ' ' || candidates
+           FROM project_rating_shapes WHERE candidates <> 0
+         UNION ALL SELECT 'v ' || project_id || ' ' || user_id || ' ' || verdict || ' ' || ratings
+           FROM project_reviewer_verdicts WHERE ratings <> 0
+         UNION ALL SELECT 'p ' || project_id || ' ' || user_a || ' ' || user_b || ' ' || both_rated || ' ' || agreed
+           FROM project_reviewer_pairs WHERE both_rated <> 0 OR agreed <> 0
+         UNION ALL SELECT 'c ' || candidate_id || ' ' || tag_id || ' ' || ratings FROM candidate_tag_tallies
+         UNION ALL SELECT 'g ' || tag_id || ' ' || ratings || ' ' || candidates
+           FROM tag_rating_counts WHERE ratings <> 0 OR candidates <> 0
+         ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// The summaries as the triggers kept them equal the summaries made again
+/// from the rows.
+async fn assert_summaries_consistent(pool: &PgPool, after: &str) {
+    let kept = summaries(pool).await;
+    sqlx::query("SELECT refresh_rating_summaries()")
+        .execute(pool)
+        .await
+        .unwrap();
+    assert_eq!(kept, summaries(pool).await, "after {after}");
+}
+
+#[sqlx::test]
+async fn the_precomputed_summaries_follow_every_write_and_match_the_computed_figures(pool: PgPool) {
+    let b = blind_survey(pool).await;
+    let pool = b.s.app.pool.clone();
+    assert_summaries_consistent(&pool, "the survey").await;
+    // A change, an undo of a change and an undo of a first rating.
+    let id = |n: &str| b.s.ids[n];
+    rate(&b.eve, id("c02"), "unsure", &[b.tags["Noise"]], "").await;
+    rate(&b.eve, id("c02"), "real", &[b.tags["Pulsar"]], "").await;
+    rate(&b.eve, id("c01"), "real", &[], "").await;
+    assert_summaries_consistent(&pool, "eve's ratings").await;
+    for _ in 0..2 {
+        let r = b.eve.post_form("/undo", &[]).await;
+        assert!(r.status().is_redirection(), "{}", r.status());
+    }
+    assert_summaries_consistent(&pool, "two undos").await;
+
+    // With every rating visible, whole projects come from the precomputed
+    // summaries and narrower filters are computed: the same figures.
+    set_review(&pool, "vast", true, false).await;
+    set_review(&pool, "gleam", true, false).await;
+    let figures = |html: &scraper::Html| {
+        [
+            "#per-reviewer table",
+            "#per-tag table",
+            "#pairs",
+            "#agreement",
+            "#disagreements",
+        ]
+        .iter()
+        .map(|sel| crate::helpers::select_text(html, sel).unwrap_or_default())
+        .collect::<Vec<_>>()
+    };
+    let whole = b.eve.get_html("/ratings?project=vast").await;
+    let computed = b.eve.get_html("/ratings?project=vast&name=c0").await;
+    assert_eq!(figures(&whole), figures(&computed));
+    assert_eq!(
+        crate::helpers::select_text(&whole, "#total-ratings"),
+        crate::helpers::select_text(&computed, "#total-ratings")
+    );
+    let everything = b.eve.get_html("/ratings").await;
+    assert!(figures(&everything)[0].contains("ann"));
+
+    // A tag merged into another, then an observation deleted with its
+    // candidates and their ratings.
+    let root = TestApp::spawn(pool.clone()).await;
+    let admin = root.create_user("root", Role::Admin).await;
+    root.login_as(&admin).await;
+    let r = root
+        .post_form(
+            &format!("/admin/tags/{}/merge", b.tags["Noise"]),
+            &[("into", &b.tags["Pulsar"].to_string()), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_summaries_consistent(&pool, "a tag merge").await;
+    let r = root
+        .post_form(
+            "/admin/projects/vast/observations/SB2/delete",
+            &[("confirm_name", "SB2")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_summaries_consistent(&pool, "an observation deleted").await;
+    let whole = b.eve.get_html("/ratings?project=vast").await;
+    let computed = b.eve.get_html("/ratings?project=vast&name=c0").await;
+    assert_eq!(figures(&whole), figures(&computed));
+    assert_eq!(
+        crate::helpers::select_text(&whole, "#total-candidates").as_deref(),
+        Some("4")
+    );
+}
