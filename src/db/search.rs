@@ -1069,17 +1069,20 @@ pub async fn disagreements(
 // write. They count every rating, so they serve only a viewer who may see
 // every rating of the projects asked for.
 
-/// Which projects' precomputed summaries answer a summary of `scope` for
-/// this viewer: `Some(Some(p))` for the whole project `p`, `Some(None)` for
-/// every project, `None` when the scope is narrower or the blind rule hides
-/// some of the ratings (the queries above answer those).
-pub fn precomputed_for(scope: &Scope, v: &RatingVisibility) -> Option<Option<i64>> {
+/// Whether `scope` is whole projects: `Some(Some(p))` for the project
+/// `p`, `Some(None)` for every project, `None` when it is narrower.
+pub fn whole_projects(scope: &Scope) -> Option<Option<i64>> {
     let mut rest = scope.clone();
     let project = rest.project_id.take();
-    if !rest.is_everything() {
-        return None;
-    }
-    match project {
+    rest.is_everything().then_some(project)
+}
+
+/// Which projects' precomputed summaries answer a summary of `scope` for
+/// this viewer: whole projects whose every rating the viewer may see
+/// (`None` when the scope is narrower or the blind rule hides some of the
+/// ratings: the queries above answer those).
+pub fn precomputed_for(scope: &Scope, v: &RatingVisibility) -> Option<Option<i64>> {
+    match whole_projects(scope)? {
         None => v.sees_everything().then_some(None),
         Some(p) => v.sees_project(p).then_some(Some(p)),
     }
@@ -1091,7 +1094,8 @@ fn push_project(q: &mut QueryBuilder<'_, Postgres>, column: &str, project: Optio
     }
 }
 
-/// [`totals`] of whole projects.
+/// [`totals`] of whole projects. Counts of candidates and ratings are not
+/// hidden by the blind rule, so these serve every viewer.
 pub async fn precomputed_totals(
     db: &mut PgConnection,
     project: Option<i64>,

@@ -327,8 +327,12 @@ async fn count(conn: &mut PgConnection, s: &Scope, v: &RatingVisibility) -> sqlx
         });
     }
     let counts = search::verdict_counts(conn, s, v).await?;
+    let totals = match search::whole_projects(s) {
+        Some(project) => search::precomputed_totals(conn, project).await?,
+        None => search::totals(conn, s, v).await?,
+    };
     Ok(Counted {
-        totals: search::totals(conn, s, v).await?,
+        totals,
         per_reviewer: search::per_reviewer(conn, s, v).await?,
         per_tag: search::per_tag(conn, s, v).await?,
         pairs: search::reviewer_pairs(conn, s, v).await?,
