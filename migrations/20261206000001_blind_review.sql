@@ -18,8 +18,9 @@ CREATE TABLE candidate_tallies (
     n_not_real   integer NOT NULL,
     n_unsure     integer NOT NULL
 );
--- The candidates the reviewers disagree on.
-CREATE INDEX candidate_tallies_disagree_idx ON candidate_tallies (project_id)
+-- The candidates the reviewers disagree on: a small index that the walk
+-- of the names in order probes to list the first of them.
+CREATE INDEX candidate_tallies_disagree_idx ON candidate_tallies (candidate_id)
     WHERE (n_real > 0)::int + (n_not_real > 0)::int + (n_unsure > 0)::int > 1;
 
 -- Per project, how many candidates have each combination of counts

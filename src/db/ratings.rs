@@ -42,6 +42,34 @@ pub fn push_visible(q: &mut QueryBuilder<'_, Postgres>, v: &RatingVisibility, c:
     .push("))");
 }
 
+/// Writes the `FROM` item `{table} {alias}` (a table of ratings with
+/// `candidate_id`: `ratings`, `rating_tags`). For a viewer blind in every
+/// project the rows are limited here to the candidates they rated, and
+/// found from their own ratings through the candidate index (a few
+/// thousand probes rather than reading every rating). Returns whether the
+/// rows are limited to what the viewer may see; if not, the caller adds
+/// [`push_visible`] on their candidate.
+pub fn push_visible_from(
+    q: &mut QueryBuilder<'_, Postgres>,
+    v: &RatingVisibility,
+    table: &str,
+    alias: &str,
+) -> bool {
+    if v.sees_everything() || !v.open_projects().is_empty() {
+        q.push(format!("{table} {alias}"));
+        return v.sees_everything();
+    }
+    // OFFSET 0 keeps the planner from turning this back into a join that
+    // reads the whole table.
+    q.push("(SELECT candidate_id FROM ratings WHERE user_id = ")
+        .push_bind(v.viewer())
+        .push(format!(
+            ") mine_src CROSS JOIN LATERAL (SELECT * FROM {table} x
+              WHERE x.candidate_id = mine_src.candidate_id OFFSET 0) {alias}"
+        ));
+    true
+}
+
 /// Writes ` AND …`: the viewer may see the rating `r` (an alias of a table
 /// with `user_id`: `ratings`, `rating_tags`, `rating_history`) of the
 /// candidate `c`. Their own ratings always; others' as [`push_visible`].

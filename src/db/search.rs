@@ -26,7 +26,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 
 use crate::db::projects::{self, MetricDef, Project};
-use crate::db::ratings::{push_rating_visible, push_visible};
+use crate::db::ratings::{push_rating_visible, push_visible, push_visible_from};
 use crate::domain::filter::{
     Around, CandidateFilter, Cone, Cursor, MetricRange, NonFinite, RatedState, SortKey,
 };
@@ -67,9 +67,10 @@ impl Scope {
 }
 
 /// The join to the one candidate of each rating row (alias `c`), needed
-/// only when the scope or the blind rule has conditions on candidates.
-fn candidate_join(scope: &Scope, v: &RatingVisibility, column: &str) -> String {
-    if scope.is_everything() && v.sees_everything() {
+/// only when the scope has conditions on candidates or the rows are not yet
+/// limited to those the viewer may see.
+fn candidate_join(scope: &Scope, limited: bool, column: &str) -> String {
+    if scope.is_everything() && limited {
         String::new()
     } else {
         format!(" JOIN candidates c ON c.id = {column}")
@@ -936,9 +937,12 @@ pub async fn totals(
 
 // Each summary query reads rows of one ratings table (`ratings` or
 // `rating_tags`), each joined to its one candidate (for the scope's
-// conditions) and its one user or tag: no join can repeat a row, so the
-// counts are counts of ratings. Starting from the ratings (hundreds of
-// thousands) rather than the candidates (a million) keeps them quick.
+// conditions): no join can repeat a row, so the counts are counts of
+// ratings. They are grouped by ids first and given names after, so the
+// names are looked up once per group, not once per rating. For a blind
+// viewer the rows come from the candidates they rated (a few thousand,
+// through the candidate index: `push_visible_from`); otherwise from every
+// rating (hundreds of thousands, still fewer than the million candidates).
 
 /// Current ratings of the candidates in scope, per reviewer and verdict:
 /// (username, verdict, ratings), by username.
@@ -948,13 +952,19 @@ pub async fn per_reviewer(
     v: &RatingVisibility,
 ) -> sqlx::Result<Vec<(String, Verdict, i64)>> {
     let mut q = QueryBuilder::new(
-        "SELECT u.username, r.verdict, count(*) FROM ratings r JOIN users u ON u.id = r.user_id",
+        "SELECT u.username, s.verdict, s.n FROM (SELECT r.user_id, r.verdict, count(*) AS n FROM ",
     );
-    q.push(candidate_join(scope, v, "r.candidate_id"))
+    let limited = push_visible_from(&mut q, v, "ratings", "r");
+    q.push(candidate_join(scope, limited, "r.candidate_id"))
         .push(" WHERE true");
     push_conditions(&mut q, scope, v);
-    push_visible(&mut q, v, "c");
-    q.push(" GROUP BY u.username, r.verdict ORDER BY lower(u.username), r.verdict");
+    if !limited {
+        push_visible(&mut q, v, "c");
+    }
+    q.push(
+        " GROUP BY r.user_id, r.verdict) s JOIN users u ON u.id = s.user_id
+          ORDER BY lower(u.username), s.verdict",
+    );
     q.build_query_as().persistent(false).fetch_all(db).await
 }
 
@@ -966,14 +976,20 @@ pub async fn per_tag(
     v: &RatingVisibility,
 ) -> sqlx::Result<Vec<(String, String, i64, i64)>> {
     let mut q = QueryBuilder::new(
-        "SELECT tg.name, p.slug, count(*), count(DISTINCT rt.candidate_id)
-         FROM rating_tags rt JOIN tags tg ON tg.id = rt.tag_id JOIN projects p ON p.id = tg.project_id",
+        "SELECT tg.name, p.slug, s.n, s.candidates FROM (
+             SELECT rt.tag_id, count(*) AS n, count(DISTINCT rt.candidate_id) AS candidates FROM ",
     );
-    q.push(candidate_join(scope, v, "rt.candidate_id"))
+    let limited = push_visible_from(&mut q, v, "rating_tags", "rt");
+    q.push(candidate_join(scope, limited, "rt.candidate_id"))
         .push(" WHERE true");
     push_conditions(&mut q, scope, v);
-    push_visible(&mut q, v, "c");
-    q.push(" GROUP BY tg.id, tg.name, p.slug, tg.position ORDER BY p.slug, tg.position, tg.name");
+    if !limited {
+        push_visible(&mut q, v, "c");
+    }
+    q.push(
+        " GROUP BY rt.tag_id) s JOIN tags tg ON tg.id = s.tag_id JOIN projects p ON p.id = tg.project_id
+          ORDER BY p.slug, tg.position, tg.name",
+    );
     q.build_query_as().persistent(false).fetch_all(db).await
 }
 
@@ -987,12 +1003,15 @@ pub async fn verdict_counts(
     let mut q = QueryBuilder::new(
         "SELECT r.candidate_id, count(*) FILTER (WHERE r.verdict = 'real'),
                 count(*) FILTER (WHERE r.verdict = 'not_real'), count(*) FILTER (WHERE r.verdict = 'unsure')
-         FROM ratings r",
+         FROM ",
     );
-    q.push(candidate_join(scope, v, "r.candidate_id"))
+    let limited = push_visible_from(&mut q, v, "ratings", "r");
+    q.push(candidate_join(scope, limited, "r.candidate_id"))
         .push(" WHERE true");
     push_conditions(&mut q, scope, v);
-    push_visible(&mut q, v, "c");
+    if !limited {
+        push_visible(&mut q, v, "c");
+    }
     q.push(" GROUP BY r.candidate_id HAVING count(*) >= 2");
     let rows: Vec<(i64, i64, i64, i64)> =
         q.build_query_as().persistent(false).fetch_all(db).await?;
@@ -1003,24 +1022,43 @@ pub async fn verdict_counts(
 }
 
 /// For each pair of reviewers, over the candidates in scope both rated:
-/// (first, second, both rated, same verdict).
+/// (first, second, both rated, same verdict), by username.
 pub async fn reviewer_pairs(
     db: &mut PgConnection,
     scope: &Scope,
     v: &RatingVisibility,
 ) -> sqlx::Result<Vec<(String, String, i64, i64)>> {
     let mut q = QueryBuilder::new(
-        "SELECT ua.username, ub.username, count(*), count(*) FILTER (WHERE a.verdict = b.verdict)
-         FROM ratings a JOIN ratings b ON b.candidate_id = a.candidate_id AND b.user_id <> a.user_id
-         JOIN users ua ON ua.id = a.user_id
-         JOIN users ub ON ub.id = b.user_id AND lower(ub.username) > lower(ua.username)",
+        "SELECT CASE WHEN lower(ua.username) < lower(ub.username) THEN ua.username ELSE ub.username END,
+                CASE WHEN lower(ua.username) < lower(ub.username) THEN ub.username ELSE ua.username END,
+                s.both_rated, s.agreed
+         FROM (SELECT a.user_id AS user_a, b.user_id AS user_b, count(*) AS both_rated,
+                      count(*) FILTER (WHERE a.verdict = b.verdict) AS agreed FROM ",
     );
-    q.push(candidate_join(scope, v, "a.candidate_id"))
+    let limited = push_visible_from(&mut q, v, "ratings", "a");
+    if limited && !v.sees_everything() {
+        // The other rating through the index too, as the first.
+        q.push(
+            " JOIN LATERAL (SELECT x.user_id, x.verdict FROM ratings x
+                  WHERE x.candidate_id = a.candidate_id OFFSET 0) b ON b.user_id > a.user_id",
+        );
+    } else {
+        q.push(" JOIN ratings b ON b.candidate_id = a.candidate_id AND b.user_id > a.user_id");
+    }
+    q.push(candidate_join(scope, limited, "a.candidate_id"))
         .push(" WHERE true");
     push_conditions(&mut q, scope, v);
-    push_visible(&mut q, v, "c");
-    q.push(" GROUP BY ua.username, ub.username ORDER BY lower(ua.username), lower(ub.username)");
-    q.build_query_as().persistent(false).fetch_all(db).await
+    if !limited {
+        push_visible(&mut q, v, "c");
+    }
+    q.push(
+        " GROUP BY a.user_id, b.user_id) s
+          JOIN users ua ON ua.id = s.user_a JOIN users ub ON ub.id = s.user_b",
+    );
+    let mut rows: Vec<(String, String, i64, i64)> =
+        q.build_query_as().persistent(false).fetch_all(db).await?;
+    rows.sort_by_key(|r| (r.0.to_lowercase(), r.1.to_lowercase()));
+    Ok(rows)
 }
 
 /// A candidate whose current ratings disagree.
@@ -1186,17 +1224,35 @@ pub async fn precomputed_pairs(
     Ok(rows)
 }
 
-/// The candidates of whole projects whose current ratings disagree.
-pub async fn precomputed_disagreeing(
+/// The first `limit` by name of the candidates of whole projects whose
+/// current ratings disagree, with who said what ([`disagreements`]).
+pub async fn precomputed_disagreements(
     db: &mut PgConnection,
     project: Option<i64>,
-) -> sqlx::Result<Vec<i64>> {
+    limit: i64,
+) -> sqlx::Result<Vec<Disagreement>> {
+    // Walks the names in order (an index-only scan) and probes the small
+    // partial index of disagreeing candidates: a hundred found after a few
+    // thousand names, instead of fetching every disagreeing candidate to
+    // sort them.
     let mut q = QueryBuilder::new(
-        "SELECT candidate_id FROM candidate_tallies
-         WHERE (n_real > 0)::int + (n_not_real > 0)::int + (n_unsure > 0)::int > 1",
+        "WITH d AS MATERIALIZED (SELECT c.id, c.name FROM candidates c WHERE true",
     );
-    push_project(&mut q, "project_id", project);
-    q.build_query_scalar().fetch_all(db).await
+    push_project(&mut q, "c.project_id", project);
+    q.push(
+        " AND EXISTS (SELECT 1 FROM candidate_tallies t WHERE t.candidate_id = c.id
+              AND (t.n_real > 0)::int + (t.n_not_real > 0)::int + (t.n_unsure > 0)::int > 1)
+          ORDER BY c.name, c.id LIMIT ",
+    )
+    .push_bind(limit)
+    .push(
+        ") SELECT d.id, d.name, p.slug AS project,
+                (SELECT array_agg(u.username || ': ' || r.verdict::text ORDER BY lower(u.username))
+                 FROM ratings r JOIN users u ON u.id = r.user_id WHERE r.candidate_id = d.id) AS verdicts
+          FROM d JOIN candidates c ON c.id = d.id JOIN projects p ON p.id = c.project_id
+          ORDER BY d.name, d.id",
+    );
+    q.build_query_as().persistent(false).fetch_all(db).await
 }
 
 // ---------------------------------------------------------------------------

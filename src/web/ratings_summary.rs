@@ -309,7 +309,8 @@ struct Counted {
     /// verdict, and how many candidates have those counts.
     shapes: Vec<([i64; 3], i64)>,
     pairs: Vec<(String, String, i64, i64)>,
-    disagreeing: Vec<i64>,
+    /// The first of the candidates whose ratings disagree, by name.
+    disagreements: Vec<Disagreement>,
 }
 
 /// From the precomputed summaries when the filter is whole projects whose
@@ -323,10 +324,16 @@ async fn count(conn: &mut PgConnection, s: &Scope, v: &RatingVisibility) -> sqlx
             per_tag: search::precomputed_per_tag(conn, project).await?,
             shapes: search::precomputed_shapes(conn, project).await?,
             pairs: search::precomputed_pairs(conn, project).await?,
-            disagreeing: search::precomputed_disagreeing(conn, project).await?,
+            disagreements: search::precomputed_disagreements(conn, project, DISAGREEMENTS_SHOWN)
+                .await?,
         });
     }
     let counts = search::verdict_counts(conn, s, v).await?;
+    let disagreeing: Vec<i64> = counts
+        .iter()
+        .filter(|(_, c)| c.iter().filter(|&&n| n > 0).count() > 1)
+        .map(|(id, _)| *id)
+        .collect();
     let totals = match search::whole_projects(s) {
         Some(project) => search::precomputed_totals(conn, project).await?,
         None => search::totals(conn, s, v).await?,
@@ -336,11 +343,7 @@ async fn count(conn: &mut PgConnection, s: &Scope, v: &RatingVisibility) -> sqlx
         per_reviewer: search::per_reviewer(conn, s, v).await?,
         per_tag: search::per_tag(conn, s, v).await?,
         pairs: search::reviewer_pairs(conn, s, v).await?,
-        disagreeing: counts
-            .iter()
-            .filter(|(_, c)| c.iter().filter(|&&n| n > 0).count() > 1)
-            .map(|(id, _)| *id)
-            .collect(),
+        disagreements: search::disagreements(conn, &disagreeing, v, DISAGREEMENTS_SHOWN).await?,
         shapes: counts.into_iter().map(|(_, c)| (c, 1)).collect(),
     })
 }
@@ -415,7 +418,6 @@ pub async fn page(
             })
             .collect();
         let agreement = agreement_of(&counted.shapes);
-        let disagreeing = counted.disagreeing;
         let pairs = counted
             .pairs
             .into_iter()
@@ -427,8 +429,7 @@ pub async fn page(
                 percent: Figures::percent((both > 0).then(|| agreed as f64 / both as f64)),
             })
             .collect();
-        let disagreements =
-            search::disagreements(&mut conn, &disagreeing, v, DISAGREEMENTS_SHOWN).await?;
+        let disagreements = counted.disagreements;
         let series: Vec<(&str, &str)> = Verdict::ALL
             .iter()
             .zip(VERDICT_COLOURS)
