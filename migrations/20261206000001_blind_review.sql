@@ -23,8 +23,10 @@ CREATE TABLE candidate_tallies (
 CREATE INDEX candidate_tallies_disagree_idx ON candidate_tallies (candidate_id)
     WHERE (n_real > 0)::int + (n_not_real > 0)::int + (n_unsure > 0)::int > 1;
 
--- Per project, how many candidates have each combination of counts
--- (0, 0, 0 = unrated): totals and agreement (Fleiss) follow from these.
+-- Per project, how many rated candidates have each combination of counts:
+-- totals and agreement (Fleiss) follow from these. Unrated candidates are
+-- not kept here: an upload would hold their row for its whole transaction,
+-- and every first rating would wait for it.
 CREATE TABLE project_rating_shapes (
     project_id bigint NOT NULL REFERENCES projects ON DELETE CASCADE,
     n_real     integer NOT NULL,
@@ -71,10 +73,17 @@ CREATE TABLE tag_rating_counts (
     candidates bigint NOT NULL
 );
 
+-- Every change to the summaries takes this transaction lock first (the
+-- advisory-lock class "rsum"), so writers queue for the few shared rows
+-- (a project's shapes, a tag's counts) instead of deadlocking over them
+-- in different orders. Each holds it for a millisecond or so.
+CREATE FUNCTION rating_summaries_lock() RETURNS void
+LANGUAGE sql AS $$ SELECT pg_advisory_xact_lock(1920169325, 0) $$;
+
 CREATE FUNCTION rating_shape_add(p bigint, a integer, b integer, c integer, d bigint) RETURNS void
 LANGUAGE sql AS $$
     INSERT INTO project_rating_shapes AS s (project_id, n_real, n_not_real, n_unsure, candidates)
-    VALUES (p, a, b, c, d)
+    SELECT p, a, b, c, d WHERE a + b + c > 0
     ON CONFLICT (project_id, n_real, n_not_real, n_unsure)
     DO UPDATE SET candidates = s.candidates + EXCLUDED.candidates
 $$;
@@ -92,10 +101,12 @@ DECLARE
     c integer := 0;
     o record;
 BEGIN
-    SELECT project_id INTO p FROM candidates WHERE id = cid;
+    SELECT c.project_id INTO p FROM candidates c JOIN projects pr ON pr.id = c.project_id WHERE c.id = cid;
+    -- A candidate or project on its way out: its summaries go with it.
     IF p IS NULL THEN
         RETURN;
     END IF;
+    PERFORM rating_summaries_lock();
     SELECT n_real, n_not_real, n_unsure INTO a, b, c
     FROM candidate_tallies WHERE candidate_id = cid FOR UPDATE;
     IF NOT FOUND THEN
@@ -150,6 +161,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     n integer;
 BEGIN
+    PERFORM rating_summaries_lock();
     IF TG_OP IN ('DELETE', 'UPDATE') THEN
         UPDATE candidate_tag_tallies SET ratings = ratings - 1
         WHERE candidate_id = OLD.candidate_id AND tag_id = OLD.tag_id
@@ -178,28 +190,25 @@ $$;
 CREATE TRIGGER rating_tags_summary AFTER INSERT OR DELETE OR UPDATE ON rating_tags
     FOR EACH ROW EXECUTE FUNCTION rating_tags_summary_trigger();
 
--- A new candidate is an unrated one; a candidate that goes takes its
--- ratings out of the summaries first (while its project is still known).
+-- A candidate that goes takes its ratings out of the summaries first
+-- (while its project is still known).
 CREATE FUNCTION candidates_summary_trigger() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     u record;
 BEGIN
-    IF TG_OP = 'INSERT' THEN
-        PERFORM rating_shape_add(NEW.project_id, 0, 0, 0, 1);
-        RETURN NULL;
+    -- A whole project going: its summaries cascade away.
+    IF NOT EXISTS (SELECT 1 FROM projects WHERE id = OLD.project_id) THEN
+        RETURN OLD;
     END IF;
     -- One at a time: see rating_summary_apply.
     FOR u IN SELECT user_id FROM ratings WHERE candidate_id = OLD.id LOOP
         DELETE FROM ratings WHERE candidate_id = OLD.id AND user_id = u.user_id;
     END LOOP;
-    PERFORM rating_shape_add(OLD.project_id, 0, 0, 0, -1);
     RETURN OLD;
 END
 $$;
 
-CREATE TRIGGER candidates_summary_insert AFTER INSERT ON candidates
-    FOR EACH ROW EXECUTE FUNCTION candidates_summary_trigger();
 CREATE TRIGGER candidates_summary_delete BEFORE DELETE ON candidates
     FOR EACH ROW EXECUTE FUNCTION candidates_summary_trigger();
 
@@ -217,10 +226,6 @@ LANGUAGE sql AS $$
     INSERT INTO project_rating_shapes (project_id, n_real, n_not_real, n_unsure, candidates)
     SELECT project_id, n_real, n_not_real, n_unsure, count(*) FROM candidate_tallies
     GROUP BY project_id, n_real, n_not_real, n_unsure;
-    INSERT INTO project_rating_shapes (project_id, n_real, n_not_real, n_unsure, candidates)
-    SELECT c.project_id, 0, 0, 0, count(*) FROM candidates c
-    WHERE NOT EXISTS (SELECT 1 FROM candidate_tallies t WHERE t.candidate_id = c.id)
-    GROUP BY c.project_id;
     INSERT INTO project_reviewer_verdicts (project_id, user_id, verdict, ratings)
     SELECT c.project_id, r.user_id, r.verdict, count(*)
     FROM ratings r JOIN candidates c ON c.id = r.candidate_id

@@ -1138,11 +1138,14 @@ pub async fn precomputed_totals(
     db: &mut PgConnection,
     project: Option<i64>,
 ) -> sqlx::Result<Totals> {
-    let mut q = QueryBuilder::new(
-        "SELECT coalesce(sum(candidates), 0)::bigint,
-                coalesce(sum(candidates) FILTER (WHERE n_real + n_not_real + n_unsure > 0), 0)::bigint,
-                coalesce(sum(candidates) FILTER (WHERE n_real + n_not_real + n_unsure > 1), 0)::bigint,
-                coalesce(sum(candidates * (n_real + n_not_real + n_unsure)), 0)::bigint
+    // The candidates by an index-only count (unrated ones are not in the
+    // shapes), the rest from the shapes.
+    let mut q = QueryBuilder::new("SELECT (SELECT count(*) FROM candidates c WHERE true");
+    push_project(&mut q, "c.project_id", project);
+    q.push(
+        "), coalesce(sum(candidates), 0)::bigint,
+            coalesce(sum(candidates) FILTER (WHERE n_real + n_not_real + n_unsure > 1), 0)::bigint,
+            coalesce(sum(candidates * (n_real + n_not_real + n_unsure)), 0)::bigint
          FROM project_rating_shapes WHERE true",
     );
     push_project(&mut q, "project_id", project);
