@@ -32,7 +32,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use poem::web::Data;
 use poem::{handler, IntoResponse, Request, Response};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 
 use crate::db::ratings;
 use crate::db::search::{self, Disagreement, Scope, Totals};
@@ -316,10 +316,32 @@ struct Counted {
 /// From the precomputed summaries when the filter is whole projects whose
 /// every rating the viewer may see; otherwise from the ratings of the
 /// candidates in scope that the viewer may see.
-async fn count(conn: &mut PgConnection, s: &Scope, v: &RatingVisibility) -> sqlx::Result<Counted> {
+async fn count(
+    conn: &mut PgConnection,
+    pool: &PgPool,
+    s: &Scope,
+    v: &RatingVisibility,
+) -> sqlx::Result<Counted> {
+    // The totals on a second connection, at the same time as the rest: for
+    // whole projects they count a million candidates through an index.
+    let totals = async {
+        let mut c = pool.acquire().await?;
+        match search::whole_projects(s) {
+            Some(project) => search::precomputed_totals(&mut c, project).await,
+            None => search::totals(&mut c, s, v).await,
+        }
+    };
+    let (totals, rest) = tokio::join!(totals, rest(conn, s, v));
+    let mut counted = rest?;
+    counted.totals = totals?;
+    Ok(counted)
+}
+
+/// Everything but the totals.
+async fn rest(conn: &mut PgConnection, s: &Scope, v: &RatingVisibility) -> sqlx::Result<Counted> {
     if let Some(project) = search::precomputed_for(s, v) {
         return Ok(Counted {
-            totals: search::precomputed_totals(conn, project).await?,
+            totals: Totals::default(),
             per_reviewer: search::precomputed_per_reviewer(conn, project).await?,
             per_tag: search::precomputed_per_tag(conn, project).await?,
             shapes: search::precomputed_shapes(conn, project).await?,
@@ -334,12 +356,8 @@ async fn count(conn: &mut PgConnection, s: &Scope, v: &RatingVisibility) -> sqlx
         .filter(|(_, c)| c.iter().filter(|&&n| n > 0).count() > 1)
         .map(|(id, _)| *id)
         .collect();
-    let totals = match search::whole_projects(s) {
-        Some(project) => search::precomputed_totals(conn, project).await?,
-        None => search::totals(conn, s, v).await?,
-    };
     Ok(Counted {
-        totals,
+        totals: Totals::default(),
         per_reviewer: search::per_reviewer(conn, s, v).await?,
         per_tag: search::per_tag(conn, s, v).await?,
         pairs: search::reviewer_pairs(conn, s, v).await?,
@@ -373,7 +391,7 @@ pub async fn page(
     let figures = if res.is_valid() {
         let s = &res.scope;
         let v = &ratings::visibility(&mut conn, me, user.role).await?;
-        let counted = count(&mut conn, s, v).await?;
+        let counted = count(&mut conn, &state.pool, s, v).await?;
         let totals = counted.totals;
         let mut reviewers: Vec<ReviewerLine> = Vec::new();
         for (name, verdict, n) in counted.per_reviewer {
