@@ -57,7 +57,7 @@ use tracing_subscriber::Layer;
 use vetter::db::candidates as cand;
 use vetter::db::{queue, ratings};
 use vetter::domain::rating::RatingInput;
-use vetter::domain::UserId;
+use vetter::domain::{Role, UserId};
 
 mod survey;
 use survey::*;
@@ -610,7 +610,8 @@ async fn phases(pool: &PgPool, plan: &[Assignment], orders: &[String]) -> anyhow
             .fetch_one(&mut *conn)
             .await?;
         let user = UserId(user);
-        let q = queue::load(&mut conn, user).await?;
+        let v = ratings::visibility(&mut conn, user, Role::Reviewer).await?;
+        let q = queue::load(&mut conn, v).await?;
         let Some(mut current) = queue::next(&mut conn, user, &q, None).await? else {
             continue;
         };
@@ -642,7 +643,9 @@ async fn phases(pool: &PgPool, plan: &[Assignment], orders: &[String]) -> anyhow
             clock = Instant::now();
             tx.commit().await?;
             lap("commit (WAL flush)", &mut clock);
-            let q = queue::load(&mut conn, user).await?;
+            let v = ratings::visibility(&mut conn, user, Role::Reviewer).await?;
+            lap("ratings::visibility", &mut clock);
+            let q = queue::load(&mut conn, v).await?;
             lap("queue::load", &mut clock);
             let upcoming = queue::upcoming(&mut conn, user, &q, Some(current), 2).await?;
             lap("queue::upcoming (2)", &mut clock);

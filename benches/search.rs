@@ -17,6 +17,10 @@
 //! Settings (environment):
 //!   DATABASE_URL                superuser URL of a server with q3c in template1
 //!   VETTER_BENCH_SEARCH_PAGES   timed requests per kind of page (default 40)
+//!   VETTER_BENCH_SUMMARY_RATINGS  current ratings while `/ratings` is timed
+//!                               (default 400,000: the survey's are topped
+//!                               up for it, and taken away again after)
+//!   VETTER_BENCH_DB             the survey database (default vetter_bench_rating)
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,6 +38,7 @@ use survey::*;
 const TARGET_PAGE_MEDIAN_MS: f64 = 50.0;
 const TARGET_EXPORT_ROWS_PER_S: f64 = 50_000.0;
 const TARGET_EXPORT_PEAK_MIB: f64 = 100.0;
+const TARGET_SUMMARY_MEDIAN_MS: f64 = 200.0;
 /// The address of the i-th request of a kind of page.
 type PageUrl = Box<dyn Fn(usize) -> String>;
 /// Untimed requests before each kind of page is timed.
@@ -52,12 +57,18 @@ fn main() -> ExitCode {
 fn run() -> anyhow::Result<()> {
     let size = Size::from_env()?;
     let pages = env_num("VETTER_BENCH_SEARCH_PAGES", 40, 5, 10_000)? as usize;
+    let summary_ratings = env_num("VETTER_BENCH_SUMMARY_RATINGS", 400_000, 0, 100_000_000)? as i64;
     let admin = admin_options()?;
     let rt = runtime()?;
-    rt.block_on(bench(&size, pages, &admin))
+    rt.block_on(bench(&size, pages, summary_ratings, &admin))
 }
 
-async fn bench(size: &Size, pages: usize, admin: &PgConnectOptions) -> anyhow::Result<()> {
+async fn bench(
+    size: &Size,
+    pages: usize,
+    summary_ratings: i64,
+    admin: &PgConnectOptions,
+) -> anyhow::Result<()> {
     let pool = prepare_database(size, admin).await?;
     let mut server = ServerProcess::start(admin).await?;
     let (client, _) = log_in(&server.base, "reviewer01").await?;
@@ -150,23 +161,15 @@ async fn bench(size: &Size, pages: usize, admin: &PgConnectOptions) -> anyhow::R
     }
 
     println!();
-    let mut times = Vec::new();
-    for i in 0..6 {
-        let t = Instant::now();
-        let r = client
-            .get(format!("{}/ratings", server.base))
-            .send()
-            .await?;
-        ensure!(r.status() == StatusCode::OK, "/ratings: {}", r.status());
-        r.bytes().await?;
-        if i > 0 {
-            times.push(t.elapsed().as_secs_f64() * 1000.0);
-        }
-    }
-    println!(
-        "ratings summary of the whole survey (/ratings, no target): {}",
-        Stats::of(&mut times)
-    );
+    summary(
+        &pool,
+        &server.base,
+        &client,
+        summary_ratings,
+        pages,
+        &mut failed,
+    )
+    .await?;
 
     println!();
     println!("exports of the whole survey, streamed and counted by the client:");
@@ -228,6 +231,140 @@ async fn bench(size: &Size, pages: usize, admin: &PgConnectOptions) -> anyhow::R
     drop(server);
     pool.close().await;
     Ok(())
+}
+
+/// `/ratings` of the whole survey with `want` current ratings (the
+/// survey's, topped up with ratings of run-marked form keys that
+/// `clean_up` takes away again): as a reviewer and an administrator, both
+/// blind (the default: figures over the candidates they rated), and as an
+/// administrator that every project exempts (figures over everything).
+async fn summary(
+    pool: &PgPool,
+    base: &str,
+    reviewer: &Client,
+    want: i64,
+    pages: usize,
+    failed: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let have: i64 = sqlx::query_scalar("SELECT count(*) FROM ratings")
+        .fetch_one(pool)
+        .await?;
+    let t = Instant::now();
+    let added = top_up(pool, want - have).await?;
+    let total = have + added;
+    println!(
+        "ratings summary of the whole survey (/ratings), {} current ratings ({} added in {:.1} s), {pages} each after {WARMUP} untimed:",
+        thousands(total),
+        thousands(added),
+        t.elapsed().as_secs_f64()
+    );
+    // reviewer64 is made an administrator for this, and the projects exempt
+    // administrators for the last case; both are undone below.
+    sqlx::query("UPDATE users SET role = 'admin' WHERE username = 'reviewer64'")
+        .execute(pool)
+        .await?;
+    let result = async {
+        let (admin, _) = log_in(base, "reviewer64").await?;
+        let mut cases: Vec<(&str, &Client, bool)> = vec![
+            ("reviewer, blind", reviewer, false),
+            ("administrator, blind", &admin, false),
+            ("administrator, admins_see_all", &admin, true),
+        ];
+        for (name, client, see_all) in cases.drain(..) {
+            sqlx::query("UPDATE projects SET admins_see_all = $1")
+                .bind(see_all)
+                .execute(pool)
+                .await?;
+            let mut times = Vec::with_capacity(pages);
+            for i in 0..pages + WARMUP {
+                let t = Instant::now();
+                let r = client.get(format!("{base}/ratings")).send().await?;
+                ensure!(r.status() == StatusCode::OK, "/ratings: {}", r.status());
+                r.bytes().await?;
+                if i >= WARMUP {
+                    times.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+            }
+            let st = Stats::of(&mut times);
+            let pass = st.median <= TARGET_SUMMARY_MEDIAN_MS;
+            if !pass {
+                failed.push(format!("/ratings as {name}"));
+            }
+            println!(
+                "  {name:<32} {st}  target median ≤ {TARGET_SUMMARY_MEDIAN_MS} ms: {}",
+                if pass { "PASS" } else { "FAIL" }
+            );
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    sqlx::query("UPDATE projects SET admins_see_all = false")
+        .execute(pool)
+        .await?;
+    sqlx::query("UPDATE users SET role = 'reviewer' WHERE username = 'reviewer64'")
+        .execute(pool)
+        .await?;
+    if added > 0 {
+        remove_run_ratings(pool).await?;
+        sqlx::raw_sql("VACUUM (ANALYZE) candidates, ratings, rating_tags, candidate_tallies")
+            .execute(pool)
+            .await?;
+    }
+    result
+}
+
+/// Adds up to `n` current ratings, one more on each of `n` candidates
+/// spread over the survey (most of them unrated so far, the rest gaining a
+/// second or third opinion), with tags on about a third, as the survey's
+/// own are. Their form keys carry `RUN_KEY`, so `clean_up` removes them.
+async fn top_up(pool: &PgPool, n: i64) -> anyhow::Result<i64> {
+    if n <= 0 {
+        return Ok(0);
+    }
+    let key = format!("{RUN_KEY}summary");
+    // A bulk load, without triggers; the summaries are made again after.
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL session_replication_role = replica")
+        .execute(&mut *tx)
+        .await?;
+    let added = sqlx::query(&format!(
+        "WITH picked AS (
+             SELECT c.id, c.project_id, c.rating_count,
+                    (c.id * 31 + c.rating_count * 17) % {USERS} + 1 AS user_id
+             FROM candidates c WHERE c.id % 5 = 2 ORDER BY c.id LIMIT $1),
+         added AS (
+             INSERT INTO ratings (candidate_id, user_id, verdict, score, notes, idempotency_key, rated_at)
+             SELECT p.id, p.user_id,
+                    (CASE WHEN random() < 0.1 THEN 'real' WHEN random() < 0.78 THEN 'not_real' ELSE 'unsure' END)::verdict,
+                    CASE WHEN p.project_id = 2 THEN (1 + floor(random() * 5))::smallint END,
+                    '', $2, now() - random() * interval '30 days'
+             FROM picked p
+             ON CONFLICT (user_id, candidate_id) DO NOTHING
+             RETURNING candidate_id)
+         UPDATE candidates c SET rating_count = c.rating_count + 1 FROM added a WHERE c.id = a.candidate_id"
+    ))
+    .bind(n)
+    .bind(&key)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected() as i64;
+    sqlx::query(&format!(
+        "INSERT INTO rating_tags (user_id, candidate_id, tag_id)
+         SELECT r.user_id, r.candidate_id, (c.project_id - 1) * {TAGS_PER_PROJECT} + 1 + (r.candidate_id * 7) % 10
+         FROM ratings r JOIN candidates c ON c.id = r.candidate_id
+         WHERE r.idempotency_key = $1 AND (r.candidate_id * 13) % 100 < 35"
+    ))
+    .bind(&key)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("SELECT refresh_rating_summaries()")
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    sqlx::raw_sql("VACUUM (ANALYZE) candidates, ratings, rating_tags, candidate_tallies")
+        .execute(pool)
+        .await?;
+    Ok(added)
 }
 
 /// Positions of candidates of the first project, spread over the survey, to

@@ -27,7 +27,8 @@ use vetter::domain::upload::{
     check_candidate_name, check_external_id, check_key, check_slug, parse_metric, parse_time,
     BeamSpec, CandidateSpec, ObservationSpec, Problems, ProjectSpec,
 };
-use vetter::domain::{Dec, Ra, UserId};
+use vetter::domain::visibility::{RatingVisibility, ReviewSettings};
+use vetter::domain::{Dec, Ra, Role, UserId};
 use vetter::fits::{self, FitsError, Limits};
 
 fn config(cases: u32) -> Config {
@@ -868,10 +869,25 @@ fn blanked(s: &Scope) -> Scope {
     b
 }
 
+/// A blind reviewer with one open project, so the blind rule's SQL is
+/// part of what is compared.
+fn viewer() -> RatingVisibility {
+    let settings = |project_id, open_review| ReviewSettings {
+        project_id,
+        open_review,
+        admins_see_all: false,
+    };
+    RatingVisibility::new(
+        UserId(1),
+        Role::Reviewer,
+        &[settings(2, true), settings(3, false)],
+    )
+}
+
 fn conditions_sql(s: &Scope) -> String {
     let mut q: QueryBuilder<'_, Postgres> =
         QueryBuilder::new("SELECT 1 FROM candidates c WHERE true");
-    search::push_conditions(&mut q, s, UserId(1));
+    search::push_conditions(&mut q, s, &viewer());
     q.sql().to_string()
 }
 
@@ -949,8 +965,8 @@ proptest! {
         let sql = conditions_sql(&scope);
         prop_assert_eq!(&sql, &conditions_sql(&blanked(&scope)));
         for ratings in [RatingsExport::None, RatingsExport::Current, RatingsExport::History] {
-            let a = search::export_query(&scope, UserId(1), ratings).sql().to_string();
-            let b = search::export_query(&blanked(&scope), UserId(1), ratings).sql().to_string();
+            let a = search::export_query(&scope, &viewer(), ratings).sql().to_string();
+            let b = search::export_query(&blanked(&scope), &viewer(), ratings).sql().to_string();
             prop_assert_eq!(&a, &b);
             prop_assert!(!a.contains("zqj") && !a.contains("zqk"), "{a}");
         }

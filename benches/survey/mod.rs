@@ -46,8 +46,21 @@ impl Size {
 }
 
 /// Bump whenever the generated survey changes: older databases are rebuilt.
-pub const GENERATOR_VERSION: i32 = 2;
-pub const DB_NAME: &str = "vetter_bench_rating";
+pub const GENERATOR_VERSION: i32 = 3;
+/// The survey database: `vetter_bench_rating`, or VETTER_BENCH_DB (so a
+/// branch with its own migrations can keep its own copy).
+pub fn db_name() -> String {
+    match std::env::var("VETTER_BENCH_DB") {
+        Ok(n)
+            if !n.is_empty()
+                && n.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') =>
+        {
+            n
+        }
+        _ => "vetter_bench_rating".to_string(),
+    }
+}
 /// Reviewer accounts in the survey: `reviewer01` …, all with this password.
 pub const USERS: usize = 64;
 pub const PASSWORD: &str = "bench-reviewer-password";
@@ -98,18 +111,19 @@ pub async fn admin_connection(admin: &PgConnectOptions) -> anyhow::Result<PgConn
 /// The bench database, ready: reused if it is this generator's survey of
 /// this size, else made anew.
 pub async fn prepare_database(s: &Size, admin: &PgConnectOptions) -> anyhow::Result<PgPool> {
-    let opts = admin.clone().database(DB_NAME);
+    let db_name = db_name();
+    let opts = admin.clone().database(&db_name);
     let mut c = admin_connection(admin).await?;
     let exists: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(DB_NAME)
+            .bind(&db_name)
             .fetch_one(&mut c)
             .await?;
     if exists {
         match reuse(s, &opts).await {
             Ok(Some((pool, when, secs))) => {
                 println!(
-                    "bench: reusing database {DB_NAME} ({} candidates, {} ratings; generated {when} in {secs:.0} s)",
+                    "bench: reusing database {db_name} ({} candidates, {} ratings; generated {when} in {secs:.0} s)",
                     thousands(s.candidates),
                     thousands(s.ratings)
                 );
@@ -117,21 +131,21 @@ pub async fn prepare_database(s: &Size, admin: &PgConnectOptions) -> anyhow::Res
                 return Ok(pool);
             }
             Ok(None) => {}
-            Err(e) => println!("bench: database {DB_NAME} cannot be reused ({e:#})"),
+            Err(e) => println!("bench: database {db_name} cannot be reused ({e:#})"),
         }
     }
     println!(
-        "bench: generating database {DB_NAME}: {} candidates, {} ratings (once; later runs reuse it)",
+        "bench: generating database {db_name}: {} candidates, {} ratings (once; later runs reuse it)",
         thousands(s.candidates),
         thousands(s.ratings)
     );
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)"))
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"))
         .execute(&mut c)
         .await?;
-    sqlx::query(&format!("CREATE DATABASE {DB_NAME}"))
+    sqlx::query(&format!("CREATE DATABASE {db_name}"))
         .execute(&mut c)
         .await
-        .with_context(|| format!("creating database {DB_NAME}"))?;
+        .with_context(|| format!("creating database {db_name}"))?;
     c.close().await?;
     let pool = server_pool(s, &opts).await?;
     vetter::db::migrate(&pool).await?;
@@ -140,12 +154,13 @@ pub async fn prepare_database(s: &Size, admin: &PgConnectOptions) -> anyhow::Res
 }
 
 pub async fn server_pool(s: &Size, opts: &PgConnectOptions) -> anyhow::Result<PgPool> {
+    let db_name = db_name();
     PgPoolOptions::new()
         .max_connections(s.pool)
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(opts.clone())
         .await
-        .with_context(|| format!("connecting to {DB_NAME}"))
+        .with_context(|| format!("connecting to {db_name}"))
 }
 
 /// The pool if the database holds this generator's survey of this size
@@ -155,6 +170,7 @@ pub async fn reuse(
     s: &Size,
     opts: &PgConnectOptions,
 ) -> anyhow::Result<Option<(PgPool, String, f64)>> {
+    let db_name = db_name();
     let pool = server_pool(s, opts).await?;
     let meta: Option<(i32, i64, i64, String, f64)> = if sqlx::query_scalar::<_, bool>(
         "SELECT to_regclass('public.bench_meta') IS NOT NULL",
@@ -172,12 +188,12 @@ pub async fn reuse(
         None
     };
     let Some((version, n, r, when, secs)) = meta else {
-        println!("bench: database {DB_NAME} has no complete survey");
+        println!("bench: database {db_name} has no complete survey");
         return Ok(None);
     };
     if (version, n, r) != (GENERATOR_VERSION, s.candidates, s.ratings) {
         println!(
-            "bench: database {DB_NAME} holds generator {version}'s survey of {n} candidates and {r} ratings; \
+            "bench: database {db_name} holds generator {version}'s survey of {n} candidates and {r} ratings; \
              wanted generator {GENERATOR_VERSION}'s of {} and {}",
             s.candidates, s.ratings
         );
@@ -194,7 +210,7 @@ pub async fn reuse(
     .await?;
     if (candidates, ratings, users) != (s.candidates, s.ratings, USERS as i64) {
         println!(
-            "bench: database {DB_NAME} has {candidates} candidates, {ratings} ratings and {users} reviewers; \
+            "bench: database {db_name} has {candidates} candidates, {ratings} ratings and {users} reviewers; \
              expected {}, {} and {USERS}",
             s.candidates, s.ratings
         );
@@ -206,15 +222,7 @@ pub async fn reuse(
 /// Removes what a run adds (its ratings, with their tags and counts, the
 /// sessions and failed logins), so every run starts from the same survey.
 pub async fn clean_up(pool: &PgPool) -> anyhow::Result<()> {
-    sqlx::query(
-        "WITH gone AS (DELETE FROM ratings WHERE idempotency_key LIKE $1 RETURNING candidate_id),
-              n AS (SELECT candidate_id, count(*)::int AS k FROM gone GROUP BY candidate_id)
-         UPDATE candidates c SET rating_count = c.rating_count - n.k FROM n WHERE c.id = n.candidate_id",
-    )
-    .bind(format!("{RUN_KEY}%"))
-    .execute(pool)
-    .await
-    .context("removing the ratings of earlier runs")?;
+    remove_run_ratings(pool).await?;
     sqlx::query("DELETE FROM tower_sessions.session")
         .execute(pool)
         .await?;
@@ -226,6 +234,48 @@ pub async fn clean_up(pool: &PgPool) -> anyhow::Result<()> {
     sqlx::raw_sql("VACUUM (ANALYZE) candidates, ratings, rating_tags, tower_sessions.session")
         .execute(pool)
         .await?;
+    Ok(())
+}
+
+/// Removes the ratings a run added (their form keys carry `RUN_KEY`), with
+/// their tags and counts.
+pub async fn remove_run_ratings(pool: &PgPool) -> anyhow::Result<()> {
+    let pattern = format!("{RUN_KEY}%");
+    let any: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM ratings WHERE idempotency_key LIKE $1)")
+            .bind(&pattern)
+            .fetch_one(pool)
+            .await?;
+    if !any {
+        return Ok(());
+    }
+    // Without triggers (a run may have rated one candidate several times,
+    // which the summary triggers must see one statement at a time), then
+    // the summaries made again.
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL session_replication_role = replica")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "DELETE FROM rating_tags t USING ratings r
+         WHERE r.user_id = t.user_id AND r.candidate_id = t.candidate_id AND r.idempotency_key LIKE $1",
+    )
+    .bind(&pattern)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "WITH gone AS (DELETE FROM ratings WHERE idempotency_key LIKE $1 RETURNING candidate_id),
+              n AS (SELECT candidate_id, count(*)::int AS k FROM gone GROUP BY candidate_id)
+         UPDATE candidates c SET rating_count = c.rating_count - n.k FROM n WHERE c.id = n.candidate_id",
+    )
+    .bind(&pattern)
+    .execute(&mut *tx)
+    .await
+    .context("removing the ratings of earlier runs")?;
+    sqlx::query("SELECT refresh_rating_summaries()")
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -386,6 +436,9 @@ pub fn generation_steps(n: i64, r: i64) -> Vec<(&'static str, String)> {
              FROM (SELECT candidate_id, count(*)::int AS k FROM ratings GROUP BY candidate_id) x
              WHERE c.id = x.candidate_id"
             .to_string()),
+        // The load runs without triggers: the precomputed rating
+        // summaries are made from the rows.
+        ("rating summaries", "SELECT refresh_rating_summaries()".to_string()),
         ("identity sequences", "SELECT setval(pg_get_serial_sequence(tbl, 'id'), mx)
              FROM (VALUES ('users', (SELECT max(id) FROM users)), ('projects', (SELECT max(id) FROM projects)),
                           ('metric_defs', (SELECT max(id) FROM metric_defs)), ('tags', (SELECT max(id) FROM tags)),
@@ -568,8 +621,9 @@ impl ServerProcess {
         let media =
             std::env::temp_dir().join(format!("vetter-bench-media-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&media)?;
+        let db_name = db_name();
         let url = format!(
-            "postgres://{}@{}:{}/{DB_NAME}",
+            "postgres://{}@{}:{}/{db_name}",
             opts.get_username(),
             opts.get_host(),
             opts.get_port()

@@ -14,6 +14,10 @@ pub struct Project {
     pub description: String,
     pub reviewers_add_tags: bool,
     pub score_enabled: bool,
+    /// Everyone sees every rating (`domain::visibility`).
+    pub open_review: bool,
+    /// Administrators see every rating.
+    pub admins_see_all: bool,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -43,7 +47,7 @@ pub async fn by_slug(db: &mut PgConnection, slug: &str) -> sqlx::Result<Option<P
         return Ok(None);
     }
     sqlx::query_as(
-        "SELECT id, slug, name, description, reviewers_add_tags, score_enabled FROM projects WHERE slug = $1",
+        "SELECT id, slug, name, description, reviewers_add_tags, score_enabled, open_review, admins_see_all FROM projects WHERE slug = $1",
     )
     .bind(slug)
     .fetch_optional(db)
@@ -172,6 +176,7 @@ pub struct WithCounts {
 pub async fn list_with_counts(db: impl sqlx::PgExecutor<'_>) -> sqlx::Result<Vec<WithCounts>> {
     sqlx::query_as(
         "SELECT p.id, p.slug, p.name, p.description, p.reviewers_add_tags, p.score_enabled,
+                p.open_review, p.admins_see_all,
                 (SELECT count(*) FROM observations o WHERE o.project_id = p.id) AS observations,
                 (SELECT count(*) FROM candidates c WHERE c.project_id = p.id) AS candidates,
                 (SELECT count(*) FROM ratings r JOIN candidates c ON c.id = r.candidate_id
@@ -190,6 +195,8 @@ pub struct Settings {
     pub description: String,
     pub reviewers_add_tags: bool,
     pub score_enabled: bool,
+    pub open_review: bool,
+    pub admins_see_all: bool,
 }
 
 /// A metric definition as edited by an administrator.
@@ -213,15 +220,17 @@ pub async fn update(
 ) -> sqlx::Result<u64> {
     let mut changed = sqlx::query(
         "UPDATE projects SET name = $2, description = $3, reviewers_add_tags = $4,
-                             score_enabled = $5, updated_at = now()
-         WHERE id = $1 AND (name, description, reviewers_add_tags, score_enabled)
-                           IS DISTINCT FROM ($2, $3, $4, $5)",
+                             score_enabled = $5, open_review = $6, admins_see_all = $7, updated_at = now()
+         WHERE id = $1 AND (name, description, reviewers_add_tags, score_enabled, open_review, admins_see_all)
+                           IS DISTINCT FROM ($2, $3, $4, $5, $6, $7)",
     )
     .bind(project)
     .bind(&s.name)
     .bind(&s.description)
     .bind(s.reviewers_add_tags)
     .bind(s.score_enabled)
+    .bind(s.open_review)
+    .bind(s.admins_see_all)
     .execute(&mut *db)
     .await?
     .rows_affected();
@@ -249,7 +258,7 @@ pub async fn update(
 
 pub async fn by_id(db: impl sqlx::PgExecutor<'_>, id: i64) -> sqlx::Result<Option<Project>> {
     sqlx::query_as(
-        "SELECT id, slug, name, description, reviewers_add_tags, score_enabled FROM projects WHERE id = $1",
+        "SELECT id, slug, name, description, reviewers_add_tags, score_enabled, open_review, admins_see_all FROM projects WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(db)

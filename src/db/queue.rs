@@ -7,11 +7,13 @@
 
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 
+use crate::db::ratings::{push_rating_visible, push_visible};
 use crate::domain::queue::{QueueMode, QueueOrder, QueueView};
+use crate::domain::visibility::RatingVisibility;
 use crate::domain::UserId;
 
 /// A view with its names resolved to ids.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Resolved {
     pub view: QueueView,
     pub project_id: Option<i64>,
@@ -20,9 +22,13 @@ pub struct Resolved {
     pub seed: i32,
     /// The view's candidate-table filter, resolved.
     pub filter: Option<crate::db::search::Scope>,
+    /// What the reviewer may see of others' ratings: the tag, the filter
+    /// and "disagreements" look only at those.
+    pub visibility: RatingVisibility,
 }
 
-pub async fn load(db: &mut PgConnection, user: UserId) -> sqlx::Result<Resolved> {
+pub async fn load(db: &mut PgConnection, v: RatingVisibility) -> sqlx::Result<Resolved> {
+    let user = v.viewer();
     let row: Option<(sqlx::types::Json<QueueView>, i32)> =
         sqlx::query_as("SELECT view, shuffle_seed FROM reviewer_queues WHERE user_id = $1")
             .bind(user)
@@ -41,7 +47,7 @@ pub async fn load(db: &mut PgConnection, user: UserId) -> sqlx::Result<Resolved>
             (QueueView::default(), seed)
         }
     };
-    resolve(db, view, seed).await
+    resolve(db, view, seed, v).await
 }
 
 /// Ids for the names in the view. A name that no longer exists (a deleted
@@ -50,10 +56,16 @@ pub async fn resolve(
     db: &mut PgConnection,
     mut view: QueueView,
     seed: i32,
+    visibility: RatingVisibility,
 ) -> sqlx::Result<Resolved> {
     let mut r = Resolved {
+        view: QueueView::default(),
+        project_id: None,
+        observation_id: None,
+        metric_id: None,
         seed,
-        ..Resolved::default()
+        filter: None,
+        visibility,
     };
     if let Some(slug) = &view.project {
         r.project_id = sqlx::query_scalar("SELECT id FROM projects WHERE slug = $1")
@@ -171,8 +183,9 @@ fn filters(q: &mut QueryBuilder<'_, Postgres>, r: &Resolved, user: UserId) {
         q.push(
             " AND EXISTS (SELECT 1 FROM rating_tags t WHERE t.candidate_id = c.id AND t.tag_id = ",
         )
-        .push_bind(t)
-        .push(")");
+        .push_bind(t);
+        push_rating_visible(q, &r.visibility, "t", "c");
+        q.push(")");
     }
     let not_mine = |q: &mut QueryBuilder<'_, Postgres>| {
         q.push(" AND NOT EXISTS (SELECT 1 FROM ratings r WHERE r.user_id = ")
@@ -188,16 +201,19 @@ fn filters(q: &mut QueryBuilder<'_, Postgres>, r: &Resolved, user: UserId) {
             q.push(" AND c.rating_count > 0");
             not_mine(q);
         }
+        // Only where the reviewer may see the verdicts: in a blind
+        // project, the disagreements among candidates they rated.
         QueueMode::Disagreements => {
             q.push(
                 " AND c.rating_count > 1 AND EXISTS (SELECT 1 FROM ratings r1 JOIN ratings r2
                    ON r2.candidate_id = r1.candidate_id AND r2.verdict <> r1.verdict
                    WHERE r1.candidate_id = c.id)",
             );
+            push_visible(q, &r.visibility, "c");
         }
     }
     if let Some(scope) = &r.filter {
-        crate::db::search::push_conditions(q, scope, user);
+        crate::db::search::push_conditions(q, scope, &r.visibility);
     }
 }
 

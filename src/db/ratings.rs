@@ -1,11 +1,93 @@
 //! Ratings: each reviewer's current one per candidate, and the history of
 //! the ones they replaced.
 
-use sqlx::{FromRow, PgConnection};
+use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder};
 use time::OffsetDateTime;
 
 use crate::domain::rating::RatingInput;
-use crate::domain::{UserId, Verdict};
+use crate::domain::visibility::{RatingVisibility, ReviewSettings};
+use crate::domain::{Role, UserId, Verdict};
+
+/// What this viewer may see of others' ratings (`domain::visibility`):
+/// every project's settings, read once per request.
+pub async fn visibility(
+    db: &mut PgConnection,
+    viewer: UserId,
+    role: Role,
+) -> sqlx::Result<RatingVisibility> {
+    let projects: Vec<ReviewSettings> =
+        sqlx::query_as("SELECT id AS project_id, open_review, admins_see_all FROM projects")
+            .fetch_all(db)
+            .await?;
+    Ok(RatingVisibility::new(viewer, role, &projects))
+}
+
+/// Writes ` AND …`: the viewer may see others' ratings of the candidate
+/// `c` (an alias of `candidates`). Every query that shows, counts or
+/// filters by others' ratings goes through this or [`push_rating_visible`].
+pub fn push_visible(q: &mut QueryBuilder<'_, Postgres>, v: &RatingVisibility, c: &str) {
+    if v.sees_everything() {
+        return;
+    }
+    q.push(" AND (");
+    if !v.open_projects().is_empty() {
+        q.push(format!("{c}.project_id = ANY("))
+            .push_bind(v.open_projects().to_vec())
+            .push(") OR ");
+    }
+    q.push(format!(
+        "EXISTS (SELECT 1 FROM ratings mine WHERE mine.candidate_id = {c}.id AND mine.user_id = "
+    ))
+    .push_bind(v.viewer())
+    .push("))");
+}
+
+/// Writes the `FROM` item `{table} {alias}` (a table of ratings with
+/// `candidate_id`: `ratings`, `rating_tags`). For a viewer blind in every
+/// project the rows are limited here to the candidates they rated, and
+/// found from their own ratings through the candidate index (a few
+/// thousand probes rather than reading every rating). Returns whether the
+/// rows are limited to what the viewer may see; if not, the caller adds
+/// [`push_visible`] on their candidate.
+pub fn push_visible_from(
+    q: &mut QueryBuilder<'_, Postgres>,
+    v: &RatingVisibility,
+    table: &str,
+    alias: &str,
+) -> bool {
+    if v.sees_everything() || !v.open_projects().is_empty() {
+        q.push(format!("{table} {alias}"));
+        return v.sees_everything();
+    }
+    // OFFSET 0 keeps the planner from turning this back into a join that
+    // reads the whole table.
+    q.push("(SELECT candidate_id FROM ratings WHERE user_id = ")
+        .push_bind(v.viewer())
+        .push(format!(
+            ") mine_src CROSS JOIN LATERAL (SELECT * FROM {table} x
+              WHERE x.candidate_id = mine_src.candidate_id OFFSET 0) {alias}"
+        ));
+    true
+}
+
+/// Writes ` AND …`: the viewer may see the rating `r` (an alias of a table
+/// with `user_id`: `ratings`, `rating_tags`, `rating_history`) of the
+/// candidate `c`. Their own ratings always; others' as [`push_visible`].
+pub fn push_rating_visible(
+    q: &mut QueryBuilder<'_, Postgres>,
+    v: &RatingVisibility,
+    r: &str,
+    c: &str,
+) {
+    if v.sees_everything() {
+        return;
+    }
+    q.push(format!(" AND ({r}.user_id = "))
+        .push_bind(v.viewer())
+        .push(" OR (true");
+    push_visible(q, v, c);
+    q.push("))");
+}
 
 #[derive(Debug, Clone, FromRow)]
 pub struct MyRating {

@@ -13,6 +13,7 @@ pub mod sky;
 pub mod text;
 pub mod upload;
 mod username;
+pub mod visibility;
 
 pub use password::NewPassword;
 pub use problem::Problem;

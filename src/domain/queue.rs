@@ -10,9 +10,12 @@ pub enum QueueMode {
     UnratedByMe,
     /// Candidates nobody has rated.
     UnratedByAnyone,
-    /// Candidates others rated and I have not: a second opinion.
+    /// Candidates others rated and I have not: a second opinion. Only the
+    /// count of ratings is used, which the blind rule does not hide.
     RatedByOthers,
-    /// Candidates whose ratings disagree on the verdict.
+    /// Candidates whose ratings disagree on the verdict, among those whose
+    /// ratings the reviewer may see (`domain::visibility`): in a blind
+    /// project, candidates they rated.
     Disagreements,
 }
 

@@ -18,6 +18,7 @@ use crate::auth::TypedSession;
 use crate::db::candidates::{self as cand, Detail, FileRef, MetricValue};
 use crate::db::queue::{self, Resolved};
 use crate::db::ratings::{self, MyRating, RatingView};
+use crate::db::users::User;
 use crate::domain::rating::RatingInput;
 use crate::domain::{frames, sexagesimal, SkyPos, UserId, Verdict};
 use crate::web::access::{see_other, CurrentUser};
@@ -73,6 +74,8 @@ pub struct CandidateView {
     pub mine: Option<MyRating>,
     pub others: Vec<RatingView>,
     pub history: Vec<RatingView>,
+    /// The blind rule lets this reviewer see others' ratings of it.
+    pub sees_others: bool,
     pub queue_label: String,
     pub prev: Option<i64>,
     pub prefetch: Vec<String>,
@@ -195,8 +198,10 @@ pub async fn load_view(
         })
     });
     let mine = ratings::mine(conn, user, id).await?;
-    // Others' ratings only once this reviewer has rated: nobody anchors on them.
-    let (others, history) = if mine.is_some() {
+    // Others' ratings only once this reviewer has rated (unless the project
+    // says otherwise): nobody anchors on them.
+    let sees_others = q.visibility.sees_others(c.project_id, mine.is_some());
+    let (others, history) = if sees_others {
         let (current, history) = ratings::all_for(conn, id).await?;
         (current, history)
     } else {
@@ -267,6 +272,7 @@ pub async fn load_view(
         mine,
         others,
         history,
+        sees_others,
         queue_label: queue_label(q),
         prev,
         prefetch,
@@ -352,7 +358,7 @@ struct Asked {
 async fn show(
     req: &Request,
     state: &AppState,
-    user: UserId,
+    user: &User,
     shown: Shown,
     record_in_trail: bool,
 ) -> WebResult<Response> {
@@ -364,7 +370,8 @@ async fn show(
         }
         Shown::Id(id) => {
             let mut conn = state.pool.acquire().await?;
-            let q = queue::load(&mut conn, user).await?;
+            let v = ratings::visibility(&mut conn, user.id, user.role).await?;
+            let q = queue::load(&mut conn, v).await?;
             (conn, q, Some(id), Following::Unknown)
         }
     };
@@ -386,7 +393,7 @@ async fn show(
         session.push_trail(id).await?;
     }
     let trail = session.trail().await?;
-    let view = load_view(&mut conn, state, user, id, &q, &trail, following).await?;
+    let view = load_view(&mut conn, state, user.id, id, &q, &trail, following).await?;
     drop(conn);
     let layout = Layout::for_request(req).await?;
     Ok(if is_htmx(req) {
@@ -404,11 +411,12 @@ async fn show(
 /// What the reviewer's queue offers after `after`, and what follows that.
 async fn ask_queue(
     mut conn: PoolConnection<Postgres>,
-    user: UserId,
+    user: &User,
     after: Option<i64>,
 ) -> WebResult<Asked> {
-    let q = queue::load(&mut conn, user).await?;
-    let upcoming = queue::upcoming(&mut conn, user, &q, after, 2).await?;
+    let v = ratings::visibility(&mut conn, user.id, user.role).await?;
+    let q = queue::load(&mut conn, v).await?;
+    let upcoming = queue::upcoming(&mut conn, user.id, &q, after, 2).await?;
     Ok(Asked {
         conn,
         q,
@@ -429,7 +437,7 @@ pub async fn page(
     CurrentUser(user): CurrentUser,
     Path(id): Path<i64>,
 ) -> WebResult<Response> {
-    show(req, &state, user.id, Shown::Id(id), true).await
+    show(req, &state, &user, Shown::Id(id), true).await
 }
 
 #[derive(Deserialize)]
@@ -445,13 +453,13 @@ pub async fn next(
     CurrentUser(user): CurrentUser,
     Query(p): Query<AfterParam>,
 ) -> WebResult<Response> {
-    let asked = ask_queue(state.pool.acquire().await?, user.id, p.after).await?;
+    let asked = ask_queue(state.pool.acquire().await?, &user, p.after).await?;
     if !is_htmx(req) {
         if let Some(id) = asked.target {
             return Ok(see_other(&paths::candidate(id)));
         }
     }
-    show(req, &state, user.id, Shown::Queue(Box::new(asked)), true).await
+    show(req, &state, &user, Shown::Queue(Box::new(asked)), true).await
 }
 
 #[derive(Deserialize)]
@@ -481,7 +489,7 @@ pub async fn previous(
     }
     // Walking back does not add to the trail, or the next step back would
     // return to where we came from.
-    show(req, &state, user.id, Shown::Id(target), false).await
+    show(req, &state, &user, Shown::Id(target), false).await
 }
 
 #[derive(Deserialize)]
@@ -552,11 +560,11 @@ pub async fn rate(
             other => other,
         })?;
     let shown = async {
-        let asked = ask_queue(conn, user.id, Some(id)).await?;
+        let asked = ask_queue(conn, &user, Some(id)).await?;
         if !is_htmx(req) {
             return Ok(go(asked.target));
         }
-        show(req, &state, user.id, Shown::Queue(Box::new(asked)), true).await
+        show(req, &state, &user, Shown::Queue(Box::new(asked)), true).await
     }
     .await;
     // "Nothing was saved" would be untrue from here on.
@@ -587,7 +595,7 @@ pub async fn undo(
     if !is_htmx(req) {
         return Ok(see_other(&paths::candidate(id)));
     }
-    show(req, &state, user.id, Shown::Id(id), true).await
+    show(req, &state, &user, Shown::Id(id), true).await
 }
 
 #[derive(Deserialize)]

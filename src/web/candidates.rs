@@ -21,6 +21,7 @@ use crate::db::views::{self, SavedView};
 use crate::domain::filter::{
     CandidateFilter, Cursor, NonFinite, RatedState, SortKey, MAX_RADIUS_ARCMIN,
 };
+use crate::domain::visibility::RatingVisibility;
 use crate::domain::{sexagesimal, Problem, Ra, UserId, Verdict};
 use crate::web::access::{see_other, CurrentUser};
 use crate::web::error::WebResult;
@@ -362,7 +363,7 @@ async fn results(
     pool: &PgPool,
     f: &CandidateFilter,
     res: &Resolution,
-    me: UserId,
+    v: &RatingVisibility,
 ) -> sqlx::Result<Results> {
     let (sort, descending) = res.sort.clone().unwrap_or((SortSpec::Name, false));
     let spec = search::PageSpec {
@@ -376,9 +377,9 @@ async fn results(
     // a selective filter each can take tens of milliseconds.
     let counting = async {
         let mut c = pool.acquire().await?;
-        search::count_capped(&mut c, &res.scope, me, COUNT_CAP).await
+        search::count_capped(&mut c, &res.scope, v, COUNT_CAP).await
     };
-    let (page, count) = tokio::join!(search::page(db, &res.scope, me, &spec), counting);
+    let (page, count) = tokio::join!(search::page(db, &res.scope, v, &spec), counting);
     let page = page?;
     let count = match count? {
         Some(1) => "1 candidate".to_string(),
@@ -557,7 +558,8 @@ pub async fn list(
     let f = CandidateFilter::from_query(raw_query(req));
     let res = search::resolve(&mut conn, &f).await?;
     let results = if res.is_valid() {
-        Some(results(&mut conn, &state.pool, &f, &res, user.id).await?)
+        let v = crate::db::ratings::visibility(&mut conn, user.id, user.role).await?;
+        Some(results(&mut conn, &state.pool, &f, &res, &v).await?)
     } else {
         None
     };

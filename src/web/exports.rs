@@ -51,9 +51,12 @@ use tokio::sync::mpsc::{self, error::SendTimeoutError};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::db::candidates as cand;
+use crate::db::ratings;
 use crate::db::search::{self, ExportRow, RatingsExport, Scope};
+use crate::db::users::User;
 use crate::domain::filter::CandidateFilter;
-use crate::domain::{Problem, UserId};
+use crate::domain::visibility::RatingVisibility;
+use crate::domain::Problem;
 use crate::web::access::CurrentUser;
 use crate::web::error::{AppError, WebResult};
 use crate::web::state::AppState;
@@ -478,7 +481,7 @@ struct Producer {
 async fn produce(
     p: Producer,
     scope: Scope,
-    me: UserId,
+    v: RatingVisibility,
     mut enc: Encoder,
     description: String,
     tx: mpsc::Sender<Chunk>,
@@ -491,7 +494,7 @@ async fn produce(
     } = p;
     let started = std::time::Instant::now();
     enc.header(&description)?;
-    let mut q = search::export_query(&scope, me, enc.shape.ratings);
+    let mut q = search::export_query(&scope, &v, enc.shape.ratings);
     let mut n: u64 = 0;
     let mut rows = q
         .build_query_as::<ExportRow>()
@@ -531,7 +534,13 @@ async fn produce(
     Ok(())
 }
 
-fn stream_body(p: Producer, scope: Scope, me: UserId, enc: Encoder, description: String) -> Body {
+fn stream_body(
+    p: Producer,
+    scope: Scope,
+    v: RatingVisibility,
+    enc: Encoder,
+    description: String,
+) -> Body {
     let (tx, rx) = mpsc::channel::<Chunk>(CHANNEL);
     let broken = p.broken.clone();
     let failed = p.broken.clone();
@@ -539,7 +548,7 @@ fn stream_body(p: Producer, scope: Scope, me: UserId, enc: Encoder, description:
         // Holds the channel open until the outcome is recorded, so the body
         // cannot see its end before it knows whether that end is an error.
         let open = tx.clone();
-        if let Err(e) = produce(p, scope, me, enc, description, tx).await {
+        if let Err(e) = produce(p, scope, v, enc, description, tx).await {
             tracing::error!(error = %e, "export failed part way");
             failed.store(true, Ordering::Release);
         }
@@ -568,7 +577,7 @@ fn stream_body(p: Producer, scope: Scope, me: UserId, enc: Encoder, description:
 async fn export(
     req: &Request,
     state: &AppState,
-    me: UserId,
+    user: &User,
     format: Format,
 ) -> WebResult<Response> {
     let query = req.uri().query().unwrap_or("");
@@ -590,6 +599,7 @@ async fn export(
         })?;
     let mut conn = state.pools.exports.acquire().await?;
     let res = search::resolve(&mut conn, &f).await?;
+    let v = ratings::visibility(&mut conn, user.id, user.role).await?;
     if !res.is_valid() {
         return Err(AppError::invalid(res.problems));
     }
@@ -611,7 +621,7 @@ async fn export(
     let body = stream_body(
         producer,
         res.scope,
-        me,
+        v,
         Encoder::new(format, shape),
         f.summary(),
     );
@@ -633,7 +643,7 @@ pub async fn csv(
     state: Data<&AppState>,
     CurrentUser(user): CurrentUser,
 ) -> WebResult<Response> {
-    export(req, &state, user.id, Format::Csv).await
+    export(req, &state, &user, Format::Csv).await
 }
 
 /// `/candidates.vot?<table query>&ratings=current|history|none`
@@ -643,7 +653,7 @@ pub async fn votable(
     state: Data<&AppState>,
     CurrentUser(user): CurrentUser,
 ) -> WebResult<Response> {
-    export(req, &state, user.id, Format::VoTable).await
+    export(req, &state, &user, Format::VoTable).await
 }
 
 /// Modified Julian Date of a time.

@@ -64,7 +64,8 @@ pub async fn page(
     .bind(user.id)
     .fetch_all(&mut *conn)
     .await?;
-    let q = crate::db::queue::load(&mut conn, user.id).await?;
+    let v = crate::db::ratings::visibility(&mut conn, user.id, user.role).await?;
+    let q = crate::db::queue::load(&mut conn, v).await?;
     Ok(HomePage {
         layout,
         username: user.username,

@@ -54,7 +54,8 @@ pub async fn page(
     CurrentUser(user): CurrentUser,
 ) -> WebResult<QueuePage> {
     let mut conn = state.pool.acquire().await?;
-    let q = queue::load(&mut conn, user.id).await?;
+    let v = crate::db::ratings::visibility(&mut conn, user.id, user.role).await?;
+    let q = queue::load(&mut conn, v).await?;
     let size = queue::size(&mut conn, user.id, &q).await?;
     let v = &q.view;
     let mut projects = vec![choice("", "all projects", v.project.is_none())];
@@ -187,8 +188,9 @@ pub async fn save(
     };
     let mut conn = state.pool.acquire().await?;
     // Names that do not resolve (a stale form) are dropped rather than saved.
-    let seed = queue::load(&mut conn, user.id).await?.seed;
-    let resolved = queue::resolve(&mut conn, view, seed).await?;
+    let v = crate::db::ratings::visibility(&mut conn, user.id, user.role).await?;
+    let current = queue::load(&mut conn, v).await?;
+    let resolved = queue::resolve(&mut conn, view, current.seed, current.visibility).await?;
     queue::save(&mut conn, user.id, &resolved.view).await?;
     session
         .flash(

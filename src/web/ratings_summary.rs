@@ -2,7 +2,10 @@
 //! `/candidates`) have been rated.
 //!
 //! Every figure is over the current ratings (one per reviewer and
-//! candidate) of the candidates the filter selects, and each count is a
+//! candidate) of the candidates the filter selects. Under the blind rule
+//! (`domain::visibility`) only the totals (counts of candidates and
+//! ratings, which say nothing of verdicts) cover them all; the rest covers
+//! the candidates whose ratings the viewer may see. Each count is a
 //! count of rows of one table grouped by a key, joined only to rows it has
 //! exactly one of (its candidate, user, tag), never through a join that
 //! could repeat them: ratings per reviewer and verdict count `ratings`
@@ -29,9 +32,12 @@ use askama::Template;
 use askama_web::WebTemplate;
 use poem::web::Data;
 use poem::{handler, IntoResponse, Request, Response};
+use sqlx::{PgConnection, PgPool};
 
-use crate::db::search::{self, Disagreement, Totals};
+use crate::db::ratings;
+use crate::db::search::{self, Disagreement, Scope, Totals};
 use crate::domain::filter::CandidateFilter;
+use crate::domain::visibility::RatingVisibility;
 use crate::domain::Verdict;
 use crate::web::access::CurrentUser;
 use crate::web::candidates::{
@@ -66,25 +72,33 @@ pub struct Agreement {
 /// Fleiss' kappa and mean pairwise agreement, with items of one rating
 /// left out and a varying number of ratings per item allowed.
 pub fn agreement<const K: usize>(items: &[[i64; K]]) -> Agreement {
+    let weighted: Vec<([i64; K], i64)> = items.iter().map(|i| (*i, 1)).collect();
+    agreement_of(&weighted)
+}
+
+/// [`agreement`] over items given once per combination of counts, with how
+/// many items have it (what the precomputed summary stores).
+pub fn agreement_of<const K: usize>(items: &[([i64; K], i64)]) -> Agreement {
     let mut a = Agreement::default();
     let mut sum_p = 0.0;
     let mut totals = [0f64; K];
     let mut all = 0f64;
-    for item in items {
+    for (item, weight) in items {
         let n: i64 = item.iter().sum();
-        if n < 2 {
+        if n < 2 || *weight <= 0 {
             continue;
         }
-        a.items += 1;
+        let w = *weight as f64;
+        a.items += *weight as u64;
         if item.iter().filter(|&&c| c > 0).count() > 1 {
-            a.disagreements += 1;
+            a.disagreements += *weight as u64;
         }
         let agreeing: i64 = item.iter().map(|&c| c * (c - 1)).sum();
-        sum_p += agreeing as f64 / (n * (n - 1)) as f64;
+        sum_p += w * agreeing as f64 / (n * (n - 1)) as f64;
         for (t, &c) in totals.iter_mut().zip(item) {
-            *t += c as f64;
+            *t += w * c as f64;
         }
-        all += n as f64;
+        all += w * n as f64;
     }
     if a.items == 0 {
         return a;
@@ -238,6 +252,9 @@ pub struct Figures {
     pub verdict_chart: String,
     pub tag_chart: String,
     pub show_project: bool,
+    /// The figures by reviewer, verdict and tag cover only what the blind
+    /// rule lets this viewer see.
+    pub blind: bool,
 }
 
 impl Figures {
@@ -283,6 +300,72 @@ pub struct RatingsFragment {
     s: SummaryView,
 }
 
+/// The counts a summary is drawn from.
+struct Counted {
+    totals: Totals,
+    per_reviewer: Vec<(String, Verdict, i64)>,
+    per_tag: Vec<(String, String, i64, i64)>,
+    /// Candidates with two or more current ratings: their counts per
+    /// verdict, and how many candidates have those counts.
+    shapes: Vec<([i64; 3], i64)>,
+    pairs: Vec<(String, String, i64, i64)>,
+    /// The first of the candidates whose ratings disagree, by name.
+    disagreements: Vec<Disagreement>,
+}
+
+/// From the precomputed summaries when the filter is whole projects whose
+/// every rating the viewer may see; otherwise from the ratings of the
+/// candidates in scope that the viewer may see.
+async fn count(
+    conn: &mut PgConnection,
+    pool: &PgPool,
+    s: &Scope,
+    v: &RatingVisibility,
+) -> sqlx::Result<Counted> {
+    // The totals on a second connection, at the same time as the rest: for
+    // whole projects they count a million candidates through an index.
+    let totals = async {
+        let mut c = pool.acquire().await?;
+        match search::whole_projects(s) {
+            Some(project) => search::precomputed_totals(&mut c, project).await,
+            None => search::totals(&mut c, s, v).await,
+        }
+    };
+    let (totals, rest) = tokio::join!(totals, rest(conn, s, v));
+    let mut counted = rest?;
+    counted.totals = totals?;
+    Ok(counted)
+}
+
+/// Everything but the totals.
+async fn rest(conn: &mut PgConnection, s: &Scope, v: &RatingVisibility) -> sqlx::Result<Counted> {
+    if let Some(project) = search::precomputed_for(s, v) {
+        return Ok(Counted {
+            totals: Totals::default(),
+            per_reviewer: search::precomputed_per_reviewer(conn, project).await?,
+            per_tag: search::precomputed_per_tag(conn, project).await?,
+            shapes: search::precomputed_shapes(conn, project).await?,
+            pairs: search::precomputed_pairs(conn, project).await?,
+            disagreements: search::precomputed_disagreements(conn, project, DISAGREEMENTS_SHOWN)
+                .await?,
+        });
+    }
+    let counts = search::verdict_counts(conn, s, v).await?;
+    let disagreeing: Vec<i64> = counts
+        .iter()
+        .filter(|(_, c)| c.iter().filter(|&&n| n > 0).count() > 1)
+        .map(|(id, _)| *id)
+        .collect();
+    Ok(Counted {
+        totals: Totals::default(),
+        per_reviewer: search::per_reviewer(conn, s, v).await?,
+        per_tag: search::per_tag(conn, s, v).await?,
+        pairs: search::reviewer_pairs(conn, s, v).await?,
+        disagreements: search::disagreements(conn, &disagreeing, v, DISAGREEMENTS_SHOWN).await?,
+        shapes: counts.into_iter().map(|(_, c)| (c, 1)).collect(),
+    })
+}
+
 fn link(path: &str, f: &CandidateFilter, replace: &[(&str, &str)]) -> String {
     let q = f.query_with(replace);
     if q.is_empty() {
@@ -307,9 +390,11 @@ pub async fn page(
     let res = search::resolve(&mut conn, &f).await?;
     let figures = if res.is_valid() {
         let s = &res.scope;
-        let totals = search::totals(&mut conn, s, me).await?;
+        let v = &ratings::visibility(&mut conn, me, user.role).await?;
+        let counted = count(&mut conn, &state.pool, s, v).await?;
+        let totals = counted.totals;
         let mut reviewers: Vec<ReviewerLine> = Vec::new();
-        for (name, verdict, n) in search::per_reviewer(&mut conn, s, me).await? {
+        for (name, verdict, n) in counted.per_reviewer {
             if reviewers.last().is_none_or(|r| r.name != name) {
                 reviewers.push(ReviewerLine {
                     href: link(paths::CANDIDATES, &f, &[("reviewer", &name)]),
@@ -335,8 +420,8 @@ pub async fn page(
                 )
             })
             .collect();
-        let tags: Vec<TagLine> = search::per_tag(&mut conn, s, me)
-            .await?
+        let tags: Vec<TagLine> = counted
+            .per_tag
             .into_iter()
             .map(|(name, project, ratings, candidates)| TagLine {
                 href: link(
@@ -350,16 +435,9 @@ pub async fn page(
                 candidates,
             })
             .collect();
-        let counts = search::verdict_counts(&mut conn, s, me).await?;
-        let per_item: Vec<[i64; 3]> = counts.iter().map(|(_, c)| *c).collect();
-        let agreement = agreement(&per_item);
-        let disagreeing: Vec<i64> = counts
-            .iter()
-            .filter(|(_, c)| c.iter().filter(|&&n| n > 0).count() > 1)
-            .map(|(id, _)| *id)
-            .collect();
-        let pairs = search::reviewer_pairs(&mut conn, s, me)
-            .await?
+        let agreement = agreement_of(&counted.shapes);
+        let pairs = counted
+            .pairs
             .into_iter()
             .map(|(a, b, both, agreed)| PairLine {
                 a,
@@ -369,8 +447,7 @@ pub async fn page(
                 percent: Figures::percent((both > 0).then(|| agreed as f64 / both as f64)),
             })
             .collect();
-        let disagreements =
-            search::disagreements(&mut conn, &disagreeing, DISAGREEMENTS_SHOWN).await?;
+        let disagreements = counted.disagreements;
         let series: Vec<(&str, &str)> = Verdict::ALL
             .iter()
             .zip(VERDICT_COLOURS)
@@ -435,6 +512,7 @@ pub async fn page(
             verdict_chart,
             tag_chart,
             show_project,
+            blind: !(v.sees_everything() || s.project_id.is_some_and(|p| v.sees_project(p))),
         })
     } else {
         None

@@ -239,13 +239,14 @@ pub async fn rate(
             .await?;
         return Ok(see_other(&table_at(&query)));
     }
-    let current = queue::load(&mut conn, user.id).await?;
+    let v = crate::db::ratings::visibility(&mut conn, user.id, user.role).await?;
+    let current = queue::load(&mut conn, v).await?;
     let mut view = current.view.clone();
     view.project = f.project.clone();
     view.observation = None;
     view.tag = None;
     view.filter = (!query.is_empty()).then_some(query);
-    let resolved = queue::resolve(&mut conn, view, current.seed).await?;
+    let resolved = queue::resolve(&mut conn, view, current.seed, current.visibility).await?;
     queue::save(&mut conn, user.id, &resolved.view).await?;
     session
         .flash(

@@ -232,6 +232,15 @@ pub async fn survey(pool: PgPool) -> Survey {
     }
 }
 
+/// Opens every project's ratings to every reviewer (the blind rule off),
+/// for tests of what the figures are rather than who may see them.
+pub async fn open_review(app: &TestApp) {
+    sqlx::query("UPDATE projects SET open_review = true")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+}
+
 /// The candidate names the table shows for `query` (one big page), in order.
 pub async fn names(app: &TestApp, query: &str) -> Vec<String> {
     let (names, _) = page(app, &format!("{query}&per=500")).await;
@@ -330,6 +339,24 @@ async fn each_filter_alone_matches_its_hand_counted_candidates(pool: PgPool) {
         // Around the deep position instead.
         ("pos=188.7+-45.2&radius=1&around=deep", "c07 c01"),
     ];
+    // Blind (the default): alice rated c01, c02 and c05, so the filters on
+    // others' ratings see those three only.
+    let blind: &[(&str, &str)] = &[
+        ("rated=disagree", "c02"),
+        ("verdict=real", "c01 c02"),
+        ("verdict=not_real", "c02 c05"),
+        ("verdict=unsure", ""),
+        ("tag=Pulsar", "c01"),
+        ("tag=noise", "c01"),
+        ("project=vast&tag=Flare+star", ""),
+        ("reviewer=bob", "c01 c02"),
+        ("reviewer=carol", "c02 c05"),
+        ("rated=any", "c01 c02 c03 c04 c05 g01"),
+    ];
+    for (q, want) in blind {
+        assert_eq!(names(&s.app, q).await, list(want), "blind: {q}");
+    }
+    open_review(&s.app).await;
     for (q, want) in cases {
         assert_eq!(names(&s.app, q).await, list(want), "{q}");
     }
@@ -378,6 +405,16 @@ async fn filters_combine(pool: PgPool) {
         ),
         ("pos=0+90&radius=1&rated=mine", "c05"),
     ];
+    // Blind: bob's real g01 and unsure c03 are not alice's to see.
+    for (q, want) in [
+        ("reviewer=bob&verdict=real", "c01"),
+        ("reviewer=bob&verdict=unsure&tag=Noise", ""),
+        ("verdict=real&tag=Noise", "c01"),
+        ("rated=disagree&reviewer=carol", "c02"),
+    ] {
+        assert_eq!(names(&s.app, q).await, list(want), "blind: {q}");
+    }
+    open_review(&s.app).await;
     for (q, want) in cases {
         assert_eq!(names(&s.app, q).await, list(want), "{q}");
     }

@@ -12,7 +12,7 @@ use std::process::Command;
 use reqwest::StatusCode;
 use sqlx::PgPool;
 
-use crate::candidates_table::{names, survey, TRICKY_NOTES};
+use crate::candidates_table::{names, open_review, survey, TRICKY_NOTES};
 use crate::helpers::TestApp;
 
 /// Header and rows of a CSV export.
@@ -196,6 +196,21 @@ fn assert_same_rows(header: &[String], rows: &[Vec<String>], vot: &serde_json::V
 #[sqlx::test]
 async fn csv_has_a_row_per_candidate_and_current_rating(pool: PgPool) {
     let s = survey(pool).await;
+    // Blind (the default): bob's c03 and carol's c04 are not alice's to
+    // see, so those candidates have a row without a rating.
+    let (header, rows) = csv_export(&s.app, "project=vast").await;
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let who: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{}:{}", r[col("name")], r[col("reviewer")]))
+        .collect();
+    assert_eq!(
+        who,
+        columns(
+            "c01:alice,c01:bob,c02:alice,c02:bob,c02:carol,c03:,c04:,c05:alice,c05:carol,c06:,c07:,c08:"
+        )
+    );
+    open_review(&s.app).await;
     let (header, rows) = csv_export(&s.app, "project=vast").await;
     assert_eq!(
         header,

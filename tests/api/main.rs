@@ -7,6 +7,7 @@ mod account;
 mod admin;
 mod assets;
 mod backup;
+mod blind;
 mod bounds;
 mod candidates_table;
 mod cli;

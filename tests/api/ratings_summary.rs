@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use scraper::{Html, Selector};
 use sqlx::PgPool;
 
-use crate::candidates_table::survey;
+use crate::candidates_table::{open_review, survey};
 use crate::helpers::{select_attr, select_text, TestApp};
 
 async fn summary(app: &TestApp, query: &str) -> Html {
@@ -23,6 +23,14 @@ fn row(html: &Html, section: &str, attr: &str, key: &str) -> Vec<String> {
         .collect()
 }
 
+/// The `attr` values of the rows of `section`'s table, in order.
+pub fn rows(html: &Html, section: &str, attr: &str) -> Vec<String> {
+    let sel = Selector::parse(&format!("{section} tr[{attr}]")).unwrap();
+    html.select(&sel)
+        .filter_map(|e| e.value().attr(attr).map(str::to_string))
+        .collect()
+}
+
 fn text(html: &Html, sel: &str) -> String {
     select_text(html, sel).unwrap_or_else(|| panic!("no {sel}"))
 }
@@ -32,9 +40,41 @@ fn cells(s: &str) -> Vec<String> {
 }
 
 #[sqlx::test]
-async fn counts_are_right_with_several_ratings_per_candidate(pool: PgPool) {
+async fn a_blind_reviewer_counts_only_the_candidates_they_rated(pool: PgPool) {
     let s = survey(pool).await;
     let html = summary(&s.app, "project=vast").await;
+    assert!(select_text(&html, "#blind-note").is_some());
+    // The totals count every rating: they say nothing of verdicts.
+    assert_eq!(text(&html, "#total-candidates"), "8");
+    assert_eq!(text(&html, "#total-ratings"), "9");
+    // alice rated c01, c02 and c05: bob's c03 and carol's c04 are left out.
+    assert_eq!(
+        row(&html, "#per-reviewer", "data-reviewer", "alice"),
+        cells("2 1 0 3")
+    );
+    assert_eq!(
+        row(&html, "#per-reviewer", "data-reviewer", "bob"),
+        cells("1 1 0 2")
+    );
+    assert_eq!(
+        row(&html, "#per-reviewer", "data-reviewer", "carol"),
+        cells("1 1 0 2")
+    );
+    assert_eq!(row(&html, "#per-tag", "data-tag", "Noise"), cells("1 1"));
+    assert!(row(&html, "#per-tag", "data-tag", "Flare star").is_empty());
+    // Agreement was over c01, c02 and c05 all along.
+    assert_eq!(text(&html, "#fleiss-kappa"), "0.546");
+    assert_eq!(text(&html, "#disagreement-count"), "1");
+}
+
+#[sqlx::test]
+async fn counts_are_right_with_several_ratings_per_candidate(pool: PgPool) {
+    let s = survey(pool).await;
+    // Every rating visible: the whole project comes from the precomputed
+    // summaries.
+    open_review(&s.app).await;
+    let html = summary(&s.app, "project=vast").await;
+    assert!(select_text(&html, "#blind-note").is_none());
     // 8 candidates; c01–c05 rated; c01, c02 and c05 twice or more; 2+3+1+1+2 ratings.
     assert_eq!(text(&html, "#total-candidates"), "8");
     assert_eq!(text(&html, "#total-rated"), "5");
@@ -116,6 +156,7 @@ async fn counts_are_right_with_several_ratings_per_candidate(pool: PgPool) {
 #[sqlx::test]
 async fn every_figure_respects_the_filter(pool: PgPool) {
     let s = survey(pool).await;
+    open_review(&s.app).await;
     // All projects: g01 adds bob's second real rating.
     let html = summary(&s.app, "reset=1").await;
     assert_eq!(text(&html, "#total-candidates"), "9");

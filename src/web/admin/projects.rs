@@ -117,6 +117,21 @@ fn parse_edit(
     };
     let on = |k: &str| matches!(get(k), Some("on" | "yes" | "true"));
     let mut problems = Vec::new();
+    // The blind rule's switches are read strictly: a value the form never
+    // sends is refused rather than taken as "off".
+    let mut switch = |k: &str, what: &str| match get(k) {
+        None | Some("") => false,
+        Some("on" | "yes" | "true") => true,
+        Some(_) => {
+            problems.push(Problem::new(
+                k,
+                format!("{what} is a checkbox: on or absent"),
+            ));
+            false
+        }
+    };
+    let open_review = switch("open_review", "Open review");
+    let admins_see_all = switch("admins_see_all", "Administrators see all ratings");
     let name = get("name").unwrap_or_default();
     check_line(&mut problems, "name", "The name", name, 200);
     let description = get("description").unwrap_or_default();
@@ -133,6 +148,8 @@ fn parse_edit(
         description: description.to_string(),
         reviewers_add_tags: on("reviewers_add_tags"),
         score_enabled: on("score_enabled"),
+        open_review,
+        admins_see_all,
     };
     let mut edits = Vec::new();
     for m in metrics {
@@ -225,6 +242,8 @@ pub async fn save(
                     "name": settings.name,
                     "reviewers_add_tags": settings.reviewers_add_tags,
                     "score_enabled": settings.score_enabled,
+                    "open_review": settings.open_review,
+                    "admins_see_all": settings.admins_see_all,
                     "rows_changed": changed,
                 }),
             )
