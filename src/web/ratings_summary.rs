@@ -5,7 +5,11 @@
 //! candidate) of the candidates the filter selects. Under the blind rule
 //! (`domain::visibility`) only the totals (counts of candidates and
 //! ratings, which say nothing of verdicts) cover them all; the rest covers
-//! the candidates whose ratings the viewer may see. Each count is a
+//! the candidates whose ratings the viewer may see. A whole project whose
+//! every rating the viewer may see is read from the summaries the rating
+//! triggers keep (`db::search::precomputed_*`); anything else is counted
+//! from the ratings (for a blind viewer, of the candidates they rated).
+//! Each count is a
 //! count of rows of one table grouped by a key, joined only to rows it has
 //! exactly one of (its candidate, user, tag), never through a join that
 //! could repeat them: ratings per reviewer and verdict count `ratings`
