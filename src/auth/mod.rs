@@ -1,5 +1,6 @@
 //! Who is asking: passwords, sessions, and the signed-in user.
 
+pub mod gate;
 pub mod password;
 pub mod session;
 pub mod throttle;

@@ -73,8 +73,17 @@ impl Pools {
         };
         // An export is bulk work that may run for minutes: one core each, so
         // a few of them cannot take every core from the pages' queries.
-        let export_opts = with("vetter export", limits.export_statement_timeout)
-            .options([("max_parallel_workers_per_gather", "0")]);
+        //
+        // And it is planned for the parameters it runs with. After five runs
+        // PostgreSQL may switch a prepared statement to a generic plan, which
+        // for "project = $1 ORDER BY id" walks the whole table in id order: a
+        // 3-candidate project's export then took a second once another
+        // project held 100k candidates. Planning each export afresh costs
+        // about a millisecond.
+        let export_opts = with("vetter export", limits.export_statement_timeout).options([
+            ("max_parallel_workers_per_gather", "0"),
+            ("plan_cache_mode", "force_custom_plan"),
+        ]);
         // Fresh options with main's settings, not a clone: a clone would keep
         // any parent pool (as tests have), whose connections it would then
         // share, and the health check could again be starved.
@@ -91,16 +100,13 @@ impl Pools {
                 .clone()
                 .max_connections(AUTH_CONNECTIONS)
                 .connect_lazy_with(with("vetter auth", limits.statement_timeout)),
+            // A report holds at most two connections at once (the ratings
+            // summary counts its totals alongside the rest), and no more
+            // than `long_connections` reports run at once (their slots).
             long: base
                 .clone()
-                .max_connections(limits.long_connections)
+                .max_connections(limits.long_connections * 2)
                 .connect_lazy_with(with("vetter long", limits.long_statement_timeout)),
-            // An export is planned for the parameters it runs with. After five
-            // runs PostgreSQL may switch a prepared statement to a generic
-            // plan, which for "project = $1 ORDER BY id" walks the whole
-            // table in id order: a 3-candidate project's export then took a
-            // second once another project held 100k candidates. Planning each
-            // export afresh costs about a millisecond.
             exports: base
                 .clone()
                 .max_connections(limits.export_connections)

@@ -7,6 +7,7 @@ use poem::web::{Data, Query, RemoteAddr};
 use poem::{handler, IntoResponse, Request, Response};
 use serde::Deserialize;
 
+use crate::auth::gate::Verdict;
 use crate::auth::password;
 use crate::auth::session::SessionUser;
 use crate::auth::throttle::{self, Decision};
@@ -82,6 +83,21 @@ pub async fn submit(
     let address = client_ip(req, remote, state.config.behind_proxy);
     let policy = state.config.login_throttle;
     let name_key = f.username.trim().to_lowercase();
+    let too_many =
+        |minutes: u64| format!("Too many failed sign-ins. Try again in {minutes} minutes.");
+    let window_minutes = policy.window.as_secs().div_ceil(60);
+    // A flood is answered from memory, without a database round trip.
+    let _ticket = match state.login_gate.enter(address, &name_key) {
+        Ok(t) => t,
+        Err(Verdict::Refused) => {
+            let msg = too_many(window_minutes);
+            return rerender(req, &f, next, msg, StatusCode::TOO_MANY_REQUESTS).await;
+        }
+        Err(Verdict::Busy) => {
+            let msg = "Too many sign-ins from your address at once. Wait a moment and try again.";
+            return rerender(req, &f, next, msg.into(), StatusCode::TOO_MANY_REQUESTS).await;
+        }
+    };
     // The attempt is counted before its password is looked at, so a burst of
     // guesses in parallel gets no further than one after another would.
     let admission = login_failures::admit(&state.pool, &name_key, address, policy.window, |n| {
@@ -91,9 +107,12 @@ pub async fn submit(
     let before = match admission {
         Admission::Refused { failures } => {
             tracing::warn!(username = %name_key, ?address, ?failures, "login refused: too many failures");
+            let whole_address = failures.address >= policy.address_refuse_after;
+            state
+                .login_gate
+                .remember_refusal(address, &name_key, whole_address);
             audit::login_refused(&state.pool, &name_key, address).await?;
-            let minutes = policy.window.as_secs().div_ceil(60);
-            let msg = format!("Too many failed sign-ins. Try again in {minutes} minutes.");
+            let msg = too_many(window_minutes);
             return rerender(req, &f, next, msg, StatusCode::TOO_MANY_REQUESTS).await;
         }
         Admission::Admitted { before } => before,

@@ -3,6 +3,7 @@ use std::sync::Arc;
 use sqlx::PgPool;
 use tokio::sync::Semaphore;
 
+use crate::auth::gate::LoginGate;
 use crate::config::Config;
 use crate::db::Pools;
 
@@ -19,6 +20,8 @@ pub struct AppState {
     pub export_slots: Arc<Semaphore>,
     /// One permit per long-budget connection.
     pub long_slots: Arc<Semaphore>,
+    /// Sign-in floods are turned away here before they reach the database.
+    pub login_gate: Arc<LoginGate>,
 }
 
 impl AppState {
@@ -29,6 +32,7 @@ impl AppState {
             pool: pools.web.clone(),
             export_slots: Arc::new(Semaphore::new(config.limits.export_connections as usize)),
             long_slots: Arc::new(Semaphore::new(config.limits.long_connections as usize)),
+            login_gate: Arc::new(LoginGate::default()),
             pools,
             config: Arc::new(config),
         }
