@@ -103,6 +103,9 @@ pub struct LoginThrottle {
     pub address_refuse_after: u32,
     /// Delay added per failure beyond `slow_after` (capped at 5 s).
     pub step: Duration,
+    /// How long a refusal is repeated from memory before the database is
+    /// asked again (`auth::gate`).
+    pub remember_refusal: Duration,
 }
 
 impl Default for LoginThrottle {
@@ -113,6 +116,7 @@ impl Default for LoginThrottle {
             refuse_after: 10,
             address_refuse_after: 100,
             step: Duration::from_millis(500),
+            remember_refusal: Duration::from_secs(60),
         }
     }
 }

@@ -13,9 +13,6 @@ use std::time::{Duration, Instant};
 /// Attempts from one address checked at once; more wait for nothing and
 /// are told to slow down. Far above what people behind one NAT type.
 const IN_FLIGHT_PER_ADDRESS: u32 = 4;
-/// How long a refusal is repeated from memory before the database is asked
-/// again.
-const REMEMBER_REFUSAL: Duration = Duration::from_secs(60);
 /// Entries kept at most; beyond this the gate stops remembering (and lets
 /// the database decide) rather than grow.
 const MAX_ENTRIES: usize = 100_000;
@@ -95,7 +92,13 @@ impl LoginGate {
 
     /// The database refused this pair (`whole_address` false) or every
     /// attempt from this address: repeat that for a while without asking.
-    pub fn remember_refusal(&self, address: Option<IpAddr>, username: &str, whole_address: bool) {
+    pub fn remember_refusal(
+        &self,
+        address: Option<IpAddr>,
+        username: &str,
+        whole_address: bool,
+        how_long: Duration,
+    ) {
         let Some(a) = address else { return };
         let mut s = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
@@ -106,14 +109,15 @@ impl LoginGate {
             }
         }
         let who = if whole_address { "" } else { username };
-        s.refused
-            .insert((a, who.to_string()), now + REMEMBER_REFUSAL);
+        s.refused.insert((a, who.to_string()), now + how_long);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const MINUTE: Duration = Duration::from_secs(60);
 
     fn addr(n: u8) -> Option<IpAddr> {
         Some(IpAddr::from([192, 0, 2, n]))
@@ -135,11 +139,11 @@ mod tests {
     #[test]
     fn a_refusal_is_repeated_for_its_pair_or_its_address() {
         let gate = Arc::new(LoginGate::default());
-        gate.remember_refusal(addr(1), "alice", false);
+        gate.remember_refusal(addr(1), "alice", false, MINUTE);
         assert_eq!(gate.enter(addr(1), "alice").err(), Some(Verdict::Refused));
         assert!(gate.enter(addr(1), "bob").is_ok());
         assert!(gate.enter(addr(2), "alice").is_ok());
-        gate.remember_refusal(addr(1), "bob", true);
+        gate.remember_refusal(addr(1), "bob", true, MINUTE);
         assert_eq!(gate.enter(addr(1), "carol").err(), Some(Verdict::Refused));
     }
 }

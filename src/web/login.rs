@@ -108,9 +108,12 @@ pub async fn submit(
         Admission::Refused { failures } => {
             tracing::warn!(username = %name_key, ?address, ?failures, "login refused: too many failures");
             let whole_address = failures.address >= policy.address_refuse_after;
-            state
-                .login_gate
-                .remember_refusal(address, &name_key, whole_address);
+            state.login_gate.remember_refusal(
+                address,
+                &name_key,
+                whole_address,
+                policy.remember_refusal,
+            );
             audit::login_refused(&state.pool, &name_key, address).await?;
             let msg = too_many(window_minutes);
             return rerender(req, &f, next, msg, StatusCode::TOO_MANY_REQUESTS).await;

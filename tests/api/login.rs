@@ -266,6 +266,8 @@ async fn repeated_failures_slow_down_then_refuse_even_the_right_password(pool: P
         refuse_after: 4,
         address_refuse_after: 6,
         step: Duration::from_millis(400),
+        // The database's count is what this test ages; nothing from memory.
+        remember_refusal: Duration::ZERO,
     };
     let app = TestApp::spawn_with(pool, |c| c.login_throttle = policy).await;
     let alice = app.create_user("alice", Role::Reviewer).await;
