@@ -10,9 +10,12 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Attempts from one address checked at once; more wait for nothing and
-/// are told to slow down. Far above what people behind one NAT type.
+/// Attempts from one address checked at once; more wait their turn (a team
+/// behind one NAT signing in together), and past `WAIT` are told to slow
+/// down.
 const IN_FLIGHT_PER_ADDRESS: u32 = 4;
+/// How long an attempt waits for its address's turn.
+const WAIT: Duration = Duration::from_secs(5);
 /// Entries kept at most; beyond this the gate stops remembering (and lets
 /// the database decide) rather than grow.
 const MAX_ENTRIES: usize = 100_000;
@@ -90,6 +93,23 @@ impl LoginGate {
         })
     }
 
+    /// `enter`, waiting up to `WAIT` for a turn when the address is busy.
+    pub async fn wait(
+        self: &Arc<Self>,
+        address: Option<IpAddr>,
+        username: &str,
+    ) -> Result<Ticket, Verdict> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match self.enter(address, username) {
+                Err(Verdict::Busy) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// The database refused this pair (`whole_address` false) or every
     /// attempt from this address: repeat that for a while without asking.
     pub fn remember_refusal(
@@ -134,6 +154,21 @@ mod tests {
         assert!(gate.enter(addr(2), "alice").is_ok());
         drop(held);
         assert!(gate.enter(addr(1), "alice").is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_busy_address_waits_its_turn() {
+        let gate = Arc::new(LoginGate::default());
+        let mut held: Vec<_> = (0..IN_FLIGHT_PER_ADDRESS)
+            .map(|_| gate.enter(addr(1), "alice").unwrap())
+            .collect();
+        let waiting = {
+            let gate = gate.clone();
+            tokio::spawn(async move { gate.wait(addr(1), "bob").await.is_ok() })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        held.pop();
+        assert!(waiting.await.unwrap());
     }
 
     #[test]

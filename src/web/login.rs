@@ -69,6 +69,9 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
+/// How long an attempt the gate refuses waits for its answer.
+const FLOOD_ANSWER_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+
 const WRONG: &str = "Wrong username or password, or the account is not active.";
 
 #[handler]
@@ -86,10 +89,13 @@ pub async fn submit(
     let too_many =
         |minutes: u64| format!("Too many failed sign-ins. Try again in {minutes} minutes.");
     let window_minutes = policy.window.as_secs().div_ceil(60);
-    // A flood is answered from memory, without a database round trip.
-    let _ticket = match state.login_gate.enter(address, &name_key) {
+    // A flood is answered from memory, without a database round trip, and
+    // slowly: a client that sends again as soon as it is answered then
+    // costs a timer, not a core.
+    let _ticket = match state.login_gate.wait(address, &name_key).await {
         Ok(t) => t,
         Err(Verdict::Refused) => {
+            tokio::time::sleep(FLOOD_ANSWER_DELAY).await;
             let msg = too_many(window_minutes);
             return rerender(req, &f, next, msg, StatusCode::TOO_MANY_REQUESTS).await;
         }
