@@ -126,6 +126,24 @@ impl<E: Endpoint> Endpoint for BoundedEndpoint<E> {
     }
 }
 
+fn state_of(req: &Request) -> Result<AppState, AppError> {
+    req.extensions()
+        .get::<AppState>()
+        .cloned()
+        .ok_or_else(|| AppError::internal("app state missing"))
+}
+
+/// Gives the handler an `AppState` whose `pool` is the one `pick` chooses.
+fn use_pool(
+    req: &mut Request,
+    pick: impl FnOnce(&crate::db::Pools) -> sqlx::PgPool,
+) -> Result<(), AppError> {
+    let mut state = state_of(req)?;
+    state.pool = pick(&state.pools);
+    req.extensions_mut().insert(state);
+    Ok(())
+}
+
 /// Puts the long-budget pool in the handler's `AppState`, once one of its
 /// few slots is free.
 pub struct LongBudget;
@@ -143,23 +161,15 @@ impl<E: Endpoint> Endpoint for LongBudgetEndpoint<E> {
     type Output = E::Output;
 
     async fn call(&self, mut req: Request) -> poem::Result<Self::Output> {
-        let mut state = req
-            .extensions()
-            .get::<AppState>()
-            .cloned()
-            .ok_or_else(|| AppError::internal("app state missing"))?;
-        let slot = tokio::time::timeout(
-            crate::db::ACQUIRE_TIMEOUT,
-            state.long_slots.clone().acquire_owned(),
-        )
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .ok_or(AppError::Busy(
-            "Too many reports are being prepared at the moment. Try again in a minute.",
-        ))?;
-        state.pool = state.pools.long.clone();
-        req.extensions_mut().insert(state);
+        let slots = state_of(&req)?.long_slots;
+        let slot = tokio::time::timeout(crate::db::ACQUIRE_TIMEOUT, slots.acquire_owned())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or(AppError::Busy(
+                "Too many reports are being prepared at the moment. Try again in a minute.",
+            ))?;
+        use_pool(&mut req, |p| p.long.clone())?;
         let out = self.0.call(req).await;
         drop(slot);
         out
@@ -182,13 +192,7 @@ impl<E: Endpoint> Endpoint for AuthBudgetEndpoint<E> {
     type Output = E::Output;
 
     async fn call(&self, mut req: Request) -> poem::Result<Self::Output> {
-        let mut state = req
-            .extensions()
-            .get::<AppState>()
-            .cloned()
-            .ok_or_else(|| AppError::internal("app state missing"))?;
-        state.pool = state.pools.auth.clone();
-        req.extensions_mut().insert(state);
+        use_pool(&mut req, |p| p.auth.clone())?;
         self.0.call(req).await
     }
 }

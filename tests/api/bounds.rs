@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use vetter::domain::Role;
 
-use crate::helpers::{list_files, select_attr, TestApp, TestUser};
+use crate::helpers::{list_files, TestApp, TestUser};
 use crate::upload_api::{token_for, uploader, vast_project};
 
 fn host(app: &TestApp) -> String {
@@ -28,20 +28,7 @@ async fn session_cookie(app: &TestApp, user: &TestUser) -> String {
         .cookie_provider(jar.clone())
         .build()
         .unwrap();
-    let page = client
-        .get(app.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let token = select_attr(
-        &scraper::Html::parse_document(&page),
-        "input[name=csrf_token]",
-        "value",
-    )
-    .unwrap();
+    let token = crate::helpers::login_token(&client, app).await;
     let r = client
         .post(app.url("/login"))
         .form(&[

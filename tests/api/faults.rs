@@ -489,13 +489,8 @@ async fn probe_outage(app: &TestApp, c: &Client) {
     // that says why.
     let sign_in = |htmx: bool| async move {
         let c = client();
-        let page = c.get(app.url("/login")).send().await.unwrap();
-        assert_eq!(page.status(), StatusCode::OK);
-        let text = page.text().await.unwrap();
-        let token = {
-            let html = scraper::Html::parse_document(&text);
-            crate::helpers::select_attr(&html, "input[name=csrf_token]", "value").unwrap()
-        };
+        // The page shows (it would panic on an error page without a form).
+        let token = crate::helpers::login_token(&c, app).await;
         let mut post = c.post(app.url("/login")).form(&[
             ("username", "alice"),
             ("password", "whatever-it-is"),

@@ -154,6 +154,15 @@ pub async fn create_user(pool: &PgPool, username: &str, role: Role) -> TestUser 
     }
 }
 
+/// The CSRF token of the login page as `client` (a browser of its own)
+/// gets it, with the cookie half left in the client's jar.
+pub async fn login_token(client: &Client, app: &TestApp) -> String {
+    let page = client.get(app.url("/login")).send().await.unwrap();
+    let text = page.text().await.unwrap();
+    let html = Html::parse_document(&text);
+    select_attr(&html, "input[name=csrf_token]", "value").expect("no csrf_token on /login")
+}
+
 pub fn select_attr(html: &Html, selector: &str, attr: &str) -> Option<String> {
     let sel = Selector::parse(selector).unwrap();
     html.select(&sel)

@@ -321,17 +321,7 @@ async fn repeated_failures_slow_down_then_refuse_even_the_right_password(pool: P
 /// a browser of its own.
 async fn login_from(app: &TestApp, address: &str, username: &str, password: &str) -> StatusCode {
     let client = crate::helpers::new_client();
-    let page = client
-        .get(app.url("/login"))
-        .header("x-real-ip", address)
-        .send()
-        .await
-        .unwrap();
-    let text = page.text().await.unwrap();
-    let token = {
-        let html = scraper::Html::parse_document(&text);
-        crate::helpers::select_attr(&html, "input[name=csrf_token]", "value").unwrap()
-    };
+    let token = crate::helpers::login_token(&client, app).await;
     client
         .post(app.url("/login"))
         .header("x-real-ip", address)
