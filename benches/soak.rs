@@ -34,6 +34,8 @@
 //!   VETTER_BENCH_SOAK_REVIEWERS   concurrent reviewers, at most 64 (default 64)
 //!   VETTER_BENCH_SOAK_HOSTILE     hostile clients (default 16; 0 for none)
 //!   VETTER_BENCH_THINK_MS         mean pause between ratings (default 1000)
+//!   VETTER_BENCH_SOAK_KINDS       which hostile kinds, comma-separated, of
+//!                                 exports, heads, forms, logins (default all)
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -71,6 +73,7 @@ struct Settings {
     reviewers: usize,
     think_ms: u64,
     hostile: usize,
+    kinds: Vec<usize>,
     size: Size,
 }
 
@@ -80,11 +83,31 @@ fn run() -> anyhow::Result<()> {
         reviewers: env_num("VETTER_BENCH_SOAK_REVIEWERS", 64, 1, USERS as u64)? as usize,
         think_ms: env_num("VETTER_BENCH_THINK_MS", 1000, 0, 60_000)?,
         hostile: env_num("VETTER_BENCH_SOAK_HOSTILE", 16, 0, 64)? as usize,
+        kinds: hostile_kinds()?,
         size: Size::from_env()?,
     };
     let admin = admin_options()?;
     let rt = runtime()?;
     rt.block_on(bench(&s, &admin))
+}
+
+fn hostile_kinds() -> anyhow::Result<Vec<usize>> {
+    let Ok(list) = std::env::var("VETTER_BENCH_SOAK_KINDS") else {
+        return Ok((0..hostile::KINDS.len()).collect());
+    };
+    list.split(',')
+        .map(|k| {
+            hostile::KINDS
+                .iter()
+                .position(|&known| known == k.trim())
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "VETTER_BENCH_SOAK_KINDS: {k:?} is not one of {}",
+                        hostile::KINDS.join(", ")
+                    )
+                })
+        })
+        .collect()
 }
 
 /// What one reviewer saw: (kind of request, milliseconds) and its errors.
@@ -98,9 +121,10 @@ async fn bench(s: &Settings, admin: &PgConnectOptions) -> anyhow::Result<()> {
     let pool = prepare_database(&s.size, admin).await?;
     let mut server = ServerProcess::start(admin).await?;
     println!(
-        "soak bench: {} reviewers and {} hostile clients for {} s, mean pause {} ms, on {} candidates; server pid {}; load average {}",
+        "soak bench: {} reviewers and {} hostile clients ({}) for {} s, mean pause {} ms, on {} candidates; server pid {}; load average {}",
         s.reviewers,
         s.hostile,
+        s.kinds.iter().map(|&k| hostile::KINDS[k]).collect::<Vec<_>>().join(", "),
         s.seconds,
         s.think_ms,
         thousands(s.size.candidates),
@@ -126,7 +150,7 @@ async fn bench(s: &Settings, admin: &PgConnectOptions) -> anyhow::Result<()> {
         )));
     }
     ready.wait().await;
-    let hostile = hostile::start(s.hostile, &server.base, stop.clone()).await;
+    let hostile = hostile::start(s.hostile, &s.kinds, &server.base, stop.clone()).await;
     let (started, cpu_before) = (Instant::now(), process_cpu_ms(&server.pid().to_string()));
     let (mut peak_sampled, mut last_rss) = (0.0f64, 0.0f64);
     let mut alive = true;

@@ -38,13 +38,17 @@ impl Application {
             header: config.limits.header_timeout,
             write: config.limits.write_timeout,
         };
+        let send_buffer = usize::try_from(config.limits.send_buffer_bytes).unwrap_or(usize::MAX);
+        let state = AppState::new(config, &pool);
         Ok(Self {
             acceptor: DeadlineAcceptor {
                 inner: acceptor,
                 timeouts,
+                send_buffer,
+                cuts: state.cuts.clone(),
             },
             port,
-            state: AppState::new(config, &pool),
+            state,
         })
     }
 

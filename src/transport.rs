@@ -13,10 +13,19 @@
 //!   been written.
 //! - **write**: a write that cannot make progress for `write_timeout`
 //!   (the client stopped reading) fails, and hyper drops the connection.
+//!
+//! And [`Cuts`] lets a handler have its connection dropped: a streamed body
+//! that fails part way must not end like a whole one, yet hyper (1.12) ends
+//! a chunked body with its clean last chunk even when the body stream
+//! returns an error. A cut connection fails its next write instead.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -33,10 +42,54 @@ pub struct Timeouts {
     pub write: Duration,
 }
 
+/// The open connections by peer address (unique while a connection
+/// lives), each with the flag that cuts it.
+#[derive(Clone, Default)]
+pub struct Cuts(Arc<Mutex<HashMap<SocketAddr, Arc<AtomicBool>>>>);
+
+impl Cuts {
+    fn register(&self, peer: SocketAddr) -> Arc<AtomicBool> {
+        let flag = Arc::new(AtomicBool::new(false));
+        if let Ok(mut open) = self.0.lock() {
+            open.insert(peer, flag.clone());
+        }
+        flag
+    }
+
+    fn forget(&self, peer: &SocketAddr) {
+        if let Ok(mut open) = self.0.lock() {
+            open.remove(peer);
+        }
+    }
+
+    /// Drops the connection from `peer` at its next write.
+    pub fn cut(&self, peer: SocketAddr) {
+        if let Some(flag) = self.0.lock().ok().and_then(|open| open.get(&peer).cloned()) {
+            flag.store(true, Ordering::Release);
+        }
+    }
+}
+
+/// A connection's entry in [`Cuts`], removed when the connection goes.
+struct Registered {
+    cuts: Cuts,
+    peer: SocketAddr,
+    flag: Arc<AtomicBool>,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.cuts.forget(&self.peer);
+    }
+}
+
 /// A TCP acceptor whose connections carry [`Deadlines`].
 pub struct DeadlineAcceptor {
     pub inner: TcpAcceptor,
     pub timeouts: Timeouts,
+    pub cuts: Cuts,
+    /// SO_SNDBUF of each connection (see `Limits::send_buffer_bytes`).
+    pub send_buffer: usize,
 }
 
 impl Acceptor for DeadlineAcceptor {
@@ -48,7 +101,19 @@ impl Acceptor for DeadlineAcceptor {
 
     async fn accept(&mut self) -> io::Result<(Self::Io, LocalAddr, RemoteAddr, Scheme)> {
         let (io, local, remote, scheme) = self.inner.accept().await?;
-        Ok((Deadlines::new(io, self.timeouts), local, remote, scheme))
+        // A socket refusing the option still serves; only the bound is lost.
+        if let Err(e) = socket2::SockRef::from(&io).set_send_buffer_size(self.send_buffer) {
+            tracing::warn!("could not bound a connection's send buffer: {e}");
+        }
+        let mut conn = Deadlines::new(io, self.timeouts);
+        if let Some(peer) = remote.as_socket_addr() {
+            conn.registered = Some(Registered {
+                cuts: self.cuts.clone(),
+                peer: *peer,
+                flag: self.cuts.register(*peer),
+            });
+        }
+        Ok((conn, local, remote, scheme))
     }
 }
 
@@ -73,6 +138,7 @@ pub struct Deadlines<T> {
     tail: [u8; 3],
     head_deadline: Option<Pin<Box<Sleep>>>,
     write_deadline: Option<Pin<Box<Sleep>>>,
+    registered: Option<Registered>,
 }
 
 impl<T> Deadlines<T> {
@@ -84,7 +150,14 @@ impl<T> Deadlines<T> {
             tail: [0; 3],
             head_deadline: Some(Box::pin(sleep(timeouts.header))),
             write_deadline: None,
+            registered: None,
         }
+    }
+
+    fn is_cut(&self) -> bool {
+        self.registered
+            .as_ref()
+            .is_some_and(|r| r.flag.load(Ordering::Acquire))
     }
 
     /// Notes bytes read; true once they complete a request head.
@@ -97,6 +170,13 @@ impl<T> Deadlines<T> {
         self.tail[3 - keep..].copy_from_slice(&window[window.len() - keep..]);
         done
     }
+}
+
+fn cut_off() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::ConnectionAborted,
+        "the response was cut short",
+    )
 }
 
 fn timed_out(what: &str) -> io::Error {
@@ -194,6 +274,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Deadlines<T> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        if this.is_cut() {
+            return Poll::Ready(Err(cut_off()));
+        }
         let polled = Pin::new(&mut this.inner).poll_write(cx, buf);
         if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
             this.wrote(buf);
@@ -207,6 +290,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Deadlines<T> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        if this.is_cut() {
+            return Poll::Ready(Err(cut_off()));
+        }
         let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
         if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
             this.wrote(

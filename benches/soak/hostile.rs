@@ -30,13 +30,19 @@ pub struct Running {
     tasks: Vec<JoinHandle<()>>,
 }
 
-pub async fn start(n: usize, base: &str, stop: Arc<AtomicBool>) -> Running {
+/// The kinds, in the order the clients are dealt out.
+pub const KINDS: [&str; 4] = ["exports", "heads", "forms", "logins"];
+
+/// `kinds` picks which of `KINDS` to run (to see what one kind costs the
+/// reviewers); the clients are dealt out over them in turn.
+pub async fn start(n: usize, kinds: &[usize], base: &str, stop: Arc<AtomicBool>) -> Running {
+    let kind_of = |i: usize| kinds[i % kinds.len()];
     let counts = Arc::new(Counts::default());
     let addr = base.trim_start_matches("http://").to_string();
     // The exporters sign in before the login floods start, which would
     // soon have this address throttled.
     let mut cookies = std::collections::HashMap::new();
-    for i in (0..n).filter(|i| i % 4 == 0) {
+    for i in (0..n).filter(|&i| kind_of(i) == 0) {
         if let Some(c) = session_cookie(base, &format!("reviewer{:02}", i + 1)).await {
             cookies.insert(i, c);
         }
@@ -46,8 +52,9 @@ pub async fn start(n: usize, base: &str, stop: Arc<AtomicBool>) -> Running {
         let (addr, base, stop, counts) =
             (addr.clone(), base.to_string(), stop.clone(), counts.clone());
         let cookie = cookies.remove(&i);
+        let kind = kind_of(i);
         tasks.push(tokio::spawn(async move {
-            match i % 4 {
+            match kind {
                 0 => {
                     if let Some(cookie) = cookie {
                         stalled_exports(&cookie, &addr, &stop, &counts).await

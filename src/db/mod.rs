@@ -65,11 +65,20 @@ impl Pools {
     /// Pools for the same database as `main`, with its settings, each under
     /// its own name (seen in `pg_stat_activity`) and time-out.
     pub fn derive(main: &PgPool, limits: &crate::config::Limits) -> Self {
+        // No JIT: PostgreSQL compiles any query whose estimate passes
+        // `jit_above_cost`, and a whole-survey export's estimate always does.
+        // That took 0.4 s of a core before its first row, every time; four
+        // exports starting together held both cores for a second while the
+        // reviewers' ratings waited. The queries here are index walks that
+        // JIT barely speeds up.
         let with = |name: &str, timeout: Duration| {
             (*main.connect_options())
                 .clone()
                 .application_name(name)
-                .options([("statement_timeout", format!("{}ms", timeout.as_millis()))])
+                .options([
+                    ("statement_timeout", format!("{}ms", timeout.as_millis())),
+                    ("jit", "off".to_string()),
+                ])
         };
         // An export is bulk work that may run for minutes: one core each, so
         // a few of them cannot take every core from the pages' queries.
@@ -80,7 +89,7 @@ impl Pools {
         // 3-candidate project's export then took a second once another
         // project held 100k candidates. Planning each export afresh costs
         // about a millisecond.
-        let export_opts = with("vetter export", limits.export_statement_timeout).options([
+        let export_opts = with("vetter export", limits.long_statement_timeout).options([
             ("max_parallel_workers_per_gather", "0"),
             ("plan_cache_mode", "force_custom_plan"),
         ]);

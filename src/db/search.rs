@@ -1311,15 +1311,58 @@ pub struct ExportRow {
     pub replaced_at: Option<time::OffsetDateTime>,
 }
 
+/// Rows a single [`fetch_export`] takes from the export cursor.
+pub const EXPORT_BATCH: usize = 1000;
+
+/// Opens the export as a cursor, in the transaction the caller holds open,
+/// to be read with [`fetch_export`]. A cursor computes rows only when asked:
+/// streamed with `fetch`, PostgreSQL ran ahead until the socket buffers
+/// between it and the app were full (megabytes, a second of a core) even
+/// for a client that had stopped reading after the first chunk.
+pub async fn declare_export(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    v: &RatingVisibility,
+    ratings: RatingsExport,
+) -> sqlx::Result<()> {
+    // Planned for every row, as a plain query is (a cursor is otherwise
+    // planned for its first tenth).
+    sqlx::query("SET LOCAL cursor_tuple_fraction = 1.0")
+        .execute(&mut *conn)
+        .await?;
+    let mut q = QueryBuilder::new("DECLARE vetter_export NO SCROLL CURSOR FOR ");
+    push_export_query(&mut q, scope, v, ratings);
+    q.build().persistent(false).execute(conn).await?;
+    Ok(())
+}
+
+/// The next rows of the cursor [`declare_export`] opened; empty at its end.
+pub async fn fetch_export(conn: &mut PgConnection) -> sqlx::Result<Vec<ExportRow>> {
+    sqlx::query_as(&format!("FETCH FORWARD {EXPORT_BATCH} FROM vetter_export"))
+        .persistent(false)
+        .fetch_all(conn)
+        .await
+}
+
 /// The export's query: candidates in scope by id, each with all its metric
-/// values (one index range per candidate) and its ratings as asked. Meant
-/// to be streamed with `fetch`.
+/// values (one index range per candidate) and its ratings as asked.
 pub fn export_query(
     scope: &Scope,
     v: &RatingVisibility,
     ratings: RatingsExport,
 ) -> QueryBuilder<'static, Postgres> {
-    let mut q = QueryBuilder::new(
+    let mut q = QueryBuilder::new("");
+    push_export_query(&mut q, scope, v, ratings);
+    q
+}
+
+fn push_export_query(
+    q: &mut QueryBuilder<'static, Postgres>,
+    scope: &Scope,
+    v: &RatingVisibility,
+    ratings: RatingsExport,
+) {
+    q.push(
         "SELECT c.id AS candidate_id, p.slug AS project, o.external_id AS observation, b.name AS beam,
                 c.name, c.ra, c.dec, c.rating_count, mx.metric_ids, mx.metric_values, ",
     );
@@ -1353,7 +1396,7 @@ pub fn export_query(
     // row, with only the viewer's own rating (or empty rating columns).
     if ratings != RatingsExport::None {
         q.push(" LEFT JOIN LATERAL (").push(current);
-        push_rating_visible(&mut q, v, "r", "c");
+        push_rating_visible(q, v, "r", "c");
         if ratings == RatingsExport::History {
             q.push(
                 " UNION ALL
@@ -1361,7 +1404,7 @@ pub fn export_query(
                          'replaced', h.replaced_at
                   FROM rating_history h JOIN users u ON u.id = h.user_id WHERE h.candidate_id = c.id",
             );
-            push_rating_visible(&mut q, v, "h", "c");
+            push_rating_visible(q, v, "h", "c");
         } else {
             // Kept a subquery per candidate: pulled up into a join, it
             // became a hash join of every rating and a sort of the whole
@@ -1372,12 +1415,11 @@ pub fn export_query(
         q.push(") x ON true");
     }
     q.push(" WHERE true");
-    push_conditions(&mut q, scope, v);
+    push_conditions(q, scope, v);
     q.push(" ORDER BY c.id");
     if ratings != RatingsExport::None {
         q.push(", lower(x.reviewer), x.rating_status, x.rated_at");
     }
-    q
 }
 
 #[cfg(test)]

@@ -26,20 +26,22 @@
 //! return gets a leading `'`, so a spreadsheet shows it instead of running
 //! it as a formula ([`csv_text`]).
 //!
-//! Exports stream: a task runs the query with sqlx `fetch` and hands the
-//! encoded bytes to the response body through a small bounded channel, so
-//! memory stays flat however many rows, and a client that goes away stops
-//! the query. They run on their own few connections (`Pools::exports`): a
-//! further export is refused at once, and a client that stops reading for
-//! the write time-out loses its export, so nobody can hold a connection
-//! for as long as they like.
+//! Exports stream: a task reads the query through a cursor, a thousand rows
+//! at a time, and hands the encoded bytes to the response body through a
+//! small bounded channel, so memory stays flat however many rows, the
+//! database computes no further ahead than the client reads, and a client
+//! that goes away stops the query. The whole export has the export time
+//! budget (`VETTER_EXPORT_STATEMENT_TIMEOUT`). Exports run on their own few
+//! connections (`Pools::exports`): a further export is refused at once, and
+//! a client that stops reading for the write time-out loses its export, so
+//! nobody can hold a connection for as long as they like.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::TryStreamExt;
 use poem::http::{header, StatusCode};
 use poem::web::{Data, Path};
 use poem::{handler, Body, Request, Response};
@@ -57,14 +59,18 @@ use crate::db::users::User;
 use crate::domain::filter::CandidateFilter;
 use crate::domain::visibility::RatingVisibility;
 use crate::domain::Problem;
+use crate::transport::Cuts;
 use crate::web::access::CurrentUser;
 use crate::web::error::{AppError, WebResult};
 use crate::web::state::AppState;
 
 /// Bytes gathered before they are handed to the response.
 const CHUNK: usize = 64 * 1024;
-/// Chunks in flight between the query and the client.
-const CHANNEL: usize = 8;
+/// Chunks in flight between the query and the client. Two keep the query
+/// and the socket both busy; more only grows what is encoded in advance for
+/// a client that has stopped reading (with eight, four stalled exports
+/// starting together held both cores for a second).
+const CHANNEL: usize = 2;
 
 /// A metric column of an export.
 #[derive(Debug, Clone)]
@@ -470,6 +476,9 @@ struct Producer {
     conn: PoolConnection<Postgres>,
     _slot: OwnedSemaphorePermit,
     write_timeout: Duration,
+    /// The whole export's budget: each fetch is a statement of its own (with
+    /// the reports' statement time-out), so the app keeps this one.
+    budget: Duration,
     /// Set when the export stops short (the client stopped reading, or the
     /// query failed): the body then ends in an error, so the client never
     /// takes the cut file for a whole one.
@@ -484,27 +493,35 @@ async fn produce(
     v: RatingVisibility,
     mut enc: Encoder,
     description: String,
-    tx: mpsc::Sender<Chunk>,
+    tx_chunks: mpsc::Sender<Chunk>,
 ) -> Result<(), std::io::Error> {
     let Producer {
         mut conn,
         _slot,
         write_timeout,
+        budget,
         broken,
     } = p;
     let started = std::time::Instant::now();
     enc.header(&description)?;
-    let mut q = search::export_query(&scope, &v, enc.shape.ratings);
+    let io = std::io::Error::other;
+    // The cursor lives in this transaction; dropping it (an early return)
+    // rolls back, which closes the cursor.
+    let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(io)?;
+    search::declare_export(&mut tx, &scope, &v, enc.shape.ratings)
+        .await
+        .map_err(io)?;
     let mut n: u64 = 0;
-    let mut rows = q
-        .build_query_as::<ExportRow>()
-        .persistent(false)
-        .fetch(&mut *conn);
-    while let Some(row) = rows.try_next().await.map_err(std::io::Error::other)? {
-        enc.row(&row)?;
-        n += 1;
-        if let Some(chunk) = enc.take(false)? {
-            let gone = match tx.send_timeout(Ok(chunk), write_timeout).await {
+    loop {
+        let rows = search::fetch_export(&mut tx).await.map_err(io)?;
+        let last = rows.len() < search::EXPORT_BATCH;
+        for row in &rows {
+            enc.row(row)?;
+            n += 1;
+            let Some(chunk) = enc.take(false)? else {
+                continue;
+            };
+            let gone = match tx_chunks.send_timeout(Ok(chunk), write_timeout).await {
                 Ok(()) => continue,
                 Err(SendTimeoutError::Closed(_)) => "export abandoned by the client",
                 Err(SendTimeoutError::Timeout(_)) => {
@@ -513,16 +530,25 @@ async fn produce(
                 }
             };
             tracing::info!(rows = n, "{gone}");
-            drop(rows);
-            // The rest of the result is not wanted: do not drain it.
-            conn.close_on_drop();
+            return Ok(());
+        }
+        if last {
+            break;
+        }
+        if started.elapsed() > budget {
+            broken.store(true, Ordering::Release);
+            tracing::warn!(rows = n, "export stopped: it ran past its time budget");
             return Ok(());
         }
     }
-    drop(rows);
+    tx.rollback().await.map_err(io)?;
     enc.footer();
     if let Some(chunk) = enc.take(true)? {
-        if tx.send_timeout(Ok(chunk), write_timeout).await.is_err() {
+        if tx_chunks
+            .send_timeout(Ok(chunk), write_timeout)
+            .await
+            .is_err()
+        {
             broken.store(true, Ordering::Release);
         }
     }
@@ -540,6 +566,8 @@ fn stream_body(
     v: RatingVisibility,
     enc: Encoder,
     description: String,
+    // The error alone would not do: see `transport::Cuts`.
+    cut: Option<(Cuts, SocketAddr)>,
 ) -> Body {
     let (tx, rx) = mpsc::channel::<Chunk>(CHANNEL);
     let broken = p.broken.clone();
@@ -556,17 +584,23 @@ fn stream_body(
     });
     let stream = futures_util::stream::unfold(Some(rx), move |rx| {
         let broken = broken.clone();
+        let cut = cut.clone();
         async move {
             let mut rx = rx?;
             match rx.recv().await {
                 Some(chunk) => Some((chunk, Some(rx))),
-                None if broken.load(Ordering::Acquire) => Some((
-                    Err(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        "the export stopped short",
-                    )),
-                    None,
-                )),
+                None if broken.load(Ordering::Acquire) => {
+                    if let Some((cuts, peer)) = &cut {
+                        cuts.cut(*peer);
+                    }
+                    Some((
+                        Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "the export stopped short",
+                        )),
+                        None,
+                    ))
+                }
                 None => None,
             }
         }
@@ -616,6 +650,7 @@ async fn export(
         conn,
         _slot: slot,
         write_timeout: state.config.limits.write_timeout,
+        budget: state.config.limits.export_statement_timeout,
         broken: Arc::new(AtomicBool::new(false)),
     };
     let body = stream_body(
@@ -624,6 +659,9 @@ async fn export(
         v,
         Encoder::new(format, shape),
         f.summary(),
+        req.remote_addr()
+            .as_socket_addr()
+            .map(|peer| (state.cuts.clone(), *peer)),
     );
     Ok(Response::builder()
         .status(StatusCode::OK)

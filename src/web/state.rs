@@ -6,6 +6,7 @@ use tokio::sync::Semaphore;
 use crate::auth::gate::LoginGate;
 use crate::config::Config;
 use crate::db::Pools;
+use crate::transport::Cuts;
 
 /// What handlers share; cheap to clone.
 #[derive(Clone)]
@@ -22,6 +23,8 @@ pub struct AppState {
     pub long_slots: Arc<Semaphore>,
     /// Sign-in floods are turned away here before they reach the database.
     pub login_gate: Arc<LoginGate>,
+    /// Lets a streamed response that failed part way drop its connection.
+    pub cuts: Cuts,
 }
 
 impl AppState {
@@ -33,6 +36,7 @@ impl AppState {
             export_slots: Arc::new(Semaphore::new(config.limits.export_connections as usize)),
             long_slots: Arc::new(Semaphore::new(config.limits.long_connections as usize)),
             login_gate: Arc::new(LoginGate::default()),
+            cuts: Cuts::default(),
             pools,
             config: Arc::new(config),
         }

@@ -44,14 +44,14 @@ async fn session_cookie(app: &TestApp, user: &TestUser) -> String {
     jar.cookies(&url).unwrap().to_str().unwrap().to_string()
 }
 
-/// Connections the export pool holds open. A stalled export keeps its
-/// connection (the rows it has not sent may already be in the socket, so
-/// the backend can look idle); a dropped one is closed.
+/// Export connections in use. A stalled export holds its connection in a
+/// transaction (its cursor waits between fetches); a dropped one has rolled
+/// back and gone back to the pool, idle.
 async fn export_connections(pool: &PgPool) -> i64 {
     sqlx::query_scalar(
         "SELECT count(*) FROM pg_stat_activity
          WHERE datname = current_database() AND application_name = 'vetter export'
-           AND backend_type = 'client backend'",
+           AND backend_type = 'client backend' AND state <> 'idle'",
     )
     .fetch_one(pool)
     .await
@@ -161,6 +161,52 @@ async fn stalled_exports_neither_starve_pages_nor_keep_their_connections(pool: P
     let r = app.get("/candidates.csv?ratings=none").await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.text().await.unwrap().matches("bulk").count(), 60_000);
+}
+
+#[sqlx::test]
+async fn an_export_past_its_budget_ends_short_and_says_so(pool: PgPool) {
+    // Each fetch of the cursor is its own statement, so the export's budget
+    // is kept by the app: past it, the body ends in an error rather than
+    // looking like a whole file.
+    let app = TestApp::spawn_with(pool, |c| {
+        c.limits.export_statement_timeout = Duration::from_millis(1)
+    })
+    .await;
+    let api = uploader(&app).await;
+    vast_project(&api).await;
+    sqlx::query(
+        "INSERT INTO candidates (project_id, observation_id, name, ra, dec, content_hash)
+         SELECT o.project_id, o.id, 'bulk' || lpad(i::text, 6, '0') || repeat('x', 180),
+                (i % 3600) / 10.0, -30, 'x'
+         FROM observations o CROSS JOIN generate_series(1, 5000) i",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let alice = app.create_user("alice", Role::Reviewer).await;
+    app.login_as(&alice).await;
+    let cookie = session_cookie(&app, &alice).await;
+    let addr = host(&app);
+    let mut s = TcpStream::connect(&addr).await.unwrap();
+    s.write_all(
+        format!(
+            "GET /candidates.csv?ratings=none HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\n\
+             Connection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got).await;
+    assert!(got.starts_with(b"HTTP/1.1 200"));
+    // Some of the first thousand rows went out, the rest did not, and the
+    // body lacks the last chunk that a whole one ends with.
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.contains("bulk000001"), "{} bytes", got.len());
+    assert!(!text.contains("bulk004999"));
+    assert!(!got.ends_with(b"0\r\n\r\n"), "a cut export looks complete");
+    assert_eq!(export_connections(&app.pool).await, 0);
 }
 
 #[sqlx::test]
