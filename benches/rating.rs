@@ -65,7 +65,7 @@ use survey::*;
 const TARGET_MEDIAN_MS: f64 = 5.0;
 const TARGET_P99_MS: f64 = 20.0;
 /// The request log's target.
-const LOG_TARGET: &str = "vetter::web::logging";
+const LOG_TARGET: &str = "vetter::web::plumbing::logging";
 /// Rate-and-next sequences timed query by query after the load.
 const PHASE_SAMPLES: usize = 200;
 /// Ratings per queue order made by one reviewer alone after the load.

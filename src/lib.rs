@@ -12,6 +12,7 @@ pub mod db;
 pub mod domain;
 pub mod fits;
 pub mod media;
+pub mod plot;
 pub mod startup;
 pub mod telemetry;
 pub mod transport;

@@ -14,15 +14,14 @@ use poem::http::Method;
 use poem::{EndpointExt, IntoEndpoint, Route, RouteMethod};
 use tower_sessions_sqlx_store::PostgresStore;
 
-use crate::web::access::{Access, Guard};
-use crate::web::csrf::Csrf;
-use crate::web::errors::ErrorPages;
-use crate::web::limits::{AuthBudget, BodyLimit, Bounded, Budget, LongBudget};
-use crate::web::session_layer::WithSession;
-use crate::web::{
-    account, admin, api, assets, auth_check, candidate, health, home, login, media, paths, queue,
-    tokens,
-};
+use crate::web::pages::{account, admin, auth_check, candidate, health, home, login, media, queue};
+use crate::web::plumbing::access::{Access, Guard};
+use crate::web::plumbing::assets;
+use crate::web::plumbing::csrf::Csrf;
+use crate::web::plumbing::error::pages::ErrorPages;
+use crate::web::plumbing::limits::{AuthBudget, BodyLimit, Bounded, Budget, LongBudget};
+use crate::web::plumbing::session_layer::WithSession;
+use crate::web::{api, paths};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteSpec {
@@ -48,8 +47,8 @@ fn register(r: &mut Registry) {
     r.add(Method::GET, paths::HOME, Access::Reviewer, home::page);
     r.add(Method::GET, paths::ACCOUNT, Access::Reviewer, account::page);
     r.add(Method::POST, paths::ACCOUNT_PASSWORD, Access::Reviewer, account::change_password);
-    r.add(Method::POST, paths::ACCOUNT_TOKENS, Access::Reviewer, tokens::create);
-    r.add(Method::POST, paths::ACCOUNT_TOKEN_REVOKE, Access::Reviewer, tokens::revoke);
+    r.add(Method::POST, paths::ACCOUNT_TOKENS, Access::Reviewer, account::create_token);
+    r.add(Method::POST, paths::ACCOUNT_TOKEN_REVOKE, Access::Reviewer, account::revoke_token);
     r.add(Method::GET, paths::MEDIA, Access::Reviewer, media::serve);
 
     r.add(Method::GET, paths::NEXT, Access::Reviewer, candidate::next);
@@ -63,16 +62,16 @@ fn register(r: &mut Registry) {
     r.add(Method::GET, paths::CANDIDATE_FIREFLY, Access::Reviewer, candidate::firefly);
     r.add(Method::POST, paths::CANDIDATE_TAGS, Access::Reviewer, candidate::add_tag);
 
-    r.add(Method::GET, paths::CANDIDATES, Access::Reviewer, crate::web::candidates::list);
-    r.add(Method::GET, paths::CANDIDATES_CSV, Access::Reviewer, crate::web::exports::csv);
-    r.add(Method::GET, paths::CANDIDATES_VOTABLE, Access::Reviewer, crate::web::exports::votable);
-    r.add(Method::GET, paths::CANDIDATE_LIGHT_CURVE, Access::Reviewer, crate::web::exports::light_curve);
-    r.add_long(Method::GET, paths::RATINGS, Access::Reviewer, crate::web::ratings_summary::page);
-    r.add(Method::GET, paths::VIEWS, Access::Reviewer, crate::web::views::list);
-    r.add(Method::POST, paths::VIEWS, Access::Reviewer, crate::web::views::save);
-    r.add(Method::POST, paths::VIEWS_RATE, Access::Reviewer, crate::web::views::rate);
-    r.add(Method::POST, paths::VIEW_DEFAULT, Access::Reviewer, crate::web::views::make_default);
-    r.add(Method::POST, paths::VIEW_DELETE, Access::Reviewer, crate::web::views::delete);
+    r.add(Method::GET, paths::CANDIDATES, Access::Reviewer, crate::web::pages::candidates::list);
+    r.add(Method::GET, paths::CANDIDATES_CSV, Access::Reviewer, crate::web::pages::exports::csv);
+    r.add(Method::GET, paths::CANDIDATES_VOTABLE, Access::Reviewer, crate::web::pages::exports::votable);
+    r.add(Method::GET, paths::CANDIDATE_LIGHT_CURVE, Access::Reviewer, crate::web::pages::exports::light_curve);
+    r.add_long(Method::GET, paths::RATINGS, Access::Reviewer, crate::web::pages::ratings::page);
+    r.add(Method::GET, paths::VIEWS, Access::Reviewer, crate::web::pages::views::list);
+    r.add(Method::POST, paths::VIEWS, Access::Reviewer, crate::web::pages::views::save);
+    r.add(Method::POST, paths::VIEWS_RATE, Access::Reviewer, crate::web::pages::views::rate);
+    r.add(Method::POST, paths::VIEW_DEFAULT, Access::Reviewer, crate::web::pages::views::make_default);
+    r.add(Method::POST, paths::VIEW_DELETE, Access::Reviewer, crate::web::pages::views::delete);
 
     r.add(Method::GET, paths::ADMIN, Access::Admin, admin::index);
     r.add(Method::GET, paths::ADMIN_USERS, Access::Admin, admin::users::list);

@@ -5,7 +5,7 @@
 use reqwest::{Method, StatusCode};
 use sqlx::PgPool;
 use vetter::domain::Role;
-use vetter::web::access::Access;
+use vetter::web::plumbing::access::Access;
 use vetter::web::routes::{self, RouteSpec};
 
 use crate::helpers::{new_client, select_attr, TestApp, TestUser};

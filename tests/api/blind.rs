@@ -16,7 +16,7 @@ use sqlx::PgPool;
 use vetter::domain::Role;
 use vetter::web::routes;
 
-use crate::candidates_table::{names, rate, reviewer, survey, Survey};
+use crate::candidates::{names, rate, reviewer, survey, Survey};
 use crate::helpers::TestApp;
 
 /// The GET (and HEAD) routes the walk covers, as registered.
@@ -99,7 +99,7 @@ const SECRETS: &[&str] = &[
     "<TD>carol</TD>",
 ];
 
-/// The survey of `candidates_table`, plus ann, who rated c03, c06, c07
+/// The survey of `candidates`, plus ann, who rated c03, c06, c07
 /// (twice), g01 and c08 with notes that say SECRET (SHARED for c08), and
 /// eve, signed in, who rated only c08.
 pub struct Blind {
@@ -410,7 +410,7 @@ async fn a_reviewer_sees_no_rating_of_candidates_they_have_not_rated_on_any_rout
 
     // The summary: ann and eve on c08, nothing of alice, bob or carol.
     let html = b.eve.get_html("/ratings").await;
-    let reviewers = crate::ratings_summary::rows(&html, "#per-reviewer", "data-reviewer");
+    let reviewers = crate::ratings::rows(&html, "#per-reviewer", "data-reviewer");
     if reviewers != ["ann", "eve"] {
         failures.push(format!("/ratings lists reviewers {reviewers:?}"));
     }
@@ -542,7 +542,7 @@ async fn open_review_shows_a_projects_ratings_to_everyone(pool: PgPool) {
     assert_eq!(names(&b.eve, "rated=disagree").await, ["c02", "c08"]);
     let html = b.eve.get_html("/ratings?project=vast").await;
     assert_eq!(
-        crate::ratings_summary::rows(&html, "#per-reviewer", "data-reviewer"),
+        crate::ratings::rows(&html, "#per-reviewer", "data-reviewer"),
         ["alice", "ann", "bob", "carol", "eve"]
     );
     assert!(crate::helpers::select_text(&html, "#blind-note").is_none());

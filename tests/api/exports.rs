@@ -12,7 +12,7 @@ use std::process::Command;
 use reqwest::StatusCode;
 use sqlx::PgPool;
 
-use crate::candidates_table::{names, open_review, survey, TRICKY_NOTES};
+use crate::candidates::{names, open_review, survey, TRICKY_NOTES};
 use crate::helpers::TestApp;
 
 /// Header and rows of a CSV export.

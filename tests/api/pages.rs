@@ -48,7 +48,9 @@ async fn signed_in_pages_and_exports_are_not_cached(pool: PgPool) {
         );
     }
     // Fingerprinted assets stay cacheable.
-    let css = app.get(&vetter::web::assets::url("app.css")).await;
+    let css = app
+        .get(&vetter::web::plumbing::assets::url("app.css"))
+        .await;
     assert!(css.headers()["cache-control"]
         .to_str()
         .unwrap()

@@ -10,7 +10,7 @@ use tokio::io::AsyncReadExt;
 
 use crate::domain::Problem;
 use crate::media::{ContentKind, MediaStore, TempFile, WriteError};
-use crate::web::error::AppError;
+use crate::web::plumbing::error::AppError;
 use crate::web::state::AppState;
 
 /// JSON documents are small; files travel as their own parts.

@@ -19,11 +19,11 @@ use crate::db::projects::{self, Outcome};
 use crate::domain::upload::{check_external_id, CandidateSpec, Problems};
 use crate::domain::{Problem, UserId};
 use crate::media::MediaStore;
-use crate::web::access::CurrentUser;
 use crate::web::api::body::UploadBody;
 use crate::web::api::observations::{observation, project};
 use crate::web::api::{attach, files, finish_files, outcome_response, reject_if_any, settle};
-use crate::web::error::{AppError, WebResult};
+use crate::web::plumbing::access::CurrentUser;
+use crate::web::plumbing::error::{AppError, WebResult};
 use crate::web::state::AppState;
 
 pub const MAX_BATCH: usize = 1000;

@@ -11,7 +11,7 @@ use crate::domain::upload::Problems;
 use crate::fits::{self, Limits};
 use crate::media::{ContentKind, MediaStore, TempFile};
 use crate::web::api::body::ReceivedFile;
-use crate::web::error::AppError;
+use crate::web::plumbing::error::AppError;
 
 /// A file ready to be attached under a role.
 pub struct Prepared {

@@ -17,9 +17,9 @@ use sqlx::PgConnection;
 use crate::db::files::{self as file_rows, NewFile, Owner};
 use crate::db::projects::Outcome;
 use crate::media::{MediaStore, Publication};
-use crate::web::access::CurrentUser;
 use crate::web::api::files::Prepared;
-use crate::web::error::AppError;
+use crate::web::plumbing::access::CurrentUser;
+use crate::web::plumbing::error::AppError;
 
 #[handler]
 pub async fn whoami(CurrentUser(user): CurrentUser) -> Json<serde_json::Value> {

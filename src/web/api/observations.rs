@@ -13,10 +13,10 @@ use crate::db::{observations, projects::Project};
 use crate::domain::upload::{check_external_id, BeamSpec, ObservationSpec, Problems};
 use crate::domain::Problem;
 use crate::media::MediaStore;
-use crate::web::access::CurrentUser;
 use crate::web::api::body::{ReceivedFile, UploadBody};
 use crate::web::api::{attach, files, finish_files, outcome_response, reject_if_any, settle};
-use crate::web::error::{AppError, WebResult};
+use crate::web::plumbing::access::CurrentUser;
+use crate::web::plumbing::error::{AppError, WebResult};
 use crate::web::state::AppState;
 
 pub async fn project(db: &mut PgConnection, slug: &str) -> WebResult<Project> {

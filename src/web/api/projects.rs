@@ -8,7 +8,7 @@ use crate::domain::upload::{check_slug, ProjectSpec};
 use crate::domain::Problem;
 use crate::web::api::body::UploadBody;
 use crate::web::api::outcome_response;
-use crate::web::error::{AppError, WebResult};
+use crate::web::plumbing::error::{AppError, WebResult};
 use crate::web::state::AppState;
 
 #[handler]

@@ -1,0 +1,208 @@
+//! `/account`: the signed-in user's own settings: the password, and the
+//! API-token section: create (the token is shown once),
+//! list and revoke. htmx swaps the section in place; without JavaScript the
+//! forms post and the whole account page comes back.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use poem::http::StatusCode;
+use poem::web::{Data, Path};
+use poem::{handler, IntoResponse, Request, Response};
+use serde::Deserialize;
+
+use crate::auth::password;
+use crate::config::Secret;
+use crate::db::api_tokens::{self, TokenRow};
+use crate::db::users::{self, User};
+use crate::domain::NewPassword;
+use crate::web::plumbing::access::{see_other, CurrentUser};
+use crate::web::plumbing::error::WebResult;
+use crate::web::plumbing::form::Form;
+use crate::web::plumbing::layout::Layout;
+use crate::web::plumbing::session::{FlashKind, SessionUser, TypedSession};
+use crate::web::state::AppState;
+use crate::web::{is_htmx, paths};
+
+#[derive(Template, WebTemplate)]
+#[template(path = "account/page.html")]
+pub struct AccountPage {
+    layout: Layout,
+    user: User,
+    error: Option<String>,
+    tokens: TokensView,
+}
+
+impl AccountPage {
+    pub fn new(layout: Layout, user: User, tokens: TokensView) -> Self {
+        Self {
+            layout,
+            user,
+            error: None,
+            tokens,
+        }
+    }
+}
+
+#[handler]
+pub async fn page(
+    layout: Layout,
+    state: Data<&AppState>,
+    CurrentUser(user): CurrentUser,
+) -> WebResult<AccountPage> {
+    let tokens = TokensView::load(&state, &user).await?;
+    Ok(AccountPage::new(layout, user, tokens))
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    current: String,
+    new: String,
+    confirm: String,
+}
+
+#[handler]
+pub async fn change_password(
+    state: Data<&AppState>,
+    session: TypedSession,
+    CurrentUser(user): CurrentUser,
+    req: &poem::Request,
+    Form(f): Form<PasswordForm>,
+) -> WebResult<Response> {
+    let stored = users::password_hash(&state.pool, user.id).await?;
+    let problem = if !password::verify(Secret::new(f.current), Some(stored)).await? {
+        Some("The current password is wrong.".to_string())
+    } else if f.new != f.confirm {
+        Some("The new password and its confirmation differ.".to_string())
+    } else {
+        NewPassword::parse(&f.new, &user.username).err()
+    };
+    if let Some(error) = problem {
+        let layout = Layout::for_request(req).await?;
+        let tokens = TokensView::load(&state, &user).await?;
+        return Ok(AccountPage {
+            error: Some(error),
+            ..AccountPage::new(layout, user, tokens)
+        }
+        .with_status(StatusCode::BAD_REQUEST)
+        .into_response());
+    }
+    let new = NewPassword::parse(&f.new, &user.username)
+        .map_err(crate::web::plumbing::error::AppError::BadRequest)?;
+    let hash = password::hash(Secret::new(new.expose())).await?;
+    // Every other session of this user ends; this one carries on.
+    let epoch = users::set_password(&state.pool, user.id, &hash).await?;
+    session.set_user(SessionUser { id: user.id, epoch }).await?;
+    session
+        .flash(
+            FlashKind::Success,
+            "Password changed. Other sessions have been signed out.",
+        )
+        .await?;
+    Ok(see_other(paths::ACCOUNT))
+}
+
+/// What the tokens section shows.
+pub struct TokensView {
+    pub tokens: Vec<TokenRow>,
+    /// A token just made, shown this once.
+    pub new_token: Option<String>,
+    pub error: Option<String>,
+    pub may_upload: bool,
+}
+
+impl TokensView {
+    pub async fn load(state: &AppState, user: &User) -> WebResult<Self> {
+        Ok(Self {
+            tokens: api_tokens::list_for_user(&state.pool, user.id).await?,
+            new_token: None,
+            error: None,
+            may_upload: user.can_upload || user.is_admin(),
+        })
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "account/_tokens.html")]
+pub struct TokensFragment {
+    view: TokensView,
+    csrf_token: String,
+}
+
+async fn respond(
+    req: &Request,
+    user: User,
+    view: TokensView,
+    status: StatusCode,
+) -> WebResult<Response> {
+    let layout = Layout::for_request(req).await?;
+    if is_htmx(req) {
+        return Ok(TokensFragment {
+            view,
+            csrf_token: layout.csrf_token,
+        }
+        .with_status(status)
+        .into_response());
+    }
+    Ok(AccountPage::new(layout, user, view)
+        .with_status(status)
+        .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct NewTokenForm {
+    name: String,
+}
+
+#[handler]
+pub async fn create_token(
+    req: &Request,
+    state: Data<&AppState>,
+    CurrentUser(user): CurrentUser,
+    Form(f): Form<NewTokenForm>,
+) -> WebResult<Response> {
+    let name = f.name.trim();
+    let mut view = TokensView::load(&state, &user).await?;
+    if name.is_empty() || name.chars().count() > 100 {
+        view.error = Some(
+            "Give the token a name of 1 to 100 characters, such as the pipeline that will use it."
+                .into(),
+        );
+        return respond(req, user, view, StatusCode::BAD_REQUEST).await;
+    }
+    let (token, _) = api_tokens::create(&state.pool, user.id, name).await?;
+    tracing::info!(username = %user.username, token_name = name, "API token created");
+    view.tokens = api_tokens::list_for_user(&state.pool, user.id).await?;
+    view.new_token = Some(token);
+    respond(req, user, view, StatusCode::OK).await
+}
+
+#[handler]
+pub async fn revoke_token(
+    req: &Request,
+    state: Data<&AppState>,
+    session: TypedSession,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<i64>,
+) -> WebResult<Response> {
+    let revoked = api_tokens::revoke(&state.pool, user.id, id).await?;
+    if revoked {
+        tracing::info!(username = %user.username, token_id = id, "API token revoked");
+    }
+    if !is_htmx(req) {
+        let (kind, msg) = if revoked {
+            (FlashKind::Success, "Token revoked.")
+        } else {
+            (
+                FlashKind::Error,
+                "No such token, or it was revoked already.",
+            )
+        };
+        session.flash(kind, msg).await?;
+        return Ok(see_other(paths::ACCOUNT));
+    }
+    let mut view = TokensView::load(&state, &user).await?;
+    if !revoked {
+        view.error = Some("No such token, or it was revoked already.".into());
+    }
+    respond(req, user, view, StatusCode::OK).await
+}

@@ -1,0 +1,787 @@
+//! The rating page: `/candidates/{id}`, rating, next, previous and undo.
+//!
+//! Every action that moves to another candidate answers htmx with that
+//! candidate's fragment (`candidate/_main.html`) in the same response and
+//! pushes its URL, so one keystroke is one round trip; a plain browser gets
+//! a redirect to the same place.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use poem::http::StatusCode;
+use poem::web::{Data, Path, Query};
+use poem::{handler, IntoResponse, Request, Response};
+use serde::Deserialize;
+use sqlx::pool::PoolConnection;
+use sqlx::{PgConnection, Postgres};
+
+use crate::db::candidates::{self as cand, Detail, FileRef, MetricValue};
+use crate::db::queue::{self, Resolved};
+use crate::db::ratings::{self, MyRating, RatingView};
+use crate::db::users::User;
+use crate::domain::rating::RatingInput;
+use crate::domain::{frames, sexagesimal, SkyPos, UserId, Verdict};
+use crate::web::pages::gif_player::GifPlayer;
+use crate::web::plumbing::access::{see_other, CurrentUser};
+use crate::web::plumbing::error::{AppError, WebResult};
+use crate::web::plumbing::form::Form;
+use crate::web::plumbing::layout::Layout;
+use crate::web::plumbing::session::TypedSession;
+use crate::web::state::AppState;
+use crate::web::{is_htmx, paths};
+
+/// A stored file as the page links it.
+pub struct Link {
+    pub url: String,
+    pub role: String,
+    pub label: String,
+    pub is_image: bool,
+    pub is_fits: bool,
+    pub size: String,
+}
+
+pub struct Position {
+    pub kind: String,
+    pub ra: f64,
+    pub dec: f64,
+    pub sep_arcsec: f64,
+}
+
+pub struct TagOption {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub key: Option<usize>,
+    pub checked: bool,
+}
+
+/// Everything `candidate/_main.html` shows.
+pub struct CandidateView {
+    pub c: Detail,
+    pub ra_hms: String,
+    pub dec_dms: String,
+    pub gal_l: f64,
+    pub gal_b: f64,
+    pub obs_start: String,
+    pub metrics: Vec<MetricValue>,
+    pub attributes: Vec<(String, String)>,
+    pub positions: Vec<Position>,
+    pub images: Vec<Link>,
+    pub players: Vec<GifPlayer>,
+    pub downloads: Vec<Link>,
+    pub has_fits: bool,
+    pub chart: Option<String>,
+    pub tags: Vec<TagOption>,
+    pub mine: Option<MyRating>,
+    pub others: Vec<RatingView>,
+    pub history: Vec<RatingView>,
+    /// The blind rule lets this reviewer see others' ratings of it.
+    pub sees_others: bool,
+    pub queue_label: String,
+    pub prev: Option<i64>,
+    pub prefetch: Vec<String>,
+    pub form_key: String,
+}
+
+impl CandidateView {
+    pub fn verdicts(&self) -> [Verdict; 3] {
+        Verdict::ALL
+    }
+    pub fn is_mine(&self, v: &Verdict) -> bool {
+        self.mine.as_ref().is_some_and(|m| m.verdict == *v)
+    }
+    pub fn my_notes(&self) -> &str {
+        self.mine.as_ref().map_or("", |m| m.notes.as_str())
+    }
+    pub fn my_score(&self) -> i16 {
+        self.mine.as_ref().and_then(|m| m.score).unwrap_or(0)
+    }
+    pub fn position_text(&self) -> String {
+        format!("{:.6} {:+.6}", self.c.ra, self.c.dec)
+    }
+}
+
+/// How a metric value reads: the project's precision, and the IEEE
+/// specials spelled out rather than hidden.
+pub fn metric_text(m: &MetricValue) -> String {
+    match m.value {
+        None => "–".into(),
+        Some(v) if v.is_nan() => "NaN".into(),
+        Some(v) if v == f64::INFINITY => "+∞".into(),
+        Some(v) if v == f64::NEG_INFINITY => "−∞".into(),
+        Some(v) => format!("{:.*}", m.precision.max(0) as usize, v),
+    }
+}
+
+fn size_text(bytes: i64) -> String {
+    match bytes {
+        b if b >= 1 << 30 => format!("{:.1} GB", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.1} MB", b as f64 / (1u64 << 20) as f64),
+        b if b >= 1 << 10 => format!("{:.0} kB", b as f64 / 1024.0),
+        b => format!("{b} B"),
+    }
+}
+
+pub fn media_url(f: &FileRef) -> String {
+    let ext =
+        crate::media::ContentKind::from_mime(&f.content_type).map_or("bin", |k| k.extension());
+    format!("/media/{}/{}.{ext}", f.id, f.role)
+}
+
+fn links(files: &[FileRef]) -> (Vec<Link>, Vec<Link>) {
+    let link = |f: &FileRef| Link {
+        url: media_url(f),
+        role: f.role.clone(),
+        label: if f.owner == "candidate" {
+            f.role.replace('_', " ")
+        } else {
+            format!("{} {}", f.owner, f.role.replace('_', " "))
+        },
+        is_image: f.content_type.starts_with("image/"),
+        is_fits: f.content_type == "application/fits",
+        size: size_text(f.size_bytes),
+    };
+    // Strips exist for the player; GIFs are shown by the player.
+    let images = files
+        .iter()
+        .filter(|f| f.content_type == "image/png" && !f.role.ends_with("_strip"))
+        .map(link)
+        .collect();
+    let downloads = files
+        .iter()
+        .filter(|f| !f.role.ends_with("_strip"))
+        .map(link)
+        .collect();
+    (images, downloads)
+}
+
+pub async fn load_view(
+    conn: &mut PgConnection,
+    state: &AppState,
+    user: UserId,
+    id: i64,
+    q: &Resolved,
+    trail: &[i64],
+    following: Following,
+) -> WebResult<CandidateView> {
+    let c = cand::detail(conn, id)
+        .await?
+        .ok_or(AppError::NotFound("candidate"))?;
+    let pos = SkyPos::new(c.ra, c.dec).map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?;
+    let (gal_l, gal_b) = frames::equatorial_to_galactic(pos);
+    let metrics = cand::metrics(conn, id, c.project_id).await?;
+    let positions = cand::positions(conn, id)
+        .await?
+        .into_iter()
+        .map(|(kind, ra, dec)| {
+            let sep = SkyPos::new(ra, dec).map_or(f64::NAN, |p| {
+                frames::angular_separation_deg(pos, p) * 3600.0
+            });
+            Position {
+                kind,
+                ra,
+                dec,
+                sep_arcsec: sep,
+            }
+        })
+        .collect();
+    let files = cand::files(conn, &c).await?;
+    let (images, downloads) = links(&files);
+    let players = GifPlayer::from_files(&files);
+    let has_fits = files.iter().any(|f| f.content_type == "application/fits");
+    let chart = cand::light_curve(conn, id).await?.map(|lc| {
+        crate::plot::light_curve_svg(&crate::plot::LightCurveChart {
+            unit: &lc.unit,
+            times: &lc.times,
+            flux: &lc.flux,
+            err: lc.flux_err.as_deref(),
+            obs_start: c.obs_start,
+        })
+    });
+    let mine = ratings::mine(conn, user, id).await?;
+    // Others' ratings only once this reviewer has rated (unless the project
+    // says otherwise): nobody anchors on them.
+    let sees_others = q.visibility.sees_others(c.project_id, mine.is_some());
+    let (others, history) = if sees_others {
+        let (current, history) = ratings::all_for(conn, id).await?;
+        (current, history)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let my_tags: &[i64] = mine.as_ref().map_or(&[], |m| m.tag_ids.as_slice());
+    let tags = cand::tags(conn, c.project_id)
+        .await?
+        .into_iter()
+        .enumerate()
+        .map(|(i, (tid, name, description))| TagOption {
+            id: tid,
+            name,
+            description,
+            key: (i < 9).then_some(i + 1),
+            checked: my_tags.contains(&tid),
+        })
+        .collect();
+    let attributes = c
+        .attributes
+        .0
+        .iter()
+        .map(|(k, v)| {
+            let text = match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (k.replace('_', " "), text)
+        })
+        .collect();
+    let prev = trail
+        .iter()
+        .rposition(|&t| t == id)
+        .and_then(|i| i.checked_sub(1))
+        .and_then(|i| trail.get(i).copied())
+        .or_else(|| trail.last().copied().filter(|&t| t != id));
+    // The next candidate's pictures, fetched while this one is looked at.
+    let following = match following {
+        Following::Known(f) => f,
+        Following::Unknown => queue::next(conn, user, q, Some(id)).await?,
+    };
+    let prefetch = match following {
+        Some(following) => cand::image_urls(conn, following)
+            .await?
+            .iter()
+            .map(media_url)
+            .collect(),
+        None => Vec::new(),
+    };
+    let _ = state;
+    Ok(CandidateView {
+        ra_hms: sexagesimal::format_ra_hms(pos.ra, 2),
+        dec_dms: sexagesimal::format_dec_dms(pos.dec, 1),
+        gal_l,
+        gal_b,
+        obs_start: c
+            .obs_start
+            .map_or("unknown".into(), crate::web::plumbing::filters::utc_second),
+        metrics,
+        attributes,
+        positions,
+        images,
+        players,
+        downloads,
+        has_fits,
+        chart,
+        tags,
+        mine,
+        others,
+        history,
+        sees_others,
+        queue_label: queue_label(q),
+        prev,
+        prefetch,
+        form_key: crate::random_hex(16),
+        c,
+    })
+}
+
+/// The candidate the queue offers after the one shown, if the caller
+/// already asked the queue for it.
+#[derive(Debug, Clone, Copy)]
+pub enum Following {
+    Known(Option<i64>),
+    Unknown,
+}
+
+pub fn queue_label(q: &Resolved) -> String {
+    let mut parts = vec![q
+        .view
+        .project
+        .clone()
+        .unwrap_or_else(|| "all projects".into())];
+    if let Some(o) = &q.view.observation {
+        parts.push(o.clone());
+    }
+    if q.view.tag.is_some() {
+        parts.push("one tag".into());
+    }
+    if q.filter.is_some() {
+        parts.push("table filter".into());
+    }
+    parts.push(q.view.order.label());
+    parts.push(q.view.mode.label().into());
+    parts.join(" · ")
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "candidate/page.html")]
+pub struct CandidatePage {
+    layout: Layout,
+    view: CandidateView,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "candidate/_fragment.html")]
+pub struct CandidateFragment {
+    view: CandidateView,
+    csrf_token: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "candidate/empty.html")]
+pub struct EmptyPage {
+    layout: Layout,
+    queue_label: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "candidate/_empty.html")]
+pub struct EmptyFragment {
+    queue_label: String,
+}
+
+/// What `show` shows: a candidate by its id, or what the queue has just
+/// offered.
+enum Shown {
+    Id(i64),
+    Queue(Box<Asked>),
+}
+
+/// The queue's answer, with the connection that asked (every acquire costs
+/// a liveness round trip) and the candidate after the offered one, whose
+/// images the page fetches ahead.
+struct Asked {
+    conn: PoolConnection<Postgres>,
+    q: Resolved,
+    target: Option<i64>,
+    following: Option<i64>,
+}
+
+/// The answer that shows a candidate (or the empty queue): a fragment with
+/// a pushed URL for htmx, the page otherwise.
+async fn show(
+    req: &Request,
+    state: &AppState,
+    user: &User,
+    shown: Shown,
+    record_in_trail: bool,
+) -> WebResult<Response> {
+    let session = TypedSession::from_request_ref(req)?;
+    let (mut conn, q, target, following) = match shown {
+        Shown::Queue(a) => {
+            let a = *a;
+            (a.conn, a.q, a.target, Following::Known(a.following))
+        }
+        Shown::Id(id) => {
+            let mut conn = state.pool.acquire().await?;
+            let v = ratings::visibility(&mut conn, user.id, user.role).await?;
+            let q = queue::load(&mut conn, v).await?;
+            (conn, q, Some(id), Following::Unknown)
+        }
+    };
+    let Some(id) = target else {
+        let label = queue_label(&q);
+        return Ok(if is_htmx(req) {
+            EmptyFragment { queue_label: label }
+                .with_header("HX-Push-Url", paths::NEXT)
+                .into_response()
+        } else {
+            EmptyPage {
+                layout: Layout::for_request(req).await?,
+                queue_label: label,
+            }
+            .into_response()
+        });
+    };
+    if record_in_trail {
+        session.push_trail(id).await?;
+    }
+    let trail = session.trail().await?;
+    let view = load_view(&mut conn, state, user.id, id, &q, &trail, following).await?;
+    drop(conn);
+    let layout = Layout::for_request(req).await?;
+    Ok(if is_htmx(req) {
+        CandidateFragment {
+            view,
+            csrf_token: layout.csrf_token,
+        }
+        .with_header("HX-Push-Url", paths::candidate(id))
+        .into_response()
+    } else {
+        CandidatePage { layout, view }.into_response()
+    })
+}
+
+/// What the reviewer's queue offers after `after`, and what follows that.
+async fn ask_queue(
+    mut conn: PoolConnection<Postgres>,
+    user: &User,
+    after: Option<i64>,
+) -> WebResult<Asked> {
+    let v = ratings::visibility(&mut conn, user.id, user.role).await?;
+    let q = queue::load(&mut conn, v).await?;
+    let upcoming = queue::upcoming(&mut conn, user.id, &q, after, 2).await?;
+    Ok(Asked {
+        conn,
+        q,
+        target: upcoming.first().copied(),
+        following: upcoming.get(1).copied(),
+    })
+}
+
+/// Where a plain browser goes after an action: the candidate, or the queue.
+fn go(target: Option<i64>) -> Response {
+    see_other(&target.map_or_else(|| paths::NEXT.to_string(), paths::candidate))
+}
+
+#[handler]
+pub async fn page(
+    req: &Request,
+    state: Data<&AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<i64>,
+) -> WebResult<Response> {
+    show(req, &state, &user, Shown::Id(id), true).await
+}
+
+#[derive(Deserialize)]
+pub struct AfterParam {
+    after: Option<i64>,
+}
+
+/// `/next`: the next candidate of my queue, after `after` if given.
+#[handler]
+pub async fn next(
+    req: &Request,
+    state: Data<&AppState>,
+    CurrentUser(user): CurrentUser,
+    Query(p): Query<AfterParam>,
+) -> WebResult<Response> {
+    let asked = ask_queue(state.pool.acquire().await?, &user, p.after).await?;
+    if !is_htmx(req) {
+        if let Some(id) = asked.target {
+            return Ok(see_other(&paths::candidate(id)));
+        }
+    }
+    show(req, &state, &user, Shown::Queue(Box::new(asked)), true).await
+}
+
+#[derive(Deserialize)]
+pub struct FromParam {
+    from: i64,
+}
+
+/// `/previous?from=ID`: back through what this reviewer was shown.
+#[handler]
+pub async fn previous(
+    req: &Request,
+    state: Data<&AppState>,
+    session: TypedSession,
+    CurrentUser(user): CurrentUser,
+    Query(p): Query<FromParam>,
+) -> WebResult<Response> {
+    let trail = session.trail().await?;
+    let target = trail
+        .iter()
+        .rposition(|&t| t == p.from)
+        .and_then(|i| i.checked_sub(1))
+        .map(|i| trail[i])
+        .or_else(|| trail.last().copied().filter(|&t| t != p.from))
+        .unwrap_or(p.from);
+    if !is_htmx(req) {
+        return Ok(see_other(&paths::candidate(target)));
+    }
+    // Walking back does not add to the trail, or the next step back would
+    // return to where we came from.
+    show(req, &state, &user, Shown::Id(target), false).await
+}
+
+#[derive(Deserialize)]
+pub struct RatingForm {
+    verdict: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    notes: String,
+    score: Option<String>,
+    key: Option<String>,
+}
+
+#[handler]
+pub async fn rate(
+    req: &Request,
+    state: Data<&AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<i64>,
+    body: poem::Body,
+) -> WebResult<Response> {
+    // Repeated `tags` fields need a parser that collects them.
+    let bytes = body
+        .into_bytes_limit(256 * 1024)
+        .await
+        .map_err(|_| AppError::TooLarge("the rating form is too large".into()))?;
+    let pairs: Vec<(String, String)> = crate::web::plumbing::form::parse(&bytes)?;
+    let mut form = RatingForm {
+        verdict: None,
+        tags: Vec::new(),
+        notes: String::new(),
+        score: None,
+        key: None,
+    };
+    for (k, v) in pairs {
+        match k.as_str() {
+            "verdict" => form.verdict = Some(v),
+            "tags" => form.tags.push(v),
+            "notes" => form.notes = v,
+            "score" => form.score = Some(v),
+            "key" => form.key = Some(v),
+            _ => {}
+        }
+    }
+    let mut conn = state.pool.acquire().await?;
+    let (score_enabled, allowed) = cand::rating_rules(&mut conn, id)
+        .await?
+        .ok_or(AppError::NotFound("candidate"))?;
+    let verdict = form.verdict.as_deref().ok_or_else(|| {
+        AppError::BadRequest("choose a verdict: real (y), not real (n) or unsure (u)".into())
+    })?;
+    let input = RatingInput::parse(
+        verdict,
+        &form.tags,
+        &form.notes,
+        form.score.as_deref(),
+        &allowed,
+        score_enabled,
+    )
+    .map_err(AppError::BadRequest)?;
+    let key = form.key.filter(|k| !k.is_empty() && k.len() <= 64);
+    // Once the write is on its way, a broken connection leaves its fate
+    // unknown: it may have committed just before.
+    ratings::save(&mut conn, user.id, id, &input, key.as_deref())
+        .await
+        .map_err(|e| match AppError::from(e) {
+            AppError::Unavailable => AppError::MaybeSaved,
+            other => other,
+        })?;
+    let shown = async {
+        let asked = ask_queue(conn, &user, Some(id)).await?;
+        if !is_htmx(req) {
+            return Ok(go(asked.target));
+        }
+        show(req, &state, &user, Shown::Queue(Box::new(asked)), true).await
+    }
+    .await;
+    // "Nothing was saved" would be untrue from here on.
+    shown.map_err(|e| {
+        if e.is_outage() {
+            AppError::SavedThenUnavailable
+        } else {
+            e
+        }
+    })
+}
+
+/// Takes back my last rating and shows that candidate again.
+#[handler]
+pub async fn undo(
+    req: &Request,
+    state: Data<&AppState>,
+    CurrentUser(user): CurrentUser,
+) -> WebResult<Response> {
+    let mut tx = state.pool.begin().await?;
+    let undone = ratings::undo_last(&mut tx, user.id).await?;
+    tx.commit().await?;
+    let Some(id) = undone else {
+        return Err(AppError::Conflict(
+            "There is no rating of yours to undo.".into(),
+        ));
+    };
+    if !is_htmx(req) {
+        return Ok(see_other(&paths::candidate(id)));
+    }
+    show(req, &state, &user, Shown::Id(id), true).await
+}
+
+#[derive(Deserialize)]
+pub struct NearbyParams {
+    radius: Option<f64>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "candidate/_nearby.html")]
+pub struct NearbyFragment {
+    id: i64,
+    radius: f64,
+    ra: f64,
+    dec: f64,
+    candidates: Vec<(i64, String, String, f64)>,
+    pulsars: Vec<crate::db::pulsars::PulsarRow>,
+    pulsar_seps: Vec<f64>,
+    error: Option<String>,
+}
+
+pub const MAX_NEARBY_ARCSEC: f64 = 3600.0;
+
+/// Candidates and pulsars around this one, separations in arcseconds.
+#[handler]
+pub async fn nearby(
+    state: Data<&AppState>,
+    Path(id): Path<i64>,
+    Query(p): Query<NearbyParams>,
+) -> WebResult<NearbyFragment> {
+    let mut conn = state.pool.acquire().await?;
+    let c = cand::detail(&mut conn, id)
+        .await?
+        .ok_or(AppError::NotFound("candidate"))?;
+    let requested = p.radius.unwrap_or(60.0);
+    let (radius, error) =
+        if requested.is_finite() && requested > 0.0 && requested <= MAX_NEARBY_ARCSEC {
+            (requested, None)
+        } else {
+            (
+                60.0,
+                Some(format!(
+                    "The radius must be more than 0 and at most {MAX_NEARBY_ARCSEC} arcsec."
+                )),
+            )
+        };
+    let deg = radius / 3600.0;
+    let candidates = cand::near(&mut conn, id, c.ra, c.dec, deg, 100)
+        .await?
+        .into_iter()
+        .map(|(cid, name, project, _, _, sep)| (cid, name, project, sep * 3600.0))
+        .collect();
+    let pos = SkyPos::new(c.ra, c.dec).map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?;
+    let found = crate::db::pulsars::near(&mut *conn, pos, deg).await?;
+    let pulsar_seps = found.iter().map(|(_, s)| s * 3600.0).collect();
+    Ok(NearbyFragment {
+        id,
+        radius,
+        ra: c.ra,
+        dec: c.dec,
+        candidates,
+        pulsars: found.into_iter().map(|(p, _)| p).collect(),
+        pulsar_seps,
+        error,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct FireflyParams {
+    file: Option<i64>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "candidate/_firefly.html")]
+pub struct FireflyFragment {
+    src: String,
+    files: Vec<(i64, String)>,
+    current: i64,
+    id: i64,
+}
+
+/// Firefly, in an iframe, on one of the candidate's FITS files.
+#[handler]
+pub async fn firefly(
+    state: Data<&AppState>,
+    Path(id): Path<i64>,
+    Query(p): Query<FireflyParams>,
+) -> WebResult<Response> {
+    let mut conn = state.pool.acquire().await?;
+    let c = cand::detail(&mut conn, id)
+        .await?
+        .ok_or(AppError::NotFound("candidate"))?;
+    let fits: Vec<FileRef> = cand::files(&mut conn, &c)
+        .await?
+        .into_iter()
+        .filter(|f| f.content_type == "application/fits")
+        .collect();
+    let Some(chosen) = p
+        .file
+        .and_then(|f| fits.iter().find(|x| x.id == f))
+        .or_else(|| fits.first())
+    else {
+        return Ok(
+            "<p class=\"muted\" id=\"firefly\">This candidate has no FITS file to open.</p>"
+                .with_status(StatusCode::OK)
+                .into_response(),
+        );
+    };
+    let src = firefly_src(
+        &state.config.firefly_url,
+        &state.config.firefly_media_path,
+        &chosen.storage_path,
+        &c.name,
+    );
+    Ok(FireflyFragment {
+        src,
+        files: fits.iter().map(|f| (f.id, f.role.clone())).collect(),
+        current: chosen.id,
+        id,
+    }
+    .into_response())
+}
+
+/// Firefly's URL API on a file Firefly sees under its media mount, with a
+/// stretch that suits radio cutouts (noise around zero): −2σ to +10σ linear.
+pub fn firefly_src(base: &str, media_path: &str, storage_path: &str, title: &str) -> String {
+    let enc = |s: &str| -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    format!(
+        "{base}/?api=image&File={}&RangeValues={}&Title={}",
+        enc(&format!("{media_path}/{storage_path}")),
+        enc("92,-2,92,10,NaN,2,44"),
+        enc(title)
+    )
+}
+
+/// Form for the tags a reviewer may add when the project allows it.
+#[derive(Deserialize)]
+pub struct NewTag {
+    name: String,
+}
+
+#[handler]
+pub async fn add_tag(
+    state: Data<&AppState>,
+    session: TypedSession,
+    Path(id): Path<i64>,
+    Form(f): Form<NewTag>,
+) -> WebResult<Response> {
+    let mut conn = state.pool.acquire().await?;
+    let c = cand::detail(&mut conn, id)
+        .await?
+        .ok_or(AppError::NotFound("candidate"))?;
+    if !c.reviewers_add_tags {
+        return Err(AppError::Forbidden);
+    }
+    let name = f.name.trim();
+    if name.is_empty() || name.chars().count() > 64 {
+        return Err(AppError::BadRequest(
+            "a tag name has 1 to 64 characters".into(),
+        ));
+    }
+    let created = sqlx::query(
+        "INSERT INTO tags (project_id, name, position)
+         SELECT $1, $2, coalesce(max(position) + 1, 0) FROM tags WHERE project_id = $1
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(c.project_id)
+    .bind(name)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    let msg = if created == 1 {
+        format!("Tag {name:?} added.")
+    } else {
+        format!("Tag {name:?} exists already.")
+    };
+    session
+        .flash(crate::web::plumbing::session::FlashKind::Success, msg)
+        .await?;
+    Ok(see_other(&paths::candidate(id)))
+}

@@ -1,0 +1,592 @@
+//! `/candidates`: the candidate table. Every filter, the sort, the columns
+//! and the page live in the URL query (see `domain::filter`), so a view can
+//! be bookmarked or shared; the filter form is a plain GET form that htmx
+//! upgrades to swap `#search` in place and push the URL.
+//!
+//! A bad value (an unreadable position, an unknown project, a minimum above
+//! the maximum) is a message beside its field, and no rows are shown until
+//! it is fixed: a table that silently ignored part of the filter would
+//! answer a different question than the one asked.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use poem::web::Data;
+use poem::{handler, IntoResponse, Request, Response};
+use sqlx::{PgConnection, PgPool};
+
+use crate::db::projects::MetricDef;
+use crate::db::search::{self, Resolution, SortSpec};
+use crate::db::views::{self, SavedView};
+use crate::domain::filter::{
+    CandidateFilter, Cursor, NonFinite, RatedState, SortKey, MAX_RADIUS_ARCMIN,
+};
+use crate::domain::visibility::RatingVisibility;
+use crate::domain::{sexagesimal, Problem, Ra, UserId, Verdict};
+use crate::web::plumbing::access::{see_other, CurrentUser};
+use crate::web::plumbing::error::WebResult;
+use crate::web::plumbing::layout::Layout;
+use crate::web::plumbing::session::TypedSession;
+use crate::web::state::AppState;
+use crate::web::{is_htmx, paths};
+
+/// Counting stops here: beyond it the table says "more than 10,000".
+pub const COUNT_CAP: i64 = 10_000;
+
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+fn choice(value: impl Into<String>, label: impl Into<String>, selected: bool) -> Choice {
+    Choice {
+        value: value.into(),
+        label: label.into(),
+        selected,
+    }
+}
+
+/// One metric's range inputs.
+pub struct MetricRow {
+    pub key: String,
+    pub label: String,
+    pub unit: String,
+    pub min: String,
+    pub max: String,
+    pub non_finite: Vec<Choice>,
+    pub problem: Option<String>,
+}
+
+/// Which page the filter form belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormFor {
+    Table,
+    Summary,
+}
+
+/// The filter form, shared by `/candidates` and `/ratings`
+/// (`candidates/_form.html`).
+pub struct FormView {
+    pub action: &'static str,
+    pub target: &'static str,
+    pub for_table: bool,
+    pub f: CandidateFilter,
+    pub projects: Vec<Choice>,
+    pub observations: Vec<String>,
+    pub beams: Vec<String>,
+    pub tags: Vec<String>,
+    pub reviewers: Vec<Choice>,
+    pub rated: Vec<Choice>,
+    pub verdicts: Vec<Choice>,
+    pub around: Vec<Choice>,
+    pub metrics: Vec<MetricRow>,
+    /// Metric columns to tick (the table only).
+    pub columns: Vec<Choice>,
+    pub per_page: Vec<Choice>,
+    pub problems: Vec<Problem>,
+    pub notes: Vec<String>,
+    pub max_radius: f64,
+    pub ranges_open: bool,
+}
+
+impl FormView {
+    pub fn value(&self, key: &str) -> &str {
+        self.f.value(key)
+    }
+
+    /// The message for a field, if it has one.
+    pub fn problem(&self, field: &str) -> Option<&str> {
+        self.problems
+            .iter()
+            .find(|p| p.field == field)
+            .map(|p| p.message.as_str())
+    }
+
+    /// The field's `aria-invalid`/`aria-describedby` attributes, if it has a problem.
+    pub fn invalid(&self, field: &str) -> &'static str {
+        if self.problem(field).is_some() {
+            "true"
+        } else {
+            "false"
+        }
+    }
+}
+
+/// Loads what the form offers: projects, the chosen project's
+/// observations, beams, tags and metrics, reviewers, position kinds.
+pub async fn load_form(
+    db: &mut PgConnection,
+    f: CandidateFilter,
+    res: &Resolution,
+    which: FormFor,
+) -> sqlx::Result<FormView> {
+    let project_id = res.project.as_ref().map(|p| p.id);
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT slug, name FROM projects ORDER BY lower(name), slug")
+            .fetch_all(&mut *db)
+            .await?;
+    let mut projects = vec![choice("", "all projects", f.project.is_none())];
+    projects.extend(rows.into_iter().map(|(slug, name)| {
+        let sel = f.project.as_deref() == Some(slug.as_str());
+        choice(slug, name, sel)
+    }));
+    let (observations, beams, tags) = match project_id {
+        Some(p) => (
+            sqlx::query_scalar(
+                "SELECT external_id FROM observations WHERE project_id = $1
+                 ORDER BY start_time NULLS LAST, external_id LIMIT 5000",
+            )
+            .bind(p)
+            .fetch_all(&mut *db)
+            .await?,
+            sqlx::query_scalar(
+                "SELECT DISTINCT b.name FROM beams b JOIN observations o ON o.id = b.observation_id
+                 WHERE o.project_id = $1 ORDER BY 1 LIMIT 1000",
+            )
+            .bind(p)
+            .fetch_all(&mut *db)
+            .await?,
+            sqlx::query_scalar(
+                "SELECT name FROM tags WHERE project_id = $1 ORDER BY position, name",
+            )
+            .bind(p)
+            .fetch_all(&mut *db)
+            .await?,
+        ),
+        None => (
+            Vec::new(),
+            Vec::new(),
+            sqlx::query_scalar(
+                "SELECT min(name) FROM tags GROUP BY lower(name) ORDER BY lower(name)",
+            )
+            .fetch_all(&mut *db)
+            .await?,
+        ),
+    };
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT username FROM users ORDER BY lower(username)")
+            .fetch_all(&mut *db)
+            .await?;
+    let mut reviewers = vec![choice("", "anyone", f.reviewer.is_none())];
+    reviewers.extend(names.into_iter().map(|u| {
+        let sel = f.value("reviewer").eq_ignore_ascii_case(&u);
+        choice(u.clone(), u, sel)
+    }));
+    let mut rated = vec![choice("", "any", f.rated.is_none())];
+    rated.extend(
+        RatedState::ALL
+            .iter()
+            .map(|r| choice(r.as_str(), r.label(), f.rated == Some(*r))),
+    );
+    let mut verdicts = vec![choice("", "any", f.verdict.is_none())];
+    verdicts.extend(
+        Verdict::ALL
+            .iter()
+            .map(|v| choice(v.as_str(), v.label(), f.verdict == Some(*v))),
+    );
+    // The kinds of extra position on record. Read from a sample: a DISTINCT
+    // over every position of a large survey would scan them all, and a
+    // survey uses the same few kinds throughout. A kind typed into the URL
+    // works whether listed or not.
+    let mut kinds: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT kind FROM (SELECT kind FROM candidate_positions LIMIT 5000) s ORDER BY kind",
+    )
+    .fetch_all(&mut *db)
+    .await?;
+    let current_around = f.value("around").to_string();
+    if !current_around.is_empty()
+        && current_around != "candidate"
+        && !kinds.contains(&current_around)
+    {
+        kinds.push(current_around.clone());
+    }
+    let mut around = vec![choice(
+        "candidate",
+        "the candidate position",
+        matches!(current_around.as_str(), "" | "candidate"),
+    )];
+    around.extend(kinds.into_iter().map(|k| {
+        let sel = k == current_around;
+        let label = format!("its {} position", k.replace('_', " "));
+        choice(k, label, sel)
+    }));
+    let metrics = res
+        .metrics
+        .iter()
+        .map(|m| metric_row(&f, &res.problems, m))
+        .collect();
+    let shown: Vec<&str> = res.columns.iter().map(|m| m.key.as_str()).collect();
+    let columns = res
+        .metrics
+        .iter()
+        .map(|m| {
+            choice(
+                m.key.clone(),
+                m.label.clone(),
+                shown.contains(&m.key.as_str()),
+            )
+        })
+        .collect();
+    let mut sizes = vec![25u32, 50, 100, 200, 500];
+    if !sizes.contains(&f.per_page) {
+        sizes.push(f.per_page);
+        sizes.sort_unstable();
+    }
+    let per_page = sizes
+        .iter()
+        .map(|n| choice(n.to_string(), n.to_string(), f.per_page == *n))
+        .collect();
+    let ranges_open =
+        !f.ranges.is_empty() || res.problems.iter().any(|p| p.field.starts_with("m."));
+    let (action, target) = match which {
+        FormFor::Table => (paths::CANDIDATES, "#search"),
+        FormFor::Summary => (paths::RATINGS, "#summary"),
+    };
+    Ok(FormView {
+        action,
+        target,
+        for_table: which == FormFor::Table,
+        projects,
+        observations,
+        beams,
+        tags,
+        reviewers,
+        rated,
+        verdicts,
+        around,
+        metrics,
+        columns,
+        per_page,
+        problems: res.problems.clone(),
+        notes: res.notes.clone(),
+        max_radius: MAX_RADIUS_ARCMIN,
+        ranges_open,
+        f,
+    })
+}
+
+fn metric_row(f: &CandidateFilter, problems: &[Problem], m: &MetricDef) -> MetricRow {
+    let field = |part: &str| format!("m.{}.{part}", m.key);
+    let nf = f.value(&field("nf"));
+    let problem = ["min", "max", "nf"].iter().find_map(|part| {
+        problems
+            .iter()
+            .find(|p| p.field == field(part))
+            .map(|p| p.message.clone())
+    });
+    MetricRow {
+        key: m.key.clone(),
+        label: m.label.clone(),
+        unit: m.unit.clone(),
+        min: f.value(&field("min")).to_string(),
+        max: f.value(&field("max")).to_string(),
+        non_finite: NonFinite::ALL
+            .iter()
+            .map(|c| {
+                let sel = match nf {
+                    "" => *c == NonFinite::Exclude,
+                    v => v == c.as_str(),
+                };
+                choice(c.as_str(), c.label(), sel)
+            })
+            .collect(),
+        problem,
+    }
+}
+
+/// A column heading; `sort` is the query that sorts by it, if it sorts.
+pub struct Header {
+    pub label: String,
+    pub unit: String,
+    pub sort: Option<String>,
+    /// "ascending", "descending" or "none", for `aria-sort`.
+    pub aria: &'static str,
+    pub numeric: bool,
+}
+
+pub struct RowView {
+    pub id: i64,
+    pub name: String,
+    pub project: String,
+    pub observation: String,
+    pub beam: String,
+    pub ra: String,
+    pub dec: String,
+    pub ra_hms: String,
+    pub dec_dms: String,
+    pub sep: String,
+    pub ratings: i32,
+    pub mine: String,
+    pub mine_class: String,
+    pub metrics: Vec<String>,
+}
+
+pub struct Results {
+    pub headers: Vec<Header>,
+    pub rows: Vec<RowView>,
+    pub show_project: bool,
+    pub show_sep: bool,
+    pub count: String,
+    pub first: Option<String>,
+    pub prev: Option<String>,
+    pub next: Option<String>,
+    pub restarted: bool,
+    pub past_the_end: bool,
+}
+
+/// A metric value as the table shows it: the project's precision, and
+/// NaN and the infinities spelled out.
+pub fn number_text(v: Option<f64>, precision: i16) -> String {
+    match v {
+        None => "–".into(),
+        Some(v) if v.is_nan() => "NaN".into(),
+        Some(v) if v == f64::INFINITY => "+∞".into(),
+        Some(v) if v == f64::NEG_INFINITY => "−∞".into(),
+        Some(v) => format!("{:.*}", precision.clamp(0, 12) as usize, v),
+    }
+}
+
+fn thousands(n: i64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+async fn results(
+    db: &mut PgConnection,
+    pool: &PgPool,
+    f: &CandidateFilter,
+    res: &Resolution,
+    v: &RatingVisibility,
+) -> sqlx::Result<Results> {
+    let (sort, descending) = res.sort.clone().unwrap_or((SortSpec::Name, false));
+    let spec = search::PageSpec {
+        sort: &sort,
+        descending,
+        cursor: &f.cursor,
+        per: f.per_page,
+        columns: &res.columns,
+    };
+    // The count on a second connection, at the same time as the page: for
+    // a selective filter each can take tens of milliseconds.
+    let counting = async {
+        let mut c = pool.acquire().await?;
+        search::count_capped(&mut c, &res.scope, v, COUNT_CAP).await
+    };
+    let (page, count) = tokio::join!(search::page(db, &res.scope, v, &spec), counting);
+    let page = page?;
+    let count = match count? {
+        Some(1) => "1 candidate".to_string(),
+        Some(n) => format!("{} candidates", thousands(n)),
+        None => format!("more than {} candidates", thousands(COUNT_CAP)),
+    };
+    let show_project = f.project.is_none();
+    let show_sep = f.cone.is_some();
+    let sorted_by = |k: &SortKey| -> &'static str {
+        let now = f.effective_sort();
+        match (&now.key == k, now.descending) {
+            (false, _) => "none",
+            (true, false) => "ascending",
+            (true, true) => "descending",
+        }
+    };
+    let header = |label: &str, unit: &str, key: Option<SortKey>, numeric: bool| Header {
+        label: label.into(),
+        unit: unit.into(),
+        aria: key.as_ref().map_or("none", sorted_by),
+        sort: key.map(|k| f.query_sorted_by(&k)),
+        numeric,
+    };
+    let mut headers = vec![header("Name", "", Some(SortKey::Name), false)];
+    if show_project {
+        headers.push(header("Project", "", None, false));
+    }
+    headers.push(header("Observation", "", Some(SortKey::Observation), false));
+    headers.push(header("Beam", "", None, false));
+    headers.push(header("RA", "deg", Some(SortKey::Ra), true));
+    headers.push(header("Dec", "deg", Some(SortKey::Dec), true));
+    if show_sep {
+        headers.push(header(
+            "Separation",
+            "arcmin",
+            Some(SortKey::Separation),
+            true,
+        ));
+    }
+    headers.push(header("Ratings", "", Some(SortKey::Ratings), true));
+    headers.push(header("Yours", "", None, false));
+    for m in &res.columns {
+        headers.push(header(
+            &m.label,
+            &m.unit,
+            Some(SortKey::Metric(m.key.clone())),
+            true,
+        ));
+    }
+    let past_the_end = page.rows.is_empty() && matches!(f.cursor, Cursor::After(_));
+    let rows = page
+        .rows
+        .iter()
+        .map(|r| {
+            let ra = Ra::new(r.ra).ok();
+            let dec = crate::domain::Dec::new(r.dec).ok();
+            RowView {
+                id: r.id,
+                name: r.name.clone(),
+                project: r.project.clone(),
+                observation: r.observation.clone(),
+                beam: r.beam.clone().unwrap_or_default(),
+                ra: format!("{:.5}", r.ra),
+                dec: format!("{:+.5}", r.dec),
+                ra_hms: ra.map_or_else(String::new, |v| sexagesimal::format_ra_hms(v, 2)),
+                dec_dms: dec.map_or_else(String::new, |v| sexagesimal::format_dec_dms(v, 1)),
+                sep: r.sep_arcmin.map_or_else(String::new, |s| format!("{s:.3}")),
+                ratings: r.rating_count,
+                mine: r.mine.map_or_else(String::new, |v| v.label().to_string()),
+                mine_class: r
+                    .mine
+                    .map_or_else(String::new, |v| format!("verdict-{}", v.as_str())),
+                metrics: res
+                    .columns
+                    .iter()
+                    .zip(&r.metrics)
+                    .map(|(m, v)| number_text(*v, m.precision))
+                    .collect(),
+            }
+        })
+        .collect();
+    let at = |c: Cursor| format!("{}?{}", paths::CANDIDATES, f.query_at(&c));
+    Ok(Results {
+        headers,
+        rows,
+        show_project,
+        show_sep,
+        count,
+        first: (!matches!(f.cursor, Cursor::First)).then(|| at(Cursor::First)),
+        prev: page.prev.map(|k| at(Cursor::Before(k))),
+        next: page.next.map(|k| at(Cursor::After(k))),
+        restarted: page.restarted,
+        past_the_end,
+    })
+}
+
+/// Everything `candidates/_table.html` shows.
+pub struct Search {
+    pub csrf_token: String,
+    pub form: FormView,
+    pub results: Option<Results>,
+    pub views: Vec<SavedView>,
+    /// The filter as a query string (no page cursor): for saving, exports
+    /// and "rate these".
+    pub query: String,
+    pub summary: String,
+}
+
+impl Search {
+    pub fn export(&self, path: &str, ratings: &str) -> String {
+        let mut q = self.query.clone();
+        if !q.is_empty() {
+            q.push('&');
+        }
+        q.push_str("ratings=");
+        q.push_str(ratings);
+        format!("{path}?{q}")
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "candidates/page.html")]
+pub struct CandidatesPage {
+    layout: Layout,
+    s: Search,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "candidates/_table.html")]
+pub struct CandidatesFragment {
+    s: Search,
+}
+
+/// The URL htmx pushes: the filter's own query (no empty fields), or
+/// `?reset=1` for none, which a reload must not turn into the default view.
+pub fn canonical_url(path: &str, query: &str) -> String {
+    if query.is_empty() {
+        format!("{path}?reset=1")
+    } else {
+        format!("{path}?{query}")
+    }
+}
+
+/// The raw query string of the request (without `?`).
+pub fn raw_query(req: &Request) -> &str {
+    req.uri().query().unwrap_or("")
+}
+
+/// With no query at all, the reviewer's default view (if any) as a
+/// redirect; any query, even `?reset=1`, means "no default".
+pub async fn default_view_redirect(
+    db: &mut PgConnection,
+    req: &Request,
+    me: UserId,
+    path: &str,
+) -> sqlx::Result<Option<Response>> {
+    if !raw_query(req).is_empty() {
+        return Ok(None);
+    }
+    Ok(views::default_query(db, me)
+        .await?
+        .filter(|q| !q.is_empty())
+        .map(|q| see_other(&format!("{path}?{q}"))))
+}
+
+#[handler]
+pub async fn list(
+    req: &Request,
+    state: Data<&AppState>,
+    CurrentUser(user): CurrentUser,
+) -> WebResult<Response> {
+    let mut conn = state.pool.acquire().await?;
+    if let Some(r) = default_view_redirect(&mut conn, req, user.id, paths::CANDIDATES).await? {
+        return Ok(r);
+    }
+    let f = CandidateFilter::from_query(raw_query(req));
+    let res = search::resolve(&mut conn, &f).await?;
+    let results = if res.is_valid() {
+        let v = crate::db::ratings::visibility(&mut conn, user.id, user.role).await?;
+        Some(results(&mut conn, &state.pool, &f, &res, &v).await?)
+    } else {
+        None
+    };
+    let views = views::list(&mut conn, user.id).await?;
+    let query = f.to_query();
+    let canonical = canonical_url(paths::CANDIDATES, &f.query_at(&f.cursor));
+    let summary = f.summary();
+    let form = load_form(&mut conn, f, &res, FormFor::Table).await?;
+    drop(conn);
+    let csrf_token = TypedSession::from_request_ref(req)?.csrf_token().await?;
+    let s = Search {
+        csrf_token,
+        form,
+        results,
+        views,
+        query,
+        summary,
+    };
+    Ok(if is_htmx(req) {
+        CandidatesFragment { s }
+            .with_header("HX-Push-Url", canonical)
+            .into_response()
+    } else {
+        CandidatesPage {
+            layout: Layout::for_request(req).await?,
+            s,
+        }
+        .into_response()
+    })
+}

@@ -1,0 +1,17 @@
+//! One module per page or resource; each one's templates are in the
+//! folder of `templates/` with the same name.
+
+pub mod account;
+pub mod admin;
+pub mod auth_check;
+pub mod candidate;
+pub mod candidates;
+pub mod exports;
+pub mod gif_player;
+pub mod health;
+pub mod home;
+pub mod login;
+pub mod media;
+pub mod queue;
+pub mod ratings;
+pub mod views;

@@ -1,0 +1,156 @@
+//! Typed access to the tower-sessions session that the session layer puts
+//! into each request.
+
+use poem::{FromRequest, Request, RequestBody};
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+
+use crate::domain::UserId;
+use crate::web::plumbing::error::AppError;
+
+/// A fresh CSRF token: 32 random bytes as hex.
+pub fn new_csrf_token() -> String {
+    crate::random_hex(32)
+}
+
+const USER: &str = "user";
+const CSRF: &str = "csrf";
+const FLASH: &str = "flash";
+const TRAIL: &str = "trail";
+/// How many candidates "previous" can walk back through.
+const TRAIL_LEN: usize = 200;
+
+/// The signed-in user as the session remembers them; checked against the
+/// database on every request so deactivation and password changes bite at once.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SessionUser {
+    pub id: UserId,
+    pub epoch: i32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Flash {
+    pub kind: FlashKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FlashKind {
+    Success,
+    Error,
+}
+
+impl FlashKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlashKind::Success => "success",
+            FlashKind::Error => "error",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct TypedSession(Session);
+
+impl TypedSession {
+    pub fn from_request_ref(req: &Request) -> Result<Self, AppError> {
+        req.extensions()
+            .get::<Session>()
+            .cloned()
+            .map(TypedSession)
+            .ok_or_else(|| AppError::internal("the session layer is not installed"))
+    }
+
+    pub async fn user(&self) -> Result<Option<SessionUser>, AppError> {
+        self.0.get(USER).await.map_err(session_error)
+    }
+
+    /// Starts a signed-in session under a new id, so an id planted before
+    /// login (session fixation) is worth nothing after it.
+    pub async fn log_in(&self, user: SessionUser) -> Result<(), AppError> {
+        self.0.cycle_id().await.map_err(session_error)?;
+        self.0.insert(USER, user).await.map_err(session_error)?;
+        // A fresh CSRF token for the signed-in session.
+        self.0
+            .insert(CSRF, new_csrf_token())
+            .await
+            .map_err(session_error)
+    }
+
+    pub async fn set_user(&self, user: SessionUser) -> Result<(), AppError> {
+        self.0.insert(USER, user).await.map_err(session_error)
+    }
+
+    pub async fn log_out(&self) -> Result<(), AppError> {
+        self.0.flush().await.map_err(session_error)
+    }
+
+    /// The session's CSRF token, made on first use.
+    pub async fn csrf_token(&self) -> Result<String, AppError> {
+        if let Some(t) = self.0.get::<String>(CSRF).await.map_err(session_error)? {
+            return Ok(t);
+        }
+        let t = new_csrf_token();
+        self.0.insert(CSRF, &t).await.map_err(session_error)?;
+        Ok(t)
+    }
+
+    /// The token without making one: a request that arrives without a
+    /// session has no token to match.
+    pub async fn existing_csrf_token(&self) -> Result<Option<String>, AppError> {
+        self.0.get(CSRF).await.map_err(session_error)
+    }
+
+    pub async fn flash(&self, kind: FlashKind, message: impl Into<String>) -> Result<(), AppError> {
+        let f = Flash {
+            kind,
+            message: message.into(),
+        };
+        self.0.insert(FLASH, f).await.map_err(session_error)
+    }
+
+    /// The candidates this reviewer was shown, oldest first.
+    pub async fn trail(&self) -> Result<Vec<i64>, AppError> {
+        Ok(self
+            .0
+            .get(TRAIL)
+            .await
+            .map_err(session_error)?
+            .unwrap_or_default())
+    }
+
+    /// Records that the reviewer was shown `candidate`.
+    pub async fn push_trail(&self, candidate: i64) -> Result<(), AppError> {
+        let mut t = self.trail().await?;
+        if t.last() == Some(&candidate) {
+            return Ok(());
+        }
+        t.push(candidate);
+        if t.len() > TRAIL_LEN {
+            t.drain(..t.len() - TRAIL_LEN);
+        }
+        self.0.insert(TRAIL, t).await.map_err(session_error)
+    }
+
+    /// The pending flash message, removed as it is read. Looked at first,
+    /// because a removal marks the session changed and so costs a write to
+    /// the store at the end of every request that renders a page.
+    pub async fn take_flash(&self) -> Result<Option<Flash>, AppError> {
+        let pending: Option<Flash> = self.0.get(FLASH).await.map_err(session_error)?;
+        if pending.is_some() {
+            self.0.remove::<Flash>(FLASH).await.map_err(session_error)?;
+        }
+        Ok(pending)
+    }
+}
+
+fn session_error(e: tower_sessions::session::Error) -> AppError {
+    AppError::Internal(anyhow::Error::new(e).context("session store"))
+}
+
+impl<'a> FromRequest<'a> for TypedSession {
+    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        Ok(Self::from_request_ref(req)?)
+    }
+}
