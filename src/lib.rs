@@ -11,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod fits;
+pub mod ingest;
 pub mod media;
 pub mod plot;
 pub mod startup;

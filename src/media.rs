@@ -7,7 +7,7 @@
 //! Crash safety comes from the order of writes: a request streams into
 //! `tmp/` (fsynced), then, inside its database transaction and before the
 //! commit, links each file into `objects/` and fsyncs the directories
-//! ([`Publication`]). A crash at any point can therefore leave an object no
+//! (`ingest::publish::Publication`). A crash at any point can therefore leave an object no
 //! row refers to (an orphan, which `vetter check --repair` removes), but
 //! never a committed row whose object is missing.
 //!
@@ -20,18 +20,15 @@
 //! request's "the object is already there" and that request's commit.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use sqlx::{PgConnection, PgPool};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
-use crate::db::files as db_files;
 use crate::fits::FileKind;
 
 #[derive(Debug, Clone)]
 pub struct MediaStore {
-    root: PathBuf,
+    pub(crate) root: PathBuf,
 }
 
 /// What a stored file is, judged from its bytes.
@@ -204,69 +201,8 @@ impl MediaStore {
         self.write_temp(bytes, u64::MAX).await
     }
 
-    /// A publication for one request: see [`Publication::publish`].
-    pub fn publication(&self, pool: &PgPool) -> Publication {
-        Publication {
-            media: self.clone(),
-            pool: pool.clone(),
-            created: Vec::new(),
-            settled: false,
-        }
-    }
-
-    /// Removes those of `paths` (relative object paths) that no row refers
-    /// to, under the exclusive lock of their buckets, and returns the ones
-    /// removed. When the locks cannot be had within a few seconds (a long
-    /// backup holds them), the objects are left for `vetter check`.
-    pub async fn remove_unreferenced(&self, pool: &PgPool, paths: &[String]) -> Vec<String> {
-        let paths: Vec<String> = paths
-            .iter()
-            .filter(|p| parse_object_path(p).is_some())
-            .cloned()
-            .collect();
-        if paths.is_empty() {
-            return Vec::new();
-        }
-        match self.try_remove_unreferenced(pool, &paths).await {
-            Ok(removed) => removed,
-            Err(e) => {
-                tracing::warn!(error = %e, count = paths.len(),
-                    "unused media files left in place for `vetter check --repair`");
-                Vec::new()
-            }
-        }
-    }
-
-    async fn try_remove_unreferenced(
-        &self,
-        pool: &PgPool,
-        paths: &[String],
-    ) -> anyhow::Result<Vec<String>> {
-        let buckets: Vec<i32> = paths.iter().filter_map(|p| path_bucket(p)).collect();
-        let mut tx = exclusive(pool, &buckets, Duration::from_secs(5)).await?;
-        let unused = db_files::unreferenced(&mut tx, paths).await?;
-        let root = self.root.clone();
-        let removed = tokio::task::spawn_blocking(move || {
-            let mut removed = Vec::new();
-            for p in unused {
-                match std::fs::remove_file(root.join(&p)) {
-                    Ok(()) => removed.push(p),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => {
-                        tracing::warn!(path = %p, error = %e, "could not remove an unused media file")
-                    }
-                }
-            }
-            removed
-        })
-        .await?;
-        // Only now may a publisher of the same content go on.
-        tx.commit().await?;
-        Ok(removed)
-    }
-
     /// Removes stored objects that no row refers to any more. Prefer
-    /// [`MediaStore::remove_unreferenced`], which also settles the race with
+    /// `ingest::publish::remove_unreferenced`, which also settles the race with
     /// a concurrent upload of the same content.
     pub fn remove_objects(&self, relative_paths: &[String]) {
         for p in relative_paths {
@@ -279,112 +215,12 @@ impl MediaStore {
     }
 }
 
-/// The files one request puts into `objects/`, and what becomes of them.
-///
-/// [`publish`](Publication::publish) runs inside the request's transaction,
-/// before the commit. Then exactly one of [`committed`](Publication::committed)
-/// or [`abandon`](Publication::abandon) follows; if neither does (the request
-/// was cancelled), dropping it abandons in the background.
-#[must_use = "call committed() or abandon()"]
-pub struct Publication {
-    media: MediaStore,
-    pool: PgPool,
-    /// Objects this request made (not those that were there already).
-    created: Vec<String>,
-    settled: bool,
-}
-
-impl Publication {
-    /// Links each temporary file into `objects/` (the same content already
-    /// there is left as it is) and makes the links durable. Holds the shared
-    /// lock of each touched bucket in `tx` until it ends.
-    pub async fn publish<'a>(
-        &mut self,
-        tx: &mut PgConnection,
-        files: impl IntoIterator<Item = (&'a TempFile, ContentKind)>,
-    ) -> anyhow::Result<()> {
-        let jobs: Vec<(PathBuf, String)> = files
-            .into_iter()
-            .map(|(t, kind)| (t.path.clone(), MediaStore::object_path(&t.sha256, kind)))
-            .collect();
-        if jobs.is_empty() {
-            return Ok(());
-        }
-        let buckets: Vec<i32> = jobs.iter().filter_map(|(_, p)| path_bucket(p)).collect();
-        db_files::lock_buckets_shared(tx, &buckets).await?;
-        let root = self.media.root.clone();
-        let (created, result) = tokio::task::spawn_blocking(move || link_all(&root, &jobs))
-            .await
-            .map_err(|e| anyhow::anyhow!("publishing media files: {e}"))?;
-        self.created.extend(created);
-        result.map_err(|e| anyhow::Error::new(e).context("publishing media files"))
-    }
-
-    /// The transaction committed: the objects stay.
-    pub fn committed(mut self) {
-        self.settled = true;
-    }
-
-    /// The transaction did not commit (call this after it has ended, or
-    /// its locks would make this wait): removes the objects this request
-    /// made that no row refers to.
-    pub async fn abandon(mut self) {
-        self.settled = true;
-        let created = std::mem::take(&mut self.created);
-        self.media.remove_unreferenced(&self.pool, &created).await;
-    }
-
-    /// Objects this request made.
-    pub fn created(&self) -> &[String] {
-        &self.created
-    }
-}
-
-impl Drop for Publication {
-    fn drop(&mut self) {
-        if self.settled || self.created.is_empty() {
-            return;
-        }
-        let (media, pool, created) = (
-            self.media.clone(),
-            self.pool.clone(),
-            std::mem::take(&mut self.created),
-        );
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                media.remove_unreferenced(&pool, &created).await;
-            });
-        }
-    }
-}
-
-/// A transaction holding the exclusive locks of `buckets`, polling for them
-/// for up to `patience` rather than queueing behind the uploads that hold
-/// them shared.
-pub async fn exclusive(
-    pool: &PgPool,
-    buckets: &[i32],
-    patience: Duration,
-) -> anyhow::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
-    let deadline = std::time::Instant::now() + patience;
-    let mut pause = Duration::from_millis(20);
-    loop {
-        let mut tx = pool.begin().await?;
-        if db_files::try_lock_buckets_exclusive(&mut tx, buckets).await? {
-            return Ok(tx);
-        }
-        tx.rollback().await?;
-        if std::time::Instant::now() + pause > deadline {
-            anyhow::bail!("the media buckets stayed in use for {patience:?} (a backup running?)");
-        }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(500));
-    }
-}
-
 /// Links (or, across file systems, copies) each file into place and fsyncs
 /// the directories touched. Returns the objects made, also on an error.
-fn link_all(root: &Path, jobs: &[(PathBuf, String)]) -> (Vec<String>, std::io::Result<()>) {
+pub(crate) fn link_all(
+    root: &Path,
+    jobs: &[(PathBuf, String)],
+) -> (Vec<String>, std::io::Result<()>) {
     let mut created = Vec::new();
     let mut dirs = std::collections::BTreeSet::new();
     let result = (|| {
@@ -463,7 +299,7 @@ pub fn bucket(sha256: &str) -> Option<i32> {
         .and_then(|b| i32::from_str_radix(b, 16).ok())
 }
 
-fn path_bucket(rel: &str) -> Option<i32> {
+pub(crate) fn path_bucket(rel: &str) -> Option<i32> {
     parse_object_path(rel).and_then(|(sha, _)| bucket(sha))
 }
 

@@ -472,7 +472,7 @@ async fn repair_rows(
             }
         );
         let paths: Vec<String> = doomed.into_iter().map(|(_, _, p)| p).collect();
-        for p in media.remove_unreferenced(pool, &paths).await {
+        for p in crate::ingest::publish::remove_unreferenced(media, pool, &paths).await {
             println!("  removed {p}, which no row uses any more");
         }
     }
@@ -485,7 +485,7 @@ async fn remove_damaged(pool: &PgPool, media: &MediaStore, rel: &str) -> anyhow:
     let Some((sha, _)) = media::parse_object_path(rel) else {
         return Ok(false);
     };
-    let tx = media::exclusive(
+    let tx = crate::ingest::publish::exclusive(
         pool,
         &[media::bucket(sha).unwrap_or(0)],
         Duration::from_secs(30),
@@ -558,7 +558,7 @@ async fn rerender(
     let kind = ContentKind::from_mime(&row.content_type).context("a known content type")?;
     let temp = media.write_temp_bytes(&bytes).await?;
     let mut tx = pool.begin().await?;
-    let mut published = media.publication(pool);
+    let mut published = crate::ingest::publish::Publication::new(media, pool);
     let written = async {
         published.publish(&mut tx, [(&temp, kind)]).await?;
         let done = files::replace_content(
@@ -614,11 +614,11 @@ async fn remove_orphans(pool: &PgPool, media: &MediaStore, paths: Vec<String>) -
             }
         }
     }
-    let removed: HashSet<String> = media
-        .remove_unreferenced(pool, &objects)
-        .await
-        .into_iter()
-        .collect();
+    let removed: HashSet<String> =
+        crate::ingest::publish::remove_unreferenced(media, pool, &objects)
+            .await
+            .into_iter()
+            .collect();
     for p in objects {
         if removed.contains(&p) {
             println!("  removed {p}");

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, SystemTime};
+use vetter::ingest::publish::{self, Publication};
 
 use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
@@ -355,14 +356,14 @@ async fn an_abandoned_upload_never_removes_what_its_concurrent_twin_commits(pool
 
     // A links the object first; B finds it there and will refer to it.
     let mut tx_a = app.pool.begin().await.unwrap();
-    let mut pub_a = media.publication(&app.pool);
+    let mut pub_a = Publication::new(&media, &app.pool);
     pub_a
         .publish(&mut tx_a, [(&a, ContentKind::Csv)])
         .await
         .unwrap();
     assert_eq!(pub_a.created(), std::slice::from_ref(&rel));
     let mut tx_b = app.pool.begin().await.unwrap();
-    let mut pub_b = media.publication(&app.pool);
+    let mut pub_b = Publication::new(&media, &app.pool);
     pub_b
         .publish(&mut tx_b, [(&b, ContentKind::Csv)])
         .await
@@ -402,9 +403,7 @@ async fn an_abandoned_upload_never_removes_what_its_concurrent_twin_commits(pool
         .execute(&app.pool)
         .await
         .unwrap();
-    let removed = media
-        .remove_unreferenced(&app.pool, std::slice::from_ref(&rel))
-        .await;
+    let removed = publish::remove_unreferenced(&media, &app.pool, std::slice::from_ref(&rel)).await;
     assert_eq!(removed, std::slice::from_ref(&rel));
     assert!(!app.media_root.join(&rel).exists());
 }

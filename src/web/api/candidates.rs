@@ -18,6 +18,7 @@ use crate::db::observations as obs_rows;
 use crate::db::projects::{self, Outcome};
 use crate::domain::upload::{check_external_id, CandidateSpec, Problems};
 use crate::domain::{Problem, UserId};
+use crate::ingest::publish::Publication;
 use crate::media::MediaStore;
 use crate::web::api::body::UploadBody;
 use crate::web::api::observations::{observation, project};
@@ -212,7 +213,7 @@ pub async fn upsert_batch(
     }
 
     let mut tx = state.pool.begin().await?;
-    let mut published = media.publication(&state.pool);
+    let mut published = Publication::new(&media, &state.pool);
     let written = async {
         // Into objects/ before the commit: a crash leaves at worst an orphan.
         published

@@ -16,7 +16,8 @@ use sqlx::PgConnection;
 
 use crate::db::files::{self as file_rows, NewFile, Owner};
 use crate::db::projects::Outcome;
-use crate::media::{MediaStore, Publication};
+use crate::ingest::publish::{self, Publication};
+use crate::media::MediaStore;
 use crate::web::api::files::Prepared;
 use crate::web::plumbing::access::CurrentUser;
 use crate::web::plumbing::error::AppError;
@@ -111,7 +112,7 @@ pub async fn settle<T>(
 /// row refers to any more. Failures are logged, not returned: the data is
 /// committed, and `vetter check --repair` removes what is left.
 pub async fn finish_files(media: &MediaStore, pool: &sqlx::PgPool, replaced: Vec<String>) {
-    media.remove_unreferenced(pool, &replaced).await;
+    publish::remove_unreferenced(media, pool, &replaced).await;
 }
 
 /// Problems found while parsing become one 400.

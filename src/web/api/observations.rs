@@ -12,6 +12,7 @@ use crate::db::projects::{self, Outcome};
 use crate::db::{observations, projects::Project};
 use crate::domain::upload::{check_external_id, BeamSpec, ObservationSpec, Problems};
 use crate::domain::Problem;
+use crate::ingest::publish::Publication;
 use crate::media::MediaStore;
 use crate::web::api::body::{ReceivedFile, UploadBody};
 use crate::web::api::{attach, files, finish_files, outcome_response, reject_if_any, settle};
@@ -153,7 +154,7 @@ async fn store_with_files(
     upsert: impl AsyncFnOnce(&mut PgConnection) -> Result<(i64, Outcome), AppError>,
 ) -> WebResult<(i64, Outcome)> {
     let mut tx = state.pool.begin().await?;
-    let mut published = media.publication(&state.pool);
+    let mut published = Publication::new(media, &state.pool);
     let written = async {
         published
             .publish(&mut tx, prepared.iter().map(|f| (&f.temp, f.kind)))

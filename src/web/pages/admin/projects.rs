@@ -410,9 +410,8 @@ async fn sweep(state: &AppState, objects: &[Object]) -> WebResult<Swept> {
     let paths: Vec<String> = objects.iter().map(|o| o.storage_path.clone()).collect();
     // Under the media locks, so an upload of the same content that is
     // committing now keeps its file.
-    let unused = MediaStore::new(&state.config.media_root)
-        .remove_unreferenced(&state.pool, &paths)
-        .await;
+    let media = MediaStore::new(&state.config.media_root);
+    let unused = crate::ingest::publish::remove_unreferenced(&media, &state.pool, &paths).await;
     let bytes = objects
         .iter()
         .filter(|o| unused.contains(&o.storage_path))
