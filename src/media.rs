@@ -200,19 +200,6 @@ impl MediaStore {
     pub async fn write_temp_bytes(&self, bytes: &[u8]) -> Result<TempFile, WriteError> {
         self.write_temp(bytes, u64::MAX).await
     }
-
-    /// Removes stored objects that no row refers to any more. Prefer
-    /// `ingest::publish::remove_unreferenced`, which also settles the race with
-    /// a concurrent upload of the same content.
-    pub fn remove_objects(&self, relative_paths: &[String]) {
-        for p in relative_paths {
-            if let Err(e) = std::fs::remove_file(self.absolute(p)) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!(path = %p, error = %e, "could not remove an unused media file");
-                }
-            }
-        }
-    }
 }
 
 /// Links (or, across file systems, copies) each file into place and fsyncs

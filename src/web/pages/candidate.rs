@@ -95,9 +95,6 @@ impl CandidateView {
     pub fn my_score(&self) -> i16 {
         self.mine.as_ref().and_then(|m| m.score).unwrap_or(0)
     }
-    pub fn position_text(&self) -> String {
-        format!("{:.6} {:+.6}", self.c.ra, self.c.dec)
-    }
 }
 
 /// How a metric value reads: the project's precision, and the IEEE
@@ -156,7 +153,6 @@ fn links(files: &[FileRef]) -> (Vec<Link>, Vec<Link>) {
 
 pub async fn load_view(
     conn: &mut PgConnection,
-    state: &AppState,
     user: UserId,
     id: i64,
     q: &Resolved,
@@ -251,7 +247,6 @@ pub async fn load_view(
             .collect(),
         None => Vec::new(),
     };
-    let _ = state;
     Ok(CandidateView {
         ra_hms: sexagesimal::format_ra_hms(pos.ra, 2),
         dec_dms: sexagesimal::format_dec_dms(pos.dec, 1),
@@ -393,7 +388,7 @@ async fn show(
         session.push_trail(id).await?;
     }
     let trail = session.trail().await?;
-    let view = load_view(&mut conn, state, user.id, id, &q, &trail, following).await?;
+    let view = load_view(&mut conn, user.id, id, &q, &trail, following).await?;
     drop(conn);
     let layout = Layout::for_request(req).await?;
     Ok(if is_htmx(req) {

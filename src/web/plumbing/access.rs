@@ -27,13 +27,6 @@ pub enum Access {
     Uploader,
 }
 
-impl Access {
-    /// Whether the route lives in a browser session (cookies, CSRF).
-    pub fn uses_session(self) -> bool {
-        matches!(self, Access::Public | Access::Reviewer | Access::Admin)
-    }
-}
-
 /// The signed-in user, checked against the database on this request.
 #[derive(Debug, Clone)]
 pub struct CurrentUser(pub User);
