@@ -61,3 +61,11 @@ macro_rules! typed_id {
 pub(crate) use typed_id;
 
 typed_id!(UserId);
+typed_id!(CandidateId);
+typed_id!(ProjectId);
+typed_id!(ObservationId);
+typed_id!(BeamId);
+typed_id!(TagId);
+typed_id!(FileId);
+typed_id!(TokenId);
+typed_id!(ViewId);
