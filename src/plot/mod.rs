@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 
 use time::OffsetDateTime;
 
+use crate::domain::text::push_xml_escaped;
 use crate::domain::upload::LightCurve;
 
 /// What [`light_curve_svg`] draws. `times` are expected ascending, `flux`
@@ -191,7 +192,7 @@ pub fn light_curve_svg(c: &LightCurveChart) -> String {
             tip.push(' ');
             tip.push_str(&unit);
         }
-        escape_into(&mut out, &tip);
+        push_xml_escaped(&mut out, &tip);
         out.push_str("</title>");
         if let Some(e) = p.err.filter(|e| *e > 0.0) {
             let ya = fy.y(p.flux + e);
@@ -226,7 +227,7 @@ fn open_svg(out: &mut String, aria: &str) {
         out,
         r#"<svg xmlns="http://www.w3.org/2000/svg" class="lightcurve" viewBox="0 0 {W} {H}" width="100%" role="img" aria-label=""#
     );
-    escape_into(out, aria);
+    push_xml_escaped(out, aria);
     let _ = write!(
         out,
         r#"" font-family="system-ui, sans-serif" font-size="11">
@@ -427,7 +428,7 @@ fn axis_labels(
             r#"<path class="lc-axis" d="M{x:.1} {Y1:.1}v{TICK}" stroke="{INK}"/><text x="{x:.1}" y="{:.1}">"#,
             Y1 + TICK + 12.0
         );
-        escape_into(out, label);
+        push_xml_escaped(out, label);
         out.push_str("</text>");
     }
     out.push_str("</g>");
@@ -437,7 +438,7 @@ fn axis_labels(
         (X0 + X1) / 2.0,
         H - 8.0
     );
-    escape_into(out, &bottom.title);
+    push_xml_escaped(out, &bottom.title);
     out.push_str("</text>\n");
 
     // Top: time since the observation start.
@@ -452,7 +453,7 @@ fn axis_labels(
             r#"<path class="lc-axis" d="M{x:.1} {Y0:.1}v-{TICK}" stroke="{INK}"/><text x="{x:.1}" y="{:.1}">"#,
             Y0 - TICK - 5.0
         );
-        escape_into(out, &offset_label(t - origin, step));
+        push_xml_escaped(out, &offset_label(t - origin, step));
         out.push_str("</text>");
     }
     out.push_str("</g>");
@@ -676,7 +677,7 @@ fn y_axis(out: &mut String, fy: &FluxRange, ticks: &[(f64, String)], unit: &str)
             X0 - TICK - 3.0,
             y + 4.0
         );
-        escape_into(out, label);
+        push_xml_escaped(out, label);
         out.push_str("</text>");
     }
     out.push_str("</g>");
@@ -691,7 +692,7 @@ fn y_axis(out: &mut String, fy: &FluxRange, ticks: &[(f64, String)], unit: &str)
         r#"<text class="lc-label lc-title" transform="rotate(-90)" x="{:.1}" y="14" text-anchor="middle" fill="{MUTED}">"#,
         -(Y0 + Y1) / 2.0
     );
-    escape_into(out, &title);
+    push_xml_escaped(out, &title);
     out.push_str("</text>\n");
 }
 
@@ -703,20 +704,6 @@ fn clean(s: &str) -> String {
         .chars()
         .filter(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'))
         .collect()
-}
-
-fn escape_into(out: &mut String, s: &str) {
-    for ch in s.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() && !matches!(c, '\t' | '\n' | '\r') => {}
-            c => out.push(c),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -920,7 +907,7 @@ mod tests {
         let times = hourly(2);
         let svg = render("<script>\"'&", &times, &[1.0, 2.0], None, None);
         assert!(!svg.contains("<script>"));
-        assert!(svg.contains("&lt;script&gt;&quot;&#39;&amp;"));
+        assert!(svg.contains("&lt;script&gt;&quot;&apos;&amp;"));
         let doc = Html::parse_fragment(&svg);
         assert_eq!(doc.select(&sel("script")).count(), 0);
         assert!(texts(&doc, "text.lc-title").contains(&"Flux density (<script>\"'&)".into()));

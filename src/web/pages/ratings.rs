@@ -41,12 +41,12 @@ use sqlx::{PgConnection, PgPool};
 use crate::db::ratings;
 use crate::db::search::{self, Disagreement, Scope, Totals};
 use crate::domain::filter::CandidateFilter;
+use crate::domain::text::xml_escape;
 use crate::domain::visibility::RatingVisibility;
 use crate::domain::Verdict;
 use crate::web::pages::candidates::{
     canonical_url, default_view_redirect, load_form, raw_query, FormFor, FormView,
 };
-use crate::web::pages::exports::xml_escape;
 use crate::web::plumbing::access::CurrentUser;
 use crate::web::plumbing::error::WebResult;
 use crate::web::plumbing::layout::Layout;
