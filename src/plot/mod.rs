@@ -1,16 +1,20 @@
 //! Light curves as server-rendered SVG: no chart library, no script and no
-//! `style` attributes (the page's CSP forbids both). Colours live in
-//! `assets/chart.css` under `.lc-*` classes, and the essential ones are also
-//! given as presentation attributes, so a downloaded chart still reads.
+//! `style` attributes (the page's CSP forbids both). Colours come from
+//! [`palette`]: `assets/chart.css` applies them under `.lc-*` classes, and
+//! the essential ones are also given as presentation attributes, so a
+//! downloaded chart still reads.
 //!
 //! The chart has UTC along the bottom, time since the observation start
 //! along the top, and flux with error bars up the side. Each point carries an
 //! SVG `<title>`, which browsers show as a tooltip on hover.
 
+pub mod palette;
+
 use std::fmt::Write as _;
 
 use time::OffsetDateTime;
 
+use self::palette::{ACCENT, GRID, INK, MUTED, PAPER};
 use crate::domain::text::push_xml_escaped;
 use crate::domain::upload::LightCurve;
 
@@ -48,12 +52,6 @@ const X1: f64 = W - 16.0;
 const Y0: f64 = 50.0;
 const Y1: f64 = H - 50.0;
 const TICK: f64 = 5.0;
-
-// Colours, matching app.css and chart.css.
-const INK: &str = "#1b1f24";
-const MUTED: &str = "#5b6470";
-const GRID: &str = "#e3e6eb";
-const ACCENT: &str = "#1f5fbf";
 
 const NS: i128 = 1_000_000_000;
 const MINUTE: i128 = 60 * NS;
@@ -231,7 +229,7 @@ fn open_svg(out: &mut String, aria: &str) {
     let _ = write!(
         out,
         r#"" font-family="system-ui, sans-serif" font-size="11">
-<rect class="lc-bg" width="{W}" height="{H}" fill="white"/>
+<rect class="lc-bg" width="{W}" height="{H}" fill="{PAPER}"/>
 "#
     );
 }
