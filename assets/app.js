@@ -40,6 +40,8 @@
     area.querySelectorAll(".toast").forEach(function (t) {
       if (t.firstChild && t.firstChild.nodeValue === message) t.remove();
     });
+    // The same markup as templates/partials/toast.html, which the server cannot
+    // send while it is unreachable.
     const el = document.createElement("div");
     el.className = "toast toast-error";
     el.setAttribute("role", "status");

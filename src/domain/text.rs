@@ -1,6 +1,8 @@
 //! Rules for the short texts people and pipelines give things (project,
 //! tag and metric names, units), one rule per kind of field whichever path
-//! it arrives by: the upload API, the upload client or an admin form.
+//! it arrives by: the upload API, the upload client or an admin form; and
+//! how any text is written into XML, for the VOTable export and the SVG
+//! charts alike (the chart engine must not depend on the web layer).
 
 /// A name shown on one line: 1 to `max` characters once trimmed, and no
 /// line breaks or other control characters (they would break the table, the
@@ -28,6 +30,34 @@ pub fn shown(s: &str) -> String {
     }
 }
 
+/// Text for XML content or attribute values: the five special characters
+/// escaped, carriage returns kept as a reference (a parser would turn a
+/// raw one into a newline), and characters XML 1.0 cannot hold at all
+/// replaced by U+FFFD.
+pub fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    push_xml_escaped(&mut out, s);
+    out
+}
+
+/// [`xml_escape`] onto the end of `out`, for writers that build a document
+/// in one buffer.
+pub fn push_xml_escaped(out: &mut String, s: &str) {
+    for ch in s.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' | '\n' => out.push(ch),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,5 +75,16 @@ mod tests {
         assert_eq!(shown("J1"), "\"J1\"");
         let m = shown(&"x".repeat(1_000_000));
         assert!(m.len() < 100 && m.ends_with("(1000000 characters)"), "{m}");
+    }
+
+    #[test]
+    fn xml_text_is_escaped_and_kept_well_formed() {
+        assert_eq!(
+            xml_escape("a<b>&\"c\"'d'"),
+            "a&lt;b&gt;&amp;&quot;c&quot;&apos;d&apos;"
+        );
+        assert_eq!(xml_escape("line\r\nnext\ttab"), "line&#13;\nnext\ttab");
+        assert_eq!(xml_escape("bell\u{7}"), "bell\u{FFFD}");
+        assert_eq!(xml_escape("J1234−45 ✓"), "J1234−45 ✓");
     }
 }

@@ -1,16 +1,21 @@
 //! Light curves as server-rendered SVG: no chart library, no script and no
-//! `style` attributes (the page's CSP forbids both). Colours live in
-//! `assets/chart.css` under `.lc-*` classes, and the essential ones are also
-//! given as presentation attributes, so a downloaded chart still reads.
+//! `style` attributes (the page's CSP forbids both). Colours come from
+//! [`palette`]: `assets/chart.css` applies them under `.lc-*` classes, and
+//! the essential ones are also given as presentation attributes, so a
+//! downloaded chart still reads.
 //!
 //! The chart has UTC along the bottom, time since the observation start
 //! along the top, and flux with error bars up the side. Each point carries an
 //! SVG `<title>`, which browsers show as a tooltip on hover.
 
+pub mod palette;
+
 use std::fmt::Write as _;
 
 use time::OffsetDateTime;
 
+use self::palette::{ACCENT, GRID, INK, MUTED, PAPER};
+use crate::domain::text::push_xml_escaped;
 use crate::domain::upload::LightCurve;
 
 /// What [`light_curve_svg`] draws. `times` are expected ascending, `flux`
@@ -47,12 +52,6 @@ const X1: f64 = W - 16.0;
 const Y0: f64 = 50.0;
 const Y1: f64 = H - 50.0;
 const TICK: f64 = 5.0;
-
-// Colours, matching app.css and chart.css.
-const INK: &str = "#1b1f24";
-const MUTED: &str = "#5b6470";
-const GRID: &str = "#e3e6eb";
-const ACCENT: &str = "#1f5fbf";
 
 const NS: i128 = 1_000_000_000;
 const MINUTE: i128 = 60 * NS;
@@ -191,7 +190,7 @@ pub fn light_curve_svg(c: &LightCurveChart) -> String {
             tip.push(' ');
             tip.push_str(&unit);
         }
-        escape_into(&mut out, &tip);
+        push_xml_escaped(&mut out, &tip);
         out.push_str("</title>");
         if let Some(e) = p.err.filter(|e| *e > 0.0) {
             let ya = fy.y(p.flux + e);
@@ -226,11 +225,11 @@ fn open_svg(out: &mut String, aria: &str) {
         out,
         r#"<svg xmlns="http://www.w3.org/2000/svg" class="lightcurve" viewBox="0 0 {W} {H}" width="100%" role="img" aria-label=""#
     );
-    escape_into(out, aria);
+    push_xml_escaped(out, aria);
     let _ = write!(
         out,
         r#"" font-family="system-ui, sans-serif" font-size="11">
-<rect class="lc-bg" width="{W}" height="{H}" fill="white"/>
+<rect class="lc-bg" width="{W}" height="{H}" fill="{PAPER}"/>
 "#
     );
 }
@@ -427,7 +426,7 @@ fn axis_labels(
             r#"<path class="lc-axis" d="M{x:.1} {Y1:.1}v{TICK}" stroke="{INK}"/><text x="{x:.1}" y="{:.1}">"#,
             Y1 + TICK + 12.0
         );
-        escape_into(out, label);
+        push_xml_escaped(out, label);
         out.push_str("</text>");
     }
     out.push_str("</g>");
@@ -437,7 +436,7 @@ fn axis_labels(
         (X0 + X1) / 2.0,
         H - 8.0
     );
-    escape_into(out, &bottom.title);
+    push_xml_escaped(out, &bottom.title);
     out.push_str("</text>\n");
 
     // Top: time since the observation start.
@@ -452,7 +451,7 @@ fn axis_labels(
             r#"<path class="lc-axis" d="M{x:.1} {Y0:.1}v-{TICK}" stroke="{INK}"/><text x="{x:.1}" y="{:.1}">"#,
             Y0 - TICK - 5.0
         );
-        escape_into(out, &offset_label(t - origin, step));
+        push_xml_escaped(out, &offset_label(t - origin, step));
         out.push_str("</text>");
     }
     out.push_str("</g>");
@@ -676,7 +675,7 @@ fn y_axis(out: &mut String, fy: &FluxRange, ticks: &[(f64, String)], unit: &str)
             X0 - TICK - 3.0,
             y + 4.0
         );
-        escape_into(out, label);
+        push_xml_escaped(out, label);
         out.push_str("</text>");
     }
     out.push_str("</g>");
@@ -691,7 +690,7 @@ fn y_axis(out: &mut String, fy: &FluxRange, ticks: &[(f64, String)], unit: &str)
         r#"<text class="lc-label lc-title" transform="rotate(-90)" x="{:.1}" y="14" text-anchor="middle" fill="{MUTED}">"#,
         -(Y0 + Y1) / 2.0
     );
-    escape_into(out, &title);
+    push_xml_escaped(out, &title);
     out.push_str("</text>\n");
 }
 
@@ -703,20 +702,6 @@ fn clean(s: &str) -> String {
         .chars()
         .filter(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'))
         .collect()
-}
-
-fn escape_into(out: &mut String, s: &str) {
-    for ch in s.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() && !matches!(c, '\t' | '\n' | '\r') => {}
-            c => out.push(c),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -920,7 +905,7 @@ mod tests {
         let times = hourly(2);
         let svg = render("<script>\"'&", &times, &[1.0, 2.0], None, None);
         assert!(!svg.contains("<script>"));
-        assert!(svg.contains("&lt;script&gt;&quot;&#39;&amp;"));
+        assert!(svg.contains("&lt;script&gt;&quot;&apos;&amp;"));
         let doc = Html::parse_fragment(&svg);
         assert_eq!(doc.select(&sel("script")).count(), 0);
         assert!(texts(&doc, "text.lc-title").contains(&"Flux density (<script>\"'&)".into()));

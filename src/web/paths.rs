@@ -1,6 +1,8 @@
 //! Every path the site serves, written once: the router, redirects and
 //! templates all use these.
 
+use std::fmt::Write as _;
+
 pub const HOME: &str = "/";
 pub const LOGIN: &str = "/login";
 pub const LOGOUT: &str = "/logout";
@@ -71,17 +73,33 @@ pub const API_CANDIDATES: &str = "/api/v1/projects/:project/observations/:observ
 
 /// `/login?next=<path>`, with the path percent-encoded.
 pub fn login_with_next(next: &str) -> String {
-    format!("{LOGIN}?next={}", encode_component(next))
+    format!("{LOGIN}?next={}", encode_path(next))
 }
 
-fn encode_component(s: &str) -> String {
+/// A value for one URL path segment or query value: every byte but RFC
+/// 3986's unreserved characters becomes `%XX`, `/` included, so a slug or
+/// name can neither add a path segment nor end a query value.
+pub fn encode_component(s: &str) -> String {
+    percent_encode(s, false)
+}
+
+/// [`encode_component`] keeping `/`: for a path carried in a query value,
+/// which stays readable and means the same.
+pub fn encode_path(s: &str) -> String {
+    percent_encode(s, true)
+}
+
+fn percent_encode(s: &str, keep_slash: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
                 out.push(b as char)
             }
-            _ => out.push_str(&format!("%{b:02X}")),
+            b'/' if keep_slash => out.push('/'),
+            _ => {
+                let _ = write!(out, "%{b:02X}");
+            }
         }
     }
     out
@@ -127,6 +145,12 @@ mod tests {
             assert_eq!(safe_next(Some(bad)), expected, "{bad}");
         }
         assert_eq!(safe_next(None), HOME);
+    }
+
+    #[test]
+    fn components_encode_the_slash_and_paths_keep_it() {
+        assert_eq!(encode_component("a/b c~é"), "a%2Fb%20c~%C3%A9");
+        assert_eq!(encode_path("/a b/c"), "/a%20b/c");
     }
 
     #[test]

@@ -266,7 +266,7 @@ async fn page(app: &TestApp, query: &str) -> (Vec<String>, scraper::Html) {
 }
 
 fn enc(s: &str) -> String {
-    vetter::web::plumbing::filters::url_component(s)
+    vetter::web::paths::encode_component(s)
 }
 
 fn list(s: &str) -> Vec<String> {

@@ -716,21 +716,11 @@ pub async fn firefly(
 /// Firefly's URL API on a file Firefly sees under its media mount, with a
 /// stretch that suits radio cutouts (noise around zero): −2σ to +10σ linear.
 pub fn firefly_src(base: &str, media_path: &str, storage_path: &str, title: &str) -> String {
-    let enc = |s: &str| -> String {
-        s.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect()
-    };
     format!(
         "{base}/?api=image&File={}&RangeValues={}&Title={}",
-        enc(&format!("{media_path}/{storage_path}")),
-        enc("92,-2,92,10,NaN,2,44"),
-        enc(title)
+        paths::encode_path(&format!("{media_path}/{storage_path}")),
+        paths::encode_path("92,-2,92,10,NaN,2,44"),
+        paths::encode_path(title)
     )
 }
 

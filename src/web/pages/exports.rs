@@ -57,6 +57,7 @@ use crate::db::ratings;
 use crate::db::search::{self, ExportRow, RatingsExport, Scope};
 use crate::db::users::User;
 use crate::domain::filter::CandidateFilter;
+use crate::domain::text::xml_escape;
 use crate::domain::visibility::RatingVisibility;
 use crate::domain::Problem;
 use crate::transport::Cuts;
@@ -224,28 +225,6 @@ pub fn csv_text(s: &str) -> String {
 
 fn plain_text(s: &str) -> String {
     s.to_string()
-}
-
-/// Text for XML content or attribute values: the five special characters
-/// escaped, carriage returns kept as a reference (a parser would turn a
-/// raw one into a newline), and characters XML 1.0 cannot hold at all
-/// replaced by U+FFFD.
-pub fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\r' => out.push_str("&#13;"),
-            '\t' | '\n' => out.push(ch),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// The cells of a row as text, metric cells by the format's number rule
@@ -777,17 +756,6 @@ mod tests {
         for t in ["J1234-45", "", "a=b", "'quoted", "1.5"] {
             assert_eq!(csv_text(t), t);
         }
-    }
-
-    #[test]
-    fn xml_text_is_escaped_and_kept_well_formed() {
-        assert_eq!(
-            xml_escape("a<b>&\"c\"'d'"),
-            "a&lt;b&gt;&amp;&quot;c&quot;&apos;d&apos;"
-        );
-        assert_eq!(xml_escape("line\r\nnext\ttab"), "line&#13;\nnext\ttab");
-        assert_eq!(xml_escape("bell\u{7}"), "bell\u{FFFD}");
-        assert_eq!(xml_escape("J1234−45 ✓"), "J1234−45 ✓");
     }
 
     #[test]

@@ -41,12 +41,13 @@ use sqlx::{PgConnection, PgPool};
 use crate::db::ratings;
 use crate::db::search::{self, Disagreement, Scope, Totals};
 use crate::domain::filter::CandidateFilter;
+use crate::domain::text::xml_escape;
 use crate::domain::visibility::RatingVisibility;
 use crate::domain::Verdict;
+use crate::plot::palette::{self, ACCENT, INK, MUTED, PAPER};
 use crate::web::pages::candidates::{
     canonical_url, default_view_redirect, load_form, raw_query, FormFor, FormView,
 };
-use crate::web::pages::exports::xml_escape;
 use crate::web::plumbing::access::CurrentUser;
 use crate::web::plumbing::error::WebResult;
 use crate::web::plumbing::layout::Layout;
@@ -124,9 +125,6 @@ pub struct Bar {
     pub href: Option<String>,
 }
 
-const VERDICT_COLOURS: [&str; 3] = ["#1c7c3a", "#b42318", "#a15c00"];
-const ACCENT: &str = "#1f5fbf";
-
 /// A horizontal stacked bar chart as an `<svg>` element. `series` names and
 /// colours the values of each bar.
 pub fn bar_chart(title: &str, series: &[(&str, &str)], bars: &[Bar]) -> String {
@@ -148,8 +146,8 @@ pub fn bar_chart(title: &str, series: &[(&str, &str)], bars: &[Bar]) -> String {
         "<svg class=\"bar-chart\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {W} {h}\" \
          width=\"{W}\" height=\"{h}\" font-family=\"system-ui, sans-serif\" role=\"img\" \
          aria-label=\"{t}\"><title>{t}</title>\
-         <rect x=\"0\" y=\"0\" width=\"{W}\" height=\"{h}\" fill=\"#ffffff\"/>\
-         <text x=\"0\" y=\"16\" font-size=\"14\" font-weight=\"600\" fill=\"#1b1f24\">{t}</text>",
+         <rect x=\"0\" y=\"0\" width=\"{W}\" height=\"{h}\" fill=\"{PAPER}\"/>\
+         <text x=\"0\" y=\"16\" font-size=\"14\" font-weight=\"600\" fill=\"{INK}\">{t}</text>",
         t = xml_escape(title)
     );
     // Legend, when there is more than one series.
@@ -159,7 +157,7 @@ pub fn bar_chart(title: &str, series: &[(&str, &str)], bars: &[Bar]) -> String {
             let _ = write!(
                 s,
                 "<rect x=\"{x}\" y=\"26\" width=\"12\" height=\"12\" fill=\"{colour}\"/>\
-                 <text x=\"{}\" y=\"36\" font-size=\"12\" fill=\"#1b1f24\">{}</text>",
+                 <text x=\"{}\" y=\"36\" font-size=\"12\" fill=\"{INK}\">{}</text>",
                 x + 16.0,
                 xml_escape(name)
             );
@@ -169,7 +167,7 @@ pub fn bar_chart(title: &str, series: &[(&str, &str)], bars: &[Bar]) -> String {
     if bars.is_empty() {
         let _ = write!(
             s,
-            "<text x=\"0\" y=\"{}\" font-size=\"12\" fill=\"#5b6470\">nothing to show</text>",
+            "<text x=\"0\" y=\"{}\" font-size=\"12\" fill=\"{MUTED}\">nothing to show</text>",
             TOP + 16.0
         );
     }
@@ -179,7 +177,7 @@ pub fn bar_chart(title: &str, series: &[(&str, &str)], bars: &[Bar]) -> String {
         let label = xml_escape(&bar.label);
         let _ = write!(s, "<g class=\"bar\">");
         let text = format!(
-            "<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"end\" fill=\"#1b1f24\">{label}</text>",
+            "<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"end\" fill=\"{INK}\">{label}</text>",
             LABEL_W - 8.0,
             y + 15.0
         );
@@ -209,7 +207,7 @@ pub fn bar_chart(title: &str, series: &[(&str, &str)], bars: &[Bar]) -> String {
         }
         let _ = write!(
             s,
-            "<text x=\"{:.2}\" y=\"{}\" font-size=\"12\" fill=\"#1b1f24\">{total}</text></g>",
+            "<text x=\"{:.2}\" y=\"{}\" font-size=\"12\" fill=\"{INK}\">{total}</text></g>",
             x + 6.0,
             y + 15.0
         );
@@ -454,7 +452,7 @@ pub async fn page(
         let disagreements = counted.disagreements;
         let series: Vec<(&str, &str)> = Verdict::ALL
             .iter()
-            .zip(VERDICT_COLOURS)
+            .zip(palette::VERDICTS)
             .map(|(v, c)| (v.label(), c))
             .collect();
         let reviewer_chart = bar_chart(
@@ -603,7 +601,10 @@ mod tests {
     fn charts_are_svg_without_style_attributes_and_escape_labels() {
         let svg = bar_chart(
             "Ratings <per> reviewer",
-            &[("Real", "#1c7c3a"), ("Not real", "#b42318")],
+            &[
+                ("Real", palette::VERDICTS[0]),
+                ("Not real", palette::VERDICTS[1]),
+            ],
             &[
                 Bar {
                     label: "a&b".into(),

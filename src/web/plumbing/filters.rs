@@ -45,15 +45,3 @@ pub fn utc_minute(t: impl AsTime) -> String {
         t.minute()
     )
 }
-
-/// Percent-encodes a value for a URL query.
-pub fn url_component(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}

@@ -12,8 +12,8 @@ use crate::db::audit::{self, Actor, Cursor, Filter, Row};
 use crate::db::users;
 use crate::web::pages::admin::Admin;
 use crate::web::paths;
+use crate::web::paths::encode_component;
 use crate::web::plumbing::error::{AppError, WebResult};
-use crate::web::plumbing::filters::url_component;
 use crate::web::plumbing::layout::Layout;
 use crate::web::state::AppState;
 
@@ -120,8 +120,8 @@ pub async fn page(
             format!(
                 "{}?actor={}&action={}&before={}",
                 paths::ADMIN_AUDIT,
-                url_component(&actor),
-                url_component(&action),
+                encode_component(&actor),
+                encode_component(&action),
                 Cursor::of(last).encode()
             )
         })

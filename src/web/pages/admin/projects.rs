@@ -17,9 +17,9 @@ use crate::domain::Problem;
 use crate::media::MediaStore;
 use crate::web::pages::admin::{check_len, check_line, size_text, Admin};
 use crate::web::paths;
+use crate::web::paths::encode_component;
 use crate::web::plumbing::access::see_other;
 use crate::web::plumbing::error::{AppError, WebResult};
-use crate::web::plumbing::filters::url_component;
 use crate::web::plumbing::form::Form;
 use crate::web::plumbing::layout::Layout;
 use crate::web::plumbing::session::FlashKind;
@@ -27,7 +27,7 @@ use crate::web::plumbing::session::TypedSession;
 use crate::web::state::AppState;
 
 pub fn project_path(slug: &str) -> String {
-    format!("{}/{}", paths::ADMIN_PROJECTS, url_component(slug))
+    format!("{}/{}", paths::ADMIN_PROJECTS, encode_component(slug))
 }
 
 #[derive(Template, WebTemplate)]
@@ -64,7 +64,7 @@ impl ProjectPage {
         format!(
             "{}/observations/{}/delete",
             project_path(&self.project.slug),
-            url_component(&o.external_id)
+            encode_component(&o.external_id)
         )
     }
 }
@@ -318,7 +318,7 @@ async fn doomed_observation(state: &AppState, slug: &str, external: &str) -> Web
         action: format!(
             "{}/observations/{}/delete",
             project_path(&p.slug),
-            url_component(external)
+            encode_component(external)
         ),
         project: p,
     })

@@ -14,9 +14,9 @@ use crate::db::projects::{self, Project};
 use crate::db::tags::{self, DeleteError, MergeError, Tag};
 use crate::web::pages::admin::{ticked, Admin};
 use crate::web::paths;
+use crate::web::paths::encode_component;
 use crate::web::plumbing::access::see_other;
 use crate::web::plumbing::error::{AppError, WebResult};
-use crate::web::plumbing::filters::url_component;
 use crate::web::plumbing::form::Form;
 use crate::web::plumbing::layout::Layout;
 use crate::web::plumbing::session::FlashKind;
@@ -24,7 +24,7 @@ use crate::web::plumbing::session::TypedSession;
 use crate::web::state::AppState;
 
 pub fn tags_path(slug: &str) -> String {
-    format!("{}?project={}", paths::ADMIN_TAGS, url_component(slug))
+    format!("{}?project={}", paths::ADMIN_TAGS, encode_component(slug))
 }
 
 #[derive(Template, WebTemplate)]
