@@ -93,9 +93,7 @@ async fn periodic_cleanup(pool: PgPool, media: crate::media::MediaStore) {
             Ok(Err(e)) => tracing::warn!(error = %e, "cleaning the media tmp folder failed"),
             Err(e) => tracing::warn!(error = %e, "cleaning the media tmp folder failed"),
         }
-        let sessions = sqlx::query("DELETE FROM tower_sessions.session WHERE expiry_date < now()")
-            .execute(&pool)
-            .await;
+        let sessions = crate::db::sessions::purge_expired(&pool).await;
         let failures =
             crate::db::login_failures::purge_older_than(&pool, Duration::from_secs(86_400)).await;
         if let (Err(e), _) | (_, Err(e)) = (sessions.map(drop), failures.map(drop)) {

@@ -24,7 +24,7 @@ use sqlx::Connection;
 
 use super::CliError;
 use crate::config::{Config, Source};
-use crate::db::files;
+use crate::db::{files, maintenance};
 use crate::media;
 
 pub const USAGE: &str = "\
@@ -77,12 +77,7 @@ async fn backup(url: &str, root: &Path, dir: &Path) -> anyhow::Result<()> {
         .await
         .context("connecting to DATABASE_URL")?;
     files::lock_all_buckets_for_session(&mut conn).await?;
-    sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut conn)
-        .await?;
-    let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
-        .fetch_one(&mut conn)
-        .await?;
+    let snapshot = maintenance::begin_exported_snapshot(&mut conn).await?;
 
     let dump_path = dir.join(DUMP);
     let (target, password) = libpq_target(url);
@@ -111,20 +106,18 @@ async fn backup(url: &str, root: &Path, dir: &Path) -> anyhow::Result<()> {
     let mut problems = Vec::new();
     let (mut count, mut bytes) = (0u64, 0u64);
     {
-        let mut copies = sqlx::query_as::<_, (String, i64, String)>(
-            "SELECT DISTINCT ON (storage_path) storage_path, size_bytes, sha256
-             FROM files ORDER BY storage_path",
-        )
-        .fetch(&mut conn)
-        .map_ok(|(path, size, sha)| {
-            let (root, media_dir) = (root.to_path_buf(), media_dir.clone());
-            async move {
-                tokio::task::spawn_blocking(move || copy_one(&root, &media_dir, path, size, sha))
+        let mut copies = files::stream_objects(&mut conn)
+            .map_ok(|o| {
+                let (root, media_dir) = (root.to_path_buf(), media_dir.clone());
+                async move {
+                    tokio::task::spawn_blocking(move || {
+                        copy_one(&root, &media_dir, o.storage_path, o.size_bytes, o.sha256)
+                    })
                     .await
                     .map_err(|e| sqlx::Error::Protocol(format!("a copy failed: {e}")))
-            }
-        })
-        .try_buffer_unordered(parallel);
+                }
+            })
+            .try_buffer_unordered(parallel);
         while let Some(copied) = copies.try_next().await? {
             match copied {
                 Ok((path, size, sha)) => {
@@ -137,7 +130,7 @@ async fn backup(url: &str, root: &Path, dir: &Path) -> anyhow::Result<()> {
         }
     }
     let out = dump.await?.context("waiting for pg_dump")?;
-    sqlx::query("COMMIT").execute(&mut conn).await?;
+    maintenance::end_snapshot(&mut conn).await?;
     // Closing the session releases the bucket locks.
     conn.close().await?;
     if !out.status.success() {

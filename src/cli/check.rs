@@ -159,10 +159,7 @@ async fn check(pool: &PgPool, media: &MediaStore, o: &Options) -> anyhow::Result
     // object look orphaned; such an object is young, inside the grace period,
     // and a removal re-reads the references under the bucket lock anyway.)
     let mut tx = pool.begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("SELECT 1").execute(&mut *tx).await?;
+    crate::db::maintenance::snapshot_now(&mut tx).await?;
 
     let root = media.root().to_path_buf();
     let (mut found, unmanaged) = tokio::task::spawn_blocking(move || walk(&root))

@@ -52,9 +52,7 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
     crate::telemetry::init();
     let pool = crate::db::lazy_pool(&config.database_url)?;
     crate::db::migrate(&pool).await?;
-    let projects_n: i64 = sqlx::query_scalar("SELECT count(*) FROM projects")
-        .fetch_one(&pool)
-        .await?;
+    let projects_n = crate::db::projects::count(&pool).await?;
     if projects_n > 0 {
         if if_empty {
             println!("demo: the database already has projects; nothing added");
@@ -315,12 +313,9 @@ async fn gleamx(state: &AppState, user: UserId, rng: &mut Rng) -> anyhow::Result
 /// A handful of pulsars, each placed a few arcseconds from a candidate so
 /// the nearby-objects list has something to show.
 async fn pulsars_near(pool: &PgPool, rng: &mut Rng) -> anyhow::Result<usize> {
-    let near: Vec<(f64, f64)> =
-        sqlx::query_as("SELECT ra, dec FROM candidates ORDER BY id LIMIT 300")
-            .fetch_all(pool)
-            .await?;
+    let near = crate::db::candidates::first_positions(pool).await?;
     let mut list = Vec::new();
-    for (k, (ra, dec)) in near.iter().step_by(37).enumerate() {
+    for (k, &crate::db::candidates::Position { ra, dec }) in near.iter().step_by(37).enumerate() {
         let pos = SkyPos::new(
             (ra + rng.range(-0.002, 0.002)).rem_euclid(360.0),
             (dec + rng.range(-0.002, 0.002)).clamp(-90.0, 90.0),

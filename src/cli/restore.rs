@@ -72,17 +72,11 @@ async fn restore(url: &str, root: &Path, dir: &Path, force: bool) -> anyhow::Res
     let mut conn = sqlx::PgConnection::connect(url)
         .await
         .context("connecting to DATABASE_URL")?;
-    let (tables, example, database): (i64, Option<String>, String) = sqlx::query_as(
-        "SELECT count(*), min(n.nspname || '.' || c.relname), current_database()
-         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S')
-           AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-           AND n.nspname NOT LIKE 'pg\\_%'
-           AND NOT EXISTS (SELECT 1 FROM pg_depend d
-                           WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')",
-    )
-    .fetch_one(&mut conn)
-    .await?;
+    let crate::db::maintenance::Relations {
+        count: tables,
+        example,
+        database,
+    } = crate::db::maintenance::relations(&mut conn).await?;
     if tables > 0 && !force {
         anyhow::bail!(
             "the database {database:?} is not empty ({tables} tables and other relations, such as \
@@ -91,10 +85,7 @@ async fn restore(url: &str, root: &Path, dir: &Path, force: bool) -> anyhow::Res
             example.unwrap_or_default()
         );
     }
-    let has_q3c: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'q3c')")
-            .fetch_one(&mut conn)
-            .await?;
+    let has_q3c = crate::db::maintenance::has_q3c(&mut conn).await?;
     conn.close().await?;
 
     verify(dir, &entries).await?;

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgExecutor};
 use time::OffsetDateTime;
 
 use crate::domain::upload::CandidateSpec;
@@ -392,4 +392,29 @@ pub async fn image_urls(db: &mut PgConnection, candidate: i64) -> sqlx::Result<V
     .bind(candidate)
     .fetch_all(db)
     .await
+}
+
+/// The kinds of extra position on record, read from a sample: a DISTINCT
+/// over every position of a large survey would scan them all, and a survey
+/// uses the same few kinds throughout.
+pub async fn position_kinds_sampled(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT kind FROM (SELECT kind FROM candidate_positions LIMIT 5000) s ORDER BY kind",
+    )
+    .fetch_all(db)
+    .await
+}
+
+#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+pub struct Position {
+    pub ra: f64,
+    pub dec: f64,
+}
+
+/// The positions of the first 300 candidates, for the demo to put pulsars
+/// beside.
+pub async fn first_positions(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<Position>> {
+    sqlx::query_as("SELECT ra, dec FROM candidates ORDER BY id LIMIT 300")
+        .fetch_all(db)
+        .await
 }

@@ -279,3 +279,22 @@ pub async fn remove_with_previews(
         .await?;
     Ok(doomed)
 }
+
+/// A stored object as a backup copies it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Object {
+    pub storage_path: String,
+    pub size_bytes: i64,
+    pub sha256: String,
+}
+
+/// Every distinct object the rows point at, streamed in path order.
+pub fn stream_objects(
+    db: &mut PgConnection,
+) -> impl futures_util::Stream<Item = sqlx::Result<Object>> + '_ {
+    sqlx::query_as::<_, Object>(
+        "SELECT DISTINCT ON (storage_path) storage_path, size_bytes, sha256
+         FROM files ORDER BY storage_path",
+    )
+    .fetch(db)
+}

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgExecutor};
 
 use crate::db::projects::Outcome;
 use crate::domain::upload::{BeamSpec, ObservationSpec};
@@ -126,6 +126,44 @@ pub async fn lines(db: &mut PgConnection, project: i64) -> sqlx::Result<Vec<Line
                 (SELECT count(*) FROM candidates c WHERE c.observation_id = o.id) AS candidates
          FROM observations o WHERE o.project_id = $1
          ORDER BY o.start_time DESC NULLS LAST, o.external_id",
+    )
+    .bind(project)
+    .fetch_all(db)
+    .await
+}
+
+// ---- Form choices ----
+
+/// The project's observations in time order, for the queue form.
+pub async fn external_ids(db: impl PgExecutor<'_>, project: i64) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT external_id FROM observations WHERE project_id = $1 ORDER BY start_time NULLS LAST, external_id",
+    )
+    .bind(project)
+    .fetch_all(db)
+    .await
+}
+
+/// The same for the candidate filter, capped: its form is sent with every
+/// table page, and a survey may have tens of thousands.
+pub async fn external_ids_capped(
+    db: impl PgExecutor<'_>,
+    project: i64,
+) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT external_id FROM observations WHERE project_id = $1
+         ORDER BY start_time NULLS LAST, external_id LIMIT 5000",
+    )
+    .bind(project)
+    .fetch_all(db)
+    .await
+}
+
+/// The distinct beam names of the project's observations (capped as above).
+pub async fn beam_names(db: impl PgExecutor<'_>, project: i64) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT b.name FROM beams b JOIN observations o ON o.id = b.observation_id
+         WHERE o.project_id = $1 ORDER BY 1 LIMIT 1000",
     )
     .bind(project)
     .fetch_all(db)

@@ -2,9 +2,10 @@
 
 use std::collections::HashMap;
 
-use sqlx::{FromRow, PgConnection};
+use sqlx::{FromRow, PgConnection, PgExecutor};
 
 use crate::domain::upload::ProjectSpec;
+use crate::domain::UserId;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Project {
@@ -262,5 +263,77 @@ pub async fn by_id(db: impl sqlx::PgExecutor<'_>, id: i64) -> sqlx::Result<Optio
     )
     .bind(id)
     .fetch_optional(db)
+    .await
+}
+
+// ---- Lists for pages and the CLI ----
+
+/// A project as a form offers it.
+#[derive(Debug, Clone, FromRow)]
+pub struct Name {
+    pub slug: String,
+    pub name: String,
+}
+
+/// Every project, for the candidate filter and the queue form: one order
+/// (the admin list's), so the two forms list them alike.
+pub async fn names(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<Name>> {
+    sqlx::query_as("SELECT slug, name FROM projects ORDER BY lower(name), slug")
+        .fetch_all(db)
+        .await
+}
+
+pub async fn count(db: impl PgExecutor<'_>) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT count(*) FROM projects")
+        .fetch_one(db)
+        .await
+}
+
+/// A project's progress as the home page shows it to one reviewer.
+#[derive(Debug, Clone, FromRow)]
+pub struct Progress {
+    pub name: String,
+    pub candidates: i64,
+    /// Candidates with at least one rating.
+    pub rated: i64,
+    /// The reviewer's own ratings.
+    pub mine: i64,
+}
+
+pub async fn progress(db: impl PgExecutor<'_>, user: UserId) -> sqlx::Result<Vec<Progress>> {
+    sqlx::query_as(
+        "SELECT p.name,
+                (SELECT count(*) FROM candidates c WHERE c.project_id = p.id) AS candidates,
+                (SELECT count(*) FROM candidates c WHERE c.project_id = p.id AND c.rating_count > 0) AS rated,
+                (SELECT count(*) FROM ratings r JOIN candidates c ON c.id = r.candidate_id
+                  WHERE c.project_id = p.id AND r.user_id = $1) AS mine
+         FROM projects p ORDER BY p.name",
+    )
+    .bind(user)
+    .fetch_all(db)
+    .await
+}
+
+/// A metric definition as an export's columns need it.
+#[derive(Debug, Clone, FromRow)]
+pub struct ExportMetric {
+    pub id: i64,
+    pub key: String,
+    pub unit: String,
+    pub description: String,
+}
+
+/// The project's metrics, or with no project every project's (in project
+/// order, so a key shared by projects takes the first one's unit).
+pub async fn export_metrics(
+    db: impl PgExecutor<'_>,
+    project: Option<i64>,
+) -> sqlx::Result<Vec<ExportMetric>> {
+    sqlx::query_as(
+        "SELECT id, key, unit, description FROM metric_defs
+         WHERE $1::bigint IS NULL OR project_id = $1 ORDER BY project_id, position, id",
+    )
+    .bind(project)
+    .fetch_all(db)
     .await
 }

@@ -230,3 +230,35 @@ pub async fn delete_unused(
     renumber_project(db, tag.project_id).await?;
     Ok(Ok(tag))
 }
+
+/// The project's tag names in rating-page order.
+pub async fn names(db: impl PgExecutor<'_>, project: i64) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("SELECT name FROM tags WHERE project_id = $1 ORDER BY position, name")
+        .bind(project)
+        .fetch_all(db)
+        .await
+}
+
+/// Every project's tag names, one per name whatever its case: the filter
+/// matches names case-insensitively across projects.
+pub async fn names_everywhere(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("SELECT min(name) FROM tags GROUP BY lower(name) ORDER BY lower(name)")
+        .fetch_all(db)
+        .await
+}
+
+/// Adds a tag a reviewer typed, at the end of the order, unless the project
+/// has it already. True if it was added.
+pub async fn ensure(db: impl PgExecutor<'_>, project: i64, name: &str) -> sqlx::Result<bool> {
+    let created = sqlx::query(
+        "INSERT INTO tags (project_id, name, position)
+         SELECT $1, $2, coalesce(max(position) + 1, 0) FROM tags WHERE project_id = $1
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(project)
+    .bind(name)
+    .execute(db)
+    .await?
+    .rows_affected();
+    Ok(created == 1)
+}

@@ -750,17 +750,7 @@ pub async fn add_tag(
             "a tag name has 1 to 64 characters".into(),
         ));
     }
-    let created = sqlx::query(
-        "INSERT INTO tags (project_id, name, position)
-         SELECT $1, $2, coalesce(max(position) + 1, 0) FROM tags WHERE project_id = $1
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(c.project_id)
-    .bind(name)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    let msg = if created == 1 {
+    let msg = if crate::db::tags::ensure(&mut *conn, c.project_id, name).await? {
         format!("Tag {name:?} added.")
     } else {
         format!("Tag {name:?} exists already.")

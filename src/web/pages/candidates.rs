@@ -14,6 +14,7 @@ use poem::web::Data;
 use poem::{handler, IntoResponse, Request, Response};
 use sqlx::{PgConnection, PgPool};
 
+use crate::db;
 use crate::db::projects::MetricDef;
 use crate::db::search::{self, Resolution, SortSpec};
 use crate::db::views::{self, SavedView};
@@ -121,52 +122,24 @@ pub async fn load_form(
     which: FormFor,
 ) -> sqlx::Result<FormView> {
     let project_id = res.project.as_ref().map(|p| p.id);
-    let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT slug, name FROM projects ORDER BY lower(name), slug")
-            .fetch_all(&mut *db)
-            .await?;
     let mut projects = vec![choice("", "all projects", f.project.is_none())];
-    projects.extend(rows.into_iter().map(|(slug, name)| {
-        let sel = f.project.as_deref() == Some(slug.as_str());
-        choice(slug, name, sel)
+    projects.extend(db::projects::names(&mut *db).await?.into_iter().map(|p| {
+        let sel = f.project.as_deref() == Some(p.slug.as_str());
+        choice(p.slug, p.name, sel)
     }));
     let (observations, beams, tags) = match project_id {
         Some(p) => (
-            sqlx::query_scalar(
-                "SELECT external_id FROM observations WHERE project_id = $1
-                 ORDER BY start_time NULLS LAST, external_id LIMIT 5000",
-            )
-            .bind(p)
-            .fetch_all(&mut *db)
-            .await?,
-            sqlx::query_scalar(
-                "SELECT DISTINCT b.name FROM beams b JOIN observations o ON o.id = b.observation_id
-                 WHERE o.project_id = $1 ORDER BY 1 LIMIT 1000",
-            )
-            .bind(p)
-            .fetch_all(&mut *db)
-            .await?,
-            sqlx::query_scalar(
-                "SELECT name FROM tags WHERE project_id = $1 ORDER BY position, name",
-            )
-            .bind(p)
-            .fetch_all(&mut *db)
-            .await?,
+            db::observations::external_ids_capped(&mut *db, p).await?,
+            db::observations::beam_names(&mut *db, p).await?,
+            db::tags::names(&mut *db, p).await?,
         ),
         None => (
             Vec::new(),
             Vec::new(),
-            sqlx::query_scalar(
-                "SELECT min(name) FROM tags GROUP BY lower(name) ORDER BY lower(name)",
-            )
-            .fetch_all(&mut *db)
-            .await?,
+            db::tags::names_everywhere(&mut *db).await?,
         ),
     };
-    let names: Vec<String> =
-        sqlx::query_scalar("SELECT username FROM users ORDER BY lower(username)")
-            .fetch_all(&mut *db)
-            .await?;
+    let names = db::users::usernames(&mut *db).await?;
     let mut reviewers = vec![choice("", "anyone", f.reviewer.is_none())];
     reviewers.extend(names.into_iter().map(|u| {
         let sel = f.value("reviewer").eq_ignore_ascii_case(&u);
@@ -184,15 +157,9 @@ pub async fn load_form(
             .iter()
             .map(|v| choice(v.as_str(), v.label(), f.verdict == Some(*v))),
     );
-    // The kinds of extra position on record. Read from a sample: a DISTINCT
-    // over every position of a large survey would scan them all, and a
-    // survey uses the same few kinds throughout. A kind typed into the URL
-    // works whether listed or not.
-    let mut kinds: Vec<String> = sqlx::query_scalar(
-        "SELECT DISTINCT kind FROM (SELECT kind FROM candidate_positions LIMIT 5000) s ORDER BY kind",
-    )
-    .fetch_all(&mut *db)
-    .await?;
+    // The kinds of extra position on record (a sample). A kind typed into
+    // the URL works whether listed or not.
+    let mut kinds = db::candidates::position_kinds_sampled(&mut *db).await?;
     let current_around = f.value("around").to_string();
     if !current_around.is_empty()
         && current_around != "candidate"

@@ -111,13 +111,7 @@ impl Shape {
         project_id: Option<i64>,
         ratings: RatingsExport,
     ) -> sqlx::Result<Self> {
-        let defs: Vec<(i64, String, String, String)> = sqlx::query_as(
-            "SELECT id, key, unit, description FROM metric_defs
-             WHERE $1::bigint IS NULL OR project_id = $1 ORDER BY project_id, position, id",
-        )
-        .bind(project_id)
-        .fetch_all(conn)
-        .await?;
+        let defs = crate::db::projects::export_metrics(conn, project_id).await?;
         let taken = |name: &str| {
             FIXED.contains(&name)
                 || RATING_COLUMNS.contains(&name)
@@ -126,7 +120,13 @@ impl Shape {
         let mut metrics: Vec<MetricColumn> = Vec::new();
         let mut by_key: HashMap<String, usize> = HashMap::new();
         let mut by_metric_id = HashMap::new();
-        for (id, key, unit, description) in defs {
+        for crate::db::projects::ExportMetric {
+            id,
+            key,
+            unit,
+            description,
+        } in defs
+        {
             let i = *by_key.entry(key.clone()).or_insert_with(|| {
                 metrics.push(MetricColumn {
                     // A metric named like a fixed column gets a prefix.

@@ -53,17 +53,7 @@ pub async fn page(
     CurrentUser(user): CurrentUser,
 ) -> WebResult<HomePage> {
     let mut conn = state.pool.acquire().await?;
-    let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
-        "SELECT p.name,
-                (SELECT count(*) FROM candidates c WHERE c.project_id = p.id),
-                (SELECT count(*) FROM candidates c WHERE c.project_id = p.id AND c.rating_count > 0),
-                (SELECT count(*) FROM ratings r JOIN candidates c ON c.id = r.candidate_id
-                  WHERE c.project_id = p.id AND r.user_id = $1)
-         FROM projects p ORDER BY p.name",
-    )
-    .bind(user.id)
-    .fetch_all(&mut *conn)
-    .await?;
+    let rows = crate::db::projects::progress(&mut *conn, user.id).await?;
     let v = crate::db::ratings::visibility(&mut conn, user.id, user.role).await?;
     let q = crate::db::queue::load(&mut conn, v).await?;
     Ok(HomePage {
@@ -71,11 +61,11 @@ pub async fn page(
         username: user.username,
         projects: rows
             .into_iter()
-            .map(|(name, candidates, rated, mine)| ProjectLine {
-                name,
-                candidates,
-                rated,
-                mine,
+            .map(|p| ProjectLine {
+                name: p.name,
+                candidates: p.candidates,
+                rated: p.rated,
+                mine: p.mine,
             })
             .collect(),
         queue: crate::web::pages::candidate::queue_label(&q),

@@ -59,14 +59,15 @@ pub async fn page(
     let size = queue::size(&mut conn, user.id, &q).await?;
     let v = &q.view;
     let mut projects = vec![choice("", "all projects", v.project.is_none())];
-    let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT slug, name FROM projects ORDER BY name")
-            .fetch_all(&mut *conn)
-            .await?;
-    projects.extend(rows.into_iter().map(|(slug, name)| {
-        let sel = v.project.as_deref() == Some(slug.as_str());
-        choice(slug, name, sel)
-    }));
+    projects.extend(
+        crate::db::projects::names(&mut *conn)
+            .await?
+            .into_iter()
+            .map(|p| {
+                let sel = v.project.as_deref() == Some(p.slug.as_str());
+                choice(p.slug, p.name, sel)
+            }),
+    );
     let mut observations = vec![choice("", "all observations", v.observation.is_none())];
     let mut tags = vec![choice("", "any tags", v.tag.is_none())];
     let mut orders = vec![
@@ -83,12 +84,7 @@ pub async fn page(
         ),
     ];
     if let Some(p) = q.project_id {
-        let obs: Vec<String> = sqlx::query_scalar(
-            "SELECT external_id FROM observations WHERE project_id = $1 ORDER BY start_time NULLS LAST, external_id",
-        )
-        .bind(p)
-        .fetch_all(&mut *conn)
-        .await?;
+        let obs = crate::db::observations::external_ids(&mut *conn, p).await?;
         observations.extend(obs.into_iter().map(|o| {
             let sel = v.observation.as_deref() == Some(o.as_str());
             choice(o.clone(), o, sel)
