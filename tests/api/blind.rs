@@ -150,7 +150,7 @@ pub async fn blind_survey(pool: PgPool) -> Blind {
     Blind { s, eve, ann, tags }
 }
 
-fn is_get(spec: &routes::RouteSpec) -> bool {
+pub fn is_get(spec: &routes::RouteSpec) -> bool {
     spec.method == reqwest::Method::GET || spec.method == reqwest::Method::HEAD
 }
 
@@ -172,7 +172,7 @@ fn every_get_route_is_walked() {
 }
 
 /// The concrete addresses the walk requests for a route.
-fn addresses(route: &str, b: &Blind) -> Vec<String> {
+pub fn addresses(route: &str, b: &Blind) -> Vec<String> {
     let ids: Vec<i64> = b.s.ids.values().copied().collect();
     let per_candidate = |f: &dyn Fn(i64) -> String| ids.iter().map(|&i| f(i)).collect();
     let filtered = |path: &str, extra: &[&str]| {
