@@ -5,6 +5,7 @@ use sqlx::{FromRow, PgExecutor, PgPool};
 use time::OffsetDateTime;
 
 use crate::db::users::User;
+use crate::domain::TokenId;
 use crate::domain::UserId;
 
 #[derive(Debug, Clone, FromRow)]
@@ -54,7 +55,7 @@ pub async fn list_for_user(db: impl PgExecutor<'_>, user: UserId) -> sqlx::Resul
 }
 
 /// Revokes one of the user's own tokens; false if there was no such live token.
-pub async fn revoke(db: impl PgExecutor<'_>, user: UserId, id: i64) -> sqlx::Result<bool> {
+pub async fn revoke(db: impl PgExecutor<'_>, user: UserId, id: TokenId) -> sqlx::Result<bool> {
     let r = sqlx::query(
         "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
     )
@@ -125,7 +126,7 @@ pub async fn list_all(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<OwnedToken>> 
     .await
 }
 
-pub async fn owned_by_id(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<OwnedToken>> {
+pub async fn owned_by_id(db: impl PgExecutor<'_>, id: TokenId) -> sqlx::Result<Option<OwnedToken>> {
     sqlx::query_as(
         "SELECT t.id, t.name, t.prefix, t.created_at, t.last_used_at, t.revoked_at,
                 u.username AS owner, u.active AS owner_active
@@ -137,7 +138,7 @@ pub async fn owned_by_id(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Optio
 }
 
 /// Revokes any user's token; false if it was revoked already.
-pub async fn revoke_any(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<bool> {
+pub async fn revoke_any(db: impl PgExecutor<'_>, id: TokenId) -> sqlx::Result<bool> {
     let r = sqlx::query(
         "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
     )

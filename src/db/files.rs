@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use sqlx::PgConnection;
 
+use crate::domain::FileId;
 use crate::media::{ContentKind, MediaStore};
 
 /// What a file is attached to.
@@ -129,7 +130,7 @@ pub struct Stored {
     pub size_bytes: i64,
 }
 
-pub async fn by_id(db: &mut PgConnection, id: i64) -> sqlx::Result<Option<Stored>> {
+pub async fn by_id(db: &mut PgConnection, id: FileId) -> sqlx::Result<Option<Stored>> {
     sqlx::query_as(
         "SELECT storage_path, content_type, original_name, role, sha256, size_bytes FROM files WHERE id = $1",
     )

@@ -2,11 +2,12 @@
 //! merge and delete. The order (`position`, then name) is the order on the
 //! rating page, where the first nine get the keys 1-9.
 
+use crate::domain::TagId;
 use sqlx::{FromRow, PgConnection, PgExecutor};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Tag {
-    pub id: i64,
+    pub id: TagId,
     pub project_id: i64,
     pub name: String,
     pub description: String,
@@ -29,7 +30,7 @@ pub async fn for_project(db: impl PgExecutor<'_>, project: i64) -> sqlx::Result<
     .await
 }
 
-pub async fn by_id(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<Tag>> {
+pub async fn by_id(db: impl PgExecutor<'_>, id: TagId) -> sqlx::Result<Option<Tag>> {
     sqlx::query_as(&format!("{SELECT} WHERE t.id = $1"))
         .bind(id)
         .fetch_optional(db)
@@ -38,7 +39,7 @@ pub async fn by_id(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<Tag>
 
 /// Locks the tag against concurrent rating and returns it. A reviewer who
 /// tags a rating meanwhile waits, so no rating slips past a merge or delete.
-async fn lock(db: &mut PgConnection, id: i64) -> sqlx::Result<Option<Tag>> {
+async fn lock(db: &mut PgConnection, id: TagId) -> sqlx::Result<Option<Tag>> {
     let found: Option<i64> = sqlx::query_scalar("SELECT id FROM tags WHERE id = $1 FOR UPDATE")
         .bind(id)
         .fetch_optional(&mut *db)
@@ -74,7 +75,7 @@ pub async fn create(
 /// they were.
 pub async fn update(
     db: impl PgExecutor<'_>,
-    id: i64,
+    id: TagId,
     name: &str,
     description: &str,
 ) -> sqlx::Result<bool> {
@@ -98,11 +99,11 @@ pub async fn update(
 
 /// Moves the tag to `index` (0-based, clamped) in its project's order and
 /// numbers the project's tags 0, 1, 2, ... Call inside a transaction.
-pub async fn move_to(db: &mut PgConnection, id: i64, index: usize) -> sqlx::Result<bool> {
+pub async fn move_to(db: &mut PgConnection, id: TagId, index: usize) -> sqlx::Result<bool> {
     let Some(tag) = by_id(&mut *db, id).await? else {
         return Ok(false);
     };
-    let mut order: Vec<i64> = sqlx::query_scalar(
+    let mut order: Vec<TagId> = sqlx::query_scalar(
         "SELECT id FROM tags WHERE project_id = $1 ORDER BY position, name FOR UPDATE",
     )
     .bind(tag.project_id)
@@ -114,7 +115,7 @@ pub async fn move_to(db: &mut PgConnection, id: i64, index: usize) -> sqlx::Resu
     Ok(true)
 }
 
-async fn renumber(db: &mut PgConnection, order: &[i64]) -> sqlx::Result<()> {
+async fn renumber(db: &mut PgConnection, order: &[TagId]) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE tags SET position = o.n - 1
          FROM unnest($1::bigint[]) WITH ORDINALITY AS o(id, n)
@@ -127,7 +128,7 @@ async fn renumber(db: &mut PgConnection, order: &[i64]) -> sqlx::Result<()> {
 }
 
 async fn renumber_project(db: &mut PgConnection, project: i64) -> sqlx::Result<()> {
-    let order: Vec<i64> =
+    let order: Vec<TagId> =
         sqlx::query_scalar("SELECT id FROM tags WHERE project_id = $1 ORDER BY position, name")
             .bind(project)
             .fetch_all(&mut *db)
@@ -157,8 +158,8 @@ pub enum MergeError {
 /// inside a transaction.
 pub async fn merge(
     db: &mut PgConnection,
-    from: i64,
-    into: i64,
+    from: TagId,
+    into: TagId,
 ) -> sqlx::Result<Result<(Tag, Tag, Merged), MergeError>> {
     if from == into {
         return Ok(Err(MergeError::SameTag));
@@ -215,7 +216,7 @@ pub enum DeleteError {
 /// Removes a tag that no current rating carries. Call inside a transaction.
 pub async fn delete_unused(
     db: &mut PgConnection,
-    id: i64,
+    id: TagId,
 ) -> sqlx::Result<Result<Tag, DeleteError>> {
     let Some(tag) = lock(&mut *db, id).await? else {
         return Ok(Err(DeleteError::NotFound));

@@ -4,10 +4,11 @@
 use sqlx::{FromRow, PgConnection};
 
 use crate::domain::UserId;
+use crate::domain::ViewId;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct SavedView {
-    pub id: i64,
+    pub id: ViewId,
     pub name: String,
     /// The query string of `/candidates`, without `?`.
     pub query: String,
@@ -23,7 +24,11 @@ pub async fn list(db: &mut PgConnection, user: UserId) -> sqlx::Result<Vec<Saved
     .await
 }
 
-pub async fn get(db: &mut PgConnection, user: UserId, id: i64) -> sqlx::Result<Option<SavedView>> {
+pub async fn get(
+    db: &mut PgConnection,
+    user: UserId,
+    id: ViewId,
+) -> sqlx::Result<Option<SavedView>> {
     sqlx::query_as(
         "SELECT id, name, query, is_default FROM saved_views WHERE user_id = $1 AND id = $2",
     )
@@ -50,8 +55,8 @@ pub async fn save(
     name: &str,
     query: &str,
     make_default: bool,
-) -> sqlx::Result<(i64, bool)> {
-    let (id, created): (i64, bool) = sqlx::query_as(
+) -> sqlx::Result<(ViewId, bool)> {
+    let (id, created): (ViewId, bool) = sqlx::query_as(
         "INSERT INTO saved_views (user_id, name, query) VALUES ($1, $2, $3)
          ON CONFLICT (user_id, lower(name)) DO UPDATE SET query = EXCLUDED.query, name = EXCLUDED.name,
              updated_at = now()
@@ -74,7 +79,7 @@ pub async fn save(
 pub async fn set_default(
     db: &mut PgConnection,
     user: UserId,
-    id: i64,
+    id: ViewId,
     on: bool,
 ) -> sqlx::Result<bool> {
     if on {
@@ -108,7 +113,7 @@ pub async fn set_default(
     }
 }
 
-pub async fn delete(db: &mut PgConnection, user: UserId, id: i64) -> sqlx::Result<bool> {
+pub async fn delete(db: &mut PgConnection, user: UserId, id: ViewId) -> sqlx::Result<bool> {
     let n = sqlx::query("DELETE FROM saved_views WHERE user_id = $1 AND id = $2")
         .bind(user)
         .bind(id)

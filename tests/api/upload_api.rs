@@ -306,10 +306,11 @@ async fn tokens_are_required_checked_and_revocable(pool: PgPool) {
     // Revocation of a single token.
     let token = token_for(&app, &rita).await;
     assert_eq!(who(token.clone()).await.status(), StatusCode::OK);
-    let id: i64 = sqlx::query_scalar("SELECT id FROM api_tokens WHERE revoked_at IS NULL")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let id: vetter::domain::TokenId =
+        sqlx::query_scalar("SELECT id FROM api_tokens WHERE revoked_at IS NULL")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     assert!(vetter::db::api_tokens::revoke(&app.pool, rita.id, id)
         .await
         .unwrap());

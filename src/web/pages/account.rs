@@ -15,6 +15,7 @@ use crate::config::Secret;
 use crate::db::api_tokens::{self, TokenRow};
 use crate::db::users::{self, User};
 use crate::domain::NewPassword;
+use crate::domain::TokenId;
 use crate::web::plumbing::access::{see_other, CurrentUser};
 use crate::web::plumbing::error::WebResult;
 use crate::web::plumbing::form::Form;
@@ -182,11 +183,11 @@ pub async fn revoke_token(
     state: Data<&AppState>,
     session: TypedSession,
     CurrentUser(user): CurrentUser,
-    Path(id): Path<i64>,
+    Path(id): Path<TokenId>,
 ) -> WebResult<Response> {
     let revoked = api_tokens::revoke(&state.pool, user.id, id).await?;
     if revoked {
-        tracing::info!(username = %user.username, token_id = id, "API token revoked");
+        tracing::info!(username = %user.username, token_id = id.0, "API token revoked");
     }
     if !is_htmx(req) {
         let (kind, msg) = if revoked {

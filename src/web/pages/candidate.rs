@@ -19,6 +19,7 @@ use crate::db::queue::{self, Resolved};
 use crate::db::ratings::{self, MyRating, RatingView};
 use crate::db::users::User;
 use crate::domain::rating::RatingInput;
+use crate::domain::CandidateId;
 use crate::domain::{frames, sexagesimal, SkyPos, UserId, Verdict};
 use crate::web::pages::gif_player::GifPlayer;
 use crate::web::plumbing::access::{see_other, CurrentUser};
@@ -430,7 +431,7 @@ pub async fn page(
     req: &Request,
     state: Data<&AppState>,
     CurrentUser(user): CurrentUser,
-    Path(id): Path<i64>,
+    Path(CandidateId(id)): Path<CandidateId>,
 ) -> WebResult<Response> {
     show(req, &state, &user, Shown::Id(id), true).await
 }
@@ -503,7 +504,7 @@ pub async fn rate(
     req: &Request,
     state: Data<&AppState>,
     CurrentUser(user): CurrentUser,
-    Path(id): Path<i64>,
+    Path(CandidateId(id)): Path<CandidateId>,
     body: poem::Body,
 ) -> WebResult<Response> {
     // Repeated `tags` fields need a parser that collects them.
@@ -617,7 +618,7 @@ pub const MAX_NEARBY_ARCSEC: f64 = 3600.0;
 #[handler]
 pub async fn nearby(
     state: Data<&AppState>,
-    Path(id): Path<i64>,
+    Path(CandidateId(id)): Path<CandidateId>,
     Query(p): Query<NearbyParams>,
 ) -> WebResult<NearbyFragment> {
     let mut conn = state.pool.acquire().await?;
@@ -675,7 +676,7 @@ pub struct FireflyFragment {
 #[handler]
 pub async fn firefly(
     state: Data<&AppState>,
-    Path(id): Path<i64>,
+    Path(CandidateId(id)): Path<CandidateId>,
     Query(p): Query<FireflyParams>,
 ) -> WebResult<Response> {
     let mut conn = state.pool.acquire().await?;
@@ -734,7 +735,7 @@ pub struct NewTag {
 pub async fn add_tag(
     state: Data<&AppState>,
     session: TypedSession,
-    Path(id): Path<i64>,
+    Path(CandidateId(id)): Path<CandidateId>,
     Form(f): Form<NewTag>,
 ) -> WebResult<Response> {
     let mut conn = state.pool.acquire().await?;

@@ -59,6 +59,7 @@ use crate::db::users::User;
 use crate::domain::filter::CandidateFilter;
 use crate::domain::text::xml_escape;
 use crate::domain::visibility::RatingVisibility;
+use crate::domain::CandidateId;
 use crate::domain::Problem;
 use crate::transport::Cuts;
 use crate::web::plumbing::access::CurrentUser;
@@ -680,7 +681,10 @@ fn mjd(t: OffsetDateTime) -> f64 {
 
 /// `/candidates/{id}/lightcurve.csv`: time_utc, mjd, flux, flux_err, unit.
 #[handler]
-pub async fn light_curve(state: Data<&AppState>, Path(id): Path<i64>) -> WebResult<Response> {
+pub async fn light_curve(
+    state: Data<&AppState>,
+    Path(CandidateId(id)): Path<CandidateId>,
+) -> WebResult<Response> {
     let mut conn = state.pool.acquire().await?;
     let c = cand::detail(&mut conn, id)
         .await?

@@ -8,6 +8,7 @@ use poem::web::{Data, Path};
 use poem::{handler, Body, Request, Response};
 
 use crate::db::files;
+use crate::domain::FileId;
 use crate::web::plumbing::error::{AppError, WebResult};
 use crate::web::state::AppState;
 
@@ -34,7 +35,7 @@ fn download_name(f: &files::Stored) -> String {
 pub async fn serve(
     req: &Request,
     state: Data<&AppState>,
-    Path((id, _name)): Path<(i64, String)>,
+    Path((id, _name)): Path<(FileId, String)>,
 ) -> WebResult<Response> {
     let mut conn = state.pool.acquire().await?;
     let f = files::by_id(&mut conn, id)

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::db::{queue, search, views};
 use crate::domain::filter::CandidateFilter;
+use crate::domain::ViewId;
 use crate::web::paths;
 use crate::web::plumbing::access::{see_other, CurrentUser};
 use crate::web::plumbing::error::{AppError, WebResult};
@@ -21,7 +22,7 @@ use crate::web::plumbing::session::TypedSession;
 use crate::web::state::AppState;
 
 pub struct ViewLine {
-    pub id: i64,
+    pub id: ViewId,
     pub name: String,
     pub query: String,
     pub summary: String,
@@ -156,7 +157,7 @@ pub async fn make_default(
     state: Data<&AppState>,
     session: TypedSession,
     CurrentUser(user): CurrentUser,
-    Path(id): Path<i64>,
+    Path(id): Path<ViewId>,
     Form(form): Form<DefaultForm>,
 ) -> WebResult<Response> {
     let on = form.on != "0";
@@ -187,7 +188,7 @@ pub async fn delete(
     state: Data<&AppState>,
     session: TypedSession,
     CurrentUser(user): CurrentUser,
-    Path(id): Path<i64>,
+    Path(id): Path<ViewId>,
 ) -> WebResult<Response> {
     let mut conn = state.pool.acquire().await?;
     let view = views::get(&mut conn, user.id, id)

@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::db::projects::{self, Project};
 use crate::db::tags::{self, DeleteError, MergeError, Tag};
+use crate::domain::TagId;
 use crate::web::pages::admin::{ticked, Admin};
 use crate::web::paths;
 use crate::web::paths::encode_component;
@@ -164,7 +165,7 @@ pub async fn create(
 }
 
 /// The tag and its project, or 404.
-async fn tag_and_project(state: &AppState, id: i64) -> WebResult<(Tag, Project)> {
+async fn tag_and_project(state: &AppState, id: TagId) -> WebResult<(Tag, Project)> {
     let tag = tags::by_id(&state.pool, id)
         .await?
         .ok_or(AppError::NotFound("tag"))?;
@@ -187,7 +188,7 @@ pub async fn update(
     state: Data<&AppState>,
     session: TypedSession,
     admin: Admin,
-    Path(id): Path<i64>,
+    Path(id): Path<TagId>,
     Form(f): Form<EditForm>,
 ) -> WebResult<Response> {
     let (tag, project) = tag_and_project(&state, id).await?;
@@ -228,7 +229,7 @@ pub struct MoveForm {
 pub async fn move_to(
     state: Data<&AppState>,
     admin: Admin,
-    Path(id): Path<i64>,
+    Path(id): Path<TagId>,
     Form(f): Form<MoveForm>,
 ) -> WebResult<Response> {
     let to: usize =
@@ -266,7 +267,7 @@ pub async fn merge(
     state: Data<&AppState>,
     session: TypedSession,
     admin: Admin,
-    Path(id): Path<i64>,
+    Path(id): Path<TagId>,
     Form(f): Form<MergeForm>,
 ) -> WebResult<Response> {
     let into: i64 = f
@@ -283,7 +284,7 @@ pub async fn merge(
         return render(req, &state, Some(project), Some(e), StatusCode::BAD_REQUEST).await;
     }
     let mut tx = state.pool.begin().await?;
-    let (source, target, merged) = match tags::merge(&mut tx, id, into).await? {
+    let (source, target, merged) = match tags::merge(&mut tx, id, TagId(into)).await? {
         Ok(v) => v,
         Err(e) => {
             let msg = match e {
@@ -343,7 +344,7 @@ pub async fn delete(
     state: Data<&AppState>,
     session: TypedSession,
     admin: Admin,
-    Path(id): Path<i64>,
+    Path(id): Path<TagId>,
     Form(f): Form<DeleteForm>,
 ) -> WebResult<Response> {
     let (tag, project) = tag_and_project(&state, id).await?;

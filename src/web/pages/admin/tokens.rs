@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::db::api_tokens::{self, OwnedToken};
+use crate::domain::TokenId;
 use crate::web::pages::admin::{ticked, Admin};
 use crate::web::paths;
 use crate::web::plumbing::access::see_other;
@@ -48,7 +49,7 @@ pub async fn revoke(
     state: Data<&AppState>,
     session: TypedSession,
     admin: Admin,
-    Path(id): Path<i64>,
+    Path(id): Path<TokenId>,
     Form(f): Form<RevokeForm>,
 ) -> WebResult<Response> {
     let t = api_tokens::owned_by_id(&state.pool, id)

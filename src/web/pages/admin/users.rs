@@ -104,9 +104,9 @@ pub async fn show(
     req: &Request,
     state: Data<&AppState>,
     admin: Admin,
-    Path(id): Path<i64>,
+    Path(id): Path<UserId>,
 ) -> WebResult<UserPage> {
-    user_page(req, &state, &admin, UserId(id), None, None).await
+    user_page(req, &state, &admin, id, None, None).await
 }
 
 /// 16 hex digits in groups of four: easy to read out, 64 random bits, and
@@ -215,8 +215,8 @@ async fn rerender_list(
 
 /// The user, who must not be the administrator acting: an admin cannot
 /// lock themselves out (and so one active admin always remains).
-async fn other_user(state: &AppState, admin: &Admin, id: i64, what: &str) -> WebResult<Summary> {
-    let u = users::summary(&state.pool, UserId(id))
+async fn other_user(state: &AppState, admin: &Admin, id: UserId, what: &str) -> WebResult<Summary> {
+    let u = users::summary(&state.pool, id)
         .await?
         .ok_or(AppError::NotFound("user"))?;
     if u.user.id == admin.user.id {
@@ -237,7 +237,7 @@ pub async fn reset_password(
     req: &Request,
     state: Data<&AppState>,
     admin: Admin,
-    Path(id): Path<i64>,
+    Path(id): Path<UserId>,
     Form(f): Form<ResetForm>,
 ) -> WebResult<Response> {
     let u = other_user(&state, &admin, id, "reset the password of").await?;
@@ -288,7 +288,7 @@ pub async fn set_role(
     state: Data<&AppState>,
     session: TypedSession,
     admin: Admin,
-    Path(id): Path<i64>,
+    Path(id): Path<UserId>,
     Form(f): Form<RoleForm>,
 ) -> WebResult<Response> {
     let u = other_user(&state, &admin, id, "change the role of").await?;
@@ -342,11 +342,11 @@ pub async fn set_upload(
     state: Data<&AppState>,
     session: TypedSession,
     admin: Admin,
-    Path(id): Path<i64>,
+    Path(id): Path<UserId>,
     Form(f): Form<UploadForm>,
 ) -> WebResult<Response> {
     let allowed = yes_no("allowed", &f.allowed)?;
-    let u = users::summary(&state.pool, UserId(id))
+    let u = users::summary(&state.pool, id)
         .await?
         .ok_or(AppError::NotFound("user"))?;
     if allowed != u.user.can_upload {
@@ -388,7 +388,7 @@ pub async fn set_active(
     state: Data<&AppState>,
     session: TypedSession,
     admin: Admin,
-    Path(id): Path<i64>,
+    Path(id): Path<UserId>,
     Form(f): Form<ActiveForm>,
 ) -> WebResult<Response> {
     let active = yes_no("active", &f.active)?;
