@@ -15,11 +15,6 @@ use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::web::state::AppState;
 
-/// Whether htmx sent the request (and so wants a fragment, not a page).
-pub fn is_htmx(req: &poem::Request) -> bool {
-    req.headers().contains_key("hx-request")
-}
-
 /// The whole site as one endpoint.
 pub fn app(state: AppState) -> impl Endpoint<Output = poem::Response> {
     let store = PostgresStore::new(crate::db::session_pool(&state.pool));

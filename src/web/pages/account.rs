@@ -16,13 +16,14 @@ use crate::db::api_tokens::{self, TokenRow};
 use crate::db::users::{self, User};
 use crate::domain::NewPassword;
 use crate::domain::TokenId;
+use crate::web::paths;
 use crate::web::plumbing::access::{see_other, CurrentUser};
 use crate::web::plumbing::error::WebResult;
 use crate::web::plumbing::form::Form;
+use crate::web::plumbing::htmx::is_htmx;
 use crate::web::plumbing::layout::Layout;
 use crate::web::plumbing::session::{FlashKind, SessionUser, TypedSession};
 use crate::web::state::AppState;
-use crate::web::{is_htmx, paths};
 
 #[derive(Template, WebTemplate)]
 #[template(path = "account/page.html")]

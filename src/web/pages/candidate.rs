@@ -22,13 +22,14 @@ use crate::domain::rating::RatingInput;
 use crate::domain::CandidateId;
 use crate::domain::{frames, sexagesimal, SkyPos, UserId, Verdict};
 use crate::web::pages::gif_player::GifPlayer;
+use crate::web::paths;
 use crate::web::plumbing::access::{see_other, CurrentUser};
 use crate::web::plumbing::error::{AppError, WebResult};
 use crate::web::plumbing::form::Form;
+use crate::web::plumbing::htmx::{fragment_or_page, is_htmx};
 use crate::web::plumbing::layout::Layout;
 use crate::web::plumbing::session::TypedSession;
 use crate::web::state::AppState;
-use crate::web::{is_htmx, paths};
 
 /// A stored file as the page links it.
 pub struct Link {
@@ -373,17 +374,17 @@ async fn show(
     };
     let Some(id) = target else {
         let label = queue_label(&q);
-        return Ok(if is_htmx(req) {
-            EmptyFragment { queue_label: label }
-                .with_header("HX-Push-Url", paths::NEXT)
-                .into_response()
-        } else {
-            EmptyPage {
-                layout: Layout::for_request(req).await?,
-                queue_label: label,
-            }
-            .into_response()
-        });
+        return fragment_or_page(
+            req,
+            paths::NEXT,
+            label,
+            |queue_label| EmptyFragment { queue_label },
+            |layout, queue_label| EmptyPage {
+                layout,
+                queue_label,
+            },
+        )
+        .await;
     };
     if record_in_trail {
         session.push_trail(id).await?;

@@ -11,7 +11,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use poem::web::Data;
-use poem::{handler, IntoResponse, Request, Response};
+use poem::{handler, Request, Response};
 use sqlx::{PgConnection, PgPool};
 
 use crate::db;
@@ -23,12 +23,13 @@ use crate::domain::filter::{
 };
 use crate::domain::visibility::RatingVisibility;
 use crate::domain::{sexagesimal, Problem, Ra, UserId, Verdict};
+use crate::web::paths;
 use crate::web::plumbing::access::{see_other, CurrentUser};
 use crate::web::plumbing::error::WebResult;
+use crate::web::plumbing::htmx::fragment_or_page;
 use crate::web::plumbing::layout::Layout;
 use crate::web::plumbing::session::TypedSession;
 use crate::web::state::AppState;
-use crate::web::{is_htmx, paths};
 
 /// Counting stops here: beyond it the table says "more than 10,000".
 pub const COUNT_CAP: i64 = 10_000;
@@ -545,15 +546,12 @@ pub async fn list(
         query,
         summary,
     };
-    Ok(if is_htmx(req) {
-        CandidatesFragment { s }
-            .with_header("HX-Push-Url", canonical)
-            .into_response()
-    } else {
-        CandidatesPage {
-            layout: Layout::for_request(req).await?,
-            s,
-        }
-        .into_response()
-    })
+    fragment_or_page(
+        req,
+        canonical,
+        s,
+        |s| CandidatesFragment { s },
+        |layout, s| CandidatesPage { layout, s },
+    )
+    .await
 }

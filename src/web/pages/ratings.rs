@@ -35,7 +35,7 @@ use std::fmt::Write as _;
 use askama::Template;
 use askama_web::WebTemplate;
 use poem::web::Data;
-use poem::{handler, IntoResponse, Request, Response};
+use poem::{handler, Request, Response};
 use sqlx::{PgConnection, PgPool};
 
 use crate::db::ratings;
@@ -48,11 +48,12 @@ use crate::plot::palette::{self, ACCENT, INK, MUTED, PAPER};
 use crate::web::pages::candidates::{
     canonical_url, default_view_redirect, load_form, raw_query, FormFor, FormView,
 };
+use crate::web::paths;
 use crate::web::plumbing::access::CurrentUser;
 use crate::web::plumbing::error::WebResult;
+use crate::web::plumbing::htmx::fragment_or_page;
 use crate::web::plumbing::layout::Layout;
 use crate::web::state::AppState;
-use crate::web::{is_htmx, paths};
 
 /// Disagreements listed on the page; the rest are a link to the table.
 const DISAGREEMENTS_SHOWN: i64 = 100;
@@ -530,17 +531,14 @@ pub async fn page(
         summary,
         table_href,
     };
-    Ok(if is_htmx(req) {
-        RatingsFragment { s }
-            .with_header("HX-Push-Url", canonical)
-            .into_response()
-    } else {
-        RatingsPage {
-            layout: Layout::for_request(req).await?,
-            s,
-        }
-        .into_response()
-    })
+    fragment_or_page(
+        req,
+        canonical,
+        s,
+        |s| RatingsFragment { s },
+        |layout, s| RatingsPage { layout, s },
+    )
+    .await
 }
 
 #[cfg(test)]

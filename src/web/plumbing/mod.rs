@@ -9,6 +9,7 @@ pub mod error;
 pub mod filters;
 pub mod form;
 pub mod headers;
+pub mod htmx;
 pub mod layout;
 pub mod limits;
 pub mod logging;
