@@ -150,7 +150,7 @@ pub async fn blind_survey(pool: PgPool) -> Blind {
     Blind { s, eve, ann, tags }
 }
 
-pub fn is_get(spec: &routes::RouteSpec) -> bool {
+fn is_get(spec: &routes::RouteSpec) -> bool {
     spec.method == reqwest::Method::GET || spec.method == reqwest::Method::HEAD
 }
 

@@ -58,6 +58,34 @@ async fn export_connections(pool: &PgPool) -> i64 {
     .unwrap()
 }
 
+/// `n` candidates with long names in each observation: far more CSV
+/// (about 240 bytes a row) than socket buffers and the export's channel hold.
+async fn bulk_candidates(app: &TestApp, n: i32) {
+    sqlx::query(
+        "INSERT INTO candidates (project_id, observation_id, name, ra, dec, content_hash)
+         SELECT o.project_id, o.id, 'bulk' || lpad(i::text, 6, '0') || repeat('x', 180),
+                (i % 3600) / 10.0, -30, 'x'
+         FROM observations o CROSS JOIN generate_series(1, $1) i",
+    )
+    .bind(n)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+}
+
+/// Sends the request for the whole survey as CSV over a raw connection.
+async fn ask_for_export(s: &mut TcpStream, addr: &str, cookie: &str) {
+    s.write_all(
+        format!(
+            "GET /candidates.csv?ratings=none HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\n\
+             Connection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+}
+
 async fn wait_for(what: &str, within: Duration, mut check: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + within;
     while !check().await {
@@ -74,15 +102,7 @@ async fn stalled_exports_neither_starve_pages_nor_keep_their_connections(pool: P
     vast_project(&api).await;
     // Far more than the socket buffers and the export's channel hold (about
     // 14 MB of CSV), so a client that does not read really stalls it.
-    sqlx::query(
-        "INSERT INTO candidates (project_id, observation_id, name, ra, dec, content_hash)
-         SELECT o.project_id, o.id, 'bulk' || lpad(i::text, 6, '0') || repeat('x', 180),
-                (i % 3600) / 10.0, -30, 'x'
-         FROM observations o CROSS JOIN generate_series(1, 60000) i",
-    )
-    .execute(&app.pool)
-    .await
-    .unwrap();
+    bulk_candidates(&app, 60_000).await;
     let alice = app.create_user("alice", Role::Reviewer).await;
     let bob = app.create_user("bob", Role::Reviewer).await;
     let cookie = session_cookie(&app, &alice).await;
@@ -94,15 +114,7 @@ async fn stalled_exports_neither_starve_pages_nor_keep_their_connections(pool: P
         let socket = TcpSocket::new_v4().unwrap();
         socket.set_recv_buffer_size(4096).unwrap();
         let mut s = socket.connect(addr.parse().unwrap()).await.unwrap();
-        s.write_all(
-            format!(
-                "GET /candidates.csv?ratings=none HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\n\
-                 Connection: close\r\n\r\n"
-            )
-            .as_bytes(),
-        )
-        .await
-        .unwrap();
+        ask_for_export(&mut s, &addr, &cookie).await;
         stalled.push(s);
     }
     wait_for(
@@ -174,29 +186,12 @@ async fn an_export_past_its_budget_ends_short_and_says_so(pool: PgPool) {
     .await;
     let api = uploader(&app).await;
     vast_project(&api).await;
-    sqlx::query(
-        "INSERT INTO candidates (project_id, observation_id, name, ra, dec, content_hash)
-         SELECT o.project_id, o.id, 'bulk' || lpad(i::text, 6, '0') || repeat('x', 180),
-                (i % 3600) / 10.0, -30, 'x'
-         FROM observations o CROSS JOIN generate_series(1, 5000) i",
-    )
-    .execute(&app.pool)
-    .await
-    .unwrap();
+    bulk_candidates(&app, 5_000).await;
     let alice = app.create_user("alice", Role::Reviewer).await;
-    app.login_as(&alice).await;
     let cookie = session_cookie(&app, &alice).await;
     let addr = host(&app);
     let mut s = TcpStream::connect(&addr).await.unwrap();
-    s.write_all(
-        format!(
-            "GET /candidates.csv?ratings=none HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\n\
-             Connection: close\r\n\r\n"
-        )
-        .as_bytes(),
-    )
-    .await
-    .unwrap();
+    ask_for_export(&mut s, &addr, &cookie).await;
     let mut got = Vec::new();
     let _ = s.read_to_end(&mut got).await;
     assert!(got.starts_with(b"HTTP/1.1 200"));
