@@ -3,8 +3,6 @@
 //! upload API (validation, FITS checks, rendered previews), so the demo
 //! also shows that path works on this machine.
 
-use std::collections::HashMap;
-
 use anyhow::Context;
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -12,14 +10,13 @@ use sqlx::PgPool;
 use super::CliError;
 use crate::catalogue::Pulsar;
 use crate::config::{Config, Secret, Source};
-use crate::db::{observations, projects, users};
+use crate::db::users;
+use crate::domain::names::{BeamName, ObservationKey, ProjectSlug};
 use crate::domain::upload::{BeamSpec, CandidateSpec, ObservationSpec, Problems, ProjectSpec};
 use crate::domain::{Role, SkyPos, UserId, Username};
 use crate::fits::{self, Wcs};
-use crate::media::{classify, MediaStore};
-use crate::web::api::body::ReceivedFile;
-use crate::web::api::candidates::upsert_batch;
-use crate::web::state::AppState;
+use crate::ingest::{Batch, Ingest, Received, ReceivedFile};
+use crate::media::MediaStore;
 
 /// A small deterministic generator: the demo is the same on every machine.
 struct Rng(u64);
@@ -69,18 +66,14 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
     }
     std::fs::create_dir_all(&config.media_root).context("creating the media folder")?;
     // Loading is bulk work: it runs on the unbounded pool, not the web one.
-    let state = AppState {
-        pool: pool.clone(),
-        ..AppState::new(config, &pool)
-    };
-    let summary = fill(&state).await?;
+    let summary = fill(&pool, MediaStore::new(&config.media_root)).await?;
     println!("{summary}");
     Ok(())
 }
 
 /// Fills an empty database; returns what it made, for people to read.
-pub async fn fill(state: &AppState) -> anyhow::Result<String> {
-    let pool = &state.pool;
+pub async fn fill(pool: &PgPool, media: MediaStore) -> anyhow::Result<String> {
+    let ingest = Ingest::new(pool.clone(), media);
     let uploader = demo_user(pool, "demo-pipeline", Role::Admin, None).await?;
     let mut lines = vec!["demo data loaded:".to_string()];
     let mut reviewers = Vec::new();
@@ -94,8 +87,8 @@ pub async fn fill(state: &AppState) -> anyhow::Result<String> {
         }
     }
     let mut rng = Rng(0x5eed_cafe_f00d_d00d);
-    let vast = vast(state, uploader, &mut rng).await?;
-    let gleamx = gleamx(state, uploader, &mut rng).await?;
+    let vast = vast(&ingest, uploader, &mut rng).await?;
+    let gleamx = gleamx(&ingest, uploader, &mut rng).await?;
     let pulsars = pulsars_near(pool, &mut rng).await?;
     lines.push(format!(
         "  project vast-demo: {vast} candidates with FITS cutouts, cubes and light curves"
@@ -134,7 +127,11 @@ fn parse<T>(r: Result<T, Vec<crate::domain::Problem>>) -> anyhow::Result<T> {
     r.map_err(|p| anyhow::anyhow!("demo data is invalid: {p:?}"))
 }
 
-async fn vast(state: &AppState, user: UserId, rng: &mut Rng) -> anyhow::Result<usize> {
+fn name<T>(r: Result<T, crate::domain::Problem>) -> anyhow::Result<T> {
+    r.map_err(|p| anyhow::anyhow!("demo name is invalid: {p:?}"))
+}
+
+async fn vast(ingest: &Ingest, user: UserId, rng: &mut Rng) -> anyhow::Result<usize> {
     let spec = parse(ProjectSpec::parse(json!({
         "name": "VAST demo",
         "description": "ASKAP VAST-like fast transients: chi-square and peak maps, a deep-image match, cutouts and time-slice cubes.",
@@ -149,8 +146,8 @@ async fn vast(state: &AppState, user: UserId, rng: &mut Rng) -> anyhow::Result<u
         ],
         "tags": tags(&["Flaring star", "AGN", "IDV", "Noise", "Sidelobes", "Artefacts", "Aeroplane or satellite", "FRB", "New pulsar", "Known pulsar"])
     })))?;
-    let mut conn = state.pool.acquire().await?;
-    let (project_id, _) = projects::upsert(&mut conn, "vast-demo", &spec).await?;
+    let slug = name(ProjectSlug::parse("vast-demo"))?;
+    ingest.project(&slug, &spec, Received::new()).await?;
     let mut total = 0;
     for (o, (sbid, ra0, dec0)) in [("SB50230", 188.5, -45.0), ("SB50231", 320.2, -62.3)]
         .into_iter()
@@ -161,14 +158,25 @@ async fn vast(state: &AppState, user: UserId, rng: &mut Rng) -> anyhow::Result<u
             "pointing": {"ra": ra0, "dec": dec0},
             "metadata": {"frequency_mhz": 887.5, "integration_s": 10}
         })))?;
-        let (obs_id, _) = observations::upsert(&mut conn, project_id, sbid, &obs, user).await?;
+        let key = name(ObservationKey::parse(sbid))?;
+        ingest
+            .observation(user, &slug, &key, &obs, Received::new())
+            .await?;
         for b in 0..2 {
             let beam = format!("beam{b:02}");
             let centre = json!({"ra": ra0 + 0.8 * b as f64, "dec": dec0 + 0.3});
             let beam_spec = parse(BeamSpec::parse(json!({"centre": centre})))?;
-            observations::upsert_beam(&mut conn, obs_id, &beam, &beam_spec).await?;
+            ingest
+                .beam(
+                    &slug,
+                    &key,
+                    &name(BeamName::parse(&beam))?,
+                    &beam_spec,
+                    Received::new(),
+                )
+                .await?;
             let mut specs = Vec::new();
-            let mut files = HashMap::new();
+            let mut files = Received::new();
             for i in 0..60 {
                 let ra = ra0 + 0.8 * b as f64 + rng.range(-1.0, 1.0);
                 let dec = dec0 + 0.3 + rng.range(-1.0, 1.0);
@@ -185,7 +193,7 @@ async fn vast(state: &AppState, user: UserId, rng: &mut Rng) -> anyhow::Result<u
                 files.insert(
                     cutout.clone(),
                     received(
-                        state,
+                        ingest,
                         fits_image(64, peak, seed, ra, dec)?,
                         "deepcutout.fits",
                     )
@@ -194,7 +202,7 @@ async fn vast(state: &AppState, user: UserId, rng: &mut Rng) -> anyhow::Result<u
                 files.insert(
                     cube.clone(),
                     received(
-                        state,
+                        ingest,
                         fits_cube(32, 8, peak, seed, ra, dec, real)?,
                         "slices.fits",
                     )
@@ -232,18 +240,18 @@ async fn vast(state: &AppState, user: UserId, rng: &mut Rng) -> anyhow::Result<u
                     .ok_or_else(|| anyhow::anyhow!("demo candidate invalid: {:?}", p.0))?;
                 specs.push(spec);
             }
-            let n = specs.len();
-            let prefixes = vec![String::new(); n];
-            upsert_batch(state, user, "vast-demo", sbid, specs, prefixes, files)
+            let batch = Batch::of(specs);
+            total += batch.len();
+            ingest
+                .candidates(user, &slug, &key, batch, files)
                 .await
-                .map_err(|e| anyhow::anyhow!("loading demo candidates: {e}"))?;
-            total += n;
+                .context("loading demo candidates")?;
         }
     }
     Ok(total)
 }
 
-async fn gleamx(state: &AppState, user: UserId, rng: &mut Rng) -> anyhow::Result<usize> {
+async fn gleamx(ingest: &Ingest, user: UserId, rng: &mut Rng) -> anyhow::Result<usize> {
     let spec = parse(ProjectSpec::parse(json!({
         "name": "GLEAM-X demo",
         "description": "MWA image-plane transients: flux, fluence and detection statistics, with PNG stills and GIF movies.",
@@ -256,8 +264,8 @@ async fn gleamx(state: &AppState, user: UserId, rng: &mut Rng) -> anyhow::Result
         ],
         "tags": tags(&["Transient", "Airplane", "RFI", "Sidelobe", "Alias", "Scintillation", "Pulsar", "AGN", "Bad frame", "Other"])
     })))?;
-    let mut conn = state.pool.acquire().await?;
-    let (project_id, _) = projects::upsert(&mut conn, "gleamx-demo", &spec).await?;
+    let slug = name(ProjectSlug::parse("gleamx-demo"))?;
+    ingest.project(&slug, &spec, Received::new()).await?;
     let mut total = 0;
     for (o, obsid) in ["1341914000", "1341914304", "1341914608"]
         .into_iter()
@@ -269,17 +277,20 @@ async fn gleamx(state: &AppState, user: UserId, rng: &mut Rng) -> anyhow::Result
             "pointing": {"ra": ra0, "dec": dec0},
             "metadata": {"centre_frequency_mhz": 154.24, "mwa_project": "G0057"}
         })))?;
-        observations::upsert(&mut conn, project_id, obsid, &obs, user).await?;
+        let key = name(ObservationKey::parse(obsid))?;
+        ingest
+            .observation(user, &slug, &key, &obs, Received::new())
+            .await?;
         let mut specs = Vec::new();
-        let mut files = HashMap::new();
+        let mut files = Received::new();
         for i in 0..25 {
             let ra = ra0 + rng.range(-8.0, 8.0);
             let dec = dec0 + rng.range(-8.0, 8.0);
             let peak = rng.range(5.0, 30.0) as f32;
             let seed = (5000 + o * 100 + i) as u64;
             let (png, gif) = previews(fits_cube(24, 6, peak, seed, ra, dec, i % 3 == 0)?).await?;
-            files.insert(format!("p{i}"), received(state, png, "still.png").await?);
-            files.insert(format!("g{i}"), received(state, gif, "movie.gif").await?);
+            files.insert(format!("p{i}"), received(ingest, png, "still.png").await?);
+            files.insert(format!("g{i}"), received(ingest, gif, "movie.gif").await?);
             let value = json!({
                 "name": format!("{obsid}_tcgm_{i:03}"), "ra": ra, "dec": dec,
                 "metrics": {"flux": peak as f64 / 40.0, "fluence": rng.range(0.5, 20.0), "det_stat": rng.range(5.0, 30.0),
@@ -293,19 +304,12 @@ async fn gleamx(state: &AppState, user: UserId, rng: &mut Rng) -> anyhow::Result
                     .ok_or_else(|| anyhow::anyhow!("demo candidate invalid: {:?}", p.0))?,
             );
         }
-        let n = specs.len();
-        upsert_batch(
-            state,
-            user,
-            "gleamx-demo",
-            obsid,
-            specs,
-            vec![String::new(); n],
-            files,
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("loading demo candidates: {e}"))?;
-        total += n;
+        let batch = Batch::of(specs);
+        total += batch.len();
+        ingest
+            .candidates(user, &slug, &key, batch, files)
+            .await
+            .context("loading demo candidates")?;
     }
     Ok(total)
 }
@@ -416,14 +420,7 @@ async fn previews(cube: Vec<u8>) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
     Ok((p.png, p.gif.context("a cube renders a GIF")?))
 }
 
-async fn received(state: &AppState, bytes: Vec<u8>, name: &str) -> anyhow::Result<ReceivedFile> {
-    let media = MediaStore::new(&state.config.media_root);
-    let temp = media.write_temp_bytes(&bytes).await?;
-    let kind = classify(&temp.head, None);
-    Ok(ReceivedFile {
-        temp,
-        kind,
-        original_name: name.to_string(),
-        claims_fits: false,
-    })
+async fn received(ingest: &Ingest, bytes: Vec<u8>, name: &str) -> anyhow::Result<ReceivedFile> {
+    let temp = ingest.media().write_temp_bytes(&bytes).await?;
+    Ok(ReceivedFile::new(temp, None, Some(name)))
 }

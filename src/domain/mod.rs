@@ -3,6 +3,7 @@
 
 pub mod filter;
 pub mod frames;
+pub mod names;
 mod password;
 mod problem;
 pub mod queue;

@@ -107,6 +107,35 @@ impl Publication {
     }
 }
 
+/// Ends the transaction of a request whose files `publication` put into
+/// `objects/`: commits when the writes went through, else rolls back and
+/// withdraws the objects this request made (those no other row uses).
+pub async fn settle<T, E: From<sqlx::Error>>(
+    publication: Publication,
+    tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    written: Result<T, E>,
+) -> Result<T, E> {
+    let result = match written {
+        Ok(v) => tx.commit().await.map(|()| v).map_err(E::from),
+        Err(e) => {
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    };
+    match result {
+        Ok(v) => {
+            publication.committed();
+            Ok(v)
+        }
+        Err(e) => {
+            // Also after a failed COMMIT, whose outcome is unknown: the
+            // removal re-reads the references under the bucket locks.
+            publication.abandon().await;
+            Err(e)
+        }
+    }
+}
+
 /// Removes those of `paths` (relative object paths) that no row refers
 /// to, under the exclusive lock of their buckets, and returns the ones
 /// removed. When the locks cannot be had within a few seconds (a long

@@ -1,17 +1,14 @@
 //! `vetter demo`: the data a newcomer lands on.
 
 use sqlx::PgPool;
-use vetter::config::Config;
-use vetter::web::state::AppState;
+use vetter::media::MediaStore;
 
 #[sqlx::test]
 async fn the_demo_fills_an_empty_database_through_the_upload_path(pool: PgPool) {
     let media = std::env::temp_dir().join(format!("vetter-demo-test-{}", std::process::id()));
-    let state = AppState {
-        pool: pool.clone(),
-        ..AppState::new(Config::for_tests("unused", media.clone()), &pool)
-    };
-    let summary = vetter::cli::demo::fill(&state).await.unwrap();
+    let summary = vetter::cli::demo::fill(&pool, MediaStore::new(&media))
+        .await
+        .unwrap();
     assert!(summary.contains("reviewer logins: alice / "), "{summary}");
 
     let count = |sql: &'static str| {

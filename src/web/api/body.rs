@@ -1,34 +1,23 @@
 //! Reading an upload request: JSON alone, or multipart with one JSON part
 //! and any number of file parts streamed to temporary files.
 
-use std::collections::HashMap;
-
 use poem::web::Multipart;
 use poem::{FromRequest, Request, RequestBody};
 use serde_json::Value;
 use tokio::io::AsyncReadExt;
 
 use crate::domain::Problem;
-use crate::media::{ContentKind, MediaStore, TempFile, WriteError};
+use crate::ingest::{Received, ReceivedFile};
+use crate::media::{MediaStore, WriteError};
 use crate::web::plumbing::error::AppError;
 use crate::web::state::AppState;
 
 /// JSON documents are small; files travel as their own parts.
 const MAX_JSON_BYTES: usize = 64 << 20;
 
-pub struct ReceivedFile {
-    pub temp: TempFile,
-    pub kind: Option<ContentKind>,
-    pub original_name: String,
-    /// Its name or declared type says FITS. The bytes decide the type, but
-    /// a pipeline that names a PNG `.fits` has a bug worth hearing about.
-    pub claims_fits: bool,
-}
-
 pub struct UploadBody {
     pub json: Value,
-    /// Part name → file.
-    pub files: HashMap<String, ReceivedFile>,
+    pub files: Received,
 }
 
 fn parse_json(bytes: &[u8], field: &str) -> Result<Value, AppError> {
@@ -90,15 +79,6 @@ fn find_nul(v: &Value, path: String, problems: &mut Vec<Problem>) {
     }
 }
 
-/// File names from clients are kept only as a label, cut to something sane.
-fn label(name: Option<&str>) -> String {
-    name.unwrap_or("")
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(255)
-        .collect()
-}
-
 impl UploadBody {
     pub async fn read(
         req: &Request,
@@ -121,7 +101,7 @@ impl UploadBody {
                 })?;
             return Ok(Self {
                 json: parse_json(&bytes, "body")?,
-                files: HashMap::new(),
+                files: Received::new(),
             });
         }
         if !content_type.starts_with("multipart/form-data") {
@@ -134,7 +114,7 @@ impl UploadBody {
             .await
             .map_err(|e| AppError::BadRequest(format!("not a readable multipart body: {e}")))?;
         let mut json = None;
-        let mut files = HashMap::new();
+        let mut files = Received::new();
         let mut total: u64 = 0;
         let max_total = state.config.max_upload_bytes;
         let max_parts = state.config.limits.max_upload_parts;
@@ -189,7 +169,7 @@ impl UploadBody {
                 )));
             }
             let declared = field.content_type().map(str::to_string);
-            let original_name = label(field.file_name());
+            let file_name = field.file_name().map(str::to_string);
             let limit = state
                 .config
                 .max_file_bytes
@@ -211,20 +191,9 @@ impl UploadBody {
                     }
                 })?;
             total += temp.size;
-            let kind = crate::media::classify(&temp.head, declared.as_deref());
-            let lower = original_name.to_ascii_lowercase();
-            let claims_fits = [".fits", ".fit", ".fts"].iter().any(|e| lower.ends_with(e))
-                || declared.as_deref().is_some_and(|d| {
-                    d.starts_with("application/fits") || d.starts_with("image/fits")
-                });
             files.insert(
                 name,
-                ReceivedFile {
-                    temp,
-                    kind,
-                    original_name,
-                    claims_fits,
-                },
+                ReceivedFile::new(temp, declared.as_deref(), file_name.as_deref()),
             );
         }
         let json = json.ok_or_else(|| {

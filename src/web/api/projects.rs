@@ -3,11 +3,10 @@
 use poem::web::{Data, Path};
 use poem::{handler, Body, Request, Response};
 
-use crate::db::projects;
-use crate::domain::upload::{check_slug, ProjectSpec};
-use crate::domain::Problem;
+use crate::domain::names::ProjectSlug;
+use crate::domain::upload::ProjectSpec;
 use crate::web::api::body::UploadBody;
-use crate::web::api::outcome_response;
+use crate::web::api::{ingest, stored_response};
 use crate::web::plumbing::error::{AppError, WebResult};
 use crate::web::state::AppState;
 
@@ -18,17 +17,9 @@ pub async fn put(
     state: Data<&AppState>,
     Path(slug): Path<String>,
 ) -> WebResult<Response> {
-    check_slug(&slug).map_err(|e| AppError::invalid(vec![Problem::new("project", e)]))?;
+    let slug = ProjectSlug::parse(&slug)?;
     let upload = UploadBody::read(req, &mut poem::RequestBody::new(body), "project").await?;
-    if !upload.files.is_empty() {
-        return Err(AppError::invalid(vec![Problem::new(
-            "files",
-            "projects take no files",
-        )]));
-    }
     let spec = ProjectSpec::parse(upload.json).map_err(AppError::invalid)?;
-    let mut tx = state.pool.begin().await?;
-    let (id, outcome) = projects::upsert(&mut tx, &slug, &spec).await?;
-    tx.commit().await?;
-    Ok(outcome_response(outcome, id, "project", &slug))
+    let stored = ingest(&state).project(&slug, &spec, upload.files).await?;
+    Ok(stored_response(stored, "project", slug.as_str()))
 }

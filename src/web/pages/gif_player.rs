@@ -1,7 +1,7 @@
 //! The movie player for animated GIFs on the candidate page.
 //!
 //! Every stored GIF has a `<role>_strip` PNG beside it (see
-//! `web::api::files`): its frames stacked top to bottom. The page shows the
+//! `ingest::files`): its frames stacked top to bottom. The page shows the
 //! GIF itself, which animates without any script; `assets/player.js` then
 //! swaps in the strip and shows one frame at a time, with play/pause and a
 //! slider. Partial: `templates/candidate/_gif_player.html`, rendering a

@@ -245,6 +245,24 @@ impl From<sqlx::Error> for AppError {
     }
 }
 
+impl From<crate::ingest::IngestError> for AppError {
+    fn from(e: crate::ingest::IngestError) -> Self {
+        use crate::ingest::IngestError;
+        match e {
+            IngestError::Invalid(problems) => AppError::invalid(problems),
+            IngestError::Database(e) => e.into(),
+            IngestError::Internal(e) => AppError::Internal(e),
+        }
+    }
+}
+
+/// A value refused where the request was read.
+impl From<Problem> for AppError {
+    fn from(p: Problem) -> Self {
+        AppError::invalid(vec![p])
+    }
+}
+
 impl From<anyhow::Error> for AppError {
     fn from(e: anyhow::Error) -> Self {
         AppError::Internal(e)

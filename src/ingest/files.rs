@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 
-use crate::db::files::Animation;
+use sqlx::PgConnection;
+
+use super::{IngestError, ReceivedFile};
+use crate::db::files::{self as file_rows, Animation, NewFile, Owner};
 use crate::domain::upload::Problems;
 use crate::fits::{self, Limits};
 use crate::media::{ContentKind, MediaStore, TempFile};
-use crate::web::api::body::ReceivedFile;
-use crate::web::plumbing::error::AppError;
 
 /// A file ready to be attached under a role.
 pub struct Prepared {
@@ -131,7 +132,7 @@ pub async fn prepare(
     media: &MediaStore,
     owners: Vec<Vec<(String, ReceivedFile)>>,
     prefixes: &[String],
-) -> Result<Vec<Vec<Prepared>>, AppError> {
+) -> Result<Vec<Vec<Prepared>>, IngestError> {
     // Render in parallel, but no more at once than there are cores.
     let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut jobs = Vec::new();
@@ -197,7 +198,7 @@ pub async fn prepare(
     }
     strips(media, &mut out, prefixes, &mut problems).await?;
     if !problems.is_empty() {
-        return Err(AppError::invalid(problems.0));
+        return Err(IngestError::Invalid(problems.0));
     }
     Ok(out)
 }
@@ -209,7 +210,7 @@ async fn strips(
     out: &mut [Vec<Prepared>],
     prefixes: &[String],
     problems: &mut Problems,
-) -> Result<(), AppError> {
+) -> Result<(), IngestError> {
     let mut jobs = Vec::new();
     for (i, files) in out.iter().enumerate() {
         for (k, f) in files.iter().enumerate() {
@@ -249,7 +250,7 @@ async fn strips(
                 continue;
             }
             Err(CutError::Problem(msg) | CutError::Internal(msg)) => {
-                return Err(AppError::Internal(anyhow::anyhow!(
+                return Err(IngestError::Internal(anyhow::anyhow!(
                     "cutting {} into frames: {msg}",
                     gif.role
                 )))
@@ -298,9 +299,41 @@ async fn cut_strip(path: std::path::PathBuf) -> Result<fits::Strip, CutError> {
     }
 }
 
-async fn write(media: &MediaStore, bytes: &[u8]) -> Result<TempFile, AppError> {
+async fn write(media: &MediaStore, bytes: &[u8]) -> Result<TempFile, IngestError> {
     media
         .write_temp_bytes(bytes)
         .await
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("writing a preview: {e}")))
+        .map_err(|e| IngestError::Internal(anyhow::anyhow!("writing a preview: {e}")))
+}
+
+/// Inserts the file rows of one owner (sources before their previews, and
+/// previews of previews, such as a rendered GIF's strip, last) and collects
+/// the storage paths they replaced.
+pub async fn attach(
+    db: &mut PgConnection,
+    owner: Owner,
+    files: &[Prepared],
+    replaced: &mut Vec<String>,
+) -> sqlx::Result<()> {
+    let mut ids = std::collections::HashMap::new();
+    let (sources, mut previews): (Vec<&Prepared>, Vec<&Prepared>) =
+        files.iter().partition(|f| f.preview_of.is_none());
+    let derived: std::collections::HashSet<&str> =
+        previews.iter().map(|f| f.role.as_str()).collect();
+    previews.sort_by_key(|f| f.preview_of.as_deref().is_some_and(|r| derived.contains(r)));
+    for f in sources.into_iter().chain(previews) {
+        let new = NewFile {
+            role: &f.role,
+            kind: f.kind,
+            size: f.temp.size,
+            sha256: &f.temp.sha256,
+            original_name: &f.original_name,
+            derived_from: f.preview_of.as_ref().and_then(|r| ids.get(r).copied()),
+            animation: f.animation,
+        };
+        let (id, old) = file_rows::upsert(db, owner, &new).await?;
+        ids.insert(f.role.clone(), id);
+        replaced.extend(old);
+    }
+    Ok(())
 }

@@ -1,0 +1,158 @@
+//! An observation and its beams, each with its own files (a pointing's
+//! image, a beam's noise map). Also how a batch finds the project and the
+//! observation it belongs to.
+
+use std::collections::BTreeMap;
+
+use sqlx::PgConnection;
+
+use super::error::refuse_any;
+use super::files::{self, Prepared};
+use super::publish::{self, Publication};
+use super::{Ingest, IngestError, Received, Stored};
+use crate::db::files::{self as file_rows, Owner};
+use crate::db::observations;
+use crate::db::projects::{self, Outcome, Project};
+use crate::domain::names::{BeamName, ObservationKey, ProjectSlug};
+use crate::domain::upload::{BeamSpec, ObservationSpec, Problems};
+use crate::domain::UserId;
+
+pub(super) async fn project(
+    db: &mut PgConnection,
+    slug: &ProjectSlug,
+) -> Result<Project, IngestError> {
+    projects::by_slug(db, slug.as_str()).await?.ok_or_else(|| {
+        IngestError::invalid(
+            "project",
+            format!(
+                "there is no project {slug:?}: create it first with PUT /api/v1/projects/{slug}",
+                slug = slug.as_str()
+            ),
+        )
+    })
+}
+
+pub(super) async fn observation(
+    db: &mut PgConnection,
+    project: &Project,
+    key: &ObservationKey,
+) -> Result<i64, IngestError> {
+    observations::id_of(db, project.id, key.as_str()).await?.ok_or_else(|| {
+        IngestError::invalid(
+            "observation",
+            format!(
+                "there is no observation {:?} in project {:?}: create it first with PUT /api/v1/projects/{}/observations/{key}",
+                key.as_str(), project.slug, project.slug
+            ),
+        )
+    })
+}
+
+impl Ingest {
+    pub async fn observation(
+        &self,
+        user: UserId,
+        slug: &ProjectSlug,
+        key: &ObservationKey,
+        spec: &ObservationSpec,
+        files: Received,
+    ) -> Result<Stored, IngestError> {
+        let mut conn = self.pool.acquire().await?;
+        let project = project(&mut conn, slug).await?;
+        let existing = observations::id_of(&mut conn, project.id, key.as_str()).await?;
+        let prepared = self
+            .owner_files(
+                &mut conn,
+                existing.map(Owner::Observation),
+                &spec.files,
+                files,
+            )
+            .await?;
+        drop(conn);
+        self.store_with_files(&prepared, Owner::Observation, async |db| {
+            Ok(observations::upsert(db, project.id, key.as_str(), spec, user).await?)
+        })
+        .await
+    }
+
+    pub async fn beam(
+        &self,
+        slug: &ProjectSlug,
+        key: &ObservationKey,
+        beam: &BeamName,
+        spec: &BeamSpec,
+        files: Received,
+    ) -> Result<Stored, IngestError> {
+        let mut conn = self.pool.acquire().await?;
+        let project = project(&mut conn, slug).await?;
+        let observation = observation(&mut conn, &project, key).await?;
+        let existing = observations::beam_ids(&mut conn, observation)
+            .await?
+            .get(beam.as_str())
+            .copied();
+        let prepared = self
+            .owner_files(&mut conn, existing.map(Owner::Beam), &spec.files, files)
+            .await?;
+        drop(conn);
+        self.store_with_files(&prepared, Owner::Beam, async |db| {
+            Ok(observations::upsert_beam(db, observation, beam.as_str(), spec).await?)
+        })
+        .await
+    }
+
+    /// Checks and prepares the files of a single owner; drops those
+    /// identical to what is stored under the same role.
+    async fn owner_files(
+        &self,
+        db: &mut PgConnection,
+        owner: Option<Owner>,
+        roles: &BTreeMap<String, String>,
+        mut received: Received,
+    ) -> Result<Vec<Prepared>, IngestError> {
+        let mut p = Problems::default();
+        let mut taken = files::take(&[(String::new(), roles)], &mut received, &mut p);
+        files::inspect_fits(&taken, &[String::new()], &mut p).await;
+        refuse_any(p)?;
+        if let Some(owner) = owner {
+            let (kind, id): (fn(i64) -> Owner, i64) = match owner {
+                Owner::Observation(id) => (Owner::Observation, id),
+                Owner::Beam(id) => (Owner::Beam, id),
+                Owner::Candidate(id) => (Owner::Candidate, id),
+            };
+            let stored = file_rows::shas(db, kind, &[id]).await?;
+            taken[0].retain(|(role, f)| stored.get(&(id, role.clone())) != Some(&f.temp.sha256));
+        }
+        Ok(files::prepare(&self.media, taken, &[String::new()])
+            .await?
+            .remove(0))
+    }
+
+    /// Writes one observation or beam (`upsert`) and its files in one
+    /// transaction, then removes the objects of files it replaced. New
+    /// files make it an update even when the fields are unchanged.
+    async fn store_with_files(
+        &self,
+        prepared: &[Prepared],
+        owner: fn(i64) -> Owner,
+        upsert: impl AsyncFnOnce(&mut PgConnection) -> Result<(i64, Outcome), IngestError>,
+    ) -> Result<Stored, IngestError> {
+        let mut tx = self.pool.begin().await?;
+        let mut published = Publication::new(&self.media, &self.pool);
+        let written = async {
+            published
+                .publish(&mut tx, prepared.iter().map(|f| (&f.temp, f.kind)))
+                .await?;
+            let (id, outcome) = upsert(&mut tx).await?;
+            let mut replaced = Vec::new();
+            files::attach(&mut tx, owner(id), prepared, &mut replaced).await?;
+            Ok::<_, IngestError>((id, outcome, replaced))
+        }
+        .await;
+        let (id, mut outcome, replaced) = publish::settle(published, tx, written).await?;
+        if outcome == Outcome::Unchanged && !prepared.is_empty() {
+            outcome = Outcome::Updated;
+        }
+        publish::remove_unreferenced(&self.media, &self.pool, &replaced).await;
+        Ok(Stored { id, outcome })
+    }
+}
