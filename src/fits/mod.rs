@@ -17,6 +17,7 @@
 mod header;
 mod render;
 mod strip;
+mod wcs;
 mod write;
 
 use std::path::PathBuf;
@@ -29,6 +30,7 @@ pub use render::{
     render_gif, render_png, GIF_FRAME_DELAY_MS, GIF_MAX_FRAMES, GIF_MAX_SIDE, NAN_RGB, PNG_MAX_SIDE,
 };
 pub use strip::{gif_strip, Strip, StripError};
+pub use wcs::{Projection, SkyWcs};
 pub use write::{nan_border, synth_point_source, write_cube, write_image, Wcs};
 
 /// What a file is, judged by its magic bytes only.
