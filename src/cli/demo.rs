@@ -362,11 +362,7 @@ fn with_temp_fits(
 
 fn fits_image(size: usize, peak: f32, seed: u64, ra: f64, dec: f64) -> anyhow::Result<Vec<u8>> {
     let data = fits::synth_point_source(size, size, peak, 1.0, seed);
-    let wcs = Wcs {
-        ra,
-        dec,
-        pixel_deg: 2.5 / 3600.0,
-    };
+    let wcs = Wcs::sin(ra, dec, 2.5 / 3600.0);
     with_temp_fits(|p| fits::write_image(p, size, size, &data, Some(&wcs)))
 }
 
@@ -395,11 +391,7 @@ fn fits_cube(
             seed * 31 + t as u64,
         ));
     }
-    let wcs = Wcs {
-        ra,
-        dec,
-        pixel_deg: 10.0 / 3600.0,
-    };
+    let wcs = Wcs::sin(ra, dec, 10.0 / 3600.0);
     with_temp_fits(|p| fits::write_cube(p, size, size, planes, &data, Some(&wcs)))
 }
 

@@ -16,6 +16,7 @@
 
 mod header;
 mod render;
+mod sky;
 mod strip;
 mod wcs;
 mod write;
@@ -28,6 +29,9 @@ use std::time::Duration;
 pub use header::{inspect, sniff, MAX_HEADER_BLOCKS};
 pub use render::{
     render_gif, render_png, GIF_FRAME_DELAY_MS, GIF_MAX_FRAMES, GIF_MAX_SIDE, NAN_RGB, PNG_MAX_SIDE,
+};
+pub use sky::{
+    sky_image, Beam, Limits as SkyLimits, PlaneLabel, SkyImage, SKY_MAX_SIDE, SKY_MAX_VALUES,
 };
 pub use strip::{gif_strip, Strip, StripError};
 pub use wcs::{Projection, SkyWcs};

@@ -149,7 +149,7 @@ pub(crate) fn render_gif_with(
 }
 
 /// `count` evenly spaced indices from 0 to n − 1 (all of them if n ≤ count).
-fn frame_indices(n: usize, count: usize) -> Vec<usize> {
+pub(super) fn frame_indices(n: usize, count: usize) -> Vec<usize> {
     if n <= count {
         (0..n).collect()
     } else {
@@ -158,7 +158,7 @@ fn frame_indices(n: usize, count: usize) -> Vec<usize> {
 }
 
 /// An open primary HDU whose shape matches what [`inspect`](super::inspect) saw.
-struct Source {
+pub(super) struct Source {
     file: FitsFile,
     hdu: FitsHdu,
     w: usize,
@@ -168,7 +168,20 @@ struct Source {
 }
 
 impl Source {
-    fn open(path: &Path, info: &FitsInfo) -> Result<Source, FitsError> {
+    /// A numeric header keyword of the image's HDU.
+    pub(super) fn number(&mut self, key: &str) -> Option<f64> {
+        self.hdu
+            .read_key::<f64>(&mut self.file, key)
+            .ok()
+            .filter(|v| v.is_finite())
+    }
+
+    /// A text header keyword of the image's HDU.
+    pub(super) fn text(&mut self, key: &str) -> Option<String> {
+        self.hdu.read_key::<String>(&mut self.file, key).ok()
+    }
+
+    pub(super) fn open(path: &Path, info: &FitsInfo) -> Result<Source, FitsError> {
         check_path(path)?;
         let mut file = FitsFile::open(path)?;
         let hdu = file.hdu(info.hdu)?;
@@ -215,7 +228,7 @@ impl Source {
 
     /// Plane `index`, block-averaged over finite pixels so that neither side
     /// exceeds `max_side`. A block with no finite pixel is NaN.
-    fn plane(
+    pub(super) fn plane(
         &mut self,
         index: usize,
         max_side: usize,
@@ -280,10 +293,10 @@ impl Source {
 }
 
 /// Pixel values with FITS row order: `data[0..w]` is the bottom row.
-struct Plane {
-    w: usize,
-    h: usize,
-    data: Vec<f64>,
+pub(super) struct Plane {
+    pub(super) w: usize,
+    pub(super) h: usize,
+    pub(super) data: Vec<f64>,
 }
 
 impl Plane {
@@ -345,7 +358,7 @@ impl Stretch {
 
 /// Linearly interpolated percentile `q` of a non-empty slice, in O(n)
 /// (selection rather than a sort).
-fn percentile(values: &mut [f64], q: f64) -> f64 {
+pub(super) fn percentile(values: &mut [f64], q: f64) -> f64 {
     let rank = q * (values.len() - 1) as f64;
     let k = rank.floor() as usize;
     let frac = rank - k as f64;

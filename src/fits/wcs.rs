@@ -32,6 +32,13 @@ pub struct SkyWcs {
 }
 
 impl SkyWcs {
+    /// The keywords [`SkyWcs::from_header`] may ask for.
+    pub const NUMBER_KEYS: [&'static str; 15] = [
+        "CRVAL1", "CRVAL2", "CRPIX1", "CRPIX2", "CD1_1", "CD1_2", "CD2_1", "CD2_2", "CDELT1",
+        "CDELT2", "PC1_1", "PC1_2", "PC2_1", "PC2_2", "CROTA2",
+    ];
+    pub const TEXT_KEYS: [&'static str; 4] = ["CTYPE1", "CTYPE2", "CUNIT1", "CUNIT2"];
+
     /// From header keywords; `number` and `text` read one keyword each.
     pub fn from_header(
         number: impl Fn(&str) -> Option<f64>,
@@ -57,7 +64,10 @@ impl SkyWcs {
         let cd = if let Some(cd11) = number("CD1_1") {
             [
                 [cd11, number("CD1_2").unwrap_or(0.0)],
-                [number("CD2_1").unwrap_or(0.0), number("CD2_2").unwrap_or(0.0)],
+                [
+                    number("CD2_1").unwrap_or(0.0),
+                    number("CD2_2").unwrap_or(0.0),
+                ],
             ]
         } else {
             let (d1, d2) = (number("CDELT1")?, number("CDELT2")?);
@@ -110,10 +120,7 @@ impl SkyWcs {
         let (ra, dec) = match self.projection {
             Projection::Tan => {
                 let den = cd0 - eta * sd0;
-                (
-                    a0 + xi.atan2(den),
-                    (sd0 + eta * cd0).atan2(xi.hypot(den)),
-                )
+                (a0 + xi.atan2(den), (sd0 + eta * cd0).atan2(xi.hypot(den)))
             }
             Projection::Sin => {
                 let rho = xi.hypot(eta);
@@ -247,7 +254,10 @@ mod tests {
             ])
             .unwrap();
             let (ra, dec) = w.pixel_to_sky(32.0, 16.0).unwrap();
-            assert!(close((ra, dec), (188.5, -45.0), 1e-12), "{proj}: {ra} {dec}");
+            assert!(
+                close((ra, dec), (188.5, -45.0), 1e-12),
+                "{proj}: {ra} {dec}"
+            );
             let (x, y) = w.sky_to_pixel(188.5, -45.0).unwrap();
             assert!(close((x, y), (32.0, 16.0), 1e-9));
         }
@@ -276,8 +286,20 @@ mod tests {
     #[test]
     fn round_trips_hold_far_from_the_centre_for_every_matrix_form() {
         let forms: [&[(&str, &str)]; 3] = [
-            &[("CD1_1", "-0.002"), ("CD1_2", "0.0005"), ("CD2_1", "0.0004"), ("CD2_2", "0.002")],
-            &[("CDELT1", "-0.002"), ("CDELT2", "0.002"), ("PC1_1", "0.8"), ("PC1_2", "-0.6"), ("PC2_1", "0.6"), ("PC2_2", "0.8")],
+            &[
+                ("CD1_1", "-0.002"),
+                ("CD1_2", "0.0005"),
+                ("CD2_1", "0.0004"),
+                ("CD2_2", "0.002"),
+            ],
+            &[
+                ("CDELT1", "-0.002"),
+                ("CDELT2", "0.002"),
+                ("PC1_1", "0.8"),
+                ("PC1_2", "-0.6"),
+                ("PC2_1", "0.6"),
+                ("PC2_2", "0.8"),
+            ],
             &[("CDELT1", "-0.002"), ("CDELT2", "0.002"), ("CROTA2", "30")],
         ];
         for proj in ["TAN", "SIN"] {
@@ -291,7 +313,8 @@ mod tests {
                     ("CRPIX2", "40".into()),
                 ];
                 cards.extend(form.iter().map(|(k, v)| (*k, v.to_string())));
-                let cards: Vec<(&str, &str)> = cards.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                let cards: Vec<(&str, &str)> =
+                    cards.iter().map(|(k, v)| (*k, v.as_str())).collect();
                 let w = header(&cards).unwrap();
                 for (x, y) in [(0.0, 0.0), (99.0, 79.0), (12.3, 70.1)] {
                     let (ra, dec) = w.pixel_to_sky(x, y).unwrap();
@@ -361,7 +384,17 @@ mod tests {
         assert!(with(&[("CTYPE1", "RA---ZEA"), ("CTYPE2", "DEC--ZEA")]).is_none());
         assert!(with(&[("CTYPE1", "GLON-TAN"), ("CTYPE2", "GLAT-TAN")]).is_none());
         assert!(with(&[("CTYPE1", "RA---TAN")]).is_none());
-        assert!(with(&[("CTYPE1", "RA---TAN"), ("CTYPE2", "DEC--TAN"), ("CUNIT1", "arcsec")]).is_none());
-        assert!(with(&[("CTYPE1", "RA---TAN"), ("CTYPE2", "DEC--TAN"), ("CD1_1", "0")]).is_none());
+        assert!(with(&[
+            ("CTYPE1", "RA---TAN"),
+            ("CTYPE2", "DEC--TAN"),
+            ("CUNIT1", "arcsec")
+        ])
+        .is_none());
+        assert!(with(&[
+            ("CTYPE1", "RA---TAN"),
+            ("CTYPE2", "DEC--TAN"),
+            ("CD1_1", "0")
+        ])
+        .is_none());
     }
 }

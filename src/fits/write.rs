@@ -10,10 +10,14 @@ use fitsio::images::{ImageDescription, ImageType};
 use fitsio::FitsFile;
 
 use super::header::check_path;
+use super::sky::Beam;
+use super::wcs::Projection;
 use super::FitsError;
 
-/// A simple celestial WCS: SIN projection centred on the image.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// A celestial WCS centred on the image, as survey cutouts carry it, and
+/// what else their headers say about the sky: the restoring beam and, for
+/// a cube of time slices, when each slice was taken.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Wcs {
     /// Right ascension of the centre, degrees.
     pub ra: f64,
@@ -21,6 +25,27 @@ pub struct Wcs {
     pub dec: f64,
     /// Pixel size, degrees.
     pub pixel_deg: f64,
+    pub projection: Projection,
+    /// The pixel grid turned on the sky (CROTA2), degrees.
+    pub rotation_deg: f64,
+    pub beam: Option<Beam>,
+    /// For a cube: DATE-OBS of the first slice and seconds between slices.
+    pub slices: Option<(String, f64)>,
+}
+
+impl Wcs {
+    /// SIN, north up, no beam: what an ASKAP or MWA cutout usually is.
+    pub fn sin(ra: f64, dec: f64, pixel_deg: f64) -> Wcs {
+        Wcs {
+            ra,
+            dec,
+            pixel_deg,
+            projection: Projection::Sin,
+            rotation_deg: 0.0,
+            beam: None,
+            slices: None,
+        }
+    }
 }
 
 /// Writes a 2-D float32 image; `data` is row by row, FITS row 0 (south) first.
@@ -77,8 +102,12 @@ fn write(path: &Path, axes: &[usize], data: &[f32], wcs: Option<&Wcs>) -> Result
     if let Some(w) = wcs {
         // FITS pixel coordinates start at 1, so the centre of n pixels is (n + 1) / 2.
         let crpix = |n: usize| (n as f64 + 1.0) / 2.0;
-        hdu.write_key(&mut f, "CTYPE1", "RA---SIN")?;
-        hdu.write_key(&mut f, "CTYPE2", "DEC--SIN")?;
+        let (c1, c2) = match w.projection {
+            Projection::Sin => ("RA---SIN", "DEC--SIN"),
+            Projection::Tan => ("RA---TAN", "DEC--TAN"),
+        };
+        hdu.write_key(&mut f, "CTYPE1", c1)?;
+        hdu.write_key(&mut f, "CTYPE2", c2)?;
         hdu.write_key(&mut f, "CRVAL1", (w.ra, "[deg] RA of the reference pixel"))?;
         hdu.write_key(
             &mut f,
@@ -93,6 +122,26 @@ fn write(path: &Path, axes: &[usize], data: &[f32], wcs: Option<&Wcs>) -> Result
         hdu.write_key(&mut f, "CUNIT1", "deg")?;
         hdu.write_key(&mut f, "CUNIT2", "deg")?;
         hdu.write_key(&mut f, "RADESYS", "ICRS")?;
+        if w.rotation_deg != 0.0 {
+            hdu.write_key(&mut f, "CROTA2", w.rotation_deg)?;
+        }
+        if let Some(b) = w.beam {
+            hdu.write_key(&mut f, "BMAJ", (b.major_deg, "[deg] beam major axis FWHM"))?;
+            hdu.write_key(&mut f, "BMIN", (b.minor_deg, "[deg] beam minor axis FWHM"))?;
+            hdu.write_key(
+                &mut f,
+                "BPA",
+                (b.pa_deg, "[deg] beam position angle, N through E"),
+            )?;
+        }
+        if let (Some((start, step)), true) = (&w.slices, axes.len() >= 3) {
+            hdu.write_key(&mut f, "CTYPE3", "TIME")?;
+            hdu.write_key(&mut f, "CUNIT3", "s")?;
+            hdu.write_key(&mut f, "CRPIX3", 1.0)?;
+            hdu.write_key(&mut f, "CRVAL3", 0.0)?;
+            hdu.write_key(&mut f, "CDELT3", *step)?;
+            hdu.write_key(&mut f, "DATE-OBS", start.as_str())?;
+        }
     }
     hdu.write_key(&mut f, "ORIGIN", "vetter")?;
     Ok(())
@@ -187,11 +236,7 @@ mod tests {
     fn wcs_keys_read_back() {
         let dir = TempDir::new("wcs");
         let p = dir.path("wcs.fits");
-        let wcs = Wcs {
-            ra: 187.706_25,
-            dec: -12.391_1,
-            pixel_deg: 2.5 / 3600.0,
-        };
+        let wcs = Wcs::sin(187.706_25, -12.391_1, 2.5 / 3600.0);
         write_image(&p, 5, 4, &[0.5; 20], Some(&wcs)).unwrap();
         let mut f = FitsFile::open(&p).unwrap();
         let hdu = f.primary_hdu().unwrap();
