@@ -446,7 +446,7 @@ mod tests {
             .collect();
         values.extend([500.0, 900.0, -300.0]);
         let [lo, hi] = zscale(&values);
-        assert!(lo >= -0.6 && lo < -0.3, "{lo}");
+        assert!((-0.6..-0.3).contains(&lo), "{lo}");
         assert!(hi <= 0.6 && hi > 0.3, "{hi}");
     }
 
