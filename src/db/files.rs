@@ -139,6 +139,32 @@ pub async fn by_id(db: &mut PgConnection, id: FileId) -> sqlx::Result<Option<Sto
     .await
 }
 
+/// A candidate's FITS file with the candidate's position, for drawing it
+/// with a crosshair; `None` unless the file is FITS and the candidate's.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CandidateFits {
+    pub storage_path: String,
+    pub sha256: String,
+    pub ra: f64,
+    pub dec: f64,
+}
+
+pub async fn candidate_fits(
+    db: &mut PgConnection,
+    candidate: crate::domain::CandidateId,
+    file: FileId,
+) -> sqlx::Result<Option<CandidateFits>> {
+    sqlx::query_as(
+        "SELECT f.storage_path, f.sha256, c.ra, c.dec
+           FROM files f JOIN candidates c ON c.id = f.candidate_id
+          WHERE f.id = $1 AND c.id = $2 AND f.content_type = 'application/fits'",
+    )
+    .bind(file)
+    .bind(candidate)
+    .fetch_optional(db)
+    .await
+}
+
 /// The advisory-lock class of media buckets (see `media.rs`): "medi".
 pub const MEDIA_LOCK_CLASS: i32 = 0x6d65_6469;
 

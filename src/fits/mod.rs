@@ -285,6 +285,16 @@ pub async fn previews(
     .await
 }
 
+/// Checks `path` and reads it as the decision screen shows it
+/// ([`sky_image`]), on the blocking pool under the same time limit.
+pub async fn sky(path: PathBuf, limits: Limits, timeout: Duration) -> Result<SkyImage, FitsError> {
+    run_limited(timeout, move |cancel| {
+        let info = inspect(&path, &limits)?;
+        sky_image(&path, &info, cancel)
+    })
+    .await
+}
+
 /// Runs `job` on the blocking pool with a time limit. `job` should return
 /// [`FitsError::Cancelled`] soon after the flag it is given is set.
 async fn run_limited<T, F>(timeout: Duration, job: F) -> Result<T, FitsError>
