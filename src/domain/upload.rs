@@ -200,6 +200,10 @@ pub fn parse_coordinate(v: Option<&Value>) -> Result<f64, String> {
             .filter(|x| x.is_finite())
             .ok_or_else(|| format!("{n} is not a finite number")),
         None | Some(Value::Null) => Err("a value is required".into()),
+        Some(Value::String(s)) => Err(format!(
+            "{} is text: give degrees as a JSON number",
+            shown(s)
+        )),
         Some(other) => Err(format!(
             "{} is not a number: give degrees as a JSON number",
             shown(&other.to_string())
