@@ -98,46 +98,112 @@ pub fn check_candidate_name(s: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A metric value: a JSON number, or one of the spellings pipelines use for
-/// the IEEE specials. `null` is "no value".
+/// The spellings of NaN and the infinities that pipelines write, in any
+/// case: `nan`, `inf`, `+inf`, `-inf`, `infinity`, `+infinity` and
+/// `-infinity`. A fixed list, because Rust's own float parser takes more
+/// (`-nan`, `+NaN`), and whatever the server takes the client must too.
+pub fn ieee_special(s: &str) -> Option<f64> {
+    let lower = s.to_ascii_lowercase();
+    match lower.as_str() {
+        "nan" => Some(f64::NAN),
+        "inf" | "+inf" | "infinity" | "+infinity" => Some(f64::INFINITY),
+        "-inf" | "-infinity" => Some(f64::NEG_INFINITY),
+        _ => None,
+    }
+}
+
+/// How a value [`ieee_special`] reads is written in JSON, which has no
+/// NaN or infinity; `None` for a finite number.
+pub fn ieee_spelling(x: f64) -> Option<&'static str> {
+    if x.is_nan() {
+        Some("NaN")
+    } else if x == f64::INFINITY {
+        Some("Infinity")
+    } else if x == f64::NEG_INFINITY {
+        Some("-Infinity")
+    } else {
+        None
+    }
+}
+
+/// A number written as text (a JSON string, a CSV cell): a decimal number
+/// or one of the [`ieee_special`] spellings. A decimal too large for a
+/// float ("1e999") is refused rather than read as infinity: it is more
+/// likely a mistake than meant.
+pub fn number_text(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    if let Some(x) = ieee_special(t) {
+        return Ok(x);
+    }
+    match t.parse::<f64>() {
+        Ok(x) if x.is_finite() => Ok(x),
+        Ok(_) if t.bytes().any(|b| b.is_ascii_digit()) => {
+            Err(format!("{} is out of range", shown(t)))
+        }
+        _ => Err(format!("{} is not a number", shown(t))),
+    }
+}
+
+/// A metric value: a JSON number, or a string [`number_text`] reads. `null`
+/// is "no value".
 pub fn parse_metric(v: &Value) -> Result<Option<f64>, String> {
     match v {
         Value::Null => Ok(None),
+        Value::String(s) => number_text(s)
+            .map(Some)
+            .map_err(|e| format!("{e} (NaN, inf and -inf are allowed too)")),
+        other => number(other).map(Some),
+    }
+}
+
+fn number(v: &Value) -> Result<f64, String> {
+    match v {
         Value::Number(n) => n
             .as_f64()
-            .map(Some)
             .ok_or_else(|| format!("{n} is not representable as a number")),
-        Value::String(s) => match s.trim() {
-            "NaN" | "nan" | "NAN" => Ok(Some(f64::NAN)),
-            "Infinity" | "inf" | "+inf" | "Inf" | "+Infinity" => Ok(Some(f64::INFINITY)),
-            "-Infinity" | "-inf" | "-Inf" => Ok(Some(f64::NEG_INFINITY)),
-            other => other
-                .parse::<f64>()
-                .map(Some)
-                .map_err(|_| format!("{other:?} is not a number")),
-        },
-        other => Err(format!("{other} is not a number")),
+        Value::String(s) => number_text(s),
+        other => Err(format!("{} is not a number", shown(&other.to_string()))),
     }
 }
 
-fn finite(v: &Value) -> Result<f64, String> {
-    match parse_metric(v)? {
-        Some(x) if x.is_finite() => Ok(x),
-        Some(x) => Err(format!("{x} is not allowed here: the value must be finite")),
-        None => Err("a value is required".into()),
+/// A finite value, such as a light curve's flux: a JSON number or a
+/// string [`number_text`] reads.
+pub fn parse_finite(v: &Value) -> Result<f64, String> {
+    if v.is_null() {
+        return Err("a value is required".into());
+    }
+    let x = number(v)?;
+    if x.is_finite() {
+        Ok(x)
+    } else {
+        Err(format!("{x} is not allowed here: the value must be finite"))
     }
 }
 
-/// A coordinate in degrees: a finite JSON number. A string is refused, as
-/// the upload client refuses it: a position has no special values, and
-/// "12.5" in quotes is more likely a pipeline bug than meant.
-fn coordinate(v: Option<&Value>) -> Result<f64, String> {
+/// A light curve's error bar: [`parse_finite`], and not negative.
+pub fn parse_error_bar(v: &Value) -> Result<f64, String> {
+    let x = parse_finite(v)?;
+    if x >= 0.0 {
+        Ok(x)
+    } else {
+        Err(format!("{x}: an error bar cannot be negative"))
+    }
+}
+
+/// A coordinate in degrees: a finite JSON number. A string is refused: a
+/// position has no special values, and "12.5" in quotes is more likely a
+/// pipeline bug than meant. The range is [`SkyPos`]'s to check.
+pub fn parse_coordinate(v: Option<&Value>) -> Result<f64, String> {
     match v {
         Some(Value::Number(n)) => n
             .as_f64()
             .filter(|x| x.is_finite())
             .ok_or_else(|| format!("{n} is not a finite number")),
         None | Some(Value::Null) => Err("a value is required".into()),
+        Some(Value::String(s)) => Err(format!(
+            "{} is text: give degrees as a JSON number",
+            shown(s)
+        )),
         Some(other) => Err(format!(
             "{} is not a number: give degrees as a JSON number",
             shown(&other.to_string())
@@ -149,19 +215,23 @@ fn coordinate(v: Option<&Value>) -> Result<f64, String> {
 /// the apps this replaces stored such times in the wrong zone.
 pub fn parse_time(s: &str) -> Result<OffsetDateTime, String> {
     OffsetDateTime::parse(s.trim(), &Rfc3339).map_err(|_| {
-        format!("{s:?} is not an RFC 3339 time with a zone, such as 2024-05-01T12:34:56Z")
+        format!(
+            "{} is not an RFC 3339 time with a zone, such as 2024-05-01T12:34:56Z",
+            shown(s)
+        )
     })
 }
 
-fn position(v: &Value) -> Result<SkyPos, String> {
+/// `{"ra": degrees, "dec": degrees}`, in range.
+pub fn parse_position(v: &Value) -> Result<SkyPos, String> {
     let obj = v
         .as_object()
         .ok_or("a position is an object {\"ra\": degrees, \"dec\": degrees}")?;
     if let Some(k) = obj.keys().find(|k| *k != "ra" && *k != "dec") {
         return Err(format!("unknown field {k:?} in a position"));
     }
-    let ra = coordinate(obj.get("ra")).map_err(|e| format!("ra: {e}"))?;
-    let dec = coordinate(obj.get("dec")).map_err(|e| format!("dec: {e}"))?;
+    let ra = parse_coordinate(obj.get("ra")).map_err(|e| format!("ra: {e}"))?;
+    let dec = parse_coordinate(obj.get("dec")).map_err(|e| format!("dec: {e}"))?;
     SkyPos::new(ra, dec)
 }
 
@@ -388,7 +458,7 @@ impl ObservationSpec {
             .pointing
             .as_ref()
             .filter(|v| !v.is_null())
-            .and_then(|v| position(v).map_err(|e| p.push("pointing", e)).ok());
+            .and_then(|v| parse_position(v).map_err(|e| p.push("pointing", e)).ok());
         let metadata = metadata(raw.metadata, "body", &mut p);
         let files = files(raw.files, "body", &mut p);
         if p.is_empty() {
@@ -438,7 +508,7 @@ impl BeamSpec {
             .centre
             .as_ref()
             .filter(|v| !v.is_null())
-            .and_then(|v| position(v).map_err(|e| p.push("centre", e)).ok());
+            .and_then(|v| parse_position(v).map_err(|e| p.push("centre", e)).ok());
         let metadata = metadata(raw.metadata, "body", &mut p);
         let files = files(raw.files, "body", &mut p);
         if p.is_empty() {
@@ -530,6 +600,8 @@ pub struct CandidateSpec {
 }
 
 const MAX_LIGHT_CURVE_POINTS: usize = 100_000;
+const MAX_ATTRIBUTES: usize = 64;
+const MAX_ATTRIBUTE_CHARS: usize = 1000;
 
 impl CandidateSpec {
     /// `name` comes from the URL for a single candidate, from the object in
@@ -573,10 +645,10 @@ impl CandidateSpec {
                 p.push(field("beam"), e);
             }
         }
-        let ra = coordinate(Some(&raw.ra))
+        let ra = parse_coordinate(Some(&raw.ra))
             .map_err(|e| p.push(field("ra"), e))
             .ok();
-        let dec = coordinate(Some(&raw.dec))
+        let dec = parse_coordinate(Some(&raw.dec))
             .map_err(|e| p.push(field("dec"), e))
             .ok();
         let pos = match (ra, dec) {
@@ -598,7 +670,7 @@ impl CandidateSpec {
                 p.push(pf, e);
                 continue;
             }
-            match position(&v) {
+            match parse_position(&v) {
                 Ok(s) => {
                     positions.insert(kind, s);
                 }
@@ -607,6 +679,12 @@ impl CandidateSpec {
         }
         let mut metrics = BTreeMap::new();
         for (key, v) in raw.metrics {
+            // Whether the project has this metric is for the database to
+            // say; a key no metric can have is caught without it.
+            if let Err(e) = check_key(&key) {
+                p.push(field(&format!("metrics.{key}")), e);
+                continue;
+            }
             match parse_metric(&v) {
                 Ok(Some(x)) => {
                     metrics.insert(key, x);
@@ -615,21 +693,24 @@ impl CandidateSpec {
                 Err(e) => p.push(field(&format!("metrics.{key}")), e),
             }
         }
-        if raw.attributes.len() > 64 {
-            p.push(field("attributes"), "at most 64 attributes");
+        if raw.attributes.len() > MAX_ATTRIBUTES {
+            p.push(
+                field("attributes"),
+                format!("at most {MAX_ATTRIBUTES} attributes"),
+            );
         }
         for (k, v) in &raw.attributes {
             let af = field(&format!("attributes.{k}"));
             if let Err(e) = check_key(k) {
                 p.push(af, e);
             } else if match v {
-                Value::String(s) => s.chars().count() > 1000,
+                Value::String(s) => s.chars().count() > MAX_ATTRIBUTE_CHARS,
                 Value::Number(_) | Value::Bool(_) | Value::Null => false,
                 _ => true,
             } {
                 p.push(
                     af,
-                    "an attribute is text (up to 1000 characters), a number or true/false",
+                    format!("an attribute is text (up to {MAX_ATTRIBUTE_CHARS} characters), a number or true/false"),
                 );
             }
         }
@@ -693,14 +774,13 @@ fn parse_light_curve(lc: LightCurveIn, f: &str, p: &mut Problems) -> Option<Ligh
             Ok(t) => times.push(t),
             Err(e) => p.push(format!("{pf}.time"), e),
         }
-        match finite(&pt.flux) {
+        match parse_finite(&pt.flux) {
             Ok(x) => flux.push(x),
             Err(e) => p.push(format!("{pf}.flux"), e),
         }
         match (&pt.err, with_err) {
-            (Some(v), true) => match finite(v) {
-                Ok(x) if x >= 0.0 => err.push(x),
-                Ok(_) => p.push(format!("{pf}.err"), "an error bar cannot be negative"),
+            (Some(v), true) => match parse_error_bar(v) {
+                Ok(x) => err.push(x),
                 Err(e) => p.push(format!("{pf}.err"), e),
             },
             (None, false) => {}
@@ -716,8 +796,11 @@ fn parse_light_curve(lc: LightCurveIn, f: &str, p: &mut Problems) -> Option<Ligh
     // Stored in time order, whatever order the points came in.
     let mut order: Vec<usize> = (0..times.len()).collect();
     order.sort_by_key(|&i| times[i]);
-    if order.windows(2).any(|w| times[w[0]] == times[w[1]]) {
-        p.push(format!("{f}.points"), "two points have the same time");
+    if let Some(w) = order.windows(2).find(|w| times[w[0]] == times[w[1]]) {
+        p.push(
+            format!("{f}.points[{}].time", w[0].max(w[1])),
+            "an earlier point has the same time",
+        );
         return None;
     }
     Some(LightCurve {
@@ -811,6 +894,91 @@ mod tests {
         let c = parse(json!({"name": "a", "ra": 1, "dec": 1, "metrics": {"x": 1}})).unwrap();
         assert_eq!(a.content_hash(), b.content_hash());
         assert_ne!(a.content_hash(), c.content_hash());
+    }
+
+    #[test]
+    fn the_special_values_have_one_set_of_spellings() {
+        for s in ["nan", "NaN", "NAN", "Nan"] {
+            assert!(ieee_special(s).is_some_and(f64::is_nan), "{s}");
+        }
+        for s in [
+            "inf",
+            "+inf",
+            "Inf",
+            "INF",
+            "infinity",
+            "+Infinity",
+            "INFINITY",
+        ] {
+            assert_eq!(ieee_special(s), Some(f64::INFINITY), "{s}");
+        }
+        for s in ["-inf", "-Inf", "-infinity", "-Infinity"] {
+            assert_eq!(ieee_special(s), Some(f64::NEG_INFINITY), "{s}");
+        }
+        // Rust's float parser reads the first three; they are not ours.
+        for s in ["-nan", "+nan", "+NaN", "infinit", "∞", "1.5", ""] {
+            assert_eq!(ieee_special(s).map(f64::to_bits), None, "{s}");
+        }
+        for x in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let word = ieee_spelling(x).unwrap();
+            assert_eq!(ieee_special(word).map(f64::to_bits), Some(x.to_bits()));
+        }
+        assert_eq!(ieee_spelling(1.5), None);
+    }
+
+    #[test]
+    fn metrics_are_numbers_strings_of_numbers_or_the_specials() {
+        assert_eq!(parse_metric(&json!(12.5)), Ok(Some(12.5)));
+        assert_eq!(parse_metric(&json!("12.5")), Ok(Some(12.5)));
+        assert_eq!(parse_metric(&json!(" -3e2 ")), Ok(Some(-300.0)));
+        assert_eq!(parse_metric(&json!(null)), Ok(None));
+        assert_eq!(parse_metric(&json!("+infinity")), Ok(Some(f64::INFINITY)));
+        assert!(parse_metric(&json!("1e999"))
+            .unwrap_err()
+            .contains("out of range"));
+        for bad in [
+            json!("-nan"),
+            json!("lots"),
+            json!(""),
+            json!(true),
+            json!([1]),
+        ] {
+            assert!(parse_metric(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn metric_keys_no_metric_can_have_are_refused_without_the_database() {
+        let problems =
+            parse(json!({"name": "a", "ra": 1, "dec": 1, "metrics": {"Chi": 1}})).unwrap_err();
+        assert_eq!(problems[0].field, "candidates[0].metrics.Chi");
+    }
+
+    #[test]
+    fn light_curve_values_are_finite_and_error_bars_not_negative() {
+        let lc = |flux: Value, err: Value| {
+            parse(
+                json!({"name": "a", "ra": 1, "dec": 1, "light_curve": {"points": [
+                {"time": "2024-05-01T12:00:00Z", "flux": flux, "err": err}]}}),
+            )
+        };
+        assert!(lc(json!("1.5"), json!("0.1")).is_ok());
+        let p = lc(json!("NaN"), json!(0.1)).unwrap_err();
+        assert!(p[0].message.contains("finite"), "{p:?}");
+        let p = lc(json!(1), json!(-0.5)).unwrap_err();
+        assert!(p[0].message.contains("cannot be negative"), "{p:?}");
+    }
+
+    #[test]
+    fn a_time_given_twice_names_the_later_point() {
+        let p = parse(
+            json!({"name": "a", "ra": 1, "dec": 1, "light_curve": {"points": [
+            {"time": "2024-05-01T12:00:00Z", "flux": 1},
+            {"time": "2024-05-01T13:00:00Z", "flux": 1},
+            {"time": "2024-05-01T14:00:00+02:00", "flux": 1}]}}),
+        )
+        .unwrap_err();
+        assert_eq!(p[0].field, "candidates[0].light_curve.points[2].time");
     }
 
     #[test]

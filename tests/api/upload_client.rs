@@ -257,6 +257,48 @@ async fn bad_rows_are_rejected_with_their_reason_and_the_rest_land(pool: PgPool)
 }
 
 #[sqlx::test]
+async fn what_the_client_passes_the_server_takes_and_the_rest_is_never_sent(pool: PgPool) {
+    let (app, token) = setup(pool).await;
+    let dir = Copy::of("gleamx_like");
+    let obs = "\"observation\": \"1234567890\", \"ra\": 61, \"dec\": -26";
+    let long = "x".repeat(1001);
+    std::fs::write(
+        dir.0.join("candidates.json"),
+        format!(
+            r#"[
+  {{{obs}, "name": "q1",
+    "metrics": {{"flux": "12.5", "fluence": "+infinity", "det_stat": "Nan", "mod_index": "-INF"}},
+    "light_curve": {{"points": [{{"time": "2024-05-01T22:00:00+10:00", "flux": "1.5", "err": "0.1"}}]}}}},
+  {{{obs}, "name": " \u00a0 "}},
+  {{{obs}, "name": "q3", "metrics": {{"flux": "-nan"}}}},
+  {{{obs}, "name": "q4", "attributes": {{"note": "{long}"}}}},
+  {{{obs}, "name": "q5", "metrics": {{"Flux": 1}}}}
+]"#
+        ),
+    )
+    .unwrap();
+
+    let s = upload_dir(&options(&app, &token, &dir.0)).await.unwrap();
+    assert_eq!(s.created, 1, "{}", s.report());
+    let rows: Vec<usize> = s.rejected.iter().map(|r| r.row).collect();
+    assert_eq!(rows, [2, 3, 4, 5], "{}", s.report());
+    for (r, field) in
+        s.rejected
+            .iter()
+            .zip(["name", "metrics.flux", "attributes.note", "metrics.Flux"])
+    {
+        assert!(r.reason.starts_with(&format!("{field}: ")), "{r}");
+    }
+    let db = &app.pool;
+    assert_eq!(candidates_of(db, "gleamx").await, 1);
+    assert_eq!(metric(db, "q1", "flux").await, 12.5);
+    assert_eq!(metric(db, "q1", "fluence").await, f64::INFINITY);
+    assert!(metric(db, "q1", "det_stat").await.is_nan());
+    assert_eq!(metric(db, "q1", "mod_index").await, f64::NEG_INFINITY);
+    assert_eq!(light_curve_len(db, "q1").await, 1);
+}
+
+#[sqlx::test]
 async fn a_bad_token_is_refused_at_once(pool: PgPool) {
     let (app, _token) = setup(pool).await;
     let opts = options(&app, "vet_0000not0a0real0token", &fixture("vast_like"));

@@ -3,6 +3,11 @@
 //! sent. A bad candidate becomes a [`Rejection`] and the others go on; a bad
 //! project or observation file stops the upload before it starts, because
 //! every candidate depends on it.
+//!
+//! The checks are the server's own (`domain::upload`): values are read with
+//! its parsers, and each body is put through its `…Spec::parse` as it will
+//! be sent. A second set of rules here would drift from the server's, and
+//! then a dry run would pass what the upload then refuses.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
@@ -13,32 +18,17 @@ use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime, UtcOffset};
 
 use super::{Rejection, UploadError};
-use crate::domain::{Dec, Ra};
+use crate::domain::upload::{
+    self as rules, BeamSpec, CandidateSpec, ObservationSpec, Problems, ProjectSpec,
+};
+use crate::domain::{Problem, SkyPos};
 
 pub const PROJECT_FILE: &str = "project.json";
 pub const OBSERVATIONS_FILE: &str = "observations.json";
 pub const CANDIDATES_CSV: &str = "candidates.csv";
 pub const CANDIDATES_JSON: &str = "candidates.json";
 
-/// The server takes at most this many attributes per candidate.
-const MAX_ATTRIBUTES: usize = 64;
-
 // ------------------------------------------------------------------ values
-
-/// A position in degrees, checked against the API's ranges.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Pos {
-    pub ra: f64,
-    pub dec: f64,
-}
-
-impl Pos {
-    pub fn new(ra: f64, dec: f64) -> Result<Self, String> {
-        Ra::new(ra)?;
-        Dec::new(dec)?;
-        Ok(Self { ra, dec })
-    }
-}
 
 /// A metric value. JSON has no NaN or infinity, so those travel as the
 /// strings the API accepts.
@@ -53,15 +43,9 @@ impl PartialEq for Metric {
 
 impl Serialize for Metric {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let x = self.0;
-        if x.is_nan() {
-            s.serialize_str("NaN")
-        } else if x == f64::INFINITY {
-            s.serialize_str("Infinity")
-        } else if x == f64::NEG_INFINITY {
-            s.serialize_str("-Infinity")
-        } else {
-            s.serialize_f64(x)
+        match rules::ieee_spelling(self.0) {
+            Some(word) => s.serialize_str(word),
+            None => s.serialize_f64(self.0),
         }
     }
 }
@@ -71,6 +55,17 @@ pub struct LightCurve {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unit: Option<String>,
     pub points: Vec<Point>,
+    /// Where the points were read from, when from a file: the server's
+    /// `points[i]` means little to whoever wrote the file.
+    #[serde(skip)]
+    pub file: Option<LightCurveFile>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LightCurveFile {
+    pub rel: String,
+    /// The line of each point, in order.
+    pub lines: Vec<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -92,7 +87,7 @@ pub struct CandidateBody {
     pub ra: f64,
     pub dec: f64,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub positions: BTreeMap<String, Pos>,
+    pub positions: BTreeMap<String, SkyPos>,
     /// `None` is "no value" (`null`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub metrics: BTreeMap<String, Option<Metric>>,
@@ -126,6 +121,32 @@ impl Candidate {
     pub fn file_bytes(&self) -> u64 {
         self.files.iter().map(|f| f.size).sum()
     }
+
+    /// The candidate as a batch request carries it; `part` names the
+    /// multipart part of each file.
+    pub fn json<'a>(&'a self, part: impl FnMut(&'a LocalFile) -> String) -> Value {
+        let Ok(Value::Object(body)) = serde_json::to_value(&self.body) else {
+            unreachable!("a struct of strings, numbers and maps serialises to an object")
+        };
+        with_parts(body, &self.files, part)
+    }
+}
+
+/// `body` plus `files`, mapping each file's role to the name `part` gives
+/// its multipart part: the JSON of a request with files.
+pub fn with_parts<'a>(
+    mut body: Map<String, Value>,
+    files: &'a [LocalFile],
+    mut part: impl FnMut(&'a LocalFile) -> String,
+) -> Value {
+    if !files.is_empty() {
+        let m = files
+            .iter()
+            .map(|f| (f.role.clone(), Value::String(part(f))))
+            .collect();
+        body.insert("files".into(), Value::Object(m));
+    }
+    Value::Object(body)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -270,92 +291,144 @@ fn without_duplicates(
     (ok, rejected)
 }
 
-// ------------------------------------------------------------ small checks
+// -------------------------------------------------------- the server's rules
 
-/// Metric keys, position kinds, file roles, attribute names: the same rule
-/// the server applies, so a bad name is caught before anything is sent.
-pub fn check_key(what: &str, s: &str) -> Result<(), String> {
-    crate::domain::upload::check_key(s).map_err(|e| format!("{what} {e}"))
+// Every check the server makes without its database is made here by the
+// same code, on the JSON the client is about to send: `CandidateSpec::parse`
+// and its siblings are the gate. What the client checks itself is only what
+// the server never sees (paths, the CSV layout, duplicates across
+// requests) or what turns its input into that JSON.
+
+/// Part names standing in for the real ones, which are only given when a
+/// batch is cut; the server's checks do not depend on them.
+fn placeholder_parts<'a>() -> impl FnMut(&'a LocalFile) -> String {
+    let mut n = 0;
+    move |_| {
+        n += 1;
+        format!("f{n}")
+    }
 }
 
-/// Observation ids and beam names: they go into URL paths.
-pub fn check_external_id(what: &str, s: &str, max: usize) -> Result<(), String> {
-    crate::domain::upload::check_external_id(s, max).map_err(|e| format!("{what} {e}"))
+/// What the server would refuse in this candidate, in its words. `Err` if
+/// anything, with the problems found in reading it (`read`) first; the
+/// server's problems with a field already refused here are left out, as
+/// they would only repeat it.
+fn checked(c: Candidate, read: Vec<Problem>, csv: bool) -> Result<Candidate, Rejection> {
+    let mut p = Problems::default();
+    CandidateSpec::parse(c.json(placeholder_parts()), None, "", &mut p);
+    let under = |field: &str, prefix: &str| {
+        field == prefix
+            || field
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with(['.', '[']))
+    };
+    let server =
+        p.0.into_iter()
+            .filter(|g| !read.iter().any(|r| under(&g.field, &r.field)));
+    let all: Vec<Problem> = read.iter().cloned().chain(server).collect();
+    if all.is_empty() {
+        return Ok(c);
+    }
+    let reason = all
+        .iter()
+        .map(|p| {
+            let label = label(&p.field, c.body.light_curve.as_ref(), csv);
+            if label.is_empty() {
+                p.message.clone()
+            } else {
+                format!("{label}: {}", p.message)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    Err(Rejection::new(&c, reason))
 }
 
-pub fn check_slug(s: &str) -> Result<(), String> {
-    crate::domain::upload::check_slug(s)
+/// How a field of the API is called where the user wrote it: a CSV column,
+/// or a line of a light-curve file.
+fn label(field: &str, lc: Option<&LightCurve>, csv: bool) -> String {
+    if let Some(file) = lc.and_then(|lc| lc.file.as_ref()) {
+        if field == "light_curve.unit" {
+            return "light_curve_unit".into();
+        }
+        let at_line = field
+            .strip_prefix("light_curve.points[")
+            .and_then(|rest| rest.split_once(']'))
+            .and_then(|(i, rest)| Some((file.lines.get(i.parse::<usize>().ok()?)?, rest)));
+        let what = if csv {
+            "light_curve"
+        } else {
+            "light_curve_file"
+        };
+        if let Some((line, rest)) = at_line {
+            let mut l = format!("{what} {:?}, line {line}", file.rel);
+            let rest = rest.trim_start_matches('.');
+            if !rest.is_empty() {
+                l.push_str(": ");
+                l.push_str(rest);
+            }
+            return l;
+        }
+        if field.starts_with("light_curve.points") {
+            return format!("{what} {:?}", file.rel);
+        }
+    }
+    if csv {
+        for (api, column) in [
+            ("metrics.", "metric:"),
+            ("attributes.", "attr:"),
+            ("positions.", "pos:"),
+            ("files.", "file:"),
+        ] {
+            if let Some(key) = field.strip_prefix(api) {
+                return format!("{column}{key}");
+            }
+        }
+    }
+    match field {
+        "body" => String::new(),
+        f => f.to_string(),
+    }
 }
 
-/// The server's own rule, so the client refuses exactly what it would.
-fn check_name(s: &str) -> Result<(), String> {
-    crate::domain::upload::check_candidate_name(s).map_err(|e| format!("name: {e}"))
+/// A problem of the server's with a project, observation or beam, whose
+/// fields it names under `body`.
+fn problem_text(p: &Problem) -> String {
+    match p.field.strip_prefix("body") {
+        Some("") => p.message.clone(),
+        Some(rest) if rest.starts_with('.') => format!("{}: {}", &rest[1..], p.message),
+        _ => format!("{}: {}", p.field, p.message),
+    }
 }
 
-/// A number in a CSV cell. `what` names the column in messages.
-fn parse_number(what: &str, s: &str) -> Result<f64, String> {
-    s.parse::<f64>()
-        .map_err(|_| format!("{what}: {s:?} is not a number"))
+fn describe(problems: &[Problem]) -> String {
+    let list: Vec<String> = problems.iter().map(problem_text).collect();
+    list.join("; ")
 }
 
-/// A metric value from a CSV cell: a number, or NaN / inf / -inf in the
-/// spellings the API accepts. Empty is "no value".
+/// A number in a CSV cell, read as the API reads a number in a JSON
+/// string; it must be finite.
+fn cell_number(cell: &str) -> Result<f64, String> {
+    rules::parse_finite(&Value::String(cell.to_string()))
+}
+
+/// A metric value from a CSV cell: what the API takes as a string, and an
+/// empty cell is "no value".
 pub fn parse_metric_cell(s: &str) -> Result<Option<Metric>, String> {
     if s.is_empty() {
         return Ok(None);
     }
-    if let Some(x) = special(s) {
-        return Ok(Some(Metric(x)));
-    }
-    match s.parse::<f64>() {
-        Ok(x) if x.is_finite() => Ok(Some(Metric(x))),
-        // "1e999" parses as infinity: more likely a mistake than meant.
-        Ok(_) => Err(format!("{s:?} is out of range")),
-        Err(_) => Err(format!(
-            "{s:?} is not a number (NaN, inf and -inf are allowed; leave the cell empty for no value)"
-        )),
-    }
+    rules::parse_metric(&Value::String(s.to_string())).map(|x| x.map(Metric))
 }
 
-fn special(s: &str) -> Option<f64> {
-    match s.to_ascii_lowercase().as_str() {
-        "nan" => Some(f64::NAN),
-        "inf" | "+inf" | "infinity" | "+infinity" => Some(f64::INFINITY),
-        "-inf" | "-infinity" => Some(f64::NEG_INFINITY),
-        _ => None,
-    }
-}
-
-/// A metric value from JSON: a number, one of the special strings, or null.
-fn parse_metric_json(v: &Value) -> Result<Option<Metric>, String> {
-    match v {
-        Value::Null => Ok(None),
-        Value::Number(n) => n
-            .as_f64()
-            .map(|x| Some(Metric(x)))
-            .ok_or_else(|| format!("{n} is not a number")),
-        Value::String(s) => special(s.trim()).map(|x| Some(Metric(x))).ok_or_else(|| {
-            format!("{s:?} is not a number (use a JSON number, or \"NaN\", \"Infinity\", \"-Infinity\")")
-        }),
-        other => Err(format!("{other} is not a number")),
-    }
-}
-
-fn json_number(v: &Value) -> Result<f64, String> {
-    v.as_f64().ok_or_else(|| format!("{v} is not a number"))
-}
-
-/// A time as the API wants it, from RFC 3339 with a zone or an MJD (UTC).
-pub fn parse_time(s: &str) -> Result<String, String> {
+/// A time as the API wants it, RFC 3339 in UTC, from RFC 3339 with a zone
+/// or from an MJD (UTC), which only the client takes.
+pub fn api_time(s: &str) -> Result<String, String> {
     let s = s.trim();
     if let Ok(mjd) = s.parse::<f64>() {
         return mjd_to_rfc3339(mjd);
     }
-    let t = OffsetDateTime::parse(s, &Rfc3339).map_err(|_| {
-        format!(
-            "time {s:?} is neither RFC 3339 with a zone (2024-05-01T12:34:56Z) nor an MJD number"
-        )
-    })?;
+    let t = rules::parse_time(s).map_err(|e| format!("{e}, nor an MJD"))?;
     format_utc(t)
 }
 
@@ -430,38 +503,16 @@ pub fn parse_project(text: &str) -> Result<ProjectFile, String> {
     let Value::Object(mut body) = v else {
         return Err("must be a JSON object".into());
     };
+    // The slug goes in the URL, not the body.
     let slug = match body.remove("slug") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => {
-            check_slug(&s)?;
+            rules::check_slug(&s).map_err(|e| format!("slug: {e}"))?;
             Some(s)
         }
         Some(other) => return Err(format!("slug: {other} is not a string")),
     };
-    // The server checks the rest; a few checks here catch typos in a dry run.
-    match body.get("name") {
-        Some(Value::String(s)) if !s.trim().is_empty() => {}
-        Some(_) => return Err("name: must be non-empty text".into()),
-        None => {}
-    }
-    if let Some(metrics) = body.get("metrics") {
-        let list = metrics.as_array().ok_or("metrics: must be a list")?;
-        for (i, m) in list.iter().enumerate() {
-            let key = m
-                .get("key")
-                .and_then(Value::as_str)
-                .ok_or_else(|| format!("metrics[{i}]: needs a \"key\""))?;
-            check_key("metric key", key).map_err(|e| format!("metrics[{i}]: {e}"))?;
-        }
-    }
-    if let Some(tags) = body.get("tags") {
-        let list = tags.as_array().ok_or("tags: must be a list")?;
-        for (i, t) in list.iter().enumerate() {
-            if !t.get("name").is_some_and(Value::is_string) {
-                return Err(format!("tags[{i}]: needs a \"name\""));
-            }
-        }
-    }
+    ProjectSpec::parse(Value::Object(body.clone())).map_err(|p| describe(&p))?;
     Ok(ProjectFile { slug, body })
 }
 
@@ -509,10 +560,11 @@ fn parse_observation(dir: &Path, v: &Value, errs: &mut Vec<String>) -> Option<Ob
     let mut beams = Vec::new();
     for (k, v) in obj {
         match k.as_str() {
+            // The id goes in the URL, not the body.
             "id" => match v.as_str() {
-                Some(s) => match check_external_id("id", s, 128) {
+                Some(s) => match rules::check_external_id(s, 128) {
                     Ok(()) => id = Some(s.to_string()),
-                    Err(e) => errs.push(e),
+                    Err(e) => errs.push(format!("id: {e}")),
                 },
                 None => errs.push("id: must be text".into()),
             },
@@ -522,12 +574,11 @@ fn parse_observation(dir: &Path, v: &Value, errs: &mut Vec<String>) -> Option<Ob
                 }
                 Err(e) => errs.push(format!("start_time: {e}")),
             },
-            "pointing" => match position_value(v) {
-                Ok(p) => {
-                    body.insert(k.clone(), serde_json::to_value(p).unwrap_or_default());
-                }
-                Err(e) => errs.push(format!("pointing: {e}")),
-            },
+            "pointing" => {
+                body.insert(k.clone(), v.clone());
+            }
+            // Checked here because the server's message for a wrong type
+            // would not name the field.
             "metadata" => match v {
                 Value::Object(_) => {
                     body.insert(k.clone(), v.clone());
@@ -559,6 +610,10 @@ fn parse_observation(dir: &Path, v: &Value, errs: &mut Vec<String>) -> Option<Ob
     if id.is_none() && errs.len() == before {
         errs.push("needs an \"id\"".into());
     }
+    let json = with_parts(body.clone(), &files, placeholder_parts());
+    if let Err(p) = ObservationSpec::parse(json) {
+        errs.extend(p.iter().map(problem_text));
+    }
     if errs.len() > before {
         return None;
     }
@@ -581,19 +636,17 @@ fn parse_beam(dir: &Path, v: &Value, errs: &mut Vec<String>) -> Option<Beam> {
     let mut files = Vec::new();
     for (k, v) in obj {
         match k.as_str() {
+            // The name goes in the URL, not the body.
             "name" => match v.as_str() {
-                Some(s) => match check_external_id("beam name", s, 64) {
+                Some(s) => match rules::check_external_id(s, 64) {
                     Ok(()) => name = Some(s.to_string()),
-                    Err(e) => errs.push(e),
+                    Err(e) => errs.push(format!("name: {e}")),
                 },
                 None => errs.push("name: must be text".into()),
             },
-            "centre" => match position_value(v) {
-                Ok(p) => {
-                    body.insert(k.clone(), serde_json::to_value(p).unwrap_or_default());
-                }
-                Err(e) => errs.push(format!("centre: {e}")),
-            },
+            "centre" => {
+                body.insert(k.clone(), v.clone());
+            }
             "metadata" => match v {
                 Value::Object(_) => {
                     body.insert(k.clone(), v.clone());
@@ -608,6 +661,10 @@ fn parse_beam(dir: &Path, v: &Value, errs: &mut Vec<String>) -> Option<Beam> {
     }
     if name.is_none() && errs.len() == before {
         errs.push("needs a \"name\"".into());
+    }
+    let json = with_parts(body.clone(), &files, placeholder_parts());
+    if let Err(p) = BeamSpec::parse(json) {
+        errs.extend(p.iter().map(problem_text));
     }
     if errs.len() > before {
         return None;
@@ -624,7 +681,8 @@ fn push_all<T: Default>(errs: &mut Vec<String>, e: Vec<String>) -> T {
     T::default()
 }
 
-/// `{"role": "relative/path", ...}` → checked files.
+/// `{"role": "relative/path", ...}` → files inside the folder. The roles
+/// are the server's to check.
 fn file_map(dir: &Path, v: &Value) -> Result<Vec<LocalFile>, Vec<String>> {
     let Some(obj) = v.as_object() else {
         return Err(vec!["files: must be an object {\"role\": \"path\"}".into()]);
@@ -632,10 +690,10 @@ fn file_map(dir: &Path, v: &Value) -> Result<Vec<LocalFile>, Vec<String>> {
     let mut errs = Vec::new();
     let mut out = Vec::new();
     for (role, path) in obj {
-        let r = check_key("file role", role).and_then(|()| {
-            let rel = path.as_str().ok_or("the path must be text")?;
-            resolve_file(dir, role, rel)
-        });
+        let r = path
+            .as_str()
+            .ok_or_else(|| "the path must be text".to_string())
+            .and_then(|rel| resolve_file(dir, role, rel));
         match r {
             Ok(f) => out.push(f),
             Err(e) => errs.push(format!("files.{role}: {e}")),
@@ -648,42 +706,43 @@ fn file_map(dir: &Path, v: &Value) -> Result<Vec<LocalFile>, Vec<String>> {
     }
 }
 
+/// A time in JSON: a string for [`api_time`], or a number, an MJD.
 fn time_value(v: &Value) -> Result<String, String> {
     match v {
-        Value::String(s) => parse_time(s),
+        Value::String(s) => api_time(s),
         Value::Number(n) => mjd_to_rfc3339(n.as_f64().unwrap_or(f64::NAN)),
         other => Err(format!("{other} is not a time")),
     }
 }
 
-fn position_value(v: &Value) -> Result<Pos, String> {
-    let obj = v
-        .as_object()
-        .ok_or("must be an object {\"ra\": degrees, \"dec\": degrees}")?;
-    if let Some(k) = obj.keys().find(|k| *k != "ra" && *k != "dec") {
-        return Err(format!("unknown field {k:?} (a position has ra and dec)"));
-    }
-    let get = |k: &str| -> Result<f64, String> {
-        let v = obj.get(k).ok_or_else(|| format!("{k} is missing"))?;
-        json_number(v).map_err(|e| format!("{k}: {e}"))
-    };
-    Pos::new(get("ra")?, get("dec")?)
-}
-
 // ------------------------------------------------------------ light curves
 
-/// A light-curve CSV: header `time,flux` or `time,flux,err`.
-pub fn read_light_curve(file: &LocalFile) -> Result<Vec<Point>, String> {
+/// A light-curve CSV: header `time,flux` or `time,flux,err`. What the
+/// server checks of the curve as a whole (at least one point, no time
+/// twice) it checks on the request; `lc.file` turns its `points[i]` back
+/// into lines.
+pub fn read_light_curve(file: &LocalFile, unit: Option<String>) -> Result<LightCurve, String> {
     let text = std::fs::read_to_string(&file.path)
         .map_err(|e| format!("light curve {:?}: {e}", file.rel))?;
-    parse_light_curve_csv(&text).map_err(|e| format!("light curve {:?}: {e}", file.rel))
+    let rows =
+        parse_light_curve_csv(&text).map_err(|e| format!("light curve {:?}: {e}", file.rel))?;
+    let (lines, points) = rows.into_iter().unzip();
+    Ok(LightCurve {
+        unit,
+        points,
+        file: Some(LightCurveFile {
+            rel: file.rel.clone(),
+            lines,
+        }),
+    })
 }
 
-pub fn parse_light_curve_csv(text: &str) -> Result<Vec<Point>, String> {
+/// Each point with its line in the file.
+pub fn parse_light_curve_csv(text: &str) -> Result<Vec<(u64, Point)>, String> {
     if without_bom(text).trim().is_empty() {
         return Err(
-            "the file is empty: it needs a header row naming at least the columns observation, \
-             name, ra and dec"
+            "the file is empty: it needs a header row naming the columns time, flux and \
+             optionally err"
                 .into(),
         );
     }
@@ -711,42 +770,35 @@ pub fn parse_light_curve_csv(text: &str) -> Result<Vec<Point>, String> {
         return Err("needs the columns time and flux".into());
     };
     let mut points = Vec::new();
-    let mut times = HashSet::new();
     for rec in rdr.records() {
         let rec = rec.map_err(|e| e.to_string())?;
         let line = rec.position().map_or(0, |p| p.line());
         let at = |msg: String| format!("line {line}: {msg}");
-        let time = parse_time(&rec[t]).map_err(at)?;
-        let flux = parse_number("flux", &rec[f]).map_err(at)?;
-        if !flux.is_finite() {
-            return Err(at(format!("flux {flux} is not finite")));
-        }
+        let time = api_time(&rec[t]).map_err(|e| at(format!("time: {e}")))?;
+        let flux = cell_number(&rec[f]).map_err(|e| at(format!("flux: {e}")))?;
         let err = match e {
             None => None,
-            Some(e) => {
-                let x = parse_number("err", &rec[e]).map_err(at)?;
-                if !x.is_finite() || x < 0.0 {
-                    return Err(at(format!("err {x} must be a finite number, 0 or more")));
-                }
-                Some(x)
-            }
+            Some(e) => Some(
+                rules::parse_error_bar(&Value::String(rec[e].to_string()))
+                    .map_err(|e| at(format!("err: {e}")))?,
+            ),
         };
-        if !times.insert(time.clone()) {
-            return Err(at(format!("time {time} appears twice")));
-        }
-        points.push(Point { time, flux, err });
-    }
-    if points.is_empty() {
-        return Err("has no points".into());
+        points.push((line, Point { time, flux, err }));
     }
     Ok(points)
 }
 
 /// An inline light curve (API shape); a number for `time` is taken as MJD.
-fn parse_light_curve_json(v: &Value) -> Result<LightCurve, String> {
-    let obj = v
-        .as_object()
-        .ok_or("must be an object {\"unit\": ..., \"points\": [...]}")?;
+/// Its fields are read into [`LightCurve`], so unknown ones are refused
+/// here: they would be dropped before the server could see them.
+fn parse_light_curve_json(v: &Value) -> Result<LightCurve, Problem> {
+    let bad = |field: String, e: String| Problem::new(format!("light_curve{field}"), e);
+    let obj = v.as_object().ok_or_else(|| {
+        bad(
+            String::new(),
+            "must be an object {\"unit\": ..., \"points\": [...]}".into(),
+        )
+    })?;
     let mut unit = None;
     let mut points = None;
     for (k, v) in obj {
@@ -754,41 +806,48 @@ fn parse_light_curve_json(v: &Value) -> Result<LightCurve, String> {
             "unit" => match v {
                 Value::String(s) => unit = Some(s.clone()),
                 Value::Null => {}
-                _ => return Err("unit: must be text".into()),
+                _ => return Err(bad(".unit".into(), "must be text".into())),
             },
-            "points" => points = Some(v.as_array().ok_or("points: must be a list")?),
-            other => return Err(format!("unknown field {other:?} (known: unit, points)")),
+            "points" => match v.as_array() {
+                Some(list) => points = Some(list),
+                None => return Err(bad(".points".into(), "must be a list".into())),
+            },
+            other => {
+                return Err(bad(
+                    String::new(),
+                    format!("unknown field {other:?} (known: unit, points)"),
+                ))
+            }
         }
     }
-    let list = points.ok_or("needs \"points\"")?;
-    if list.is_empty() {
-        return Err("points: a light curve needs at least one point".into());
-    }
+    let list = points.ok_or_else(|| bad(String::new(), "needs \"points\"".into()))?;
     let mut out = Vec::with_capacity(list.len());
-    let with_err = list.first().is_some_and(|p| p.get("err").is_some());
     for (i, p) in list.iter().enumerate() {
-        let at = |m: String| format!("points[{i}].{m}");
+        let at = |name: &str, e: String| bad(format!(".points[{i}]{name}"), e);
         let obj = p
             .as_object()
-            .ok_or_else(|| format!("points[{i}]: must be an object"))?;
+            .ok_or_else(|| at("", "must be an object".into()))?;
         if let Some(k) = obj
             .keys()
             .find(|k| !matches!(k.as_str(), "time" | "flux" | "err"))
         {
-            return Err(format!("points[{i}]: unknown field {k:?}"));
+            return Err(at("", format!("unknown field {k:?}")));
         }
-        let time = time_value(obj.get("time").unwrap_or(&Value::Null))
-            .map_err(|e| at(format!("time: {e}")))?;
-        let flux = json_number(obj.get("flux").unwrap_or(&Value::Null))
-            .map_err(|e| at(format!("flux: {e}")))?;
-        let err = match (obj.get("err"), with_err) {
-            (Some(v), true) => Some(json_number(v).map_err(|e| at(format!("err: {e}")))?),
-            (None, false) => None,
-            _ => return Err(at("err: give err on every point or on none".into())),
+        let time =
+            time_value(obj.get("time").unwrap_or(&Value::Null)).map_err(|e| at(".time", e))?;
+        let flux = rules::parse_finite(obj.get("flux").unwrap_or(&Value::Null))
+            .map_err(|e| at(".flux", e))?;
+        let err = match obj.get("err") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(rules::parse_finite(v).map_err(|e| at(".err", e))?),
         };
         out.push(Point { time, flux, err });
     }
-    Ok(LightCurve { unit, points: out })
+    Ok(LightCurve {
+        unit,
+        points: out,
+        file: None,
+    })
 }
 
 // ------------------------------------------------------------ candidates.csv
@@ -832,14 +891,13 @@ pub fn parse_header<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Vec<
             "light_curve_unit" => Column::LightCurveUnit,
             _ => {
                 if let Some(key) = name.strip_prefix("metric:") {
-                    check_key("metric key", key).map_err(|e| format!("column {name:?}: {e}"))?;
+                    rules::check_key(key).map_err(|e| format!("column {name:?}: {e}"))?;
                     Column::Metric(key.into())
                 } else if let Some(key) = name.strip_prefix("attr:") {
-                    check_key("attribute name", key)
-                        .map_err(|e| format!("column {name:?}: {e}"))?;
+                    rules::check_key(key).map_err(|e| format!("column {name:?}: {e}"))?;
                     Column::Attr(key.into())
                 } else if let Some(role) = name.strip_prefix("file:") {
-                    check_key("file role", role).map_err(|e| format!("column {name:?}: {e}"))?;
+                    rules::check_key(role).map_err(|e| format!("column {name:?}: {e}"))?;
                     Column::File(role.into())
                 } else if let Some(rest) = name.strip_prefix("pos:") {
                     let col = match rest.rsplit_once(':') {
@@ -854,8 +912,7 @@ pub fn parse_header<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Vec<
                     let (Column::PosRa(kind) | Column::PosDec(kind)) = &col else {
                         unreachable!()
                     };
-                    check_key("position kind", kind)
-                        .map_err(|e| format!("column {name:?}: {e}"))?;
+                    rules::check_key(kind).map_err(|e| format!("column {name:?}: {e}"))?;
                     col
                 } else {
                     return Err(format!(
@@ -892,12 +949,6 @@ pub fn parse_header<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Vec<
     }
     if cols.contains(&Column::LightCurveUnit) && !cols.contains(&Column::LightCurve) {
         return Err("column \"light_curve_unit\" needs a \"light_curve\" column".into());
-    }
-    let attrs = cols.iter().filter(|c| matches!(c, Column::Attr(_))).count();
-    if attrs > MAX_ATTRIBUTES {
-        return Err(format!(
-            "{attrs} attr: columns; a candidate has at most {MAX_ATTRIBUTES} attributes"
-        ));
     }
     Ok(cols)
 }
@@ -967,11 +1018,12 @@ fn parse_csv_row(
     rec: &csv::StringRecord,
     row: usize,
 ) -> Result<Candidate, Rejection> {
-    let mut errs: Vec<String> = Vec::new();
+    // Problems in turning cells into the request, named by the API's
+    // field; `checked` shows them as columns.
+    let mut read: Vec<Problem> = Vec::new();
     let mut observation = String::new();
     let mut name = String::new();
-    let mut ra = None;
-    let mut dec = None;
+    let (mut ra, mut dec) = (0.0, 0.0);
     let mut beam = None;
     let mut metrics = BTreeMap::new();
     let mut pos: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
@@ -983,114 +1035,85 @@ fn parse_csv_row(
         match col {
             Column::Observation => observation = cell.to_string(),
             Column::Name => name = cell.to_string(),
-            Column::Ra => match parse_number("ra", cell) {
-                Ok(x) => ra = Some(x),
-                Err(e) => errs.push(e),
+            Column::Ra => match cell_number(cell) {
+                Ok(x) => ra = x,
+                Err(e) => read.push(Problem::new("ra", e)),
             },
-            Column::Dec => match parse_number("dec", cell) {
-                Ok(x) => dec = Some(x),
-                Err(e) => errs.push(e),
+            Column::Dec => match cell_number(cell) {
+                Ok(x) => dec = x,
+                Err(e) => read.push(Problem::new("dec", e)),
             },
             Column::Beam if cell.is_empty() => {}
-            Column::Beam => match check_external_id("beam", cell, 64) {
-                Ok(()) => beam = Some(cell.to_string()),
-                Err(e) => errs.push(e),
-            },
+            Column::Beam => beam = Some(cell.to_string()),
             Column::Metric(key) => match parse_metric_cell(cell) {
                 Ok(v) => {
                     metrics.insert(key.clone(), v);
                 }
-                Err(e) => errs.push(format!("metric:{key}: {e}")),
+                Err(e) => read.push(Problem::new(format!("metrics.{key}"), e)),
             },
             Column::PosRa(kind) => pos.entry(kind).or_default().0 = cell,
             Column::PosDec(kind) => pos.entry(kind).or_default().1 = cell,
             Column::Attr(_) if cell.is_empty() => {}
             Column::Attr(key) => {
-                if cell.chars().count() > 1000 {
-                    errs.push(format!("attr:{key}: at most 1000 characters"));
-                } else {
-                    attributes.insert(key.clone(), Value::String(cell.to_string()));
-                }
+                attributes.insert(key.clone(), Value::String(cell.to_string()));
             }
             Column::File(_) if cell.is_empty() => {}
             Column::File(role) => match resolve_file(dir, role, cell) {
                 Ok(f) => files.push(f),
-                Err(e) => errs.push(format!("file:{role}: {e}")),
+                Err(e) => read.push(Problem::new(format!("files.{role}"), e)),
             },
             Column::LightCurve => lc_path = cell,
             Column::LightCurveUnit => lc_unit = cell,
         }
     }
-    if let Err(e) = check_external_id("observation", &observation, 128) {
-        errs.push(e);
+    // Not part of the body: it goes in the URL.
+    if let Err(e) = rules::check_external_id(&observation, 128) {
+        read.push(Problem::new("observation", e));
     }
-    if let Err(e) = check_name(&name) {
-        errs.push(e);
-    }
-    let ra_dec = match (ra, dec) {
-        (Some(ra), Some(dec)) => match Pos::new(ra, dec) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                errs.push(e);
-                None
-            }
-        },
-        _ => None,
-    };
     let mut positions = BTreeMap::new();
     for (kind, (r, d)) in pos {
+        let field = format!("positions.{kind}");
         match (r.is_empty(), d.is_empty()) {
             (true, true) => {}
             (false, false) => {
-                let p = parse_number(&format!("pos:{kind}:ra"), r).and_then(|r| {
-                    parse_number(&format!("pos:{kind}:dec"), d).and_then(|d| Pos::new(r, d))
-                });
+                let p = cell_number(r)
+                    .map_err(|e| format!("ra: {e}"))
+                    .and_then(|r| Ok((r, cell_number(d).map_err(|e| format!("dec: {e}"))?)))
+                    .and_then(|(r, d)| SkyPos::new(r, d));
                 match p {
                     Ok(p) => {
                         positions.insert(kind.to_string(), p);
                     }
-                    Err(e) => errs.push(format!("pos:{kind}: {e}")),
+                    Err(e) => read.push(Problem::new(field, e)),
                 }
             }
-            _ => errs.push(format!("pos:{kind}: give both ra and dec, or neither")),
+            _ => read.push(Problem::new(field, "give both ra and dec, or neither")),
         }
     }
     let mut light_curve = None;
     if !lc_path.is_empty() {
-        match resolve_file(dir, "light_curve", lc_path).and_then(|f| read_light_curve(&f)) {
-            Ok(points) => {
-                light_curve = Some(LightCurve {
-                    unit: (!lc_unit.is_empty()).then(|| lc_unit.to_string()),
-                    points,
-                })
-            }
-            Err(e) => errs.push(format!("light_curve: {e}")),
+        let unit = (!lc_unit.is_empty()).then(|| lc_unit.to_string());
+        match resolve_file(dir, "light_curve", lc_path).and_then(|f| read_light_curve(&f, unit)) {
+            Ok(lc) => light_curve = Some(lc),
+            Err(e) => read.push(Problem::new("light_curve", e)),
         }
     }
-    if !errs.is_empty() {
-        return Err(Rejection {
-            row,
-            observation,
-            name,
-            reason: errs.join("; "),
-        });
-    }
-    let pos = ra_dec.expect("ra and dec were parsed");
-    Ok(Candidate {
+    let c = Candidate {
         row,
         observation,
         body: CandidateBody {
             name,
             beam,
-            ra: pos.ra,
-            dec: pos.dec,
+            ra,
+            dec,
             positions,
             metrics,
             attributes,
             light_curve,
         },
         files,
-    })
+    };
+    checked(c, read, true)
 }
 
 // ----------------------------------------------------------- candidates.json
@@ -1112,20 +1135,20 @@ pub fn parse_candidates_json(
 
 fn parse_json_candidate(dir: &Path, v: &Value, row: usize) -> Result<Candidate, Rejection> {
     let text_of = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    let reject = |reason: String| Rejection {
-        row,
-        observation: text_of("observation"),
-        name: text_of("name"),
-        reason,
-    };
     let Some(obj) = v.as_object() else {
-        return Err(reject("must be a JSON object".into()));
+        return Err(Rejection {
+            row,
+            observation: String::new(),
+            name: String::new(),
+            reason: "must be a JSON object".into(),
+        });
     };
-    let mut errs = Vec::new();
+    // Values are read with the server's parsers, so a refusal here is in
+    // its words; its other rules are applied by `checked`.
+    let mut read: Vec<Problem> = Vec::new();
+    let mut bad = |field: &str, e: String| read.push(Problem::new(field, e));
     let mut observation = None;
-    let mut name = None;
     let mut beam = None;
-    let (mut ra, mut dec) = (None, None);
     let mut positions = BTreeMap::new();
     let mut metrics = BTreeMap::new();
     let mut attributes = Map::new();
@@ -1136,160 +1159,120 @@ fn parse_json_candidate(dir: &Path, v: &Value, row: usize) -> Result<Candidate, 
     for (k, v) in obj {
         match k.as_str() {
             "observation" => match v.as_str() {
-                Some(s) => match check_external_id("observation", s, 128) {
+                Some(s) => match rules::check_external_id(s, 128) {
                     Ok(()) => observation = Some(s.to_string()),
-                    Err(e) => errs.push(e),
+                    Err(e) => bad(k, e),
                 },
-                None => errs.push("observation: must be text".into()),
+                None => bad(k, "must be text".into()),
             },
-            "name" => match v.as_str() {
-                Some(s) => match check_name(s) {
-                    Ok(()) => name = Some(s.to_string()),
-                    Err(e) => errs.push(e),
-                },
-                None => errs.push("name: must be text".into()),
-            },
+            "name" if !v.is_string() => bad(k, "must be text".into()),
+            "name" | "ra" | "dec" => {}
             "beam" => match v {
                 Value::Null => {}
-                Value::String(s) => match check_external_id("beam", s, 64) {
-                    Ok(()) => beam = Some(s.clone()),
-                    Err(e) => errs.push(e),
-                },
-                _ => errs.push("beam: must be text".into()),
-            },
-            "ra" => match json_number(v) {
-                Ok(x) => ra = Some(x),
-                Err(e) => errs.push(format!("ra: {e}")),
-            },
-            "dec" => match json_number(v) {
-                Ok(x) => dec = Some(x),
-                Err(e) => errs.push(format!("dec: {e}")),
+                Value::String(s) => beam = Some(s.clone()),
+                _ => bad(k, "must be text".into()),
             },
             "positions" => match v.as_object() {
                 Some(m) => {
                     for (kind, p) in m {
-                        match check_key("position kind", kind).and_then(|()| position_value(p)) {
+                        match rules::parse_position(p) {
                             Ok(p) => {
                                 positions.insert(kind.clone(), p);
                             }
-                            Err(e) => errs.push(format!("positions.{kind}: {e}")),
+                            Err(e) => bad(&format!("positions.{kind}"), e),
                         }
                     }
                 }
-                None => errs.push("positions: must be an object".into()),
+                None => bad(k, "must be an object".into()),
             },
             "metrics" => match v.as_object() {
                 Some(m) => {
                     for (key, x) in m {
-                        match check_key("metric key", key).and_then(|()| parse_metric_json(x)) {
+                        match rules::parse_metric(x) {
                             Ok(x) => {
-                                metrics.insert(key.clone(), x);
+                                metrics.insert(key.clone(), x.map(Metric));
                             }
-                            Err(e) => errs.push(format!("metrics.{key}: {e}")),
+                            Err(e) => bad(&format!("metrics.{key}"), e),
                         }
                     }
                 }
-                None => errs.push("metrics: must be an object".into()),
+                None => bad(k, "must be an object".into()),
             },
             "attributes" => match v.as_object() {
-                Some(m) => {
-                    if m.len() > MAX_ATTRIBUTES {
-                        errs.push(format!("attributes: at most {MAX_ATTRIBUTES}"));
-                    }
-                    for (key, x) in m {
-                        let ok = match x {
-                            Value::String(s) => s.chars().count() <= 1000,
-                            Value::Number(_) | Value::Bool(_) | Value::Null => true,
-                            _ => false,
-                        };
-                        match check_key("attribute name", key) {
-                            Err(e) => errs.push(format!("attributes.{key}: {e}")),
-                            Ok(()) if !ok => errs.push(format!(
-                                "attributes.{key}: text (up to 1000 characters), a number or true/false"
-                            )),
-                            Ok(()) => {
-                                attributes.insert(key.clone(), x.clone());
-                            }
-                        }
-                    }
-                }
-                None => errs.push("attributes: must be an object".into()),
+                Some(m) => attributes = m.clone(),
+                None => bad(k, "must be an object".into()),
             },
             "light_curve" => match parse_light_curve_json(v) {
                 Ok(lc) => light_curve = Some(lc),
-                Err(e) => errs.push(format!("light_curve: {e}")),
+                Err(p) => bad(&p.field, p.message),
             },
             "light_curve_file" => match v.as_str() {
                 Some(s) => lc_file = Some(s),
-                None => errs.push("light_curve_file: must be a path".into()),
+                None => bad(k, "must be a path".into()),
             },
             "light_curve_unit" => match v.as_str() {
                 Some(s) => lc_unit = Some(s),
-                None => errs.push("light_curve_unit: must be text".into()),
+                None => bad(k, "must be text".into()),
             },
             "files" => match file_map(dir, v) {
                 Ok(f) => files = f,
-                Err(e) => errs.extend(e),
+                Err(e) => e.into_iter().for_each(|e| bad("", e)),
             },
-            other => errs.push(format!(
-                "unknown field {other:?} (known: observation, name, beam, ra, dec, positions, \
-                 metrics, attributes, light_curve, light_curve_file, light_curve_unit, files)"
-            )),
+            other => bad(
+                "",
+                format!(
+                    "unknown field {other:?} (known: observation, name, beam, ra, dec, positions, \
+                     metrics, attributes, light_curve, light_curve_file, light_curve_unit, files)"
+                ),
+            ),
         }
     }
-    for (missing, what) in [
-        (observation.is_none(), "observation"),
-        (name.is_none(), "name"),
-        (ra.is_none(), "ra"),
-        (dec.is_none(), "dec"),
-    ] {
-        if missing && !errs.iter().any(|e| e.starts_with(what)) {
-            errs.push(format!("{what} is missing"));
+    // A missing or wrong coordinate is refused here rather than sent as a
+    // placeholder; the server's parser says why.
+    let mut coordinate = |k: &str| match rules::parse_coordinate(obj.get(k)) {
+        Ok(x) => x,
+        Err(e) => {
+            bad(k, e);
+            0.0
         }
+    };
+    let (ra, dec) = (coordinate("ra"), coordinate("dec"));
+    if observation.is_none() && !obj.contains_key("observation") {
+        bad(
+            "observation",
+            "every candidate needs the id of its observation".into(),
+        );
     }
     match (lc_file, &light_curve) {
-        (Some(_), Some(_)) => errs.push("give light_curve or light_curve_file, not both".into()),
+        (Some(_), Some(_)) => bad("", "give light_curve or light_curve_file, not both".into()),
         (Some(rel), None) => {
-            match resolve_file(dir, "light_curve", rel).and_then(|f| read_light_curve(&f)) {
-                Ok(points) => {
-                    light_curve = Some(LightCurve {
-                        unit: lc_unit.map(str::to_string),
-                        points,
-                    })
-                }
-                Err(e) => errs.push(format!("light_curve_file: {e}")),
+            let unit = lc_unit.map(str::to_string);
+            match resolve_file(dir, "light_curve", rel).and_then(|f| read_light_curve(&f, unit)) {
+                Ok(lc) => light_curve = Some(lc),
+                Err(e) => bad("light_curve_file", e),
             }
         }
         (None, _) if lc_unit.is_some() => {
-            errs.push("light_curve_unit goes with light_curve_file".into())
+            bad("", "light_curve_unit goes with light_curve_file".into())
         }
         (None, _) => {}
     }
-    let pos = match (ra, dec) {
-        (Some(ra), Some(dec)) => Pos::new(ra, dec).map_err(|e| errs.push(e)).ok(),
-        _ => None,
-    };
-    if !errs.is_empty() {
-        return Err(reject(errs.join("; ")));
-    }
-    let (Some(observation), Some(name), Some(pos)) = (observation, name, pos) else {
-        return Err(reject("incomplete".into()));
-    };
-    Ok(Candidate {
+    let c = Candidate {
         row,
-        observation,
+        observation: observation.unwrap_or_else(|| text_of("observation")),
         body: CandidateBody {
-            name,
+            name: text_of("name"),
             beam,
-            ra: pos.ra,
-            dec: pos.dec,
+            ra,
+            dec,
             positions,
             metrics,
             attributes,
             light_curve,
         },
         files,
-    })
+    };
+    checked(c, read, false)
 }
 
 #[cfg(test)]

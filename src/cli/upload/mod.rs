@@ -394,7 +394,7 @@ pub fn parse_args(args: &[String], env_token: Option<String>) -> Result<UploadOp
         },
     };
     if let Some(p) = &project {
-        input::check_slug(p).map_err(usage)?;
+        crate::domain::upload::check_slug(p).map_err(usage)?;
     }
     let url = match url {
         Some(u) => {
@@ -507,7 +507,7 @@ fn choose_slug(flag: Option<&str>, data: &Dataset) -> Result<String, UploadError
             "--project {f} disagrees with {p:?}, the slug in project.json"
         ))),
         (Some(s), _) | (None, Some(s)) => {
-            input::check_slug(s).map_err(UploadError::Usage)?;
+            crate::domain::upload::check_slug(s).map_err(UploadError::Usage)?;
             Ok(s.to_string())
         }
         (None, None) => Err(UploadError::Usage(

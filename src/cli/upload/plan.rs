@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use super::api::FilePart;
-use super::input::Candidate;
+use super::input::{with_parts, Candidate, LocalFile};
 
 /// Indices into the candidate list, all of one observation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,19 +79,15 @@ pub fn request<'a>(
     let mut parts = Vec::new();
     let mut owner = HashMap::new();
     for (pos, &i) in items.iter().enumerate() {
-        let c = &cands[i];
-        let mut v = serde_json::to_value(&c.body).expect("a candidate serialises");
-        if !c.files.is_empty() {
-            let mut files = Map::new();
-            for f in &c.files {
-                let part = format!("f{}", parts.len() + 1);
-                files.insert(f.role.clone(), Value::String(part.clone()));
-                owner.insert(part.clone(), pos);
-                parts.push(FilePart { part, file: f });
-            }
-            v["files"] = Value::Object(files);
-        }
-        list.push(v);
+        list.push(cands[i].json(|f| {
+            let part = format!("f{}", parts.len() + 1);
+            owner.insert(part.clone(), pos);
+            parts.push(FilePart {
+                part: part.clone(),
+                file: f,
+            });
+            part
+        }));
     }
     (serde_json::json!({ "candidates": list }), parts, owner)
 }
@@ -100,20 +96,18 @@ pub fn request<'a>(
 /// part name, like candidates.
 pub fn with_files<'a>(
     body: &Map<String, Value>,
-    files: &'a [super::input::LocalFile],
+    files: &'a [LocalFile],
 ) -> (Value, Vec<FilePart<'a>>) {
-    let mut body = body.clone();
     let mut parts = Vec::new();
-    if !files.is_empty() {
-        let mut m = Map::new();
-        for f in files {
-            let part = format!("f{}", parts.len() + 1);
-            m.insert(f.role.clone(), Value::String(part.clone()));
-            parts.push(FilePart { part, file: f });
-        }
-        body.insert("files".into(), Value::Object(m));
-    }
-    (Value::Object(body), parts)
+    let body = with_parts(body.clone(), files, |f| {
+        let part = format!("f{}", parts.len() + 1);
+        parts.push(FilePart {
+            part: part.clone(),
+            file: f,
+        });
+        part
+    });
+    (body, parts)
 }
 
 /// `12.3 KB`
@@ -138,7 +132,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::cli::upload::input::{CandidateBody, LocalFile};
+    use crate::cli::upload::input::CandidateBody;
 
     fn cand(obs: &str, name: &str, file_sizes: &[u64]) -> Candidate {
         Candidate {

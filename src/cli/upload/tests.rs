@@ -337,7 +337,7 @@ async fn a_locally_bad_row_is_reported_and_the_others_land() {
     let report = s.report();
     assert!(report.contains("rejected 2"), "{report}");
     assert!(
-        report.contains("  row 7 (\"J999\"): RA 400 is not in [0, 360) degrees"),
+        report.contains("  row 7 (\"J999\"): ra: RA 400 is not in [0, 360) degrees"),
         "{report}"
     );
     assert!(
@@ -476,4 +476,311 @@ async fn candidates_of_an_unknown_observation_are_refused_by_batch() {
         "{}",
         s.rejected[0].reason
     );
+}
+
+// ------------------------------------------- the server's rules, client side
+
+/// A dry run of a folder holding only `file` with `text`.
+async fn dry_run(file: &str, text: &str) -> Summary {
+    let d = Scratch::new("dry");
+    d.write(file, text);
+    let o = UploadOptions {
+        project: Some("p".into()),
+        dry_run: true,
+        ..UploadOptions::new("", "", &d.0)
+    };
+    upload_dir(&o).await.unwrap()
+}
+
+/// What the server's parser says of one candidate of a batch.
+fn server_problems(body: &Value) -> Vec<crate::domain::Problem> {
+    let mut p = crate::domain::upload::Problems::default();
+    crate::domain::upload::CandidateSpec::parse(body.clone(), None, "", &mut p);
+    p.0
+}
+
+#[tokio::test]
+async fn a_blank_name_is_refused_by_the_client_as_by_the_server() {
+    for name in ["   ", "\t", "\u{a0}", "\u{3000} "] {
+        let body = serde_json::json!({"name": name, "ra": 1, "dec": 1});
+        assert!(!server_problems(&body).is_empty(), "{name:?}");
+
+        let mut with_obs = body.clone();
+        with_obs["observation"] = "SB1".into();
+        let s = dry_run("candidates.json", &Value::from(vec![with_obs]).to_string()).await;
+        assert_eq!(s.ready, 0, "json {name:?}");
+        assert_eq!(s.rejected[0].row, 1);
+        assert_eq!(s.rejected[0].reason, "name: a candidate needs a name");
+
+        let csv = format!("observation,name,ra,dec\nSB1,\"{name}\",1,1\n");
+        let s = dry_run("candidates.csv", &csv).await;
+        assert_eq!(s.ready, 0, "csv {name:?}");
+        assert_eq!(s.rejected[0].row, 2);
+        assert_eq!(s.rejected[0].reason, "name: a candidate needs a name");
+    }
+}
+
+/// Candidates, each `{"name": "J1", "ra": 10, "dec": -45}` changed by one
+/// patch, that are easy to get wrong on one side only.
+fn tricky_candidates() -> Vec<Value> {
+    use serde_json::json;
+    let attrs = |n: usize| -> Value {
+        (0..n)
+            .map(|i| (format!("a{i}"), json!(i)))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
+    let point = |time: &str, flux: Value| json!({"time": time, "flux": flux});
+    let t0 = "2024-05-01T12:00:00Z";
+    let lc = |points: Vec<Value>| json!({"light_curve": {"points": points}});
+    let mut patches = vec![];
+    for m in [
+        json!("NaN"),
+        json!("Nan"),
+        json!("nAn"),
+        json!("-nan"),
+        json!("+NaN"),
+        json!("infinity"),
+        json!("+infinity"),
+        json!("-Infinity"),
+        json!("+inf"),
+        json!("INF"),
+        json!("∞"),
+        json!("12.5"),
+        json!(" 12.5 "),
+        json!("1e999"),
+        json!("1,5"),
+        json!("lots"),
+        json!(""),
+        json!(true),
+        json!([1]),
+        json!(null),
+        json!(12.5),
+    ] {
+        patches.push(json!({"metrics": {"chi": m}}));
+    }
+    patches.push(json!({"metrics": {"Chi": 1}}));
+    patches.push(json!({"metrics": {"chi square": 1}}));
+    for (ra, dec) in [
+        (json!(400), json!(0)),
+        (json!(-0.1), json!(0)),
+        (json!(360), json!(0)),
+        (json!(359.999), json!(90)),
+        (json!(0), json!(-90)),
+        (json!(10), json!(90.5)),
+        (json!(10), json!(-91)),
+        (json!("12.5"), json!(0)),
+        (json!(10), json!("NaN")),
+        (json!(null), json!(0)),
+    ] {
+        patches.push(json!({"ra": ra, "dec": dec}));
+    }
+    for p in [
+        json!({"deep": {"ra": 400, "dec": 0}}),
+        json!({"deep": {"ra": 1}}),
+        json!({"deep": {"ra": "1", "dec": 2}}),
+        json!({"deep": {"ra": 1, "dec": 2, "x": 3}}),
+        json!({"deep": "1,2"}),
+        json!({"Deep": {"ra": 1, "dec": 2}}),
+        json!({"deep": {"ra": 1, "dec": 2}}),
+    ] {
+        patches.push(json!({"positions": p}));
+    }
+    for a in [
+        attrs(64),
+        attrs(65),
+        json!({"k": "x".repeat(1000)}),
+        json!({"k": "x".repeat(1001)}),
+        json!({"k": "é".repeat(1000)}),
+        json!({"Bad": 1}),
+        json!({"k": [1]}),
+        json!({"k": {"a": 1}}),
+        json!({"k": true}),
+        json!({"k": null}),
+    ] {
+        patches.push(json!({"attributes": a}));
+    }
+    for n in [
+        json!(""),
+        json!("   "),
+        json!("a\nb"),
+        json!("a\u{7}b"),
+        json!("a/b"),
+        json!("PSR J0403-2640 (1)"),
+        json!("x".repeat(200)),
+        json!("x".repeat(201)),
+        json!("é".repeat(200)),
+        json!(5),
+    ] {
+        patches.push(json!({"name": n}));
+    }
+    for b in [
+        json!("beam00"),
+        json!("beam 0"),
+        json!("beam/0"),
+        json!("_beam"),
+        json!("b".repeat(64)),
+        json!("b".repeat(65)),
+        json!(null),
+        json!(3),
+    ] {
+        patches.push(json!({"beam": b}));
+    }
+    for t in [
+        "2024-05-01T12:00:00+10:00",
+        "2024-05-01T12:00:00",
+        "2024-05-01 12:00:00Z",
+        "yesterday",
+        "",
+    ] {
+        patches.push(lc(vec![point(t, json!(1))]));
+    }
+    for flux in [
+        json!("1.5"),
+        json!("NaN"),
+        json!("inf"),
+        json!(null),
+        json!("x"),
+    ] {
+        patches.push(lc(vec![point(t0, flux)]));
+    }
+    let with_err = |err: Value| json!({"time": t0, "flux": 1, "err": err});
+    for err in [json!(0.1), json!("0.1"), json!(-1), json!("NaN")] {
+        patches.push(lc(vec![with_err(err)]));
+    }
+    patches.extend([
+        lc(vec![]),
+        lc(vec![point(t0, json!(1)), with_err(json!(0.1))]),
+        lc(vec![with_err(json!(0.1)), point(t0, json!(1))]),
+        lc(vec![
+            point(t0, json!(1)),
+            point("2024-05-01T14:00:00+02:00", json!(2)),
+        ]),
+        lc(vec![json!({"time": t0, "flux": 1, "colour": "red"})]),
+        json!({"light_curve": {"unit": "x".repeat(50), "points": [point(t0, json!(1))]}}),
+        json!({"light_curve": {"unit": "x".repeat(51), "points": [point(t0, json!(1))]}}),
+        json!({"light_curve": {"points": "none"}}),
+        json!({"colour": "red"}),
+    ]);
+    patches
+        .into_iter()
+        .map(|patch| {
+            let mut c = json!({"name": "J1", "ra": 10, "dec": -45});
+            for (k, v) in patch.as_object().unwrap() {
+                c[k] = v.clone();
+            }
+            c
+        })
+        .collect()
+}
+
+#[test]
+fn the_client_refuses_a_json_candidate_exactly_when_the_server_would() {
+    let cases = tricky_candidates();
+    let list: Vec<Value> = cases
+        .iter()
+        .map(|c| {
+            let mut c = c.clone();
+            c["observation"] = "SB1".into();
+            c
+        })
+        .collect();
+    let rows =
+        input::parse_candidates_json(Path::new("."), &Value::from(list).to_string()).unwrap();
+    let (mut accepted, mut refused) = (0, 0);
+    for (body, row) in cases.iter().zip(&rows) {
+        let server = server_problems(body);
+        match row {
+            Ok(_) => {
+                accepted += 1;
+                assert!(server.is_empty(), "{body}: the server says {server:?}");
+            }
+            Err(r) => {
+                refused += 1;
+                assert!(!server.is_empty(), "{body}: only the client refuses: {r}");
+                for p in server.iter().filter(|p| p.field != "body") {
+                    assert!(r.reason.contains(&p.field), "{body}: {r} lacks {p:?}");
+                }
+            }
+        }
+    }
+    assert!(accepted > 20 && refused > 50, "{accepted} {refused}");
+}
+
+#[test]
+fn the_client_refuses_a_csv_row_exactly_when_the_server_would() {
+    use serde_json::json;
+    // Cells, and the body the API would get for them: the text of a
+    // metric or an attribute travels as a JSON string.
+    let rows: &[[&str; 6]] = &[
+        // name, ra, dec, beam, metric:chi, attr:note
+        ["J1", "10", "-45", "", "", ""],
+        ["J1", "400", "-45", "", "", ""],
+        ["J1", "10", "-91", "", "", ""],
+        ["J1", "359.999", "90", "beam00", "", ""],
+        ["J1", "10", "-45", "beam/0", "", ""],
+        ["J1", "10", "-45", "beam 0", "", ""],
+        ["J1", "10", "-45", "", "Nan", ""],
+        ["J1", "10", "-45", "", "+infinity", ""],
+        ["J1", "10", "-45", "", "-INF", ""],
+        ["J1", "10", "-45", "", "-nan", ""],
+        ["J1", "10", "-45", "", "1e999", ""],
+        ["J1", "10", "-45", "", "12.5", ""],
+        ["J1", "10", "-45", "", "1,5", ""],
+        ["a/b", "10", "-45", "", "", ""],
+        ["a\u{7}b", "10", "-45", "", "", ""],
+        ["\u{a0}", "10", "-45", "", "", ""],
+        ["é", "10", "-45", "", "", "x"],
+    ];
+    let long_name = "x".repeat(201);
+    let long_attr = "y".repeat(1001);
+    let mut rows: Vec<[&str; 6]> = rows.to_vec();
+    rows.push([&long_name, "10", "-45", "", "", ""]);
+    rows.push(["J1", "10", "-45", "", "", &long_attr]);
+    let mut text = String::from("observation,name,ra,dec,beam,metric:chi,attr:note\n");
+    for r in &rows {
+        let quoted: Vec<String> = r.iter().map(|c| format!("\"{c}\"")).collect();
+        text.push_str(&format!("SB1,{}\n", quoted.join(",")));
+    }
+    let read = input::parse_candidates_csv(Path::new("."), &text).unwrap();
+    for (cells, row) in rows.iter().zip(&read) {
+        let [name, ra, dec, beam, chi, note] = *cells;
+        let mut body = json!({
+            "name": name,
+            "ra": ra.parse::<f64>().unwrap(),
+            "dec": dec.parse::<f64>().unwrap(),
+        });
+        if !beam.is_empty() {
+            body["beam"] = beam.into();
+        }
+        if !chi.is_empty() {
+            body["metrics"] = json!({ "chi": chi });
+        }
+        if !note.is_empty() {
+            body["attributes"] = json!({ "note": note });
+        }
+        let server = server_problems(&body);
+        assert_eq!(
+            row.is_err(),
+            !server.is_empty(),
+            "{cells:?}: client {row:?}, server {server:?}"
+        );
+    }
+}
+
+#[test]
+fn the_attribute_limit_is_per_candidate_not_per_header() {
+    let header: Vec<String> = (0..65).map(|i| format!("attr:a{i}")).collect();
+    let full = vec!["x"; 65].join(",");
+    let sparse = format!("x,y,z{}", ",".repeat(62));
+    let text = format!(
+        "observation,name,ra,dec,{}\nSB1,J1,1,1,{full}\nSB1,J2,1,1,{sparse}\n",
+        header.join(",")
+    );
+    let rows = input::parse_candidates_csv(Path::new("."), &text).unwrap();
+    assert_eq!(
+        rows[0].as_ref().unwrap_err().reason,
+        "attributes: at most 64 attributes"
+    );
+    assert_eq!(rows[1].as_ref().unwrap().body.attributes.len(), 3);
 }

@@ -70,19 +70,19 @@ fn mjd_becomes_rfc3339() {
 
 #[test]
 fn times_are_rfc3339_with_a_zone_or_mjd() {
-    assert_eq!(parse_time("51544.5").unwrap(), "2000-01-01T12:00:00Z");
+    assert_eq!(api_time("51544.5").unwrap(), "2000-01-01T12:00:00Z");
     assert_eq!(
-        parse_time("2024-05-01T22:34:56+10:00").unwrap(),
+        api_time("2024-05-01T22:34:56+10:00").unwrap(),
         "2024-05-01T12:34:56Z",
         "normalised to UTC"
     );
     assert_eq!(
-        parse_time("2024-05-01T12:34:56.25Z").unwrap(),
+        api_time("2024-05-01T12:34:56.25Z").unwrap(),
         "2024-05-01T12:34:56.25Z"
     );
-    let e = parse_time("2024-05-01T12:34:56").unwrap_err();
-    assert!(e.contains("zone"), "{e}");
-    assert!(parse_time("yesterday").is_err());
+    let e = api_time("2024-05-01T12:34:56").unwrap_err();
+    assert!(e.contains("zone") && e.contains("MJD"), "{e}");
+    assert!(api_time("yesterday").is_err());
 }
 
 #[test]
@@ -241,14 +241,14 @@ fn bad_rows_are_rejected_with_a_reason_and_the_rest_kept() {
     assert_eq!(rows.len(), 12);
     assert_eq!(ok(&rows[0]).body.name, "J1");
     assert!(reason(&rows[1]).contains("ra: \"ten\" is not a number"));
-    assert!(reason(&rows[2]).contains("RA 400"));
+    assert!(reason(&rows[2]).contains("ra: RA 400"));
     assert!(reason(&rows[3]).contains("metric:chi"));
     assert!(reason(&rows[4]).contains("pos:deep: give both ra and dec"));
     assert!(reason(&rows[5]).contains("\"missing.png\" not found"));
     assert!(reason(&rows[6]).contains("leaves the upload folder"));
     assert!(reason(&rows[7]).contains("absolute"));
     assert!(reason(&rows[8]).contains("fields"));
-    assert!(reason(&rows[9]).contains("observation \"SB 1\""));
+    assert!(reason(&rows[9]).contains("observation: \"SB 1\""));
     assert!(reason(&rows[10]).contains("name: a candidate needs a name"));
     assert_eq!(ok(&rows[11]).body.name, "J12");
     let r = rows[6].as_ref().unwrap_err();
@@ -285,26 +285,60 @@ fn light_curve_files_are_checked() {
     let pts = parse_light_curve_csv("time,flux\n51544.5,1\n").unwrap();
     assert_eq!(
         pts,
-        [Point {
-            time: "2000-01-01T12:00:00Z".into(),
-            flux: 1.0,
-            err: None
-        }]
+        [(
+            2,
+            Point {
+                time: "2000-01-01T12:00:00Z".into(),
+                flux: 1.0,
+                err: None
+            }
+        )]
     );
     let bad = [
         ("time,flux,colour\n", "unknown column \"colour\""),
         ("time,err\n1,1\n", "time and flux"),
-        ("time,flux\n", "no points"),
-        ("time,flux\n2024-05-01T00:00:00,1\n", "line 2"),
-        ("time,flux\n60000,NaN\n", "not finite"),
-        ("time,flux,err\n60000,1,\n", "err"),
-        ("time,flux,err\n60000,1,-1\n", "0 or more"),
-        ("time,flux\n60000,1\n60000,2\n", "appears twice"),
+        ("time,flux\n2024-05-01T00:00:00,1\n", "line 2: time"),
+        (
+            "time,flux\n60000,NaN\n",
+            "line 2: flux: NaN is not allowed here",
+        ),
+        ("time,flux,err\n60000,1,\n", "line 2: err"),
+        (
+            "time,flux,err\n60000,1,-1\n",
+            "line 2: err: -1: an error bar cannot be negative",
+        ),
     ];
     for (text, expected) in bad {
         let e = parse_light_curve_csv(text).unwrap_err();
         assert!(e.contains(expected), "{text:?}: {e}");
     }
+}
+
+#[test]
+fn the_server_checks_a_light_curve_file_as_a_whole_and_names_its_lines() {
+    let d = Scratch::new("lc-whole");
+    d.write("empty.csv", "time,flux\n")
+        .write("twice.csv", "time,flux\n60000,1\n60001,2\n60000,3\n")
+        .write("long_unit.csv", "time,flux\n60000,1\n");
+    let unit = "x".repeat(51);
+    let rows = csv(
+        &d.0,
+        &format!(
+            "observation,name,ra,dec,light_curve,light_curve_unit\n\
+             SB1,J1,1,1,empty.csv,\n\
+             SB1,J2,1,1,twice.csv,\n\
+             SB1,J3,1,1,long_unit.csv,{unit}\n"
+        ),
+    );
+    assert_eq!(
+        reason(&rows[0]),
+        "light_curve \"empty.csv\": a light curve needs at least one point"
+    );
+    assert_eq!(
+        reason(&rows[1]),
+        "light_curve \"twice.csv\", line 4: time: an earlier point has the same time"
+    );
+    assert_eq!(reason(&rows[2]), "light_curve_unit: at most 50 characters");
 }
 
 #[test]
@@ -354,7 +388,7 @@ fn json_candidates_take_the_api_shape_plus_observation_and_paths() {
     );
     assert!(reason(&rows[2]).contains("unknown field \"metircs\""));
     assert!(reason(&rows[3]).contains("leaves the upload folder"));
-    assert!(reason(&rows[4]).contains("ra is missing"));
+    assert!(reason(&rows[4]).contains("ra: a value is required"));
     assert!(reason(&rows[5]).contains("metrics.flux"));
     assert!(reason(&rows[6]).contains("JSON object"));
     assert_eq!(rows[5].as_ref().unwrap_err().name, "c6");
@@ -389,7 +423,7 @@ fn observations_json_lists_every_problem() {
     assert_eq!(
         Value::Object(obs[0].body.clone()),
         serde_json::json!({"start_time": "2024-05-01T12:00:00Z",
-                           "pointing": {"ra": 1.0, "dec": 2.0}, "metadata": {"f": 887.5}})
+                           "pointing": {"ra": 1, "dec": 2}, "metadata": {"f": 887.5}})
     );
     assert_eq!(obs[0].files[0].role, "std");
     assert_eq!(obs[0].beams[0].name, "beam00");
