@@ -35,6 +35,10 @@ fn key_ok(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
+/// Candidates in one batch request: enough to fill a page of the table at
+/// once, few enough that one request's previews render in seconds.
+pub const MAX_BATCH: usize = 1000;
+
 /// Metric keys, position kinds, file roles and attribute names: lowercase
 /// identifiers, because they end up in URLs, column choosers and CSV headers.
 pub fn check_key(s: &str) -> Result<(), String> {

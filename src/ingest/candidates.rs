@@ -18,12 +18,8 @@ use crate::db::files::{self as file_rows, Owner};
 use crate::db::observations as obs_rows;
 use crate::db::projects::{self, Outcome};
 use crate::domain::names::{ObservationKey, ProjectSlug};
-use crate::domain::upload::{CandidateSpec, Problems};
+use crate::domain::upload::{CandidateSpec, Problems, MAX_BATCH};
 use crate::domain::UserId;
-
-/// Candidates in one request: enough to fill a page of the table at once,
-/// few enough that one request's previews render in seconds.
-pub const MAX_BATCH: usize = 1000;
 
 /// Checked candidates, each with the prefix its problems are reported
 /// under (`candidates[3].`, or nothing for a single one).

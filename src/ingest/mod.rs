@@ -16,7 +16,7 @@ mod received;
 
 use sqlx::PgPool;
 
-pub use candidates::{Batch, CandidateOutcome, MAX_BATCH};
+pub use candidates::{Batch, CandidateOutcome};
 pub use error::IngestError;
 pub use received::{Received, ReceivedFile};
 

@@ -16,8 +16,7 @@ pub struct Batch {
     pub items: Vec<usize>,
 }
 
-/// The server takes at most 1000 candidates per request.
-pub const MAX_BATCH: usize = 1000;
+pub use crate::domain::upload::MAX_BATCH;
 
 /// And at most this many files (`VETTER_MAX_UPLOAD_PARTS`, by default).
 pub const MAX_FILES: usize = 1000;
