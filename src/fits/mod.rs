@@ -31,7 +31,8 @@ pub use render::{
     render_gif, render_png, GIF_FRAME_DELAY_MS, GIF_MAX_FRAMES, GIF_MAX_SIDE, NAN_RGB, PNG_MAX_SIDE,
 };
 pub use sky::{
-    sky_image, Beam, Limits as SkyLimits, PlaneLabel, SkyImage, SKY_MAX_SIDE, SKY_MAX_VALUES,
+    sky_image, Beam, BeamShape, Limits as SkyLimits, PlaneLabel, SkyImage, SKY_MAX_SIDE,
+    SKY_MAX_VALUES,
 };
 pub use strip::{gif_strip, Strip, StripError};
 pub use wcs::{Projection, SkyWcs};

@@ -7,6 +7,7 @@ use crate::auth::gate::LoginGate;
 use crate::config::Config;
 use crate::db::Pools;
 use crate::transport::Cuts;
+use crate::web::plumbing::cache::Cache;
 
 /// What handlers share; cheap to clone.
 #[derive(Clone)]
@@ -25,6 +26,8 @@ pub struct AppState {
     pub login_gate: Arc<LoginGate>,
     /// Lets a streamed response that failed part way drop its connection.
     pub cuts: Cuts,
+    /// The decision screen's images, as drawn, and the gate on reading them.
+    pub sky: Arc<Cache>,
 }
 
 impl AppState {
@@ -37,6 +40,8 @@ impl AppState {
             long_slots: Arc::new(Semaphore::new(config.limits.long_connections as usize)),
             login_gate: Arc::new(LoginGate::default()),
             cuts: Cuts::default(),
+            // Survey cutouts are tens of kB each; two files read at a time.
+            sky: Arc::new(Cache::new(256, 2)),
             pools,
             config: Arc::new(config),
         }

@@ -14,4 +14,5 @@ pub mod login;
 pub mod media;
 pub mod queue;
 pub mod ratings;
+pub mod sky;
 pub mod views;

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod assets;
+pub mod cache;
 pub mod csrf;
 pub mod error;
 pub mod filters;

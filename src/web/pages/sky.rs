@@ -1,0 +1,165 @@
+//! `/candidates/{id}/sky/{file}`: one of a candidate's FITS images as the
+//! decision screen draws it (assets/sky.js): the values north up, the shown
+//! grid's WCS, the candidate's pixel, the beam, the unit, the stretch
+//! limits and each plane's time. Drawing happens in the browser, so a
+//! change of stretch or colour map costs no request.
+//!
+//! Reading a file is bounded by the preview time limit, and only a few run
+//! at once; answers are kept in a small cache by content and position
+//! (`AppState::sky`), so the reviewers of one survey share the work.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use poem::http::{header, StatusCode};
+use poem::web::{Data, Path};
+use poem::{handler, Request, Response};
+use serde::Serialize;
+
+use crate::db::files;
+use crate::domain::{CandidateId, FileId};
+use crate::fits::{self, BeamShape, PlaneLabel, SkyLimits, SkyWcs};
+use crate::web::plumbing::error::{AppError, WebResult};
+use crate::web::state::AppState;
+
+const READ_TIMEOUT: Duration = Duration::from_secs(20);
+
+#[derive(Serialize)]
+struct Answer<'a> {
+    width: usize,
+    height: usize,
+    /// Little-endian f32, plane after plane, rows from the top, base64.
+    values: String,
+    planes: &'a [PlaneLabel],
+    unit: Option<&'a str>,
+    wcs: Option<SkyWcs>,
+    /// The candidate's position in the shown grid (pixel centres at
+    /// integers), when the image has a WCS and the candidate is on it.
+    target: Option<[f64; 2]>,
+    beam: Option<BeamShape>,
+    pixel_arcsec: Option<f64>,
+    limits: SkyLimits,
+}
+
+#[handler]
+pub async fn image(
+    req: &Request,
+    state: Data<&AppState>,
+    Path((candidate, file)): Path<(CandidateId, FileId)>,
+) -> WebResult<Response> {
+    let mut conn = state.pool.acquire().await?;
+    let f = files::candidate_fits(&mut conn, candidate, file)
+        .await?
+        .ok_or(AppError::NotFound("FITS image of this candidate"))?;
+    drop(conn);
+    // The answer depends on the file's content and the candidate's position.
+    let etag = format!(
+        "\"{}-{:x}-{:x}\"",
+        f.sha256,
+        f.ra.to_bits(),
+        f.dec.to_bits()
+    );
+    let matches = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    if matches {
+        return Ok(Response::builder()
+            .status(StatusCode::NOT_MODIFIED)
+            .header(header::ETAG, etag)
+            .finish());
+    }
+    let json = match state.sky.get(&etag) {
+        Some(json) => json,
+        None => {
+            let _slot = state.sky.slot().await?;
+            let path = state.config.media_root.join(&f.storage_path);
+            let sky = fits::sky(path, fits::Limits::default(), READ_TIMEOUT)
+                .await
+                .map_err(|e| {
+                    tracing::warn!(file = %file, error = %e, "a stored FITS file could not be read");
+                    AppError::Internal(anyhow::anyhow!("reading the image: {e}"))
+                })?;
+            let json = Arc::new(answer(&sky, f.ra, f.dec)?);
+            state.sky.put(etag.clone(), json.clone());
+            json
+        }
+    };
+    Ok(Response::builder()
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::ETAG, etag)
+        // A pipeline can re-send the file under the same id: revalidate
+        // after a few minutes, which the next candidate's prefetch outlives.
+        .header(header::CACHE_CONTROL, "private, max-age=300")
+        .body(json.as_str().to_owned()))
+}
+
+fn answer(sky: &fits::SkyImage, ra: f64, dec: f64) -> Result<String, AppError> {
+    let mut bytes = Vec::with_capacity(sky.values.len() * 4);
+    for v in &sky.values {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    let target = sky.pixel_of(ra, dec).and_then(|(x, y)| {
+        let near = x > -0.5 * sky.width as f64
+            && y > -0.5 * sky.height as f64
+            && x < 1.5 * sky.width as f64
+            && y < 1.5 * sky.height as f64;
+        near.then_some([x, y])
+    });
+    let a = Answer {
+        width: sky.width,
+        height: sky.height,
+        values: base64(&bytes),
+        planes: &sky.planes,
+        unit: sky.unit.as_deref(),
+        wcs: sky.wcs,
+        target,
+        beam: sky.beam_shape(),
+        pixel_arcsec: sky.pixel_arcsec(),
+        limits: sky.limits(),
+    };
+    serde_json::to_string(&a).map_err(|e| AppError::Internal(e.into()))
+}
+
+/// Standard base64 with padding (RFC 4648), what the browser's `atob` reads.
+fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::base64;
+
+    #[test]
+    fn base64_matches_rfc_4648_vectors() {
+        for (plain, coded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(plain.as_bytes()), coded);
+        }
+    }
+}
