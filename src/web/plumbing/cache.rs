@@ -12,7 +12,14 @@ use super::error::AppError;
 pub struct Cache {
     makers: Semaphore,
     capacity: usize,
-    kept: Mutex<(HashMap<String, Arc<String>>, VecDeque<String>)>,
+    kept: Mutex<Kept>,
+}
+
+/// The answers, and their keys oldest first.
+#[derive(Default)]
+struct Kept {
+    map: HashMap<String, Arc<String>>,
+    order: VecDeque<String>,
 }
 
 impl Cache {
@@ -21,12 +28,12 @@ impl Cache {
         Cache {
             makers: Semaphore::new(makers),
             capacity,
-            kept: Mutex::new((HashMap::new(), VecDeque::new())),
+            kept: Mutex::new(Kept::default()),
         }
     }
 
     pub fn get(&self, key: &str) -> Option<Arc<String>> {
-        self.kept.lock().ok()?.0.get(key).cloned()
+        self.kept.lock().ok()?.map.get(key).cloned()
     }
 
     /// Waits for a turn to make an answer.
@@ -41,7 +48,7 @@ impl Cache {
         let Ok(mut kept) = self.kept.lock() else {
             return;
         };
-        let (map, order) = &mut *kept;
+        let Kept { map, order } = &mut *kept;
         if map.insert(key.clone(), answer).is_none() {
             order.push_back(key);
         }
