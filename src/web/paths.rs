@@ -1,7 +1,15 @@
 //! Every path the site serves, written once: the router, redirects and
-//! templates all use these.
+//! templates all use these. A route with parameters has a builder below that
+//! fills its pattern, so a link cannot drift from the route it names.
+//!
+//! Templates call the builders with a `*` before an id
+//! (`crate::web::paths::candidate(*row.id)`, `**id` for a variable bound by
+//! `if let` or `for`): askama passes call arguments by reference, and the
+//! typed ids are `Copy`.
 
-use std::fmt::Write as _;
+use std::fmt::{Display, Write as _};
+
+use crate::domain::{CandidateId, FileId, TagId, TokenId, UserId, ViewId};
 
 pub const HOME: &str = "/";
 pub const LOGIN: &str = "/login";
@@ -37,10 +45,6 @@ pub const VIEWS_RATE: &str = "/views/rate";
 pub const VIEW_DEFAULT: &str = "/views/:id/default";
 pub const VIEW_DELETE: &str = "/views/:id/delete";
 
-pub fn candidate(id: i64) -> String {
-    format!("/candidates/{id}")
-}
-
 pub const ADMIN: &str = "/admin";
 pub const ADMIN_USERS: &str = "/admin/users";
 pub const ADMIN_USER: &str = "/admin/users/:id";
@@ -71,9 +75,217 @@ pub const API_CANDIDATE: &str =
     "/api/v1/projects/:project/observations/:observation/candidates/:name";
 pub const API_CANDIDATES: &str = "/api/v1/projects/:project/observations/:observation/candidates";
 
+/// `pattern` with its `:name` segments replaced, in order, by `values`,
+/// each percent-encoded as one segment. The builders below are its only
+/// callers, and a unit test runs each, so a miscount is caught there.
+fn fill(pattern: &str, values: &[&dyn Display]) -> String {
+    let mut values = values.iter();
+    let mut out = String::with_capacity(pattern.len() + 16);
+    for segment in pattern.split('/').skip(1) {
+        out.push('/');
+        if segment.starts_with(':') {
+            let value = values
+                .next()
+                .unwrap_or_else(|| panic!("{pattern}: too few values"));
+            out.push_str(&encode_component(&value.to_string()));
+        } else {
+            out.push_str(segment);
+        }
+    }
+    assert!(values.next().is_none(), "{pattern}: too many values");
+    out
+}
+
+pub fn account_token_revoke(id: TokenId) -> String {
+    fill(ACCOUNT_TOKEN_REVOKE, &[&id])
+}
+
+/// A static asset under its content version (see `plumbing::assets`).
+pub fn static_asset(version: &str, name: &str) -> String {
+    fill(STATIC, &[&version, &name])
+}
+
+/// A stored file; `name` only makes the URL readable and is not looked at.
+pub fn media(id: FileId, name: &str) -> String {
+    fill(MEDIA, &[&id, &name])
+}
+
+pub fn candidate(id: CandidateId) -> String {
+    fill(CANDIDATE, &[&id])
+}
+
+pub fn candidate_rating(id: CandidateId) -> String {
+    fill(CANDIDATE_RATING, &[&id])
+}
+
+pub fn candidate_nearby(id: CandidateId) -> String {
+    fill(CANDIDATE_NEARBY, &[&id])
+}
+
+pub fn candidate_firefly(id: CandidateId) -> String {
+    fill(CANDIDATE_FIREFLY, &[&id])
+}
+
+pub fn candidate_tags(id: CandidateId) -> String {
+    fill(CANDIDATE_TAGS, &[&id])
+}
+
+pub fn candidate_light_curve(id: CandidateId) -> String {
+    fill(CANDIDATE_LIGHT_CURVE, &[&id])
+}
+
+pub fn view_default(id: ViewId) -> String {
+    fill(VIEW_DEFAULT, &[&id])
+}
+
+pub fn view_delete(id: ViewId) -> String {
+    fill(VIEW_DELETE, &[&id])
+}
+
+pub fn admin_user(id: UserId) -> String {
+    fill(ADMIN_USER, &[&id])
+}
+
+pub fn admin_user_password(id: UserId) -> String {
+    fill(ADMIN_USER_PASSWORD, &[&id])
+}
+
+pub fn admin_user_role(id: UserId) -> String {
+    fill(ADMIN_USER_ROLE, &[&id])
+}
+
+pub fn admin_user_upload(id: UserId) -> String {
+    fill(ADMIN_USER_UPLOAD, &[&id])
+}
+
+pub fn admin_user_active(id: UserId) -> String {
+    fill(ADMIN_USER_ACTIVE, &[&id])
+}
+
+pub fn admin_token_revoke(id: TokenId) -> String {
+    fill(ADMIN_TOKEN_REVOKE, &[&id])
+}
+
+pub fn admin_tag(id: TagId) -> String {
+    fill(ADMIN_TAG, &[&id])
+}
+
+pub fn admin_tag_move(id: TagId) -> String {
+    fill(ADMIN_TAG_MOVE, &[&id])
+}
+
+pub fn admin_tag_merge(id: TagId) -> String {
+    fill(ADMIN_TAG_MERGE, &[&id])
+}
+
+pub fn admin_tag_delete(id: TagId) -> String {
+    fill(ADMIN_TAG_DELETE, &[&id])
+}
+
+pub fn admin_project(slug: &str) -> String {
+    fill(ADMIN_PROJECT, &[&slug])
+}
+
+pub fn admin_project_delete(slug: &str) -> String {
+    fill(ADMIN_PROJECT_DELETE, &[&slug])
+}
+
+/// `observation` is the observation's external id, as the route takes it.
+pub fn admin_observation_delete(slug: &str, observation: &str) -> String {
+    fill(ADMIN_OBSERVATION_DELETE, &[&slug, &observation])
+}
+
+// The upload API is addressed by names (slugs, external ids), not row ids.
+pub fn api_project(project: &str) -> String {
+    fill(API_PROJECT, &[&project])
+}
+
+pub fn api_observation(project: &str, observation: &str) -> String {
+    fill(API_OBSERVATION, &[&project, &observation])
+}
+
+pub fn api_beam(project: &str, observation: &str, beam: &str) -> String {
+    fill(API_BEAM, &[&project, &observation, &beam])
+}
+
+pub fn api_candidate(project: &str, observation: &str, name: &str) -> String {
+    fill(API_CANDIDATE, &[&project, &observation, &name])
+}
+
+pub fn api_candidates(project: &str, observation: &str) -> String {
+    fill(API_CANDIDATES, &[&project, &observation])
+}
+
+/// `base?key=value&…`, each value percent-encoded; empty values are left
+/// out, since every page here reads an empty parameter as an absent one.
+fn with_params(base: &str, params: &[(&str, &str)]) -> String {
+    let mut out = base.to_string();
+    let mut sep = '?';
+    for (key, value) in params.iter().filter(|(_, v)| !v.is_empty()) {
+        let _ = write!(out, "{sep}{key}={}", encode_component(value));
+        sep = '&';
+    }
+    out
+}
+
 /// `/login?next=<path>`, with the path percent-encoded.
 pub fn login_with_next(next: &str) -> String {
     format!("{LOGIN}?next={}", encode_path(next))
+}
+
+/// The reviewer's queue after `id`: the skip link.
+pub fn next_after(id: CandidateId) -> String {
+    with_params(NEXT, &[("after", &id.to_string())])
+}
+
+/// Back through the candidates shown, from `id`.
+pub fn previous_from(id: CandidateId) -> String {
+    with_params(PREVIOUS, &[("from", &id.to_string())])
+}
+
+/// Firefly on one of the candidate's FITS files.
+pub fn candidate_firefly_file(id: CandidateId, file: FileId) -> String {
+    with_params(&candidate_firefly(id), &[("file", &file.to_string())])
+}
+
+/// One project's tags on the tag admin page.
+pub fn admin_tags_of(slug: &str) -> String {
+    with_params(ADMIN_TAGS, &[("project", slug)])
+}
+
+/// The audit log filtered by actor (a username) and action (an action or
+/// an area), either of which may be empty for "any".
+pub fn admin_audit_of(actor: &str, action: &str) -> String {
+    with_params(ADMIN_AUDIT, &[("actor", actor), ("action", action)])
+}
+
+/// [`admin_audit_of`] from the page cursor `before` on.
+pub fn admin_audit_before(actor: &str, action: &str, before: &str) -> String {
+    with_params(
+        ADMIN_AUDIT,
+        &[("actor", actor), ("action", action), ("before", before)],
+    )
+}
+
+/// `base?query`, or `base` for an empty query. `query` is a query string
+/// already encoded (a filter's `to_query`), so it goes in as it is.
+pub fn with_query(base: &str, query: &str) -> String {
+    if query.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{query}")
+    }
+}
+
+/// A filtered page (`/candidates`, `/ratings`) showing exactly `query`:
+/// an empty one is `?reset=1`, since the bare path opens the reviewer's
+/// default view instead.
+pub fn filtered(base: &str, query: &str) -> String {
+    if query.is_empty() {
+        format!("{base}?reset=1")
+    } else {
+        format!("{base}?{query}")
+    }
 }
 
 /// A value for one URL path segment or query value: every byte but RFC
@@ -151,6 +363,128 @@ mod tests {
     fn components_encode_the_slash_and_paths_keep_it() {
         assert_eq!(encode_component("a/b c~é"), "a%2Fb%20c~%C3%A9");
         assert_eq!(encode_path("/a b/c"), "/a%20b/c");
+    }
+
+    /// Whether `path` is an instance of `pattern`: its literal segments, and
+    /// for each parameter one non-empty segment that is encoded, so it cannot
+    /// end the path or start a query.
+    fn fits(pattern: &str, path: &str) -> bool {
+        let want: Vec<&str> = pattern.split('/').collect();
+        let got: Vec<&str> = path.split('/').collect();
+        want.len() == got.len()
+            && want.iter().zip(&got).all(|(w, g)| {
+                if w.starts_with(':') {
+                    !g.is_empty()
+                        && g.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"-_.~%".contains(&b))
+                } else {
+                    w == g
+                }
+            })
+    }
+
+    #[test]
+    fn every_builder_fills_its_own_pattern() {
+        // A value that would add a segment, end the path or start a query
+        // if it went in unencoded.
+        let odd = "a/b c?d#e%f&g";
+        let built: Vec<(&str, String)> = vec![
+            (ACCOUNT_TOKEN_REVOKE, account_token_revoke(TokenId(7))),
+            (STATIC, static_asset("0123abcd", "app.css")),
+            (STATIC, static_asset(odd, odd)),
+            (MEDIA, media(FileId(3), "image.png")),
+            (MEDIA, media(FileId(3), odd)),
+            (CANDIDATE, candidate(CandidateId(42))),
+            (CANDIDATE_RATING, candidate_rating(CandidateId(42))),
+            (CANDIDATE_NEARBY, candidate_nearby(CandidateId(42))),
+            (CANDIDATE_FIREFLY, candidate_firefly(CandidateId(42))),
+            (CANDIDATE_TAGS, candidate_tags(CandidateId(42))),
+            (
+                CANDIDATE_LIGHT_CURVE,
+                candidate_light_curve(CandidateId(42)),
+            ),
+            (VIEW_DEFAULT, view_default(ViewId(5))),
+            (VIEW_DELETE, view_delete(ViewId(5))),
+            (ADMIN_USER, admin_user(UserId(9))),
+            (ADMIN_USER_PASSWORD, admin_user_password(UserId(9))),
+            (ADMIN_USER_ROLE, admin_user_role(UserId(9))),
+            (ADMIN_USER_UPLOAD, admin_user_upload(UserId(9))),
+            (ADMIN_USER_ACTIVE, admin_user_active(UserId(9))),
+            (ADMIN_TOKEN_REVOKE, admin_token_revoke(TokenId(7))),
+            (ADMIN_TAG, admin_tag(TagId(11))),
+            (ADMIN_TAG_MOVE, admin_tag_move(TagId(11))),
+            (ADMIN_TAG_MERGE, admin_tag_merge(TagId(11))),
+            (ADMIN_TAG_DELETE, admin_tag_delete(TagId(11))),
+            (ADMIN_PROJECT, admin_project("vast")),
+            (ADMIN_PROJECT, admin_project(odd)),
+            (ADMIN_PROJECT_DELETE, admin_project_delete(odd)),
+            (ADMIN_OBSERVATION_DELETE, admin_observation_delete(odd, odd)),
+            (API_PROJECT, api_project(odd)),
+            (API_OBSERVATION, api_observation(odd, odd)),
+            (API_BEAM, api_beam(odd, odd, odd)),
+            (API_CANDIDATE, api_candidate(odd, odd, odd)),
+            (API_CANDIDATES, api_candidates(odd, odd)),
+        ];
+        for (pattern, path) in &built {
+            assert!(fits(pattern, path), "{path} does not fit {pattern}");
+        }
+        // A new parameterised route needs its builder, and a line above.
+        for spec in crate::web::routes::table() {
+            if spec.path.contains(':') {
+                assert!(
+                    built.iter().any(|(p, _)| *p == spec.path),
+                    "{} has no builder tested here",
+                    spec.path
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn builders_put_values_in_order_and_encoded() {
+        assert_eq!(candidate_rating(CandidateId(42)), "/candidates/42/rating");
+        assert_eq!(
+            admin_observation_delete("my survey", "obs/1"),
+            "/admin/projects/my%20survey/observations/obs%2F1/delete"
+        );
+        assert_eq!(
+            api_candidate("p", "o", "J1234+56"),
+            "/api/v1/projects/p/observations/o/candidates/J1234%2B56"
+        );
+        assert_eq!(fill(HOME, &[]), "/");
+    }
+
+    #[test]
+    #[should_panic(expected = "too few values")]
+    fn a_missing_value_is_a_bug() {
+        fill(CANDIDATE, &[]);
+    }
+
+    #[test]
+    #[should_panic(expected = "too many values")]
+    fn a_spare_value_is_a_bug() {
+        fill(CANDIDATE, &[&1, &2]);
+    }
+
+    #[test]
+    fn queries_are_encoded_and_empty_values_left_out() {
+        assert_eq!(next_after(CandidateId(3)), "/next?after=3");
+        assert_eq!(previous_from(CandidateId(3)), "/previous?from=3");
+        assert_eq!(
+            candidate_firefly_file(CandidateId(3), FileId(8)),
+            "/candidates/3/firefly?file=8"
+        );
+        assert_eq!(admin_tags_of("a&b"), "/admin/tags?project=a%26b");
+        assert_eq!(admin_audit_of("", ""), "/admin/audit");
+        assert_eq!(admin_audit_of("bob", ""), "/admin/audit?actor=bob");
+        assert_eq!(
+            admin_audit_before("", "login", "c=1"),
+            "/admin/audit?action=login&before=c%3D1"
+        );
+        assert_eq!(with_query(RATINGS, ""), "/ratings");
+        assert_eq!(with_query(RATINGS, "a=1&b=2"), "/ratings?a=1&b=2");
+        assert_eq!(filtered(CANDIDATES, ""), "/candidates?reset=1");
+        assert_eq!(filtered(CANDIDATES, "rated=mine"), "/candidates?rated=mine");
     }
 
     #[test]

@@ -4,8 +4,13 @@
 //! or a form that posts into a 404 behind. The pages are those of the blind
 //! walk (every GET route), fetched whole and as htmx fragments, by an
 //! administrator and by a reviewer.
+//!
+//! And templates write none of those URLs by hand: they build them from
+//! `web::paths`, so that renaming a route is one edit that the compiler
+//! follows everywhere.
 
 use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 
 use reqwest::Method;
 use scraper::{Html, Selector};
@@ -146,4 +151,79 @@ async fn every_link_form_and_htmx_url_names_a_route(pool: PgPool) {
             "the walk never met {method} {path}"
         );
     }
+}
+
+fn template_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(template_files(&path));
+        } else if path.extension().is_some_and(|e| e == "html") {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// The places in a template that write an internal path out: an attribute
+/// value starting with `/`, or a string literal starting with `/` inside
+/// `{{ … }}` or `{% … %}` (a path handed to a helper).
+fn literal_paths(text: &str) -> Vec<(usize, String)> {
+    let line_of = |at: usize| text[..at].matches('\n').count() + 1;
+    let excerpt = |at: usize| text[at..].chars().take(60).collect::<String>();
+    let mut found = Vec::new();
+    for quote in ["=\"/", "='/"] {
+        for (at, _) in text.match_indices(quote) {
+            found.push((line_of(at), excerpt(at)));
+        }
+    }
+    for (open, close) in [("{{", "}}"), ("{%", "%}")] {
+        let mut rest = 0;
+        while let Some(start) = text[rest..].find(open).map(|i| rest + i) {
+            let end = text[start..].find(close).map_or(text.len(), |i| start + i);
+            for (at, _) in text[start..end].match_indices("\"/") {
+                found.push((line_of(start + at), excerpt(start + at)));
+            }
+            rest = end;
+        }
+    }
+    found
+}
+
+#[test]
+fn the_path_finder_sees_attributes_and_literals() {
+    assert!(literal_paths(r#"<a href="{{ paths::QUEUE }}">"#).is_empty());
+    assert!(literal_paths(r#"<a href="https://x.example/y">"#).is_empty());
+    assert_eq!(literal_paths("<a href=\"/queue\">").len(), 1);
+    assert_eq!(literal_paths("<form action='/views'>").len(), 1);
+    assert_eq!(
+        literal_paths(r#"<a href="{{ s.export("/a.csv") }}">"#).len(),
+        1
+    );
+    assert_eq!(
+        literal_paths("x\n{% let u = \"/next\" %}")[0].0,
+        2,
+        "the line is reported"
+    );
+}
+
+#[test]
+fn no_template_writes_an_internal_path() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    let files = template_files(&root);
+    assert!(files.len() > 20, "only {} templates found", files.len());
+    let mut found = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let name = file.strip_prefix(&root).unwrap().display().to_string();
+        for (line, excerpt) in literal_paths(&text) {
+            found.push(format!("{name}:{line}: {excerpt}"));
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "templates that write a path instead of using crate::web::paths:\n{}",
+        found.join("\n")
+    );
 }

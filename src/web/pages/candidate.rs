@@ -19,8 +19,8 @@ use crate::db::queue::{self, Resolved};
 use crate::db::ratings::{self, MyRating, RatingView};
 use crate::db::users::User;
 use crate::domain::rating::RatingInput;
-use crate::domain::CandidateId;
 use crate::domain::{frames, sexagesimal, SkyPos, UserId, Verdict};
+use crate::domain::{CandidateId, FileId};
 use crate::web::pages::gif_player::GifPlayer;
 use crate::web::paths;
 use crate::web::plumbing::access::{see_other, CurrentUser};
@@ -123,7 +123,7 @@ fn size_text(bytes: i64) -> String {
 pub fn media_url(f: &FileRef) -> String {
     let ext =
         crate::media::ContentKind::from_mime(&f.content_type).map_or("bin", |k| k.extension());
-    format!("/media/{}/{}.{ext}", f.id, f.role)
+    paths::media(FileId(f.id), &format!("{}.{ext}", f.role))
 }
 
 fn links(files: &[FileRef]) -> (Vec<Link>, Vec<Link>) {
@@ -398,7 +398,7 @@ async fn show(
             view,
             csrf_token: layout.csrf_token,
         }
-        .with_header("HX-Push-Url", paths::candidate(id))
+        .with_header("HX-Push-Url", paths::candidate(CandidateId(id)))
         .into_response()
     } else {
         CandidatePage { layout, view }.into_response()
@@ -424,7 +424,10 @@ async fn ask_queue(
 
 /// Where a plain browser goes after an action: the candidate, or the queue.
 fn go(target: Option<i64>) -> Response {
-    see_other(&target.map_or_else(|| paths::NEXT.to_string(), paths::candidate))
+    see_other(&target.map_or_else(
+        || paths::NEXT.to_string(),
+        |t| paths::candidate(CandidateId(t)),
+    ))
 }
 
 #[handler]
@@ -453,7 +456,7 @@ pub async fn next(
     let asked = ask_queue(state.pool.acquire().await?, &user, p.after).await?;
     if !is_htmx(req) {
         if let Some(id) = asked.target {
-            return Ok(see_other(&paths::candidate(id)));
+            return Ok(see_other(&paths::candidate(CandidateId(id))));
         }
     }
     show(req, &state, &user, Shown::Queue(Box::new(asked)), true).await
@@ -482,7 +485,7 @@ pub async fn previous(
         .or_else(|| trail.last().copied().filter(|&t| t != p.from))
         .unwrap_or(p.from);
     if !is_htmx(req) {
-        return Ok(see_other(&paths::candidate(target)));
+        return Ok(see_other(&paths::candidate(CandidateId(target))));
     }
     // Walking back does not add to the trail, or the next step back would
     // return to where we came from.
@@ -590,7 +593,7 @@ pub async fn undo(
         ));
     };
     if !is_htmx(req) {
-        return Ok(see_other(&paths::candidate(id)));
+        return Ok(see_other(&paths::candidate(CandidateId(id))));
     }
     show(req, &state, &user, Shown::Id(id), true).await
 }
@@ -760,5 +763,5 @@ pub async fn add_tag(
     session
         .flash(crate::web::plumbing::session::FlashKind::Success, msg)
         .await?;
-    Ok(see_other(&paths::candidate(id)))
+    Ok(see_other(&paths::candidate(CandidateId(id))))
 }

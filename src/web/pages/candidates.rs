@@ -429,7 +429,7 @@ async fn results(
             }
         })
         .collect();
-    let at = |c: Cursor| format!("{}?{}", paths::CANDIDATES, f.query_at(&c));
+    let at = |c: Cursor| paths::filtered(paths::CANDIDATES, &f.query_at(&c));
     Ok(Results {
         headers,
         rows,
@@ -481,16 +481,6 @@ pub struct CandidatesFragment {
     s: Search,
 }
 
-/// The URL htmx pushes: the filter's own query (no empty fields), or
-/// `?reset=1` for none, which a reload must not turn into the default view.
-pub fn canonical_url(path: &str, query: &str) -> String {
-    if query.is_empty() {
-        format!("{path}?reset=1")
-    } else {
-        format!("{path}?{query}")
-    }
-}
-
 /// The raw query string of the request (without `?`).
 pub fn raw_query(req: &Request) -> &str {
     req.uri().query().unwrap_or("")
@@ -510,7 +500,7 @@ pub async fn default_view_redirect(
     Ok(views::default_query(db, me)
         .await?
         .filter(|q| !q.is_empty())
-        .map(|q| see_other(&format!("{path}?{q}"))))
+        .map(|q| see_other(&paths::with_query(path, &q))))
 }
 
 #[handler]
@@ -533,7 +523,9 @@ pub async fn list(
     };
     let views = views::list(&mut conn, user.id).await?;
     let query = f.to_query();
-    let canonical = canonical_url(paths::CANDIDATES, &f.query_at(&f.cursor));
+    // What htmx pushes: the filter's own query, which a reload must not turn
+    // into the default view.
+    let canonical = paths::filtered(paths::CANDIDATES, &f.query_at(&f.cursor));
     let summary = f.summary();
     let form = load_form(&mut conn, f, &res, FormFor::Table).await?;
     drop(conn);

@@ -8,6 +8,7 @@
 //! variable `player: &GifPlayer`.
 
 use crate::db::candidates::FileRef;
+use crate::web::pages::candidate::media_url;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GifPlayer {
@@ -19,12 +20,6 @@ pub struct GifPlayer {
     pub width: i32,
     pub height: i32,
     pub label: String,
-}
-
-fn media_url(f: &FileRef) -> String {
-    let ext =
-        crate::media::ContentKind::from_mime(&f.content_type).map_or("bin", |k| k.extension());
-    format!("/media/{}/{}.{ext}", f.id, f.role)
 }
 
 impl GifPlayer {

@@ -46,7 +46,7 @@ use crate::domain::visibility::RatingVisibility;
 use crate::domain::Verdict;
 use crate::plot::palette::{self, ACCENT, INK, MUTED, PAPER};
 use crate::web::pages::candidates::{
-    canonical_url, default_view_redirect, load_form, raw_query, FormFor, FormView,
+    default_view_redirect, load_form, raw_query, FormFor, FormView,
 };
 use crate::web::paths;
 use crate::web::plumbing::access::CurrentUser;
@@ -370,12 +370,7 @@ async fn rest(conn: &mut PgConnection, s: &Scope, v: &RatingVisibility) -> sqlx:
 }
 
 fn link(path: &str, f: &CandidateFilter, replace: &[(&str, &str)]) -> String {
-    let q = f.query_with(replace);
-    if q.is_empty() {
-        path.to_string()
-    } else {
-        format!("{path}?{q}")
-    }
+    paths::with_query(path, &f.query_with(replace))
 }
 
 #[handler]
@@ -522,7 +517,7 @@ pub async fn page(
     };
     let summary = f.summary();
     let table_href = link(paths::CANDIDATES, &f, &[]);
-    let canonical = canonical_url(paths::RATINGS, &f.to_query());
+    let canonical = paths::filtered(paths::RATINGS, &f.to_query());
     let form = load_form(&mut conn, f, &res, FormFor::Summary).await?;
     drop(conn);
     let s = SummaryView {

@@ -58,11 +58,7 @@ pub async fn list(
 }
 
 fn table_at(query: &str) -> String {
-    if query.is_empty() {
-        format!("{}?reset=1", paths::CANDIDATES)
-    } else {
-        format!("{}?{query}", paths::CANDIDATES)
-    }
+    paths::filtered(paths::CANDIDATES, query)
 }
 
 /// The query as it will be kept: re-written from the parsed filter (no

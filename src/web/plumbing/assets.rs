@@ -10,6 +10,8 @@ use poem::web::Path;
 use poem::{handler, Request, Response};
 use rust_embed::RustEmbed;
 
+use crate::web::paths;
+
 #[derive(RustEmbed)]
 #[folder = "assets/"]
 struct Assets;
@@ -37,10 +39,10 @@ fn hashes() -> &'static HashMap<String, String> {
 /// a template, caught by the test that renders every page.
 pub fn url(name: &str) -> String {
     match hashes().get(name) {
-        Some(h) => format!("/static/{}/{name}", &h[..12]),
+        Some(h) => paths::static_asset(&h[..12], name),
         None => {
             tracing::error!(asset = name, "template names an asset that does not exist");
-            format!("/static/missing/{name}")
+            paths::static_asset("missing", name)
         }
     }
 }

@@ -12,7 +12,6 @@ use crate::db::audit::{self, Actor, Cursor, Filter, Row};
 use crate::db::users;
 use crate::web::pages::admin::Admin;
 use crate::web::paths;
-use crate::web::paths::encode_component;
 use crate::web::plumbing::error::{AppError, WebResult};
 use crate::web::plumbing::layout::Layout;
 use crate::web::state::AppState;
@@ -116,15 +115,8 @@ pub async fn page(
     let mut rows = audit::page(&state.pool, &filter, before, PAGE + 1).await?;
     let older = if rows.len() as i64 > PAGE {
         rows.truncate(PAGE as usize);
-        rows.last().map(|last| {
-            format!(
-                "{}?actor={}&action={}&before={}",
-                paths::ADMIN_AUDIT,
-                encode_component(&actor),
-                encode_component(&action),
-                Cursor::of(last).encode()
-            )
-        })
+        rows.last()
+            .map(|last| paths::admin_audit_before(&actor, &action, &Cursor::of(last).encode()))
     } else {
         None
     };

@@ -17,7 +17,6 @@ use crate::domain::Problem;
 use crate::media::MediaStore;
 use crate::web::pages::admin::{check_len, check_line, size_text, Admin};
 use crate::web::paths;
-use crate::web::paths::encode_component;
 use crate::web::plumbing::access::see_other;
 use crate::web::plumbing::error::{AppError, WebResult};
 use crate::web::plumbing::form::Form;
@@ -25,10 +24,6 @@ use crate::web::plumbing::layout::Layout;
 use crate::web::plumbing::session::FlashKind;
 use crate::web::plumbing::session::TypedSession;
 use crate::web::state::AppState;
-
-pub fn project_path(slug: &str) -> String {
-    format!("{}/{}", paths::ADMIN_PROJECTS, encode_component(slug))
-}
 
 #[derive(Template, WebTemplate)]
 #[template(path = "admin/projects.html")]
@@ -57,16 +52,6 @@ pub struct ProjectPage {
     metrics: Vec<MetricDef>,
     observations: Vec<Line>,
     problems: Vec<Problem>,
-}
-
-impl ProjectPage {
-    pub fn observation_delete_path(&self, o: &Line) -> String {
-        format!(
-            "{}/observations/{}/delete",
-            project_path(&self.project.slug),
-            encode_component(&o.external_id)
-        )
-    }
 }
 
 async fn project(state: &AppState, slug: &str) -> WebResult<Project> {
@@ -256,7 +241,7 @@ pub async fn save(
         "Nothing changed.".to_string()
     };
     session.flash(FlashKind::Success, msg).await?;
-    Ok(see_other(&project_path(&p.slug)))
+    Ok(see_other(&paths::admin_project(&p.slug)))
 }
 
 /// The confirmation page for deleting a project or an observation.
@@ -299,7 +284,7 @@ async fn doomed_project(state: &AppState, slug: &str) -> WebResult<Doomed> {
         kind: "project",
         name: p.name.clone(),
         title: format!("the project {}", p.name),
-        action: format!("{}/delete", project_path(&p.slug)),
+        action: paths::admin_project_delete(&p.slug),
         project: p,
     })
 }
@@ -315,11 +300,7 @@ async fn doomed_observation(state: &AppState, slug: &str, external: &str) -> Web
         kind: "observation",
         name: external.to_string(),
         title: format!("the observation {external} of {}", p.name),
-        action: format!(
-            "{}/observations/{}/delete",
-            project_path(&p.slug),
-            encode_component(external)
-        ),
+        action: paths::admin_observation_delete(&p.slug, external),
         project: p,
     })
 }
@@ -339,7 +320,7 @@ async fn confirm_page(
         title: d.title,
         contents,
         action: d.action,
-        back: project_path(&d.project.slug),
+        back: paths::admin_project(&d.project.slug),
         error,
     })
 }
@@ -462,7 +443,7 @@ async fn delete(
         .await?;
     let back = match d.scope {
         Scope::Project(_) => paths::ADMIN_PROJECTS.to_string(),
-        Scope::Observation(_) => project_path(&d.project.slug),
+        Scope::Observation(_) => paths::admin_project(&d.project.slug),
     };
     Ok(see_other(&back))
 }

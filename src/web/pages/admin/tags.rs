@@ -15,7 +15,6 @@ use crate::db::tags::{self, DeleteError, MergeError, Tag};
 use crate::domain::TagId;
 use crate::web::pages::admin::{ticked, Admin};
 use crate::web::paths;
-use crate::web::paths::encode_component;
 use crate::web::plumbing::access::see_other;
 use crate::web::plumbing::error::{AppError, WebResult};
 use crate::web::plumbing::form::Form;
@@ -23,10 +22,6 @@ use crate::web::plumbing::layout::Layout;
 use crate::web::plumbing::session::FlashKind;
 use crate::web::plumbing::session::TypedSession;
 use crate::web::state::AppState;
-
-pub fn tags_path(slug: &str) -> String {
-    format!("{}?project={}", paths::ADMIN_TAGS, encode_component(slug))
-}
 
 #[derive(Template, WebTemplate)]
 #[template(path = "admin/tags.html")]
@@ -161,7 +156,7 @@ pub async fn create(
     session
         .flash(FlashKind::Success, format!("Tag “{name}” added."))
         .await?;
-    Ok(see_other(&tags_path(&project.slug)))
+    Ok(see_other(&paths::admin_tags_of(&project.slug)))
 }
 
 /// The tag and its project, or 404.
@@ -197,7 +192,7 @@ pub async fn update(
         return render(req, &state, Some(project), Some(e), StatusCode::BAD_REQUEST).await;
     }
     if name == tag.name && description == tag.description {
-        return Ok(see_other(&tags_path(&project.slug)));
+        return Ok(see_other(&paths::admin_tags_of(&project.slug)));
     }
     let mut tx = state.pool.begin().await?;
     if !tags::update(&mut *tx, id, name, description).await? {
@@ -216,7 +211,7 @@ pub async fn update(
     session
         .flash(FlashKind::Success, format!("Tag “{name}” saved."))
         .await?;
-    Ok(see_other(&tags_path(&project.slug)))
+    Ok(see_other(&paths::admin_tags_of(&project.slug)))
 }
 
 #[derive(Deserialize)]
@@ -252,7 +247,7 @@ pub async fn move_to(
         )
         .await?;
     tx.commit().await?;
-    Ok(see_other(&tags_path(&project.slug)))
+    Ok(see_other(&paths::admin_tags_of(&project.slug)))
 }
 
 #[derive(Deserialize)]
@@ -330,7 +325,7 @@ pub async fn merge(
             ),
         )
         .await?;
-    Ok(see_other(&tags_path(&project.slug)))
+    Ok(see_other(&paths::admin_tags_of(&project.slug)))
 }
 
 #[derive(Deserialize)]
@@ -381,5 +376,5 @@ pub async fn delete(
             format!("Tag “{}” deleted.", removed.name),
         )
         .await?;
-    Ok(see_other(&tags_path(&project.slug)))
+    Ok(see_other(&paths::admin_tags_of(&project.slug)))
 }

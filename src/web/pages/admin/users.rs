@@ -17,6 +17,7 @@ use crate::db::audit::{self, Actor, Filter};
 use crate::db::users::{self, Summary};
 use crate::domain::{NewPassword, Role, UserId, Username};
 use crate::web::pages::admin::{ticked, Admin};
+use crate::web::paths;
 use crate::web::plumbing::access::see_other;
 use crate::web::plumbing::error::{AppError, WebResult};
 use crate::web::plumbing::form::Form;
@@ -24,10 +25,6 @@ use crate::web::plumbing::layout::Layout;
 use crate::web::plumbing::session::FlashKind;
 use crate::web::plumbing::session::TypedSession;
 use crate::web::state::AppState;
-
-pub fn user_path(id: UserId) -> String {
-    format!("/admin/users/{id}")
-}
 
 #[derive(Template, WebTemplate)]
 #[template(path = "admin/users.html")]
@@ -312,7 +309,7 @@ pub async fn set_role(
             format!("{} is now {}.", u.user.username, article(role)),
         )
         .await?;
-    Ok(see_other(&user_path(u.user.id)))
+    Ok(see_other(&paths::admin_user(u.user.id)))
 }
 
 fn article(role: Role) -> &'static str {
@@ -373,7 +370,7 @@ pub async fn set_upload(
         format!("{} may no longer upload.", u.user.username)
     };
     session.flash(FlashKind::Success, msg).await?;
-    Ok(see_other(&user_path(u.user.id)))
+    Ok(see_other(&paths::admin_user(u.user.id)))
 }
 
 #[derive(Deserialize)]
@@ -428,5 +425,5 @@ pub async fn set_active(
         )
     };
     session.flash(FlashKind::Success, msg).await?;
-    Ok(see_other(&user_path(u.user.id)))
+    Ok(see_other(&paths::admin_user(u.user.id)))
 }
