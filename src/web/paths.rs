@@ -33,6 +33,7 @@ pub const CANDIDATE_RATING: &str = "/candidates/:id/rating";
 pub const CANDIDATE_NEARBY: &str = "/candidates/:id/nearby";
 pub const CANDIDATE_FIREFLY: &str = "/candidates/:id/firefly";
 pub const CANDIDATE_TAGS: &str = "/candidates/:id/tags";
+pub const CANDIDATE_SKY: &str = "/candidates/:id/sky/:file";
 
 // Finding candidates: the table, the ratings summary, exports, saved views.
 pub const CANDIDATES: &str = "/candidates";
@@ -128,6 +129,11 @@ pub fn candidate_firefly(id: CandidateId) -> String {
 
 pub fn candidate_tags(id: CandidateId) -> String {
     fill(CANDIDATE_TAGS, &[&id])
+}
+
+/// One of the candidate's FITS images, as the decision screen draws it.
+pub fn candidate_sky(id: CandidateId, file: FileId) -> String {
+    fill(CANDIDATE_SKY, &[&id, &file])
 }
 
 pub fn candidate_light_curve(id: CandidateId) -> String {
@@ -398,6 +404,7 @@ mod tests {
             (CANDIDATE_RATING, candidate_rating(CandidateId(42))),
             (CANDIDATE_NEARBY, candidate_nearby(CandidateId(42))),
             (CANDIDATE_FIREFLY, candidate_firefly(CandidateId(42))),
+            (CANDIDATE_SKY, candidate_sky(CandidateId(42), FileId(7))),
             (CANDIDATE_TAGS, candidate_tags(CandidateId(42))),
             (
                 CANDIDATE_LIGHT_CURVE,
