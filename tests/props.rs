@@ -28,7 +28,7 @@ use vetter::domain::upload::{
     BeamSpec, CandidateSpec, ObservationSpec, Problems, ProjectSpec,
 };
 use vetter::domain::visibility::{RatingVisibility, ReviewSettings};
-use vetter::domain::{Dec, Ra, Role, UserId};
+use vetter::domain::{BeamId, Dec, ObservationId, ProjectId, Ra, Role, TagId, UserId};
 use vetter::fits::{self, FitsError, Limits};
 
 fn config(cases: u32) -> Config {
@@ -832,14 +832,17 @@ fn typed(f: &CandidateFilter) -> String {
 /// kind) and every number.
 fn scope_of(f: &CandidateFilter) -> Scope {
     Scope {
-        project_id: f.project.as_ref().map(|_| 7),
-        observation_ids: f.observation.as_ref().map(|_| vec![1, 2]),
-        beam_ids: f.beam.as_ref().map(|_| vec![3]),
+        project_id: f.project.as_ref().map(|_| ProjectId(7)),
+        observation_ids: f
+            .observation
+            .as_ref()
+            .map(|_| vec![ObservationId(1), ObservationId(2)]),
+        beam_ids: f.beam.as_ref().map(|_| vec![BeamId(3)]),
         name_pattern: f.name.as_ref().map(|n| format!("%{n}%")),
         rated: f.rated,
         reviewer_id: f.reviewer.as_ref().map(|_| UserId(9)),
         verdict: f.verdict,
-        tag_ids: f.tag.as_ref().map(|_| vec![4]),
+        tag_ids: f.tag.as_ref().map(|_| vec![TagId(4)]),
         ranges: f
             .ranges
             .iter()
@@ -873,7 +876,7 @@ fn blanked(s: &Scope) -> Scope {
 /// part of what is compared.
 fn viewer() -> RatingVisibility {
     let settings = |project_id, open_review| ReviewSettings {
-        project_id,
+        project_id: ProjectId(project_id),
         open_review,
         admins_see_all: false,
     };

@@ -10,7 +10,7 @@ use crate::domain::UserId;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct TokenRow {
-    pub id: i64,
+    pub id: TokenId,
     pub name: String,
     pub prefix: String,
     pub created_at: OffsetDateTime,
@@ -30,7 +30,7 @@ pub async fn create(
     db: impl PgExecutor<'_>,
     user: UserId,
     name: &str,
-) -> sqlx::Result<(String, i64)> {
+) -> sqlx::Result<(String, TokenId)> {
     let token = format!("{PREFIX}{}", crate::random_hex(32));
     let id = sqlx::query_scalar(
         "INSERT INTO api_tokens (user_id, name, token_hash, prefix) VALUES ($1, $2, $3, $4) RETURNING id",
@@ -72,7 +72,7 @@ pub async fn authenticate(pool: &PgPool, token: &str) -> sqlx::Result<Option<Use
     if !token.starts_with(PREFIX) || token.len() > 200 {
         return Ok(None);
     }
-    let row: Option<(i64, Option<OffsetDateTime>, User)> = sqlx::query_as::<_, TokenUser>(
+    let row: Option<(TokenId, Option<OffsetDateTime>, User)> = sqlx::query_as::<_, TokenUser>(
         "SELECT t.id AS token_id, t.last_used_at,
                 u.id, u.username, u.role, u.active, u.can_upload, u.must_change_password, u.session_epoch
          FROM api_tokens t JOIN users u ON u.id = t.user_id
@@ -98,7 +98,7 @@ pub async fn authenticate(pool: &PgPool, token: &str) -> sqlx::Result<Option<Use
 
 #[derive(FromRow)]
 struct TokenUser {
-    token_id: i64,
+    token_id: TokenId,
     last_used_at: Option<OffsetDateTime>,
     #[sqlx(flatten)]
     user: User,

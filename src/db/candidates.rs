@@ -8,7 +8,7 @@ use sqlx::{PgConnection, PgExecutor};
 use time::OffsetDateTime;
 
 use crate::domain::upload::CandidateSpec;
-use crate::domain::UserId;
+use crate::domain::{BeamId, CandidateId, FileId, ObservationId, ProjectId, TagId, UserId};
 
 /// What is stored for a candidate name, for deciding what a re-send changes.
 #[derive(Debug, Clone)]
@@ -205,25 +205,25 @@ pub async fn write_light_curves(
 /// Everything the candidate page shows about the candidate itself.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Detail {
-    pub id: i64,
+    pub id: CandidateId,
     pub name: String,
     pub ra: f64,
     pub dec: f64,
     pub attributes: sqlx::types::Json<serde_json::Map<String, serde_json::Value>>,
     pub rating_count: i32,
-    pub project_id: i64,
+    pub project_id: ProjectId,
     pub project_slug: String,
     pub project_name: String,
     pub score_enabled: bool,
     pub reviewers_add_tags: bool,
-    pub observation_id: i64,
+    pub observation_id: ObservationId,
     pub observation: String,
     pub obs_start: Option<OffsetDateTime>,
-    pub beam_id: Option<i64>,
+    pub beam_id: Option<BeamId>,
     pub beam: Option<String>,
 }
 
-pub async fn detail(db: &mut PgConnection, id: i64) -> sqlx::Result<Option<Detail>> {
+pub async fn detail(db: &mut PgConnection, id: CandidateId) -> sqlx::Result<Option<Detail>> {
     sqlx::query_as(
         "SELECT c.id, c.name, c.ra, c.dec, c.attributes, c.rating_count,
                 p.id AS project_id, p.slug AS project_slug, p.name AS project_name, p.score_enabled, p.reviewers_add_tags,
@@ -252,8 +252,8 @@ pub struct MetricValue {
 /// order: those shown by default, and any other the candidate has.
 pub async fn metrics(
     db: &mut PgConnection,
-    candidate: i64,
-    project: i64,
+    candidate: CandidateId,
+    project: ProjectId,
 ) -> sqlx::Result<Vec<MetricValue>> {
     sqlx::query_as(
         "SELECT d.key, d.label, d.unit, d.description, d.precision, m.value
@@ -269,7 +269,7 @@ pub async fn metrics(
 
 pub async fn positions(
     db: &mut PgConnection,
-    candidate: i64,
+    candidate: CandidateId,
 ) -> sqlx::Result<Vec<(String, f64, f64)>> {
     sqlx::query_as(
         "SELECT kind, ra, dec FROM candidate_positions WHERE candidate_id = $1 ORDER BY kind",
@@ -289,7 +289,7 @@ pub struct StoredLightCurve {
 
 pub async fn light_curve(
     db: &mut PgConnection,
-    candidate: i64,
+    candidate: CandidateId,
 ) -> sqlx::Result<Option<StoredLightCurve>> {
     sqlx::query_as("SELECT unit, times, flux, flux_err FROM light_curves WHERE candidate_id = $1")
         .bind(candidate)
@@ -299,13 +299,13 @@ pub async fn light_curve(
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct FileRef {
-    pub id: i64,
+    pub id: FileId,
     pub role: String,
     pub content_type: String,
     pub size_bytes: i64,
     pub storage_path: String,
     pub original_name: String,
-    pub derived_from: Option<i64>,
+    pub derived_from: Option<FileId>,
     /// "candidate", "beam" or "observation".
     pub owner: String,
     /// For an animated GIF: how to cut its `<role>_strip` PNG (frames
@@ -337,12 +337,12 @@ pub async fn files(db: &mut PgConnection, d: &Detail) -> sqlx::Result<Vec<FileRe
 /// Other candidates within `radius_deg`, any project, nearest first.
 pub async fn near(
     db: &mut PgConnection,
-    candidate: i64,
+    candidate: CandidateId,
     ra: f64,
     dec: f64,
     radius_deg: f64,
     limit: i64,
-) -> sqlx::Result<Vec<(i64, String, String, f64, f64, f64)>> {
+) -> sqlx::Result<Vec<(CandidateId, String, String, f64, f64, f64)>> {
     sqlx::query_as(
         "SELECT c.id, c.name, p.name, c.ra, c.dec, q3c_dist(c.ra, c.dec, $2, $3) AS sep
          FROM candidates c JOIN projects p ON p.id = c.project_id
@@ -358,7 +358,10 @@ pub async fn near(
     .await
 }
 
-pub async fn tags(db: &mut PgConnection, project: i64) -> sqlx::Result<Vec<(i64, String, String)>> {
+pub async fn tags(
+    db: &mut PgConnection,
+    project: ProjectId,
+) -> sqlx::Result<Vec<(TagId, String, String)>> {
     sqlx::query_as(
         "SELECT id, name, description FROM tags WHERE project_id = $1 ORDER BY position, name",
     )
@@ -371,8 +374,8 @@ pub async fn tags(db: &mut PgConnection, project: i64) -> sqlx::Result<Vec<(i64,
 /// score, and its project's tags. One query, because every rating asks.
 pub async fn rating_rules(
     db: &mut PgConnection,
-    candidate: i64,
-) -> sqlx::Result<Option<(bool, Vec<i64>)>> {
+    candidate: CandidateId,
+) -> sqlx::Result<Option<(bool, Vec<TagId>)>> {
     sqlx::query_as(
         "SELECT p.score_enabled, ARRAY(SELECT t.id FROM tags t WHERE t.project_id = p.id)
          FROM candidates c JOIN projects p ON p.id = c.project_id WHERE c.id = $1",
@@ -383,7 +386,10 @@ pub async fn rating_rules(
 }
 
 /// The candidate's own images (for prefetching the next one's).
-pub async fn image_urls(db: &mut PgConnection, candidate: i64) -> sqlx::Result<Vec<FileRef>> {
+pub async fn image_urls(
+    db: &mut PgConnection,
+    candidate: CandidateId,
+) -> sqlx::Result<Vec<FileRef>> {
     sqlx::query_as(
         "SELECT id, role, content_type, size_bytes, storage_path, original_name, derived_from,
                 'candidate' AS owner, frames, frame_ms, width, height

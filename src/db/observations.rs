@@ -6,7 +6,7 @@ use sqlx::{PgConnection, PgExecutor};
 
 use crate::db::projects::Outcome;
 use crate::domain::upload::{BeamSpec, ObservationSpec};
-use crate::domain::UserId;
+use crate::domain::{ProjectId, UserId};
 
 pub async fn id_of(
     db: &mut PgConnection,
@@ -135,7 +135,10 @@ pub async fn lines(db: &mut PgConnection, project: i64) -> sqlx::Result<Vec<Line
 // ---- Form choices ----
 
 /// The project's observations in time order, for the queue form.
-pub async fn external_ids(db: impl PgExecutor<'_>, project: i64) -> sqlx::Result<Vec<String>> {
+pub async fn external_ids(
+    db: impl PgExecutor<'_>,
+    project: ProjectId,
+) -> sqlx::Result<Vec<String>> {
     sqlx::query_scalar(
         "SELECT external_id FROM observations WHERE project_id = $1 ORDER BY start_time NULLS LAST, external_id",
     )
@@ -148,7 +151,7 @@ pub async fn external_ids(db: impl PgExecutor<'_>, project: i64) -> sqlx::Result
 /// table page, and a survey may have tens of thousands.
 pub async fn external_ids_capped(
     db: impl PgExecutor<'_>,
-    project: i64,
+    project: ProjectId,
 ) -> sqlx::Result<Vec<String>> {
     sqlx::query_scalar(
         "SELECT external_id FROM observations WHERE project_id = $1
@@ -160,7 +163,7 @@ pub async fn external_ids_capped(
 }
 
 /// The distinct beam names of the project's observations (capped as above).
-pub async fn beam_names(db: impl PgExecutor<'_>, project: i64) -> sqlx::Result<Vec<String>> {
+pub async fn beam_names(db: impl PgExecutor<'_>, project: ProjectId) -> sqlx::Result<Vec<String>> {
     sqlx::query_scalar(
         "SELECT DISTINCT b.name FROM beams b JOIN observations o ON o.id = b.observation_id
          WHERE o.project_id = $1 ORDER BY 1 LIMIT 1000",

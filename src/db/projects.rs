@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use sqlx::{FromRow, PgConnection, PgExecutor};
 
 use crate::domain::upload::ProjectSpec;
-use crate::domain::UserId;
+use crate::domain::{ProjectId, UserId};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Project {
@@ -55,7 +55,7 @@ pub async fn by_slug(db: &mut PgConnection, slug: &str) -> sqlx::Result<Option<P
     .await
 }
 
-pub async fn metrics(db: &mut PgConnection, project: i64) -> sqlx::Result<Vec<MetricDef>> {
+pub async fn metrics(db: &mut PgConnection, project: ProjectId) -> sqlx::Result<Vec<MetricDef>> {
     sqlx::query_as(
         "SELECT id, key, label, unit, description, precision, shown_by_default
          FROM metric_defs WHERE project_id = $1 ORDER BY position, id",
@@ -66,7 +66,7 @@ pub async fn metrics(db: &mut PgConnection, project: i64) -> sqlx::Result<Vec<Me
 }
 
 pub async fn metric_ids(db: &mut PgConnection, project: i64) -> sqlx::Result<HashMap<String, i64>> {
-    Ok(metrics(db, project)
+    Ok(metrics(db, ProjectId(project))
         .await?
         .into_iter()
         .map(|m| (m.key, m.id))
@@ -327,7 +327,7 @@ pub struct ExportMetric {
 /// order, so a key shared by projects takes the first one's unit).
 pub async fn export_metrics(
     db: impl PgExecutor<'_>,
-    project: Option<i64>,
+    project: Option<ProjectId>,
 ) -> sqlx::Result<Vec<ExportMetric>> {
     sqlx::query_as(
         "SELECT id, key, unit, description FROM metric_defs

@@ -10,14 +10,14 @@ use sqlx::{PgConnection, Postgres, QueryBuilder};
 use crate::db::ratings::{push_rating_visible, push_visible};
 use crate::domain::queue::{QueueMode, QueueOrder, QueueView};
 use crate::domain::visibility::RatingVisibility;
-use crate::domain::UserId;
+use crate::domain::{CandidateId, ObservationId, ProjectId, UserId};
 
 /// A view with its names resolved to ids.
 #[derive(Debug, Clone)]
 pub struct Resolved {
     pub view: QueueView,
-    pub project_id: Option<i64>,
-    pub observation_id: Option<i64>,
+    pub project_id: Option<ProjectId>,
+    pub observation_id: Option<ObservationId>,
     pub metric_id: Option<i64>,
     pub seed: i32,
     /// The view's candidate-table filter, resolved.
@@ -223,8 +223,8 @@ pub async fn next(
     db: &mut PgConnection,
     user: UserId,
     r: &Resolved,
-    after: Option<i64>,
-) -> sqlx::Result<Option<i64>> {
+    after: Option<CandidateId>,
+) -> sqlx::Result<Option<CandidateId>> {
     Ok(upcoming(db, user, r, after, 1).await?.first().copied())
 }
 
@@ -239,9 +239,9 @@ pub async fn upcoming(
     db: &mut PgConnection,
     user: UserId,
     r: &Resolved,
-    after: Option<i64>,
+    after: Option<CandidateId>,
     n: i64,
-) -> sqlx::Result<Vec<i64>> {
+) -> sqlx::Result<Vec<CandidateId>> {
     if r.view.order == QueueOrder::Shuffled {
         return upcoming_shuffled(db, user, r, after, n).await;
     }
@@ -271,7 +271,7 @@ pub async fn upcoming(
         q.push(" AND c.id <> ").push_bind(after);
     }
     q.push(format!(" ORDER BY {key} LIMIT {n}"));
-    let wrapped: Vec<i64> = q
+    let wrapped: Vec<CandidateId> = q
         .build_query_scalar()
         .persistent(r.filter.is_none())
         .fetch_all(db)
@@ -280,7 +280,7 @@ pub async fn upcoming(
 }
 
 /// `first` then what `more` adds to it, without repeats, at most `n`.
-fn merge(mut first: Vec<i64>, more: Vec<i64>, n: i64) -> Vec<i64> {
+fn merge(mut first: Vec<CandidateId>, more: Vec<CandidateId>, n: i64) -> Vec<CandidateId> {
     for id in more {
         if first.len() as i64 >= n {
             break;
@@ -311,11 +311,11 @@ async fn upcoming_shuffled(
     db: &mut PgConnection,
     user: UserId,
     r: &Resolved,
-    after: Option<i64>,
+    after: Option<CandidateId>,
     n: i64,
-) -> sqlx::Result<Vec<i64>> {
+) -> sqlx::Result<Vec<CandidateId>> {
     let seed = r.seed;
-    let cursor: Option<(i32, i64)> = match after {
+    let cursor: Option<(i32, CandidateId)> = match after {
         Some(a) => {
             sqlx::query_as("SELECT shuffle_key, id FROM candidates WHERE id = $1")
                 .bind(a)
@@ -324,7 +324,7 @@ async fn upcoming_shuffled(
         }
         None => None,
     };
-    let mut legs: Vec<(bool, Option<(i32, i64)>)> = Vec::new();
+    let mut legs: Vec<(bool, Option<(i32, CandidateId)>)> = Vec::new();
     match cursor {
         Some((k, id)) if k >= seed => {
             legs.push((true, Some((k, id))));
@@ -357,7 +357,7 @@ async fn upcoming_shuffled(
             q.push(" AND c.id <> ").push_bind(a);
         }
         q.push(format!(" ORDER BY c.shuffle_key, c.id LIMIT {n}"));
-        let more: Vec<i64> = q.build_query_scalar().fetch_all(&mut *db).await?;
+        let more: Vec<CandidateId> = q.build_query_scalar().fetch_all(&mut *db).await?;
         found = merge(found, more, n);
         if found.len() as i64 >= n {
             break;

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use crate::domain::rating::RatingInput;
 use crate::domain::visibility::{RatingVisibility, ReviewSettings};
-use crate::domain::{Role, UserId, Verdict};
+use crate::domain::{CandidateId, Role, TagId, UserId, Verdict};
 
 /// What this viewer may see of others' ratings (`domain::visibility`):
 /// every project's settings, read once per request.
@@ -94,7 +94,7 @@ pub struct MyRating {
     pub verdict: Verdict,
     pub score: Option<i16>,
     pub notes: String,
-    pub tag_ids: Vec<i64>,
+    pub tag_ids: Vec<TagId>,
     pub rated_at: OffsetDateTime,
 }
 
@@ -114,7 +114,7 @@ pub struct RatingView {
 pub async fn mine(
     db: &mut PgConnection,
     user: UserId,
-    candidate: i64,
+    candidate: CandidateId,
 ) -> sqlx::Result<Option<MyRating>> {
     sqlx::query_as(
         "SELECT r.verdict, r.score, r.notes, r.rated_at,
@@ -132,7 +132,7 @@ pub async fn mine(
 /// Every current rating of the candidate, and every replaced one, newest first.
 pub async fn all_for(
     db: &mut PgConnection,
-    candidate: i64,
+    candidate: CandidateId,
 ) -> sqlx::Result<(Vec<RatingView>, Vec<RatingView>)> {
     let current = sqlx::query_as(
         "SELECT u.username, r.verdict, r.score, r.notes, r.rated_at, NULL::timestamptz AS replaced_at,
@@ -173,13 +173,13 @@ pub enum Saved {
 pub async fn save(
     db: &mut PgConnection,
     user: UserId,
-    candidate: i64,
+    candidate: CandidateId,
     input: &RatingInput,
     key: Option<&str>,
 ) -> sqlx::Result<Saved> {
     // A first rating is the common case: the rating, its tags and the count
     // in one statement (the tags and the count only if the rating was new).
-    let inserted: Option<i64> = sqlx::query_scalar(
+    let inserted: Option<CandidateId> = sqlx::query_scalar(
         "WITH new AS (
              INSERT INTO ratings (user_id, candidate_id, verdict, score, notes, idempotency_key)
              VALUES ($1, $2, $3, $4, $5, $6)
@@ -214,7 +214,7 @@ pub async fn save(
 async fn change(
     tx: &mut PgConnection,
     user: UserId,
-    candidate: i64,
+    candidate: CandidateId,
     input: &RatingInput,
     key: Option<&str>,
 ) -> sqlx::Result<Saved> {
@@ -270,8 +270,8 @@ async fn change(
 async fn write_tags(
     tx: &mut PgConnection,
     user: UserId,
-    candidate: i64,
-    tags: &[i64],
+    candidate: CandidateId,
+    tags: &[TagId],
 ) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM rating_tags WHERE user_id = $1 AND candidate_id = $2")
         .bind(user)
@@ -294,8 +294,8 @@ async fn write_tags(
 /// Takes back the reviewer's most recent rating: the one it replaced comes
 /// back from the history, or, if it was the first, the rating goes.
 /// Returns the candidate it concerned.
-pub async fn undo_last(tx: &mut PgConnection, user: UserId) -> sqlx::Result<Option<i64>> {
-    let Some(candidate): Option<i64> = sqlx::query_scalar(
+pub async fn undo_last(tx: &mut PgConnection, user: UserId) -> sqlx::Result<Option<CandidateId>> {
+    let Some(candidate): Option<CandidateId> = sqlx::query_scalar(
         "SELECT candidate_id FROM ratings WHERE user_id = $1 ORDER BY rated_at DESC LIMIT 1 FOR UPDATE",
     )
     .bind(user)
@@ -334,7 +334,7 @@ pub async fn undo_last(tx: &mut PgConnection, user: UserId) -> sqlx::Result<Opti
             .execute(&mut *tx)
             .await?;
             // Tags deleted since are simply left out.
-            let still: Vec<i64> = sqlx::query_scalar("SELECT id FROM tags WHERE id = ANY($1)")
+            let still: Vec<TagId> = sqlx::query_scalar("SELECT id FROM tags WHERE id = ANY($1)")
                 .bind(&tag_ids)
                 .fetch_all(&mut *tx)
                 .await?;
@@ -365,6 +365,6 @@ struct Replaced {
     verdict: Verdict,
     score: Option<i16>,
     notes: String,
-    tag_ids: Vec<i64>,
+    tag_ids: Vec<TagId>,
     rated_at: OffsetDateTime,
 }

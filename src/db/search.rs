@@ -31,20 +31,22 @@ use crate::domain::filter::{
     Around, CandidateFilter, Cone, Cursor, MetricRange, NonFinite, RatedState, SortKey,
 };
 use crate::domain::visibility::RatingVisibility;
-use crate::domain::{Problem, UserId, Verdict};
+use crate::domain::{
+    BeamId, CandidateId, ObservationId, Problem, ProjectId, TagId, UserId, Verdict,
+};
 
 /// A filter with its names resolved to ids, ready to become SQL.
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
-    pub project_id: Option<i64>,
-    pub observation_ids: Option<Vec<i64>>,
-    pub beam_ids: Option<Vec<i64>>,
+    pub project_id: Option<ProjectId>,
+    pub observation_ids: Option<Vec<ObservationId>>,
+    pub beam_ids: Option<Vec<BeamId>>,
     /// An `ILIKE` pattern (wildcards in the text escaped).
     pub name_pattern: Option<String>,
     pub rated: Option<RatedState>,
     pub reviewer_id: Option<UserId>,
     pub verdict: Option<Verdict>,
-    pub tag_ids: Option<Vec<i64>>,
+    pub tag_ids: Option<Vec<TagId>>,
     pub ranges: Vec<(i64, MetricRange)>,
     pub cone: Option<Cone>,
 }
@@ -136,8 +138,10 @@ pub async fn resolve(db: &mut PgConnection, f: &CandidateFilter) -> sqlx::Result
     if let Some(slug) = &f.project {
         match projects::by_slug(db, slug).await? {
             Some(p) => {
-                s.project_id = Some(p.id);
-                r.metrics = projects::metrics(db, p.id).await?;
+                // `Project` keeps a bare id for the upload path.
+                let id = ProjectId(p.id);
+                s.project_id = Some(id);
+                r.metrics = projects::metrics(db, id).await?;
                 r.project = Some(p);
             }
             None => r.problems.push(Problem::new(
@@ -151,7 +155,7 @@ pub async fn resolve(db: &mut PgConnection, f: &CandidateFilter) -> sqlx::Result
         _ => String::new(),
     };
     if let Some(ext) = &f.observation {
-        let ids: Vec<i64> = sqlx::query_scalar(
+        let ids: Vec<ObservationId> = sqlx::query_scalar(
             "SELECT id FROM observations WHERE external_id = $1 AND ($2::bigint IS NULL OR project_id = $2)",
         )
         .bind(ext)
@@ -167,7 +171,7 @@ pub async fn resolve(db: &mut PgConnection, f: &CandidateFilter) -> sqlx::Result
         s.observation_ids = Some(ids);
     }
     if let Some(beam) = &f.beam {
-        let ids: Vec<i64> = sqlx::query_scalar(
+        let ids: Vec<BeamId> = sqlx::query_scalar(
             "SELECT b.id FROM beams b JOIN observations o ON o.id = b.observation_id
              WHERE b.name = $1 AND ($2::bigint IS NULL OR o.project_id = $2)
                AND ($3::bigint[] IS NULL OR b.observation_id = ANY($3))",
@@ -204,7 +208,7 @@ pub async fn resolve(db: &mut PgConnection, f: &CandidateFilter) -> sqlx::Result
     }
     if let Some(tag) = &f.tag {
         // Without a project, a tag name means that tag in every project.
-        let ids: Vec<i64> = sqlx::query_scalar(
+        let ids: Vec<TagId> = sqlx::query_scalar(
             "SELECT id FROM tags WHERE lower(name) = lower($1) AND ($2::bigint IS NULL OR project_id = $2)",
         )
         .bind(tag)
@@ -533,7 +537,7 @@ fn segments(sort: &SortSpec) -> Vec<Segment> {
 /// A row of the candidate table.
 #[derive(Debug, Clone)]
 pub struct TableRow {
-    pub id: i64,
+    pub id: CandidateId,
     pub name: String,
     pub project: String,
     pub observation: String,
@@ -860,9 +864,9 @@ pub async fn page(
         }
     }
     if !columns.is_empty() && !page.rows.is_empty() {
-        let ids: Vec<i64> = page.rows.iter().map(|r| r.id).collect();
+        let ids: Vec<CandidateId> = page.rows.iter().map(|r| r.id).collect();
         let metric_ids: Vec<i64> = columns.iter().map(|m| m.id).collect();
-        let values: Vec<(i64, i64, f64)> = sqlx::query_as(
+        let values: Vec<(CandidateId, i64, f64)> = sqlx::query_as(
             "SELECT candidate_id, metric_id, value FROM candidate_metrics
              WHERE candidate_id = ANY($1) AND metric_id = ANY($2)",
         )
@@ -870,7 +874,7 @@ pub async fn page(
         .bind(&metric_ids)
         .fetch_all(&mut *db)
         .await?;
-        let by: HashMap<(i64, i64), f64> =
+        let by: HashMap<(CandidateId, i64), f64> =
             values.into_iter().map(|(c, m, v)| ((c, m), v)).collect();
         for row in &mut page.rows {
             row.metrics = metric_ids
@@ -999,7 +1003,7 @@ pub async fn verdict_counts(
     db: &mut PgConnection,
     scope: &Scope,
     v: &RatingVisibility,
-) -> sqlx::Result<Vec<(i64, [i64; 3])>> {
+) -> sqlx::Result<Vec<(CandidateId, [i64; 3])>> {
     let mut q = QueryBuilder::new(
         "SELECT r.candidate_id, count(*) FILTER (WHERE r.verdict = 'real'),
                 count(*) FILTER (WHERE r.verdict = 'not_real'), count(*) FILTER (WHERE r.verdict = 'unsure')
@@ -1013,7 +1017,7 @@ pub async fn verdict_counts(
         push_visible(&mut q, v, "c");
     }
     q.push(" GROUP BY r.candidate_id HAVING count(*) >= 2");
-    let rows: Vec<(i64, i64, i64, i64)> =
+    let rows: Vec<(CandidateId, i64, i64, i64)> =
         q.build_query_as().persistent(false).fetch_all(db).await?;
     Ok(rows
         .into_iter()
@@ -1064,7 +1068,7 @@ pub async fn reviewer_pairs(
 /// A candidate whose current ratings disagree.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Disagreement {
-    pub id: i64,
+    pub id: CandidateId,
     pub name: String,
     pub project: String,
     /// "alice: real", … by username.
@@ -1076,7 +1080,7 @@ pub struct Disagreement {
 /// those whose ratings the viewer may see.
 pub async fn disagreements(
     db: &mut PgConnection,
-    ids: &[i64],
+    ids: &[CandidateId],
     v: &RatingVisibility,
     limit: i64,
 ) -> sqlx::Result<Vec<Disagreement>> {
@@ -1109,7 +1113,7 @@ pub async fn disagreements(
 
 /// Whether `scope` is whole projects: `Some(Some(p))` for the project
 /// `p`, `Some(None)` for every project, `None` when it is narrower.
-pub fn whole_projects(scope: &Scope) -> Option<Option<i64>> {
+pub fn whole_projects(scope: &Scope) -> Option<Option<ProjectId>> {
     let mut rest = scope.clone();
     let project = rest.project_id.take();
     rest.is_everything().then_some(project)
@@ -1119,14 +1123,14 @@ pub fn whole_projects(scope: &Scope) -> Option<Option<i64>> {
 /// this viewer: whole projects whose every rating the viewer may see
 /// (`None` when the scope is narrower or the blind rule hides some of the
 /// ratings: the queries above answer those).
-pub fn precomputed_for(scope: &Scope, v: &RatingVisibility) -> Option<Option<i64>> {
+pub fn precomputed_for(scope: &Scope, v: &RatingVisibility) -> Option<Option<ProjectId>> {
     match whole_projects(scope)? {
         None => v.sees_everything().then_some(None),
         Some(p) => v.sees_project(p).then_some(Some(p)),
     }
 }
 
-fn push_project(q: &mut QueryBuilder<'_, Postgres>, column: &str, project: Option<i64>) {
+fn push_project(q: &mut QueryBuilder<'_, Postgres>, column: &str, project: Option<ProjectId>) {
     if let Some(p) = project {
         q.push(format!(" AND {column} = ")).push_bind(p);
     }
@@ -1136,7 +1140,7 @@ fn push_project(q: &mut QueryBuilder<'_, Postgres>, column: &str, project: Optio
 /// hidden by the blind rule, so these serve every viewer.
 pub async fn precomputed_totals(
     db: &mut PgConnection,
-    project: Option<i64>,
+    project: Option<ProjectId>,
 ) -> sqlx::Result<Totals> {
     // The candidates by an index-only count (unrated ones are not in the
     // shapes), the rest from the shapes.
@@ -1162,7 +1166,7 @@ pub async fn precomputed_totals(
 /// [`per_reviewer`] of whole projects.
 pub async fn precomputed_per_reviewer(
     db: &mut PgConnection,
-    project: Option<i64>,
+    project: Option<ProjectId>,
 ) -> sqlx::Result<Vec<(String, Verdict, i64)>> {
     let mut q = QueryBuilder::new(
         "SELECT u.username, s.verdict, sum(s.ratings)::bigint
@@ -1176,7 +1180,7 @@ pub async fn precomputed_per_reviewer(
 /// [`per_tag`] of whole projects.
 pub async fn precomputed_per_tag(
     db: &mut PgConnection,
-    project: Option<i64>,
+    project: Option<ProjectId>,
 ) -> sqlx::Result<Vec<(String, String, i64, i64)>> {
     let mut q = QueryBuilder::new(
         "SELECT tg.name, p.slug, s.ratings, s.candidates
@@ -1193,7 +1197,7 @@ pub async fn precomputed_per_tag(
 /// the candidates of one combination counted together.
 pub async fn precomputed_shapes(
     db: &mut PgConnection,
-    project: Option<i64>,
+    project: Option<ProjectId>,
 ) -> sqlx::Result<Vec<([i64; 3], i64)>> {
     let mut q = QueryBuilder::new(
         "SELECT n_real::bigint, n_not_real::bigint, n_unsure::bigint, sum(candidates)::bigint
@@ -1211,7 +1215,7 @@ pub async fn precomputed_shapes(
 /// [`reviewer_pairs`] of whole projects.
 pub async fn precomputed_pairs(
     db: &mut PgConnection,
-    project: Option<i64>,
+    project: Option<ProjectId>,
 ) -> sqlx::Result<Vec<(String, String, i64, i64)>> {
     let mut q = QueryBuilder::new(
         "SELECT CASE WHEN lower(ua.username) < lower(ub.username) THEN ua.username ELSE ub.username END AS first,
@@ -1231,7 +1235,7 @@ pub async fn precomputed_pairs(
 /// current ratings disagree, with who said what ([`disagreements`]).
 pub async fn precomputed_disagreements(
     db: &mut PgConnection,
-    project: Option<i64>,
+    project: Option<ProjectId>,
     limit: i64,
 ) -> sqlx::Result<Vec<Disagreement>> {
     // Walks the names in order (an index-only scan) and probes the small
@@ -1290,7 +1294,7 @@ impl RatingsExport {
 /// (unless `RatingsExport::None`) one rating.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ExportRow {
-    pub candidate_id: i64,
+    pub candidate_id: CandidateId,
     pub project: String,
     pub observation: String,
     pub beam: Option<String>,

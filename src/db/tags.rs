@@ -2,7 +2,7 @@
 //! merge and delete. The order (`position`, then name) is the order on the
 //! rating page, where the first nine get the keys 1-9.
 
-use crate::domain::TagId;
+use crate::domain::{ProjectId, TagId};
 use sqlx::{FromRow, PgConnection, PgExecutor};
 
 #[derive(Debug, Clone, FromRow)]
@@ -233,7 +233,7 @@ pub async fn delete_unused(
 }
 
 /// The project's tag names in rating-page order.
-pub async fn names(db: impl PgExecutor<'_>, project: i64) -> sqlx::Result<Vec<String>> {
+pub async fn names(db: impl PgExecutor<'_>, project: ProjectId) -> sqlx::Result<Vec<String>> {
     sqlx::query_scalar("SELECT name FROM tags WHERE project_id = $1 ORDER BY position, name")
         .bind(project)
         .fetch_all(db)
@@ -250,7 +250,7 @@ pub async fn names_everywhere(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<Strin
 
 /// Adds a tag a reviewer typed, at the end of the order, unless the project
 /// has it already. True if it was added.
-pub async fn ensure(db: impl PgExecutor<'_>, project: i64, name: &str) -> sqlx::Result<bool> {
+pub async fn ensure(db: impl PgExecutor<'_>, project: ProjectId, name: &str) -> sqlx::Result<bool> {
     let created = sqlx::query(
         "INSERT INTO tags (project_id, name, position)
          SELECT $1, $2, coalesce(max(position) + 1, 0) FROM tags WHERE project_id = $1

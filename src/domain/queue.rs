@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::TagId;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum QueueMode {
@@ -127,7 +129,7 @@ pub struct QueueView {
     /// Observation external id within the project.
     pub observation: Option<String>,
     /// Only candidates someone tagged with this tag (id).
-    pub tag: Option<i64>,
+    pub tag: Option<TagId>,
     pub order: QueueOrder,
     pub mode: QueueMode,
     /// A candidate-table query string (`domain::filter`): only candidates

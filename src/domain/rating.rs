@@ -3,6 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::domain::TagId;
+
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type, serde::Serialize, serde::Deserialize,
 )]
@@ -86,7 +88,7 @@ pub const MAX_NOTES_CHARS: usize = 10_000;
 #[derive(Debug, Clone, PartialEq)]
 pub struct RatingInput {
     pub verdict: Verdict,
-    pub tag_ids: Vec<i64>,
+    pub tag_ids: Vec<TagId>,
     pub notes: String,
     pub score: Option<Score>,
 }
@@ -99,13 +101,13 @@ impl RatingInput {
         tags: &[String],
         notes: &str,
         score: Option<&str>,
-        allowed: &[i64],
+        allowed: &[TagId],
         score_enabled: bool,
     ) -> Result<Self, String> {
         let verdict: Verdict = verdict.parse()?;
         let mut tag_ids = Vec::with_capacity(tags.len());
         for t in tags {
-            let id: i64 = t.parse().map_err(|_| format!("{t:?} is not a tag"))?;
+            let id: TagId = t.parse().map_err(|_| format!("{t:?} is not a tag"))?;
             if !allowed.contains(&id) {
                 return Err(format!("tag {id} does not belong to this project"));
             }
@@ -145,15 +147,15 @@ mod tests {
             &["3".into(), "1".into(), "3".into()],
             " hi \r\n",
             None,
-            &[1, 3],
+            &[TagId(1), TagId(3)],
             false,
         )
         .unwrap();
-        assert_eq!(r.tag_ids, vec![1, 3]);
+        assert_eq!(r.tag_ids, vec![TagId(1), TagId(3)]);
         assert_eq!(r.notes, "hi");
         assert!(RatingInput::parse("maybe", &[], "", None, &[], false).is_err());
-        assert!(RatingInput::parse("real", &["9".into()], "", None, &[1], false).is_err());
-        assert!(RatingInput::parse("real", &["x".into()], "", None, &[1], false).is_err());
+        assert!(RatingInput::parse("real", &["9".into()], "", None, &[TagId(1)], false).is_err());
+        assert!(RatingInput::parse("real", &["x".into()], "", None, &[TagId(1)], false).is_err());
         assert!(RatingInput::parse("real", &[], "", Some("3"), &[], false).is_err());
         assert_eq!(
             RatingInput::parse("real", &[], "", Some("3"), &[], true)

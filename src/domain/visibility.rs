@@ -17,12 +17,12 @@
 //! project's two settings; `db::visibility` turns it into SQL, and
 //! [`RatingVisibility::sees_others`] is the same rule for one candidate.
 
-use crate::domain::{Role, UserId};
+use crate::domain::{ProjectId, Role, UserId};
 
 /// A project's settings that bear on the rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct ReviewSettings {
-    pub project_id: i64,
+    pub project_id: ProjectId,
     /// Everyone sees every rating.
     pub open_review: bool,
     /// Administrators see every rating.
@@ -34,7 +34,7 @@ pub struct ReviewSettings {
 pub struct RatingVisibility {
     viewer: UserId,
     /// Projects whose ratings this viewer sees whether or not they rated.
-    open_projects: Vec<i64>,
+    open_projects: Vec<ProjectId>,
     /// Every project is open to this viewer (so no query needs a condition).
     everywhere: bool,
 }
@@ -65,18 +65,18 @@ impl RatingVisibility {
     }
 
     /// Projects whose ratings the viewer sees in full.
-    pub fn open_projects(&self) -> &[i64] {
+    pub fn open_projects(&self) -> &[ProjectId] {
         &self.open_projects
     }
 
     /// Whether the viewer may see others' ratings of a candidate of
     /// `project`, given whether they have a current rating of it.
-    pub fn sees_others(&self, project: i64, rated_it: bool) -> bool {
+    pub fn sees_others(&self, project: ProjectId, rated_it: bool) -> bool {
         rated_it || self.sees_project(project)
     }
 
     /// Whether the viewer sees every rating of the project.
-    pub fn sees_project(&self, project: i64) -> bool {
+    pub fn sees_project(&self, project: ProjectId) -> bool {
         self.everywhere || self.open_projects.contains(&project)
     }
 }
@@ -87,7 +87,7 @@ mod tests {
 
     fn settings(project_id: i64, open_review: bool, admins_see_all: bool) -> ReviewSettings {
         ReviewSettings {
-            project_id,
+            project_id: ProjectId(project_id),
             open_review,
             admins_see_all,
         }
@@ -99,8 +99,8 @@ mod tests {
         for role in [Role::Reviewer, Role::Admin] {
             let v = RatingVisibility::new(UserId(7), role, &all);
             assert!(!v.sees_everything());
-            assert!(!v.sees_others(1, false), "{role:?}");
-            assert!(v.sees_others(1, true), "{role:?}");
+            assert!(!v.sees_others(ProjectId(1), false), "{role:?}");
+            assert!(v.sees_others(ProjectId(1), true), "{role:?}");
         }
     }
 
@@ -108,18 +108,19 @@ mod tests {
     fn open_review_shows_everything_to_everyone() {
         let all = [settings(1, true, false), settings(2, false, false)];
         let v = RatingVisibility::new(UserId(7), Role::Reviewer, &all);
-        assert!(v.sees_others(1, false));
-        assert!(!v.sees_others(2, false));
-        assert_eq!(v.open_projects(), &[1]);
+        assert!(v.sees_others(ProjectId(1), false));
+        assert!(!v.sees_others(ProjectId(2), false));
+        assert_eq!(v.open_projects(), &[ProjectId(1)]);
         assert!(!v.sees_everything());
     }
 
     #[test]
     fn admins_see_all_exempts_administrators_only() {
         let all = [settings(1, false, true)];
-        assert!(!RatingVisibility::new(UserId(7), Role::Reviewer, &all).sees_others(1, false));
+        assert!(!RatingVisibility::new(UserId(7), Role::Reviewer, &all)
+            .sees_others(ProjectId(1), false));
         let admin = RatingVisibility::new(UserId(7), Role::Admin, &all);
-        assert!(admin.sees_others(1, false));
+        assert!(admin.sees_others(ProjectId(1), false));
         assert!(admin.sees_everything());
     }
 
@@ -127,6 +128,6 @@ mod tests {
     fn a_project_not_in_the_list_is_blind() {
         let v = RatingVisibility::new(UserId(7), Role::Admin, &[]);
         assert!(!v.sees_everything());
-        assert!(!v.sees_others(3, false));
+        assert!(!v.sees_others(ProjectId(3), false));
     }
 }

@@ -20,7 +20,7 @@ use crate::db::ratings::{self, MyRating, RatingView};
 use crate::db::users::User;
 use crate::domain::rating::RatingInput;
 use crate::domain::{frames, sexagesimal, SkyPos, UserId, Verdict};
-use crate::domain::{CandidateId, FileId};
+use crate::domain::{CandidateId, FileId, TagId};
 use crate::web::pages::gif_player::GifPlayer;
 use crate::web::paths;
 use crate::web::plumbing::access::{see_other, CurrentUser};
@@ -49,7 +49,7 @@ pub struct Position {
 }
 
 pub struct TagOption {
-    pub id: i64,
+    pub id: TagId,
     pub name: String,
     pub description: String,
     pub key: Option<usize>,
@@ -79,7 +79,7 @@ pub struct CandidateView {
     /// The blind rule lets this reviewer see others' ratings of it.
     pub sees_others: bool,
     pub queue_label: String,
-    pub prev: Option<i64>,
+    pub prev: Option<CandidateId>,
     pub prefetch: Vec<String>,
     pub form_key: String,
 }
@@ -123,7 +123,7 @@ fn size_text(bytes: i64) -> String {
 pub fn media_url(f: &FileRef) -> String {
     let ext =
         crate::media::ContentKind::from_mime(&f.content_type).map_or("bin", |k| k.extension());
-    paths::media(FileId(f.id), &format!("{}.{ext}", f.role))
+    paths::media(f.id, &format!("{}.{ext}", f.role))
 }
 
 fn links(files: &[FileRef]) -> (Vec<Link>, Vec<Link>) {
@@ -156,9 +156,9 @@ fn links(files: &[FileRef]) -> (Vec<Link>, Vec<Link>) {
 pub async fn load_view(
     conn: &mut PgConnection,
     user: UserId,
-    id: i64,
+    id: CandidateId,
     q: &Resolved,
-    trail: &[i64],
+    trail: &[CandidateId],
     following: Following,
 ) -> WebResult<CandidateView> {
     let c = cand::detail(conn, id)
@@ -205,7 +205,7 @@ pub async fn load_view(
     } else {
         (Vec::new(), Vec::new())
     };
-    let my_tags: &[i64] = mine.as_ref().map_or(&[], |m| m.tag_ids.as_slice());
+    let my_tags: &[TagId] = mine.as_ref().map_or(&[], |m| m.tag_ids.as_slice());
     let tags = cand::tags(conn, c.project_id)
         .await?
         .into_iter()
@@ -282,7 +282,7 @@ pub async fn load_view(
 /// already asked the queue for it.
 #[derive(Debug, Clone, Copy)]
 pub enum Following {
-    Known(Option<i64>),
+    Known(Option<CandidateId>),
     Unknown,
 }
 
@@ -336,7 +336,7 @@ pub struct EmptyFragment {
 /// What `show` shows: a candidate by its id, or what the queue has just
 /// offered.
 enum Shown {
-    Id(i64),
+    Id(CandidateId),
     Queue(Box<Asked>),
 }
 
@@ -346,8 +346,8 @@ enum Shown {
 struct Asked {
     conn: PoolConnection<Postgres>,
     q: Resolved,
-    target: Option<i64>,
-    following: Option<i64>,
+    target: Option<CandidateId>,
+    following: Option<CandidateId>,
 }
 
 /// The answer that shows a candidate (or the empty queue): a fragment with
@@ -398,7 +398,7 @@ async fn show(
             view,
             csrf_token: layout.csrf_token,
         }
-        .with_header("HX-Push-Url", paths::candidate(CandidateId(id)))
+        .with_header("HX-Push-Url", paths::candidate(id))
         .into_response()
     } else {
         CandidatePage { layout, view }.into_response()
@@ -409,7 +409,7 @@ async fn show(
 async fn ask_queue(
     mut conn: PoolConnection<Postgres>,
     user: &User,
-    after: Option<i64>,
+    after: Option<CandidateId>,
 ) -> WebResult<Asked> {
     let v = ratings::visibility(&mut conn, user.id, user.role).await?;
     let q = queue::load(&mut conn, v).await?;
@@ -423,11 +423,8 @@ async fn ask_queue(
 }
 
 /// Where a plain browser goes after an action: the candidate, or the queue.
-fn go(target: Option<i64>) -> Response {
-    see_other(&target.map_or_else(
-        || paths::NEXT.to_string(),
-        |t| paths::candidate(CandidateId(t)),
-    ))
+fn go(target: Option<CandidateId>) -> Response {
+    see_other(&target.map_or_else(|| paths::NEXT.to_string(), paths::candidate))
 }
 
 #[handler]
@@ -435,14 +432,14 @@ pub async fn page(
     req: &Request,
     state: Data<&AppState>,
     CurrentUser(user): CurrentUser,
-    Path(CandidateId(id)): Path<CandidateId>,
+    Path(id): Path<CandidateId>,
 ) -> WebResult<Response> {
     show(req, &state, &user, Shown::Id(id), true).await
 }
 
 #[derive(Deserialize)]
 pub struct AfterParam {
-    after: Option<i64>,
+    after: Option<CandidateId>,
 }
 
 /// `/next`: the next candidate of my queue, after `after` if given.
@@ -456,7 +453,7 @@ pub async fn next(
     let asked = ask_queue(state.pool.acquire().await?, &user, p.after).await?;
     if !is_htmx(req) {
         if let Some(id) = asked.target {
-            return Ok(see_other(&paths::candidate(CandidateId(id))));
+            return Ok(see_other(&paths::candidate(id)));
         }
     }
     show(req, &state, &user, Shown::Queue(Box::new(asked)), true).await
@@ -464,7 +461,7 @@ pub async fn next(
 
 #[derive(Deserialize)]
 pub struct FromParam {
-    from: i64,
+    from: CandidateId,
 }
 
 /// `/previous?from=ID`: back through what this reviewer was shown.
@@ -485,7 +482,7 @@ pub async fn previous(
         .or_else(|| trail.last().copied().filter(|&t| t != p.from))
         .unwrap_or(p.from);
     if !is_htmx(req) {
-        return Ok(see_other(&paths::candidate(CandidateId(target))));
+        return Ok(see_other(&paths::candidate(target)));
     }
     // Walking back does not add to the trail, or the next step back would
     // return to where we came from.
@@ -508,7 +505,7 @@ pub async fn rate(
     req: &Request,
     state: Data<&AppState>,
     CurrentUser(user): CurrentUser,
-    Path(CandidateId(id)): Path<CandidateId>,
+    Path(id): Path<CandidateId>,
     body: poem::Body,
 ) -> WebResult<Response> {
     // Repeated `tags` fields need a parser that collects them.
@@ -593,7 +590,7 @@ pub async fn undo(
         ));
     };
     if !is_htmx(req) {
-        return Ok(see_other(&paths::candidate(CandidateId(id))));
+        return Ok(see_other(&paths::candidate(id)));
     }
     show(req, &state, &user, Shown::Id(id), true).await
 }
@@ -606,11 +603,11 @@ pub struct NearbyParams {
 #[derive(Template, WebTemplate)]
 #[template(path = "candidate/_nearby.html")]
 pub struct NearbyFragment {
-    id: i64,
+    id: CandidateId,
     radius: f64,
     ra: f64,
     dec: f64,
-    candidates: Vec<(i64, String, String, f64)>,
+    candidates: Vec<(CandidateId, String, String, f64)>,
     pulsars: Vec<crate::db::pulsars::PulsarRow>,
     pulsar_seps: Vec<f64>,
     error: Option<String>,
@@ -622,7 +619,7 @@ pub const MAX_NEARBY_ARCSEC: f64 = 3600.0;
 #[handler]
 pub async fn nearby(
     state: Data<&AppState>,
-    Path(CandidateId(id)): Path<CandidateId>,
+    Path(id): Path<CandidateId>,
     Query(p): Query<NearbyParams>,
 ) -> WebResult<NearbyFragment> {
     let mut conn = state.pool.acquire().await?;
@@ -664,23 +661,23 @@ pub async fn nearby(
 
 #[derive(Deserialize)]
 pub struct FireflyParams {
-    file: Option<i64>,
+    file: Option<FileId>,
 }
 
 #[derive(Template, WebTemplate)]
 #[template(path = "candidate/_firefly.html")]
 pub struct FireflyFragment {
     src: String,
-    files: Vec<(i64, String)>,
-    current: i64,
-    id: i64,
+    files: Vec<(FileId, String)>,
+    current: FileId,
+    id: CandidateId,
 }
 
 /// Firefly, in an iframe, on one of the candidate's FITS files.
 #[handler]
 pub async fn firefly(
     state: Data<&AppState>,
-    Path(CandidateId(id)): Path<CandidateId>,
+    Path(id): Path<CandidateId>,
     Query(p): Query<FireflyParams>,
 ) -> WebResult<Response> {
     let mut conn = state.pool.acquire().await?;
@@ -739,7 +736,7 @@ pub struct NewTag {
 pub async fn add_tag(
     state: Data<&AppState>,
     session: TypedSession,
-    Path(CandidateId(id)): Path<CandidateId>,
+    Path(id): Path<CandidateId>,
     Form(f): Form<NewTag>,
 ) -> WebResult<Response> {
     let mut conn = state.pool.acquire().await?;
@@ -763,5 +760,5 @@ pub async fn add_tag(
     session
         .flash(crate::web::plumbing::session::FlashKind::Success, msg)
         .await?;
-    Ok(see_other(&paths::candidate(CandidateId(id))))
+    Ok(see_other(&paths::candidate(id)))
 }

@@ -22,7 +22,7 @@ use crate::domain::filter::{
     CandidateFilter, Cursor, NonFinite, RatedState, SortKey, MAX_RADIUS_ARCMIN,
 };
 use crate::domain::visibility::RatingVisibility;
-use crate::domain::{sexagesimal, Problem, Ra, UserId, Verdict};
+use crate::domain::{sexagesimal, CandidateId, Problem, Ra, UserId, Verdict};
 use crate::web::paths;
 use crate::web::plumbing::access::{see_other, CurrentUser};
 use crate::web::plumbing::error::WebResult;
@@ -122,7 +122,7 @@ pub async fn load_form(
     res: &Resolution,
     which: FormFor,
 ) -> sqlx::Result<FormView> {
-    let project_id = res.project.as_ref().map(|p| p.id);
+    let project_id = res.scope.project_id;
     let mut projects = vec![choice("", "all projects", f.project.is_none())];
     projects.extend(db::projects::names(&mut *db).await?.into_iter().map(|p| {
         let sel = f.project.as_deref() == Some(p.slug.as_str());
@@ -273,7 +273,7 @@ pub struct Header {
 }
 
 pub struct RowView {
-    pub id: i64,
+    pub id: CandidateId,
     pub name: String,
     pub project: String,
     pub observation: String,

@@ -59,8 +59,8 @@ use crate::db::users::User;
 use crate::domain::filter::CandidateFilter;
 use crate::domain::text::xml_escape;
 use crate::domain::visibility::RatingVisibility;
-use crate::domain::CandidateId;
 use crate::domain::Problem;
+use crate::domain::{CandidateId, ProjectId};
 use crate::transport::Cuts;
 use crate::web::plumbing::access::CurrentUser;
 use crate::web::plumbing::error::{AppError, WebResult};
@@ -109,7 +109,7 @@ impl Shape {
     /// project's metric keys (a key shared by projects is one column).
     async fn load(
         conn: &mut PgConnection,
-        project_id: Option<i64>,
+        project_id: Option<ProjectId>,
         ratings: RatingsExport,
     ) -> sqlx::Result<Self> {
         let defs = crate::db::projects::export_metrics(conn, project_id).await?;
@@ -683,7 +683,7 @@ fn mjd(t: OffsetDateTime) -> f64 {
 #[handler]
 pub async fn light_curve(
     state: Data<&AppState>,
-    Path(CandidateId(id)): Path<CandidateId>,
+    Path(id): Path<CandidateId>,
 ) -> WebResult<Response> {
     let mut conn = state.pool.acquire().await?;
     let c = cand::detail(&mut conn, id)

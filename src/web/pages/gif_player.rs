@@ -63,17 +63,18 @@ impl GifPlayer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::FileId;
     use askama::Template;
 
     fn file(id: i64, role: &str, content_type: &str, derived_from: Option<i64>) -> FileRef {
         FileRef {
-            id,
+            id: FileId(id),
             role: role.into(),
             content_type: content_type.into(),
             size_bytes: 10,
             storage_path: String::new(),
             original_name: String::new(),
-            derived_from,
+            derived_from: derived_from.map(FileId),
             owner: "candidate".into(),
             frames: None,
             frame_ms: None,

@@ -43,7 +43,7 @@ use crate::db::search::{self, Disagreement, Scope, Totals};
 use crate::domain::filter::CandidateFilter;
 use crate::domain::text::xml_escape;
 use crate::domain::visibility::RatingVisibility;
-use crate::domain::Verdict;
+use crate::domain::{CandidateId, Verdict};
 use crate::plot::palette::{self, ACCENT, INK, MUTED, PAPER};
 use crate::web::pages::candidates::{
     default_view_redirect, load_form, raw_query, FormFor, FormView,
@@ -354,7 +354,7 @@ async fn rest(conn: &mut PgConnection, s: &Scope, v: &RatingVisibility) -> sqlx:
         });
     }
     let counts = search::verdict_counts(conn, s, v).await?;
-    let disagreeing: Vec<i64> = counts
+    let disagreeing: Vec<CandidateId> = counts
         .iter()
         .filter(|(_, c)| c.iter().filter(|&&n| n > 0).count() > 1)
         .map(|(id, _)| *id)

@@ -5,7 +5,7 @@ use poem::{FromRequest, Request, RequestBody};
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
-use crate::domain::UserId;
+use crate::domain::{CandidateId, UserId};
 use crate::web::plumbing::error::AppError;
 
 /// A fresh CSRF token: 32 random bytes as hex.
@@ -111,7 +111,7 @@ impl TypedSession {
     }
 
     /// The candidates this reviewer was shown, oldest first.
-    pub async fn trail(&self) -> Result<Vec<i64>, AppError> {
+    pub async fn trail(&self) -> Result<Vec<CandidateId>, AppError> {
         Ok(self
             .0
             .get(TRAIL)
@@ -121,7 +121,7 @@ impl TypedSession {
     }
 
     /// Records that the reviewer was shown `candidate`.
-    pub async fn push_trail(&self, candidate: i64) -> Result<(), AppError> {
+    pub async fn push_trail(&self, candidate: CandidateId) -> Result<(), AppError> {
         let mut t = self.trail().await?;
         if t.last() == Some(&candidate) {
             return Ok(());
