@@ -16,6 +16,7 @@ use sqlx::PgPool;
 use super::CliError;
 use crate::config::{Config, Source};
 use crate::db::files::{self, Checked};
+use crate::domain::FileId;
 use crate::media::{self, ContentKind, MediaStore};
 
 pub const USAGE: &str = "\
@@ -414,7 +415,7 @@ async fn repair_rows(
     // Sources before the previews made from them, and a preview of a
     // preview (a GIF's strip) after its GIF.
     dangling.sort_by_key(|(r, _)| (r.derived_from.is_some(), r.id));
-    let mut gone: HashSet<i64> = HashSet::new();
+    let mut gone: HashSet<FileId> = HashSet::new();
     for (row, fault) in dangling {
         if gone.contains(&row.id) {
             continue;
@@ -512,7 +513,7 @@ async fn rerender(
     pool: &PgPool,
     media: &MediaStore,
     row: &Checked,
-    source_id: i64,
+    source_id: FileId,
 ) -> anyhow::Result<Option<String>> {
     let mut conn = pool.acquire().await?;
     let Some(source) = files::checked_by_id(&mut conn, source_id).await? else {

@@ -319,10 +319,10 @@ async fn gleamx(ingest: &Ingest, user: UserId, rng: &mut Rng) -> anyhow::Result<
 async fn pulsars_near(pool: &PgPool, rng: &mut Rng) -> anyhow::Result<usize> {
     let near = crate::db::candidates::first_positions(pool).await?;
     let mut list = Vec::new();
-    for (k, &crate::db::candidates::Position { ra, dec }) in near.iter().step_by(37).enumerate() {
+    for (k, at) in near.iter().step_by(37).enumerate() {
         let pos = SkyPos::new(
-            (ra + rng.range(-0.002, 0.002)).rem_euclid(360.0),
-            (dec + rng.range(-0.002, 0.002)).clamp(-90.0, 90.0),
+            (at.ra.degrees() + rng.range(-0.002, 0.002)).rem_euclid(360.0),
+            (at.dec.degrees() + rng.range(-0.002, 0.002)).clamp(-90.0, 90.0),
         )
         .map_err(anyhow::Error::msg)?;
         let name = format!(

@@ -8,22 +8,22 @@ use sqlx::{PgConnection, PgExecutor};
 use time::OffsetDateTime;
 
 use crate::domain::upload::CandidateSpec;
-use crate::domain::{BeamId, CandidateId, FileId, ObservationId, ProjectId, TagId, UserId};
+use crate::domain::{BeamId, CandidateId, FileId, ObservationId, ProjectId, SkyPos, TagId, UserId};
 
 /// What is stored for a candidate name, for deciding what a re-send changes.
 #[derive(Debug, Clone)]
 pub struct Existing {
-    pub id: i64,
+    pub id: CandidateId,
     pub content_hash: String,
     pub light_curve_hash: Option<String>,
 }
 
 pub async fn existing(
     db: &mut PgConnection,
-    observation: i64,
+    observation: ObservationId,
     names: &[String],
 ) -> sqlx::Result<HashMap<String, Existing>> {
-    let rows: Vec<(String, i64, String, Option<String>)> = sqlx::query_as(
+    let rows: Vec<(String, CandidateId, String, Option<String>)> = sqlx::query_as(
         "SELECT c.name, c.id, c.content_hash, l.content_hash
          FROM candidates c LEFT JOIN light_curves l ON l.candidate_id = c.id
          WHERE c.observation_id = $1 AND c.name = ANY($2)",
@@ -51,24 +51,24 @@ pub async fn existing(
 /// changed, with its beam resolved.
 pub struct CoreWrite<'a> {
     pub spec: &'a CandidateSpec,
-    pub beam_id: Option<i64>,
+    pub beam_id: Option<BeamId>,
 }
 
 /// Inserts or updates the core records; returns name → id for each.
 #[tracing::instrument(skip_all, fields(n = rows.len()))]
 pub async fn write_core(
     db: &mut PgConnection,
-    project: i64,
-    observation: i64,
+    project: ProjectId,
+    observation: ObservationId,
     user: UserId,
     rows: &[CoreWrite<'_>],
     metric_ids: &HashMap<String, i64>,
-) -> sqlx::Result<HashMap<String, i64>> {
+) -> sqlx::Result<HashMap<String, CandidateId>> {
     if rows.is_empty() {
         return Ok(HashMap::new());
     }
     let names: Vec<&str> = rows.iter().map(|r| r.spec.name.as_str()).collect();
-    let beams: Vec<Option<i64>> = rows.iter().map(|r| r.beam_id).collect();
+    let beams: Vec<Option<BeamId>> = rows.iter().map(|r| r.beam_id).collect();
     let ras: Vec<f64> = rows.iter().map(|r| r.spec.pos.ra.degrees()).collect();
     let decs: Vec<f64> = rows.iter().map(|r| r.spec.pos.dec.degrees()).collect();
     let attrs: Vec<serde_json::Value> = rows
@@ -76,7 +76,7 @@ pub async fn write_core(
         .map(|r| serde_json::Value::Object(r.spec.attributes.clone()))
         .collect();
     let hashes: Vec<String> = rows.iter().map(|r| r.spec.content_hash()).collect();
-    let ids: Vec<(String, i64)> = sqlx::query_as(
+    let ids: Vec<(String, CandidateId)> = sqlx::query_as(
         "INSERT INTO candidates (project_id, observation_id, created_by, name, beam_id, ra, dec, attributes, content_hash)
          SELECT $1, $2, $3, * FROM UNNEST($4::text[], $5::bigint[], $6::float8[], $7::float8[], $8::jsonb[], $9::text[])
          ON CONFLICT (observation_id, name) DO UPDATE SET
@@ -95,8 +95,8 @@ pub async fn write_core(
     .bind(&hashes)
     .fetch_all(&mut *db)
     .await?;
-    let ids: HashMap<String, i64> = ids.into_iter().collect();
-    let all: Vec<i64> = rows.iter().map(|r| ids[&r.spec.name]).collect();
+    let ids: HashMap<String, CandidateId> = ids.into_iter().collect();
+    let all: Vec<CandidateId> = rows.iter().map(|r| ids[&r.spec.name]).collect();
 
     // Metrics and positions are replaced whole: they are part of the record.
     sqlx::query("DELETE FROM candidate_metrics WHERE candidate_id = ANY($1)")
@@ -154,10 +154,10 @@ pub async fn write_core(
 /// sent flat and regrouped by the database.
 pub async fn write_light_curves(
     db: &mut PgConnection,
-    curves: &[(i64, &CandidateSpec)],
+    curves: &[(CandidateId, &CandidateSpec)],
 ) -> sqlx::Result<()> {
     let (mut cid, mut t, mut f, mut e): (
-        Vec<i64>,
+        Vec<CandidateId>,
         Vec<OffsetDateTime>,
         Vec<f64>,
         Vec<Option<f64>>,
@@ -207,8 +207,8 @@ pub async fn write_light_curves(
 pub struct Detail {
     pub id: CandidateId,
     pub name: String,
-    pub ra: f64,
-    pub dec: f64,
+    #[sqlx(flatten)]
+    pub pos: SkyPos,
     pub attributes: sqlx::types::Json<serde_json::Map<String, serde_json::Value>>,
     pub rating_count: i32,
     pub project_id: ProjectId,
@@ -267,10 +267,18 @@ pub async fn metrics(
     .await
 }
 
+/// A further position of a candidate (a deep-image match, a forced fit).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KindPosition {
+    pub kind: String,
+    #[sqlx(flatten)]
+    pub pos: SkyPos,
+}
+
 pub async fn positions(
     db: &mut PgConnection,
     candidate: CandidateId,
-) -> sqlx::Result<Vec<(String, f64, f64)>> {
+) -> sqlx::Result<Vec<KindPosition>> {
     sqlx::query_as(
         "SELECT kind, ra, dec FROM candidate_positions WHERE candidate_id = $1 ORDER BY kind",
     )
@@ -338,8 +346,7 @@ pub async fn files(db: &mut PgConnection, d: &Detail) -> sqlx::Result<Vec<FileRe
 pub async fn near(
     db: &mut PgConnection,
     candidate: CandidateId,
-    ra: f64,
-    dec: f64,
+    pos: SkyPos,
     radius_deg: f64,
     limit: i64,
 ) -> sqlx::Result<Vec<(CandidateId, String, String, f64, f64, f64)>> {
@@ -350,8 +357,8 @@ pub async fn near(
          ORDER BY sep LIMIT $5",
     )
     .bind(candidate)
-    .bind(ra)
-    .bind(dec)
+    .bind(pos.ra.degrees())
+    .bind(pos.dec.degrees())
     .bind(radius_deg)
     .bind(limit)
     .fetch_all(db)
@@ -411,15 +418,9 @@ pub async fn position_kinds_sampled(db: impl PgExecutor<'_>) -> sqlx::Result<Vec
     .await
 }
 
-#[derive(Debug, Clone, Copy, sqlx::FromRow)]
-pub struct Position {
-    pub ra: f64,
-    pub dec: f64,
-}
-
 /// The positions of the first 300 candidates, for the demo to put pulsars
 /// beside.
-pub async fn first_positions(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<Position>> {
+pub async fn first_positions(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<SkyPos>> {
     sqlx::query_as("SELECT ra, dec FROM candidates ORDER BY id LIMIT 300")
         .fetch_all(db)
         .await

@@ -4,15 +4,15 @@ use std::collections::HashMap;
 
 use sqlx::PgConnection;
 
-use crate::domain::FileId;
+use crate::domain::{BeamId, CandidateId, FileId, ObservationId, SkyPos};
 use crate::media::{ContentKind, MediaStore};
 
 /// What a file is attached to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Owner {
-    Candidate(i64),
-    Beam(i64),
-    Observation(i64),
+    Candidate(CandidateId),
+    Beam(BeamId),
+    Observation(ObservationId),
 }
 
 impl Owner {
@@ -23,9 +23,21 @@ impl Owner {
             Owner::Observation(_) => "observation_id",
         }
     }
-    fn id(self) -> i64 {
+    /// Its row's id, whichever table that is.
+    pub fn id(self) -> i64 {
         match self {
-            Owner::Candidate(i) | Owner::Beam(i) | Owner::Observation(i) => i,
+            Owner::Candidate(i) => i.0,
+            Owner::Beam(i) => i.0,
+            Owner::Observation(i) => i.0,
+        }
+    }
+
+    /// Another owner of the same kind.
+    fn same_kind(self, id: i64) -> Owner {
+        match self {
+            Owner::Candidate(_) => Owner::Candidate(CandidateId(id)),
+            Owner::Beam(_) => Owner::Beam(BeamId(id)),
+            Owner::Observation(_) => Owner::Observation(ObservationId(id)),
         }
     }
 }
@@ -36,7 +48,7 @@ pub struct NewFile<'a> {
     pub size: u64,
     pub sha256: &'a str,
     pub original_name: &'a str,
-    pub derived_from: Option<i64>,
+    pub derived_from: Option<FileId>,
     /// Only for an animated GIF, whose `<role>_strip` row holds its frames.
     pub animation: Option<Animation>,
 }
@@ -52,13 +64,16 @@ pub struct Animation {
     pub height: i32,
 }
 
-/// The checksum of each (owner id, role) present, for owners of one kind.
+/// The checksum of each (owner, role) present, for owners of one kind.
 pub async fn shas(
     db: &mut PgConnection,
-    kind: fn(i64) -> Owner,
-    ids: &[i64],
-) -> sqlx::Result<HashMap<(i64, String), String>> {
-    let column = kind(0).column();
+    owners: &[Owner],
+) -> sqlx::Result<HashMap<(Owner, String), String>> {
+    let Some(&first) = owners.first() else {
+        return Ok(HashMap::new());
+    };
+    let column = first.column();
+    let ids: Vec<i64> = owners.iter().map(|o| o.id()).collect();
     let rows: Vec<(i64, String, String)> = sqlx::query_as(&format!(
         "SELECT {column}, role, sha256 FROM files WHERE {column} = ANY($1)"
     ))
@@ -67,7 +82,7 @@ pub async fn shas(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, role, sha)| ((id, role), sha))
+        .map(|(id, role, sha)| ((first.same_kind(id), role), sha))
         .collect())
 }
 
@@ -77,7 +92,7 @@ pub async fn upsert(
     db: &mut PgConnection,
     owner: Owner,
     f: &NewFile<'_>,
-) -> sqlx::Result<(i64, Option<String>)> {
+) -> sqlx::Result<(FileId, Option<String>)> {
     let column = owner.column();
     let path = MediaStore::object_path(f.sha256, f.kind);
     sqlx::query_as(&format!(
@@ -145,13 +160,13 @@ pub async fn by_id(db: &mut PgConnection, id: FileId) -> sqlx::Result<Option<Sto
 pub struct CandidateFits {
     pub storage_path: String,
     pub sha256: String,
-    pub ra: f64,
-    pub dec: f64,
+    #[sqlx(flatten)]
+    pub pos: SkyPos,
 }
 
 pub async fn candidate_fits(
     db: &mut PgConnection,
-    candidate: crate::domain::CandidateId,
+    candidate: CandidateId,
     file: FileId,
 ) -> sqlx::Result<Option<CandidateFits>> {
     sqlx::query_as(
@@ -223,14 +238,14 @@ async fn lock_buckets(db: &mut PgConnection, buckets: &[i32], function: &str) ->
 /// A file row as `vetter check` sees it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Checked {
-    pub id: i64,
+    pub id: FileId,
     pub owner: String,
     pub role: String,
     pub content_type: String,
     pub size_bytes: i64,
     pub sha256: String,
     pub storage_path: String,
-    pub derived_from: Option<i64>,
+    pub derived_from: Option<FileId>,
 }
 
 macro_rules! select_checked {
@@ -248,7 +263,7 @@ pub fn stream_all(
     sqlx::query_as::<_, Checked>(select_checked!()).fetch(db)
 }
 
-pub async fn checked_by_id(db: &mut PgConnection, id: i64) -> sqlx::Result<Option<Checked>> {
+pub async fn checked_by_id(db: &mut PgConnection, id: FileId) -> sqlx::Result<Option<Checked>> {
     sqlx::query_as(concat!(select_checked!(), " WHERE id = $1"))
         .bind(id)
         .fetch_optional(db)
@@ -259,7 +274,7 @@ pub async fn checked_by_id(db: &mut PgConnection, id: i64) -> sqlx::Result<Optio
 /// where the caller saw it. `false` if the row moved on meanwhile.
 pub async fn replace_content(
     db: &mut PgConnection,
-    id: i64,
+    id: FileId,
     seen_path: &str,
     kind: ContentKind,
     size: u64,
@@ -283,10 +298,10 @@ pub async fn replace_content(
 /// removed, for the caller to clean up; empty if the row moved on.
 pub async fn remove_with_previews(
     db: &mut PgConnection,
-    id: i64,
+    id: FileId,
     seen_path: &str,
-) -> sqlx::Result<Vec<(i64, String, String)>> {
-    let doomed: Vec<(i64, String, String)> = sqlx::query_as(
+) -> sqlx::Result<Vec<(FileId, String, String)>> {
+    let doomed: Vec<(FileId, String, String)> = sqlx::query_as(
         "WITH RECURSIVE tree AS (
              SELECT id, role, storage_path FROM files WHERE id = $1 AND storage_path = $2
              UNION ALL

@@ -223,6 +223,21 @@ pub async fn ping(pool: &PgPool) -> bool {
     )
 }
 
+/// A row's `ra` and `dec` columns as one checked position (a struct takes
+/// it with `#[sqlx(flatten)]`). The tables' CHECKs keep them in range, so a
+/// failure here means the schema and the domain disagree.
+impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for crate::domain::SkyPos {
+    fn from_row(row: &'r sqlx::postgres::PgRow) -> sqlx::Result<Self> {
+        use sqlx::Row;
+        let ra: f64 = row.try_get("ra")?;
+        let dec: f64 = row.try_get("dec")?;
+        crate::domain::SkyPos::new(ra, dec).map_err(|e| sqlx::Error::ColumnDecode {
+            index: "ra, dec".into(),
+            source: e.into(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

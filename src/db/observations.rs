@@ -6,13 +6,13 @@ use sqlx::{PgConnection, PgExecutor};
 
 use crate::db::projects::Outcome;
 use crate::domain::upload::{BeamSpec, ObservationSpec};
-use crate::domain::{ProjectId, UserId};
+use crate::domain::{BeamId, ObservationId, ProjectId, UserId};
 
 pub async fn id_of(
     db: &mut PgConnection,
-    project: i64,
+    project: ProjectId,
     external_id: &str,
-) -> sqlx::Result<Option<i64>> {
+) -> sqlx::Result<Option<ObservationId>> {
     sqlx::query_scalar("SELECT id FROM observations WHERE project_id = $1 AND external_id = $2")
         .bind(project)
         .bind(external_id)
@@ -23,12 +23,12 @@ pub async fn id_of(
 /// Inserts, or updates when the content differs; the outcome says which.
 pub async fn upsert(
     db: &mut PgConnection,
-    project: i64,
+    project: ProjectId,
     external_id: &str,
     spec: &ObservationSpec,
     user: UserId,
-) -> sqlx::Result<(i64, Outcome)> {
-    let row: Option<(i64, bool)> = sqlx::query_as(
+) -> sqlx::Result<(ObservationId, Outcome)> {
+    let row: Option<(ObservationId, bool)> = sqlx::query_as(
         "INSERT INTO observations (project_id, external_id, start_time, pointing_ra, pointing_dec, metadata, content_hash, created_by)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (project_id, external_id) DO UPDATE SET
@@ -62,9 +62,9 @@ pub async fn upsert(
 
 pub async fn beam_ids(
     db: &mut PgConnection,
-    observation: i64,
-) -> sqlx::Result<HashMap<String, i64>> {
-    let rows: Vec<(String, i64)> =
+    observation: ObservationId,
+) -> sqlx::Result<HashMap<String, BeamId>> {
+    let rows: Vec<(String, BeamId)> =
         sqlx::query_as("SELECT name, id FROM beams WHERE observation_id = $1")
             .bind(observation)
             .fetch_all(db)
@@ -74,11 +74,11 @@ pub async fn beam_ids(
 
 pub async fn upsert_beam(
     db: &mut PgConnection,
-    observation: i64,
+    observation: ObservationId,
     name: &str,
     spec: &BeamSpec,
-) -> sqlx::Result<(i64, Outcome)> {
-    let row: Option<(i64, bool)> = sqlx::query_as(
+) -> sqlx::Result<(BeamId, Outcome)> {
+    let row: Option<(BeamId, bool)> = sqlx::query_as(
         "INSERT INTO beams (observation_id, name, centre_ra, centre_dec, metadata, content_hash)
          VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (observation_id, name) DO UPDATE SET
@@ -114,13 +114,13 @@ pub async fn upsert_beam(
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Line {
-    pub id: i64,
+    pub id: ObservationId,
     pub external_id: String,
     pub start_time: Option<time::OffsetDateTime>,
     pub candidates: i64,
 }
 
-pub async fn lines(db: &mut PgConnection, project: i64) -> sqlx::Result<Vec<Line>> {
+pub async fn lines(db: &mut PgConnection, project: ProjectId) -> sqlx::Result<Vec<Line>> {
     sqlx::query_as(
         "SELECT o.id, o.external_id, o.start_time,
                 (SELECT count(*) FROM candidates c WHERE c.observation_id = o.id) AS candidates

@@ -9,7 +9,7 @@ use crate::domain::{ProjectId, UserId};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Project {
-    pub id: i64,
+    pub id: ProjectId,
     pub slug: String,
     pub name: String,
     pub description: String,
@@ -65,8 +65,11 @@ pub async fn metrics(db: &mut PgConnection, project: ProjectId) -> sqlx::Result<
     .await
 }
 
-pub async fn metric_ids(db: &mut PgConnection, project: i64) -> sqlx::Result<HashMap<String, i64>> {
-    Ok(metrics(db, ProjectId(project))
+pub async fn metric_ids(
+    db: &mut PgConnection,
+    project: ProjectId,
+) -> sqlx::Result<HashMap<String, i64>> {
+    Ok(metrics(db, project)
         .await?
         .into_iter()
         .map(|m| (m.key, m.id))
@@ -215,7 +218,7 @@ pub struct MetricEdit {
 /// many rows changed. Call inside a transaction.
 pub async fn update(
     db: &mut PgConnection,
-    project: i64,
+    project: ProjectId,
     s: &Settings,
     metrics: &[MetricEdit],
 ) -> sqlx::Result<u64> {
@@ -257,7 +260,7 @@ pub async fn update(
     Ok(changed)
 }
 
-pub async fn by_id(db: impl sqlx::PgExecutor<'_>, id: i64) -> sqlx::Result<Option<Project>> {
+pub async fn by_id(db: impl sqlx::PgExecutor<'_>, id: ProjectId) -> sqlx::Result<Option<Project>> {
     sqlx::query_as(
         "SELECT id, slug, name, description, reviewers_add_tags, score_enabled, open_review, admins_see_all FROM projects WHERE id = $1",
     )

@@ -7,16 +7,19 @@
 use serde::Serialize;
 use sqlx::{FromRow, PgConnection};
 
+use crate::domain::{ObservationId, ProjectId};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
-    Project(i64),
-    Observation(i64),
+    Project(ProjectId),
+    Observation(ObservationId),
 }
 
 impl Scope {
     fn id(self) -> i64 {
         match self {
-            Scope::Project(id) | Scope::Observation(id) => id,
+            Scope::Project(id) => id.0,
+            Scope::Observation(id) => id.0,
         }
     }
 }

@@ -23,7 +23,7 @@
 use std::collections::HashMap;
 
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
+use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder, Row};
 
 use crate::db::projects::{self, MetricDef, Project};
 use crate::db::ratings::{push_rating_visible, push_visible, push_visible_from};
@@ -32,7 +32,7 @@ use crate::domain::filter::{
 };
 use crate::domain::visibility::RatingVisibility;
 use crate::domain::{
-    BeamId, CandidateId, ObservationId, Problem, ProjectId, TagId, UserId, Verdict,
+    BeamId, CandidateId, ObservationId, Problem, ProjectId, SkyPos, TagId, UserId, Verdict,
 };
 
 /// A filter with its names resolved to ids, ready to become SQL.
@@ -139,7 +139,7 @@ pub async fn resolve(db: &mut PgConnection, f: &CandidateFilter) -> sqlx::Result
         match projects::by_slug(db, slug).await? {
             Some(p) => {
                 // `Project` keeps a bare id for the upload path.
-                let id = ProjectId(p.id);
+                let id = p.id;
                 s.project_id = Some(id);
                 r.metrics = projects::metrics(db, id).await?;
                 r.project = Some(p);
@@ -542,8 +542,7 @@ pub struct TableRow {
     pub project: String,
     pub observation: String,
     pub beam: Option<String>,
-    pub ra: f64,
-    pub dec: f64,
+    pub pos: SkyPos,
     pub rating_count: i32,
     /// My current verdict.
     pub mine: Option<Verdict>,
@@ -717,8 +716,7 @@ async fn fetch_segment(
                 project: row.try_get("project")?,
                 observation: row.try_get("observation")?,
                 beam: row.try_get("beam")?,
-                ra: row.try_get("ra")?,
-                dec: row.try_get("dec")?,
+                pos: SkyPos::from_row(row)?,
                 rating_count: row.try_get("rating_count")?,
                 mine: row.try_get("mine")?,
                 sep_arcmin: row.try_get("sep")?,
@@ -1299,8 +1297,8 @@ pub struct ExportRow {
     pub observation: String,
     pub beam: Option<String>,
     pub name: String,
-    pub ra: f64,
-    pub dec: f64,
+    #[sqlx(flatten)]
+    pub pos: SkyPos,
     pub rating_count: i32,
     pub metric_ids: Option<Vec<i64>>,
     pub metric_values: Option<Vec<f64>>,

@@ -8,7 +8,7 @@ use sqlx::{FromRow, PgConnection, PgExecutor};
 #[derive(Debug, Clone, FromRow)]
 pub struct Tag {
     pub id: TagId,
-    pub project_id: i64,
+    pub project_id: ProjectId,
     pub name: String,
     pub description: String,
     pub position: i32,
@@ -21,7 +21,7 @@ const SELECT: &str = "SELECT t.id, t.project_id, t.name, t.description, t.positi
      FROM tags t";
 
 /// The project's tags in rating-page order.
-pub async fn for_project(db: impl PgExecutor<'_>, project: i64) -> sqlx::Result<Vec<Tag>> {
+pub async fn for_project(db: impl PgExecutor<'_>, project: ProjectId) -> sqlx::Result<Vec<Tag>> {
     sqlx::query_as(&format!(
         "{SELECT} WHERE t.project_id = $1 ORDER BY t.position, t.name"
     ))
@@ -54,7 +54,7 @@ async fn lock(db: &mut PgConnection, id: TagId) -> sqlx::Result<Option<Tag>> {
 /// tag of that name already (names are compared case-insensitively).
 pub async fn create(
     db: impl PgExecutor<'_>,
-    project: i64,
+    project: ProjectId,
     name: &str,
     description: &str,
 ) -> sqlx::Result<Option<i64>> {
@@ -127,7 +127,7 @@ async fn renumber(db: &mut PgConnection, order: &[TagId]) -> sqlx::Result<()> {
     .map(drop)
 }
 
-async fn renumber_project(db: &mut PgConnection, project: i64) -> sqlx::Result<()> {
+async fn renumber_project(db: &mut PgConnection, project: ProjectId) -> sqlx::Result<()> {
     let order: Vec<TagId> =
         sqlx::query_scalar("SELECT id FROM tags WHERE project_id = $1 ORDER BY position, name")
             .bind(project)

@@ -19,7 +19,7 @@ use crate::db::observations as obs_rows;
 use crate::db::projects::{self, Outcome};
 use crate::domain::names::{ObservationKey, ProjectSlug};
 use crate::domain::upload::{CandidateSpec, Problems, MAX_BATCH};
-use crate::domain::UserId;
+use crate::domain::{CandidateId, UserId};
 
 /// Checked candidates, each with the prefix its problems are reported
 /// under (`candidates[3].`, or nothing for a single one).
@@ -97,7 +97,7 @@ impl Batch {
 pub struct CandidateOutcome {
     pub name: String,
     pub status: Outcome,
-    pub id: i64,
+    pub id: CandidateId,
 }
 
 impl Ingest {
@@ -158,13 +158,14 @@ impl Ingest {
         // What is stored already decides what this request changes.
         let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
         let existing = candidates::existing(&mut conn, observation, &names).await?;
-        let existing_ids: Vec<i64> = existing.values().map(|e| e.id).collect();
-        let stored_files = file_rows::shas(&mut conn, Owner::Candidate, &existing_ids).await?;
+        let owners: Vec<Owner> = existing.values().map(|e| Owner::Candidate(e.id)).collect();
+        let stored_files = file_rows::shas(&mut conn, &owners).await?;
         drop(conn);
         for (spec, files) in specs.iter().zip(taken.iter_mut()) {
             if let Some(e) = existing.get(&spec.name) {
                 files.retain(|(role, f)| {
-                    stored_files.get(&(e.id, role.clone())) != Some(&f.temp.sha256)
+                    stored_files.get(&(Owner::Candidate(e.id), role.clone()))
+                        != Some(&f.temp.sha256)
                 });
             }
         }
@@ -204,7 +205,7 @@ impl Ingest {
             for (name, e) in &existing {
                 ids.entry(name.clone()).or_insert(e.id);
             }
-            let curves: Vec<(i64, &CandidateSpec)> = curves_changed
+            let curves: Vec<(CandidateId, &CandidateSpec)> = curves_changed
                 .iter()
                 .map(|&i| (ids[&specs[i].name], &specs[i]))
                 .collect();

@@ -15,7 +15,7 @@ use crate::db::observations;
 use crate::db::projects::{self, Outcome, Project};
 use crate::domain::names::{BeamName, ObservationKey, ProjectSlug};
 use crate::domain::upload::{BeamSpec, ObservationSpec, Problems};
-use crate::domain::UserId;
+use crate::domain::{ObservationId, UserId};
 
 pub(super) async fn project(
     db: &mut PgConnection,
@@ -36,7 +36,7 @@ pub(super) async fn observation(
     db: &mut PgConnection,
     project: &Project,
     key: &ObservationKey,
-) -> Result<i64, IngestError> {
+) -> Result<ObservationId, IngestError> {
     observations::id_of(db, project.id, key.as_str()).await?.ok_or_else(|| {
         IngestError::invalid(
             "observation",
@@ -69,8 +69,10 @@ impl Ingest {
             )
             .await?;
         drop(conn);
-        self.store_with_files(&prepared, Owner::Observation, async |db| {
-            Ok(observations::upsert(db, project.id, key.as_str(), spec, user).await?)
+        self.store_with_files(&prepared, async |db| {
+            let (id, outcome) =
+                observations::upsert(db, project.id, key.as_str(), spec, user).await?;
+            Ok((Owner::Observation(id), outcome))
         })
         .await
     }
@@ -94,8 +96,10 @@ impl Ingest {
             .owner_files(&mut conn, existing.map(Owner::Beam), &spec.files, files)
             .await?;
         drop(conn);
-        self.store_with_files(&prepared, Owner::Beam, async |db| {
-            Ok(observations::upsert_beam(db, observation, beam.as_str(), spec).await?)
+        self.store_with_files(&prepared, async |db| {
+            let (id, outcome) =
+                observations::upsert_beam(db, observation, beam.as_str(), spec).await?;
+            Ok((Owner::Beam(id), outcome))
         })
         .await
     }
@@ -114,13 +118,8 @@ impl Ingest {
         files::inspect_fits(&taken, &[String::new()], &mut p).await;
         refuse_any(p)?;
         if let Some(owner) = owner {
-            let (kind, id): (fn(i64) -> Owner, i64) = match owner {
-                Owner::Observation(id) => (Owner::Observation, id),
-                Owner::Beam(id) => (Owner::Beam, id),
-                Owner::Candidate(id) => (Owner::Candidate, id),
-            };
-            let stored = file_rows::shas(db, kind, &[id]).await?;
-            taken[0].retain(|(role, f)| stored.get(&(id, role.clone())) != Some(&f.temp.sha256));
+            let stored = file_rows::shas(db, &[owner]).await?;
+            taken[0].retain(|(role, f)| stored.get(&(owner, role.clone())) != Some(&f.temp.sha256));
         }
         Ok(files::prepare(&self.media, taken, &[String::new()])
             .await?
@@ -133,8 +132,7 @@ impl Ingest {
     async fn store_with_files(
         &self,
         prepared: &[Prepared],
-        owner: fn(i64) -> Owner,
-        upsert: impl AsyncFnOnce(&mut PgConnection) -> Result<(i64, Outcome), IngestError>,
+        upsert: impl AsyncFnOnce(&mut PgConnection) -> Result<(Owner, Outcome), IngestError>,
     ) -> Result<Stored, IngestError> {
         let mut tx = self.pool.begin().await?;
         let mut published = Publication::new(&self.media, &self.pool);
@@ -142,17 +140,20 @@ impl Ingest {
             published
                 .publish(&mut tx, prepared.iter().map(|f| (&f.temp, f.kind)))
                 .await?;
-            let (id, outcome) = upsert(&mut tx).await?;
+            let (owner, outcome) = upsert(&mut tx).await?;
             let mut replaced = Vec::new();
-            files::attach(&mut tx, owner(id), prepared, &mut replaced).await?;
-            Ok::<_, IngestError>((id, outcome, replaced))
+            files::attach(&mut tx, owner, prepared, &mut replaced).await?;
+            Ok::<_, IngestError>((owner, outcome, replaced))
         }
         .await;
-        let (id, mut outcome, replaced) = publish::settle(published, tx, written).await?;
+        let (owner, mut outcome, replaced) = publish::settle(published, tx, written).await?;
         if outcome == Outcome::Unchanged && !prepared.is_empty() {
             outcome = Outcome::Updated;
         }
         publish::remove_unreferenced(&self.media, &self.pool, &replaced).await;
-        Ok(Stored { id, outcome })
+        Ok(Stored {
+            id: owner.id(),
+            outcome,
+        })
     }
 }

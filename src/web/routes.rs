@@ -14,7 +14,9 @@ use poem::http::Method;
 use poem::{EndpointExt, IntoEndpoint, Route, RouteMethod};
 use tower_sessions_sqlx_store::PostgresStore;
 
-use crate::web::pages::{account, admin, auth_check, candidate, health, home, login, media, queue, sky};
+use crate::web::pages::{
+    account, admin, auth_check, candidate, health, home, login, media, queue, sky,
+};
 use crate::web::plumbing::access::{Access, Guard};
 use crate::web::plumbing::assets;
 use crate::web::plumbing::csrf::Csrf;

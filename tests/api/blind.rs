@@ -34,6 +34,7 @@ const WALKED: &[&str] = &[
     "/candidates/:id",
     "/candidates/:id/nearby",
     "/candidates/:id/firefly",
+    "/candidates/:id/sky/:file",
     "/candidates",
     "/candidates.csv",
     "/candidates.vot",
@@ -209,6 +210,7 @@ pub fn addresses(route: &str, b: &Blind) -> Vec<String> {
         "/candidates/:id" => per_candidate(&|i| format!("/candidates/{i}")),
         "/candidates/:id/nearby" => per_candidate(&|i| format!("/candidates/{i}/nearby")),
         "/candidates/:id/firefly" => per_candidate(&|i| format!("/candidates/{i}/firefly")),
+        "/candidates/:id/sky/:file" => per_candidate(&|i| format!("/candidates/{i}/sky/999999")),
         "/candidates/:id/lightcurve.csv" => {
             per_candidate(&|i| format!("/candidates/{i}/lightcurve.csv"))
         }

@@ -371,7 +371,7 @@ async fn an_abandoned_upload_never_removes_what_its_concurrent_twin_commits(pool
     assert!(pub_b.created().is_empty(), "B made nothing new");
     vetter::db::files::upsert(
         &mut tx_b,
-        Owner::Observation(obs),
+        Owner::Observation(vetter::domain::ObservationId(obs)),
         &NewFile {
             role: "table",
             kind: ContentKind::Csv,

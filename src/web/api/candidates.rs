@@ -32,7 +32,7 @@ pub async fn put(
         .next()
         .ok_or_else(|| AppError::internal("a batch of one came back empty"))?;
     let stored = Stored {
-        id: one.id,
+        id: one.id.0,
         outcome: one.status,
     };
     Ok(stored_response(stored, "candidate", &one.name))

@@ -43,8 +43,7 @@ pub struct Link {
 
 pub struct Position {
     pub kind: String,
-    pub ra: f64,
-    pub dec: f64,
+    pub pos: SkyPos,
     pub sep_arcsec: f64,
 }
 
@@ -164,22 +163,16 @@ pub async fn load_view(
     let c = cand::detail(conn, id)
         .await?
         .ok_or(AppError::NotFound("candidate"))?;
-    let pos = SkyPos::new(c.ra, c.dec).map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?;
+    let pos = c.pos;
     let (gal_l, gal_b) = frames::equatorial_to_galactic(pos);
     let metrics = cand::metrics(conn, id, c.project_id).await?;
     let positions = cand::positions(conn, id)
         .await?
         .into_iter()
-        .map(|(kind, ra, dec)| {
-            let sep = SkyPos::new(ra, dec).map_or(f64::NAN, |p| {
-                frames::angular_separation_deg(pos, p) * 3600.0
-            });
-            Position {
-                kind,
-                ra,
-                dec,
-                sep_arcsec: sep,
-            }
+        .map(|p| Position {
+            sep_arcsec: frames::angular_separation_deg(pos, p.pos) * 3600.0,
+            kind: p.kind,
+            pos: p.pos,
         })
         .collect();
     let files = cand::files(conn, &c).await?;
@@ -605,8 +598,7 @@ pub struct NearbyParams {
 pub struct NearbyFragment {
     id: CandidateId,
     radius: f64,
-    ra: f64,
-    dec: f64,
+    pos: SkyPos,
     candidates: Vec<(CandidateId, String, String, f64)>,
     pulsars: Vec<crate::db::pulsars::PulsarRow>,
     pulsar_seps: Vec<f64>,
@@ -639,19 +631,17 @@ pub async fn nearby(
             )
         };
     let deg = radius / 3600.0;
-    let candidates = cand::near(&mut conn, id, c.ra, c.dec, deg, 100)
+    let candidates = cand::near(&mut conn, id, c.pos, deg, 100)
         .await?
         .into_iter()
         .map(|(cid, name, project, _, _, sep)| (cid, name, project, sep * 3600.0))
         .collect();
-    let pos = SkyPos::new(c.ra, c.dec).map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?;
-    let found = crate::db::pulsars::near(&mut *conn, pos, deg).await?;
+    let found = crate::db::pulsars::near(&mut *conn, c.pos, deg).await?;
     let pulsar_seps = found.iter().map(|(_, s)| s * 3600.0).collect();
     Ok(NearbyFragment {
         id,
         radius,
-        ra: c.ra,
-        dec: c.dec,
+        pos: c.pos,
         candidates,
         pulsars: found.into_iter().map(|(p, _)| p).collect(),
         pulsar_seps,

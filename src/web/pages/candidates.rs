@@ -22,7 +22,7 @@ use crate::domain::filter::{
     CandidateFilter, Cursor, NonFinite, RatedState, SortKey, MAX_RADIUS_ARCMIN,
 };
 use crate::domain::visibility::RatingVisibility;
-use crate::domain::{sexagesimal, CandidateId, Problem, Ra, UserId, Verdict};
+use crate::domain::{sexagesimal, CandidateId, Problem, UserId, Verdict};
 use crate::web::paths;
 use crate::web::plumbing::access::{see_other, CurrentUser};
 use crate::web::plumbing::error::WebResult;
@@ -401,32 +401,28 @@ async fn results(
     let rows = page
         .rows
         .iter()
-        .map(|r| {
-            let ra = Ra::new(r.ra).ok();
-            let dec = crate::domain::Dec::new(r.dec).ok();
-            RowView {
-                id: r.id,
-                name: r.name.clone(),
-                project: r.project.clone(),
-                observation: r.observation.clone(),
-                beam: r.beam.clone().unwrap_or_default(),
-                ra: format!("{:.5}", r.ra),
-                dec: format!("{:+.5}", r.dec),
-                ra_hms: ra.map_or_else(String::new, |v| sexagesimal::format_ra_hms(v, 2)),
-                dec_dms: dec.map_or_else(String::new, |v| sexagesimal::format_dec_dms(v, 1)),
-                sep: r.sep_arcmin.map_or_else(String::new, |s| format!("{s:.3}")),
-                ratings: r.rating_count,
-                mine: r.mine.map_or_else(String::new, |v| v.label().to_string()),
-                mine_class: r
-                    .mine
-                    .map_or_else(String::new, |v| format!("verdict-{}", v.as_str())),
-                metrics: res
-                    .columns
-                    .iter()
-                    .zip(&r.metrics)
-                    .map(|(m, v)| number_text(*v, m.precision))
-                    .collect(),
-            }
+        .map(|r| RowView {
+            id: r.id,
+            name: r.name.clone(),
+            project: r.project.clone(),
+            observation: r.observation.clone(),
+            beam: r.beam.clone().unwrap_or_default(),
+            ra: format!("{:.5}", r.pos.ra.degrees()),
+            dec: format!("{:+.5}", r.pos.dec.degrees()),
+            ra_hms: sexagesimal::format_ra_hms(r.pos.ra, 2),
+            dec_dms: sexagesimal::format_dec_dms(r.pos.dec, 1),
+            sep: r.sep_arcmin.map_or_else(String::new, |s| format!("{s:.3}")),
+            ratings: r.rating_count,
+            mine: r.mine.map_or_else(String::new, |v| v.label().to_string()),
+            mine_class: r
+                .mine
+                .map_or_else(String::new, |v| format!("verdict-{}", v.as_str())),
+            metrics: res
+                .columns
+                .iter()
+                .zip(&r.metrics)
+                .map(|(m, v)| number_text(*v, m.precision))
+                .collect(),
         })
         .collect();
     let at = |c: Cursor| paths::filtered(paths::CANDIDATES, &f.query_at(&c));

@@ -242,8 +242,8 @@ fn cells(
         text(&row.observation),
         text(row.beam.as_deref().unwrap_or_default()),
         text(&row.name),
-        number(row.ra),
-        number(row.dec),
+        number(row.pos.ra.degrees()),
+        number(row.pos.dec.degrees()),
         row.rating_count.to_string(),
     ];
     c.extend(

@@ -17,7 +17,7 @@ use poem::{handler, Request, Response};
 use serde::Serialize;
 
 use crate::db::files;
-use crate::domain::{CandidateId, FileId};
+use crate::domain::{CandidateId, FileId, SkyPos};
 use crate::fits::{self, BeamShape, PlaneLabel, SkyLimits, SkyWcs};
 use crate::web::plumbing::error::{AppError, WebResult};
 use crate::web::state::AppState;
@@ -56,8 +56,8 @@ pub async fn image(
     let etag = format!(
         "\"{}-{:x}-{:x}\"",
         f.sha256,
-        f.ra.to_bits(),
-        f.dec.to_bits()
+        f.pos.ra.degrees().to_bits(),
+        f.pos.dec.degrees().to_bits()
     );
     let matches = req
         .headers()
@@ -81,7 +81,7 @@ pub async fn image(
                     tracing::warn!(file = %file, error = %e, "a stored FITS file could not be read");
                     AppError::Internal(anyhow::anyhow!("reading the image: {e}"))
                 })?;
-            let json = Arc::new(answer(&sky, f.ra, f.dec)?);
+            let json = Arc::new(answer(&sky, f.pos)?);
             state.sky.put(etag.clone(), json.clone());
             json
         }
@@ -95,18 +95,20 @@ pub async fn image(
         .body(json.as_str().to_owned()))
 }
 
-fn answer(sky: &fits::SkyImage, ra: f64, dec: f64) -> Result<String, AppError> {
+fn answer(sky: &fits::SkyImage, at: SkyPos) -> Result<String, AppError> {
     let mut bytes = Vec::with_capacity(sky.values.len() * 4);
     for v in &sky.values {
         bytes.extend_from_slice(&v.to_le_bytes());
     }
-    let target = sky.pixel_of(ra, dec).and_then(|(x, y)| {
-        let near = x > -0.5 * sky.width as f64
-            && y > -0.5 * sky.height as f64
-            && x < 1.5 * sky.width as f64
-            && y < 1.5 * sky.height as f64;
-        near.then_some([x, y])
-    });
+    let target = sky
+        .pixel_of(at.ra.degrees(), at.dec.degrees())
+        .and_then(|(x, y)| {
+            let near = x > -0.5 * sky.width as f64
+                && y > -0.5 * sky.height as f64
+                && x < 1.5 * sky.width as f64
+                && y < 1.5 * sky.height as f64;
+            near.then_some([x, y])
+        });
     let a = Answer {
         width: sky.width,
         height: sky.height,

@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::db::observations::{self, Line};
 use crate::db::projects::{self, MetricDef, MetricEdit, Project, Settings, WithCounts};
 use crate::db::removal::{self, Contents, Object, Scope};
-use crate::domain::{Problem, ProjectId};
+use crate::domain::Problem;
 use crate::media::MediaStore;
 use crate::web::pages::admin::{check_len, check_line, size_text, Admin};
 use crate::web::paths;
@@ -70,7 +70,7 @@ async fn project_page(
     let mut conn = state.pool.acquire().await?;
     Ok(ProjectPage {
         layout: Layout::for_request(req).await?,
-        metrics: projects::metrics(&mut conn, ProjectId(project.id)).await?,
+        metrics: projects::metrics(&mut conn, project.id).await?,
         observations: observations::lines(&mut conn, project.id).await?,
         project,
         problems,
@@ -207,7 +207,7 @@ pub async fn save(
 ) -> WebResult<Response> {
     let p = project(&state, &slug).await?;
     let mut tx = state.pool.begin().await?;
-    let metrics = projects::metrics(&mut tx, ProjectId(p.id)).await?;
+    let metrics = projects::metrics(&mut tx, p.id).await?;
     let (settings, edits) = match parse_edit(&pairs, &metrics) {
         Ok(v) => v,
         Err(problems) => {
