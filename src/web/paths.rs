@@ -111,6 +111,13 @@ pub fn media(id: FileId, name: &str) -> String {
     fill(MEDIA, &[&id, &name])
 }
 
+/// A stored file named by its role and type (`deep_cutout.fits`), which
+/// is what a browser offers when it is saved.
+pub fn media_named(id: FileId, role: &str, content_type: &str) -> String {
+    let ext = crate::media::ContentKind::from_mime(content_type).map_or("bin", |k| k.extension());
+    media(id, &format!("{role}.{ext}"))
+}
+
 pub fn candidate(id: CandidateId) -> String {
     fill(CANDIDATE, &[&id])
 }

@@ -120,9 +120,7 @@ fn size_text(bytes: i64) -> String {
 }
 
 pub fn media_url(f: &FileRef) -> String {
-    let ext =
-        crate::media::ContentKind::from_mime(&f.content_type).map_or("bin", |k| k.extension());
-    paths::media(f.id, &format!("{}.{ext}", f.role))
+    paths::media_named(f.id, &f.role, &f.content_type)
 }
 
 fn links(files: &[FileRef]) -> (Vec<Link>, Vec<Link>) {

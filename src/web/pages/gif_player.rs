@@ -8,7 +8,7 @@
 //! variable `player: &GifPlayer`.
 
 use crate::db::candidates::FileRef;
-use crate::web::pages::candidate::media_url;
+use crate::web::paths;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GifPlayer {
@@ -43,8 +43,8 @@ impl GifPlayer {
                 }
                 let name = gif.role.replace('_', " ");
                 Some(GifPlayer {
-                    gif_url: media_url(gif),
-                    strip_url: media_url(strip),
+                    gif_url: paths::media_named(gif.id, &gif.role, &gif.content_type),
+                    strip_url: paths::media_named(strip.id, &strip.role, &strip.content_type),
                     frames,
                     frame_ms,
                     width,
