@@ -127,6 +127,29 @@ fn parse<T>(r: Result<T, Vec<crate::domain::Problem>>) -> anyhow::Result<T> {
     r.map_err(|p| anyhow::anyhow!("demo data is invalid: {p:?}"))
 }
 
+/// Parses the candidates as the API would and loads them as one batch.
+async fn load(
+    ingest: &Ingest,
+    user: UserId,
+    (slug, key): (&ProjectSlug, &ObservationKey),
+    values: Vec<Value>,
+    files: Received,
+) -> anyhow::Result<usize> {
+    let mut p = Problems::default();
+    let specs: Vec<CandidateSpec> = values
+        .into_iter()
+        .filter_map(|v| CandidateSpec::parse(v, None, "demo", &mut p))
+        .collect();
+    anyhow::ensure!(p.is_empty(), "demo candidates invalid: {:?}", p.0);
+    let batch = Batch::of(specs);
+    let n = batch.len();
+    ingest
+        .candidates(user, slug, key, batch, files)
+        .await
+        .context("loading demo candidates")?;
+    Ok(n)
+}
+
 fn name<T>(r: Result<T, crate::domain::Problem>) -> anyhow::Result<T> {
     r.map_err(|p| anyhow::anyhow!("demo name is invalid: {p:?}"))
 }
@@ -175,7 +198,7 @@ async fn vast(ingest: &Ingest, user: UserId, rng: &mut Rng) -> anyhow::Result<us
                     Received::new(),
                 )
                 .await?;
-            let mut specs = Vec::new();
+            let mut values = Vec::new();
             let mut files = Received::new();
             for i in 0..60 {
                 let ra = ra0 + 0.8 * b as f64 + rng.range(-1.0, 1.0);
@@ -235,17 +258,9 @@ async fn vast(ingest: &Ingest, user: UserId, rng: &mut Rng) -> anyhow::Result<us
                     "light_curve": {"unit": "mJy/beam", "points": points},
                     "files": {"deep_cutout": cutout, "slices": cube}
                 });
-                let mut p = Problems::default();
-                let spec = CandidateSpec::parse(value, None, "demo", &mut p)
-                    .ok_or_else(|| anyhow::anyhow!("demo candidate invalid: {:?}", p.0))?;
-                specs.push(spec);
+                values.push(value);
             }
-            let batch = Batch::of(specs);
-            total += batch.len();
-            ingest
-                .candidates(user, &slug, &key, batch, files)
-                .await
-                .context("loading demo candidates")?;
+            total += load(ingest, user, (&slug, &key), values, files).await?;
         }
     }
     Ok(total)
@@ -281,7 +296,7 @@ async fn gleamx(ingest: &Ingest, user: UserId, rng: &mut Rng) -> anyhow::Result<
         ingest
             .observation(user, &slug, &key, &obs, Received::new())
             .await?;
-        let mut specs = Vec::new();
+        let mut values = Vec::new();
         let mut files = Received::new();
         for i in 0..25 {
             let ra = ra0 + rng.range(-8.0, 8.0);
@@ -298,18 +313,9 @@ async fn gleamx(ingest: &Ingest, user: UserId, rng: &mut Rng) -> anyhow::Result<
                 "attributes": {"nks_name": format!("GLEAM J{:06.2}{:+06.2}", ra, dec), "filter": "tcgm"},
                 "files": {"preview": format!("p{i}"), "animation": format!("g{i}")}
             });
-            let mut p = Problems::default();
-            specs.push(
-                CandidateSpec::parse(value, None, "demo", &mut p)
-                    .ok_or_else(|| anyhow::anyhow!("demo candidate invalid: {:?}", p.0))?,
-            );
+            values.push(value);
         }
-        let batch = Batch::of(specs);
-        total += batch.len();
-        ingest
-            .candidates(user, &slug, &key, batch, files)
-            .await
-            .context("loading demo candidates")?;
+        total += load(ingest, user, (&slug, &key), values, files).await?;
     }
     Ok(total)
 }

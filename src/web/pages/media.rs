@@ -3,13 +3,14 @@
 //! (`X-Accel-Redirect` to an internal location), so media is never public
 //! and never streamed through the app.
 
-use poem::http::{header, StatusCode};
+use poem::http::header;
 use poem::web::{Data, Path};
 use poem::{handler, Body, Request, Response};
 
 use crate::db::files;
 use crate::domain::FileId;
 use crate::web::plumbing::error::{AppError, WebResult};
+use crate::web::plumbing::headers::not_modified;
 use crate::web::state::AppState;
 
 fn extension(content_type: &str) -> &'static str {
@@ -43,16 +44,8 @@ pub async fn serve(
         .ok_or(AppError::NotFound("file"))?;
     drop(conn);
     let etag = format!("\"{}\"", f.sha256);
-    if req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
-    {
-        return Ok(Response::builder()
-            .status(StatusCode::NOT_MODIFIED)
-            .header(header::ETAG, etag)
-            .finish());
+    if let Some(unchanged) = not_modified(req, &etag) {
+        return Ok(unchanged);
     }
     let inline = f.content_type.starts_with("image/");
     let disposition = format!(

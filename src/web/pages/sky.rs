@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use poem::http::{header, StatusCode};
+use poem::http::header;
 use poem::web::{Data, Path};
 use poem::{handler, Request, Response};
 use serde::Serialize;
@@ -20,6 +20,7 @@ use crate::db::files;
 use crate::domain::{CandidateId, FileId, SkyPos};
 use crate::fits::{self, BeamShape, PlaneLabel, SkyLimits, SkyWcs};
 use crate::web::plumbing::error::{AppError, WebResult};
+use crate::web::plumbing::headers::not_modified;
 use crate::web::state::AppState;
 
 const READ_TIMEOUT: Duration = Duration::from_secs(20);
@@ -59,16 +60,8 @@ pub async fn image(
         f.pos.ra.degrees().to_bits(),
         f.pos.dec.degrees().to_bits()
     );
-    let matches = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
-    if matches {
-        return Ok(Response::builder()
-            .status(StatusCode::NOT_MODIFIED)
-            .header(header::ETAG, etag)
-            .finish());
+    if let Some(unchanged) = not_modified(req, &etag) {
+        return Ok(unchanged);
     }
     let json = match state.sky.get(&etag) {
         Some(json) => json,

@@ -1,4 +1,4 @@
-//! Security headers on every response.
+//! Security headers on every response, and answering a revalidation.
 
 use poem::http::{header, HeaderValue};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
@@ -70,4 +70,20 @@ impl<E: Endpoint> Endpoint for SecurityHeadersEndpoint<E> {
         }
         Ok(resp)
     }
+}
+
+/// `304 Not Modified` when the request's `If-None-Match` names `etag` (a
+/// quoted entity tag), so a browser that has the answer is not sent it again.
+pub fn not_modified(req: &Request, etag: &str) -> Option<Response> {
+    let matches = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    matches.then(|| {
+        Response::builder()
+            .status(poem::http::StatusCode::NOT_MODIFIED)
+            .header(header::ETAG, etag)
+            .finish()
+    })
 }
