@@ -18,7 +18,8 @@
   const MARK = "#ff4fd8";
   const FRAME_MS = 250;
 
-  const prefsKey = "vetter.sky." + (document.body.dataset.user || "");
+  const owner = document.getElementById("sky-prefs");
+  const prefsKey = "vetter.sky." + (owner ? owner.dataset.user : "");
   const prefs = (function () {
     try { return JSON.parse(localStorage.getItem(prefsKey)) || {}; } catch (e) { return {}; }
   })();

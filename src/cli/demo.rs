@@ -14,7 +14,7 @@ use crate::db::users;
 use crate::domain::names::{BeamName, ObservationKey, ProjectSlug};
 use crate::domain::upload::{BeamSpec, CandidateSpec, ObservationSpec, Problems, ProjectSpec};
 use crate::domain::{Role, SkyPos, UserId, Username};
-use crate::fits::{self, Wcs};
+use crate::fits::{self, Beam, Wcs};
 use crate::ingest::{Batch, Ingest, Received, ReceivedFile};
 use crate::media::MediaStore;
 
@@ -213,11 +213,28 @@ async fn vast(ingest: &Ingest, user: UserId, rng: &mut Rng) -> anyhow::Result<us
                 let cutout = format!("c{i}");
                 let cube = format!("q{i}");
                 let seed = (o * 1000 + b * 100 + i) as u64 + 1;
+                // One slice per light-curve point, four minutes apart; a
+                // real source flares in slices 4 to 6, in both.
+                let curve: Vec<f32> = (0..12)
+                    .map(|k| {
+                        if real && (4..7).contains(&k) {
+                            peak * 0.8
+                        } else {
+                            1.0
+                        }
+                    })
+                    .collect();
+                let start = format!("2024-05-0{}T1{}:00:00", o + 1, o + 2);
+                let slices = Slices {
+                    start: &start,
+                    step_s: 240.0,
+                    flux: &curve,
+                };
                 files.insert(
                     cutout.clone(),
                     received(
                         ingest,
-                        fits_image(64, peak, seed, ra, dec)?,
+                        fits_image(64, peak, seed, (ra, dec), 2.5, VAST_BEAM)?,
                         "deepcutout.fits",
                     )
                     .await?,
@@ -226,20 +243,15 @@ async fn vast(ingest: &Ingest, user: UserId, rng: &mut Rng) -> anyhow::Result<us
                     cube.clone(),
                     received(
                         ingest,
-                        fits_cube(32, 8, peak, seed, ra, dec, real)?,
+                        fits_cube(32, &slices, 0.25, seed, (ra, dec), 10.0, VAST_BEAM)?,
                         "slices.fits",
                     )
                     .await?,
                 );
                 let points: Vec<Value> = (0..12)
                     .map(|k| {
-                        let base = if real && (4..7).contains(&k) {
-                            peak as f64 * 0.8
-                        } else {
-                            1.0
-                        };
                         json!({"time": format!("2024-05-0{}T1{}:{:02}:00Z", o + 1, o + 2, k * 4),
-                               "flux": base + 0.3 * rng.normal(), "err": 0.3})
+                               "flux": curve[k] as f64 + 0.3 * rng.normal(), "err": 0.3})
                     })
                     .collect();
                 let value = json!({
@@ -303,7 +315,24 @@ async fn gleamx(ingest: &Ingest, user: UserId, rng: &mut Rng) -> anyhow::Result<
             let dec = dec0 + rng.range(-8.0, 8.0);
             let peak = rng.range(5.0, 30.0) as f32;
             let seed = (5000 + o * 100 + i) as u64;
-            let (png, gif) = previews(fits_cube(24, 6, peak, seed, ra, dec, i % 3 == 0)?).await?;
+            // Every source shows in the still; a transient brightens in
+            // the middle of the movie.
+            let flux: Vec<f32> = (0..6)
+                .map(|t| {
+                    if i % 3 == 0 && (2..4).contains(&t) {
+                        peak * 2.0
+                    } else {
+                        peak
+                    }
+                })
+                .collect();
+            let slices = Slices {
+                start: "2022-07-14T10:00:00",
+                step_s: 30.0,
+                flux: &flux,
+            };
+            let cube = fits_cube(24, &slices, 1.0, seed, (ra, dec), 60.0, GLEAMX_BEAM)?;
+            let (png, gif) = previews(cube).await?;
             files.insert(format!("p{i}"), received(ingest, png, "still.png").await?);
             files.insert(format!("g{i}"), received(ingest, gif, "movie.gif").await?);
             let value = json!({
@@ -366,38 +395,75 @@ fn with_temp_fits(
     result
 }
 
-fn fits_image(size: usize, peak: f32, seed: u64, ra: f64, dec: f64) -> anyhow::Result<Vec<u8>> {
+/// Restoring beams as the surveys' headers give them (FWHM, degrees).
+const VAST_BEAM: Beam = Beam {
+    major_deg: 15.0 / 3600.0,
+    minor_deg: 12.0 / 3600.0,
+    pa_deg: 25.0,
+};
+const GLEAMX_BEAM: Beam = Beam {
+    major_deg: 140.0 / 3600.0,
+    minor_deg: 120.0 / 3600.0,
+    pa_deg: -10.0,
+};
+
+/// The header a survey's cutout carries: SIN at the source, a beam, and
+/// the unit the light curves use.
+fn header(at: (f64, f64), pixel_arcsec: f64, beam: Beam) -> Wcs {
+    Wcs {
+        beam: Some(beam),
+        unit: "mJy/beam",
+        ..Wcs::sin(at.0, at.1, pixel_arcsec / 3600.0)
+    }
+}
+
+fn fits_image(
+    size: usize,
+    peak: f32,
+    seed: u64,
+    at: (f64, f64),
+    pixel_arcsec: f64,
+    beam: Beam,
+) -> anyhow::Result<Vec<u8>> {
     let data = fits::synth_point_source(size, size, peak, 1.0, seed);
-    let wcs = Wcs::sin(ra, dec, 2.5 / 3600.0);
+    let wcs = header(at, pixel_arcsec, beam);
     with_temp_fits(|p| fits::write_image(p, size, size, &data, Some(&wcs)))
 }
 
-/// A cube of time slices; a "real" source flares in the middle slices.
+/// Time slices: when the first was taken (UTC), the step, and the
+/// source's flux in each.
+struct Slices<'a> {
+    start: &'a str,
+    step_s: f64,
+    flux: &'a [f32],
+}
+
+/// A cube of time slices with the source at the given flux in each, on
+/// noise of `noise`.
 fn fits_cube(
     size: usize,
-    planes: usize,
-    peak: f32,
+    slices: &Slices,
+    noise: f32,
     seed: u64,
-    ra: f64,
-    dec: f64,
-    flares: bool,
+    at: (f64, f64),
+    pixel_arcsec: f64,
+    beam: Beam,
 ) -> anyhow::Result<Vec<u8>> {
+    let planes = slices.flux.len();
     let mut data = Vec::with_capacity(size * size * planes);
-    for t in 0..planes {
-        let brightness = if flares && (planes / 3..2 * planes / 3).contains(&t) {
-            peak
-        } else {
-            peak * 0.15
-        };
+    for (t, &flux) in slices.flux.iter().enumerate() {
         data.extend(fits::synth_point_source(
             size,
             size,
-            brightness,
-            1.0,
+            flux,
+            noise,
             seed * 31 + t as u64,
         ));
     }
-    let wcs = Wcs::sin(ra, dec, 10.0 / 3600.0);
+    let wcs = Wcs {
+        slices: Some((slices.start.to_string(), slices.step_s)),
+        ..header(at, pixel_arcsec, beam)
+    };
     with_temp_fits(|p| fits::write_cube(p, size, size, planes, &data, Some(&wcs)))
 }
 

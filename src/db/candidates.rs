@@ -393,14 +393,16 @@ pub async fn rating_rules(
 }
 
 /// The candidate's own images (for prefetching the next one's).
-pub async fn image_urls(
+/// The candidate's own files (not its beam's or observation's), for
+/// fetching the pictures of the candidate after the one shown.
+pub async fn own_files(
     db: &mut PgConnection,
     candidate: CandidateId,
 ) -> sqlx::Result<Vec<FileRef>> {
     sqlx::query_as(
         "SELECT id, role, content_type, size_bytes, storage_path, original_name, derived_from,
                 'candidate' AS owner, frames, frame_ms, width, height
-         FROM files WHERE candidate_id = $1 AND content_type LIKE 'image/%' ORDER BY role",
+         FROM files WHERE candidate_id = $1 ORDER BY role",
     )
     .bind(candidate)
     .fetch_all(db)

@@ -31,6 +31,8 @@ pub struct Wcs {
     pub beam: Option<Beam>,
     /// For a cube: DATE-OBS of the first slice and seconds between slices.
     pub slices: Option<(String, f64)>,
+    /// BUNIT.
+    pub unit: &'static str,
 }
 
 impl Wcs {
@@ -44,6 +46,7 @@ impl Wcs {
             rotation_deg: 0.0,
             beam: None,
             slices: None,
+            unit: "Jy/beam",
         }
     }
 }
@@ -98,7 +101,7 @@ fn write(path: &Path, axes: &[usize], data: &[f32], wcs: Option<&Wcs>) -> Result
         .open()?;
     let hdu = f.primary_hdu()?;
     hdu.write_image(&mut f, data)?;
-    hdu.write_key(&mut f, "BUNIT", "Jy/beam")?;
+    hdu.write_key(&mut f, "BUNIT", wcs.map_or("Jy/beam", |w| w.unit))?;
     if let Some(w) = wcs {
         // FITS pixel coordinates start at 1, so the centre of n pixels is (n + 1) / 2.
         let crpix = |n: usize| (n as f64 + 1.0) / 2.0;

@@ -45,12 +45,12 @@ impl<'a> LightCurveChart<'a> {
 }
 
 // Geometry, in viewBox units.
-const W: f64 = 720.0;
-const H: f64 = 300.0;
+const W: f64 = 900.0;
+const H: f64 = 240.0;
 const X0: f64 = 78.0;
 const X1: f64 = W - 16.0;
-const Y0: f64 = 50.0;
-const Y1: f64 = H - 50.0;
+const Y0: f64 = 44.0;
+const Y1: f64 = H - 42.0;
 const TICK: f64 = 5.0;
 
 const NS: i128 = 1_000_000_000;

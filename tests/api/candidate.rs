@@ -304,7 +304,7 @@ async fn changing_a_rating_keeps_the_old_one_in_the_history(pool: PgPool) {
     let html = alice.get_html(&format!("/candidates/{}", ids["c01"])).await;
     let all = select_text(&html, "aside.rating-card").unwrap();
     assert!(all.contains("bob") && all.contains("Unsure"), "{all}");
-    assert!(select_text(&html, "details.history")
+    assert!(select_text(&html, "details.more")
         .unwrap()
         .contains("Pulsar"));
     assert_eq!(
@@ -548,8 +548,24 @@ async fn the_candidate_page_shows_what_an_expert_needs(pool: PgPool) {
     assert!(select_attr(&html, "svg.lightcurve", "aria-label")
         .unwrap()
         .contains("2 points"));
-    let img = select_attr(&html, ".images img", "src").unwrap();
-    assert!(img.ends_with("/deep_cutout_png.png"), "{img}");
+    // The FITS cutout is drawn from its values; its rendered preview is a
+    // download, not a second picture.
+    let sky = select_attr(&html, "figure.sky", "data-sky").unwrap();
+    assert!(sky.starts_with(&format!("/candidates/{id}/sky/")), "{sky}");
+    let r = app.get(&sky).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let drawn: serde_json::Value = r.json().await.unwrap();
+    assert!(drawn["width"].as_u64().unwrap() > 0, "{drawn}");
+    assert!(html
+        .select(&scraper::Selector::parse(".figures img").unwrap())
+        .next()
+        .is_none());
+    let img = select_attr(
+        &html,
+        "ul.downloads a[href$='/deep_cutout_png.png']",
+        "href",
+    )
+    .unwrap();
     let r = app.get(&img).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "image/png");

@@ -41,6 +41,103 @@ pub struct Link {
     pub size: String,
 }
 
+/// A FITS image of the candidate, drawn by `assets/sky.js` from its values.
+pub struct SkyFigure {
+    /// Where the values are (`paths::candidate_sky`).
+    pub url: String,
+    pub label: String,
+    /// The file itself.
+    pub download: String,
+}
+
+/// What the decision screen shows as pictures: the candidate's FITS images
+/// (drawn, not their rendered previews), its PNGs, its GIF movies; and the
+/// beam's and observation's pictures, which are context and go below.
+pub struct Figures {
+    pub skies: Vec<SkyFigure>,
+    pub images: Vec<Link>,
+    pub players: Vec<GifPlayer>,
+    pub context: Vec<Link>,
+}
+
+impl Figures {
+    pub fn of(id: CandidateId, files: &[FileRef]) -> Figures {
+        let own = |f: &&FileRef| f.owner == "candidate";
+        let fits: Vec<FileId> = files
+            .iter()
+            .filter(own)
+            .filter(|f| f.content_type == "application/fits")
+            .map(|f| f.id)
+            .collect();
+        // Previews rendered from a drawn FITS file, and the strips cut from
+        // those, say nothing the drawing does not.
+        let from_fits: Vec<FileId> = files
+            .iter()
+            .filter(|f| f.derived_from.is_some_and(|d| fits.contains(&d)))
+            .map(|f| f.id)
+            .collect();
+        let hidden = |f: &FileRef| {
+            from_fits.contains(&f.id) || f.derived_from.is_some_and(|d| from_fits.contains(&d))
+        };
+        let skies = files
+            .iter()
+            .filter(|f| fits.contains(&f.id))
+            .map(|f| SkyFigure {
+                url: paths::candidate_sky(id, f.id),
+                label: f.role.replace('_', " "),
+                download: media_url(f),
+            })
+            .collect();
+        let pictures = |mine: bool| {
+            files
+                .iter()
+                .filter(|f| (f.owner == "candidate") == mine && !hidden(f))
+                .filter(|f| f.content_type == "image/png" && !f.role.ends_with("_strip"))
+                .map(link)
+                .collect()
+        };
+        let movies: Vec<FileRef> = files
+            .iter()
+            .filter(own)
+            .filter(|f| !hidden(f))
+            .cloned()
+            .collect();
+        Figures {
+            skies,
+            images: pictures(true),
+            players: GifPlayer::from_files(&movies),
+            context: pictures(false),
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        self.skies.len() + self.images.len() + self.players.len()
+    }
+
+    /// What to fetch ahead for the candidate these are of.
+    fn prefetch(&self) -> Vec<Prefetch> {
+        let skies = self.skies.iter().map(|s| Prefetch {
+            url: s.url.clone(),
+            sky: true,
+        });
+        let images = self.images.iter().map(|i| Prefetch {
+            url: i.url.clone(),
+            sky: false,
+        });
+        let strips = self.players.iter().map(|p| Prefetch {
+            url: p.strip_url.clone(),
+            sky: false,
+        });
+        skies.chain(images).chain(strips).collect()
+    }
+}
+
+/// A URL the page fetches ahead: sky values (for sky.js) or an image.
+pub struct Prefetch {
+    pub url: String,
+    pub sky: bool,
+}
+
 pub struct Position {
     pub kind: String,
     pub pos: SkyPos,
@@ -51,7 +148,7 @@ pub struct TagOption {
     pub id: TagId,
     pub name: String,
     pub description: String,
-    pub key: Option<usize>,
+    pub key: Option<char>,
     pub checked: bool,
 }
 
@@ -66,8 +163,7 @@ pub struct CandidateView {
     pub metrics: Vec<MetricValue>,
     pub attributes: Vec<(String, String)>,
     pub positions: Vec<Position>,
-    pub images: Vec<Link>,
-    pub players: Vec<GifPlayer>,
+    pub figures: Figures,
     pub downloads: Vec<Link>,
     pub has_fits: bool,
     pub chart: Option<String>,
@@ -79,7 +175,7 @@ pub struct CandidateView {
     pub sees_others: bool,
     pub queue_label: String,
     pub prev: Option<CandidateId>,
-    pub prefetch: Vec<String>,
+    pub prefetch: Vec<Prefetch>,
     pub form_key: String,
 }
 
@@ -96,7 +192,25 @@ impl CandidateView {
     pub fn my_score(&self) -> i16 {
         self.mine.as_ref().and_then(|m| m.score).unwrap_or(0)
     }
+    /// The metrics a reviewer reads at a glance.
+    pub fn headline(&self) -> impl Iterator<Item = &MetricValue> {
+        self.metrics.iter().take(HEADLINE_METRICS)
+    }
+    /// How long after the images are painted verdict keys are ignored.
+    pub fn guard_ms(&self) -> i32 {
+        250
+    }
 }
+
+/// The keys of a project's tags, in the project's order: the digits, then
+/// letters no other control of the page uses. Later tags need the mouse.
+const TAG_KEYS: [char; 21] = [
+    '1', '2', '3', '4', '5', '6', '7', '8', '9', '0', 'q', 'w', 'r', 't', 'a', 'd', 'g', 'h', 'x',
+    'b', 'o',
+];
+
+/// At most this many metrics stand beside the light curve.
+const HEADLINE_METRICS: usize = 6;
 
 /// How a metric value reads: the project's precision, and the IEEE
 /// specials spelled out rather than hidden.
@@ -123,8 +237,8 @@ pub fn media_url(f: &FileRef) -> String {
     paths::media_named(f.id, &f.role, &f.content_type)
 }
 
-fn links(files: &[FileRef]) -> (Vec<Link>, Vec<Link>) {
-    let link = |f: &FileRef| Link {
+fn link(f: &FileRef) -> Link {
+    Link {
         url: media_url(f),
         role: f.role.clone(),
         label: if f.owner == "candidate" {
@@ -135,19 +249,16 @@ fn links(files: &[FileRef]) -> (Vec<Link>, Vec<Link>) {
         is_image: f.content_type.starts_with("image/"),
         is_fits: f.content_type == "application/fits",
         size: size_text(f.size_bytes),
-    };
-    // Strips exist for the player; GIFs are shown by the player.
-    let images = files
-        .iter()
-        .filter(|f| f.content_type == "image/png" && !f.role.ends_with("_strip"))
-        .map(link)
-        .collect();
-    let downloads = files
+    }
+}
+
+/// Every file but the strips, which exist only for the movie player.
+fn downloads(files: &[FileRef]) -> Vec<Link> {
+    files
         .iter()
         .filter(|f| !f.role.ends_with("_strip"))
         .map(link)
-        .collect();
-    (images, downloads)
+        .collect()
 }
 
 pub async fn load_view(
@@ -174,8 +285,8 @@ pub async fn load_view(
         })
         .collect();
     let files = cand::files(conn, &c).await?;
-    let (images, downloads) = links(&files);
-    let players = GifPlayer::from_files(&files);
+    let figures = Figures::of(id, &files);
+    let downloads = downloads(&files);
     let has_fits = files.iter().any(|f| f.content_type == "application/fits");
     let chart = cand::light_curve(conn, id).await?.map(|lc| {
         crate::plot::light_curve_svg(&crate::plot::LightCurveChart {
@@ -205,7 +316,7 @@ pub async fn load_view(
             id: tid,
             name,
             description,
-            key: (i < 9).then_some(i + 1),
+            key: TAG_KEYS.get(i).copied(),
             checked: my_tags.contains(&tid),
         })
         .collect();
@@ -233,11 +344,9 @@ pub async fn load_view(
         Following::Unknown => queue::next(conn, user, q, Some(id)).await?,
     };
     let prefetch = match following {
-        Some(following) => cand::image_urls(conn, following)
-            .await?
-            .iter()
-            .map(media_url)
-            .collect(),
+        Some(following) => {
+            Figures::of(following, &cand::own_files(conn, following).await?).prefetch()
+        }
         None => Vec::new(),
     };
     Ok(CandidateView {
@@ -251,8 +360,7 @@ pub async fn load_view(
         metrics,
         attributes,
         positions,
-        images,
-        players,
+        figures,
         downloads,
         has_fits,
         chart,
@@ -597,10 +705,43 @@ pub struct NearbyFragment {
     id: CandidateId,
     radius: f64,
     pos: SkyPos,
-    candidates: Vec<(CandidateId, String, String, f64)>,
-    pulsars: Vec<crate::db::pulsars::PulsarRow>,
-    pulsar_seps: Vec<f64>,
+    /// Pulsars and other candidates together, nearest first.
+    sources: Vec<NearbySource>,
     error: Option<String>,
+}
+
+/// How many nearby sources show before "more".
+const NEARBY_SHOWN: usize = 4;
+
+pub struct NearbySource {
+    pub name: String,
+    pub url: String,
+    /// A link to a catalogue outside this site.
+    pub outside: bool,
+    /// "pulsar, P = 0.7145 s, DM = 26.8" or "candidate in VAST demo".
+    pub what: String,
+    pub sep_arcsec: f64,
+}
+
+impl NearbySource {
+    /// Hundredths of an arcsecond close in, where they decide an
+    /// association; tenths further out.
+    pub fn sep_text(&self) -> String {
+        if self.sep_arcsec < 10.0 {
+            format!("{:.2}″", self.sep_arcsec)
+        } else {
+            format!("{:.1}″", self.sep_arcsec)
+        }
+    }
+}
+
+impl NearbyFragment {
+    fn shown(&self) -> &[NearbySource] {
+        &self.sources[..self.sources.len().min(NEARBY_SHOWN)]
+    }
+    fn more(&self) -> &[NearbySource] {
+        &self.sources[self.sources.len().min(NEARBY_SHOWN)..]
+    }
 }
 
 pub const MAX_NEARBY_ARCSEC: f64 = 3600.0;
@@ -629,20 +770,47 @@ pub async fn nearby(
             )
         };
     let deg = radius / 3600.0;
-    let candidates = cand::near(&mut conn, id, c.pos, deg, 100)
-        .await?
+    let candidates = cand::near(&mut conn, id, c.pos, deg, 100).await?;
+    let pulsars = crate::db::pulsars::near(&mut *conn, c.pos, deg).await?;
+    let mut sources: Vec<NearbySource> = pulsars
         .into_iter()
-        .map(|(cid, name, project, _, _, sep)| (cid, name, project, sep * 3600.0))
+        .map(|(p, sep)| {
+            let mut what = "pulsar".to_string();
+            if let Some(period) = p.period_s {
+                what.push_str(&format!(", P = {period:.4} s"));
+            }
+            if let Some(dm) = p.dm {
+                what.push_str(&format!(", DM = {dm:.1}"));
+            }
+            NearbySource {
+                url: format!(
+                    "https://www.atnf.csiro.au/research/pulsar/psrcat/proc_form.php?version=2&JName=JName&startUserDefined=true&pulsar_names={}&table_bottom.x=1&table_bottom.y=1&style=Long+with+errors",
+                    paths::encode_component(&p.name)
+                ),
+                name: p.name,
+                outside: true,
+                what,
+                sep_arcsec: sep * 3600.0,
+            }
+        })
+        .chain(
+            candidates
+                .into_iter()
+                .map(|(cid, name, project, _, _, sep)| NearbySource {
+                    url: paths::candidate(cid),
+                    name,
+                    outside: false,
+                    what: format!("candidate in {project}"),
+                    sep_arcsec: sep * 3600.0,
+                }),
+        )
         .collect();
-    let found = crate::db::pulsars::near(&mut *conn, c.pos, deg).await?;
-    let pulsar_seps = found.iter().map(|(_, s)| s * 3600.0).collect();
+    sources.sort_by(|a, b| a.sep_arcsec.total_cmp(&b.sep_arcsec));
     Ok(NearbyFragment {
         id,
         radius,
         pos: c.pos,
-        candidates,
-        pulsars: found.into_iter().map(|(p, _)| p).collect(),
-        pulsar_seps,
+        sources,
         error,
     })
 }
