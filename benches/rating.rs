@@ -667,8 +667,8 @@ async fn phases(pool: &PgPool, plan: &[Assignment], orders: &[String]) -> anyhow
             cand::tags(&mut conn, d.project_id).await?;
             lap("candidates::tags", &mut clock);
             if let Some(&following) = upcoming.get(1) {
-                cand::image_urls(&mut conn, following).await?;
-                lap("candidates::image_urls", &mut clock);
+                cand::own_files(&mut conn, following).await?;
+                lap("candidates::own_files", &mut clock);
             }
             current = next;
         }
