@@ -14,16 +14,78 @@
     return t.tagName === "INPUT" && TEXT_TYPES.includes((t.type || "text").toLowerCase());
   }
 
-  // Keypress-to-paint timings for the rating flow (read by the browser test).
+  // Keypress-to-paint timings for the rating flow (read by the browser
+  // test and the bench): from the key to every picture of the next
+  // candidate drawn.
   window.__vetterPaints = window.__vetterPaints || [];
   let keyAt = null;
-  document.addEventListener("htmx:afterSwap", function () {
-    if (keyAt === null) return;
-    const started = keyAt;
-    keyAt = null;
+
+  // A candidate is painted once each of its pictures has drawn (or failed):
+  // canvases tell with sky:drawn, images by loading. Until then, and for
+  // the project's guard time after, verdict keys are dropped, so that a
+  // double press cannot rate a candidate nobody has seen.
+  function candidate() { return document.getElementById("candidate"); }
+  function checkPainted() {
+    const root = candidate();
+    if (!root || root.dataset.paintedAt) return;
+    for (const f of root.querySelectorAll("figure.sky")) {
+      if (!f.classList.contains("sky-ready") && !f.classList.contains("sky-failed")) return;
+    }
+    for (const img of root.querySelectorAll(".figures img")) {
+      if (!img.complete) return;
+    }
     requestAnimationFrame(function () {
-      window.__vetterPaints.push(performance.now() - started);
+      if (root.dataset.paintedAt) return;
+      const now = performance.now();
+      root.dataset.paintedAt = String(now);
+      if (keyAt !== null) {
+        window.__vetterPaints.push(now - keyAt);
+        keyAt = null;
+      }
     });
+  }
+  document.addEventListener("sky:drawn", checkPainted);
+  document.addEventListener("load", function (e) {
+    if (e.target.tagName === "IMG") checkPainted();
+  }, true);
+  document.addEventListener("error", function (e) {
+    if (e.target.tagName === "IMG") checkPainted();
+  }, true);
+
+  let inFlight = false;
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    if (e.target.closest && e.target.closest("#rating-form")) inFlight = true;
+  });
+  document.addEventListener("htmx:afterRequest", function () { inFlight = false; });
+  function verdictAllowed() {
+    const root = candidate();
+    if (!root || inFlight) return false;
+    const at = parseFloat(root.dataset.paintedAt || "");
+    if (!(at > 0)) return false;
+    return performance.now() - at >= (parseInt(root.dataset.guardMs, 10) || 0);
+  }
+  function dropped() {
+    const root = candidate();
+    if (!root) return;
+    root.classList.remove("key-dropped");
+    void root.offsetWidth; // restart the animation
+    root.classList.add("key-dropped");
+  }
+
+  // A new candidate: at the top, its name focused and announced.
+  document.addEventListener("htmx:afterSettle", function () {
+    const root = candidate();
+    if (!root || root.dataset.arrived) return;
+    root.dataset.arrived = "1";
+    window.scrollTo(0, 0);
+    const title = document.getElementById("cand-title");
+    if (title) title.focus({ preventScroll: true });
+    const say = document.getElementById("announce");
+    if (say) say.textContent = "Candidate " + (root.dataset.candidateName || "");
+    checkPainted();
+  });
+  document.addEventListener("animationend", function (e) {
+    if (e.target.classList && e.target.classList.contains("toast")) e.target.remove();
   });
 
   // The server describes its own failures with a toast it retargets to
@@ -34,6 +96,7 @@
   const UNREACHABLE = "Could not reach the server; nothing was saved \u2014 try again.";
   function errorToast(message) {
     keyAt = null;
+    inFlight = false;
     const area = document.getElementById("toasts");
     if (!area) return;
     // Pressing again while the server is away must not pile up copies.
@@ -126,6 +189,10 @@
     const target = document.querySelector('[data-key="' + CSS.escape(e.key) + '"]');
     if (!target || target.disabled) return;
     e.preventDefault();
+    if (target.hasAttribute("data-verdict") && !verdictAllowed()) {
+      dropped();
+      return;
+    }
     if (target.tagName === "TEXTAREA" || (target.tagName === "INPUT" && TEXT_TYPES.includes(target.type))) {
       target.focus();
       return;
@@ -157,4 +224,11 @@
       }
     }
   });
+  function start() {
+    const root = candidate();
+    if (root) root.dataset.arrived = "1"; // a whole page starts at the top anyway
+    checkPainted();
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
 })();

@@ -268,26 +268,18 @@
         movie.querySelector(".sky-play").addEventListener("click", function () { play(fig, !fig._timer); });
       }
       paint(fig);
-      painted();
+      painted(fig);
     }, function (err) {
       fig.classList.add("sky-failed");
       const o = fig.querySelector(".sky-readout");
       if (o) o.textContent = "could not load the image (" + err.message + ")";
-      painted();
+      painted(fig);
     });
   }
 
-  // The candidate's images are painted once every figure has drawn (or
-  // failed): app.js lets verdict keys act only after that.
-  function painted() {
-    const root = document.getElementById("candidate");
-    if (!root) return;
-    const figs = root.querySelectorAll("figure.sky");
-    for (const f of figs) if (!f._sky && !f.classList.contains("sky-failed")) return;
-    if (!root.dataset.paintedAt) {
-      root.dataset.paintedAt = String(performance.now());
-      root.dispatchEvent(new CustomEvent("vetter:painted", { bubbles: true }));
-    }
+  // app.js decides when the whole candidate is painted.
+  function painted(fig) {
+    fig.dispatchEvent(new CustomEvent("sky:drawn", { bubbles: true }));
   }
 
   // --- the large view ---------------------------------------------------------------
@@ -372,7 +364,11 @@
     // Warm the cache with the next candidate's images.
     document.querySelectorAll("link[data-sky-prefetch]").forEach(function (l) { load(l.href).catch(function () {}); });
   }
-  document.addEventListener("htmx:afterSettle", function (e) { closeLarge(); scan(e.target); });
+  document.addEventListener("htmx:afterSettle", function () {
+    const open = document.querySelector(".sky-large");
+    if (open && !open._source.isConnected) closeLarge();
+    scan();
+  });
   window.addEventListener("resize", function () { repaintAll(); });
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", function () { scan(); });
   else scan();

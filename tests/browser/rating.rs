@@ -25,7 +25,8 @@ return {
   h1: h1 ? h1.textContent.trim() : null,
   empty: !!document.querySelector('#queue-empty'),
   doc: performance.timeOrigin,
-  settled: !!c && !c.classList.contains('htmx-added'),
+  settled: !!c && !c.classList.contains('htmx-added') && !!c.dataset.paintedAt
+    && performance.now() - parseFloat(c.dataset.paintedAt) >= (parseInt(c.dataset.guardMs, 10) || 0),
   title: document.title,
   page_h1: (document.querySelector('main h1') || {textContent: ''}).textContent.trim(),
   active: document.activeElement ? document.activeElement.tagName + (document.activeElement.name ? '[name=' + document.activeElement.name + ']' : '') : null,
@@ -43,7 +44,10 @@ const name = arguments[0], done = arguments[arguments.length - 1];
 const t0 = performance.now();
 (function check() {
   const c = document.querySelector('main#main #candidate');
-  const settled = c && !c.classList.contains('htmx-added');
+  // Settled, painted, and past the guard time in which verdict keys are
+  // dropped: when a reviewer can act on what they see.
+  const settled = c && !c.classList.contains('htmx-added') && c.dataset.paintedAt
+    && performance.now() - parseFloat(c.dataset.paintedAt) >= (parseInt(c.dataset.guardMs, 10) || 0);
   if (c && c.dataset.candidateName === name && settled) return done(true);
   if (performance.now() - t0 > 1000) return done(false);
   setTimeout(check, 20);
@@ -631,7 +635,9 @@ async fn an_empty_queue_says_so(pool: PgPool) {
 /// has settled and processed the new fragment) must still act through htmx:
 /// a fast reviewer's second keypress is not a full page load. The keydown is
 /// dispatched in the microtask right after the swap, where a keypress queued
-/// during the swap would run (Chromium runs input before timers).
+/// during the swap would run (Chromium runs input before timers). A verdict
+/// key then would be dropped (see the double-press test), so this presses
+/// Skip.
 #[sqlx::test]
 async fn a_key_pressed_as_the_next_candidate_arrives_is_still_a_swap(pool: PgPool) {
     let _one_browser = browser_lock().await;
@@ -648,7 +654,7 @@ async fn a_key_pressed_as_the_next_candidate_arrives_is_still_a_swap(pool: PgPoo
           if (!c || c.dataset.candidateName !== 'c02') return;
           obs.disconnect();
           window.__vetterRace = {processed: !c.classList.contains('htmx-added')};
-          document.dispatchEvent(new KeyboardEvent('keydown', {key: 'n', bubbles: true, cancelable: true}));
+          document.dispatchEvent(new KeyboardEvent('keydown', {key: 'j', bubbles: true, cancelable: true}));
         });
         obs.observe(document.getElementById('main'), {childList: true, subtree: true});
         "#,
@@ -658,11 +664,68 @@ async fn a_key_pressed_as_the_next_candidate_arrives_is_still_a_swap(pool: PgPoo
     s.press("y").await;
     f.wait_candidate(
         "c03",
-        "after y on c01 and n pressed as c02 arrived (no full page load allowed)",
+        "after y on c01 and j pressed as c02 arrived (no full page load allowed)",
     )
     .await;
     let db = f.db_ratings().await;
     assert_eq!(db.get("c01").map(|r| r.0.as_str()), Some("real"));
-    assert_eq!(db.get("c02").map(|r| r.0.as_str()), Some("not_real"));
+    assert_eq!(db.get("c02"), None, "c02 was skipped, not rated");
+    s.close().await;
+}
+
+/// Two presses of a verdict key in quick succession rate one candidate: the
+/// second lands while the next candidate is on its way or has just been
+/// painted, and is dropped with a visible sign rather than rating a
+/// candidate nobody has looked at.
+#[sqlx::test]
+async fn two_quick_verdict_presses_rate_one_candidate(pool: PgPool) {
+    let _one_browser = browser_lock().await;
+    let (app, demo, alice) = setup(pool).await;
+    let (_driver, s) = browser().await;
+    login(&s, &app, &alice).await;
+    s.goto(&app.url("/next")).await;
+    let mut f = Flow::new(&s, &demo, &app.pool, alice.id);
+    let order = ["c01", "c02", "c03", "c04"];
+    f.wait_candidate(order[0], "GET /next").await;
+    for (i, gap_ms) in [30u64, 100, 200].into_iter().enumerate() {
+        let (first, second) = (order[i], order[i + 1]);
+        // Both presses from inside the page, so the gap is the page's own.
+        s.script(
+            r#"
+            const gap = arguments[0];
+            window.__vetterDropped = false;
+            const c0 = document.getElementById('candidate');
+            const obs = new MutationObserver(() => {
+              const c = document.getElementById('candidate');
+              if (c && c.classList.contains('key-dropped')) window.__vetterDropped = true;
+            });
+            obs.observe(document.getElementById('main'), {subtree: true, attributes: true, attributeFilter: ['class']});
+            const press = () => document.dispatchEvent(new KeyboardEvent('keydown', {key: 'y', bubbles: true, cancelable: true}));
+            press();
+            setTimeout(press, gap);
+            "#,
+            vec![json!(gap_ms)],
+        )
+        .await;
+        f.wait_candidate(second, &format!("y, y {gap_ms} ms apart on {first}"))
+            .await;
+        // Long enough for a second rating and its swap to have happened.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let st = f.state().await;
+        assert_eq!(
+            st["name"].as_str(),
+            Some(second),
+            "presses {gap_ms} ms apart: {second} should still be on screen: {st}"
+        );
+        let db = f.db_ratings().await;
+        assert_eq!(db.get(first).map(|r| r.0.as_str()), Some("real"));
+        assert_eq!(
+            db.get(second),
+            None,
+            "presses {gap_ms} ms apart: the second press rated {second}"
+        );
+        let dropped = s.script("return window.__vetterDropped;", vec![]).await;
+        assert_eq!(dropped, json!(true), "the dropped press left no sign ({gap_ms} ms)");
+    }
     s.close().await;
 }
