@@ -160,11 +160,15 @@ async fn vast(ingest: &Ingest, user: UserId, rng: &mut Rng) -> anyhow::Result<us
         "description": "ASKAP VAST-like fast transients: chi-square and peak maps, a deep-image match, cutouts and time-slice cubes.",
         "metrics": [
             {"key": "chi_square", "label": "χ²", "precision": 2, "description": "chi-square of the light curve against a constant"},
-            {"key": "chi_square_sigma", "label": "χ² σ", "unit": "σ", "precision": 2},
+            {"key": "chi_square_sigma", "label": "χ² σ", "unit": "σ", "precision": 2,
+             "headline": true, "good": {"min": 5.0}},
             {"key": "peak_map", "label": "Peak map", "precision": 2},
-            {"key": "peak_map_sigma", "label": "Peak map σ", "unit": "σ", "precision": 2},
-            {"key": "md_deep", "label": "Modulation index", "precision": 3, "description": "against the deep image"},
-            {"key": "deep_sep_arcsec", "label": "Deep separation", "unit": "arcsec", "precision": 2},
+            {"key": "peak_map_sigma", "label": "Peak map σ", "unit": "σ", "precision": 2,
+             "headline": true, "good": {"min": 5.0}},
+            {"key": "md_deep", "label": "Modulation index", "precision": 3, "description": "against the deep image",
+             "headline": true, "good": {"min": 0.1}},
+            {"key": "deep_sep_arcsec", "label": "Deep separation", "unit": "arcsec", "precision": 2,
+             "headline": true, "good": {"max": 2.0}},
             {"key": "bright_sep_arcmin", "label": "Bright source separation", "unit": "arcmin", "precision": 1, "shown_by_default": false}
         ],
         "tags": tags(&["Flaring star", "AGN", "IDV", "Noise", "Sidelobes", "Artefacts", "Aeroplane or satellite", "FRB", "New pulsar", "Known pulsar"])
@@ -283,10 +287,13 @@ async fn gleamx(ingest: &Ingest, user: UserId, rng: &mut Rng) -> anyhow::Result<
         "name": "GLEAM-X demo",
         "description": "MWA image-plane transients: flux, fluence and detection statistics, with PNG stills and GIF movies.",
         "metrics": [
-            {"key": "flux", "label": "Peak flux", "unit": "Jy", "precision": 3},
+            {"key": "flux", "label": "Peak flux", "unit": "Jy", "precision": 3,
+             "headline": true, "good": {"min": 0.2}},
             {"key": "fluence", "label": "Fluence", "unit": "Jy s", "precision": 2},
-            {"key": "det_stat", "label": "Detection statistic", "precision": 2},
-            {"key": "mod_index", "label": "Modulation index", "precision": 2},
+            {"key": "det_stat", "label": "Detection statistic", "precision": 2,
+             "headline": true, "good": {"min": 7.0}},
+            {"key": "mod_index", "label": "Modulation index", "precision": 2,
+             "headline": true, "good": {"min": 0.5}},
             {"key": "nks_sep_deg", "label": "Nearest known source", "unit": "deg", "precision": 4}
         ],
         "tags": tags(&["Transient", "Airplane", "RFI", "Sidelobe", "Alias", "Scintillation", "Pulsar", "AGN", "Bad frame", "Other"])

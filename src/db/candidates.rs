@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use sqlx::{PgConnection, PgExecutor};
 use time::OffsetDateTime;
 
+use crate::domain::decision::{GoodRange, Standing};
 use crate::domain::upload::CandidateSpec;
 use crate::domain::{BeamId, CandidateId, FileId, ObservationId, ProjectId, SkyPos, TagId, UserId};
 
@@ -216,6 +217,8 @@ pub struct Detail {
     pub project_name: String,
     pub score_enabled: bool,
     pub reviewers_add_tags: bool,
+    /// The project's verdict-key guard (`db::projects::Project`).
+    pub key_guard_ms: i32,
     pub observation_id: ObservationId,
     pub observation: String,
     pub obs_start: Option<OffsetDateTime>,
@@ -226,7 +229,7 @@ pub struct Detail {
 pub async fn detail(db: &mut PgConnection, id: CandidateId) -> sqlx::Result<Option<Detail>> {
     sqlx::query_as(
         "SELECT c.id, c.name, c.ra, c.dec, c.attributes, c.rating_count,
-                p.id AS project_id, p.slug AS project_slug, p.name AS project_name, p.score_enabled, p.reviewers_add_tags,
+                p.id AS project_id, p.slug AS project_slug, p.name AS project_name, p.score_enabled, p.reviewers_add_tags, p.key_guard_ms,
                 o.id AS observation_id, o.external_id AS observation, o.start_time AS obs_start,
                 b.id AS beam_id, b.name AS beam
          FROM candidates c JOIN projects p ON p.id = c.project_id JOIN observations o ON o.id = c.observation_id
@@ -246,19 +249,35 @@ pub struct MetricValue {
     pub description: String,
     pub precision: i16,
     pub value: Option<f64>,
+    pub headline: bool,
+    pub good_min: Option<f64>,
+    pub good_max: Option<f64>,
+}
+
+impl MetricValue {
+    /// Whether the value is in the project's good range (see
+    /// [`GoodRange::standing`] for NaN and the infinities).
+    pub fn standing(&self) -> Standing {
+        // The database checks the range as `GoodRange::new` does; a row
+        // that somehow broke the rule is judged against no range at all.
+        GoodRange::new(self.good_min, self.good_max)
+            .unwrap_or_default()
+            .standing(self.value)
+    }
 }
 
 /// The project's metrics with this candidate's values, in the project's
-/// order: those shown by default, and any other the candidate has.
+/// order: those shown by default or headline (a headline metric without a
+/// value is worth seeing missing), and any other the candidate has.
 pub async fn metrics(
     db: &mut PgConnection,
     candidate: CandidateId,
     project: ProjectId,
 ) -> sqlx::Result<Vec<MetricValue>> {
     sqlx::query_as(
-        "SELECT d.key, d.label, d.unit, d.description, d.precision, m.value
+        "SELECT d.key, d.label, d.unit, d.description, d.precision, m.value, d.headline, d.good_min, d.good_max
          FROM metric_defs d LEFT JOIN candidate_metrics m ON m.metric_id = d.id AND m.candidate_id = $1
-         WHERE d.project_id = $2 AND (d.shown_by_default OR m.value IS NOT NULL)
+         WHERE d.project_id = $2 AND (d.shown_by_default OR d.headline OR m.value IS NOT NULL)
          ORDER BY d.position, d.id",
     )
     .bind(candidate)
@@ -426,4 +445,54 @@ pub async fn first_positions(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<SkyPos
     sqlx::query_as("SELECT ra, dec FROM candidates ORDER BY id LIMIT 300")
         .fetch_all(db)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(value: Option<f64>, good_min: Option<f64>, good_max: Option<f64>) -> MetricValue {
+        MetricValue {
+            key: "snr".into(),
+            label: "S/N".into(),
+            unit: "σ".into(),
+            description: String::new(),
+            precision: 1,
+            value,
+            headline: true,
+            good_min,
+            good_max,
+        }
+    }
+
+    #[test]
+    fn a_value_stands_against_its_range_boundaries_included() {
+        assert_eq!(value(Some(5.0), Some(5.0), None).standing(), Standing::Good);
+        assert_eq!(
+            value(Some(4.9), Some(5.0), None).standing(),
+            Standing::Outside
+        );
+        assert_eq!(value(Some(2.0), None, Some(2.0)).standing(), Standing::Good);
+        assert_eq!(
+            value(Some(2.5), Some(0.0), Some(2.0)).standing(),
+            Standing::Outside
+        );
+    }
+
+    #[test]
+    fn no_range_no_value_or_no_finite_value_is_unjudged() {
+        assert_eq!(value(Some(5.0), None, None).standing(), Standing::Unjudged);
+        assert_eq!(value(None, Some(5.0), None).standing(), Standing::Unjudged);
+        for x in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            assert_eq!(
+                value(Some(x), Some(5.0), None).standing(),
+                Standing::Unjudged
+            );
+        }
+        // A reversed range cannot be stored; read anyway, it judges nothing.
+        assert_eq!(
+            value(Some(5.0), Some(9.0), Some(1.0)).standing(),
+            Standing::Unjudged
+        );
+    }
 }

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use sqlx::{FromRow, PgConnection, PgExecutor};
 
+use crate::domain::decision::GoodRange;
 use crate::domain::upload::ProjectSpec;
 use crate::domain::{ProjectId, UserId};
 
@@ -19,6 +20,9 @@ pub struct Project {
     pub open_review: bool,
     /// Administrators see every rating.
     pub admins_see_all: bool,
+    /// How long after a new candidate is painted its verdict keys are
+    /// ignored, so that a double press cannot rate it unseen.
+    pub key_guard_ms: i32,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -30,6 +34,9 @@ pub struct MetricDef {
     pub description: String,
     pub precision: i16,
     pub shown_by_default: bool,
+    pub headline: bool,
+    pub good_min: Option<f64>,
+    pub good_max: Option<f64>,
 }
 
 /// What an upsert did.
@@ -48,7 +55,7 @@ pub async fn by_slug(db: &mut PgConnection, slug: &str) -> sqlx::Result<Option<P
         return Ok(None);
     }
     sqlx::query_as(
-        "SELECT id, slug, name, description, reviewers_add_tags, score_enabled, open_review, admins_see_all FROM projects WHERE slug = $1",
+        "SELECT id, slug, name, description, reviewers_add_tags, score_enabled, open_review, admins_see_all, key_guard_ms FROM projects WHERE slug = $1",
     )
     .bind(slug)
     .fetch_optional(db)
@@ -57,7 +64,7 @@ pub async fn by_slug(db: &mut PgConnection, slug: &str) -> sqlx::Result<Option<P
 
 pub async fn metrics(db: &mut PgConnection, project: ProjectId) -> sqlx::Result<Vec<MetricDef>> {
     sqlx::query_as(
-        "SELECT id, key, label, unit, description, precision, shown_by_default
+        "SELECT id, key, label, unit, description, precision, shown_by_default, headline, good_min, good_max
          FROM metric_defs WHERE project_id = $1 ORDER BY position, id",
     )
     .bind(project)
@@ -99,17 +106,34 @@ pub async fn upsert(
     .fetch_one(&mut *db)
     .await?;
     let mut touched = 0u64;
+    // Separate from the upsert above so that a new project takes the
+    // column's default when the definition leaves the guard out.
+    if let Some(guard) = spec.key_guard_ms {
+        touched += sqlx::query(
+            "UPDATE projects SET key_guard_ms = $2, updated_at = now()
+             WHERE id = $1 AND key_guard_ms <> $2",
+        )
+        .bind(id)
+        .bind(guard)
+        .execute(&mut *db)
+        .await?
+        .rows_affected();
+    }
     for (position, m) in spec.metrics.iter().enumerate() {
         touched += sqlx::query(
-            "INSERT INTO metric_defs (project_id, key, label, unit, description, precision, shown_by_default, position)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            "INSERT INTO metric_defs (project_id, key, label, unit, description, precision, shown_by_default, position,
+                                      headline, good_min, good_max)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
              ON CONFLICT (project_id, key) DO UPDATE SET label = EXCLUDED.label, unit = EXCLUDED.unit,
                  description = EXCLUDED.description, precision = EXCLUDED.precision,
-                 shown_by_default = EXCLUDED.shown_by_default, position = EXCLUDED.position
+                 shown_by_default = EXCLUDED.shown_by_default, position = EXCLUDED.position,
+                 headline = EXCLUDED.headline, good_min = EXCLUDED.good_min, good_max = EXCLUDED.good_max
              WHERE (metric_defs.label, metric_defs.unit, metric_defs.description, metric_defs.precision,
-                    metric_defs.shown_by_default, metric_defs.position)
+                    metric_defs.shown_by_default, metric_defs.position,
+                    metric_defs.headline, metric_defs.good_min, metric_defs.good_max)
                IS DISTINCT FROM (EXCLUDED.label, EXCLUDED.unit, EXCLUDED.description, EXCLUDED.precision,
-                    EXCLUDED.shown_by_default, EXCLUDED.position)",
+                    EXCLUDED.shown_by_default, EXCLUDED.position,
+                    EXCLUDED.headline, EXCLUDED.good_min, EXCLUDED.good_max)",
         )
         .bind(id)
         .bind(&m.key)
@@ -119,6 +143,9 @@ pub async fn upsert(
         .bind(m.precision)
         .bind(m.shown_by_default)
         .bind(position as i32)
+        .bind(m.headline)
+        .bind(m.good.min())
+        .bind(m.good.max())
         .execute(&mut *db)
         .await?
         .rows_affected();
@@ -180,7 +207,7 @@ pub struct WithCounts {
 pub async fn list_with_counts(db: impl sqlx::PgExecutor<'_>) -> sqlx::Result<Vec<WithCounts>> {
     sqlx::query_as(
         "SELECT p.id, p.slug, p.name, p.description, p.reviewers_add_tags, p.score_enabled,
-                p.open_review, p.admins_see_all,
+                p.open_review, p.admins_see_all, p.key_guard_ms,
                 (SELECT count(*) FROM observations o WHERE o.project_id = p.id) AS observations,
                 (SELECT count(*) FROM candidates c WHERE c.project_id = p.id) AS candidates,
                 (SELECT count(*) FROM ratings r JOIN candidates c ON c.id = r.candidate_id
@@ -201,6 +228,7 @@ pub struct Settings {
     pub score_enabled: bool,
     pub open_review: bool,
     pub admins_see_all: bool,
+    pub key_guard_ms: i32,
 }
 
 /// A metric definition as edited by an administrator.
@@ -212,6 +240,8 @@ pub struct MetricEdit {
     pub description: String,
     pub precision: i16,
     pub shown_by_default: bool,
+    pub headline: bool,
+    pub good: GoodRange,
 }
 
 /// Saves the settings and the given metrics of the project; returns how
@@ -224,9 +254,11 @@ pub async fn update(
 ) -> sqlx::Result<u64> {
     let mut changed = sqlx::query(
         "UPDATE projects SET name = $2, description = $3, reviewers_add_tags = $4,
-                             score_enabled = $5, open_review = $6, admins_see_all = $7, updated_at = now()
-         WHERE id = $1 AND (name, description, reviewers_add_tags, score_enabled, open_review, admins_see_all)
-                           IS DISTINCT FROM ($2, $3, $4, $5, $6, $7)",
+                             score_enabled = $5, open_review = $6, admins_see_all = $7, key_guard_ms = $8,
+                             updated_at = now()
+         WHERE id = $1 AND (name, description, reviewers_add_tags, score_enabled, open_review, admins_see_all,
+                            key_guard_ms)
+                           IS DISTINCT FROM ($2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(project)
     .bind(&s.name)
@@ -235,16 +267,17 @@ pub async fn update(
     .bind(s.score_enabled)
     .bind(s.open_review)
     .bind(s.admins_see_all)
+    .bind(s.key_guard_ms)
     .execute(&mut *db)
     .await?
     .rows_affected();
     for m in metrics {
         changed += sqlx::query(
             "UPDATE metric_defs SET label = $3, unit = $4, description = $5, precision = $6,
-                                    shown_by_default = $7
+                                    shown_by_default = $7, headline = $8, good_min = $9, good_max = $10
              WHERE id = $1 AND project_id = $2
-               AND (label, unit, description, precision, shown_by_default)
-                   IS DISTINCT FROM ($3, $4, $5, $6, $7)",
+               AND (label, unit, description, precision, shown_by_default, headline, good_min, good_max)
+                   IS DISTINCT FROM ($3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(m.id)
         .bind(project)
@@ -253,6 +286,9 @@ pub async fn update(
         .bind(&m.description)
         .bind(m.precision)
         .bind(m.shown_by_default)
+        .bind(m.headline)
+        .bind(m.good.min())
+        .bind(m.good.max())
         .execute(&mut *db)
         .await?
         .rows_affected();
@@ -262,7 +298,7 @@ pub async fn update(
 
 pub async fn by_id(db: impl sqlx::PgExecutor<'_>, id: ProjectId) -> sqlx::Result<Option<Project>> {
     sqlx::query_as(
-        "SELECT id, slug, name, description, reviewers_add_tags, score_enabled, open_review, admins_see_all FROM projects WHERE id = $1",
+        "SELECT id, slug, name, description, reviewers_add_tags, score_enabled, open_review, admins_see_all, key_guard_ms FROM projects WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(db)

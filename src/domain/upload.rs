@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use crate::domain::decision::{check_key_guard, Bound, GoodRange};
 use crate::domain::text::{one_line, shown};
 use crate::domain::Problem;
 use crate::domain::SkyPos;
@@ -291,6 +292,9 @@ pub struct ProjectIn {
     pub metrics: Vec<MetricIn>,
     #[serde(default)]
     pub tags: Vec<TagIn>,
+    /// A JSON value rather than an integer, so that a bad one is a problem
+    /// of this field and not of the whole body.
+    pub key_guard_ms: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -304,6 +308,10 @@ pub struct MetricIn {
     pub description: String,
     pub precision: Option<i16>,
     pub shown_by_default: Option<bool>,
+    pub headline: Option<bool>,
+    /// `{"min": x, "max": y}`, read by [`parse_good`] so that each problem
+    /// names its bound.
+    pub good: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -322,6 +330,9 @@ pub struct MetricSpec {
     pub description: String,
     pub precision: i16,
     pub shown_by_default: bool,
+    /// Read at a glance on the decision screen.
+    pub headline: bool,
+    pub good: GoodRange,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -336,6 +347,88 @@ pub struct ProjectSpec {
     pub description: String,
     pub metrics: Vec<MetricSpec>,
     pub tags: Vec<TagSpec>,
+    /// `None` leaves a stored project's guard as it is (a new one gets the
+    /// column default): it is a reviewing setting an administrator may have
+    /// tuned, and `vetter upload` sends project.json on every run.
+    pub key_guard_ms: Option<i32>,
+}
+
+/// A metric's good range: an object with an optional `min` and `max`, each
+/// a JSON number. A string is refused, as for coordinates: a bound has no
+/// special values, and a pipeline that means "no bound" leaves it out.
+fn parse_good(v: &Value, f: &str, p: &mut Problems) -> GoodRange {
+    let f = format!("{f}.good");
+    let obj = match v {
+        Value::Null => return GoodRange::NONE,
+        Value::Object(obj) => obj,
+        _ => {
+            p.push(
+                f,
+                "a good range is an object {\"min\": x, \"max\": y}, either bound optional",
+            );
+            return GoodRange::NONE;
+        }
+    };
+    if let Some(k) = obj.keys().find(|k| *k != "min" && *k != "max") {
+        p.push(
+            &f,
+            format!("unknown field {k:?} in a good range: only min and max"),
+        );
+    }
+    let before = p.0.len();
+    let mut bound = |b: Bound| match obj.get(b.key()) {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => match n.as_f64().filter(|x| x.is_finite()) {
+            Some(x) => Some(x),
+            None => {
+                p.push(
+                    format!("{f}.{}", b.key()),
+                    format!("{n} is not a finite number"),
+                );
+                None
+            }
+        },
+        Some(Value::String(s)) => {
+            p.push(
+                format!("{f}.{}", b.key()),
+                format!(
+                    "{} is text: give the bound as a JSON number, or leave it out for no bound",
+                    shown(s)
+                ),
+            );
+            None
+        }
+        Some(other) => {
+            p.push(
+                format!("{f}.{}", b.key()),
+                format!("{} is not a number", shown(&other.to_string())),
+            );
+            None
+        }
+    };
+    let (min, max) = (bound(Bound::Min), bound(Bound::Max));
+    if p.0.len() > before {
+        return GoodRange::NONE;
+    }
+    GoodRange::new(min, max).unwrap_or_else(|e| {
+        p.push(format!("{f}.{}", e.bound().key()), e.to_string());
+        GoodRange::NONE
+    })
+}
+
+fn parse_key_guard(v: &Value, p: &mut Problems) -> Option<i32> {
+    let checked = match v {
+        Value::Null => return None,
+        Value::Number(n) => match n.as_i64() {
+            Some(ms) => check_key_guard(ms),
+            None => Err(format!("{n} is not a whole number of milliseconds")),
+        },
+        other => Err(format!(
+            "{} is not a number: give milliseconds as a JSON integer",
+            shown(&other.to_string())
+        )),
+    };
+    checked.map_err(|e| p.push("key_guard_ms", e)).ok()
 }
 
 impl ProjectSpec {
@@ -381,6 +474,10 @@ impl ProjectSpec {
                         "precision is 0 to 12 decimal places",
                     );
                 }
+                let good = m
+                    .good
+                    .as_ref()
+                    .map_or(GoodRange::NONE, |v| parse_good(v, &f, &mut p));
                 MetricSpec {
                     key: m.key,
                     label: m.label.trim().to_string(),
@@ -388,6 +485,8 @@ impl ProjectSpec {
                     description: m.description,
                     precision,
                     shown_by_default: m.shown_by_default.unwrap_or(true),
+                    headline: m.headline.unwrap_or(false),
+                    good,
                 }
             })
             .collect();
@@ -415,12 +514,17 @@ impl ProjectSpec {
                 }
             })
             .collect();
+        let key_guard_ms = raw
+            .key_guard_ms
+            .as_ref()
+            .and_then(|v| parse_key_guard(v, &mut p));
         if p.is_empty() {
             Ok(Self {
                 name,
                 description: raw.description,
                 metrics,
                 tags,
+                key_guard_ms,
             })
         } else {
             Err(p.0)
@@ -1000,5 +1104,56 @@ mod tests {
         .unwrap_err();
         let fields: Vec<&str> = err.iter().map(|p| p.field.as_str()).collect();
         assert_eq!(fields, ["metrics[1].key", "metrics[2].key", "tags[1].name"]);
+    }
+
+    #[test]
+    fn headline_good_range_and_key_guard_parse_with_their_defaults() {
+        let spec = ProjectSpec::parse(json!({"name": "P", "key_guard_ms": 400, "metrics": [
+            {"key": "snr", "label": "S/N", "headline": true, "good": {"min": 5}},
+            {"key": "sep", "label": "Sep", "good": {"min": 0, "max": 2.5}},
+            {"key": "md", "label": "MD", "good": {"max": null}},
+            {"key": "chi", "label": "χ²"}]}))
+        .unwrap();
+        assert_eq!(spec.key_guard_ms, Some(400));
+        let m = &spec.metrics;
+        assert!(m[0].headline);
+        assert_eq!((m[0].good.min(), m[0].good.max()), (Some(5.0), None));
+        assert!(!m[1].headline, "headline defaults to false");
+        assert_eq!((m[1].good.min(), m[1].good.max()), (Some(0.0), Some(2.5)));
+        assert!(m[2].good.is_none());
+        assert!(m[3].good.is_none());
+        let spec = ProjectSpec::parse(json!({"name": "P"})).unwrap();
+        assert_eq!(
+            spec.key_guard_ms, None,
+            "left out: the stored value is kept"
+        );
+    }
+
+    #[test]
+    fn bad_good_ranges_and_guards_name_their_field() {
+        let err = ProjectSpec::parse(json!({"name": "P", "key_guard_ms": 5000, "metrics": [
+            {"key": "a", "label": "A", "good": {"min": 3, "max": 1}},
+            {"key": "b", "label": "B", "good": {"min": "NaN", "max": [1]}},
+            {"key": "c", "label": "C", "good": 5},
+            {"key": "d", "label": "D", "good": {"low": 1}}]}))
+        .unwrap_err();
+        let fields: Vec<&str> = err.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "metrics[0].good.min",
+                "metrics[1].good.min",
+                "metrics[1].good.max",
+                "metrics[2].good",
+                "metrics[3].good",
+                "key_guard_ms"
+            ],
+            "{err:?}"
+        );
+        assert!(err[0].message.contains("above"), "{err:?}");
+        for bad in [json!(-1), json!(250.5), json!("250"), json!(true)] {
+            let err = ProjectSpec::parse(json!({"name": "P", "key_guard_ms": bad})).unwrap_err();
+            assert_eq!(err[0].field, "key_guard_ms", "{bad}: {err:?}");
+        }
     }
 }

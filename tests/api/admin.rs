@@ -930,6 +930,176 @@ async fn project_settings_and_metric_definitions_are_edited(pool: PgPool) {
     assert_eq!(p, (false, false, true));
 }
 
+/// The form-field prefix (`metric.<id>`) of the metric `key` on the
+/// project page.
+fn metric_prefix(html: &Html, key: &str) -> String {
+    attrs(html, &format!("tr[data-metric={key}] input"), "name")
+        .into_iter()
+        .find(|n| n.ends_with(".label"))
+        .unwrap()
+        .trim_end_matches(".label")
+        .to_string()
+}
+
+type Decision = (bool, Option<f64>, Option<f64>, i32);
+
+/// snr's headline flag and good range, and the project's key guard.
+async fn decision(app: &TestApp) -> Decision {
+    sqlx::query_as(
+        "SELECT m.headline, m.good_min, m.good_max, p.key_guard_ms
+         FROM projects p JOIN metric_defs m ON m.project_id = p.id WHERE m.key = 'snr'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}
+
+async fn last_project_audit(app: &TestApp) -> serde_json::Value {
+    sqlx::query_scalar(
+        "SELECT detail FROM audit_log WHERE action = 'project.update' ORDER BY id DESC LIMIT 1",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}
+
+#[sqlx::test]
+async fn headline_good_range_and_key_guard_are_edited(pool: PgPool) {
+    let (app, _) = admin_app(pool).await;
+    survey(&app).await;
+    let html = app.get_html("/admin/projects/p").await;
+    let prefix = metric_prefix(&html, "snr");
+    let f = |s: &str| format!("{prefix}.{s}");
+    let (label, precision, headline, good_min, good_max) = (
+        f("label"),
+        f("precision"),
+        f("headline"),
+        f("good_min"),
+        f("good_max"),
+    );
+    assert_eq!(
+        select_attr(&html, "input[name=key_guard_ms]", "value").as_deref(),
+        Some("250"),
+        "a new project has the default guard"
+    );
+    let sel = |name: &str| format!("input[name=\"{name}\"]");
+    assert!(select_attr(&html, &sel(&headline), "checked").is_none());
+    assert_eq!(
+        select_attr(&html, &sel(&good_min), "value").as_deref(),
+        Some("")
+    );
+    assert_eq!(decision(&app).await, (false, None, None, 250));
+
+    let r = app
+        .post_form(
+            "/admin/projects/p",
+            &[
+                ("name", "P"),
+                ("key_guard_ms", "400"),
+                (&label, "SNR"),
+                (&precision, "3"),
+                (&f("shown"), "on"),
+                (&headline, "on"),
+                (&good_min, "5"),
+                (&good_max, ""),
+            ],
+        )
+        .await;
+    assert!(flash_after(&app, r).await.contains("saved"));
+    assert_eq!(decision(&app).await, (true, Some(5.0), None, 400));
+    let detail = last_project_audit(&app).await;
+    assert_eq!(detail["key_guard_ms"], 400, "{detail}");
+    assert_eq!(detail["headline"], json!(["snr"]), "{detail}");
+    assert_eq!(
+        detail["good"],
+        json!({"snr": {"min": 5.0, "max": null}}),
+        "{detail}"
+    );
+    let html = app.get_html("/admin/projects/p").await;
+    assert!(select_attr(&html, &sel(&headline), "checked").is_some());
+    assert_eq!(
+        select_attr(&html, &sel(&good_min), "value").as_deref(),
+        Some("5")
+    );
+    assert_eq!(
+        select_attr(&html, "input[name=key_guard_ms]", "value").as_deref(),
+        Some("400")
+    );
+    let audits = audit(&app).await.len();
+
+    // Each bad value is refused with a message, and nothing of the form is
+    // saved (not even the name sent with it).
+    for (what, fields, message) in [
+        (
+            "min above max",
+            vec![(good_min.as_str(), "10"), (good_max.as_str(), "2")],
+            "above its good maximum",
+        ),
+        (
+            "a guard too long",
+            vec![("key_guard_ms", "5000")],
+            "from 0 to 2000",
+        ),
+        (
+            "a negative guard",
+            vec![("key_guard_ms", "-1")],
+            "from 0 to 2000",
+        ),
+        (
+            "an infinite bound",
+            vec![(good_max.as_str(), "inf")],
+            "finite",
+        ),
+        ("NaN", vec![(good_min.as_str(), "NaN")], "finite"),
+        (
+            "not a number",
+            vec![(good_min.as_str(), "lots")],
+            "not a number",
+        ),
+    ] {
+        let mut form = vec![
+            ("name", "Renamed"),
+            (label.as_str(), "SNR"),
+            (precision.as_str(), "3"),
+        ];
+        form.extend(fields);
+        let r = app.post_form("/admin/projects/p", &form).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{what}");
+        let error = select_text(&html_of(r).await, ".form-error").unwrap();
+        assert!(error.contains(message), "{what}: {error}");
+        assert_eq!(decision(&app).await, (true, Some(5.0), None, 400), "{what}");
+        assert_eq!(
+            count(&app, "SELECT count(*) FROM projects WHERE name = 'P'").await,
+            1,
+            "{what}"
+        );
+    }
+    assert_eq!(audit(&app).await.len(), audits, "refusals are not audited");
+
+    // A form without the guard (an older page) keeps it; emptied bounds and
+    // an unticked box clear the metric's.
+    let r = app
+        .post_form(
+            "/admin/projects/p",
+            &[
+                ("name", "P"),
+                (&label, "SNR"),
+                (&precision, "3"),
+                (&f("shown"), "on"),
+                (&good_min, ""),
+                (&good_max, "2.5"),
+            ],
+        )
+        .await;
+    assert!(flash_after(&app, r).await.contains("saved"));
+    assert_eq!(decision(&app).await, (false, None, Some(2.5), 400));
+    let r = app
+        .post_form("/admin/projects/p", &[("name", "P"), ("key_guard_ms", "0")])
+        .await;
+    assert!(flash_after(&app, r).await.contains("saved"));
+    assert_eq!(decision(&app).await, (false, None, Some(2.5), 0));
+}
+
 /// A small PNG whose content depends on `seed`.
 fn png(seed: u8) -> Vec<u8> {
     let img = image::GrayImage::from_fn(5, 4, |x, y| {

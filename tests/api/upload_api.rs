@@ -843,3 +843,99 @@ async fn names_with_line_breaks_are_refused_as_the_admin_forms_refuse_them(pool:
         .unwrap();
     assert_eq!(projects, 0);
 }
+
+#[sqlx::test]
+async fn headline_metrics_good_ranges_and_the_key_guard_round_trip(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let api = uploader(&app).await;
+    let definition = json!({"name": "P", "key_guard_ms": 400, "metrics": [
+        {"key": "snr", "label": "S/N", "headline": true, "good": {"min": 5}},
+        {"key": "sep", "label": "Separation", "good": {"min": 0, "max": 2.5}},
+        {"key": "chi", "label": "χ²"}]});
+    let (s, body) = api.put("/projects/p", definition.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    type Row = (String, bool, Option<f64>, Option<f64>);
+    let stored = || async {
+        let metrics: Vec<Row> = sqlx::query_as(
+            "SELECT key, headline, good_min, good_max FROM metric_defs ORDER BY position",
+        )
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+        let guard: i32 = sqlx::query_scalar("SELECT key_guard_ms FROM projects WHERE slug = 'p'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        (metrics, guard)
+    };
+    let as_sent: (Vec<Row>, i32) = (
+        vec![
+            ("snr".into(), true, Some(5.0), None),
+            ("sep".into(), false, Some(0.0), Some(2.5)),
+            ("chi".into(), false, None, None),
+        ],
+        400,
+    );
+    assert_eq!(stored().await, as_sent);
+
+    // The same definition again changes nothing, and so does one without
+    // the guard: only a guard that is sent is stored.
+    let (_, body) = api.put("/projects/p", definition.clone()).await;
+    assert_eq!(body["status"], "unchanged", "{body}");
+    let mut without_guard = definition.clone();
+    without_guard
+        .as_object_mut()
+        .unwrap()
+        .remove("key_guard_ms");
+    let (_, body) = api.put("/projects/p", without_guard).await;
+    assert_eq!(body["status"], "unchanged", "{body}");
+    assert_eq!(stored().await, as_sent);
+
+    // A changed bound or guard is an update.
+    let mut moved = definition.clone();
+    moved["metrics"][1]["good"]["max"] = json!(3);
+    let (_, body) = api.put("/projects/p", moved).await;
+    assert_eq!(body["status"], "updated", "{body}");
+    let mut slower = definition.clone();
+    slower["key_guard_ms"] = json!(800);
+    let (_, body) = api.put("/projects/p", slower).await;
+    assert_eq!(body["status"], "updated", "{body}");
+    assert_eq!(stored().await.1, 800);
+
+    // The admin page shows what was sent.
+    let admin = app.create_user("boss", Role::Admin).await;
+    app.login_as(&admin).await;
+    let html = app.get_html("/admin/projects/p").await;
+    assert_eq!(
+        crate::helpers::select_attr(&html, "input[name=key_guard_ms]", "value").as_deref(),
+        Some("800")
+    );
+    let snr_row = scraper::Selector::parse("tr[data-metric=snr] input[type=checkbox]").unwrap();
+    let checked: Vec<bool> = html
+        .select(&snr_row)
+        .map(|e| e.value().attr("checked").is_some())
+        .collect();
+    assert_eq!(checked, [true, true], "shown by default, headline");
+
+    // A bad range or guard is refused with its field named, and nothing
+    // changes.
+    let before = stored().await;
+    let mut reversed = definition.clone();
+    reversed["metrics"][1]["good"] = json!({"min": 3, "max": 1});
+    reversed["metrics"][2]["good"] = json!({"max": "Infinity"});
+    reversed["key_guard_ms"] = json!(5000);
+    let (s, body) = api.put("/projects/p", reversed).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    let fields: Vec<&str> = body["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        ["metrics[1].good.min", "metrics[2].good.max", "key_guard_ms"],
+        "{body}"
+    );
+    assert_eq!(stored().await, before);
+}

@@ -725,7 +725,11 @@ async fn two_quick_verdict_presses_rate_one_candidate(pool: PgPool) {
             "presses {gap_ms} ms apart: the second press rated {second}"
         );
         let dropped = s.script("return window.__vetterDropped;", vec![]).await;
-        assert_eq!(dropped, json!(true), "the dropped press left no sign ({gap_ms} ms)");
+        assert_eq!(
+            dropped,
+            json!(true),
+            "the dropped press left no sign ({gap_ms} ms)"
+        );
     }
     s.close().await;
 }

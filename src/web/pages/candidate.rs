@@ -18,6 +18,7 @@ use crate::db::candidates::{self as cand, Detail, FileRef, MetricValue};
 use crate::db::queue::{self, Resolved};
 use crate::db::ratings::{self, MyRating, RatingView};
 use crate::db::users::User;
+use crate::domain::decision::Standing;
 use crate::domain::rating::RatingInput;
 use crate::domain::{frames, sexagesimal, SkyPos, UserId, Verdict};
 use crate::domain::{CandidateId, FileId, TagId};
@@ -192,13 +193,19 @@ impl CandidateView {
     pub fn my_score(&self) -> i16 {
         self.mine.as_ref().and_then(|m| m.score).unwrap_or(0)
     }
-    /// The metrics a reviewer reads at a glance.
-    pub fn headline(&self) -> impl Iterator<Item = &MetricValue> {
-        self.metrics.iter().take(HEADLINE_METRICS)
+    /// The metrics a reviewer reads at a glance: those the project marks,
+    /// or while it marks none, its first few.
+    pub fn headline(&self) -> Vec<&MetricValue> {
+        let marked: Vec<&MetricValue> = self.metrics.iter().filter(|m| m.headline).collect();
+        if marked.is_empty() {
+            self.metrics.iter().take(HEADLINE_METRICS).collect()
+        } else {
+            marked
+        }
     }
     /// How long after the images are painted verdict keys are ignored.
     pub fn guard_ms(&self) -> i32 {
-        250
+        self.c.key_guard_ms
     }
 }
 
@@ -211,6 +218,15 @@ const TAG_KEYS: [char; 21] = [
 
 /// At most this many metrics stand beside the light curve.
 const HEADLINE_METRICS: usize = 6;
+
+/// The class that colours a headline metric by the project's good range.
+pub fn standing_class(m: &MetricValue) -> &'static str {
+    match m.standing() {
+        Standing::Good => "good",
+        Standing::Outside => "outside",
+        Standing::Unjudged => "",
+    }
+}
 
 /// How a metric value reads: the project's precision, and the IEEE
 /// specials spelled out rather than hidden.

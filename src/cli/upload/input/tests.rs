@@ -409,6 +409,24 @@ fn project_json_gives_the_slug_and_the_body() {
 }
 
 #[test]
+fn project_json_carries_headline_metrics_good_ranges_and_the_key_guard() {
+    let p = parse_project(
+        r#"{"name": "VAST", "key_guard_ms": 300, "metrics": [
+            {"key": "snr", "label": "S/N", "headline": true, "good": {"min": 5}}]}"#,
+    )
+    .unwrap();
+    assert_eq!(p.body["key_guard_ms"], 300, "sent as written");
+    assert_eq!(p.body["metrics"][0]["good"]["min"], 5);
+    let e = parse_project(
+        r#"{"name": "VAST", "metrics": [{"key": "snr", "label": "S/N", "good": {"min": 5, "max": 1}}]}"#,
+    )
+    .unwrap_err();
+    assert!(e.contains("metrics[0].good.min"), "{e}");
+    let e = parse_project(r#"{"name": "VAST", "key_guard_ms": 5000}"#).unwrap_err();
+    assert!(e.contains("key_guard_ms"), "{e}");
+}
+
+#[test]
 fn observations_json_lists_every_problem() {
     let d = Scratch::new("obs");
     d.write("b.png", b"x");

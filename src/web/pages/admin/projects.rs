@@ -13,6 +13,9 @@ use serde_json::json;
 use crate::db::observations::{self, Line};
 use crate::db::projects::{self, MetricDef, MetricEdit, Project, Settings, WithCounts};
 use crate::db::removal::{self, Contents, Object, Scope};
+use crate::domain::decision::{check_key_guard, Bound, GoodRange, GoodRangeError, KEY_GUARD_MS};
+use crate::domain::text::shown;
+use crate::domain::upload::number_text;
 use crate::domain::Problem;
 use crate::media::MediaStore;
 use crate::web::pages::admin::{check_len, check_line, size_text, Admin};
@@ -89,9 +92,11 @@ pub async fn edit(
 }
 
 /// The edit form: the project's fields, and per metric `metric.<id>.label`,
-/// `.unit`, `.description`, `.precision` and `.shown` (a checkbox).
+/// `.unit`, `.description`, `.precision`, `.shown` and `.headline`
+/// (checkboxes), and `.good_min` and `.good_max` (empty for no bound).
 fn parse_edit(
     pairs: &[(String, String)],
+    project: &Project,
     metrics: &[MetricDef],
 ) -> Result<(Settings, Vec<MetricEdit>), Vec<Problem>> {
     let get = |k: &str| {
@@ -128,6 +133,26 @@ fn parse_edit(
         0,
         5000,
     );
+    // A form without the field (one from before it existed, still open in
+    // a tab) leaves the guard alone rather than resetting it.
+    let key_guard_ms = match get("key_guard_ms") {
+        None => project.key_guard_ms,
+        Some(v) => match v.parse::<i64>().map(check_key_guard) {
+            Ok(Ok(ms)) => ms,
+            _ => {
+                problems.push(Problem::new(
+                    "key_guard_ms",
+                    format!(
+                        "The verdict-key guard is a whole number of milliseconds from {} to {}, not {}",
+                        KEY_GUARD_MS.start(),
+                        KEY_GUARD_MS.end(),
+                        shown(v)
+                    ),
+                ));
+                project.key_guard_ms
+            }
+        },
+    };
     let settings = Settings {
         name: name.to_string(),
         description: description.to_string(),
@@ -135,6 +160,7 @@ fn parse_edit(
         score_enabled: on("score_enabled"),
         open_review,
         admins_see_all,
+        key_guard_ms,
     };
     let mut edits = Vec::new();
     for m in metrics {
@@ -180,6 +206,41 @@ fn parse_edit(
                 0
             }
         };
+        let bound_name = |b: Bound| match b {
+            Bound::Min => "good minimum",
+            Bound::Max => "good maximum",
+        };
+        let form_key = |b: Bound| field(&format!("good_{}", b.key()));
+        let mut bound = |b: Bound| match get(&form_key(b)) {
+            None | Some("") => None,
+            Some(v) => match number_text(v) {
+                Ok(x) => Some(x),
+                Err(e) => {
+                    problems.push(Problem::new(
+                        form_key(b),
+                        format!(
+                            "The {} of {what} is a number, or empty for none: {e}",
+                            bound_name(b)
+                        ),
+                    ));
+                    None
+                }
+            },
+        };
+        let (good_min, good_max) = (bound(Bound::Min), bound(Bound::Max));
+        let good = GoodRange::new(good_min, good_max).unwrap_or_else(|e| {
+            let message = match e {
+                GoodRangeError::NotFinite(b, _) => format!(
+                    "The {} of {what} is a finite number, or empty for none",
+                    bound_name(b)
+                ),
+                GoodRangeError::Reversed { min, max } => {
+                    format!("The good minimum of {what}, {min}, is above its good maximum, {max}")
+                }
+            };
+            problems.push(Problem::new(form_key(e.bound()), message));
+            GoodRange::NONE
+        });
         edits.push(MetricEdit {
             id: m.id,
             label: label.to_string(),
@@ -187,6 +248,8 @@ fn parse_edit(
             description: desc.to_string(),
             precision,
             shown_by_default: on(&field("shown")),
+            headline: on(&field("headline")),
+            good,
         });
     }
     if problems.is_empty() {
@@ -208,7 +271,7 @@ pub async fn save(
     let p = project(&state, &slug).await?;
     let mut tx = state.pool.begin().await?;
     let metrics = projects::metrics(&mut tx, p.id).await?;
-    let (settings, edits) = match parse_edit(&pairs, &metrics) {
+    let (settings, edits) = match parse_edit(&pairs, &p, &metrics) {
         Ok(v) => v,
         Err(problems) => {
             drop(tx);
@@ -218,6 +281,22 @@ pub async fn save(
     };
     let changed = projects::update(&mut tx, p.id, &settings, &edits).await?;
     if changed > 0 {
+        // What the decision screen reads, as saved: which metrics are
+        // headline and which have a good range.
+        let key_of = |id: i64| metrics.iter().find(|m| m.id == id).map(|m| m.key.as_str());
+        let headline: Vec<_> = edits
+            .iter()
+            .filter(|e| e.headline)
+            .filter_map(|e| key_of(e.id))
+            .collect();
+        let good: serde_json::Map<String, serde_json::Value> = edits
+            .iter()
+            .filter(|e| !e.good.is_none())
+            .filter_map(|e| {
+                let range = json!({"min": e.good.min(), "max": e.good.max()});
+                key_of(e.id).map(|k| (k.to_string(), range))
+            })
+            .collect();
         admin
             .audit(
                 &mut *tx,
@@ -229,6 +308,9 @@ pub async fn save(
                     "score_enabled": settings.score_enabled,
                     "open_review": settings.open_review,
                     "admins_see_all": settings.admins_see_all,
+                    "key_guard_ms": settings.key_guard_ms,
+                    "headline": headline,
+                    "good": good,
                     "rows_changed": changed,
                 }),
             )
