@@ -85,6 +85,11 @@ impl TestApp {
         }
     }
 
+    /// Where the server keeps its files (for `vetter demo` to fill).
+    pub fn media_root(&self) -> &std::path::Path {
+        &self.media_root
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

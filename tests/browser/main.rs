@@ -7,6 +7,7 @@
 
 mod admin;
 mod candidates;
+mod decision;
 mod harness;
 mod login;
 mod outage;

@@ -1,0 +1,133 @@
+//! The decision screen as a reviewer sees it: on the demo's VAST and
+//! GLEAM-X candidates, at three common screen sizes, everything needed to
+//! call a candidate is in view without scrolling. Screenshots of each go to
+//! `target/browser-screenshots/`.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use sqlx::PgPool;
+use vetter::domain::Role;
+use vetter::media::MediaStore;
+
+use crate::harness::{browser, browser_lock, login, screenshot_path, TestApp};
+
+/// Bounding boxes, in viewport pixels, of what must be in view.
+const BOXES_JS: &str = r#"
+const box = e => { const r = e.getBoundingClientRect(); return {l: r.left, t: r.top, r: r.right, b: r.bottom, w: r.width, h: r.height}; };
+const all = s => Array.from(document.querySelectorAll(s)).map(box);
+const first = s => { const e = document.querySelector(s); return e ? box(e) : null; };
+return {
+  vw: innerWidth, vh: innerHeight, scrolled: scrollY,
+  pictures: all('#candidate .figures .tile-frame, #candidate .figures .gif-player .gp-screen, #candidate .figures .gif-player > img'),
+  light_curve: first('#candidate .lc-box svg'),
+  headline: first('#candidate dl.headline'),
+  nearest: first('#nearby table.nearby tr'),
+  verdicts: all('#candidate .verdicts button'),
+};
+"#;
+
+/// Resolves once every picture is painted and the nearby list is in.
+const READY_JS: &str = r#"
+const c = document.getElementById('candidate');
+return !!c && !!c.dataset.paintedAt && !!document.getElementById('nearby')
+  && !document.querySelector('#nearby[hx-get]');
+"#;
+
+/// The candidate of `project` nearest to a known pulsar.
+async fn near_a_pulsar(pool: &PgPool, project: &str) -> (i64, String) {
+    sqlx::query_as(
+        "SELECT c.id, c.name FROM candidates c JOIN projects p ON p.id = c.project_id
+           CROSS JOIN LATERAL (SELECT min(q3c_dist(c.ra, c.dec, ps.ra, ps.dec)) AS d FROM pulsars ps) n
+          WHERE p.slug = $1 ORDER BY n.d LIMIT 1",
+    )
+    .bind(project)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+fn inside(what: &str, b: &Value, vw: f64, vh: f64, failures: &mut Vec<String>) {
+    let (l, t, r, bot) = (
+        b["l"].as_f64().unwrap(),
+        b["t"].as_f64().unwrap(),
+        b["r"].as_f64().unwrap(),
+        b["b"].as_f64().unwrap(),
+    );
+    if l < 0.0 || t < 0.0 || r > vw + 0.5 || bot > vh + 0.5 || r - l < 1.0 {
+        failures.push(format!(
+            "{what} at ({l:.0}, {t:.0})–({r:.0}, {bot:.0}) is not inside {vw}×{vh}"
+        ));
+    }
+}
+
+#[sqlx::test]
+async fn everything_needed_to_decide_is_in_view_at_common_sizes(pool: PgPool) {
+    let _one_browser = browser_lock().await;
+    let app = TestApp::spawn(pool.clone()).await;
+    vetter::cli::demo::fill(&pool, MediaStore::new(app.media_root()))
+        .await
+        .unwrap();
+    let reviewer = app.create_user("carol", Role::Reviewer).await;
+    let (_driver, s) = browser().await;
+    login(&s, &app, &reviewer).await;
+
+    let mut failures = Vec::new();
+    for project in ["vast-demo", "gleamx-demo"] {
+        let (id, name) = near_a_pulsar(&pool, project).await;
+        for (w, h) in [(1280, 720), (1440, 900), (1920, 1080)] {
+            s.set_viewport(w, h).await;
+            s.goto(&app.url(&format!("/candidates/{id}"))).await;
+            s.wait_for(
+                &format!("{name} painted at {w}×{h}"),
+                READY_JS,
+                Duration::from_secs(20),
+            )
+            .await;
+            s.screenshot(&screenshot_path(&format!("decision-{project}-{w}x{h}.png")))
+                .await;
+            let v = s.script(BOXES_JS, vec![]).await;
+            let (vw, vh) = (v["vw"].as_f64().unwrap(), v["vh"].as_f64().unwrap());
+            assert_eq!(
+                (vw, vh),
+                (w as f64, h as f64),
+                "the viewport was not resized"
+            );
+            let at = format!("{project} {name} at {w}×{h}");
+            let pictures = v["pictures"].as_array().unwrap();
+            assert!(pictures.len() >= 2, "{at}: pictures: {v}");
+            for (i, p) in pictures.iter().enumerate() {
+                inside(&format!("{at}: picture {i}"), p, vw, vh, &mut failures);
+                if p["w"].as_f64().unwrap() < 160.0 {
+                    failures.push(format!("{at}: picture {i} is under 160 px wide: {p}"));
+                }
+            }
+            let verdicts = v["verdicts"].as_array().unwrap();
+            assert_eq!(verdicts.len(), 3, "{at}: {v}");
+            for (i, b) in verdicts.iter().enumerate() {
+                inside(
+                    &format!("{at}: verdict button {i}"),
+                    b,
+                    vw,
+                    vh,
+                    &mut failures,
+                );
+            }
+            for part in ["headline", "nearest"] {
+                match &v[part] {
+                    Value::Null => failures.push(format!("{at}: no {part}")),
+                    b => inside(&format!("{at}: {part}"), b, vw, vh, &mut failures),
+                }
+            }
+            if project == "vast-demo" {
+                match &v["light_curve"] {
+                    Value::Null => failures.push(format!("{at}: no light curve")),
+                    b => inside(&format!("{at}: light curve"), b, vw, vh, &mut failures),
+                }
+            }
+            assert_eq!(v["scrolled"].as_f64(), Some(0.0), "{at}");
+        }
+    }
+    s.close().await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
