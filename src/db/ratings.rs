@@ -294,7 +294,33 @@ async fn write_tags(
 /// Takes back the reviewer's most recent rating: the one it replaced comes
 /// back from the history, or, if it was the first, the rating goes.
 /// Returns the candidate it concerned.
-pub async fn undo_last(tx: &mut PgConnection, user: UserId) -> sqlx::Result<Option<CandidateId>> {
+/// A reviewer's most recent rating, locked for the undo that may follow.
+#[derive(Debug, Clone, FromRow)]
+pub struct Latest {
+    pub candidate: CandidateId,
+    pub name: String,
+    pub verdict: Verdict,
+    pub rated_at: OffsetDateTime,
+}
+
+pub async fn latest(tx: &mut PgConnection, user: UserId) -> sqlx::Result<Option<Latest>> {
+    sqlx::query_as(
+        "SELECT r.candidate_id AS candidate, c.name, r.verdict, r.rated_at
+           FROM ratings r JOIN candidates c ON c.id = r.candidate_id
+          WHERE r.user_id = $1 ORDER BY r.rated_at DESC LIMIT 1 FOR UPDATE OF r",
+    )
+    .bind(user)
+    .fetch_optional(tx)
+    .await
+}
+
+/// Takes back the reviewer's most recent rating: the one before it on the
+/// same candidate comes back, or the candidate is unrated again. Returns
+/// the candidate and the verdict now standing, if any.
+pub async fn undo_last(
+    tx: &mut PgConnection,
+    user: UserId,
+) -> sqlx::Result<Option<(CandidateId, Option<Verdict>)>> {
     let Some(candidate): Option<CandidateId> = sqlx::query_scalar(
         "SELECT candidate_id FROM ratings WHERE user_id = $1 ORDER BY rated_at DESC LIMIT 1 FOR UPDATE",
     )
@@ -312,6 +338,7 @@ pub async fn undo_last(tx: &mut PgConnection, user: UserId) -> sqlx::Result<Opti
     .bind(candidate)
     .fetch_optional(&mut *tx)
     .await?;
+    let restored = previous.as_ref().map(|p| p.verdict);
     match previous {
         Some(Replaced {
             id,
@@ -356,7 +383,7 @@ pub async fn undo_last(tx: &mut PgConnection, user: UserId) -> sqlx::Result<Opti
                 .await?;
         }
     }
-    Ok(Some(candidate))
+    Ok(Some((candidate, restored)))
 }
 
 #[derive(FromRow)]

@@ -353,6 +353,13 @@ async fn undo_takes_back_the_last_rating(pool: PgPool) {
         r.headers()["hx-push-url"],
         format!("/candidates/{}", ids["c02"]).as_str()
     );
+    // It says what it took back, among the page's notices.
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains(r#"<div id="toasts" hx-swap-oob="beforeend">"#)
+            && body.contains("Undid your rating of c02: Unsure → Real."),
+        "{body}"
+    );
     let v: String = sqlx::query_scalar(
         "SELECT verdict::text FROM ratings WHERE user_id = $1 AND candidate_id = $2",
     )
@@ -382,6 +389,56 @@ async fn undo_takes_back_the_last_rating(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(count, 0);
+}
+
+/// A rating made in an earlier session (another browser, yesterday) is not
+/// taken back by one press of Undo: the first press says what it would
+/// undo, a second one within seconds does it.
+#[sqlx::test]
+async fn undo_reaches_an_earlier_sessions_rating_only_when_pressed_twice(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let ids = survey(&app).await;
+    let (alice, user) = reviewer(&app, "alice").await;
+    rate(&alice, ids["c01"], "real", &[], None).await;
+    let later = TestApp::spawn(app.pool.clone()).await;
+    later.login_as(&user).await;
+    let token = later.csrf_token("/account").await;
+    let undo = || async {
+        later
+            .client
+            .post(later.url("/undo"))
+            .header("HX-Request", "true")
+            .header("X-CSRF-Token", &token)
+            .send()
+            .await
+            .unwrap()
+    };
+    let r = undo().await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("earlier session") && body.contains("c01") && body.contains("Real"),
+        "{body}"
+    );
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM ratings WHERE user_id = $1")
+        .bind(user.id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(kept, 1, "one press undoes nothing");
+    let r = undo().await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Undid your rating of c01: Real → unrated."));
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM ratings WHERE user_id = $1")
+        .bind(user.id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
 }
 
 #[sqlx::test]

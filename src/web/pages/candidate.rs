@@ -29,7 +29,7 @@ use crate::web::plumbing::error::{AppError, WebResult};
 use crate::web::plumbing::form::Form;
 use crate::web::plumbing::htmx::{fragment_or_page, is_htmx};
 use crate::web::plumbing::layout::Layout;
-use crate::web::plumbing::session::TypedSession;
+use crate::web::plumbing::session::{FlashKind, TypedSession};
 use crate::web::state::AppState;
 
 /// A stored file as the page links it.
@@ -433,6 +433,8 @@ pub struct CandidatePage {
 pub struct CandidateFragment {
     view: CandidateView,
     csrf_token: String,
+    /// Said beside the swap (what an undo took back).
+    notice: Option<String>,
 }
 
 #[derive(Template, WebTemplate)]
@@ -474,6 +476,18 @@ async fn show(
     shown: Shown,
     record_in_trail: bool,
 ) -> WebResult<Response> {
+    show_with(req, state, user, shown, record_in_trail, None).await
+}
+
+/// [`show`], with a notice that htmx puts among the page's notices.
+async fn show_with(
+    req: &Request,
+    state: &AppState,
+    user: &User,
+    shown: Shown,
+    record_in_trail: bool,
+    notice: Option<String>,
+) -> WebResult<Response> {
     let session = TypedSession::from_request_ref(req)?;
     let (mut conn, q, target, following) = match shown {
         Shown::Queue(a) => {
@@ -512,6 +526,7 @@ async fn show(
         CandidateFragment {
             view,
             csrf_token: layout.csrf_token,
+            notice,
         }
         .with_header("HX-Push-Url", paths::candidate(id))
         .into_response()
@@ -671,6 +686,7 @@ pub async fn rate(
             AppError::Unavailable => AppError::MaybeSaved,
             other => other,
         })?;
+    TypedSession::from_request_ref(req)?.push_rated(id).await?;
     let shown = async {
         let asked = ask_queue(conn, &user, Some(id)).await?;
         if !is_htmx(req) {
@@ -694,20 +710,47 @@ pub async fn rate(
 pub async fn undo(
     req: &Request,
     state: Data<&AppState>,
+    session: TypedSession,
     CurrentUser(user): CurrentUser,
 ) -> WebResult<Response> {
     let mut tx = state.pool.begin().await?;
-    let undone = ratings::undo_last(&mut tx, user.id).await?;
-    tx.commit().await?;
-    let Some(id) = undone else {
+    let Some(last) = ratings::latest(&mut tx, user.id).await? else {
         return Err(AppError::Conflict(
             "There is no rating of yours to undo.".into(),
         ));
     };
+    // A rating from an earlier session may be days old and long forgotten:
+    // undoing it takes a second press.
+    let this_session = session
+        .rated_here()
+        .await?
+        .iter()
+        .any(|(c, _)| *c == last.candidate);
+    if !this_session && !session.undo_confirmed(last.candidate).await? {
+        return Err(AppError::Conflict(format!(
+            "Your last rating ({} for {}, {}) is from an earlier session: press Undo again \
+             within 10 seconds to take it back.",
+            last.verdict.label(),
+            last.name,
+            crate::web::plumbing::filters::utc_minute(last.rated_at)
+        )));
+    }
+    let (id, now) = ratings::undo_last(&mut tx, user.id)
+        .await?
+        .ok_or_else(|| AppError::internal("the rating to undo went away"))?;
+    tx.commit().await?;
+    session.forget_rated(id).await?;
+    let notice = format!(
+        "Undid your rating of {}: {} → {}.",
+        last.name,
+        last.verdict.label(),
+        now.map_or("unrated", |v| v.label())
+    );
     if !is_htmx(req) {
+        session.flash(FlashKind::Success, notice).await?;
         return Ok(see_other(&paths::candidate(id)));
     }
-    show(req, &state, &user, Shown::Id(id), true).await
+    show_with(req, &state, &user, Shown::Id(id), true, Some(notice)).await
 }
 
 #[derive(Deserialize)]

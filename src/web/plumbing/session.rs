@@ -17,6 +17,12 @@ const USER: &str = "user";
 const CSRF: &str = "csrf";
 const FLASH: &str = "flash";
 const TRAIL: &str = "trail";
+const RATED: &str = "rated";
+const UNDO_ASKED: &str = "undo_asked";
+/// Ratings of this session remembered, for undo and the pace shown.
+const RATED_LEN: usize = 500;
+/// How long a pressed-once Undo of an older rating waits for its second press.
+const UNDO_CONFIRM_SECS: i64 = 10;
 /// How many candidates "previous" can walk back through.
 const TRAIL_LEN: usize = 200;
 
@@ -131,6 +137,56 @@ impl TypedSession {
             t.drain(..t.len() - TRAIL_LEN);
         }
         self.0.insert(TRAIL, t).await.map_err(session_error)
+    }
+
+    /// The ratings made in this session, oldest first: candidate and Unix
+    /// time.
+    pub async fn rated_here(&self) -> Result<Vec<(CandidateId, i64)>, AppError> {
+        Ok(self
+            .0
+            .get(RATED)
+            .await
+            .map_err(session_error)?
+            .unwrap_or_default())
+    }
+
+    pub async fn push_rated(&self, candidate: CandidateId) -> Result<(), AppError> {
+        let mut r = self.rated_here().await?;
+        r.push((candidate, time::OffsetDateTime::now_utc().unix_timestamp()));
+        if r.len() > RATED_LEN {
+            r.drain(..r.len() - RATED_LEN);
+        }
+        self.0.insert(RATED, r).await.map_err(session_error)
+    }
+
+    /// Forgets the latest rating of `candidate` (it was undone).
+    pub async fn forget_rated(&self, candidate: CandidateId) -> Result<(), AppError> {
+        let mut r = self.rated_here().await?;
+        if let Some(i) = r.iter().rposition(|(c, _)| *c == candidate) {
+            r.remove(i);
+            self.0.insert(RATED, r).await.map_err(session_error)?;
+        }
+        Ok(())
+    }
+
+    /// Whether an Undo of `candidate`'s older rating was asked for moments
+    /// ago (a second press confirms it); if not, records this first ask.
+    pub async fn undo_confirmed(&self, candidate: CandidateId) -> Result<bool, AppError> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let asked: Option<(CandidateId, i64)> =
+            self.0.get(UNDO_ASKED).await.map_err(session_error)?;
+        if asked.is_some_and(|(c, t)| c == candidate && now - t <= UNDO_CONFIRM_SECS) {
+            self.0
+                .remove::<(CandidateId, i64)>(UNDO_ASKED)
+                .await
+                .map_err(session_error)?;
+            return Ok(true);
+        }
+        self.0
+            .insert(UNDO_ASKED, (candidate, now))
+            .await
+            .map_err(session_error)?;
+        Ok(false)
     }
 
     /// The pending flash message, removed as it is read. Looked at first,
