@@ -3,6 +3,7 @@
 
 pub mod filter;
 pub mod frames;
+pub mod keys;
 pub mod names;
 mod password;
 mod problem;

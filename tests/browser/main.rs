@@ -8,6 +8,7 @@
 mod admin;
 mod candidates;
 mod harness;
+mod keyboard;
 mod login;
 mod outage;
 mod rating;

@@ -18,6 +18,7 @@ use crate::db::candidates::{self as cand, Detail, FileRef, MetricValue};
 use crate::db::queue::{self, Resolved};
 use crate::db::ratings::{self, MyRating, RatingView};
 use crate::db::users::User;
+use crate::domain::keys::TAG_KEYS;
 use crate::domain::rating::RatingInput;
 use crate::domain::{frames, sexagesimal, SkyPos, UserId, Verdict};
 use crate::domain::{CandidateId, FileId, TagId};
@@ -51,7 +52,7 @@ pub struct TagOption {
     pub id: TagId,
     pub name: String,
     pub description: String,
-    pub key: Option<usize>,
+    pub key: Option<&'static str>,
     pub checked: bool,
 }
 
@@ -205,7 +206,7 @@ pub async fn load_view(
             id: tid,
             name,
             description,
-            key: (i < 9).then_some(i + 1),
+            key: TAG_KEYS.get(i).copied(),
             checked: my_tags.contains(&tid),
         })
         .collect();
