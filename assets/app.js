@@ -132,6 +132,35 @@
       : "The server could not finish this (HTTP " + xhr.status + "); nothing was saved \u2014 try again.");
   });
 
+  // The reviewer's keys (/account; WCAG 2.1.4). Pages keep their default
+  // keys in data-key; <body> maps default -> reviewer key, and with
+  // single-key shortcuts off a character key only acts with Alt.
+  const keyMap = new Map(Object.entries(JSON.parse(document.body.dataset.keyMap || "{}")));
+  const keyOwner = new Map(Array.from(keyMap, function (kv) { return [kv[1], kv[0]]; }));
+  const altKeys = document.body.dataset.singleKeys === "off";
+  function isChar(k) { return Array.from(k).length === 1; }
+  // The control a pressed key stands for: the one whose default it replaces
+  // if this page has it (other pages' letters stay theirs), else its own,
+  // unless that default was given another key.
+  function keyTarget(k) {
+    const find = function (d) { return document.querySelector('[data-key="' + CSS.escape(d) + '"]'); };
+    return (keyOwner.has(k) && find(keyOwner.get(k))) || (!keyMap.has(k) && find(k)) || null;
+  }
+  function keyLabel(d) {
+    const k = keyMap.get(d) || d;
+    return altKeys && isChar(k) ? "Alt+" + k : k;
+  }
+  // A control's <kbd> is inside it or its label; a hint in prose names its
+  // default key in data-key-label.
+  function relabel() {
+    document.querySelectorAll("[data-key], kbd[data-key-label]").forEach(function (n) {
+      const kbd = n.tagName === "KBD" ? n : n.querySelector("kbd") || (n.closest("label") || n).querySelector("kbd");
+      if (kbd) kbd.textContent = keyLabel(n.dataset.key || n.dataset.keyLabel);
+    });
+  }
+  relabel();
+  document.addEventListener("htmx:afterSwap", relabel);
+
   function helpOverlay() {
     let el = document.getElementById("shortcut-help");
     if (el) return el;
@@ -145,9 +174,9 @@
     h.textContent = "Keyboard shortcuts";
     card.appendChild(h);
     const table = document.createElement("table");
-    const rows = [["?", "show or hide this help"], ["Esc", "close this help, dismiss messages"]];
+    const rows = [[keyLabel("?"), "show or hide this help"], ["Esc", "close this help, dismiss messages"]];
     document.querySelectorAll("[data-key]").forEach(function (n) {
-      rows.push([n.dataset.key, n.dataset.keyHelp || n.textContent.trim()]);
+      rows.push([keyLabel(n.dataset.key), n.dataset.keyHelp || n.textContent.trim()]);
     });
     rows.forEach(function (r) {
       const tr = document.createElement("tr");
@@ -169,7 +198,7 @@
   }
 
   document.addEventListener("keydown", function (e) {
-    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.ctrlKey || e.metaKey || e.altKey !== (altKeys && isChar(e.key))) return;
     if (typing(e)) {
       if (e.key === "Escape") e.target.blur();
       return;
@@ -186,7 +215,7 @@
       document.querySelectorAll("#toasts .toast").forEach(function (t) { t.remove(); });
       return;
     }
-    const target = document.querySelector('[data-key="' + CSS.escape(e.key) + '"]');
+    const target = keyTarget(e.key);
     if (!target || target.disabled) return;
     e.preventDefault();
     if (target.hasAttribute("data-verdict") && !verdictAllowed()) {

@@ -74,7 +74,8 @@ pub async fn authenticate(pool: &PgPool, token: &str) -> sqlx::Result<Option<Use
     }
     let row: Option<(TokenId, Option<OffsetDateTime>, User)> = sqlx::query_as::<_, TokenUser>(
         "SELECT t.id AS token_id, t.last_used_at,
-                u.id, u.username, u.role, u.active, u.can_upload, u.must_change_password, u.session_epoch
+                u.id, u.username, u.role, u.active, u.can_upload, u.must_change_password, u.session_epoch,
+                u.single_key_shortcuts, u.key_map
          FROM api_tokens t JOIN users u ON u.id = t.user_id
          WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.active",
     )

@@ -1,7 +1,10 @@
 //! The `users` aggregate.
 
-use sqlx::{FromRow, PgExecutor};
+use sqlx::postgres::{PgTypeInfo, PgValueRef};
+use sqlx::types::Json;
+use sqlx::{FromRow, PgExecutor, Postgres};
 
+use crate::domain::keys::KeyMap;
 use crate::domain::{Role, UserId, Username};
 
 #[derive(Debug, Clone, FromRow)]
@@ -13,6 +16,9 @@ pub struct User {
     pub can_upload: bool,
     pub must_change_password: bool,
     pub session_epoch: i32,
+    /// Off: a character key shortcut needs Alt (WCAG 2.1.4).
+    pub single_key_shortcuts: bool,
+    pub key_map: KeyMap,
 }
 
 impl User {
@@ -21,7 +27,40 @@ impl User {
     }
 }
 
-const COLUMNS: &str = "id, username, role, active, can_upload, must_change_password, session_epoch";
+const COLUMNS: &str = "id, username, role, active, can_upload, must_change_password, session_epoch,
+                        single_key_shortcuts, key_map";
+
+/// Every user row carries its key map, so it is read on every request: a
+/// stored map that no longer passes the checks (only an older vetter could
+/// have written it) gives the default keys rather than an error on every
+/// page.
+impl sqlx::Type<Postgres> for KeyMap {
+    fn type_info() -> PgTypeInfo {
+        <Json<serde_json::Value> as sqlx::Type<Postgres>>::type_info()
+    }
+    fn compatible(ty: &PgTypeInfo) -> bool {
+        <Json<serde_json::Value> as sqlx::Type<Postgres>>::compatible(ty)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, Postgres> for KeyMap {
+    fn decode(value: PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        let Json(stored) = <Json<serde_json::Value> as sqlx::Decode<Postgres>>::decode(value)?;
+        let entries: Option<Vec<(String, String)>> = stored.as_object().and_then(|o| {
+            o.iter()
+                .map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        });
+        let parsed = entries.ok_or_else(Vec::new).and_then(KeyMap::parse);
+        Ok(parsed.unwrap_or_else(|problems| {
+            tracing::warn!(
+                ?problems,
+                "a stored key map is not valid: the default keys apply"
+            );
+            KeyMap::default()
+        }))
+    }
+}
 
 #[tracing::instrument(skip_all)]
 pub async fn by_id(db: impl PgExecutor<'_>, id: UserId) -> sqlx::Result<Option<User>> {
@@ -110,6 +149,23 @@ pub async fn set_password(
     .await
 }
 
+/// A reviewer's keyboard settings, from the account page.
+#[tracing::instrument(skip_all)]
+pub async fn set_keyboard(
+    db: impl PgExecutor<'_>,
+    id: UserId,
+    single_key_shortcuts: bool,
+    key_map: &KeyMap,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE users SET single_key_shortcuts = $2, key_map = $3 WHERE id = $1")
+        .bind(id)
+        .bind(single_key_shortcuts)
+        .bind(Json(key_map))
+        .execute(db)
+        .await
+        .map(drop)
+}
+
 pub async fn set_active(db: impl PgExecutor<'_>, id: UserId, active: bool) -> sqlx::Result<()> {
     // Deactivation also revokes the user's API tokens for good, so that
     // reactivating the account later does not quietly bring them back.
@@ -143,7 +199,7 @@ pub struct Summary {
 }
 
 const SUMMARY: &str = "SELECT u.id, u.username, u.role, u.active, u.can_upload, u.must_change_password,
-            u.session_epoch, u.created_at, u.last_login_at,
+            u.session_epoch, u.single_key_shortcuts, u.key_map, u.created_at, u.last_login_at,
             (SELECT count(*) FROM ratings r WHERE r.user_id = u.id) AS ratings,
             (SELECT count(*) FROM api_tokens t WHERE t.user_id = u.id AND t.revoked_at IS NULL) AS live_tokens
      FROM users u";

@@ -4,6 +4,7 @@
 pub mod decision;
 pub mod filter;
 pub mod frames;
+pub mod keys;
 pub mod names;
 mod password;
 mod problem;

@@ -36,7 +36,7 @@ impl Verdict {
     }
 
     /// The key that submits this verdict on the rating page.
-    pub fn key(self) -> &'static str {
+    pub const fn key(self) -> &'static str {
         match self {
             Verdict::Real => "y",
             Verdict::NotReal => "n",

@@ -49,6 +49,7 @@ fn register(r: &mut Registry) {
     r.add(Method::GET, paths::HOME, Access::Reviewer, home::page);
     r.add(Method::GET, paths::ACCOUNT, Access::Reviewer, account::page);
     r.add(Method::POST, paths::ACCOUNT_PASSWORD, Access::Reviewer, account::change_password);
+    r.add(Method::POST, paths::ACCOUNT_KEYBOARD, Access::Reviewer, account::save_keyboard);
     r.add(Method::POST, paths::ACCOUNT_TOKENS, Access::Reviewer, account::create_token);
     r.add(Method::POST, paths::ACCOUNT_TOKEN_REVOKE, Access::Reviewer, account::revoke_token);
     r.add(Method::GET, paths::MEDIA, Access::Reviewer, media::serve);

@@ -24,6 +24,7 @@ const EXPECTED: &[(&str, &str, &str, u16, u16, u16)] = &[
     ("GET", "/", "/", 303, 200, 200),
     ("GET", "/account", "/account", 303, 200, 200),
     ("POST", "/account/password", "/account/password", 401, 400, 400),
+    ("POST", "/account/keyboard", "/account/keyboard", 401, 400, 400),
     ("POST", "/account/tokens", "/account/tokens", 401, 400, 400),
     ("GET", "/media/:id/:name", "/media/999999/x.png", 303, 404, 404),
     // The rating flow. No candidates exist here: the queue is empty (200),

@@ -21,6 +21,7 @@ mod gif_strip;
 mod health;
 mod helpers;
 mod hostile_input;
+mod keyboard;
 mod links;
 mod login;
 mod media_safety;

@@ -9,6 +9,7 @@ mod admin;
 mod candidates;
 mod decision;
 mod harness;
+mod keyboard;
 mod login;
 mod outage;
 mod rating;

@@ -25,6 +25,7 @@ pub mod keys {
     pub const ESCAPE: &str = "\u{E00C}";
     pub const ARROW_LEFT: &str = "\u{E012}";
     pub const ARROW_RIGHT: &str = "\u{E014}";
+    pub const ALT: &str = "\u{E00A}";
 }
 
 /// An error answered by the driver (`value.error`), or a transport failure.
@@ -352,6 +353,22 @@ impl Session {
         )
         .await
         .unwrap_or_else(|e| panic!("press {keys:?}: {e}"));
+    }
+
+    /// Presses `key` while `modifier` (one of [`keys`]) is held down.
+    pub async fn press_with(&self, modifier: &str, key: &str) {
+        let actions = json!([
+            {"type": "keyDown", "value": modifier},
+            {"type": "keyDown", "value": key},
+            {"type": "keyUp", "value": key},
+            {"type": "keyUp", "value": modifier},
+        ]);
+        self.post(
+            "/actions",
+            json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]}),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("press {modifier:?}+{key:?}: {e}"));
     }
 
     /// Runs a synchronous script (`return ...;`) and gives its value.

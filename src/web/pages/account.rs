@@ -1,4 +1,5 @@
-//! `/account`: the signed-in user's own settings: the password, and the
+//! `/account`: the signed-in user's own settings: the password, the
+//! keyboard (single-key shortcuts and the reviewer's own keys), and the
 //! API-token section: create (the token is shown once),
 //! list and revoke. htmx swaps the section in place; without JavaScript the
 //! forms post and the whole account page comes back.
@@ -14,11 +15,12 @@ use crate::auth::password;
 use crate::config::Secret;
 use crate::db::api_tokens::{self, TokenRow};
 use crate::db::users::{self, User};
-use crate::domain::NewPassword;
+use crate::domain::keys::{KeyMap, RATING_SHORTCUTS};
 use crate::domain::TokenId;
+use crate::domain::{NewPassword, Problem};
 use crate::web::paths;
 use crate::web::plumbing::access::{see_other, CurrentUser};
-use crate::web::plumbing::error::WebResult;
+use crate::web::plumbing::error::{AppError, WebResult};
 use crate::web::plumbing::form::Form;
 use crate::web::plumbing::htmx::is_htmx;
 use crate::web::plumbing::layout::Layout;
@@ -31,12 +33,14 @@ pub struct AccountPage {
     layout: Layout,
     user: User,
     error: Option<String>,
+    keyboard: KeyboardView,
     tokens: TokensView,
 }
 
 impl AccountPage {
     pub fn new(layout: Layout, user: User, tokens: TokensView) -> Self {
         Self {
+            keyboard: KeyboardView::saved(&user),
             layout,
             user,
             error: None,
@@ -88,8 +92,7 @@ pub async fn change_password(
         .with_status(StatusCode::BAD_REQUEST)
         .into_response());
     }
-    let new = NewPassword::parse(&f.new, &user.username)
-        .map_err(crate::web::plumbing::error::AppError::BadRequest)?;
+    let new = NewPassword::parse(&f.new, &user.username).map_err(AppError::BadRequest)?;
     let hash = password::hash(Secret::new(new.expose())).await?;
     // Every other session of this user ends; this one carries on.
     let epoch = users::set_password(&state.pool, user.id, &hash).await?;
@@ -99,6 +102,134 @@ pub async fn change_password(
             FlashKind::Success,
             "Password changed. Other sessions have been signed out.",
         )
+        .await?;
+    Ok(see_other(paths::ACCOUNT))
+}
+
+/// What the keyboard section shows: the saved settings, or a refused form
+/// as it was sent, with its problems by row.
+pub struct KeyboardView {
+    pub single_key_shortcuts: bool,
+    pub rows: Vec<KeyRow>,
+    /// Problems no row shows.
+    pub problems: Vec<Problem>,
+}
+
+pub struct KeyRow {
+    pub default: &'static str,
+    pub action: &'static str,
+    pub field: String,
+    /// The reviewer's key, empty for the default.
+    pub value: String,
+    pub problem: Option<String>,
+}
+
+impl KeyboardView {
+    pub fn refused(&self) -> bool {
+        !self.problems.is_empty() || self.rows.iter().any(|r| r.problem.is_some())
+    }
+
+    fn saved(user: &User) -> Self {
+        Self {
+            single_key_shortcuts: user.single_key_shortcuts,
+            rows: RATING_SHORTCUTS
+                .iter()
+                .map(|s| KeyRow {
+                    default: s.key,
+                    action: s.action,
+                    field: s.field(),
+                    value: user
+                        .key_map
+                        .get(s.key)
+                        .map(String::from)
+                        .unwrap_or_default(),
+                    problem: None,
+                })
+                .collect(),
+            problems: Vec::new(),
+        }
+    }
+
+    fn as_sent(fields: &[(String, String)], single: bool, mut problems: Vec<Problem>) -> Self {
+        let rows = RATING_SHORTCUTS
+            .iter()
+            .map(|s| {
+                let field = s.field();
+                let value = fields
+                    .iter()
+                    .find(|(k, _)| *k == field)
+                    .map(|(_, v)| v.trim().to_string())
+                    .unwrap_or_default();
+                let mine: Vec<String> = problems
+                    .iter()
+                    .filter(|p| p.field == field)
+                    .map(|p| p.message.clone())
+                    .collect();
+                problems.retain(|p| p.field != field);
+                KeyRow {
+                    default: s.key,
+                    action: s.action,
+                    field,
+                    value,
+                    problem: (!mine.is_empty()).then(|| mine.join("; ")),
+                }
+            })
+            .collect();
+        Self {
+            single_key_shortcuts: single,
+            rows,
+            problems,
+        }
+    }
+}
+
+/// The keyboard form: `single_key_shortcuts` (a hidden `off` that the
+/// checkbox's `on` follows when ticked, so a form without it is refused
+/// rather than read as "off") and a `key:<default>` box per shortcut.
+#[handler]
+pub async fn save_keyboard(
+    req: &Request,
+    state: Data<&AppState>,
+    session: TypedSession,
+    CurrentUser(user): CurrentUser,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> WebResult<Response> {
+    let single = match fields
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "single_key_shortcuts")
+        .map(|(_, v)| v.as_str())
+    {
+        Some("on") => true,
+        Some("off") => false,
+        _ => {
+            return Err(AppError::BadRequest(
+                "the keyboard form needs single_key_shortcuts, on or off; nothing was saved".into(),
+            ))
+        }
+    };
+    let map = match KeyMap::from_form(fields.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+        Ok(map) => map,
+        Err(problems) => {
+            let layout = Layout::for_request(req).await?;
+            let tokens = TokensView::load(&state, &user).await?;
+            return Ok(AccountPage {
+                keyboard: KeyboardView::as_sent(&fields, single, problems),
+                ..AccountPage::new(layout, user, tokens)
+            }
+            .with_status(StatusCode::BAD_REQUEST)
+            .into_response());
+        }
+    };
+    users::set_keyboard(&state.pool, user.id, single, &map).await?;
+    tracing::info!(
+        username = %user.username,
+        single_key_shortcuts = single,
+        key_map = %map.to_json(),
+        "keyboard settings saved"
+    );
+    session
+        .flash(FlashKind::Success, "Keyboard settings saved.")
         .await?;
     Ok(see_other(paths::ACCOUNT))
 }

@@ -19,6 +19,7 @@ use crate::db::queue::{self, Resolved};
 use crate::db::ratings::{self, MyRating, RatingView};
 use crate::db::users::User;
 use crate::domain::decision::Standing;
+use crate::domain::keys::TAG_KEYS;
 use crate::domain::rating::RatingInput;
 use crate::domain::{frames, sexagesimal, SkyPos, UserId, Verdict};
 use crate::domain::{CandidateId, FileId, TagId};
@@ -149,7 +150,7 @@ pub struct TagOption {
     pub id: TagId,
     pub name: String,
     pub description: String,
-    pub key: Option<char>,
+    pub key: Option<&'static str>,
     pub checked: bool,
 }
 
@@ -208,13 +209,6 @@ impl CandidateView {
         self.c.key_guard_ms
     }
 }
-
-/// The keys of a project's tags, in the project's order: the digits, then
-/// letters no other control of the page uses. Later tags need the mouse.
-const TAG_KEYS: [char; 21] = [
-    '1', '2', '3', '4', '5', '6', '7', '8', '9', '0', 'q', 'w', 'r', 't', 'a', 'd', 'g', 'h', 'x',
-    'b', 'o',
-];
 
 /// At most this many metrics stand beside the light curve.
 const HEADLINE_METRICS: usize = 6;

@@ -160,7 +160,7 @@ mod tests {
         .render()
         .unwrap();
         for want in [
-            r#"class="gif-player""#,
+            r#"class="gif-player tile""#,
             r#"data-strip="/media/2/animation_strip.png""#,
             r#"data-frames="12""#,
             r#"data-frame-ms="250""#,

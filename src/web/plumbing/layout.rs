@@ -1,5 +1,6 @@
 //! What every page's base layout needs: who is signed in, the CSRF token for
-//! its forms, a pending flash message, and whether this is staging.
+//! its forms, a pending flash message, whether this is staging, and the
+//! user's keyboard settings.
 
 use poem::{FromRequest, Request, RequestBody};
 
@@ -12,6 +13,10 @@ use crate::web::state::AppState;
 pub struct LayoutUser {
     pub username: String,
     pub is_admin: bool,
+    /// The user's keyboard, for `app.js` (on `<body>`).
+    pub single_key_shortcuts: bool,
+    /// JSON, default key to the user's key.
+    pub key_map: String,
 }
 
 pub struct Layout {
@@ -47,6 +52,8 @@ impl Layout {
         let user = req.extensions().get::<CurrentUser>().map(|u| LayoutUser {
             username: u.0.username.clone(),
             is_admin: u.0.is_admin(),
+            single_key_shortcuts: u.0.single_key_shortcuts,
+            key_map: u.0.key_map.to_json(),
         });
         // A visitor who is not signed in gets a token that lives in a cookie
         // (see `csrf`), so that an anonymous page view stores no session.
