@@ -96,8 +96,8 @@ async fn an_admin_creates_a_reviewer_who_changes_the_password_and_rates(pool: Pg
     // Now the queue opens, and a key rates.
     s.goto(&app.url("/next")).await;
     s.wait_for(
-        "a candidate",
-        "return !!document.querySelector('#candidate[data-candidate-name]');",
+        "a candidate, painted",
+        crate::harness::READY_TO_RATE_JS,
         Duration::from_secs(10),
     )
     .await;

@@ -211,6 +211,12 @@ pub async fn login(s: &Session, app: &TestApp, user: &TestUser) {
     .await;
 }
 
+/// True once the shown candidate is painted and past the guard time in
+/// which verdict keys are dropped: when a reviewer's key counts.
+pub const READY_TO_RATE_JS: &str = "const c = document.querySelector('main#main #candidate'); \
+    return !!c && !!c.dataset.paintedAt && performance.now() - parseFloat(c.dataset.paintedAt) \
+    >= (parseInt(c.dataset.guardMs, 10) || 0);";
+
 pub fn screenshot_path(name: &str) -> PathBuf {
     // Integration tests run with the package root as the working directory.
     let target = std::env::var_os("CARGO_TARGET_DIR")

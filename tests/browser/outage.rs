@@ -41,6 +41,8 @@ async fn a_rating_during_an_outage_shows_a_message_and_keeps_the_candidate(pool:
     // The database goes away (the pool the app's pages use is closed under
     // it): the key that rates gets the server's 503 toast, and the page
     // stays as it was.
+    s.wait_for("c01 painted", crate::harness::READY_TO_RATE_JS, WAIT)
+        .await;
     app.server_pools.web.close().await;
     s.press("n").await;
     s.wait_for(
