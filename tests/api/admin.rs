@@ -561,6 +561,7 @@ async fn rating_page_tags(app: &TestApp, candidate: i64) -> Vec<(String, Option<
     let html = app.get_html(&format!("/candidates/{candidate}")).await;
     let sel = Selector::parse("fieldset.tags label").unwrap();
     let input = Selector::parse("input").unwrap();
+    let label = Selector::parse(".tag-name").unwrap();
     html.select(&sel)
         .map(|l| {
             let key = l
@@ -569,12 +570,10 @@ async fn rating_page_tags(app: &TestApp, candidate: i64) -> Vec<(String, Option<
                 .and_then(|i| i.value().attr("data-key"))
                 .map(str::to_string);
             let name = l
-                .text()
-                .collect::<String>()
-                .trim()
-                .trim_end_matches(|c: char| c.is_ascii_digit())
-                .trim()
-                .to_string();
+                .select(&label)
+                .next()
+                .map(|n| n.text().collect::<String>().trim().to_string())
+                .unwrap_or_default();
             (name, key)
         })
         .collect()
