@@ -29,6 +29,7 @@ pub const NEXT: &str = "/next";
 pub const PREVIOUS: &str = "/previous";
 pub const UNDO: &str = "/undo";
 pub const QUEUE: &str = "/queue";
+pub const QUEUE_LEFT: &str = "/queue/left";
 pub const CANDIDATE: &str = "/candidates/:id";
 pub const CANDIDATE_RATING: &str = "/candidates/:id/rating";
 pub const CANDIDATE_NEARBY: &str = "/candidates/:id/nearby";

@@ -59,6 +59,7 @@ fn register(r: &mut Registry) {
     r.add(Method::POST, paths::UNDO, Access::Reviewer, candidate::undo);
     r.add(Method::GET, paths::QUEUE, Access::Reviewer, queue::page);
     r.add(Method::POST, paths::QUEUE, Access::Reviewer, queue::save);
+    r.add(Method::GET, paths::QUEUE_LEFT, Access::Reviewer, queue::left);
     r.add(Method::GET, paths::CANDIDATE, Access::Reviewer, candidate::page);
     r.add(Method::POST, paths::CANDIDATE_RATING, Access::Reviewer, candidate::rate);
     r.add(Method::GET, paths::CANDIDATE_NEARBY, Access::Reviewer, candidate::nearby);

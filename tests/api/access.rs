@@ -34,6 +34,7 @@ const EXPECTED: &[(&str, &str, &str, u16, u16, u16)] = &[
     ("POST", "/undo", "/undo", 401, 409, 409),
     ("GET", "/queue", "/queue", 303, 200, 200),
     ("POST", "/queue", "/queue", 401, 303, 303),
+    ("GET", "/queue/left", "/queue/left", 303, 200, 200),
     ("GET", "/candidates/:id", "/candidates/999999", 303, 404, 404),
     ("POST", "/candidates/:id/rating", "/candidates/999999/rating", 401, 404, 404),
     ("GET", "/candidates/:id/nearby", "/candidates/999999/nearby", 303, 404, 404),

@@ -31,6 +31,7 @@ const WALKED: &[&str] = &[
     "/next",
     "/previous",
     "/queue",
+    "/queue/left",
     "/candidates/:id",
     "/candidates/:id/nearby",
     "/candidates/:id/firefly",
@@ -194,6 +195,7 @@ pub fn addresses(route: &str, b: &Blind) -> Vec<String> {
         | "/account"
         | "/next"
         | "/queue"
+        | "/queue/left"
         | "/views"
         | "/admin"
         | "/admin/users"

@@ -134,6 +134,34 @@ async fn reviewer(app: &TestApp, name: &str) -> (TestApp, TestUser) {
     (other, user)
 }
 
+/// The rating page says how the session goes: ratings made, and how many
+/// are left, from a count the page asks for once and then keeps current.
+#[sqlx::test]
+async fn the_rating_page_shows_progress_without_counting_each_time(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let ids = survey(&app).await;
+    let (alice, _) = reviewer(&app, "alice").await;
+    let page = alice.get_html(&format!("/candidates/{}", ids["c01"])).await;
+    let progress = select_text(&page, ".cand-nav .progress").unwrap();
+    assert!(progress.starts_with("0 rated"), "{progress}");
+    // No count yet: the page asks for one.
+    assert_eq!(
+        select_attr(&page, "#queue-left", "hx-get").as_deref(),
+        Some("/queue/left")
+    );
+    let left = alice.get_html("/queue/left").await;
+    assert_eq!(select_text(&left, "#queue-left").unwrap(), "6 left");
+    rate(&alice, ids["c01"], "real", &[], None).await;
+    rate(&alice, ids["c02"], "real", &[], None).await;
+    let page = alice.get_html(&format!("/candidates/{}", ids["c03"])).await;
+    let progress = select_text(&page, ".cand-nav .progress").unwrap();
+    assert!(
+        progress.starts_with("2 rated") && progress.contains("4 left"),
+        "{progress}"
+    );
+    assert!(select_attr(&page, "#queue-left", "hx-get").is_none());
+}
+
 #[sqlx::test]
 async fn rating_moves_on_to_the_next_unrated_candidate_by_name(pool: PgPool) {
     let app = TestApp::spawn(pool).await;

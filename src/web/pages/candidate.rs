@@ -179,6 +179,33 @@ pub struct CandidateView {
     pub prev: Option<CandidateId>,
     pub prefetch: Vec<Prefetch>,
     pub form_key: String,
+    pub progress: Progress,
+}
+
+/// How this session is going: ratings made, their pace, and what is left.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    pub rated: usize,
+    /// Ratings per hour, once there are a few minutes to judge by.
+    pub per_hour: Option<u32>,
+    /// From the session's recent count of the queue, if it has one.
+    pub left: Option<i64>,
+}
+
+impl Progress {
+    fn of(rated: &[(CandidateId, i64)], left: Option<i64>) -> Progress {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let per_hour = rated.first().and_then(|(_, first)| {
+            let hours = (now - first) as f64 / 3600.0;
+            (rated.len() >= 3 && hours >= 2.0 / 60.0)
+                .then(|| (rated.len() as f64 / hours).round() as u32)
+        });
+        Progress {
+            rated: rated.len(),
+            per_hour,
+            left,
+        }
+    }
 }
 
 impl CandidateView {
@@ -383,6 +410,7 @@ pub async fn load_view(
         prev,
         prefetch,
         form_key: crate::random_hex(16),
+        progress: Progress::default(),
         c,
     })
 }
@@ -513,7 +541,11 @@ async fn show_with(
         session.push_trail(id).await?;
     }
     let trail = session.trail().await?;
-    let view = load_view(&mut conn, user.id, id, &q, &trail, following).await?;
+    let mut view = load_view(&mut conn, user.id, id, &q, &trail, following).await?;
+    view.progress = Progress::of(
+        &session.rated_here().await?,
+        session.queue_left(&view.queue_label).await?,
+    );
     drop(conn);
     let layout = Layout::for_request(req).await?;
     Ok(if is_htmx(req) {

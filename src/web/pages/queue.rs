@@ -47,6 +47,31 @@ fn choice(value: impl Into<String>, label: impl Into<String>, selected: bool) ->
     }
 }
 
+/// How many candidates are left in my queue, counted now and remembered in
+/// the session so that the rating page can say it without counting.
+#[derive(Template, WebTemplate)]
+#[template(path = "queue/_left.html")]
+pub struct LeftFragment {
+    pub left: Option<i64>,
+}
+
+#[handler]
+pub async fn left(
+    state: Data<&AppState>,
+    session: TypedSession,
+    CurrentUser(user): CurrentUser,
+) -> WebResult<LeftFragment> {
+    let mut conn = state.pool.acquire().await?;
+    let v = crate::db::ratings::visibility(&mut conn, user.id, user.role).await?;
+    let q = queue::load(&mut conn, v).await?;
+    let size = queue::size(&mut conn, user.id, &q).await?;
+    drop(conn);
+    session
+        .count_queue(&crate::web::pages::candidate::queue_label(&q), size)
+        .await?;
+    Ok(LeftFragment { left: Some(size) })
+}
+
 #[handler]
 pub async fn page(
     layout: Layout,

@@ -45,3 +45,31 @@ pub fn utc_minute(t: impl AsTime) -> String {
         t.minute()
     )
 }
+
+/// A count with thin spaces between thousands, as astronomers write them.
+pub fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 * 3 + 1);
+    if n < 0 {
+        out.push('−');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push('\u{2009}');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod thousands_tests {
+    #[test]
+    fn groups_of_three() {
+        assert_eq!(super::thousands(0), "0");
+        assert_eq!(super::thousands(999), "999");
+        assert_eq!(super::thousands(1000), "1\u{2009}000");
+        assert_eq!(super::thousands(1234567), "1\u{2009}234\u{2009}567");
+        assert_eq!(super::thousands(-12000), "−12\u{2009}000");
+    }
+}

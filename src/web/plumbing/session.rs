@@ -19,6 +19,10 @@ const FLASH: &str = "flash";
 const TRAIL: &str = "trail";
 const RATED: &str = "rated";
 const UNDO_ASKED: &str = "undo_asked";
+const QUEUE_COUNT: &str = "queue_count";
+/// A queue's size is counted again after this long (counting a large
+/// survey's queue is real work).
+const QUEUE_COUNT_SECS: i64 = 300;
 /// Ratings of this session remembered, for undo and the pace shown.
 const RATED_LEN: usize = 500;
 /// How long a pressed-once Undo of an older rating waits for its second press.
@@ -167,6 +171,35 @@ impl TypedSession {
             self.0.insert(RATED, r).await.map_err(session_error)?;
         }
         Ok(())
+    }
+
+    /// How many candidates the queue described by `label` still holds, from
+    /// the last count (if recent and of the same queue) less the ratings
+    /// made since.
+    pub async fn queue_left(&self, label: &str) -> Result<Option<i64>, AppError> {
+        let counted: Option<(String, i64, i64, usize)> =
+            self.0.get(QUEUE_COUNT).await.map_err(session_error)?;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let Some((of, count, at, rated_then)) = counted else {
+            return Ok(None);
+        };
+        if of != label || now - at > QUEUE_COUNT_SECS {
+            return Ok(None);
+        }
+        let rated_now = self.rated_here().await?.len();
+        Ok(Some(
+            (count - rated_now.saturating_sub(rated_then) as i64).max(0),
+        ))
+    }
+
+    /// Records a fresh count of the queue described by `label`.
+    pub async fn count_queue(&self, label: &str, count: i64) -> Result<(), AppError> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let rated = self.rated_here().await?.len();
+        self.0
+            .insert(QUEUE_COUNT, (label.to_string(), count, now, rated))
+            .await
+            .map_err(session_error)
     }
 
     /// Whether an Undo of `candidate`'s older rating was asked for moments
