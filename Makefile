@@ -40,7 +40,7 @@ bench: ## upload throughput, rate-and-next latency, search and export, a 64-revi
 		DATABASE_URL="$$VETTER_TEST_DATABASE_URL" cargo bench --bench search $(ARGS) && \
 		DATABASE_URL="$$VETTER_TEST_DATABASE_URL" cargo bench --bench soak $(ARGS) && \
 		DATABASE_URL="$$VETTER_TEST_DATABASE_URL" VETTER_BENCH_PAINT=1 \
-			cargo test --release --test browser rate_twenty_candidates -- --nocapture
+			cargo test --release --test browser rate_ -- --nocapture
 
 fmt: ## format the code
 	cargo fmt

@@ -197,9 +197,13 @@
   }
 
   // --- one figure ---------------------------------------------------------------
+  // How long each drawing takes (read by the browser bench, to weigh
+  // drawing here against asking the server for a re-rendered image).
+  window.__vetterSkyPaints = window.__vetterSkyPaints || [];
   function paint(fig) {
     const d = fig._sky;
     if (!d) return;
+    const t0 = performance.now();
     const canvas = fig.querySelector("canvas.sky-image");
     const k = devicePixelRatio || 1;
     const W = canvas.width = Math.max(1, Math.round(canvas.clientWidth * k));
@@ -216,6 +220,8 @@
     if (t) t.textContent = d.planes[fig._plane || 0].label;
     const scrub = fig.querySelector(".sky-scrub");
     if (scrub) scrub.value = fig._plane || 0;
+    window.__vetterSkyPaints.push(performance.now() - t0);
+    if (window.__vetterSkyPaints.length > 1000) window.__vetterSkyPaints.splice(0, 500);
   }
   function setPlane(fig, p, quiet) {
     const d = fig._sky;

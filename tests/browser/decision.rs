@@ -10,7 +10,7 @@ use sqlx::PgPool;
 use vetter::domain::Role;
 use vetter::media::MediaStore;
 
-use crate::harness::{browser, browser_lock, login, screenshot_path, TestApp};
+use crate::harness::{browser, browser_lock, login, screenshot_path, TestApp, READY_TO_RATE_JS};
 
 /// Bounding boxes, in viewport pixels, of what must be in view.
 const BOXES_JS: &str = r#"
@@ -130,4 +130,137 @@ async fn everything_needed_to_decide_is_in_view_at_common_sizes(pool: PgPool) {
     }
     s.close().await;
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[i]
+}
+
+/// Rating the VAST demo with the keyboard: from a verdict key to the next
+/// candidate with every picture drawn, p50 and p95 (target p95 ≤ 60 ms,
+/// checked in `make bench`, VETTER_BENCH_PAINT=1, on an optimised build).
+/// Also weighs drawing in the browser against asking the server: the time
+/// to redraw every picture in another stretch here, and the round trip for
+/// one server-rendered preview.
+#[sqlx::test]
+async fn rate_the_demo_with_pictures_keyboard_only(pool: PgPool) {
+    let _one_browser = browser_lock().await;
+    let app = TestApp::spawn(pool.clone()).await;
+    vetter::cli::demo::fill(&pool, MediaStore::new(app.media_root()))
+        .await
+        .unwrap();
+    // Only the VAST demo, whose candidates each have a cutout and a cube.
+    let reviewer = app.create_user("dave", Role::Reviewer).await;
+    let (_driver, s) = browser().await;
+    login(&s, &app, &reviewer).await;
+    s.set_viewport(1440, 900).await;
+    s.goto(&app.url("/queue")).await;
+    s.script(
+        "const p = document.querySelector('form select[name=project]'); p.value = 'vast-demo'; p.form.submit();",
+        vec![],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    s.goto(&app.url("/next")).await;
+    let mut names = Vec::new();
+    for i in 0..20 {
+        s.wait_for(
+            "a candidate ready to rate",
+            READY_TO_RATE_JS,
+            Duration::from_secs(20),
+        )
+        .await;
+        let name = s
+            .script(
+                "return document.getElementById('candidate').dataset.candidateName;",
+                vec![],
+            )
+            .await;
+        names.push(name.as_str().unwrap_or_default().to_string());
+        s.press(if i % 2 == 0 { "y" } else { "n" }).await;
+        // The next one must arrive before its readiness is waited for.
+        s.wait_for(
+            "the next candidate",
+            &format!(
+                "const c = document.getElementById('candidate'); return !!c && c.dataset.candidateName !== {};",
+                serde_json::to_string(names.last().unwrap()).unwrap()
+            ),
+            Duration::from_secs(20),
+        )
+        .await;
+    }
+    s.wait_for(
+        "the last candidate painted",
+        READY_TO_RATE_JS,
+        Duration::from_secs(20),
+    )
+    .await;
+    let mut paints: Vec<f64> = serde_json::from_value(
+        s.script("return window.__vetterPaints.splice(0);", vec![])
+            .await,
+    )
+    .unwrap();
+    paints.sort_by(f64::total_cmp);
+    let (p50, p95) = (percentile(&paints, 50.0), percentile(&paints, 95.0));
+    println!(
+        "demo keypress → next candidate with every picture drawn: p50 {p50:.1} ms, p95 {p95:.1} ms (n = {})",
+        paints.len()
+    );
+    assert_eq!(paints.len(), 20, "one paint per rating: {paints:?}");
+    let rated: i64 = sqlx::query_scalar("SELECT count(*) FROM ratings")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rated, 20);
+
+    // Another stretch, drawn here, for every picture of the page...
+    s.script("window.__vetterSkyPaints.splice(0);", vec![])
+        .await;
+    for _ in 0..8 {
+        s.press("s").await;
+    }
+    let mut redraws: Vec<f64> = serde_json::from_value(
+        s.script("return window.__vetterSkyPaints.splice(0);", vec![])
+            .await,
+    )
+    .unwrap();
+    redraws.sort_by(f64::total_cmp);
+    // ...against one round trip for a picture the server has rendered.
+    let trip = s
+        .script_async(
+            "const done = arguments[arguments.length - 1];
+             const a = document.querySelector('ul.downloads a[href$=\"_png.png\"]');
+             const times = [];
+             (async () => {
+               for (let i = 0; i < 8; i++) {
+                 const t0 = performance.now();
+                 const r = await fetch(a.href + '?n=' + i, {cache: 'no-store'});
+                 await createImageBitmap(await r.blob());
+                 times.push(performance.now() - t0);
+               }
+               done(times.sort((x, y) => x - y));
+             })();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let trips: Vec<f64> = serde_json::from_value(trip).unwrap();
+    println!(
+        "redraw one picture in another stretch in the browser: median {:.2} ms (n = {}); \
+         fetch and decode one server-rendered preview: median {:.2} ms (n = {})",
+        percentile(&redraws, 50.0),
+        redraws.len(),
+        percentile(&trips, 50.0),
+        trips.len()
+    );
+    if std::env::var("VETTER_BENCH_PAINT").is_ok() {
+        let verdict = if p95 <= 60.0 { "PASS" } else { "FAIL" };
+        println!("demo paint target (p95 ≤ 60 ms): {verdict}");
+        assert!(p95 <= 60.0, "p95 keypress-to-paint {p95:.1} ms > 60 ms");
+    }
+    s.close().await;
 }
