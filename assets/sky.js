@@ -274,6 +274,11 @@
         movie.querySelector(".sky-play").addEventListener("click", function () { play(fig, !fig._timer); });
       }
       paint(fig);
+      if (d.planes.length > 1) {
+        markPoint(fig);
+        // A movie plays, as a GIF would; a key or the slider stops it.
+        play(fig, true);
+      }
       painted(fig);
     }, function (err) {
       fig.classList.add("sky-failed");
@@ -346,21 +351,44 @@
     if (e.key === "Escape" && document.querySelector(".sky-large")) { closeLarge(); e.stopPropagation(); }
   }, true);
 
-  // The light curve asks for a frame (hovering or stepping a point).
-  document.addEventListener("lightcurve:point", function (e) {
-    const owner = document.querySelector("#candidate figure.sky.sky-ready .sky-movie:not([hidden])");
-    const fig = owner && owner.closest("figure.sky");
-    if (!fig) return;
-    const d = fig._sky, want = e.detail;
+  // The movie and the light curve point at the same moment: hovering a
+  // point shows the frame of its time (or the same index, when the frames
+  // carry no time but are as many), and the current frame's point is marked.
+  function movie() {
+    const m = document.querySelector("#candidate figure.sky.sky-ready .sky-movie:not([hidden])");
+    return m && m.closest("figure.sky");
+  }
+  function lcPoints() { return Array.from(document.querySelectorAll("#candidate .lc-box g.lc-pt")); }
+  function markPoint(fig) {
+    const pts = lcPoints(), d = fig._sky, p = d.planes[fig._plane || 0];
+    pts.forEach(function (g) { g.classList.remove("lc-current"); });
     let best = -1;
-    if (want.time && d.planes[0].time) {
-      const t = Date.parse(want.time);
+    if (p.time) {
+      const t = Date.parse(p.time);
       let gap = Infinity;
-      d.planes.forEach(function (p, i) { const g = Math.abs(Date.parse(p.time) - t); if (g < gap) { gap = g; best = i; } });
-    } else if (want.count === d.planes.length) {
-      best = want.index;
+      pts.forEach(function (g, i) { const dt = Math.abs(+g.dataset.ms - t); if (dt < gap) { gap = dt; best = i; } });
+    } else if (pts.length === d.planes.length) {
+      best = fig._plane || 0;
     }
-    if (best >= 0) { play(fig, false); setPlane(fig, best, true); }
+    if (best >= 0) pts[best].classList.add("lc-current");
+  }
+  document.addEventListener("sky:frame", function (e) {
+    const fig = e.target.closest && e.target.closest("figure.sky");
+    if (fig && fig === movie()) markPoint(fig);
+  });
+  document.addEventListener("mouseover", function (e) {
+    const g = e.target.closest && e.target.closest("#candidate .lc-box g.lc-pt");
+    const fig = g && movie();
+    if (!fig) return;
+    const d = fig._sky, pts = lcPoints(), ms = +g.dataset.ms;
+    let best = -1;
+    if (d.planes[0].time) {
+      let gap = Infinity;
+      d.planes.forEach(function (p, i) { const dt = Math.abs(Date.parse(p.time) - ms); if (dt < gap) { gap = dt; best = i; } });
+    } else if (pts.length === d.planes.length) {
+      best = pts.indexOf(g);
+    }
+    if (best >= 0) { play(fig, false); setPlane(fig, best); }
   });
 
   function scan(root) {

@@ -175,7 +175,12 @@ pub fn light_curve_svg(c: &LightCurveChart) -> String {
     for p in &pts {
         let x = tx.x(p.t);
         let y = fy.y(p.flux);
-        out.push_str(r#"<g class="lc-pt"><title>"#);
+        // Its time, for linking the point to the movie frame of that time.
+        let _ = write!(
+            out,
+            r#"<g class="lc-pt" data-ms="{}"><title>"#,
+            p.t / 1_000_000
+        );
         let mut tip = format!(
             "{} (T{}): {}",
             utc_stamp(p.t),
