@@ -25,14 +25,19 @@
   // the project's guard time after, verdict keys are dropped, so that a
   // double press cannot rate a candidate nobody has seen.
   function candidate() { return document.getElementById("candidate"); }
+  // Pictures can also change under us (the movie player swaps its GIF for
+  // a strip), so until painted this looks again a little later.
+  let recheck = null;
   function checkPainted() {
     const root = candidate();
     if (!root || root.dataset.paintedAt) return;
-    for (const f of root.querySelectorAll("figure.sky")) {
-      if (!f.classList.contains("sky-ready") && !f.classList.contains("sky-failed")) return;
-    }
-    for (const img of root.querySelectorAll(".figures img")) {
-      if (!img.complete) return;
+    const waiting = Array.from(root.querySelectorAll("figure.sky")).some(function (f) {
+      return !f.classList.contains("sky-ready") && !f.classList.contains("sky-failed");
+    }) || Array.from(root.querySelectorAll(".figures img")).some(function (img) { return !img.complete; });
+    if (waiting) {
+      clearTimeout(recheck);
+      recheck = setTimeout(checkPainted, 50);
+      return;
     }
     requestAnimationFrame(function () {
       if (root.dataset.paintedAt) return;

@@ -127,6 +127,9 @@ async fn everything_needed_to_decide_is_in_view_at_common_sizes(pool: PgPool) {
             }
             assert_eq!(v["scrolled"].as_f64(), Some(0.0), "{at}");
         }
+        if project == "vast-demo" {
+            colour_bar_matches_the_limits(&s, &name).await;
+        }
     }
     s.close().await;
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -263,4 +266,44 @@ async fn rate_the_demo_with_pictures_keyboard_only(pool: PgPool) {
         assert!(p95 <= 60.0, "p95 keypress-to-paint {p95:.1} ms > 60 ms");
     }
     s.close().await;
+}
+
+/// The colour bar's end labels are the stretch's limits, in the file's
+/// unit (mJy shown as such), for each stretch.
+async fn colour_bar_matches_the_limits(s: &crate::webdriver::Session, name: &str) {
+    for _ in 0..4 {
+        let v = s
+            .script_async(
+                "const done = arguments[arguments.length - 1];
+                 const fig = document.querySelector('#candidate figure.sky.sky-ready');
+                 fetch(fig.dataset.sky).then(r => r.json()).then(j => done({
+                   limits: j.limits, unit: j.unit,
+                   stretch: window.__vetterSky.prefs.stretch,
+                   lo: fig.querySelector('.sky-lo').textContent,
+                   hi: fig.querySelector('.sky-hi').textContent,
+                 }));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let stretch = v["stretch"].as_str().unwrap();
+        let limits = if stretch == "zscale" {
+            &v["limits"]["zscale"]
+        } else {
+            &v["limits"]["percentile"]
+        };
+        let unit = v["unit"].as_str().unwrap();
+        for (end, want) in [("lo", &limits[0]), ("hi", &limits[1])] {
+            let label = v[end].as_str().unwrap();
+            let want = want.as_f64().unwrap();
+            let (number, shown_unit) = label.split_once(' ').unwrap_or((label, ""));
+            let got: f64 = number.replace('−', "-").parse().unwrap_or(f64::NAN);
+            assert_eq!(shown_unit, unit, "{name} {stretch}: {label}");
+            assert!(
+                (got - want).abs() <= want.abs() * 0.006 + 1e-9,
+                "{name} {stretch}: the {end} label {label:?} is not the limit {want}"
+            );
+        }
+        s.press("s").await;
+    }
 }
