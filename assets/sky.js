@@ -29,8 +29,9 @@
     try { localStorage.setItem(prefsKey, JSON.stringify(prefs)); } catch (e) { /* private mode */ }
   }
 
-  const cache = new Map(); // url → Promise of decoded data
+  const cache = new Map(); // absolute url → Promise of decoded data
   function load(url) {
+    url = new URL(url, location.href).href;
     if (!cache.has(url)) {
       const p = fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
         .then(function (r) { return r.ok ? r.json() : Promise.reject(new Error("HTTP " + r.status)); })
@@ -396,7 +397,9 @@
     const s = document.querySelector("[data-sky-state]");
     if (s) s.textContent = prefs.stretch + " · " + prefs.map;
     // Warm the cache with the next candidate's images.
-    document.querySelectorAll("link[data-sky-prefetch]").forEach(function (l) { load(l.href).catch(function () {}); });
+    document.querySelectorAll("[data-sky-prefetch]").forEach(function (l) {
+      load(l.dataset.skyPrefetch).catch(function () {});
+    });
   }
   document.addEventListener("htmx:afterSettle", function () {
     const open = document.querySelector(".sky-large");

@@ -75,9 +75,6 @@ pub const RATING_SHORTCUTS: &[Shortcut] = &[
     Shortcut::new("p", "play or pause the movie"),
     Shortcut::new(",", "previous movie frame"),
     Shortcut::new(".", "next movie frame"),
-    Shortcut::new("l", "light curve: log flux"),
-    Shortcut::new("[", "light curve: zoom out"),
-    Shortcut::new("]", "light curve: zoom in"),
     Shortcut::new("i", "show the candidate's details"),
 ];
 
@@ -326,10 +323,10 @@ mod tests {
             ("key:y", " r "),
             ("key:n", ""),
             ("key:u", "u"),
-            ("key:[", "é"),
+            ("key:,", "é"),
         ]))
         .unwrap();
-        assert_eq!(map.to_json(), r#"{"[":"é","y":"r"}"#);
+        assert_eq!(map.to_json(), r#"{",":"é","y":"r"}"#);
         assert_eq!(map.key_for("y"), "r");
         assert_eq!(map.key_for("n"), "n");
         assert_eq!(map.get("u"), None);
