@@ -30,7 +30,7 @@ use crate::web::plumbing::error::{AppError, WebResult};
 use crate::web::plumbing::form::Form;
 use crate::web::plumbing::htmx::{fragment_or_page, is_htmx};
 use crate::web::plumbing::layout::Layout;
-use crate::web::plumbing::session::{FlashKind, TypedSession};
+use crate::web::plumbing::session::{FlashKind, SessionRatings, TypedSession};
 use crate::web::state::AppState;
 
 /// A stored file as the page links it.
@@ -193,15 +193,13 @@ pub struct Progress {
 }
 
 impl Progress {
-    fn of(rated: &[(CandidateId, i64)], left: Option<i64>) -> Progress {
+    fn of(rated: &SessionRatings, left: Option<i64>) -> Progress {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let per_hour = rated.first().and_then(|(_, first)| {
-            let hours = (now - first) as f64 / 3600.0;
-            (rated.len() >= 3 && hours >= 2.0 / 60.0)
-                .then(|| (rated.len() as f64 / hours).round() as u32)
-        });
+        let hours = (now - rated.first) as f64 / 3600.0;
+        let per_hour = (rated.count >= 3 && hours >= 2.0 / 60.0)
+            .then(|| (rated.count as f64 / hours).round() as u32);
         Progress {
-            rated: rated.len(),
+            rated: rated.count as usize,
             per_hour,
             left,
         }
@@ -747,11 +745,7 @@ pub async fn undo(
     };
     // A rating from an earlier session may be days old and long forgotten:
     // undoing it takes a second press.
-    let this_session = session
-        .rated_here()
-        .await?
-        .iter()
-        .any(|(c, _)| *c == last.candidate);
+    let this_session = session.rated_here().await?.recent.contains(&last.candidate);
     if !this_session && !session.undo_confirmed(last.candidate).await? {
         return Err(AppError::Conflict(format!(
             "Your last rating ({} for {}, {}) is from an earlier session: press Undo again \

@@ -23,8 +23,10 @@ const QUEUE_COUNT: &str = "queue_count";
 /// A queue's size is counted again after this long (counting a large
 /// survey's queue is real work).
 const QUEUE_COUNT_SECS: i64 = 300;
-/// Ratings of this session remembered, for undo and the pace shown.
-const RATED_LEN: usize = 500;
+/// Ratings of this session remembered by candidate, for undo: enough to
+/// walk back, few enough that the session written on every rating stays
+/// small.
+const RATED_LEN: usize = 50;
 /// How long a pressed-once Undo of an older rating waits for its second press.
 const UNDO_CONFIRM_SECS: i64 = 10;
 /// How many candidates "previous" can walk back through.
@@ -62,6 +64,15 @@ impl FlashKind {
 
 #[derive(Clone)]
 pub struct TypedSession(Session);
+
+/// This session's ratings: how many, since when (Unix time), and the
+/// latest candidates rated.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SessionRatings {
+    pub count: u32,
+    pub first: i64,
+    pub recent: Vec<CandidateId>,
+}
 
 impl TypedSession {
     pub fn from_request_ref(req: &Request) -> Result<Self, AppError> {
@@ -143,9 +154,8 @@ impl TypedSession {
         self.0.insert(TRAIL, t).await.map_err(session_error)
     }
 
-    /// The ratings made in this session, oldest first: candidate and Unix
-    /// time.
-    pub async fn rated_here(&self) -> Result<Vec<(CandidateId, i64)>, AppError> {
+    /// The ratings made in this session.
+    pub async fn rated_here(&self) -> Result<SessionRatings, AppError> {
         Ok(self
             .0
             .get(RATED)
@@ -156,9 +166,13 @@ impl TypedSession {
 
     pub async fn push_rated(&self, candidate: CandidateId) -> Result<(), AppError> {
         let mut r = self.rated_here().await?;
-        r.push((candidate, time::OffsetDateTime::now_utc().unix_timestamp()));
-        if r.len() > RATED_LEN {
-            r.drain(..r.len() - RATED_LEN);
+        if r.count == 0 {
+            r.first = time::OffsetDateTime::now_utc().unix_timestamp();
+        }
+        r.count += 1;
+        r.recent.push(candidate);
+        if r.recent.len() > RATED_LEN {
+            r.recent.drain(..r.recent.len() - RATED_LEN);
         }
         self.0.insert(RATED, r).await.map_err(session_error)
     }
@@ -166,8 +180,9 @@ impl TypedSession {
     /// Forgets the latest rating of `candidate` (it was undone).
     pub async fn forget_rated(&self, candidate: CandidateId) -> Result<(), AppError> {
         let mut r = self.rated_here().await?;
-        if let Some(i) = r.iter().rposition(|(c, _)| *c == candidate) {
-            r.remove(i);
+        if let Some(i) = r.recent.iter().rposition(|c| *c == candidate) {
+            r.recent.remove(i);
+            r.count = r.count.saturating_sub(1);
             self.0.insert(RATED, r).await.map_err(session_error)?;
         }
         Ok(())
@@ -177,7 +192,7 @@ impl TypedSession {
     /// the last count (if recent and of the same queue) less the ratings
     /// made since.
     pub async fn queue_left(&self, label: &str) -> Result<Option<i64>, AppError> {
-        let counted: Option<(String, i64, i64, usize)> =
+        let counted: Option<(String, i64, i64, u32)> =
             self.0.get(QUEUE_COUNT).await.map_err(session_error)?;
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let Some((of, count, at, rated_then)) = counted else {
@@ -186,7 +201,7 @@ impl TypedSession {
         if of != label || now - at > QUEUE_COUNT_SECS {
             return Ok(None);
         }
-        let rated_now = self.rated_here().await?.len();
+        let rated_now = self.rated_here().await?.count;
         Ok(Some(
             (count - rated_now.saturating_sub(rated_then) as i64).max(0),
         ))
@@ -195,7 +210,7 @@ impl TypedSession {
     /// Records a fresh count of the queue described by `label`.
     pub async fn count_queue(&self, label: &str, count: i64) -> Result<(), AppError> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let rated = self.rated_here().await?.len();
+        let rated = self.rated_here().await?.count;
         self.0
             .insert(QUEUE_COUNT, (label.to_string(), count, now, rated))
             .await
