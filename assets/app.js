@@ -221,12 +221,16 @@
       return;
     }
     const target = keyTarget(e.key);
-    if (!target || target.disabled) return;
-    e.preventDefault();
-    if (target.hasAttribute("data-verdict") && !verdictAllowed()) {
+    if (!target) return;
+    // A verdict key is refused visibly, also while the buttons are
+    // disabled for the rating on its way.
+    if (target.hasAttribute("data-verdict") && (target.disabled || !verdictAllowed())) {
+      e.preventDefault();
       dropped();
       return;
     }
+    if (target.disabled) return;
+    e.preventDefault();
     if (target.tagName === "TEXTAREA" || (target.tagName === "INPUT" && TEXT_TYPES.includes(target.type))) {
       target.focus();
       return;
