@@ -151,6 +151,18 @@ async fn the_rating_page_shows_progress_without_counting_each_time(pool: PgPool)
     );
     let left = alice.get_html("/queue/left").await;
     assert_eq!(select_text(&left, "#queue-left").unwrap(), "6 left");
+    // Asked again, it answers from the session's count, not a new one: a
+    // candidate added meanwhile does not show until the count is old.
+    sqlx::query(
+        "INSERT INTO candidates (project_id, observation_id, name, ra, dec, content_hash)
+         SELECT project_id, observation_id, 'c99', ra, dec, 'x' FROM candidates WHERE id = $1",
+    )
+    .bind(ids["c01"])
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let left = alice.get_html("/queue/left").await;
+    assert_eq!(select_text(&left, "#queue-left").unwrap(), "6 left");
     rate(&alice, ids["c01"], "real", &[], None).await;
     rate(&alice, ids["c02"], "real", &[], None).await;
     let page = alice.get_html(&format!("/candidates/{}", ids["c03"])).await;

@@ -64,11 +64,15 @@ pub async fn left(
     let mut conn = state.pool.acquire().await?;
     let v = crate::db::ratings::visibility(&mut conn, user.id, user.role).await?;
     let q = queue::load(&mut conn, v).await?;
+    let label = crate::web::pages::candidate::queue_label(&q);
+    // A recent count is answered from the session: asking again and again
+    // must not make the database count a large survey each time.
+    if let Some(left) = session.queue_left(&label).await? {
+        return Ok(LeftFragment { left: Some(left) });
+    }
     let size = queue::size(&mut conn, user.id, &q).await?;
     drop(conn);
-    session
-        .count_queue(&crate::web::pages::candidate::queue_label(&q), size)
-        .await?;
+    session.count_queue(&label, size).await?;
     Ok(LeftFragment { left: Some(size) })
 }
 
