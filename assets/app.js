@@ -235,9 +235,8 @@
       target.focus();
       return;
     }
-    if (target.hasAttribute("hx-get") || target.hasAttribute("hx-post") || target.type === "submit") {
-      keyAt = performance.now();
-    }
+    // Timed: keys that bring another candidate (not those that redraw a part).
+    if (target.closest('[hx-target="#candidate"]')) keyAt = performance.now();
     // A key pressed the instant new content arrives must still be an htmx
     // request, not a full page load: make sure htmx has seen the element.
     if (window.htmx) window.htmx.process(target.closest("[hx-post], [hx-get], form") || target);

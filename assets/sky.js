@@ -392,6 +392,76 @@
     if (best >= 0) { play(fig, false); setPlane(fig, best); }
   });
 
+  // The light curve zooms by dragging across it (the buttons and keys of
+  // templates/light_curve/_chart.html do the rest), and a reviewer who chose
+  // log flux gets it again on the next candidate.
+  let drag = null;
+  function lcBox() { return document.getElementById("light-curve"); }
+  function plotX(svg, clientX) {
+    const r = svg.getBoundingClientRect(), w = +svg.dataset.w;
+    const x = (clientX - r.left) / r.width * w;
+    return Math.min(+svg.dataset.x1, Math.max(+svg.dataset.x0, x));
+  }
+  function plotMs(svg, x) {
+    const x0 = +svg.dataset.x0, x1 = +svg.dataset.x1, a = +svg.dataset.fromMs, b = +svg.dataset.toMs;
+    return Math.round(a + (x - x0) / (x1 - x0) * (b - a));
+  }
+  document.addEventListener("mousedown", function (e) {
+    const svg = e.button === 0 && e.target.closest && e.target.closest("#light-curve svg.lightcurve[data-from-ms]");
+    if (!svg) return;
+    e.preventDefault();
+    const rect = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+    rect.setAttribute("class", "lc-sel");
+    rect.setAttribute("y", "44");
+    rect.setAttribute("height", "154");
+    rect.setAttribute("width", "0");
+    svg.appendChild(rect);
+    drag = { svg: svg, rect: rect, x: plotX(svg, e.clientX) };
+    rect.setAttribute("x", String(drag.x));
+  });
+  document.addEventListener("mousemove", function (e) {
+    if (!drag) return;
+    const x = plotX(drag.svg, e.clientX);
+    drag.rect.setAttribute("x", String(Math.min(x, drag.x)));
+    drag.rect.setAttribute("width", String(Math.abs(x - drag.x)));
+  });
+  document.addEventListener("mouseup", function (e) {
+    if (!drag) return;
+    const d = drag, box = lcBox();
+    drag = null;
+    d.rect.remove();
+    const x = plotX(d.svg, e.clientX);
+    if (Math.abs(x - d.x) < 6 || !box || !window.htmx) return;
+    const from = plotMs(d.svg, Math.min(x, d.x)), to = plotMs(d.svg, Math.max(x, d.x));
+    if (!(to > from)) return;
+    const url = box.dataset.lcUrl;
+    window.htmx.ajax("GET", url + (url.indexOf("?") < 0 ? "?" : "&") + "from=" + from + "&to=" + to,
+      { target: "#light-curve", swap: "outerHTML" });
+  });
+  document.addEventListener("dblclick", function (e) {
+    if (!(e.target.closest && e.target.closest("#light-curve svg.lightcurve"))) return;
+    const whole = document.querySelector("#light-curve [data-lc-whole]");
+    if (whole) whole.click();
+  });
+  document.addEventListener("click", function (e) {
+    const t = e.target.closest && e.target.closest("[data-lc-flux-toggle]");
+    const box = lcBox();
+    if (!t || !box) return;
+    prefs.lcLog = box.dataset.lcFlux !== "log";
+    savePrefs();
+  });
+  function lcSettled() {
+    const box = lcBox();
+    if (!box) return;
+    if (prefs.lcLog && box.dataset.lcAsked === "linear" && !box.dataset.lcAuto) {
+      box.dataset.lcAuto = "1";
+      const t = box.querySelector("[data-lc-flux-toggle]");
+      if (t && window.htmx) window.htmx.ajax("GET", t.getAttribute("hx-get"), { target: "#light-curve", swap: "outerHTML" });
+    }
+    const fig = movie();
+    if (fig) markPoint(fig);
+  }
+
   function scan(root) {
     (root || document).querySelectorAll("figure.sky[data-sky]").forEach(wire);
     const s = document.querySelector("[data-sky-state]");
@@ -405,9 +475,10 @@
     const open = document.querySelector(".sky-large");
     if (open && !open._source.isConnected) closeLarge();
     scan();
+    lcSettled();
   });
   window.addEventListener("resize", function () { repaintAll(); });
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", function () { scan(); });
-  else scan();
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", function () { scan(); lcSettled(); });
+  else { scan(); lcSettled(); }
   window.__vetterSky = { prefs: prefs, figures: figures };
 })();

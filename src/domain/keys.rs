@@ -75,6 +75,9 @@ pub const RATING_SHORTCUTS: &[Shortcut] = &[
     Shortcut::new("p", "play or pause the movie"),
     Shortcut::new(",", "previous movie frame"),
     Shortcut::new(".", "next movie frame"),
+    Shortcut::new("[", "zoom the light curve in"),
+    Shortcut::new("]", "zoom the light curve out"),
+    Shortcut::new("l", "light curve: linear or log flux"),
     Shortcut::new("i", "show the candidate's details"),
 ];
 

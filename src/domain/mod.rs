@@ -1,6 +1,7 @@
 //! Values parsed once at the edge: a handler that holds one of these holds a
 //! valid one.
 
+pub mod chart;
 pub mod decision;
 pub mod filter;
 pub mod frames;

@@ -15,6 +15,7 @@ use std::fmt::Write as _;
 use time::OffsetDateTime;
 
 use self::palette::{ACCENT, GRID, INK, MUTED, PAPER};
+use crate::domain::chart::{ChartView, FluxScale};
 use crate::domain::text::push_xml_escaped;
 use crate::domain::upload::LightCurve;
 
@@ -30,6 +31,8 @@ pub struct LightCurveChart<'a> {
     /// The observation start; the top axis counts from here (from the first
     /// point if `None`).
     pub obs_start: Option<OffsetDateTime>,
+    /// The stretch of time and the flux scale drawn.
+    pub view: ChartView,
 }
 
 impl<'a> LightCurveChart<'a> {
@@ -40,8 +43,23 @@ impl<'a> LightCurveChart<'a> {
             flux: &lc.flux,
             err: lc.err.as_deref(),
             obs_start,
+            view: ChartView::default(),
         }
     }
+}
+
+/// A drawn light curve and what it shows, for the controls around it.
+#[derive(Debug, Clone)]
+pub struct Plot {
+    pub svg: String,
+    /// The time axis of the whole curve, in Unix milliseconds (`None`
+    /// without points).
+    pub whole_ms: Option<(i64, i64)>,
+    /// The time axis as drawn.
+    pub shown_ms: Option<(i64, i64)>,
+    /// The flux scale as drawn: linear when log was asked for but no point
+    /// in view is above zero.
+    pub flux: FluxScale,
 }
 
 // Geometry, in viewBox units.
@@ -88,20 +106,71 @@ fn points(c: &LightCurveChart) -> Vec<Point> {
 
 /// A complete `<svg>` element for the light curve.
 pub fn light_curve_svg(c: &LightCurveChart) -> String {
-    let pts = points(c);
+    light_curve_plot(c).svg
+}
+
+fn ms(t: i128) -> i64 {
+    (t.div_euclid(1_000_000)).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}
+
+/// The light curve as `c.view` asks: the points inside its time window
+/// (the flux axis fitted to them), on a linear or log flux axis.
+pub fn light_curve_plot(c: &LightCurveChart) -> Plot {
+    let all = points(c);
+    let (Some(amin), Some(amax)) = (all.iter().map(|p| p.t).min(), all.iter().map(|p| p.t).max())
+    else {
+        let mut out = String::with_capacity(1024);
+        open_svg(&mut out, "Light curve with no points", None);
+        frame(&mut out);
+        message(&mut out, "No light-curve points");
+        out.push_str("</svg>");
+        return Plot {
+            svg: out,
+            whole_ms: None,
+            shown_ms: None,
+            flux: FluxScale::Linear,
+        };
+    };
+    let whole = TimeRange::new(amin, amax);
+    let tx = match c.view.window {
+        Some(w) => TimeRange {
+            start: i128::from(w.from_ms()) * 1_000_000,
+            end: i128::from(w.to_ms()) * 1_000_000,
+        },
+        None => whole,
+    };
+    let whole_ms = Some((ms(whole.start), ms(whole.end)));
+    let shown_ms = Some((ms(tx.start), ms(tx.end)));
+    let pts: Vec<Point> = all
+        .into_iter()
+        .filter(|p| (tx.start..=tx.end).contains(&p.t))
+        .collect();
+    let log = c.view.flux == FluxScale::Log && pts.iter().any(|p| p.flux > 0.0);
+    let flux = if log {
+        FluxScale::Log
+    } else {
+        FluxScale::Linear
+    };
     let mut out = String::with_capacity(4096 + pts.len() * 300);
     let (Some(tmin), Some(tmax)) = (pts.iter().map(|p| p.t).min(), pts.iter().map(|p| p.t).max())
     else {
-        open_svg(&mut out, "Light curve with no points");
-        frame(&mut out);
-        let _ = write!(
-            out,
-            r#"<text class="lc-label lc-title" x="{:.1}" y="{:.1}" text-anchor="middle" fill="{MUTED}">No light-curve points</text>"#,
-            (X0 + X1) / 2.0,
-            (Y0 + Y1) / 2.0
+        open_svg(
+            &mut out,
+            "Light curve with no points in this time range",
+            Some(&tx),
         );
+        frame(&mut out);
+        let bottom = bottom_axis(&tx, tx.start, tx.end);
+        let origin = c.obs_start.map_or(amin, |t| t.unix_timestamp_nanos());
+        axis_labels(&mut out, &tx, &bottom, origin, c.obs_start.is_some());
+        message(&mut out, "No points in this time range");
         out.push_str("</svg>");
-        return out;
+        return Plot {
+            svg: out,
+            whole_ms,
+            shown_ms,
+            flux,
+        };
     };
 
     let n = pts.len();
@@ -118,11 +187,14 @@ pub fn light_curve_svg(c: &LightCurveChart) -> String {
             utc_stamp(tmax)
         )
     };
-    open_svg(&mut out, &aria);
+    open_svg(&mut out, &aria, Some(&tx));
 
-    let tx = TimeRange::new(tmin, tmax);
-    let origin = c.obs_start.map_or(tmin, |t| t.unix_timestamp_nanos());
-    let fy = FluxRange::new(&pts);
+    let origin = c.obs_start.map_or(amin, |t| t.unix_timestamp_nanos());
+    let fy = if log {
+        FluxRange::log(&pts)
+    } else {
+        FluxRange::new(&pts)
+    };
 
     // Grid first, so that everything else is drawn over it.
     let bottom = bottom_axis(&tx, tmin, tmax);
@@ -140,7 +212,7 @@ pub fn light_curve_svg(c: &LightCurveChart) -> String {
     }
     out.push_str("</g>");
 
-    if fy.lo < 0.0 && fy.hi > 0.0 {
+    if !fy.log && fy.lo < 0.0 && fy.hi > 0.0 {
         let y = fy.y(0.0);
         let _ = write!(
             out,
@@ -152,19 +224,30 @@ pub fn light_curve_svg(c: &LightCurveChart) -> String {
     axis_labels(&mut out, &tx, &bottom, origin, c.obs_start.is_some());
     y_axis(&mut out, &fy, &yticks, c.unit);
 
-    // The joining line.
-    if n > 1 {
+    // The joining line, through the points the flux axis can place.
+    let placed: Vec<&Point> = pts.iter().filter(|p| fy.places(p.flux)).collect();
+    if placed.len() > 1 {
         let _ = write!(
             out,
             r#"<polyline class="lc-line" fill="none" stroke="{ACCENT}" stroke-width="1" stroke-linejoin="round" points=""#
         );
-        for (i, p) in pts.iter().enumerate() {
+        for (i, p) in placed.iter().enumerate() {
             if i > 0 {
                 out.push(' ');
             }
             let _ = write!(out, "{:.1},{:.1}", tx.x(p.t), fy.y(p.flux));
         }
         out.push_str(r#""/>"#);
+    }
+    let unplaced = pts.len() - placed.len();
+    if unplaced > 0 {
+        let _ = write!(
+            out,
+            r#"<text class="lc-label lc-note" x="{:.1}" y="{:.1}" text-anchor="end" fill="{MUTED}">{unplaced} point{} at or below 0, marked ▾ at the bottom</text>"#,
+            X1 - 4.0,
+            Y0 + 12.0,
+            if unplaced == 1 { "" } else { "s" }
+        );
     }
 
     // Points, each a group with its tooltip, error bar, dot and hover target.
@@ -197,6 +280,17 @@ pub fn light_curve_svg(c: &LightCurveChart) -> String {
         }
         push_xml_escaped(&mut out, &tip);
         out.push_str("</title>");
+        if !fy.places(p.flux) {
+            // Below a log axis: a marker at its foot, not a point.
+            let _ = write!(
+                out,
+                r#"<path class="lc-point lc-below" d="M{:.1} {:.1}h8l-4 6z"/><circle class="lc-hit" cx="{x:.1}" cy="{:.1}" r="6" fill="transparent"/></g>"#,
+                x - 4.0,
+                Y1 - 7.0,
+                Y1 - 4.0
+            );
+            continue;
+        }
         if let Some(e) = p.err.filter(|e| *e > 0.0) {
             let ya = fy.y(p.flux + e);
             let yb = fy.y(p.flux - e);
@@ -222,14 +316,39 @@ pub fn light_curve_svg(c: &LightCurveChart) -> String {
         );
     }
     out.push_str("</g></svg>");
-    out
+    Plot {
+        svg: out,
+        whole_ms,
+        shown_ms,
+        flux,
+    }
 }
 
-fn open_svg(out: &mut String, aria: &str) {
+fn message(out: &mut String, text: &str) {
     let _ = write!(
         out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" class="lightcurve" viewBox="0 0 {W} {H}" width="100%" role="img" aria-label=""#
+        r#"<text class="lc-label lc-title" x="{:.1}" y="{:.1}" text-anchor="middle" fill="{MUTED}">{text}</text>"#,
+        (X0 + X1) / 2.0,
+        (Y0 + Y1) / 2.0
     );
+}
+
+/// The root element. With a time axis, it tells the page's script how to
+/// turn a position across the plot into a time (for zooming by dragging).
+fn open_svg(out: &mut String, aria: &str, tx: Option<&TimeRange>) {
+    let _ = write!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" class="lightcurve" viewBox="0 0 {W} {H}" width="100%" role="img""#
+    );
+    if let Some(tx) = tx {
+        let _ = write!(
+            out,
+            r#" data-from-ms="{}" data-to-ms="{}" data-x0="{X0}" data-x1="{X1}" data-w="{W}""#,
+            ms(tx.start),
+            ms(tx.end)
+        );
+    }
+    out.push_str(r#" aria-label=""#);
     push_xml_escaped(out, aria);
     let _ = write!(
         out,
@@ -251,6 +370,7 @@ fn frame(out: &mut String) {
 // ---------------------------------------------------------------- time axes
 
 /// The visible time range, in Unix nanoseconds; never empty.
+#[derive(Clone, Copy)]
 struct TimeRange {
     start: i128,
     end: i128,
@@ -541,10 +661,12 @@ fn utc_date(t: i128) -> String {
 
 // ---------------------------------------------------------------- flux axis
 
-/// The visible flux range; `lo < hi`, both finite.
+/// The visible flux range; `lo < hi`, both finite. On a log axis `lo` and
+/// `hi` are decimal logarithms, and values at or below zero have no place.
 struct FluxRange {
     lo: f64,
     hi: f64,
+    log: bool,
 }
 
 impl FluxRange {
@@ -557,7 +679,11 @@ impl FluxRange {
             hi = hi.max(pin(pin(p.flux) + e));
         }
         if !(lo.is_finite() && hi.is_finite()) {
-            return FluxRange { lo: -1.0, hi: 1.0 };
+            return FluxRange {
+                lo: -1.0,
+                hi: 1.0,
+                log: false,
+            };
         }
         let span = hi - lo;
         let mag = lo.abs().max(hi.abs());
@@ -566,6 +692,7 @@ impl FluxRange {
             FluxRange {
                 lo: lo - pad,
                 hi: hi + pad,
+                log: false,
             }
         } else {
             // All (nearly) equal: ±10 %, or ±1 around zero.
@@ -578,17 +705,62 @@ impl FluxRange {
             FluxRange {
                 lo: mid - half,
                 hi: mid + half,
+                log: false,
             }
         }
     }
 
+    /// A log axis fitted to the points above zero (and to their error bars
+    /// where those stay above zero).
+    fn log(pts: &[Point]) -> Self {
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        for p in pts.iter().filter(|p| p.flux > 0.0) {
+            let f = p.flux.min(FLUX_LIMIT);
+            let e = p.err.unwrap_or(0.0);
+            let below = if f - e > 0.0 { f - e } else { f };
+            lo = lo.min(below.log10());
+            hi = hi.max((f + e).min(FLUX_LIMIT).log10());
+        }
+        if !(lo.is_finite() && hi.is_finite()) {
+            return FluxRange {
+                lo: -1.0,
+                hi: 1.0,
+                log: true,
+            };
+        }
+        let span = hi - lo;
+        let pad = if span > 1e-9 { span * 0.05 } else { 0.1 };
+        FluxRange {
+            lo: lo - pad,
+            hi: hi + pad,
+            log: true,
+        }
+    }
+
+    /// Whether `v` has a place on this axis.
+    fn places(&self, v: f64) -> bool {
+        !self.log || v > 0.0
+    }
+
     fn y(&self, v: f64) -> f64 {
+        if self.log {
+            if v <= 0.0 || v.is_nan() {
+                return Y1;
+            }
+            let l = v.min(FLUX_LIMIT).log10();
+            return (Y1 - (l - self.lo) / (self.hi - self.lo) * (Y1 - Y0)).clamp(Y0, Y1);
+        }
         let v = v.clamp(-FLUX_LIMIT, FLUX_LIMIT);
         Y1 - (v - self.lo) / (self.hi - self.lo) * (Y1 - Y0)
     }
 
-    /// Ticks at multiples of a 1, 2, 5 × 10ⁿ step, with labels.
+    /// Ticks at multiples of a 1, 2, 5 × 10ⁿ step, with labels; on a log
+    /// axis at powers of ten, with 2 and 5 (or every digit) between them
+    /// when the axis spans too few decades.
     fn ticks(&self) -> Vec<(f64, String)> {
+        if self.log {
+            return self.log_ticks();
+        }
         let (m, e) = nice_step((self.hi - self.lo) / 5.0);
         let step: f64 = format!("{m}e{e}").parse().unwrap_or(1.0);
         let k0 = (self.lo / step).ceil();
@@ -614,6 +786,64 @@ impl FluxRange {
                 (v, label)
             })
             .collect()
+    }
+
+    fn log_ticks(&self) -> Vec<(f64, String)> {
+        let (d0, d1) = (self.lo.floor() as i32, self.hi.ceil() as i32);
+        let inside = |v: f64| {
+            let l = v.log10();
+            l >= self.lo - 1e-12 && l <= self.hi + 1e-12
+        };
+        let decades = (d1 - d0).max(1);
+        let every = (decades + 7) / 8; // at most about eight labelled decades
+        let pick = |mults: &[f64]| -> Vec<f64> {
+            let mut out = Vec::new();
+            let mut d = d0;
+            while d <= d1 {
+                for m in mults {
+                    let v = m * 10f64.powi(d);
+                    if inside(v) {
+                        out.push(v);
+                    }
+                }
+                d += 1;
+            }
+            out
+        };
+        let mut vals: Vec<f64> = pick(&[1.0])
+            .into_iter()
+            .filter(|v| (v.log10().round() as i32 - d0) % every == 0)
+            .collect();
+        if vals.len() < 3 {
+            vals = pick(&[1.0, 2.0, 5.0]);
+        }
+        if vals.len() < 3 {
+            vals = pick(&[1.0, 1.5, 2.0, 3.0, 5.0, 7.0]);
+        }
+        if vals.len() < 2 {
+            // Less than a digit's step: linear ticks read best.
+            let linear = FluxRange {
+                lo: 10f64.powf(self.lo),
+                hi: 10f64.powf(self.hi),
+                log: false,
+            };
+            return linear
+                .ticks()
+                .into_iter()
+                .filter(|(v, _)| *v > 0.0)
+                .collect();
+        }
+        // Labels no closer than a line of text.
+        let mut out: Vec<(f64, String)> = Vec::new();
+        for v in vals {
+            if out
+                .last()
+                .is_none_or(|(last, _)| self.y(*last) - self.y(v) >= 13.0)
+            {
+                out.push((v, fmt_num(v)));
+            }
+        }
+        out
     }
 }
 
@@ -729,6 +959,7 @@ mod tests {
             flux,
             err,
             obs_start,
+            view: ChartView::default(),
         })
     }
 
@@ -756,6 +987,113 @@ mod tests {
     fn assert_finite(svg: &str) {
         assert!(!svg.contains("NaN"), "{svg}");
         assert!(!svg.contains("inf"), "{svg}");
+    }
+
+    fn render_view(times: &[OffsetDateTime], flux: &[f64], view: ChartView) -> Plot {
+        light_curve_plot(&LightCurveChart {
+            unit: "Jy",
+            times,
+            flux,
+            err: None,
+            obs_start: None,
+            view,
+        })
+    }
+
+    const LOG: ChartView = ChartView {
+        window: None,
+        flux: FluxScale::Log,
+    };
+
+    #[test]
+    fn log_flux_spaces_decades_evenly() {
+        let times = hourly(4);
+        let plot = render_view(&times, &[1.0, 10.0, 100.0, 1000.0], LOG);
+        assert_eq!(plot.flux, FluxScale::Log);
+        assert_finite(&plot.svg);
+        let doc = Html::parse_fragment(&plot.svg);
+        let ticks = texts(&doc, ".lc-ticks-flux text");
+        for want in ["1", "10", "100", "1000"] {
+            assert!(ticks.iter().any(|t| t == want), "{ticks:?}");
+        }
+        let ys: Vec<f64> = doc
+            .select(&sel("circle.lc-point"))
+            .map(|c| num(&c, "cy"))
+            .collect();
+        let steps: Vec<f64> = ys.windows(2).map(|w| w[0] - w[1]).collect();
+        assert!(steps[0] > 10.0, "{ys:?}");
+        for s in &steps {
+            assert!((s - steps[0]).abs() < 0.15, "{ys:?}");
+        }
+    }
+
+    #[test]
+    fn log_flux_marks_points_at_or_below_zero() {
+        let times = hourly(4);
+        let plot = render_view(&times, &[-1.0, 0.0, 5.0, 50.0], LOG);
+        assert_eq!(plot.flux, FluxScale::Log);
+        let doc = Html::parse_fragment(&plot.svg);
+        assert_eq!(doc.select(&sel("g.lc-pt")).count(), 4);
+        assert_eq!(doc.select(&sel("g.lc-pt .lc-below")).count(), 2);
+        assert_eq!(doc.select(&sel("circle.lc-point")).count(), 2);
+        let line = doc.select(&sel("polyline.lc-line")).next().unwrap();
+        assert_eq!(line.value().attr("points").unwrap().split(' ').count(), 2);
+        assert!(texts(&doc, ".lc-note")[0].starts_with("2 points at or below 0"));
+        // Nothing above zero: the linear axis, not an empty log one.
+        let plot = render_view(&times, &[-1.0, 0.0, -5.0, -2.0], LOG);
+        assert_eq!(plot.flux, FluxScale::Linear);
+    }
+
+    #[test]
+    fn log_flux_within_one_digit_still_has_ticks() {
+        let times = hourly(3);
+        let plot = render_view(&times, &[3.1, 3.3, 3.5], LOG);
+        let doc = Html::parse_fragment(&plot.svg);
+        let ticks = texts(&doc, ".lc-ticks-flux text");
+        assert!(ticks.len() >= 2, "{ticks:?}");
+        for t in &ticks {
+            let v: f64 = t.parse().unwrap();
+            assert!((3.0..=3.7).contains(&v), "{ticks:?}");
+        }
+        // However narrow or wide, labels keep a line apart.
+        for flux in [[0.25, 0.9, 1.5], [1e-3, 1.0, 1e9], [1.0, 1.001, 1.002]] {
+            let doc = Html::parse_fragment(&render_view(&times, &flux, LOG).svg);
+            let ys: Vec<f64> = doc
+                .select(&sel(".lc-ticks-flux text"))
+                .map(|t| num(&t, "y"))
+                .collect();
+            assert!(ys.len() >= 2, "{flux:?}");
+            for w in ys.windows(2) {
+                assert!(w[0] - w[1] >= 12.9, "{flux:?}: {ys:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_window_draws_only_its_points_on_its_own_axis() {
+        let times = hourly(5); // 12:00 to 13:20, every 20 minutes
+        let t = |m: i64| {
+            (datetime!(2024-05-01 12:00 UTC) + Duration::minutes(m)).unix_timestamp_nanos()
+                / 1_000_000
+        };
+        let window = crate::domain::chart::TimeWindow::new(t(10) as i64, t(50) as i64).unwrap();
+        let view = ChartView {
+            window: Some(window),
+            flux: FluxScale::Linear,
+        };
+        let plot = render_view(&times, &[1.0, 2.0, 30.0, 4.0, 5.0], view);
+        assert_eq!(plot.shown_ms, Some((t(10) as i64, t(50) as i64)));
+        let whole = plot.whole_ms.unwrap();
+        assert!(whole.0 < t(0) as i64 && whole.1 > t(80) as i64);
+        let doc = Html::parse_fragment(&plot.svg);
+        assert_eq!(doc.select(&sel("g.lc-pt")).count(), 2);
+        // The two points shown sit a quarter and three quarters across.
+        let xs: Vec<f64> = doc
+            .select(&sel("circle.lc-point"))
+            .map(|c| num(&c, "cx"))
+            .collect();
+        assert!((xs[0] - (X0 + (X1 - X0) * 0.25)).abs() < 0.2, "{xs:?}");
+        assert!((xs[1] - (X0 + (X1 - X0) * 0.75)).abs() < 0.2, "{xs:?}");
     }
 
     #[test]

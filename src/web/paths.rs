@@ -9,6 +9,7 @@
 
 use std::fmt::{Display, Write as _};
 
+use crate::domain::chart::{ChartView, FluxScale};
 use crate::domain::{CandidateId, FileId, TagId, TokenId, UserId, ViewId};
 
 pub const HOME: &str = "/";
@@ -42,6 +43,7 @@ pub const CANDIDATES: &str = "/candidates";
 pub const CANDIDATES_CSV: &str = "/candidates.csv";
 pub const CANDIDATES_VOTABLE: &str = "/candidates.vot";
 pub const CANDIDATE_LIGHT_CURVE: &str = "/candidates/:id/lightcurve.csv";
+pub const CANDIDATE_LIGHT_CURVE_CHART: &str = "/candidates/:id/light-curve";
 pub const RATINGS: &str = "/ratings";
 pub const VIEWS: &str = "/views";
 pub const VIEWS_RATE: &str = "/views/rate";
@@ -147,6 +149,21 @@ pub fn candidate_sky(id: CandidateId, file: FileId) -> String {
 
 pub fn candidate_light_curve(id: CandidateId) -> String {
     fill(CANDIDATE_LIGHT_CURVE, &[&id])
+}
+
+/// The light-curve chart fragment, drawn as `view` says.
+pub fn candidate_light_curve_chart(id: CandidateId, view: &ChartView) -> String {
+    let (from, to) = view.window.map_or((String::new(), String::new()), |w| {
+        (w.from_ms().to_string(), w.to_ms().to_string())
+    });
+    let flux = match view.flux {
+        FluxScale::Linear => "",
+        FluxScale::Log => FluxScale::Log.as_str(),
+    };
+    with_params(
+        &fill(CANDIDATE_LIGHT_CURVE_CHART, &[&id]),
+        &[("from", &from), ("to", &to), ("flux", flux)],
+    )
 }
 
 pub fn view_default(id: ViewId) -> String {
@@ -419,6 +436,10 @@ mod tests {
                 CANDIDATE_LIGHT_CURVE,
                 candidate_light_curve(CandidateId(42)),
             ),
+            (
+                CANDIDATE_LIGHT_CURVE_CHART,
+                candidate_light_curve_chart(CandidateId(42), &ChartView::default()),
+            ),
             (VIEW_DEFAULT, view_default(ViewId(5))),
             (VIEW_DELETE, view_delete(ViewId(5))),
             (ADMIN_USER, admin_user(UserId(9))),
@@ -444,6 +465,14 @@ mod tests {
         for (pattern, path) in &built {
             assert!(fits(pattern, path), "{path} does not fit {pattern}");
         }
+        let zoomed = ChartView {
+            window: Some(crate::domain::chart::TimeWindow::new(-5, 1_700_000_000_000).unwrap()),
+            flux: FluxScale::Log,
+        };
+        assert_eq!(
+            candidate_light_curve_chart(CandidateId(42), &zoomed),
+            "/candidates/42/light-curve?from=-5&to=1700000000000&flux=log"
+        );
         // A new parameterised route needs its builder, and a line above.
         for spec in crate::web::routes::table() {
             if spec.path.contains(':') {

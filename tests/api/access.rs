@@ -40,6 +40,7 @@ const EXPECTED: &[(&str, &str, &str, u16, u16, u16)] = &[
     ("GET", "/candidates/:id/nearby", "/candidates/999999/nearby", 303, 404, 404),
     ("GET", "/candidates/:id/firefly", "/candidates/999999/firefly", 303, 404, 404),
     ("GET", "/candidates/:id/sky/:file", "/candidates/999999/sky/1", 303, 404, 404),
+    ("GET", "/candidates/:id/light-curve", "/candidates/999999/light-curve", 303, 404, 404),
     ("POST", "/candidates/:id/tags", "/candidates/999999/tags", 401, 400, 400),
     // Finding candidates. An empty survey is an empty table, summary and
     // export; a POST without its form fields is a bad request.

@@ -36,6 +36,7 @@ const WALKED: &[&str] = &[
     "/candidates/:id/nearby",
     "/candidates/:id/firefly",
     "/candidates/:id/sky/:file",
+    "/candidates/:id/light-curve",
     "/candidates",
     "/candidates.csv",
     "/candidates.vot",
@@ -213,6 +214,9 @@ pub fn addresses(route: &str, b: &Blind) -> Vec<String> {
         "/candidates/:id/nearby" => per_candidate(&|i| format!("/candidates/{i}/nearby")),
         "/candidates/:id/firefly" => per_candidate(&|i| format!("/candidates/{i}/firefly")),
         "/candidates/:id/sky/:file" => per_candidate(&|i| format!("/candidates/{i}/sky/999999")),
+        "/candidates/:id/light-curve" => per_candidate(&|i| {
+            format!("/candidates/{i}/light-curve?from=0&to=4000000000000&flux=log")
+        }),
         "/candidates/:id/lightcurve.csv" => {
             per_candidate(&|i| format!("/candidates/{i}/lightcurve.csv"))
         }

@@ -22,6 +22,7 @@ mod health;
 mod helpers;
 mod hostile_input;
 mod keyboard;
+mod light_curve;
 mod links;
 mod login;
 mod media_safety;

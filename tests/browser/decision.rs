@@ -268,6 +268,92 @@ async fn rate_the_demo_with_pictures_keyboard_only(pool: PgPool) {
     s.close().await;
 }
 
+/// The light curve zooms by dragging across it and with `]` back out; `l`
+/// puts the flux on a log axis, and the next candidate keeps it.
+#[sqlx::test]
+async fn the_light_curve_zooms_and_goes_log(pool: PgPool) {
+    let _one_browser = browser_lock().await;
+    let app = TestApp::spawn(pool.clone()).await;
+    vetter::cli::demo::fill(&pool, MediaStore::new(app.media_root()))
+        .await
+        .unwrap();
+    let reviewer = app.create_user("erin", Role::Reviewer).await;
+    let (_driver, s) = browser().await;
+    login(&s, &app, &reviewer).await;
+    s.set_viewport(1440, 900).await;
+    let (id, name) = near_a_pulsar(&pool, "vast-demo").await;
+    s.goto(&app.url(&format!("/candidates/{id}"))).await;
+    s.wait_for(
+        &format!("{name} painted"),
+        READY_JS,
+        Duration::from_secs(20),
+    )
+    .await;
+    const STATE: &str = r#"
+const box = document.getElementById('light-curve');
+const svg = box.querySelector('svg.lightcurve');
+const r = svg.getBoundingClientRect();
+return {flux: box.dataset.lcFlux, points: box.querySelectorAll('g.lc-pt').length,
+  from: +svg.dataset.fromMs, to: +svg.dataset.toMs,
+  left: r.left, top: r.top, width: r.width, height: r.height,
+  candidate: document.getElementById('candidate').dataset.candidateName};
+"#;
+    let before = s.script(STATE, vec![]).await;
+    let points = before["points"].as_u64().unwrap();
+    assert!(points >= 6, "{before}");
+    let f = |k: &str| before[k].as_f64().unwrap();
+    // Across the middle of the plot (its frame runs from 78 to 884 of 900).
+    let y = f("top") + f("height") * 0.5;
+    let x = |frac: f64| f("left") + f("width") * (78.0 + 806.0 * frac) / 900.0;
+    s.drag((x(0.3), y), (x(0.7), y)).await;
+    let zoomed_js = format!(
+        "const s = document.querySelector('#light-curve svg.lightcurve'); return !!s && +s.dataset.fromMs > {};",
+        f("from")
+    );
+    s.wait_for("the dragged stretch", &zoomed_js, Duration::from_secs(10))
+        .await;
+    let zoomed = s.script(STATE, vec![]).await;
+    let span = f("to") - f("from");
+    let got = zoomed["to"].as_f64().unwrap() - zoomed["from"].as_f64().unwrap();
+    assert!(
+        (got / span - 0.4).abs() < 0.05,
+        "dragged 40 % of the axis, got {:.3}: {zoomed}",
+        got / span
+    );
+    let inner = zoomed["points"].as_u64().unwrap();
+    assert!(inner > 0 && inner < points, "{zoomed}");
+    // Out again with the key, until the whole curve is back.
+    for _ in 0..4 {
+        s.press("]").await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let back = s.script(STATE, vec![]).await;
+    assert_eq!(back["points"].as_u64(), Some(points), "{back}");
+    assert_eq!(back["from"], before["from"]);
+    // Log flux, remembered for the next candidate.
+    s.press("l").await;
+    s.wait_for(
+        "a log axis",
+        "return document.getElementById('light-curve').dataset.lcFlux === 'log';",
+        Duration::from_secs(10),
+    )
+    .await;
+    s.press("j").await;
+    s.wait_for(
+        "the next candidate, on a log axis",
+        &format!(
+            "const c = document.getElementById('candidate'); const b = document.getElementById('light-curve');
+             return !!c && c.dataset.candidateName !== {} && !!b && b.dataset.lcFlux === 'log';",
+            serde_json::to_string(&name).unwrap()
+        ),
+        Duration::from_secs(10),
+    )
+    .await;
+    s.screenshot(&screenshot_path("decision-light-curve-log.png"))
+        .await;
+    s.close().await;
+}
+
 /// The colour bar's end labels are the stretch's limits, in the file's
 /// unit (mJy shown as such), for each stretch.
 async fn colour_bar_matches_the_limits(s: &crate::webdriver::Session, name: &str) {

@@ -355,6 +355,27 @@ impl Session {
         .unwrap_or_else(|e| panic!("press {keys:?}: {e}"));
     }
 
+    /// Drags the mouse with its left button down from one viewport point
+    /// to another, in a few steps, as a hand would.
+    pub async fn drag(&self, from: (f64, f64), to: (f64, f64)) {
+        let mut actions = vec![
+            json!({"type": "pointerMove", "duration": 0, "x": from.0.round() as i64, "y": from.1.round() as i64}),
+            json!({"type": "pointerDown", "button": 0}),
+        ];
+        for i in 1..=4 {
+            let f = f64::from(i) / 4.0;
+            let (x, y) = (from.0 + (to.0 - from.0) * f, from.1 + (to.1 - from.1) * f);
+            actions.push(json!({"type": "pointerMove", "duration": 20, "x": x.round() as i64, "y": y.round() as i64}));
+        }
+        actions.push(json!({"type": "pointerUp", "button": 0}));
+        self.post(
+            "/actions",
+            json!({"actions": [{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": actions}]}),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("drag {from:?} to {to:?}: {e}"));
+    }
+
     /// Presses `key` while `modifier` (one of [`keys`]) is held down.
     pub async fn press_with(&self, modifier: &str, key: &str) {
         let actions = json!([

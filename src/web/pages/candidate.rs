@@ -18,12 +18,14 @@ use crate::db::candidates::{self as cand, Detail, FileRef, MetricValue};
 use crate::db::queue::{self, Resolved};
 use crate::db::ratings::{self, MyRating, RatingView};
 use crate::db::users::User;
+use crate::domain::chart::ChartView;
 use crate::domain::decision::Standing;
 use crate::domain::keys::TAG_KEYS;
 use crate::domain::rating::RatingInput;
 use crate::domain::{frames, sexagesimal, SkyPos, UserId, Verdict};
 use crate::domain::{CandidateId, FileId, TagId};
 use crate::web::pages::gif_player::GifPlayer;
+use crate::web::pages::light_curve::LightCurveBox;
 use crate::web::paths;
 use crate::web::plumbing::access::{see_other, CurrentUser};
 use crate::web::plumbing::error::{AppError, WebResult};
@@ -168,7 +170,7 @@ pub struct CandidateView {
     pub figures: Figures,
     pub downloads: Vec<Link>,
     pub has_fits: bool,
-    pub chart: Option<String>,
+    pub light_curve: Option<LightCurveBox>,
     pub tags: Vec<TagOption>,
     pub mine: Option<MyRating>,
     pub others: Vec<RatingView>,
@@ -323,15 +325,7 @@ pub async fn load_view(
     let figures = Figures::of(id, &files);
     let downloads = downloads(&files);
     let has_fits = files.iter().any(|f| f.content_type == "application/fits");
-    let chart = cand::light_curve(conn, id).await?.map(|lc| {
-        crate::plot::light_curve_svg(&crate::plot::LightCurveChart {
-            unit: &lc.unit,
-            times: &lc.times,
-            flux: &lc.flux,
-            err: lc.flux_err.as_deref(),
-            obs_start: c.obs_start,
-        })
-    });
+    let light_curve = LightCurveBox::load(conn, id, c.obs_start, ChartView::default()).await?;
     let mine = ratings::mine(conn, user, id).await?;
     // Others' ratings only once this reviewer has rated (unless the project
     // says otherwise): nobody anchors on them.
@@ -398,7 +392,7 @@ pub async fn load_view(
         figures,
         downloads,
         has_fits,
-        chart,
+        light_curve,
         tags,
         mine,
         others,

@@ -10,6 +10,7 @@ pub mod exports;
 pub mod gif_player;
 pub mod health;
 pub mod home;
+pub mod light_curve;
 pub mod login;
 pub mod media;
 pub mod queue;
