@@ -17,6 +17,9 @@
   const NAN_RGB = [40, 60, 110]; // as the server's previews: "no data" is never "faint"
   const MARK = "#ff4fd8";
   const FRAME_MS = 250;
+  // Small canvases drawn once per candidate: kept in main memory, they are
+  // ready at once, where a GPU-backed one costs milliseconds to set up.
+  const CPU = { willReadFrequently: true };
 
   const owner = document.getElementById("sky-prefs");
   const prefsKey = "vetter.sky." + (owner ? owner.dataset.user : "");
@@ -187,8 +190,8 @@
   function paintBar(fig, d) {
     const bar = fig.querySelector(".sky-bar");
     if (!bar) return;
-    const W = bar.width = Math.round(bar.clientWidth * devicePixelRatio) || 200, H = bar.height = 8;
-    const ctx = bar.getContext("2d"), img = ctx.createImageData(W, 1);
+    const W = bar.width = Math.round(measure(fig).bar * devicePixelRatio) || 200, H = bar.height = 8;
+    const ctx = bar.getContext("2d", CPU), img = ctx.createImageData(W, 1);
     for (let x = 0; x < W; x++) rgb(curve(x / (W - 1)), img.data, 4 * x);
     for (let y = 0; y < H; y++) ctx.putImageData(img, 0, y);
     const [lo, hi] = limits(d);
@@ -198,6 +201,16 @@
   }
 
   // --- one figure ---------------------------------------------------------------
+  // The widths a figure is drawn at, read once (all figures together, when
+  // they arrive) rather than on each paint: each read after a change would
+  // make the browser lay the page out again.
+  function measure(fig) {
+    if (!fig._size) {
+      const c = fig.querySelector("canvas.sky-image"), b = fig.querySelector(".sky-bar");
+      fig._size = { image: c ? c.clientWidth : 0, bar: b ? b.clientWidth : 0 };
+    }
+    return fig._size;
+  }
   // How long each drawing takes (read by the browser bench, to weigh
   // drawing here against asking the server for a re-rendered image).
   window.__vetterSkyPaints = window.__vetterSkyPaints || [];
@@ -207,12 +220,13 @@
     const t0 = performance.now();
     const canvas = fig.querySelector("canvas.sky-image");
     const k = devicePixelRatio || 1;
-    const W = canvas.width = Math.max(1, Math.round(canvas.clientWidth * k));
-    const H = canvas.height = Math.max(1, Math.round(canvas.clientWidth * d.height / d.width * k));
+    const cw = measure(fig).image;
+    const W = canvas.width = Math.max(1, Math.round(cw * k));
+    const H = canvas.height = Math.max(1, Math.round(cw * d.height / d.width * k));
     const off = fig._off || (fig._off = document.createElement("canvas"));
     off.width = d.width; off.height = d.height;
-    off.getContext("2d").putImageData(paintPixels(d, fig._plane || 0), 0, 0);
-    const ctx = canvas.getContext("2d");
+    off.getContext("2d", CPU).putImageData(paintPixels(d, fig._plane || 0), 0, 0);
+    const ctx = canvas.getContext("2d", CPU);
     ctx.imageSmoothingEnabled = false;
     ctx.drawImage(off, 0, 0, W, H);
     decorate(ctx, d, W, H, k);
@@ -258,6 +272,7 @@
   function wire(fig) {
     if (fig._wired) return;
     fig._wired = true;
+    measure(fig);
     const canvas = fig.querySelector("canvas.sky-image");
     canvas.addEventListener("mousemove", function (e) { readout(fig, e); });
     canvas.addEventListener("mouseleave", function () { const o = fig.querySelector(".sky-readout"); if (o) o.textContent = ""; });
@@ -466,18 +481,25 @@
     (root || document).querySelectorAll("figure.sky[data-sky]").forEach(wire);
     const s = document.querySelector("[data-sky-state]");
     if (s) s.textContent = prefs.stretch + " · " + prefs.map;
-    // Warm the cache with the next candidate's images.
+  }
+  // Warm the cache with the next candidate's images, once this one is on
+  // screen: asked earlier, the server's work and the decoding here would
+  // compete with drawing it.
+  document.addEventListener("candidate:painted", function () {
     document.querySelectorAll("[data-sky-prefetch]").forEach(function (l) {
       load(l.dataset.skyPrefetch).catch(function () {});
     });
-  }
+  });
   document.addEventListener("htmx:afterSettle", function () {
     const open = document.querySelector(".sky-large");
     if (open && !open._source.isConnected) closeLarge();
     scan();
     lcSettled();
   });
-  window.addEventListener("resize", function () { repaintAll(); });
+  window.addEventListener("resize", function () {
+    document.querySelectorAll("figure.sky").forEach(function (f) { f._size = null; });
+    repaintAll();
+  });
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", function () { scan(); lcSettled(); });
   else { scan(); lcSettled(); }
   window.__vetterSky = { prefs: prefs, figures: figures };

@@ -34,6 +34,7 @@ pub const QUEUE_LEFT: &str = "/queue/left";
 pub const CANDIDATE: &str = "/candidates/:id";
 pub const CANDIDATE_RATING: &str = "/candidates/:id/rating";
 pub const CANDIDATE_NEARBY: &str = "/candidates/:id/nearby";
+pub const CANDIDATE_DETAILS: &str = "/candidates/:id/details";
 pub const CANDIDATE_FIREFLY: &str = "/candidates/:id/firefly";
 pub const CANDIDATE_TAGS: &str = "/candidates/:id/tags";
 pub const CANDIDATE_SKY: &str = "/candidates/:id/sky/:file";
@@ -132,6 +133,10 @@ pub fn candidate_rating(id: CandidateId) -> String {
 
 pub fn candidate_nearby(id: CandidateId) -> String {
     fill(CANDIDATE_NEARBY, &[&id])
+}
+
+pub fn candidate_details(id: CandidateId) -> String {
+    fill(CANDIDATE_DETAILS, &[&id])
 }
 
 pub fn candidate_firefly(id: CandidateId) -> String {
@@ -430,6 +435,7 @@ mod tests {
             (CANDIDATE_RATING, candidate_rating(CandidateId(42))),
             (CANDIDATE_NEARBY, candidate_nearby(CandidateId(42))),
             (CANDIDATE_FIREFLY, candidate_firefly(CandidateId(42))),
+            (CANDIDATE_DETAILS, candidate_details(CandidateId(42))),
             (CANDIDATE_SKY, candidate_sky(CandidateId(42), FileId(7))),
             (CANDIDATE_TAGS, candidate_tags(CandidateId(42))),
             (

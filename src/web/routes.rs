@@ -15,7 +15,8 @@ use poem::{EndpointExt, IntoEndpoint, Route, RouteMethod};
 use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::web::pages::{
-    account, admin, auth_check, candidate, health, home, light_curve, login, media, queue, sky,
+    account, admin, auth_check, candidate, candidate_details, health, home, light_curve, login,
+    media, queue, sky,
 };
 use crate::web::plumbing::access::{Access, Guard};
 use crate::web::plumbing::assets;
@@ -63,6 +64,7 @@ fn register(r: &mut Registry) {
     r.add(Method::GET, paths::CANDIDATE, Access::Reviewer, candidate::page);
     r.add(Method::POST, paths::CANDIDATE_RATING, Access::Reviewer, candidate::rate);
     r.add(Method::GET, paths::CANDIDATE_NEARBY, Access::Reviewer, candidate::nearby);
+    r.add(Method::GET, paths::CANDIDATE_DETAILS, Access::Reviewer, candidate_details::details);
     r.add(Method::GET, paths::CANDIDATE_FIREFLY, Access::Reviewer, candidate::firefly);
     r.add(Method::GET, paths::CANDIDATE_SKY, Access::Reviewer, sky::image);
     r.add(Method::GET, paths::CANDIDATE_LIGHT_CURVE_CHART, Access::Reviewer, light_curve::chart);

@@ -38,6 +38,7 @@ const EXPECTED: &[(&str, &str, &str, u16, u16, u16)] = &[
     ("GET", "/candidates/:id", "/candidates/999999", 303, 404, 404),
     ("POST", "/candidates/:id/rating", "/candidates/999999/rating", 401, 404, 404),
     ("GET", "/candidates/:id/nearby", "/candidates/999999/nearby", 303, 404, 404),
+    ("GET", "/candidates/:id/details", "/candidates/999999/details", 303, 404, 404),
     ("GET", "/candidates/:id/firefly", "/candidates/999999/firefly", 303, 404, 404),
     ("GET", "/candidates/:id/sky/:file", "/candidates/999999/sky/1", 303, 404, 404),
     ("GET", "/candidates/:id/light-curve", "/candidates/999999/light-curve", 303, 404, 404),

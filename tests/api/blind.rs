@@ -34,6 +34,7 @@ const WALKED: &[&str] = &[
     "/queue/left",
     "/candidates/:id",
     "/candidates/:id/nearby",
+    "/candidates/:id/details",
     "/candidates/:id/firefly",
     "/candidates/:id/sky/:file",
     "/candidates/:id/light-curve",
@@ -212,6 +213,7 @@ pub fn addresses(route: &str, b: &Blind) -> Vec<String> {
         "/previous" => per_candidate(&|i| format!("/previous?from={i}")),
         "/candidates/:id" => per_candidate(&|i| format!("/candidates/{i}")),
         "/candidates/:id/nearby" => per_candidate(&|i| format!("/candidates/{i}/nearby")),
+        "/candidates/:id/details" => per_candidate(&|i| format!("/candidates/{i}/details")),
         "/candidates/:id/firefly" => per_candidate(&|i| format!("/candidates/{i}/firefly")),
         "/candidates/:id/sky/:file" => per_candidate(&|i| format!("/candidates/{i}/sky/999999")),
         "/candidates/:id/light-curve" => per_candidate(&|i| {
@@ -493,9 +495,16 @@ async fn rating_a_candidate_shows_others_ratings_of_that_one_only(pool: PgPool) 
         page.contains("SECRET-NOTE-c07"),
         "ann's rating once eve has rated"
     );
+    let details = b
+        .eve
+        .get(&format!("/candidates/{c07}/details"))
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(
-        page.contains("SECRET-NOTE-c07-first"),
-        "and her earlier one"
+        details.contains("SECRET-NOTE-c07-first"),
+        "and her earlier one, under All details"
     );
     assert_eq!(
         exported(&b.eve, "name=c07&ratings=history").await,

@@ -344,7 +344,10 @@ async fn changing_a_rating_keeps_the_old_one_in_the_history(pool: PgPool) {
     let html = alice.get_html(&format!("/candidates/{}", ids["c01"])).await;
     let all = select_text(&html, "aside.rating-card").unwrap();
     assert!(all.contains("bob") && all.contains("Unsure"), "{all}");
-    assert!(select_text(&html, "details.more")
+    let details = alice
+        .get_html(&format!("/candidates/{}/details", ids["c01"]))
+        .await;
+    assert!(select_text(&details, "ul.ratings")
         .unwrap()
         .contains("Pulsar"));
     assert_eq!(
@@ -632,7 +635,17 @@ async fn the_candidate_page_shows_what_an_expert_needs(pool: PgPool) {
         select_text(&html, "#pos-hms").as_deref(),
         Some("12:34:48.00 -45:12:00.0")
     );
-    let metrics = select_text(&html, "table.metrics").unwrap();
+    // The full measurements, attributes and files are under "All
+    // details", fetched when it opens.
+    let more = select_attr(&html, "details#more", "hx-get").unwrap();
+    assert_eq!(more, format!("/candidates/{id}/details"));
+    assert!(html
+        .select(&scraper::Selector::parse("table.metrics").unwrap())
+        .next()
+        .is_none());
+    let page = app.get(&more).await.text().await.unwrap();
+    let details = scraper::Html::parse_fragment(&page);
+    let metrics = select_text(&details, "table.metrics").unwrap();
     assert!(
         metrics.contains("12.35") && metrics.contains("NaN") && metrics.contains("+∞"),
         "{metrics}"
@@ -642,6 +655,13 @@ async fn the_candidate_page_shows_what_an_expert_needs(pool: PgPool) {
         "attributes are escaped"
     );
     assert!(!page.contains("<b>VAST</b>"));
+    let page = app
+        .get(&format!("/candidates/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let html = scraper::Html::parse_document(&page);
     assert!(select_attr(&html, "svg.lightcurve", "aria-label")
         .unwrap()
         .contains("2 points"));
@@ -658,7 +678,7 @@ async fn the_candidate_page_shows_what_an_expert_needs(pool: PgPool) {
         .next()
         .is_none());
     let img = select_attr(
-        &html,
+        &details,
         "ul.downloads a[href$='/deep_cutout_png.png']",
         "href",
     )
@@ -693,4 +713,41 @@ async fn the_candidate_page_shows_what_an_expert_needs(pool: PgPool) {
         "{src}"
     );
     assert!(src.contains("RangeValues=92%2C-2%2C92%2C10"), "{src}");
+}
+
+/// Going back to a candidate with htmx's history (nothing is cached in the
+/// browser) asks for the whole page, and gets it, not a fragment.
+#[sqlx::test]
+async fn a_history_restore_gets_the_whole_page(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let ids = survey(&app).await;
+    let alice = app.create_user("alice", Role::Reviewer).await;
+    app.login_as(&alice).await;
+    let url = app.url(&format!("/candidates/{}", ids["c01"]));
+    let fragment = app
+        .client
+        .get(&url)
+        .header("HX-Request", "true")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!fragment.contains("<html"), "{fragment}");
+    let whole = app
+        .client
+        .get(&url)
+        .header("HX-Request", "true")
+        .header("HX-History-Restore-Request", "true")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        whole.contains("<html") && whole.contains("id=\"candidate\""),
+        "{whole}"
+    );
 }

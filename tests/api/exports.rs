@@ -438,7 +438,7 @@ async fn the_light_curve_downloads_as_csv(pool: PgPool) {
     let s = survey(pool).await;
     let html = s
         .app
-        .get_html(&format!("/candidates/{}", s.ids["c01"]))
+        .get_html(&format!("/candidates/{}/details", s.ids["c01"]))
         .await;
     assert_eq!(
         crate::helpers::select_attr(&html, "#lightcurve-csv", "href").unwrap(),

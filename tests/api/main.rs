@@ -10,6 +10,7 @@ mod backup;
 mod blind;
 mod bounds;
 mod candidate;
+mod candidate_details;
 mod candidates;
 mod cli;
 mod csrf;

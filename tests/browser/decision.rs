@@ -214,6 +214,50 @@ async fn rate_the_demo_with_pictures_keyboard_only(pool: PgPool) {
         paints.len()
     );
     assert_eq!(paints.len(), 20, "one paint per rating: {paints:?}");
+    // Where the time went, as medians of each step after the key.
+    let steps: Vec<serde_json::Map<String, Value>> = serde_json::from_value(
+        s.script("return window.__vetterPaintSteps.splice(0);", vec![])
+            .await,
+    )
+    .unwrap();
+    let median = |name: &str| {
+        let mut v: Vec<f64> = steps.iter().filter_map(|m| m.get(name)?.as_f64()).collect();
+        v.sort_by(f64::total_cmp);
+        percentile(&v, 50.0)
+    };
+    println!(
+        "  medians after the key: sent {:.1} ms, response {:.1}, swapped {:.1}, settled {:.1}, pictures drawn {:.1}, painted {:.1}",
+        median("sent"),
+        median("response"),
+        median("swapped"),
+        median("settled"),
+        median("drawn"),
+        median("painted")
+    );
+    // The rating requests as the browser saw them: until sent, and from
+    // sent to the first byte back (the server's time, on this machine).
+    let timing: Vec<(f64, f64, f64)> = serde_json::from_value(
+        s.script(
+            "return performance.getEntriesByType('resource').filter(e => /\\/rating$/.test(e.name))
+               .map(e => [e.requestStart - e.startTime, e.responseStart - e.requestStart, e.responseEnd - e.responseStart]);",
+            vec![],
+        )
+        .await,
+    )
+    .unwrap();
+    let sorted = |f: fn(&(f64, f64, f64)) -> f64| {
+        let mut v: Vec<f64> = timing.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    let (before, server, body) = (sorted(|t| t.0), sorted(|t| t.1), sorted(|t| t.2));
+    println!(
+        "  rating requests (n = {}): median {:.1} ms to send, {:.1} ms to the first byte back, {:.1} ms for the rest",
+        server.len(),
+        percentile(&before, 50.0),
+        percentile(&server, 50.0),
+        percentile(&body, 50.0)
+    );
     let rated: i64 = sqlx::query_scalar("SELECT count(*) FROM ratings")
         .fetch_one(&pool)
         .await
@@ -232,7 +276,15 @@ async fn rate_the_demo_with_pictures_keyboard_only(pool: PgPool) {
     )
     .unwrap();
     redraws.sort_by(f64::total_cmp);
-    // ...against one round trip for a picture the server has rendered.
+    // ...against one round trip for a picture the server has rendered
+    // (its link is under "All details").
+    s.press("i").await;
+    s.wait_for(
+        "the details",
+        "return !!document.querySelector('ul.downloads a[href$=\"_png.png\"]');",
+        Duration::from_secs(10),
+    )
+    .await;
     let trip = s
         .script_async(
             "const done = arguments[arguments.length - 1];

@@ -22,7 +22,7 @@ use crate::domain::chart::ChartView;
 use crate::domain::decision::Standing;
 use crate::domain::keys::TAG_KEYS;
 use crate::domain::rating::RatingInput;
-use crate::domain::{frames, sexagesimal, SkyPos, UserId, Verdict};
+use crate::domain::{sexagesimal, SkyPos, UserId, Verdict};
 use crate::domain::{CandidateId, FileId, TagId};
 use crate::web::pages::gif_player::GifPlayer;
 use crate::web::pages::light_curve::LightCurveBox;
@@ -161,20 +161,13 @@ pub struct CandidateView {
     pub c: Detail,
     pub ra_hms: String,
     pub dec_dms: String,
-    pub gal_l: f64,
-    pub gal_b: f64,
-    pub obs_start: String,
     pub metrics: Vec<MetricValue>,
-    pub attributes: Vec<(String, String)>,
-    pub positions: Vec<Position>,
     pub figures: Figures,
-    pub downloads: Vec<Link>,
     pub has_fits: bool,
     pub light_curve: Option<LightCurveBox>,
     pub tags: Vec<TagOption>,
     pub mine: Option<MyRating>,
     pub others: Vec<RatingView>,
-    pub history: Vec<RatingView>,
     /// The blind rule lets this reviewer see others' ratings of it.
     pub sees_others: bool,
     pub queue_label: String,
@@ -290,7 +283,7 @@ fn link(f: &FileRef) -> Link {
 }
 
 /// Every file but the strips, which exist only for the movie player.
-fn downloads(files: &[FileRef]) -> Vec<Link> {
+pub fn downloads(files: &[FileRef]) -> Vec<Link> {
     files
         .iter()
         .filter(|f| !f.role.ends_with("_strip"))
@@ -310,31 +303,19 @@ pub async fn load_view(
         .await?
         .ok_or(AppError::NotFound("candidate"))?;
     let pos = c.pos;
-    let (gal_l, gal_b) = frames::equatorial_to_galactic(pos);
     let metrics = cand::metrics(conn, id, c.project_id).await?;
-    let positions = cand::positions(conn, id)
-        .await?
-        .into_iter()
-        .map(|p| Position {
-            sep_arcsec: frames::angular_separation_deg(pos, p.pos) * 3600.0,
-            kind: p.kind,
-            pos: p.pos,
-        })
-        .collect();
     let files = cand::files(conn, &c).await?;
     let figures = Figures::of(id, &files);
-    let downloads = downloads(&files);
     let has_fits = files.iter().any(|f| f.content_type == "application/fits");
     let light_curve = LightCurveBox::load(conn, id, c.obs_start, ChartView::default()).await?;
     let mine = ratings::mine(conn, user, id).await?;
     // Others' ratings only once this reviewer has rated (unless the project
     // says otherwise): nobody anchors on them.
     let sees_others = q.visibility.sees_others(c.project_id, mine.is_some());
-    let (others, history) = if sees_others {
-        let (current, history) = ratings::all_for(conn, id).await?;
-        (current, history)
+    let others = if sees_others {
+        ratings::all_for(conn, id).await?.0
     } else {
-        (Vec::new(), Vec::new())
+        Vec::new()
     };
     let my_tags: &[TagId] = mine.as_ref().map_or(&[], |m| m.tag_ids.as_slice());
     let tags = cand::tags(conn, c.project_id)
@@ -347,18 +328,6 @@ pub async fn load_view(
             description,
             key: TAG_KEYS.get(i).copied(),
             checked: my_tags.contains(&tid),
-        })
-        .collect();
-    let attributes = c
-        .attributes
-        .0
-        .iter()
-        .map(|(k, v)| {
-            let text = match v {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            (k.replace('_', " "), text)
         })
         .collect();
     let prev = trail
@@ -381,22 +350,13 @@ pub async fn load_view(
     Ok(CandidateView {
         ra_hms: sexagesimal::format_ra_hms(pos.ra, 2),
         dec_dms: sexagesimal::format_dec_dms(pos.dec, 1),
-        gal_l,
-        gal_b,
-        obs_start: c
-            .obs_start
-            .map_or("unknown".into(), crate::web::plumbing::filters::utc_second),
         metrics,
-        attributes,
-        positions,
         figures,
-        downloads,
         has_fits,
         light_curve,
         tags,
         mine,
         others,
-        history,
         sees_others,
         queue_label: queue_label(q),
         prev,

@@ -5,6 +5,7 @@ pub mod account;
 pub mod admin;
 pub mod auth_check;
 pub mod candidate;
+pub mod candidate_details;
 pub mod candidates;
 pub mod exports;
 pub mod gif_player;

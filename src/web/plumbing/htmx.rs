@@ -11,7 +11,9 @@ use crate::web::plumbing::layout::Layout;
 /// Whether htmx sent the request (and so wants a fragment, not a page).
 /// Every handler that answers both asks this, and only this.
 pub fn is_htmx(req: &Request) -> bool {
+    // A history restore wants the whole page back, not a fragment.
     req.headers().contains_key("hx-request")
+        && !req.headers().contains_key("hx-history-restore-request")
 }
 
 /// The fragment made from `content`, with `url` pushed to the address bar,
