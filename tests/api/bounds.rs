@@ -618,3 +618,36 @@ async fn a_huge_json_part_and_a_flood_of_parts_are_refused_early(pool: PgPool) {
         left.first()
     );
 }
+
+/// Many more table and cone requests at once than the pool has connections:
+/// each may count on a second connection only if one is free that instant,
+/// so none holds one while waiting for another, and all are answered.
+#[sqlx::test]
+async fn more_table_requests_than_connections_are_all_answered(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let api = uploader(&app).await;
+    vast_project(&api).await;
+    bulk_candidates(&app, 3_000).await;
+    let alice = app.create_user("alice", Role::Reviewer).await;
+    app.login_as(&alice).await;
+    let connections = app.pool.options().get_max_connections() as usize;
+    let urls = [
+        "/candidates?project=vast",
+        "/candidates?project=vast&pos=10+-30&radius=30",
+        "/candidates?pos=20+-30&radius=2&rated=mine",
+        "/ratings?project=vast",
+    ];
+    let app = &app;
+    let asks = (0..connections * 4).map(|i| {
+        let url = urls[i % urls.len()];
+        async move { app.get(url).await.status() }
+    });
+    let statuses = futures_util::future::join_all(asks).await;
+    let refused: Vec<_> = statuses.iter().filter(|s| **s != StatusCode::OK).collect();
+    assert!(
+        refused.is_empty(),
+        "{} of {} answered {refused:?} (pool of {connections})",
+        refused.len(),
+        statuses.len()
+    );
+}

@@ -12,7 +12,7 @@ use poem::web::{Data, Path, Query};
 use poem::{handler, IntoResponse, Request, Response};
 use serde::Deserialize;
 use sqlx::pool::PoolConnection;
-use sqlx::{PgConnection, Postgres};
+use sqlx::{PgConnection, PgPool, Postgres};
 
 use crate::db::candidates::{self as cand, Detail, FileRef, MetricValue};
 use crate::db::queue::{self, Resolved};
@@ -293,6 +293,7 @@ pub fn downloads(files: &[FileRef]) -> Vec<Link> {
 
 pub async fn load_view(
     conn: &mut PgConnection,
+    pool: &PgPool,
     user: UserId,
     id: CandidateId,
     q: &Resolved,
@@ -303,23 +304,32 @@ pub async fn load_view(
         .await?
         .ok_or(AppError::NotFound("candidate"))?;
     let pos = c.pos;
-    let metrics = cand::metrics(conn, id, c.project_id).await?;
-    let files = cand::files(conn, &c).await?;
+    // The rest is two independent halves of a few round trips each: on a
+    // second connection at the same time when one is free this instant,
+    // else one after the other on this one (a request never waits for a
+    // second connection while holding a first).
+    let (evidence, side) = match pool.try_acquire() {
+        Some(mut other) => tokio::join!(
+            evidence(conn, &c),
+            reviewer_side(&mut other, user, &c, q, following)
+        ),
+        None => {
+            let e = evidence(&mut *conn, &c).await;
+            (e, reviewer_side(conn, user, &c, q, following).await)
+        }
+    };
+    let (metrics, files, light_curve) = evidence?;
+    let side = side?;
     let figures = Figures::of(id, &files);
     let has_fits = files.iter().any(|f| f.content_type == "application/fits");
-    let light_curve = LightCurveBox::load(conn, id, c.obs_start, ChartView::default()).await?;
-    let mine = ratings::mine(conn, user, id).await?;
+    let mine = side.mine;
     // Others' ratings only once this reviewer has rated (unless the project
     // says otherwise): nobody anchors on them.
     let sees_others = q.visibility.sees_others(c.project_id, mine.is_some());
-    let others = if sees_others {
-        ratings::all_for(conn, id).await?.0
-    } else {
-        Vec::new()
-    };
+    let others = side.others;
     let my_tags: &[TagId] = mine.as_ref().map_or(&[], |m| m.tag_ids.as_slice());
-    let tags = cand::tags(conn, c.project_id)
-        .await?
+    let tags = side
+        .tags
         .into_iter()
         .enumerate()
         .map(|(i, (tid, name, description))| TagOption {
@@ -336,15 +346,9 @@ pub async fn load_view(
         .and_then(|i| i.checked_sub(1))
         .and_then(|i| trail.get(i).copied())
         .or_else(|| trail.last().copied().filter(|&t| t != id));
-    // The next candidate's pictures, fetched while this one is looked at.
-    let following = match following {
-        Following::Known(f) => f,
-        Following::Unknown => queue::next(conn, user, q, Some(id)).await?,
-    };
+    let following = side.following;
     let prefetch = match following {
-        Some(following) => {
-            Figures::of(following, &cand::own_files(conn, following).await?).prefetch()
-        }
+        Some(following) => Figures::of(following, &side.following_files).prefetch(),
         None => Vec::new(),
     };
     Ok(CandidateView {
@@ -364,6 +368,59 @@ pub async fn load_view(
         form_key: crate::random_hex(16),
         progress: Progress::default(),
         c,
+    })
+}
+
+/// What the candidate is: its measurements, files and light curve.
+async fn evidence(
+    db: &mut PgConnection,
+    c: &Detail,
+) -> sqlx::Result<(Vec<MetricValue>, Vec<FileRef>, Option<LightCurveBox>)> {
+    let metrics = cand::metrics(&mut *db, c.id, c.project_id).await?;
+    let files = cand::files(&mut *db, c).await?;
+    let light_curve = LightCurveBox::load(db, c.id, c.obs_start, ChartView::default()).await?;
+    Ok((metrics, files, light_curve))
+}
+
+/// The reviewer's side of the page: their rating, others' (where the blind
+/// rule allows), the project's tags, and what the queue offers next.
+struct ReviewerSide {
+    mine: Option<MyRating>,
+    others: Vec<RatingView>,
+    tags: Vec<(TagId, String, String)>,
+    following: Option<CandidateId>,
+    following_files: Vec<FileRef>,
+}
+
+async fn reviewer_side(
+    db: &mut PgConnection,
+    user: UserId,
+    c: &Detail,
+    q: &Resolved,
+    following: Following,
+) -> sqlx::Result<ReviewerSide> {
+    let mine = ratings::mine(&mut *db, user, c.id).await?;
+    let others = if q.visibility.sees_others(c.project_id, mine.is_some()) {
+        ratings::all_for(&mut *db, c.id).await?.0
+    } else {
+        Vec::new()
+    };
+    let tags = cand::tags(&mut *db, c.project_id).await?;
+    // The next candidate's pictures, fetched while this one is looked at.
+    let following = match following {
+        Following::Known(f) => f,
+        Following::Unknown => queue::next(&mut *db, user, q, Some(c.id)).await?,
+    };
+    let following_files = match following {
+        Some(f) => cand::own_files(db, f).await?,
+        None => Vec::new(),
+    };
+    Ok(ReviewerSide {
+        mine,
+        others,
+        tags,
+        following,
+        following_files,
     })
 }
 
@@ -493,7 +550,7 @@ async fn show_with(
         session.push_trail(id).await?;
     }
     let trail = session.trail().await?;
-    let mut view = load_view(&mut conn, user.id, id, &q, &trail, following).await?;
+    let mut view = load_view(&mut conn, &state.pool, user.id, id, &q, &trail, following).await?;
     view.progress = Progress::of(
         &session.rated_here().await?,
         session.queue_left(&view.queue_label).await?,

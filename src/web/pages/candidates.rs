@@ -341,13 +341,24 @@ async fn results(
         per: f.per_page,
         columns: &res.columns,
     };
-    // The count on a second connection, at the same time as the page: for
-    // a selective filter each can take tens of milliseconds.
-    let counting = async {
-        let mut c = pool.acquire().await?;
-        search::count_capped(&mut c, &res.scope, v, COUNT_CAP).await
+    // The count on a second connection, at the same time as the page, when
+    // one is free this instant (for a selective filter each can take tens of
+    // milliseconds); otherwise after the page on this one. Waiting for a
+    // second connection while holding the first would let a crowd of such
+    // requests hold the whole pool and wait for each other.
+    let (page, count) = match pool.try_acquire() {
+        Some(mut c) => {
+            let counting = search::count_capped(&mut c, &res.scope, v, COUNT_CAP);
+            tokio::join!(search::page(db, &res.scope, v, &spec), counting)
+        }
+        None => {
+            let page = search::page(&mut *db, &res.scope, v, &spec).await;
+            (
+                page,
+                search::count_capped(db, &res.scope, v, COUNT_CAP).await,
+            )
+        }
     };
-    let (page, count) = tokio::join!(search::page(db, &res.scope, v, &spec), counting);
     let page = page?;
     let count = match count? {
         Some(1) => "1 candidate".to_string(),

@@ -325,16 +325,24 @@ async fn count(
     s: &Scope,
     v: &RatingVisibility,
 ) -> sqlx::Result<Counted> {
-    // The totals on a second connection, at the same time as the rest: for
-    // whole projects they count a million candidates through an index.
-    let totals = async {
-        let mut c = pool.acquire().await?;
+    // The totals on a second connection, at the same time as the rest, when
+    // one is free this instant (for whole projects they count a million
+    // candidates through an index); otherwise after the rest on this one.
+    // Never wait for a second connection while holding one: a crowd of such
+    // requests could hold the whole pool and wait for each other.
+    async fn totals(c: &mut PgConnection, s: &Scope, v: &RatingVisibility) -> sqlx::Result<Totals> {
         match search::whole_projects(s) {
-            Some(project) => search::precomputed_totals(&mut c, project).await,
-            None => search::totals(&mut c, s, v).await,
+            Some(project) => search::precomputed_totals(c, project).await,
+            None => search::totals(c, s, v).await,
+        }
+    }
+    let (totals, rest) = match pool.try_acquire() {
+        Some(mut c) => tokio::join!(totals(&mut c, s, v), rest(conn, s, v)),
+        None => {
+            let rest = rest(&mut *conn, s, v).await;
+            (totals(conn, s, v).await, rest)
         }
     };
-    let (totals, rest) = tokio::join!(totals, rest(conn, s, v));
     let mut counted = rest?;
     counted.totals = totals?;
     Ok(counted)
