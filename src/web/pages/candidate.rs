@@ -570,14 +570,30 @@ async fn show_with(
     })
 }
 
+/// The reviewer's queue, with what they may see of others' ratings.
+async fn my_queue(db: &mut PgConnection, user: &User) -> sqlx::Result<Resolved> {
+    let v = ratings::visibility(&mut *db, user.id, user.role).await?;
+    queue::load(db, v).await
+}
+
 /// What the reviewer's queue offers after `after`, and what follows that.
 async fn ask_queue(
-    mut conn: PoolConnection<Postgres>,
+    conn: PoolConnection<Postgres>,
     user: &User,
     after: Option<CandidateId>,
 ) -> WebResult<Asked> {
-    let v = ratings::visibility(&mut conn, user.id, user.role).await?;
-    let q = queue::load(&mut conn, v).await?;
+    let mut conn = conn;
+    let q = my_queue(&mut conn, user).await?;
+    ask_resolved(conn, user, q, after).await
+}
+
+/// [`ask_queue`] with the queue already read.
+async fn ask_resolved(
+    mut conn: PoolConnection<Postgres>,
+    user: &User,
+    q: Resolved,
+    after: Option<CandidateId>,
+) -> WebResult<Asked> {
     let upcoming = queue::upcoming(&mut conn, user.id, &q, after, 2).await?;
     Ok(Asked {
         conn,
@@ -715,15 +731,29 @@ pub async fn rate(
     let key = form.key.filter(|k| !k.is_empty() && k.len() <= 64);
     // Once the write is on its way, a broken connection leaves its fate
     // unknown: it may have committed just before.
-    ratings::save(&mut conn, user.id, id, &input, key.as_deref())
-        .await
-        .map_err(|e| match AppError::from(e) {
-            AppError::Unavailable => AppError::MaybeSaved,
-            other => other,
-        })?;
+    // The queue does not depend on the rating: it is read alongside, on a
+    // second connection if one is free this instant.
+    let (saved, queue) = match state.pool.try_acquire() {
+        Some(mut other) => {
+            let save = ratings::save(&mut conn, user.id, id, &input, key.as_deref());
+            let (saved, queue) = tokio::join!(save, my_queue(&mut other, &user));
+            (saved, Some(queue))
+        }
+        None => (
+            ratings::save(&mut conn, user.id, id, &input, key.as_deref()).await,
+            None,
+        ),
+    };
+    saved.map_err(|e| match AppError::from(e) {
+        AppError::Unavailable => AppError::MaybeSaved,
+        other => other,
+    })?;
     TypedSession::from_request_ref(req)?.push_rated(id).await?;
     let shown = async {
-        let asked = ask_queue(conn, &user, Some(id)).await?;
+        let asked = match queue {
+            Some(q) => ask_resolved(conn, &user, q?, Some(id)).await?,
+            None => ask_queue(conn, &user, Some(id)).await?,
+        };
         if !is_htmx(req) {
             return Ok(go(asked.target));
         }
