@@ -163,7 +163,7 @@ pub async fn near(
     let rows: Vec<Found> = sqlx::query_as(&format!(
         "SELECT {COLUMNS}, q3c_dist(ra, dec, $1, $2) AS separation
            FROM pulsars
-          WHERE q3c_radial_query(ra, dec, $1, $2, $3)
+          WHERE q3c_join($1, $2, ra, dec, $3)
           ORDER BY separation, name"
     ))
     .bind(pos.ra.degrees())
