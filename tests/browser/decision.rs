@@ -127,6 +127,32 @@ async fn everything_needed_to_decide_is_in_view_at_common_sizes(pool: PgPool) {
             }
             assert_eq!(v["scrolled"].as_f64(), Some(0.0), "{at}");
         }
+        // Narrower than the scanning layout: it stacks, and nothing makes
+        // the page scroll sideways.
+        for (w, h) in [(1024, 768), (390, 844)] {
+            s.set_viewport(w, h).await;
+            s.goto(&app.url(&format!("/candidates/{id}"))).await;
+            s.wait_for(
+                &format!("{name} painted at {w}×{h}"),
+                READY_JS,
+                Duration::from_secs(20),
+            )
+            .await;
+            s.screenshot(&screenshot_path(&format!("decision-{project}-{w}x{h}.png")))
+                .await;
+            let wide = s
+                .script(
+                    "return [document.documentElement.scrollWidth, innerWidth];",
+                    vec![],
+                )
+                .await;
+            let (page, view) = (wide[0].as_f64().unwrap(), wide[1].as_f64().unwrap());
+            if page > view + 1.0 {
+                failures.push(format!(
+                    "{project} {name} at {w}×{h}: the page is {page} px wide in a {view} px window"
+                ));
+            }
+        }
         if project == "vast-demo" {
             colour_bar_matches_the_limits(&s, &name).await;
         }

@@ -217,21 +217,30 @@ impl Session {
 
     /// Resizes the window so that the page itself (the viewport, and so a
     /// screenshot) is `width` × `height` CSS pixels.
+    /// Sizes the window so that the page gets `width` × `height` CSS
+    /// pixels, correcting once more if the first try missed (after a size
+    /// the window could not take, such as narrower than Chromium allows, the
+    /// window's frame no longer tells the difference).
     pub async fn set_viewport(&self, width: i64, height: i64) {
-        let chrome = self
-            .script(
-                "return [window.outerWidth - window.innerWidth, window.outerHeight - window.innerHeight];",
-                vec![],
+        for _ in 0..3 {
+            let m = self
+                .script(
+                    "return [window.outerWidth, window.outerHeight, window.innerWidth, window.innerHeight];",
+                    vec![],
+                )
+                .await;
+            let n = |i: usize| m[i].as_i64().unwrap_or(0);
+            let (ow, oh, iw, ih) = (n(0), n(1), n(2), n(3));
+            if (iw, ih) == (width, height) {
+                return;
+            }
+            self.post(
+                "/window/rect",
+                json!({"width": ow + width - iw, "height": oh + height - ih}),
             )
-            .await;
-        let dw = chrome[0].as_i64().unwrap_or(0);
-        let dh = chrome[1].as_i64().unwrap_or(0);
-        self.post(
-            "/window/rect",
-            json!({"width": width + dw, "height": height + dh}),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("resize the window: {e}"));
+            .await
+            .unwrap_or_else(|e| panic!("resize the window: {e}"));
+        }
     }
 
     pub async fn goto(&self, url: &str) {
