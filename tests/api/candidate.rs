@@ -724,28 +724,16 @@ async fn a_history_restore_gets_the_whole_page(pool: PgPool) {
     let alice = app.create_user("alice", Role::Reviewer).await;
     app.login_as(&alice).await;
     let url = app.url(&format!("/candidates/{}", ids["c01"]));
-    let fragment = app
-        .client
-        .get(&url)
-        .header("HX-Request", "true")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let ask = |restore: bool| {
+        let mut rq = app.client.get(&url).header("HX-Request", "true");
+        if restore {
+            rq = rq.header("HX-History-Restore-Request", "true");
+        }
+        async move { rq.send().await.unwrap().text().await.unwrap() }
+    };
+    let fragment = ask(false).await;
     assert!(!fragment.contains("<html"), "{fragment}");
-    let whole = app
-        .client
-        .get(&url)
-        .header("HX-Request", "true")
-        .header("HX-History-Restore-Request", "true")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let whole = ask(true).await;
     assert!(
         whole.contains("<html") && whole.contains("id=\"candidate\""),
         "{whole}"

@@ -37,6 +37,15 @@ async fn survey(app: &TestApp) -> (i64, i64) {
     )
 }
 
+/// The survey, and alice signed in to look at it.
+async fn signed_in(pool: PgPool) -> (TestApp, i64, i64) {
+    let app = TestApp::spawn(pool).await;
+    let (id, without) = survey(&app).await;
+    let alice = app.create_user("alice", Role::Reviewer).await;
+    app.login_as(&alice).await;
+    (app, id, without)
+}
+
 fn count(html: &Html, sel: &str) -> usize {
     html.select(&Selector::parse(sel).unwrap()).count()
 }
@@ -60,18 +69,8 @@ const MINUTE: i64 = 60_000;
 
 #[sqlx::test]
 async fn the_light_curve_zooms_in_time_and_back(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
-    let (id, _) = survey(&app).await;
-    let alice = app.create_user("alice", Role::Reviewer).await;
-    app.login_as(&alice).await;
-
-    let page = Html::parse_document(
-        &app.get(&format!("/candidates/{id}"))
-            .await
-            .text()
-            .await
-            .unwrap(),
-    );
+    let (app, id, _) = signed_in(pool).await;
+    let page = app.get_html(&format!("/candidates/{id}")).await;
     assert_eq!(count(&page, "#light-curve g.lc-pt"), 4);
     let whole = (ms(&page, "data-from-ms"), ms(&page, "data-to-ms"));
     assert!(whole.0 < NOON && whole.1 > NOON + 30 * MINUTE, "{whole:?}");
@@ -131,18 +130,8 @@ async fn the_light_curve_zooms_in_time_and_back(pool: PgPool) {
 
 #[sqlx::test]
 async fn the_light_curve_switches_to_log_flux(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
-    let (id, _) = survey(&app).await;
-    let alice = app.create_user("alice", Role::Reviewer).await;
-    app.login_as(&alice).await;
-
-    let page = Html::parse_document(
-        &app.get(&format!("/candidates/{id}"))
-            .await
-            .text()
-            .await
-            .unwrap(),
-    );
+    let (app, id, _) = signed_in(pool).await;
+    let page = app.get_html(&format!("/candidates/{id}")).await;
     assert_eq!(
         select_attr(&page, "#light-curve", "data-lc-flux").as_deref(),
         Some("linear")
@@ -201,10 +190,7 @@ async fn the_light_curve_switches_to_log_flux(pool: PgPool) {
 
 #[sqlx::test]
 async fn bad_light_curve_views_are_refused_by_name(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
-    let (id, without) = survey(&app).await;
-    let alice = app.create_user("alice", Role::Reviewer).await;
-    app.login_as(&alice).await;
+    let (app, id, without) = signed_in(pool).await;
     for (query, says) in [
         ("from=2000&to=1000", "end after it starts"),
         ("from=1000&to=1000", "end after it starts"),

@@ -76,16 +76,7 @@ async fn everything_needed_to_decide_is_in_view_at_common_sizes(pool: PgPool) {
     for project in ["vast-demo", "gleamx-demo"] {
         let (id, name) = near_a_pulsar(&pool, project).await;
         for (w, h) in [(1280, 720), (1440, 900), (1920, 1080)] {
-            s.set_viewport(w, h).await;
-            s.goto(&app.url(&format!("/candidates/{id}"))).await;
-            s.wait_for(
-                &format!("{name} painted at {w}×{h}"),
-                READY_JS,
-                Duration::from_secs(20),
-            )
-            .await;
-            s.screenshot(&screenshot_path(&format!("decision-{project}-{w}x{h}.png")))
-                .await;
+            show_at(&s, &app, (id, &name), project, w, h).await;
             let v = s.script(BOXES_JS, vec![]).await;
             let (vw, vh) = (v["vw"].as_f64().unwrap(), v["vh"].as_f64().unwrap());
             assert_eq!(
@@ -130,16 +121,7 @@ async fn everything_needed_to_decide_is_in_view_at_common_sizes(pool: PgPool) {
         // Narrower than the scanning layout: it stacks, and nothing makes
         // the page scroll sideways.
         for (w, h) in [(1024, 768), (390, 844)] {
-            s.set_viewport(w, h).await;
-            s.goto(&app.url(&format!("/candidates/{id}"))).await;
-            s.wait_for(
-                &format!("{name} painted at {w}×{h}"),
-                READY_JS,
-                Duration::from_secs(20),
-            )
-            .await;
-            s.screenshot(&screenshot_path(&format!("decision-{project}-{w}x{h}.png")))
-                .await;
+            show_at(&s, &app, (id, &name), project, w, h).await;
             let wide = s
                 .script(
                     "return [document.documentElement.scrollWidth, innerWidth];",
@@ -159,6 +141,27 @@ async fn everything_needed_to_decide_is_in_view_at_common_sizes(pool: PgPool) {
     }
     s.close().await;
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The candidate at `w` × `h`, painted, and its screenshot taken.
+async fn show_at(
+    s: &crate::webdriver::Session,
+    app: &TestApp,
+    (id, name): (i64, &str),
+    project: &str,
+    w: i64,
+    h: i64,
+) {
+    s.set_viewport(w, h).await;
+    s.goto(&app.url(&format!("/candidates/{id}"))).await;
+    s.wait_for(
+        &format!("{name} painted at {w}×{h}"),
+        READY_JS,
+        Duration::from_secs(20),
+    )
+    .await;
+    s.screenshot(&screenshot_path(&format!("decision-{project}-{w}x{h}.png")))
+        .await;
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {

@@ -733,3 +733,48 @@ async fn two_quick_verdict_presses_rate_one_candidate(pool: PgPool) {
     }
     s.close().await;
 }
+
+/// Back and Forward between candidates reached with the keyboard: htmx keeps
+/// no copies of pages (`hx-history="false"`), so each is asked for whole and
+/// shown as it is now, and nothing of them is left in the browser's storage.
+#[sqlx::test]
+async fn back_and_forward_show_the_candidates_seen(pool: PgPool) {
+    let _one_browser = browser_lock().await;
+    let (app, demo, alice) = setup(pool).await;
+    let (_driver, s) = browser().await;
+    login(&s, &app, &alice).await;
+    s.goto(&app.url("/next")).await;
+    let mut f = Flow::new(&s, &demo, &app.pool, alice.id);
+    f.wait_candidate("c01", "GET /next").await;
+    s.press("j").await;
+    f.wait_candidate("c02", "j (skip)").await;
+    // Without a copy to restore, the browser loads the page whole.
+    let whole = |name: &str| {
+        format!(
+            "const c = document.querySelector('main#main #candidate'); \
+             return !!c && c.dataset.candidateName === '{name}' && !!c.dataset.paintedAt;"
+        )
+    };
+    s.back().await;
+    s.wait_for("c01 again after Back", &whole("c01"), WAIT)
+        .await;
+    assert_eq!(
+        s.current_path().await,
+        format!("/candidates/{}", f.id("c01"))
+    );
+    let cached = s
+        .script(
+            "return sessionStorage.getItem('htmx-history-cache');",
+            vec![],
+        )
+        .await;
+    assert!(cached.is_null(), "htmx kept a copy of a page: {cached}");
+    s.forward().await;
+    s.wait_for("c02 again after Forward", &whole("c02"), WAIT)
+        .await;
+    assert_eq!(
+        s.current_path().await,
+        format!("/candidates/{}", f.id("c02"))
+    );
+    s.close().await;
+}
