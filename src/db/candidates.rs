@@ -428,15 +428,12 @@ pub async fn own_files(
     .await
 }
 
-/// The kinds of extra position on record, read from a sample: a DISTINCT
-/// over every position of a large survey would scan them all, and a survey
-/// uses the same few kinds throughout.
-pub async fn position_kinds_sampled(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar(
-        "SELECT DISTINCT kind FROM (SELECT kind FROM candidate_positions LIMIT 5000) s ORDER BY kind",
-    )
-    .fetch_all(db)
-    .await
+/// The kinds of extra position on record (kept by a trigger as positions
+/// arrive).
+pub async fn position_kinds(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("SELECT kind FROM position_kinds ORDER BY kind")
+        .fetch_all(db)
+        .await
 }
 
 /// The positions of the first 300 candidates, for the demo to put pulsars

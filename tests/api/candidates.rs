@@ -958,3 +958,32 @@ async fn rate_these_makes_the_queue_follow_the_view(pool: PgPool) {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_ne!(location(&r), "/next");
 }
+
+/// The cone's "around" menu lists every kind of extra position on record,
+/// a new kind as soon as a candidate brings it.
+#[sqlx::test]
+async fn the_around_menu_lists_every_position_kind(pool: PgPool) {
+    let s = survey(pool).await;
+    let kinds = |html: scraper::Html| -> Vec<String> {
+        html.select(&scraper::Selector::parse("select[name=around] option").unwrap())
+            .map(|o| o.value().attr("value").unwrap_or_default().to_string())
+            .collect()
+    };
+    let before = kinds(s.app.get_html("/candidates").await);
+    assert_eq!(before, ["candidate", "deep"]);
+    let pipeline = s.app.create_user("pipeline2", Role::Admin).await;
+    let api = crate::upload_api::Api {
+        app: &s.app,
+        token: crate::upload_api::token_for(&s.app, &pipeline).await,
+    };
+    let (status, body) = api
+        .post(
+            "/projects/vast/observations/SB1/candidates",
+            json!({"candidates": [{"name": "k01", "ra": 10.0, "dec": -40.0,
+                "positions": {"forced": {"ra": 10.0, "dec": -40.0}}}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let after = kinds(s.app.get_html("/candidates").await);
+    assert_eq!(after, ["candidate", "deep", "forced"]);
+}

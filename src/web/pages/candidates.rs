@@ -158,9 +158,9 @@ pub async fn load_form(
             .iter()
             .map(|v| choice(v.as_str(), v.label(), f.verdict == Some(*v))),
     );
-    // The kinds of extra position on record (a sample). A kind typed into
-    // the URL works whether listed or not.
-    let mut kinds = db::candidates::position_kinds_sampled(&mut *db).await?;
+    // The kinds of extra position on record. A kind typed into the URL
+    // works whether listed or not.
+    let mut kinds = db::candidates::position_kinds(&mut *db).await?;
     let current_around = f.value("around").to_string();
     if !current_around.is_empty()
         && current_around != "candidate"
