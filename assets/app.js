@@ -37,9 +37,10 @@
   // Pictures can also change under us (the movie player swaps its GIF for
   // a strip), so until painted this looks again a little later.
   let recheck = null;
+  let ready = false; // see start()
   function checkPainted() {
     const root = candidate();
-    if (!root || root.dataset.paintedAt) return;
+    if (!ready || !root || root.dataset.paintedAt) return;
     const waiting = Array.from(root.querySelectorAll("figure.sky")).some(function (f) {
       return !f.classList.contains("sky-ready") && !f.classList.contains("sky-failed");
     }) || Array.from(root.querySelectorAll(".figures img")).some(function (img) { return !img.complete; });
@@ -296,10 +297,14 @@
     }
   });
   function start() {
+    ready = true;
     const root = candidate();
     if (root) root.dataset.arrived = "1"; // a whole page starts at the top anyway
     checkPainted();
   }
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
-  else start();
+  // After htmx has set the page up (its own DOMContentLoaded handler comes
+  // first, as its script does): the paint event triggers requests (the
+  // nearby list), which a listener htmx has not yet attached would miss.
+  if (document.readyState === "complete") start();
+  else document.addEventListener("DOMContentLoaded", start);
 })();
