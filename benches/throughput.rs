@@ -304,6 +304,20 @@ struct Load {
     first_failure: String,
 }
 
+impl Load {
+    /// From the times of the requests answered in `seconds`.
+    fn of(mut times: Vec<f64>, failed: usize, first_failure: String, seconds: Duration) -> Self {
+        let ok = times.len();
+        Load {
+            per_second: ok as f64 / seconds.as_secs_f64(),
+            median_ms: Stats::of(&mut times).median,
+            ok,
+            failed,
+            first_failure,
+        }
+    }
+}
+
 /// Each client asks over and over, with no pause, for `seconds` (after a
 /// one-second warm-up that is not counted).
 async fn load(
@@ -369,15 +383,7 @@ async fn load(
             first_failure = first;
         }
     }
-    let ok = all.len();
-    let st = Stats::of(&mut all);
-    Ok(Load {
-        per_second: ok as f64 / seconds.as_secs_f64(),
-        median_ms: st.median,
-        ok,
-        failed,
-        first_failure,
-    })
+    Ok(Load::of(all, failed, first_failure, seconds))
 }
 
 /// Eight reviewers rating through their queues without pause.
@@ -410,15 +416,7 @@ async fn rate_and_next(base: &str, seconds: Duration) -> anyhow::Result<Load> {
     for t in tasks {
         all.extend(t.await??);
     }
-    let ok = all.len();
-    let st = Stats::of(&mut all);
-    Ok(Load {
-        per_second: ok as f64 / seconds.as_secs_f64(),
-        median_ms: st.median,
-        ok,
-        failed: 0,
-        first_failure: String::new(),
-    })
+    Ok(Load::of(all, 0, String::new(), seconds))
 }
 
 /// Candidates of the `vast` project spread over the survey: ids and

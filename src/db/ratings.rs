@@ -129,12 +129,12 @@ pub async fn mine(
     .await
 }
 
-/// Every current rating of the candidate, and every replaced one, newest first.
-pub async fn all_for(
+/// Everyone's current ratings of the candidate, newest first.
+pub async fn current_for(
     db: &mut PgConnection,
     candidate: CandidateId,
-) -> sqlx::Result<(Vec<RatingView>, Vec<RatingView>)> {
-    let current = sqlx::query_as(
+) -> sqlx::Result<Vec<RatingView>> {
+    sqlx::query_as(
         "SELECT u.username, r.verdict, r.score, r.notes, r.rated_at, NULL::timestamptz AS replaced_at,
                 coalesce(array_agg(tg.name ORDER BY tg.position, tg.name) FILTER (WHERE tg.id IS NOT NULL), '{}') AS tags
          FROM ratings r JOIN users u ON u.id = r.user_id
@@ -144,17 +144,23 @@ pub async fn all_for(
          ORDER BY r.rated_at DESC",
     )
     .bind(candidate)
-    .fetch_all(&mut *db)
-    .await?;
-    let history = sqlx::query_as(
+    .fetch_all(db)
+    .await
+}
+
+/// The ratings of the candidate that were replaced, newest first.
+pub async fn history_for(
+    db: &mut PgConnection,
+    candidate: CandidateId,
+) -> sqlx::Result<Vec<RatingView>> {
+    sqlx::query_as(
         "SELECT u.username, h.verdict, h.score, h.notes, h.rated_at, h.replaced_at, h.tag_names AS tags
          FROM rating_history h JOIN users u ON u.id = h.user_id
          WHERE h.candidate_id = $1 ORDER BY h.replaced_at DESC, h.id DESC",
     )
     .bind(candidate)
     .fetch_all(db)
-    .await?;
-    Ok((current, history))
+    .await
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

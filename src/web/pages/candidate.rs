@@ -40,8 +40,6 @@ pub struct Link {
     pub url: String,
     pub role: String,
     pub label: String,
-    pub is_image: bool,
-    pub is_fits: bool,
     pub size: String,
 }
 
@@ -140,12 +138,6 @@ impl Figures {
 pub struct Prefetch {
     pub url: String,
     pub sky: bool,
-}
-
-pub struct Position {
-    pub kind: String,
-    pub pos: SkyPos,
-    pub sep_arcsec: f64,
 }
 
 pub struct TagOption {
@@ -276,8 +268,6 @@ fn link(f: &FileRef) -> Link {
         } else {
             format!("{} {}", f.owner, f.role.replace('_', " "))
         },
-        is_image: f.content_type.starts_with("image/"),
-        is_fits: f.content_type == "application/fits",
         size: size_text(f.size_bytes),
     }
 }
@@ -401,7 +391,7 @@ async fn reviewer_side(
 ) -> sqlx::Result<ReviewerSide> {
     let mine = ratings::mine(&mut *db, user, c.id).await?;
     let others = if q.visibility.sees_others(c.project_id, mine.is_some()) {
-        ratings::all_for(&mut *db, c.id).await?.0
+        ratings::current_for(&mut *db, c.id).await?
     } else {
         Vec::new()
     };

@@ -11,11 +11,18 @@ use poem::web::{Data, Path};
 
 use crate::db::candidates::{self as cand, Detail, MetricValue};
 use crate::db::ratings::{self, RatingView};
-use crate::domain::{frames, sexagesimal, CandidateId};
-use crate::web::pages::candidate::{downloads, Figures, Link, Position};
+use crate::domain::{frames, sexagesimal, CandidateId, SkyPos};
+use crate::web::pages::candidate::{downloads, Figures, Link};
 use crate::web::plumbing::access::CurrentUser;
 use crate::web::plumbing::error::{AppError, WebResult};
 use crate::web::state::AppState;
+
+/// An extra position of the candidate (deep, forced, …) and how far it lies.
+pub struct Position {
+    pub kind: String,
+    pub pos: SkyPos,
+    pub sep_arcsec: f64,
+}
 
 #[derive(Template, WebTemplate)]
 #[template(path = "candidate_details/_details.html")]
@@ -63,7 +70,7 @@ pub async fn details(
     let mine = ratings::mine(&mut conn, user.id, id).await?;
     let visibility = ratings::visibility(&mut conn, user.id, user.role).await?;
     let history = if visibility.sees_others(c.project_id, mine.is_some()) {
-        ratings::all_for(&mut conn, id).await?.1
+        ratings::history_for(&mut conn, id).await?
     } else {
         Vec::new()
     };
