@@ -610,8 +610,7 @@ async fn phases(pool: &PgPool, plan: &[Assignment], orders: &[String]) -> anyhow
             .fetch_one(&mut *conn)
             .await?;
         let user = UserId(user);
-        let v = ratings::visibility(&mut conn, user, Role::Reviewer).await?;
-        let q = queue::load(&mut conn, v).await?;
+        let q = queue::load(&mut conn, user, Role::Reviewer).await?;
         let Some(mut current) = queue::next(&mut conn, user, &q, None).await? else {
             continue;
         };
@@ -643,10 +642,8 @@ async fn phases(pool: &PgPool, plan: &[Assignment], orders: &[String]) -> anyhow
             clock = Instant::now();
             tx.commit().await?;
             lap("commit (WAL flush)", &mut clock);
-            let v = ratings::visibility(&mut conn, user, Role::Reviewer).await?;
-            lap("ratings::visibility", &mut clock);
-            let q = queue::load(&mut conn, v).await?;
-            lap("queue::load", &mut clock);
+            let q = queue::load(&mut conn, user, Role::Reviewer).await?;
+            lap("queue::load (with the visibility)", &mut clock);
             let upcoming = queue::upcoming(&mut conn, user, &q, Some(current), 2).await?;
             lap("queue::upcoming (2)", &mut clock);
             let Some(&next) = upcoming.first() else { break };

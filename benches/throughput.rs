@@ -23,6 +23,9 @@
 //!   VETTER_BENCH_THROUGHPUT_SIZES     survey sizes, comma-separated (default 100000,1000000)
 //!   VETTER_BENCH_THROUGHPUT_SECONDS   measured seconds per page and client count (default 5)
 //!   VETTER_BENCH_POOL                 the server's database connections (default 20)
+//!   VETTER_BENCH_THROUGHPUT_PAGES     only the pages whose names contain one of these words,
+//!                                     comma-separated, e.g. `table,ratings` (`/healthz` always runs;
+//!                                     `rate` includes rate-and-next); for profiling one page
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -172,15 +175,21 @@ async fn one_size(
         healthz: [0.0; 2],
     };
     println!(
-        "  {:<44} {:>22} {:>22}   8→32",
+        "  {:<44} {:>22} {:>22}   8→32    body",
         "request", "8 clients: req/s (×hz)", "32 clients: req/s (×hz)"
     );
-    for (name, ask, htmx) in &pages {
+    let wanted = |name: &str| match std::env::var("VETTER_BENCH_THROUGHPUT_PAGES") {
+        Ok(words) => name == "/healthz" || words.split(',').any(|w| name.contains(w.trim())),
+        Err(_) => true,
+    };
+    for (name, ask, htmx) in pages.iter().filter(|(name, _, _)| wanted(name)) {
         let mut rates = [0.0; 2];
+        let mut body_bytes = 0;
         let mut cells = Vec::new();
         for (j, &n) in CLIENTS.iter().enumerate() {
             let r = load(&clients[..n], &server.base, ask.clone(), *htmx, seconds).await?;
             rates[j] = r.per_second;
+            body_bytes = r.body_bytes;
             if *name == "/healthz" {
                 figures.healthz[j] = r.per_second;
             }
@@ -199,25 +208,28 @@ async fn one_size(
             );
         }
         println!(
-            "  {name:<44} {:>22} {:>22}   {:+.0} %",
+            "  {name:<44} {:>22} {:>22}   {:+4.0} %  {:6.1} kB",
             cells[0],
             cells[1],
-            (rates[1] / rates[0] - 1.0) * 100.0
+            (rates[1] / rates[0] - 1.0) * 100.0,
+            body_bytes as f64 / 1000.0
         );
         figures.rows.push((name.to_string(), rates));
     }
-    let rated = rate_and_next(&server.base, seconds).await?;
-    println!(
-        "  {:<44} {:>7.0} ({:>4.2}) p50 {:>5.1}   (8 reviewers rating through their queues)",
-        "rate-and-next (POST)",
-        rated.per_second,
-        rated.per_second / figures.healthz[0],
-        rated.median_ms
-    );
-    figures
-        .rows
-        .push(("rate-and-next (POST)".into(), [rated.per_second, f64::NAN]));
-    remove_run_ratings(&pool).await?;
+    if wanted("rate-and-next (POST)") {
+        let rated = rate_and_next(&server.base, seconds).await?;
+        println!(
+            "  {:<44} {:>7.0} ({:>4.2}) p50 {:>5.1}   (8 reviewers rating through their queues)",
+            "rate-and-next (POST)",
+            rated.per_second,
+            rated.per_second / figures.healthz[0],
+            rated.median_ms
+        );
+        figures
+            .rows
+            .push(("rate-and-next (POST)".into(), [rated.per_second, f64::NAN]));
+        remove_run_ratings(&pool).await?;
+    }
     judge(&figures);
     drop(server);
     Ok(figures)
@@ -302,6 +314,8 @@ struct Load {
     ok: usize,
     failed: usize,
     first_failure: String,
+    /// The size of the last answer's body, in bytes.
+    body_bytes: usize,
 }
 
 impl Load {
@@ -314,6 +328,7 @@ impl Load {
             ok,
             failed,
             first_failure,
+            body_bytes: 0,
         }
     }
 }
@@ -335,7 +350,7 @@ async fn load(
         tasks.push(tokio::spawn(async move {
             let mut times = Vec::new();
             let (mut failed, mut first) = (0usize, String::new());
-            let mut k = 0;
+            let (mut k, mut body_bytes) = (0, 0);
             loop {
                 let start = Instant::now();
                 if start >= until {
@@ -350,7 +365,10 @@ async fn load(
                     Ok(r) => {
                         let status = r.status();
                         match r.bytes().await {
-                            Ok(_) if status == StatusCode::OK => Ok(()),
+                            Ok(b) if status == StatusCode::OK => {
+                                body_bytes = b.len();
+                                Ok(())
+                            }
                             Ok(_) => Err(format!("HTTP {status}")),
                             Err(e) => Err(e.to_string()),
                         }
@@ -370,20 +388,24 @@ async fn load(
                     }
                 }
             }
-            (times, failed, first)
+            (times, failed, first, body_bytes)
         }));
     }
     let mut all = Vec::new();
-    let (mut failed, mut first_failure) = (0, String::new());
+    let (mut failed, mut first_failure, mut body_bytes) = (0, String::new(), 0);
     for t in tasks {
-        let (times, f, first) = t.await?;
+        let (times, f, first, bytes) = t.await?;
+        body_bytes = body_bytes.max(bytes);
         all.extend(times);
         failed += f;
         if first_failure.is_empty() {
             first_failure = first;
         }
     }
-    Ok(Load::of(all, failed, first_failure, seconds))
+    Ok(Load {
+        body_bytes,
+        ..Load::of(all, failed, first_failure, seconds)
+    })
 }
 
 /// Eight reviewers rating through their queues without pause.

@@ -439,6 +439,7 @@ pub fn generation_steps(n: i64, r: i64) -> Vec<(&'static str, String)> {
         // The load runs without triggers: the precomputed rating
         // summaries are made from the rows.
         ("rating summaries", "SELECT refresh_rating_summaries()".to_string()),
+        ("project counts", "SELECT refresh_project_lists()".to_string()),
         ("identity sequences", "SELECT setval(pg_get_serial_sequence(tbl, 'id'), mx)
              FROM (VALUES ('users', (SELECT max(id) FROM users)), ('projects', (SELECT max(id) FROM projects)),
                           ('metric_defs', (SELECT max(id) FROM metric_defs)), ('tags', (SELECT max(id) FROM tags)),

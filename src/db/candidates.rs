@@ -7,9 +7,12 @@ use std::collections::HashMap;
 use sqlx::{PgConnection, PgExecutor};
 use time::OffsetDateTime;
 
+use crate::db::ratings::MyRating;
 use crate::domain::decision::{GoodRange, Standing};
 use crate::domain::upload::CandidateSpec;
-use crate::domain::{BeamId, CandidateId, FileId, ObservationId, ProjectId, SkyPos, TagId, UserId};
+use crate::domain::{
+    BeamId, CandidateId, FileId, ObservationId, ProjectId, SkyPos, TagId, UserId, Verdict,
+};
 
 /// What is stored for a candidate name, for deciding what a re-send changes.
 #[derive(Debug, Clone)]
@@ -324,7 +327,7 @@ pub async fn light_curve(
         .await
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct FileRef {
     pub id: FileId,
     pub role: String,
@@ -411,6 +414,167 @@ pub async fn rating_rules(
     .await
 }
 
+/// Everything the rating page shows of one candidate for one reviewer, read
+/// in one statement (it is the page reviewers load all day; fetched piece
+/// by piece it took eight round trips): the candidate, its metrics, files
+/// and light curve, the project's tags and the reviewer's own rating.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Shown {
+    #[sqlx(flatten)]
+    pub detail: Detail,
+    #[sqlx(flatten)]
+    metrics: MetricColumns,
+    files: sqlx::types::Json<Vec<FileRef>>,
+    lc_unit: Option<String>,
+    lc_times: Option<Vec<OffsetDateTime>>,
+    lc_flux: Option<Vec<f64>>,
+    lc_flux_err: Option<Vec<f64>>,
+    tag_ids: Vec<TagId>,
+    tag_names: Vec<String>,
+    tag_descriptions: Vec<String>,
+    my_verdict: Option<Verdict>,
+    my_score: Option<i16>,
+    my_notes: Option<String>,
+    my_rated_at: Option<OffsetDateTime>,
+    my_tag_ids: Vec<TagId>,
+}
+
+/// [`metrics`] as one array per field (arrays keep NaN and the infinities,
+/// which JSON cannot carry as numbers).
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct MetricColumns {
+    m_keys: Option<Vec<String>>,
+    m_labels: Option<Vec<String>>,
+    m_units: Option<Vec<String>>,
+    m_descriptions: Option<Vec<String>>,
+    m_precisions: Option<Vec<i16>>,
+    m_values: Option<Vec<Option<f64>>>,
+    m_headlines: Option<Vec<bool>>,
+    m_good_mins: Option<Vec<Option<f64>>>,
+    m_good_maxs: Option<Vec<Option<f64>>>,
+}
+
+impl Shown {
+    /// As [`metrics`] returns them.
+    pub fn metrics(&self) -> Vec<MetricValue> {
+        let m = &self.metrics;
+        let keys = m.m_keys.as_deref().unwrap_or_default();
+        let at = |i: usize| MetricValue {
+            key: keys[i].clone(),
+            label: field(&m.m_labels, i).unwrap_or_default(),
+            unit: field(&m.m_units, i).unwrap_or_default(),
+            description: field(&m.m_descriptions, i).unwrap_or_default(),
+            precision: field(&m.m_precisions, i).unwrap_or_default(),
+            value: field(&m.m_values, i).flatten(),
+            headline: field(&m.m_headlines, i).unwrap_or_default(),
+            good_min: field(&m.m_good_mins, i).flatten(),
+            good_max: field(&m.m_good_maxs, i).flatten(),
+        };
+        (0..keys.len()).map(at).collect()
+    }
+
+    /// As [`files`] returns them.
+    pub fn files(&self) -> &[FileRef] {
+        &self.files.0
+    }
+
+    /// As [`light_curve`] returns it.
+    pub fn light_curve(&self) -> Option<StoredLightCurve> {
+        Some(StoredLightCurve {
+            unit: self.lc_unit.clone()?,
+            times: self.lc_times.clone()?,
+            flux: self.lc_flux.clone()?,
+            flux_err: self.lc_flux_err.clone(),
+        })
+    }
+
+    /// As [`tags`] returns them.
+    pub fn tags(&self) -> Vec<(TagId, String, String)> {
+        self.tag_ids
+            .iter()
+            .zip(&self.tag_names)
+            .zip(&self.tag_descriptions)
+            .map(|((id, name), description)| (*id, name.clone(), description.clone()))
+            .collect()
+    }
+
+    /// As `ratings::mine` returns it.
+    pub fn mine(&self) -> Option<MyRating> {
+        Some(MyRating {
+            verdict: self.my_verdict?,
+            score: self.my_score,
+            notes: self.my_notes.clone().unwrap_or_default(),
+            tag_ids: self.my_tag_ids.clone(),
+            rated_at: self.my_rated_at?,
+        })
+    }
+}
+
+fn field<T: Clone>(column: &Option<Vec<T>>, i: usize) -> Option<T> {
+    column.as_ref().and_then(|c| c.get(i).cloned())
+}
+
+pub async fn shown(
+    db: &mut PgConnection,
+    id: CandidateId,
+    user: UserId,
+) -> sqlx::Result<Option<Shown>> {
+    sqlx::query_as(
+        "SELECT c.id, c.name, c.ra, c.dec, c.attributes, c.rating_count,
+                p.id AS project_id, p.slug AS project_slug, p.name AS project_name, p.score_enabled,
+                p.reviewers_add_tags, p.key_guard_ms,
+                o.id AS observation_id, o.external_id AS observation, o.start_time AS obs_start,
+                b.id AS beam_id, b.name AS beam,
+                mt.*,
+                coalesce((SELECT json_agg(json_build_object(
+                              'id', f.id, 'role', f.role, 'content_type', f.content_type,
+                              'size_bytes', f.size_bytes, 'storage_path', f.storage_path,
+                              'original_name', f.original_name, 'derived_from', f.derived_from,
+                              'frames', f.frames, 'frame_ms', f.frame_ms, 'width', f.width, 'height', f.height,
+                              'owner', CASE WHEN f.candidate_id IS NOT NULL THEN 'candidate'
+                                            WHEN f.beam_id IS NOT NULL THEN 'beam' ELSE 'observation' END)
+                              ORDER BY f.candidate_id IS NULL, f.beam_id IS NULL, f.role)
+                          FROM files f
+                          WHERE f.candidate_id = c.id OR f.beam_id = c.beam_id
+                             OR f.observation_id = c.observation_id), '[]') AS files,
+                lc.unit AS lc_unit, lc.times AS lc_times, lc.flux AS lc_flux, lc.flux_err AS lc_flux_err,
+                tg.tag_ids, tg.tag_names, tg.tag_descriptions,
+                r.verdict AS my_verdict, r.score AS my_score, r.notes AS my_notes, r.rated_at AS my_rated_at,
+                ARRAY(SELECT rt.tag_id FROM rating_tags rt
+                      WHERE rt.user_id = $2 AND rt.candidate_id = c.id ORDER BY rt.tag_id) AS my_tag_ids
+         FROM candidates c JOIN projects p ON p.id = c.project_id
+         JOIN observations o ON o.id = c.observation_id
+         LEFT JOIN beams b ON b.id = c.beam_id
+         LEFT JOIN light_curves lc ON lc.candidate_id = c.id
+         LEFT JOIN ratings r ON r.candidate_id = c.id AND r.user_id = $2
+         CROSS JOIN LATERAL (
+             SELECT array_agg(d.key ORDER BY d.position, d.id) AS m_keys,
+                    array_agg(d.label ORDER BY d.position, d.id) AS m_labels,
+                    array_agg(d.unit ORDER BY d.position, d.id) AS m_units,
+                    array_agg(d.description ORDER BY d.position, d.id) AS m_descriptions,
+                    array_agg(d.precision ORDER BY d.position, d.id) AS m_precisions,
+                    array_agg(m.value ORDER BY d.position, d.id) AS m_values,
+                    array_agg(d.headline ORDER BY d.position, d.id) AS m_headlines,
+                    array_agg(d.good_min ORDER BY d.position, d.id) AS m_good_mins,
+                    array_agg(d.good_max ORDER BY d.position, d.id) AS m_good_maxs
+             FROM metric_defs d
+             LEFT JOIN candidate_metrics m ON m.metric_id = d.id AND m.candidate_id = c.id
+             WHERE d.project_id = c.project_id AND (d.shown_by_default OR d.headline OR m.value IS NOT NULL)
+         ) mt
+         CROSS JOIN LATERAL (
+             SELECT coalesce(array_agg(t.id ORDER BY t.position, t.name), '{}') AS tag_ids,
+                    coalesce(array_agg(t.name ORDER BY t.position, t.name), '{}') AS tag_names,
+                    coalesce(array_agg(t.description ORDER BY t.position, t.name), '{}') AS tag_descriptions
+             FROM tags t WHERE t.project_id = c.project_id
+         ) tg
+         WHERE c.id = $1",
+    )
+    .bind(id)
+    .bind(user)
+    .fetch_optional(db)
+    .await
+}
+
 /// The candidate's own images (for prefetching the next one's).
 /// The candidate's own files (not its beam's or observation's), for
 /// fetching the pictures of the candidate after the one shown.
@@ -426,14 +590,6 @@ pub async fn own_files(
     .bind(candidate)
     .fetch_all(db)
     .await
-}
-
-/// The kinds of extra position on record (kept by a trigger as positions
-/// arrive).
-pub async fn position_kinds(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar("SELECT kind FROM position_kinds ORDER BY kind")
-        .fetch_all(db)
-        .await
 }
 
 /// The positions of the first 300 candidates, for the demo to put pulsars

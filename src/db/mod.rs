@@ -6,6 +6,7 @@ pub mod candidates;
 pub mod files;
 pub mod login_failures;
 pub mod maintenance;
+pub mod menus;
 pub mod observations;
 pub mod projects;
 pub mod pulsars;

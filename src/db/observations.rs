@@ -146,29 +146,3 @@ pub async fn external_ids(
     .fetch_all(db)
     .await
 }
-
-/// The same for the candidate filter, capped: its form is sent with every
-/// table page, and a survey may have tens of thousands.
-pub async fn external_ids_capped(
-    db: impl PgExecutor<'_>,
-    project: ProjectId,
-) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar(
-        "SELECT external_id FROM observations WHERE project_id = $1
-         ORDER BY start_time NULLS LAST, external_id LIMIT 5000",
-    )
-    .bind(project)
-    .fetch_all(db)
-    .await
-}
-
-/// The distinct beam names of the project's observations (capped as above).
-pub async fn beam_names(db: impl PgExecutor<'_>, project: ProjectId) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar(
-        "SELECT DISTINCT b.name FROM beams b JOIN observations o ON o.id = b.observation_id
-         WHERE o.project_id = $1 ORDER BY 1 LIMIT 1000",
-    )
-    .bind(project)
-    .fetch_all(db)
-    .await
-}

@@ -209,9 +209,10 @@ pub async fn list_with_counts(db: impl sqlx::PgExecutor<'_>) -> sqlx::Result<Vec
         "SELECT p.id, p.slug, p.name, p.description, p.reviewers_add_tags, p.score_enabled,
                 p.open_review, p.admins_see_all, p.key_guard_ms,
                 (SELECT count(*) FROM observations o WHERE o.project_id = p.id) AS observations,
-                (SELECT count(*) FROM candidates c WHERE c.project_id = p.id) AS candidates,
-                (SELECT count(*) FROM ratings r JOIN candidates c ON c.id = r.candidate_id
-                  WHERE c.project_id = p.id) AS ratings
+                (SELECT coalesce(sum(n.candidates), 0)::bigint FROM project_candidate_counts n
+                  WHERE n.project_id = p.id) AS candidates,
+                (SELECT coalesce(sum(s.candidates * (s.n_real + s.n_not_real + s.n_unsure)), 0)::bigint
+                  FROM project_rating_shapes s WHERE s.project_id = p.id) AS ratings
          FROM projects p ORDER BY lower(p.name), p.slug",
     )
     .fetch_all(db)
@@ -328,6 +329,22 @@ pub async fn count(db: impl PgExecutor<'_>) -> sqlx::Result<i64> {
         .await
 }
 
+/// How many candidates the project has (every project's with `None`), from
+/// the counts kept as candidates arrive and leave: a fixed few rows, where
+/// counting the candidates themselves grows with the survey.
+pub async fn candidate_count(
+    db: impl PgExecutor<'_>,
+    project: Option<ProjectId>,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT coalesce(sum(candidates), 0)::bigint FROM project_candidate_counts
+         WHERE $1::bigint IS NULL OR project_id = $1",
+    )
+    .bind(project)
+    .fetch_one(db)
+    .await
+}
+
 /// A project's progress as the home page shows it to one reviewer.
 #[derive(Debug, Clone, FromRow)]
 pub struct Progress {
@@ -342,8 +359,10 @@ pub struct Progress {
 pub async fn progress(db: impl PgExecutor<'_>, user: UserId) -> sqlx::Result<Vec<Progress>> {
     sqlx::query_as(
         "SELECT p.name,
-                (SELECT count(*) FROM candidates c WHERE c.project_id = p.id) AS candidates,
-                (SELECT count(*) FROM candidates c WHERE c.project_id = p.id AND c.rating_count > 0) AS rated,
+                (SELECT coalesce(sum(n.candidates), 0)::bigint FROM project_candidate_counts n
+                  WHERE n.project_id = p.id) AS candidates,
+                (SELECT coalesce(sum(s.candidates), 0)::bigint FROM project_rating_shapes s
+                  WHERE s.project_id = p.id) AS rated,
                 (SELECT count(*) FROM ratings r JOIN candidates c ON c.id = r.candidate_id
                   WHERE c.project_id = p.id AND r.user_id = $1) AS mine
          FROM projects p ORDER BY p.name",

@@ -5,12 +5,12 @@
 //! sort key of the current candidate is the cursor), so it stays cheap deep
 //! into a large survey, and wraps around to the start.
 
-use sqlx::{PgConnection, Postgres, QueryBuilder};
+use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder};
 
 use crate::db::ratings::{push_rating_visible, push_visible};
 use crate::domain::queue::{QueueMode, QueueOrder, QueueView};
-use crate::domain::visibility::RatingVisibility;
-use crate::domain::{CandidateId, ObservationId, ProjectId, UserId};
+use crate::domain::visibility::{RatingVisibility, ReviewSettings};
+use crate::domain::{CandidateId, ObservationId, ProjectId, Role, UserId};
 
 /// A view with its names resolved to ids.
 #[derive(Debug, Clone)]
@@ -27,16 +27,59 @@ pub struct Resolved {
     pub visibility: RatingVisibility,
 }
 
-pub async fn load(db: &mut PgConnection, v: RatingVisibility) -> sqlx::Result<Resolved> {
-    let user = v.viewer();
-    let row: Option<(sqlx::types::Json<QueueView>, i32)> =
-        sqlx::query_as("SELECT view, shuffle_seed FROM reviewer_queues WHERE user_id = $1")
-            .bind(user)
-            .fetch_optional(&mut *db)
-            .await?;
-    let (view, seed) = match row {
-        Some((v, s)) => (v.0, s),
-        None => {
+/// The queue row with every name of its view looked up, and every
+/// project's review settings, as [`load`] reads them.
+#[derive(FromRow)]
+struct Loaded {
+    view: Option<sqlx::types::Json<QueueView>>,
+    shuffle_seed: Option<i32>,
+    project_id: Option<ProjectId>,
+    observation_id: Option<ObservationId>,
+    metric_id: Option<i64>,
+    tag_found: bool,
+    setting_ids: Vec<ProjectId>,
+    open_review: Vec<bool>,
+    admins_see_all: Vec<bool>,
+}
+
+/// The reviewer's queue, resolved, with what they may see of others'
+/// ratings: one statement, as every "next", rating and candidate page asks
+/// for it. (A view holding a table filter resolves that filter after.)
+pub async fn load(db: &mut PgConnection, user: UserId, role: Role) -> sqlx::Result<Resolved> {
+    let row: Loaded = sqlx::query_as(
+        "SELECT q.view, q.shuffle_seed, p.id AS project_id, o.id AS observation_id, m.id AS metric_id,
+                EXISTS (SELECT 1 FROM tags t WHERE t.project_id = p.id
+                          AND t.id = (q.view->>'tag')::bigint) AS tag_found,
+                ARRAY(SELECT id FROM projects ORDER BY id) AS setting_ids,
+                ARRAY(SELECT open_review FROM projects ORDER BY id) AS open_review,
+                ARRAY(SELECT admins_see_all FROM projects ORDER BY id) AS admins_see_all
+         FROM (SELECT $1::bigint AS user_id) u
+         LEFT JOIN reviewer_queues q ON q.user_id = u.user_id
+         LEFT JOIN projects p ON p.slug = q.view->>'project'
+         LEFT JOIN observations o ON o.project_id = p.id AND o.external_id = q.view->>'observation'
+         LEFT JOIN metric_defs m ON m.project_id = p.id AND q.view->'order'->>'by' = 'metric'
+                                AND m.key = q.view->'order'->>'key'",
+    )
+    .bind(user)
+    .fetch_one(&mut *db)
+    .await?;
+    let settings: Vec<ReviewSettings> = row
+        .setting_ids
+        .iter()
+        .zip(&row.open_review)
+        .zip(&row.admins_see_all)
+        .map(
+            |((&project_id, &open_review), &admins_see_all)| ReviewSettings {
+                project_id,
+                open_review,
+                admins_see_all,
+            },
+        )
+        .collect();
+    let visibility = RatingVisibility::new(user, role, &settings);
+    let (mut view, seed) = match (row.view, row.shuffle_seed) {
+        (Some(v), Some(s)) => (v.0, s),
+        _ => {
             let seed: i32 = sqlx::query_scalar(
                 "INSERT INTO reviewer_queues (user_id) VALUES ($1)
                  ON CONFLICT (user_id) DO UPDATE SET user_id = EXCLUDED.user_id RETURNING shuffle_seed",
@@ -47,7 +90,41 @@ pub async fn load(db: &mut PgConnection, v: RatingVisibility) -> sqlx::Result<Re
             (QueueView::default(), seed)
         }
     };
-    resolve(db, view, seed, v).await
+    // As in `resolve`: a name that no longer exists widens the view.
+    let project_id = view.project.as_ref().and(row.project_id);
+    if project_id.is_none() {
+        view.project = None;
+    }
+    let observation_id = view
+        .observation
+        .as_ref()
+        .and(project_id)
+        .and(row.observation_id);
+    if observation_id.is_none() {
+        view.observation = None;
+    }
+    let metric_id = match view.order {
+        QueueOrder::Metric { .. } => row.metric_id,
+        _ => None,
+    };
+    if matches!(view.order, QueueOrder::Metric { .. }) && metric_id.is_none() {
+        view.order = QueueOrder::Name;
+    }
+    if !(row.tag_found && project_id.is_some()) {
+        view.tag = None;
+    }
+    let mut r = Resolved {
+        view: QueueView::default(),
+        project_id,
+        observation_id,
+        metric_id,
+        seed,
+        filter: None,
+        visibility,
+    };
+    resolve_filter(db, &mut r, &mut view).await?;
+    r.view = view;
+    Ok(r)
 }
 
 /// Ids for the names in the view. A name that no longer exists (a deleted
@@ -120,6 +197,18 @@ pub async fn resolve(
     } else {
         view.tag = None;
     }
+    resolve_filter(db, &mut r, &mut view).await?;
+    r.view = view;
+    Ok(r)
+}
+
+/// The view's table filter resolved into `r`; one whose names no longer
+/// resolve is dropped, widening the view.
+async fn resolve_filter(
+    db: &mut PgConnection,
+    r: &mut Resolved,
+    view: &mut QueueView,
+) -> sqlx::Result<()> {
     if let Some(query) = &view.filter {
         // A filter whose names no longer resolve widens the view, as above.
         let f = crate::domain::filter::CandidateFilter::from_query(query);
@@ -130,8 +219,7 @@ pub async fn resolve(
             view.filter = None;
         }
     }
-    r.view = view;
-    Ok(r)
+    Ok(())
 }
 
 pub async fn save(db: &mut PgConnection, user: UserId, view: &QueueView) -> sqlx::Result<()> {

@@ -19,8 +19,8 @@
 //! to a generic plan after five runs, and a generic plan cannot tell a
 //! 2′ cone from the whole sky: it drove a cone search on a named position
 //! from the metric index and took 2 s instead of 20 ms on a million rows.
-
-use std::collections::HashMap;
+//! The exception is a page of whole projects in some order, whose plan
+//! cannot depend on the values (see `fetch_segment`).
 
 use sqlx::postgres::PgRow;
 use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder, Row};
@@ -623,6 +623,7 @@ async fn fetch_segment(
     start: Start<'_>,
     ascending: bool,
     limit: i64,
+    metric_ids: &[i64],
 ) -> sqlx::Result<Vec<TableRow>> {
     let cone = scope.cone.as_ref();
     let mut q = QueryBuilder::new(
@@ -631,6 +632,17 @@ async fn fetch_segment(
                 (SELECT rme.verdict FROM ratings rme WHERE rme.candidate_id = c.id AND rme.user_id = ",
     );
     q.push_bind(v.viewer()).push(") AS mine, ");
+    if !metric_ids.is_empty() {
+        // The shown metric columns, in order, NULL where a candidate lacks
+        // one: in this statement rather than a second round trip.
+        q.push(
+            "ARRAY(SELECT (SELECT mv.value FROM candidate_metrics mv
+                           WHERE mv.candidate_id = c.id AND mv.metric_id = u.id)
+                   FROM unnest(",
+        )
+        .push_bind(metric_ids.to_vec())
+        .push("::bigint[]) WITH ORDINALITY u(id, n) ORDER BY u.n) AS metric_values, ");
+    }
     match cone {
         Some(c) => push_separation(&mut q, c),
         None => {
@@ -698,7 +710,11 @@ async fn fetch_segment(
         q.push(if ascending { " ASC" } else { " DESC" });
     }
     q.push(" LIMIT ").push_bind(limit);
-    let rows: Vec<PgRow> = q.build().persistent(false).fetch_all(&mut *db).await?;
+    // Whole projects in a sort: one plan serves every value (the index on
+    // project and sort key), so the statement is prepared once per
+    // connection rather than planned on every page (0.7 ms of 1.1).
+    let prepared = whole_projects(scope).is_some();
+    let rows: Vec<PgRow> = q.build().persistent(prepared).fetch_all(&mut *db).await?;
     rows.iter()
         .map(|row| {
             let mut key = Vec::with_capacity(seg.parts.len() + 1);
@@ -724,7 +740,11 @@ async fn fetch_segment(
                 rating_count: row.try_get("rating_count")?,
                 mine: row.try_get("mine")?,
                 sep_arcmin: row.try_get("sep")?,
-                metrics: Vec::new(),
+                metrics: if metric_ids.is_empty() {
+                    Vec::new()
+                } else {
+                    row.try_get("metric_values")?
+                },
                 key,
             })
         })
@@ -754,6 +774,7 @@ async fn walk(
     forward: bool,
     ascending: bool,
     want: i64,
+    metric_ids: &[i64],
 ) -> sqlx::Result<Vec<TableRow>> {
     let mut out = Vec::new();
     let order: Vec<usize> = if forward {
@@ -778,6 +799,7 @@ async fn walk(
             start,
             ascending == forward,
             remaining,
+            metric_ids,
         )
         .await?;
         out.append(&mut rows);
@@ -813,6 +835,7 @@ pub async fn page(
         columns,
     } = *spec;
     let segs = segments(sort);
+    let metric_ids: Vec<i64> = columns.iter().map(|m| m.id).collect();
     let per = i64::from(per);
     let ascending = !descending;
     let mut page = Page::default();
@@ -828,8 +851,19 @@ pub async fn page(
     };
     match (cursor, located) {
         (Cursor::Before(_), Some((i, key))) => {
-            let mut rows =
-                walk(db, scope, v, &segs, i, Some(key), false, ascending, per + 1).await?;
+            let mut rows = walk(
+                db,
+                scope,
+                v,
+                &segs,
+                i,
+                Some(key),
+                false,
+                ascending,
+                per + 1,
+                &metric_ids,
+            )
+            .await?;
             if rows.len() as i64 > per {
                 rows.truncate(per as usize);
                 rows.reverse();
@@ -838,7 +872,19 @@ pub async fn page(
                 page.rows = rows;
             } else {
                 // Back at the start: show a full first page.
-                let mut rows = walk(db, scope, v, &segs, 0, None, true, ascending, per + 1).await?;
+                let mut rows = walk(
+                    db,
+                    scope,
+                    v,
+                    &segs,
+                    0,
+                    None,
+                    true,
+                    ascending,
+                    per + 1,
+                    &metric_ids,
+                )
+                .await?;
                 if rows.len() as i64 > per {
                     rows.truncate(per as usize);
                     page.next = rows.last().map(|r| r.key.clone());
@@ -847,8 +893,19 @@ pub async fn page(
             }
         }
         (Cursor::After(_), Some((i, key))) => {
-            let mut rows =
-                walk(db, scope, v, &segs, i, Some(key), true, ascending, per + 1).await?;
+            let mut rows = walk(
+                db,
+                scope,
+                v,
+                &segs,
+                i,
+                Some(key),
+                true,
+                ascending,
+                per + 1,
+                &metric_ids,
+            )
+            .await?;
             if rows.len() as i64 > per {
                 rows.truncate(per as usize);
                 page.next = rows.last().map(|r| r.key.clone());
@@ -857,32 +914,24 @@ pub async fn page(
             page.rows = rows;
         }
         _ => {
-            let mut rows = walk(db, scope, v, &segs, 0, None, true, ascending, per + 1).await?;
+            let mut rows = walk(
+                db,
+                scope,
+                v,
+                &segs,
+                0,
+                None,
+                true,
+                ascending,
+                per + 1,
+                &metric_ids,
+            )
+            .await?;
             if rows.len() as i64 > per {
                 rows.truncate(per as usize);
                 page.next = rows.last().map(|r| r.key.clone());
             }
             page.rows = rows;
-        }
-    }
-    if !columns.is_empty() && !page.rows.is_empty() {
-        let ids: Vec<CandidateId> = page.rows.iter().map(|r| r.id).collect();
-        let metric_ids: Vec<i64> = columns.iter().map(|m| m.id).collect();
-        let values: Vec<(CandidateId, i64, f64)> = sqlx::query_as(
-            "SELECT candidate_id, metric_id, value FROM candidate_metrics
-             WHERE candidate_id = ANY($1) AND metric_id = ANY($2)",
-        )
-        .bind(&ids)
-        .bind(&metric_ids)
-        .fetch_all(&mut *db)
-        .await?;
-        let by: HashMap<(CandidateId, i64), f64> =
-            values.into_iter().map(|(c, m, v)| ((c, m), v)).collect();
-        for row in &mut page.rows {
-            row.metrics = metric_ids
-                .iter()
-                .map(|m| by.get(&(row.id, *m)).copied())
-                .collect();
         }
     }
     Ok(page)
@@ -1144,10 +1193,12 @@ pub async fn precomputed_totals(
     db: &mut PgConnection,
     project: Option<ProjectId>,
 ) -> sqlx::Result<Totals> {
-    // The candidates by an index-only count (unrated ones are not in the
+    // The candidates from their kept counts (unrated ones are not in the
     // shapes), the rest from the shapes.
-    let mut q = QueryBuilder::new("SELECT (SELECT count(*) FROM candidates c WHERE true");
-    push_project(&mut q, "c.project_id", project);
+    let mut q = QueryBuilder::new(
+        "SELECT (SELECT coalesce(sum(n.candidates), 0)::bigint FROM project_candidate_counts n WHERE true",
+    );
+    push_project(&mut q, "n.project_id", project);
     q.push(
         "), coalesce(sum(candidates), 0)::bigint,
             coalesce(sum(candidates) FILTER (WHERE n_real + n_not_real + n_unsure > 1), 0)::bigint,

@@ -232,22 +232,6 @@ pub async fn delete_unused(
     Ok(Ok(tag))
 }
 
-/// The project's tag names in rating-page order.
-pub async fn names(db: impl PgExecutor<'_>, project: ProjectId) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar("SELECT name FROM tags WHERE project_id = $1 ORDER BY position, name")
-        .bind(project)
-        .fetch_all(db)
-        .await
-}
-
-/// Every project's tag names, one per name whatever its case: the filter
-/// matches names case-insensitively across projects.
-pub async fn names_everywhere(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar("SELECT min(name) FROM tags GROUP BY lower(name) ORDER BY lower(name)")
-        .fetch_all(db)
-        .await
-}
-
 /// Adds a tag a reviewer typed, at the end of the order, unless the project
 /// has it already. True if it was added.
 pub async fn ensure(db: impl PgExecutor<'_>, project: ProjectId, name: &str) -> sqlx::Result<bool> {

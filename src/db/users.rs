@@ -292,10 +292,3 @@ pub async fn id_by_name(db: impl PgExecutor<'_>, username: &str) -> sqlx::Result
         .fetch_optional(db)
         .await
 }
-
-/// Every username, for the reviewer choice of the candidate filter.
-pub async fn usernames(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar("SELECT username FROM users ORDER BY lower(username)")
-        .fetch_all(db)
-        .await
-}

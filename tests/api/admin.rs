@@ -1341,10 +1341,20 @@ async fn deleting_a_project_removes_exactly_its_rows_and_files(pool: PgPool) {
     );
 }
 
+/// What the candidate table of a whole project says it holds (a count kept
+/// as candidates arrive and leave, not counted per page).
+async fn table_count(app: &TestApp, project: &str) -> String {
+    let html = app
+        .get_html(&format!("/candidates?project={project}"))
+        .await;
+    select_text(&html, "#result-count strong").unwrap_or_default()
+}
+
 #[sqlx::test]
 async fn deleting_an_observation_removes_only_what_is_under_it(pool: PgPool) {
     let (app, _) = admin_app(pool).await;
     let ids = two_projects(&app).await;
+    assert_eq!(table_count(&app, "a").await, "3 candidates");
     let (rita, _) = browser_of(&app, "rita", Role::Reviewer).await;
     rate(&rita, ids["a1"], "real", &[]).await;
     rate(&rita, ids["a3"], "real", &[]).await;
@@ -1396,6 +1406,12 @@ async fn deleting_an_observation_removes_only_what_is_under_it(pool: PgPool) {
     assert_eq!(after.len(), before.len() - 3);
     assert!(after.iter().all(|(_, there)| *there));
     assert!(audited(&app, "observation.delete", "a/o1").await);
+    assert_eq!(
+        table_count(&app, "a").await,
+        "1 candidate",
+        "the table's kept count followed the removal"
+    );
+    assert_eq!(table_count(&app, "b").await, "2 candidates");
     assert_eq!(
         app.get("/admin/projects/a/observations/o1/delete")
             .await

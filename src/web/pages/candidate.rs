@@ -12,7 +12,7 @@ use poem::web::{Data, Path, Query};
 use poem::{handler, IntoResponse, Request, Response};
 use serde::Deserialize;
 use sqlx::pool::PoolConnection;
-use sqlx::{PgConnection, PgPool, Postgres};
+use sqlx::{PgConnection, Postgres};
 
 use crate::db::candidates::{self as cand, Detail, FileRef, MetricValue};
 use crate::db::queue::{self, Resolved};
@@ -283,43 +283,46 @@ pub fn downloads(files: &[FileRef]) -> Vec<Link> {
 
 pub async fn load_view(
     conn: &mut PgConnection,
-    pool: &PgPool,
     user: UserId,
     id: CandidateId,
     q: &Resolved,
     trail: &[CandidateId],
     following: Following,
 ) -> WebResult<CandidateView> {
-    let c = cand::detail(conn, id)
+    let shown = cand::shown(&mut *conn, id, user)
         .await?
         .ok_or(AppError::NotFound("candidate"))?;
-    let pos = c.pos;
-    // The rest is two independent halves of a few round trips each: on a
-    // second connection at the same time when one is free this instant,
-    // else one after the other on this one (a request never waits for a
-    // second connection while holding a first).
-    let (evidence, side) = match pool.try_acquire() {
-        Some(mut other) => tokio::join!(
-            evidence(conn, &c),
-            reviewer_side(&mut other, user, &c, q, following)
-        ),
-        None => {
-            let e = evidence(&mut *conn, &c).await;
-            (e, reviewer_side(conn, user, &c, q, following).await)
-        }
-    };
-    let (metrics, files, light_curve) = evidence?;
-    let side = side?;
-    let figures = Figures::of(id, &files);
-    let has_fits = files.iter().any(|f| f.content_type == "application/fits");
-    let mine = side.mine;
+    let mine = shown.mine();
     // Others' ratings only once this reviewer has rated (unless the project
     // says otherwise): nobody anchors on them.
-    let sees_others = q.visibility.sees_others(c.project_id, mine.is_some());
-    let others = side.others;
+    let sees_others = q
+        .visibility
+        .sees_others(shown.detail.project_id, mine.is_some());
+    let others = if sees_others {
+        ratings::current_for(&mut *conn, id).await?
+    } else {
+        Vec::new()
+    };
+    // The next candidate's pictures, fetched while this one is looked at.
+    let following = match following {
+        Following::Known(f) => f,
+        Following::Unknown => queue::next(&mut *conn, user, q, Some(id)).await?,
+    };
+    let prefetch = match following {
+        Some(f) => Figures::of(f, &cand::own_files(&mut *conn, f).await?).prefetch(),
+        None => Vec::new(),
+    };
+    let c = shown.detail.clone();
+    let pos = c.pos;
+    let files = shown.files();
+    let figures = Figures::of(id, files);
+    let has_fits = files.iter().any(|f| f.content_type == "application/fits");
+    let light_curve = shown
+        .light_curve()
+        .map(|lc| LightCurveBox::draw(id, &lc, c.obs_start, ChartView::default()));
     let my_tags: &[TagId] = mine.as_ref().map_or(&[], |m| m.tag_ids.as_slice());
-    let tags = side
-        .tags
+    let tags = shown
+        .tags()
         .into_iter()
         .enumerate()
         .map(|(i, (tid, name, description))| TagOption {
@@ -336,15 +339,10 @@ pub async fn load_view(
         .and_then(|i| i.checked_sub(1))
         .and_then(|i| trail.get(i).copied())
         .or_else(|| trail.last().copied().filter(|&t| t != id));
-    let following = side.following;
-    let prefetch = match following {
-        Some(following) => Figures::of(following, &side.following_files).prefetch(),
-        None => Vec::new(),
-    };
     Ok(CandidateView {
         ra_hms: sexagesimal::format_ra_hms(pos.ra, 2),
         dec_dms: sexagesimal::format_dec_dms(pos.dec, 1),
-        metrics,
+        metrics: shown.metrics(),
         figures,
         has_fits,
         light_curve,
@@ -358,59 +356,6 @@ pub async fn load_view(
         form_key: crate::random_hex(16),
         progress: Progress::default(),
         c,
-    })
-}
-
-/// What the candidate is: its measurements, files and light curve.
-async fn evidence(
-    db: &mut PgConnection,
-    c: &Detail,
-) -> sqlx::Result<(Vec<MetricValue>, Vec<FileRef>, Option<LightCurveBox>)> {
-    let metrics = cand::metrics(&mut *db, c.id, c.project_id).await?;
-    let files = cand::files(&mut *db, c).await?;
-    let light_curve = LightCurveBox::load(db, c.id, c.obs_start, ChartView::default()).await?;
-    Ok((metrics, files, light_curve))
-}
-
-/// The reviewer's side of the page: their rating, others' (where the blind
-/// rule allows), the project's tags, and what the queue offers next.
-struct ReviewerSide {
-    mine: Option<MyRating>,
-    others: Vec<RatingView>,
-    tags: Vec<(TagId, String, String)>,
-    following: Option<CandidateId>,
-    following_files: Vec<FileRef>,
-}
-
-async fn reviewer_side(
-    db: &mut PgConnection,
-    user: UserId,
-    c: &Detail,
-    q: &Resolved,
-    following: Following,
-) -> sqlx::Result<ReviewerSide> {
-    let mine = ratings::mine(&mut *db, user, c.id).await?;
-    let others = if q.visibility.sees_others(c.project_id, mine.is_some()) {
-        ratings::current_for(&mut *db, c.id).await?
-    } else {
-        Vec::new()
-    };
-    let tags = cand::tags(&mut *db, c.project_id).await?;
-    // The next candidate's pictures, fetched while this one is looked at.
-    let following = match following {
-        Following::Known(f) => f,
-        Following::Unknown => queue::next(&mut *db, user, q, Some(c.id)).await?,
-    };
-    let following_files = match following {
-        Some(f) => cand::own_files(db, f).await?,
-        None => Vec::new(),
-    };
-    Ok(ReviewerSide {
-        mine,
-        others,
-        tags,
-        following,
-        following_files,
     })
 }
 
@@ -517,8 +462,7 @@ async fn show_with(
         }
         Shown::Id(id) => {
             let mut conn = state.pool.acquire().await?;
-            let v = ratings::visibility(&mut conn, user.id, user.role).await?;
-            let q = queue::load(&mut conn, v).await?;
+            let q = queue::load(&mut conn, user.id, user.role).await?;
             (conn, q, Some(id), Following::Unknown)
         }
     };
@@ -540,7 +484,7 @@ async fn show_with(
         session.push_trail(id).await?;
     }
     let trail = session.trail().await?;
-    let mut view = load_view(&mut conn, &state.pool, user.id, id, &q, &trail, following).await?;
+    let mut view = load_view(&mut conn, user.id, id, &q, &trail, following).await?;
     view.progress = Progress::of(
         &session.rated_here().await?,
         session.queue_left(&view.queue_label).await?,
@@ -562,8 +506,7 @@ async fn show_with(
 
 /// The reviewer's queue, with what they may see of others' ratings.
 async fn my_queue(db: &mut PgConnection, user: &User) -> sqlx::Result<Resolved> {
-    let v = ratings::visibility(&mut *db, user.id, user.role).await?;
-    queue::load(db, v).await
+    queue::load(db, user.id, user.role).await
 }
 
 /// What the reviewer's queue offers after `after`, and what follows that.

@@ -122,27 +122,21 @@ pub async fn load_form(
     res: &Resolution,
     which: FormFor,
 ) -> sqlx::Result<FormView> {
-    let project_id = res.scope.project_id;
+    let menus = db::menus::load(&mut *db, res.scope.project_id).await?;
     let mut projects = vec![choice("", "all projects", f.project.is_none())];
-    projects.extend(db::projects::names(&mut *db).await?.into_iter().map(|p| {
-        let sel = f.project.as_deref() == Some(p.slug.as_str());
-        choice(p.slug, p.name, sel)
-    }));
-    let (observations, beams, tags) = match project_id {
-        Some(p) => (
-            db::observations::external_ids_capped(&mut *db, p).await?,
-            db::observations::beam_names(&mut *db, p).await?,
-            db::tags::names(&mut *db, p).await?,
-        ),
-        None => (
-            Vec::new(),
-            Vec::new(),
-            db::tags::names_everywhere(&mut *db).await?,
-        ),
-    };
-    let names = db::users::usernames(&mut *db).await?;
+    projects.extend(
+        menus
+            .project_slugs
+            .into_iter()
+            .zip(menus.project_names)
+            .map(|(slug, name)| {
+                let sel = f.project.as_deref() == Some(slug.as_str());
+                choice(slug, name, sel)
+            }),
+    );
+    let (observations, beams, tags) = (menus.observations, menus.beams, menus.tags);
     let mut reviewers = vec![choice("", "anyone", f.reviewer.is_none())];
-    reviewers.extend(names.into_iter().map(|u| {
+    reviewers.extend(menus.reviewers.into_iter().map(|u| {
         let sel = f.value("reviewer").eq_ignore_ascii_case(&u);
         choice(u.clone(), u, sel)
     }));
@@ -160,7 +154,7 @@ pub async fn load_form(
     );
     // The kinds of extra position on record. A kind typed into the URL
     // works whether listed or not.
-    let mut kinds = db::candidates::position_kinds(&mut *db).await?;
+    let mut kinds = menus.position_kinds;
     let current_around = f.value("around").to_string();
     if !current_around.is_empty()
         && current_around != "candidate"
@@ -346,12 +340,19 @@ async fn results(
     // milliseconds); otherwise after the page on this one. Waiting for a
     // second connection while holding the first would let a crowd of such
     // requests hold the whole pool and wait for each other.
-    let (page, count) = match pool.try_acquire() {
-        Some(mut c) => {
+    let whole = search::whole_projects(&res.scope);
+    let (page, count) = match (whole, whole.is_none().then(|| pool.try_acquire()).flatten()) {
+        // Whole projects: their kept count, exact and a few rows to read.
+        (Some(project), _) => {
+            let page = search::page(&mut *db, &res.scope, v, &spec).await;
+            let n = db::projects::candidate_count(&mut *db, project).await;
+            (page, n.map(Some))
+        }
+        (None, Some(mut c)) => {
             let counting = search::count_capped(&mut c, &res.scope, v, COUNT_CAP);
             tokio::join!(search::page(db, &res.scope, v, &spec), counting)
         }
-        None => {
+        (None, None) => {
             let page = search::page(&mut *db, &res.scope, v, &spec).await;
             (
                 page,

@@ -54,8 +54,7 @@ pub async fn page(
 ) -> WebResult<HomePage> {
     let mut conn = state.pool.acquire().await?;
     let rows = crate::db::projects::progress(&mut *conn, user.id).await?;
-    let v = crate::db::ratings::visibility(&mut conn, user.id, user.role).await?;
-    let q = crate::db::queue::load(&mut conn, v).await?;
+    let q = crate::db::queue::load(&mut conn, user.id, user.role).await?;
     Ok(HomePage {
         layout,
         username: user.username,

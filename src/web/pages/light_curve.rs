@@ -11,7 +11,7 @@ use poem::web::{Data, Path, Query};
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 
-use crate::db::candidates as cand;
+use crate::db::candidates::{self as cand, StoredLightCurve};
 use crate::domain::chart::{ChartParams, ChartView, FluxScale, TimeWindow};
 use crate::domain::CandidateId;
 use crate::plot::{self, LightCurveChart, Plot};
@@ -35,17 +35,27 @@ impl LightCurveBox {
         obs_start: Option<OffsetDateTime>,
         view: ChartView,
     ) -> sqlx::Result<Option<Self>> {
-        Ok(cand::light_curve(conn, id).await?.map(|lc| {
-            let plot = plot::light_curve_plot(&LightCurveChart {
-                unit: &lc.unit,
-                times: &lc.times,
-                flux: &lc.flux,
-                err: lc.flux_err.as_deref(),
-                obs_start,
-                view,
-            });
-            LightCurveBox { id, plot, view }
-        }))
+        Ok(cand::light_curve(conn, id)
+            .await?
+            .map(|lc| Self::draw(id, &lc, obs_start, view)))
+    }
+
+    /// A light curve already read, drawn as `view` says.
+    pub fn draw(
+        id: CandidateId,
+        lc: &StoredLightCurve,
+        obs_start: Option<OffsetDateTime>,
+        view: ChartView,
+    ) -> Self {
+        let plot = plot::light_curve_plot(&LightCurveChart {
+            unit: &lc.unit,
+            times: &lc.times,
+            flux: &lc.flux,
+            err: lc.flux_err.as_deref(),
+            obs_start,
+            view,
+        });
+        LightCurveBox { id, plot, view }
     }
 
     fn url(&self, window: Option<TimeWindow>, flux: FluxScale) -> String {

@@ -62,8 +62,7 @@ pub async fn left(
     CurrentUser(user): CurrentUser,
 ) -> WebResult<LeftFragment> {
     let mut conn = state.pool.acquire().await?;
-    let v = crate::db::ratings::visibility(&mut conn, user.id, user.role).await?;
-    let q = queue::load(&mut conn, v).await?;
+    let q = queue::load(&mut conn, user.id, user.role).await?;
     let label = crate::web::pages::candidate::queue_label(&q);
     // A recent count is answered from the session: asking again and again
     // must not make the database count a large survey each time.
@@ -83,8 +82,7 @@ pub async fn page(
     CurrentUser(user): CurrentUser,
 ) -> WebResult<QueuePage> {
     let mut conn = state.pool.acquire().await?;
-    let v = crate::db::ratings::visibility(&mut conn, user.id, user.role).await?;
-    let q = queue::load(&mut conn, v).await?;
+    let q = queue::load(&mut conn, user.id, user.role).await?;
     let size = queue::size(&mut conn, user.id, &q).await?;
     let v = &q.view;
     let mut projects = vec![choice("", "all projects", v.project.is_none())];
@@ -213,8 +211,7 @@ pub async fn save(
     };
     let mut conn = state.pool.acquire().await?;
     // Names that do not resolve (a stale form) are dropped rather than saved.
-    let v = crate::db::ratings::visibility(&mut conn, user.id, user.role).await?;
-    let current = queue::load(&mut conn, v).await?;
+    let current = queue::load(&mut conn, user.id, user.role).await?;
     let resolved = queue::resolve(&mut conn, view, current.seed, current.visibility).await?;
     queue::save(&mut conn, user.id, &resolved.view).await?;
     session

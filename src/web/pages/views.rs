@@ -236,8 +236,7 @@ pub async fn rate(
             .await?;
         return Ok(see_other(&table_at(&query)));
     }
-    let v = crate::db::ratings::visibility(&mut conn, user.id, user.role).await?;
-    let current = queue::load(&mut conn, v).await?;
+    let current = queue::load(&mut conn, user.id, user.role).await?;
     let mut view = current.view.clone();
     view.project = f.project.clone();
     view.observation = None;
