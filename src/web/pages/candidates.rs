@@ -320,6 +320,53 @@ fn thousands(n: i64) -> String {
     out
 }
 
+/// The page and how many candidates match, in as few statements as the
+/// filter allows: for whole projects the page and their kept count; for a
+/// first page that holds every match (a cone, a narrow filter) the page
+/// alone, whose rows are the count; otherwise the page and a count capped at
+/// [`COUNT_CAP`].
+async fn page_and_count(
+    db: &mut PgConnection,
+    pool: &PgPool,
+    f: &CandidateFilter,
+    res: &Resolution,
+    v: &RatingVisibility,
+    spec: &search::PageSpec<'_>,
+) -> sqlx::Result<(search::Page, Option<i64>)> {
+    if let Some(project) = search::whole_projects(&res.scope) {
+        let page = search::page(&mut *db, &res.scope, v, spec).await?;
+        let n = db::projects::candidate_count(&mut *db, project).await?;
+        return Ok((page, Some(n)));
+    }
+    if matches!(f.cursor, Cursor::First) {
+        let page = search::page(&mut *db, &res.scope, v, spec).await?;
+        let n = match page.next {
+            None => Some(page.rows.len() as i64),
+            Some(_) => search::count_capped(db, &res.scope, v, COUNT_CAP).await?,
+        };
+        return Ok((page, n));
+    }
+    // Deeper pages: the count on a second connection, at the same time as
+    // the page, when one is free this instant (for a selective filter each
+    // can take tens of milliseconds); otherwise after the page on this one.
+    // Waiting for a second connection while holding the first would let a
+    // crowd of such requests hold the whole pool and wait for each other.
+    let (page, count) = match pool.try_acquire() {
+        Some(mut c) => {
+            let counting = search::count_capped(&mut c, &res.scope, v, COUNT_CAP);
+            tokio::join!(search::page(db, &res.scope, v, spec), counting)
+        }
+        None => {
+            let page = search::page(&mut *db, &res.scope, v, spec).await;
+            (
+                page,
+                search::count_capped(db, &res.scope, v, COUNT_CAP).await,
+            )
+        }
+    };
+    Ok((page?, count?))
+}
+
 async fn results(
     db: &mut PgConnection,
     pool: &PgPool,
@@ -335,33 +382,8 @@ async fn results(
         per: f.per_page,
         columns: &res.columns,
     };
-    // The count on a second connection, at the same time as the page, when
-    // one is free this instant (for a selective filter each can take tens of
-    // milliseconds); otherwise after the page on this one. Waiting for a
-    // second connection while holding the first would let a crowd of such
-    // requests hold the whole pool and wait for each other.
-    let whole = search::whole_projects(&res.scope);
-    let (page, count) = match (whole, whole.is_none().then(|| pool.try_acquire()).flatten()) {
-        // Whole projects: their kept count, exact and a few rows to read.
-        (Some(project), _) => {
-            let page = search::page(&mut *db, &res.scope, v, &spec).await;
-            let n = db::projects::candidate_count(&mut *db, project).await;
-            (page, n.map(Some))
-        }
-        (None, Some(mut c)) => {
-            let counting = search::count_capped(&mut c, &res.scope, v, COUNT_CAP);
-            tokio::join!(search::page(db, &res.scope, v, &spec), counting)
-        }
-        (None, None) => {
-            let page = search::page(&mut *db, &res.scope, v, &spec).await;
-            (
-                page,
-                search::count_capped(db, &res.scope, v, COUNT_CAP).await,
-            )
-        }
-    };
-    let page = page?;
-    let count = match count? {
+    let (page, count) = page_and_count(db, pool, f, res, v, &spec).await?;
+    let count = match count {
         Some(1) => "1 candidate".to_string(),
         Some(n) => format!("{} candidates", thousands(n)),
         None => format!("more than {} candidates", thousands(COUNT_CAP)),
