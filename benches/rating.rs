@@ -647,22 +647,10 @@ async fn phases(pool: &PgPool, plan: &[Assignment], orders: &[String]) -> anyhow
             let upcoming = queue::upcoming(&mut conn, user, &q, Some(current), 2).await?;
             lap("queue::upcoming (2)", &mut clock);
             let Some(&next) = upcoming.first() else { break };
-            let d = cand::detail(&mut conn, next)
+            cand::shown(&mut conn, next, user)
                 .await?
                 .context("candidate vanished")?;
-            lap("candidates::detail", &mut clock);
-            cand::metrics(&mut conn, next, d.project_id).await?;
-            lap("candidates::metrics", &mut clock);
-            cand::positions(&mut conn, next).await?;
-            lap("candidates::positions", &mut clock);
-            cand::files(&mut conn, &d).await?;
-            lap("candidates::files", &mut clock);
-            cand::light_curve(&mut conn, next).await?;
-            lap("candidates::light_curve", &mut clock);
-            ratings::mine(&mut conn, user, next).await?;
-            lap("ratings::mine", &mut clock);
-            cand::tags(&mut conn, d.project_id).await?;
-            lap("candidates::tags", &mut clock);
+            lap("candidates::shown", &mut clock);
             if let Some(&following) = upcoming.get(1) {
                 cand::own_files(&mut conn, following).await?;
                 lap("candidates::own_files", &mut clock);

@@ -12,7 +12,7 @@ use poem::web::{Data, Path, Query};
 use poem::{handler, IntoResponse, Request, Response};
 use serde::Deserialize;
 use sqlx::pool::PoolConnection;
-use sqlx::{PgConnection, Postgres};
+use sqlx::{PgConnection, PgPool, Postgres};
 
 use crate::db::candidates::{self as cand, Detail, FileRef, MetricValue};
 use crate::db::queue::{self, Resolved};
@@ -283,35 +283,28 @@ pub fn downloads(files: &[FileRef]) -> Vec<Link> {
 
 pub async fn load_view(
     conn: &mut PgConnection,
+    pool: &PgPool,
     user: UserId,
     id: CandidateId,
     q: &Resolved,
     trail: &[CandidateId],
     following: Following,
 ) -> WebResult<CandidateView> {
-    let shown = cand::shown(&mut *conn, id, user)
-        .await?
-        .ok_or(AppError::NotFound("candidate"))?;
-    let mine = shown.mine();
-    // Others' ratings only once this reviewer has rated (unless the project
-    // says otherwise): nobody anchors on them.
-    let sees_others = q
-        .visibility
-        .sees_others(shown.detail.project_id, mine.is_some());
-    let others = if sees_others {
-        ratings::current_for(&mut *conn, id).await?
-    } else {
-        Vec::new()
+    // Two independent halves: on a second connection at the same time when
+    // one is free this instant, else one after the other on this one (a
+    // request never waits for a second connection while holding a first).
+    let (seen, ahead) = match pool.try_acquire() {
+        Some(mut other) => tokio::join!(
+            the_candidate(conn, user, id, q),
+            what_follows(&mut other, user, id, q, following)
+        ),
+        None => {
+            let seen = the_candidate(&mut *conn, user, id, q).await;
+            (seen, what_follows(conn, user, id, q, following).await)
+        }
     };
-    // The next candidate's pictures, fetched while this one is looked at.
-    let following = match following {
-        Following::Known(f) => f,
-        Following::Unknown => queue::next(&mut *conn, user, q, Some(id)).await?,
-    };
-    let prefetch = match following {
-        Some(f) => Figures::of(f, &cand::own_files(&mut *conn, f).await?).prefetch(),
-        None => Vec::new(),
-    };
+    let (shown, mine, sees_others, others) = seen?;
+    let prefetch = ahead?;
     let c = shown.detail.clone();
     let pos = c.pos;
     let files = shown.files();
@@ -356,6 +349,51 @@ pub async fn load_view(
         form_key: crate::random_hex(16),
         progress: Progress::default(),
         c,
+    })
+}
+
+/// The candidate as the page shows it, the reviewer's rating of it, and
+/// others' ratings where the blind rule allows: one statement, two once
+/// others' ratings may be seen.
+async fn the_candidate(
+    conn: &mut PgConnection,
+    user: UserId,
+    id: CandidateId,
+    q: &Resolved,
+) -> WebResult<(cand::Shown, Option<MyRating>, bool, Vec<RatingView>)> {
+    let shown = cand::shown(&mut *conn, id, user)
+        .await?
+        .ok_or(AppError::NotFound("candidate"))?;
+    let mine = shown.mine();
+    // Others' ratings only once this reviewer has rated (unless the project
+    // says otherwise): nobody anchors on them.
+    let sees_others = q
+        .visibility
+        .sees_others(shown.detail.project_id, mine.is_some());
+    let others = if sees_others {
+        ratings::current_for(conn, id).await?
+    } else {
+        Vec::new()
+    };
+    Ok((shown, mine, sees_others, others))
+}
+
+/// The pictures of the candidate the queue offers next, to fetch while this
+/// one is looked at.
+async fn what_follows(
+    conn: &mut PgConnection,
+    user: UserId,
+    id: CandidateId,
+    q: &Resolved,
+    following: Following,
+) -> WebResult<Vec<Prefetch>> {
+    let following = match following {
+        Following::Known(f) => f,
+        Following::Unknown => queue::next(&mut *conn, user, q, Some(id)).await?,
+    };
+    Ok(match following {
+        Some(f) => Figures::of(f, &cand::own_files(conn, f).await?).prefetch(),
+        None => Vec::new(),
     })
 }
 
@@ -484,7 +522,7 @@ async fn show_with(
         session.push_trail(id).await?;
     }
     let trail = session.trail().await?;
-    let mut view = load_view(&mut conn, user.id, id, &q, &trail, following).await?;
+    let mut view = load_view(&mut conn, &state.pool, user.id, id, &q, &trail, following).await?;
     view.progress = Progress::of(
         &session.rated_here().await?,
         session.queue_left(&view.queue_label).await?,
