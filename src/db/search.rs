@@ -1195,7 +1195,10 @@ pub async fn disagreements(
 // `project_reviewer_verdicts`, `project_reviewer_pairs`,
 // `tag_rating_counts`) are kept up to date by triggers on every rating
 // write. They count every rating, so they serve only a viewer who may see
-// every rating of the projects asked for.
+// every rating of the projects asked for. Their `viewer_*` twins count, for
+// each reviewer, the ratings of the candidates that reviewer rated: what a
+// reviewer blind in those projects may see (migration
+// 20261207000003_viewer_summaries).
 
 /// Whether `scope` is whole projects: `Some(Some(p))` for the project
 /// `p`, `Some(None)` for every project, `None` when it is narrower.
@@ -1205,14 +1208,51 @@ pub fn whole_projects(scope: &Scope) -> Option<Option<ProjectId>> {
     rest.is_everything().then_some(project)
 }
 
-/// Which projects' precomputed summaries answer a summary of `scope` for
-/// this viewer: whole projects whose every rating the viewer may see
-/// (`None` when the scope is narrower or the blind rule hides some of the
-/// ratings: the queries above answer those).
-pub fn precomputed_for(scope: &Scope, v: &RatingVisibility) -> Option<Option<ProjectId>> {
-    match whole_projects(scope)? {
-        None => v.sees_everything().then_some(None),
-        Some(p) => v.sees_project(p).then_some(Some(p)),
+/// Whose precomputed summary answers a summary of whole projects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whose {
+    /// Every rating (`project_*` tables): for a viewer who may see them all.
+    Everyone,
+    /// The ratings of the candidates this viewer rated (`viewer_*` tables):
+    /// for a viewer blind in every project asked for.
+    Viewer(UserId),
+}
+
+/// Which projects' precomputed summary, and whose, answers a summary of
+/// `scope` for this viewer: `None` when the scope is narrower than whole
+/// projects, or spans projects where the viewer sees every rating of some
+/// and is blind in others (the queries above answer those).
+pub fn precomputed_for(scope: &Scope, v: &RatingVisibility) -> Option<(Option<ProjectId>, Whose)> {
+    let project = whole_projects(scope)?;
+    let all_open = match project {
+        None => v.sees_everything(),
+        Some(p) => v.sees_project(p),
+    };
+    let all_blind = match project {
+        None => v.open_projects().is_empty() && !v.sees_everything(),
+        Some(p) => !v.sees_project(p),
+    };
+    if all_open {
+        Some((project, Whose::Everyone))
+    } else if all_blind {
+        Some((project, Whose::Viewer(v.viewer())))
+    } else {
+        None
+    }
+}
+
+/// The table of `whose` summary: `everyone`'s or the `viewer` one.
+fn summary_table<'a>(whose: Whose, everyone: &'a str, viewer: &'a str) -> &'a str {
+    match whose {
+        Whose::Everyone => everyone,
+        Whose::Viewer(_) => viewer,
+    }
+}
+
+/// ` AND {column} = viewer` for a viewer's summary.
+fn push_summary_viewer(q: &mut QueryBuilder<'_, Postgres>, whose: Whose, column: &str) {
+    if let Whose::Viewer(u) = whose {
+        q.push(format!(" AND {column} = ")).push_bind(u);
     }
 }
 
@@ -1255,11 +1295,18 @@ pub async fn precomputed_totals(
 pub async fn precomputed_per_reviewer(
     db: &mut PgConnection,
     project: Option<ProjectId>,
+    whose: Whose,
 ) -> sqlx::Result<Vec<(String, Verdict, i64)>> {
-    let mut q = QueryBuilder::new(
-        "SELECT u.username, s.verdict, sum(s.ratings)::bigint
-         FROM project_reviewer_verdicts s JOIN users u ON u.id = s.user_id WHERE s.ratings > 0",
+    let table = summary_table(
+        whose,
+        "project_reviewer_verdicts",
+        "viewer_reviewer_verdicts",
     );
+    let mut q = QueryBuilder::new(format!(
+        "SELECT u.username, s.verdict, sum(s.ratings)::bigint
+         FROM {table} s JOIN users u ON u.id = s.user_id WHERE s.ratings > 0"
+    ));
+    push_summary_viewer(&mut q, whose, "s.viewer_id");
     push_project(&mut q, "s.project_id", project);
     q.push(" GROUP BY u.username, s.verdict ORDER BY lower(u.username), s.verdict");
     q.build_query_as().fetch_all(db).await
@@ -1269,12 +1316,15 @@ pub async fn precomputed_per_reviewer(
 pub async fn precomputed_per_tag(
     db: &mut PgConnection,
     project: Option<ProjectId>,
+    whose: Whose,
 ) -> sqlx::Result<Vec<(String, String, i64, i64)>> {
-    let mut q = QueryBuilder::new(
+    let table = summary_table(whose, "tag_rating_counts", "viewer_tag_counts");
+    let mut q = QueryBuilder::new(format!(
         "SELECT tg.name, p.slug, s.ratings, s.candidates
-         FROM tag_rating_counts s JOIN tags tg ON tg.id = s.tag_id JOIN projects p ON p.id = tg.project_id
-         WHERE s.ratings > 0",
-    );
+         FROM {table} s JOIN tags tg ON tg.id = s.tag_id JOIN projects p ON p.id = tg.project_id
+         WHERE s.ratings > 0"
+    ));
+    push_summary_viewer(&mut q, whose, "s.viewer_id");
     push_project(&mut q, "tg.project_id", project);
     q.push(" ORDER BY p.slug, tg.position, tg.name");
     q.build_query_as().fetch_all(db).await
@@ -1286,11 +1336,14 @@ pub async fn precomputed_per_tag(
 pub async fn precomputed_shapes(
     db: &mut PgConnection,
     project: Option<ProjectId>,
+    whose: Whose,
 ) -> sqlx::Result<Vec<([i64; 3], i64)>> {
-    let mut q = QueryBuilder::new(
+    let table = summary_table(whose, "project_rating_shapes", "viewer_rating_shapes");
+    let mut q = QueryBuilder::new(format!(
         "SELECT n_real::bigint, n_not_real::bigint, n_unsure::bigint, sum(candidates)::bigint
-         FROM project_rating_shapes WHERE n_real + n_not_real + n_unsure > 1",
-    );
+         FROM {table} WHERE n_real + n_not_real + n_unsure > 1"
+    ));
+    push_summary_viewer(&mut q, whose, "viewer_id");
     push_project(&mut q, "project_id", project);
     q.push(" GROUP BY 1, 2, 3 HAVING sum(candidates) > 0");
     let rows: Vec<(i64, i64, i64, i64)> = q.build_query_as().fetch_all(db).await?;
@@ -1304,14 +1357,17 @@ pub async fn precomputed_shapes(
 pub async fn precomputed_pairs(
     db: &mut PgConnection,
     project: Option<ProjectId>,
+    whose: Whose,
 ) -> sqlx::Result<Vec<(String, String, i64, i64)>> {
-    let mut q = QueryBuilder::new(
+    let table = summary_table(whose, "project_reviewer_pairs", "viewer_reviewer_pairs");
+    let mut q = QueryBuilder::new(format!(
         "SELECT CASE WHEN lower(ua.username) < lower(ub.username) THEN ua.username ELSE ub.username END AS first,
                 CASE WHEN lower(ua.username) < lower(ub.username) THEN ub.username ELSE ua.username END AS second,
                 sum(s.both_rated)::bigint, sum(s.agreed)::bigint
-         FROM project_reviewer_pairs s JOIN users ua ON ua.id = s.user_a JOIN users ub ON ub.id = s.user_b
-         WHERE s.both_rated > 0",
-    );
+         FROM {table} s JOIN users ua ON ua.id = s.user_a JOIN users ub ON ub.id = s.user_b
+         WHERE s.both_rated > 0"
+    ));
+    push_summary_viewer(&mut q, whose, "s.viewer_id");
     push_project(&mut q, "s.project_id", project);
     q.push(" GROUP BY 1, 2");
     let mut rows: Vec<(String, String, i64, i64)> = q.build_query_as().fetch_all(db).await?;
@@ -1324,23 +1380,39 @@ pub async fn precomputed_pairs(
 pub async fn precomputed_disagreements(
     db: &mut PgConnection,
     project: Option<ProjectId>,
+    whose: Whose,
     limit: i64,
 ) -> sqlx::Result<Vec<Disagreement>> {
-    // Walks the names in order (an index-only scan) and probes the small
-    // partial index of disagreeing candidates: a hundred found after a few
-    // thousand names, instead of fetching every disagreeing candidate to
-    // sort them.
-    let mut q = QueryBuilder::new(
-        "WITH d AS MATERIALIZED (SELECT c.id, c.name FROM candidates c WHERE true",
-    );
-    push_project(&mut q, "c.project_id", project);
-    q.push(
-        " AND EXISTS (SELECT 1 FROM candidate_tallies t WHERE t.candidate_id = c.id
-              AND (t.n_real > 0)::int + (t.n_not_real > 0)::int + (t.n_unsure > 0)::int > 1)
-          ORDER BY c.name, c.id LIMIT ",
-    )
-    .push_bind(limit)
-    .push(
+    let mut q = match whose {
+        // Walks the names in order (an index-only scan) and probes the
+        // small partial index of disagreeing candidates: a hundred found
+        // after a few thousand names, instead of fetching every disagreeing
+        // candidate to sort them.
+        Whose::Everyone => {
+            let mut q = QueryBuilder::new(
+                "WITH d AS MATERIALIZED (SELECT c.id, c.name FROM candidates c WHERE true",
+            );
+            push_project(&mut q, "c.project_id", project);
+            q.push(
+                " AND EXISTS (SELECT 1 FROM candidate_tallies t WHERE t.candidate_id = c.id
+                      AND (t.n_real > 0)::int + (t.n_not_real > 0)::int + (t.n_unsure > 0)::int > 1)
+                  ORDER BY c.name, c.id LIMIT ",
+            );
+            q
+        }
+        // The viewer's own list, by name in its index.
+        Whose::Viewer(u) => {
+            let mut q = QueryBuilder::new(
+                "WITH d AS MATERIALIZED (SELECT x.candidate_id AS id, x.name
+                 FROM viewer_disagreements x WHERE x.viewer_id = ",
+            );
+            q.push_bind(u);
+            push_project(&mut q, "x.project_id", project);
+            q.push(" ORDER BY x.name, x.candidate_id LIMIT ");
+            q
+        }
+    };
+    q.push_bind(limit).push(
         ") SELECT d.id, d.name, p.slug AS project,
                 (SELECT array_agg(u.username || ': ' || r.verdict::text ORDER BY lower(u.username))
                  FROM ratings r JOIN users u ON u.id = r.user_id WHERE r.candidate_id = d.id) AS verdicts

@@ -693,6 +693,19 @@ async fn summaries(pool: &PgPool) -> Vec<String> {
          UNION ALL SELECT 'c ' || candidate_id || ' ' || tag_id || ' ' || ratings FROM candidate_tag_tallies
          UNION ALL SELECT 'g ' || tag_id || ' ' || ratings || ' ' || candidates
            FROM tag_rating_counts WHERE ratings <> 0 OR candidates <> 0
+         UNION ALL SELECT 'vs ' || viewer_id || ' ' || project_id || ' ' || n_real || ' ' || n_not_real
+                          || ' ' || n_unsure || ' ' || candidates
+           FROM viewer_rating_shapes WHERE candidates <> 0
+         UNION ALL SELECT 'vv ' || viewer_id || ' ' || project_id || ' ' || user_id || ' ' || verdict
+                          || ' ' || ratings
+           FROM viewer_reviewer_verdicts WHERE ratings <> 0
+         UNION ALL SELECT 'vp ' || viewer_id || ' ' || project_id || ' ' || user_a || ' ' || user_b
+                          || ' ' || both_rated || ' ' || agreed
+           FROM viewer_reviewer_pairs WHERE both_rated <> 0 OR agreed <> 0
+         UNION ALL SELECT 'vg ' || viewer_id || ' ' || tag_id || ' ' || ratings || ' ' || candidates
+           FROM viewer_tag_counts WHERE ratings <> 0 OR candidates <> 0
+         UNION ALL SELECT 'vd ' || viewer_id || ' ' || project_id || ' ' || candidate_id || ' ' || name
+           FROM viewer_disagreements
          ORDER BY 1",
     )
     .fetch_all(pool)
@@ -728,10 +741,9 @@ async fn the_precomputed_summaries_follow_every_write_and_match_the_computed_fig
     }
     assert_summaries_consistent(&pool, "two undos").await;
 
-    // With every rating visible, whole projects come from the precomputed
-    // summaries and narrower filters are computed: the same figures.
-    set_review(&pool, "vast", true, false).await;
-    set_review(&pool, "gleam", true, false).await;
+    // Whole projects come from the precomputed summaries (a blind
+    // reviewer's own, then everyone's once every rating is visible) and
+    // narrower filters are computed: the same figures.
     let figures = |html: &scraper::Html| {
         [
             "#per-reviewer table",
@@ -744,13 +756,22 @@ async fn the_precomputed_summaries_follow_every_write_and_match_the_computed_fig
         .map(|sel| crate::helpers::select_text(html, sel).unwrap_or_default())
         .collect::<Vec<_>>()
     };
-    let whole = b.eve.get_html("/ratings?project=vast").await;
-    let computed = b.eve.get_html("/ratings?project=vast&name=c0").await;
-    assert_eq!(figures(&whole), figures(&computed));
-    assert_eq!(
-        crate::helpers::select_text(&whole, "#total-ratings"),
-        crate::helpers::select_text(&computed, "#total-ratings")
-    );
+    for blind in [true, false] {
+        if !blind {
+            set_review(&pool, "vast", true, false).await;
+            set_review(&pool, "gleam", true, false).await;
+        }
+        let whole = b.eve.get_html("/ratings?project=vast").await;
+        let computed = b.eve.get_html("/ratings?project=vast&name=c0").await;
+        assert_eq!(figures(&whole), figures(&computed), "blind: {blind}");
+        assert_eq!(
+            crate::helpers::select_text(&whole, "#total-ratings"),
+            crate::helpers::select_text(&computed, "#total-ratings")
+        );
+        let everything = b.eve.get_html("/ratings").await;
+        let computed = b.eve.get_html("/ratings?name=0").await;
+        assert_eq!(figures(&everything), figures(&computed), "blind: {blind}");
+    }
     let everything = b.eve.get_html("/ratings").await;
     assert!(figures(&everything)[0].contains("ann"));
 

@@ -5,11 +5,11 @@
 //! candidate) of the candidates the filter selects. Under the blind rule
 //! (`domain::visibility`) only the totals (counts of candidates and
 //! ratings, which say nothing of verdicts) cover them all; the rest covers
-//! the candidates whose ratings the viewer may see. A whole project whose
-//! every rating the viewer may see is read from the summaries the rating
-//! triggers keep (`db::search::precomputed_*`); anything else is counted
-//! from the ratings (for a blind viewer, of the candidates they rated).
-//! Each count is a
+//! the candidates whose ratings the viewer may see. Whole projects are read
+//! from the summaries the rating triggers keep (`db::search::precomputed_*`):
+//! everyone's for a viewer who may see every rating, the viewer's own for
+//! one blind in them all; anything else is counted from the ratings (for a
+//! blind viewer, of the candidates they rated). Each count is a
 //! count of rows of one table grouped by a key, joined only to rows it has
 //! exactly one of (its candidate, user, tag), never through a join that
 //! could repeat them: ratings per reviewer and verdict count `ratings`
@@ -350,15 +350,20 @@ async fn count(
 
 /// Everything but the totals.
 async fn rest(conn: &mut PgConnection, s: &Scope, v: &RatingVisibility) -> sqlx::Result<Counted> {
-    if let Some(project) = search::precomputed_for(s, v) {
+    if let Some((project, whose)) = search::precomputed_for(s, v) {
         return Ok(Counted {
             totals: Totals::default(),
-            per_reviewer: search::precomputed_per_reviewer(conn, project).await?,
-            per_tag: search::precomputed_per_tag(conn, project).await?,
-            shapes: search::precomputed_shapes(conn, project).await?,
-            pairs: search::precomputed_pairs(conn, project).await?,
-            disagreements: search::precomputed_disagreements(conn, project, DISAGREEMENTS_SHOWN)
-                .await?,
+            per_reviewer: search::precomputed_per_reviewer(conn, project, whose).await?,
+            per_tag: search::precomputed_per_tag(conn, project, whose).await?,
+            shapes: search::precomputed_shapes(conn, project, whose).await?,
+            pairs: search::precomputed_pairs(conn, project, whose).await?,
+            disagreements: search::precomputed_disagreements(
+                conn,
+                project,
+                whose,
+                DISAGREEMENTS_SHOWN,
+            )
+            .await?,
         });
     }
     let counts = search::verdict_counts(conn, s, v).await?;

@@ -1,0 +1,324 @@
+-- The ratings summary of a whole project as each blind reviewer may see it,
+-- kept by the rating triggers like the project summaries beside it.
+--
+-- A reviewer blind in a project sees the ratings of the candidates they
+-- rated, and nothing of the rest. Their summary was counted on every
+-- /ratings request from the ratings of every candidate they had rated:
+-- 200 ms at a million candidates, growing with their work. A viewer's
+-- summary is the sum, over the candidates they rated, of what each
+-- candidate's current ratings contribute (its shape, each rating's
+-- verdict, each pair of its reviewers, whether they disagree), so a
+-- change to a candidate's ratings takes the old contribution away from
+-- everyone who rated it before and adds the new one to everyone who rates
+-- it after: a few rows for each of the candidate's few reviewers.
+--
+-- Tags are kept apart: a tag row's change goes to everyone who rates its
+-- candidate and to its author (whose rating a cascade may have removed
+-- first), and a reviewer who starts or stops rating a candidate gains or
+-- loses the tags of others' ratings of it.
+--
+-- Rows left at zero stay (the reads skip them).
+
+CREATE TABLE viewer_rating_shapes (
+    viewer_id  bigint NOT NULL REFERENCES users ON DELETE CASCADE,
+    project_id bigint NOT NULL REFERENCES projects ON DELETE CASCADE,
+    n_real     integer NOT NULL,
+    n_not_real integer NOT NULL,
+    n_unsure   integer NOT NULL,
+    candidates bigint NOT NULL,
+    PRIMARY KEY (viewer_id, project_id, n_real, n_not_real, n_unsure)
+);
+
+CREATE TABLE viewer_reviewer_verdicts (
+    viewer_id  bigint NOT NULL REFERENCES users ON DELETE CASCADE,
+    project_id bigint NOT NULL REFERENCES projects ON DELETE CASCADE,
+    user_id    bigint NOT NULL REFERENCES users ON DELETE CASCADE,
+    verdict    verdict NOT NULL,
+    ratings    bigint NOT NULL,
+    PRIMARY KEY (viewer_id, project_id, user_id, verdict)
+);
+
+CREATE TABLE viewer_reviewer_pairs (
+    viewer_id  bigint NOT NULL REFERENCES users ON DELETE CASCADE,
+    project_id bigint NOT NULL REFERENCES projects ON DELETE CASCADE,
+    user_a     bigint NOT NULL REFERENCES users ON DELETE CASCADE,
+    user_b     bigint NOT NULL REFERENCES users ON DELETE CASCADE,
+    both_rated bigint NOT NULL,
+    agreed     bigint NOT NULL,
+    PRIMARY KEY (viewer_id, project_id, user_a, user_b),
+    CHECK (user_a < user_b)
+);
+
+CREATE TABLE viewer_tag_counts (
+    viewer_id  bigint NOT NULL REFERENCES users ON DELETE CASCADE,
+    tag_id     bigint NOT NULL REFERENCES tags ON DELETE CASCADE,
+    ratings    bigint NOT NULL,
+    candidates bigint NOT NULL,
+    PRIMARY KEY (viewer_id, tag_id)
+);
+
+-- The candidates a viewer rated whose current ratings disagree, for the
+-- first hundred by name.
+CREATE TABLE viewer_disagreements (
+    viewer_id    bigint NOT NULL REFERENCES users ON DELETE CASCADE,
+    project_id   bigint NOT NULL REFERENCES projects ON DELETE CASCADE,
+    candidate_id bigint NOT NULL REFERENCES candidates ON DELETE CASCADE,
+    name         text NOT NULL,
+    PRIMARY KEY (viewer_id, candidate_id)
+);
+CREATE INDEX viewer_disagreements_project_idx ON viewer_disagreements (viewer_id, project_id, name, candidate_id);
+CREATE INDEX viewer_disagreements_name_idx ON viewer_disagreements (viewer_id, name, candidate_id);
+
+-- What one candidate's current ratings (`us` beside `vs`) contribute, in
+-- (sign 1) or out (sign -1) of the summary of each of those reviewers. Out
+-- only updates rows that are there, so a cascade that already removed them
+-- finds nothing to do.
+CREATE FUNCTION viewer_summary_apply(cid bigint, p bigint, us bigint[], vs verdict[], sign integer)
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    a integer;
+    b integer;
+    c integer;
+BEGIN
+    IF us IS NULL OR cardinality(us) = 0 THEN
+        RETURN;
+    END IF;
+    SELECT count(*) FILTER (WHERE x = 'real'), count(*) FILTER (WHERE x = 'not_real'),
+           count(*) FILTER (WHERE x = 'unsure')
+    INTO a, b, c FROM unnest(vs) x;
+    IF sign > 0 THEN
+        INSERT INTO viewer_rating_shapes AS s (viewer_id, project_id, n_real, n_not_real, n_unsure, candidates)
+        SELECT w, p, a, b, c, 1 FROM unnest(us) w
+        ON CONFLICT (viewer_id, project_id, n_real, n_not_real, n_unsure)
+        DO UPDATE SET candidates = s.candidates + 1;
+        INSERT INTO viewer_reviewer_verdicts AS s (viewer_id, project_id, user_id, verdict, ratings)
+        SELECT w, p, r.u, r.v, 1 FROM unnest(us) w CROSS JOIN unnest(us, vs) r(u, v)
+        ON CONFLICT (viewer_id, project_id, user_id, verdict) DO UPDATE SET ratings = s.ratings + 1;
+        INSERT INTO viewer_reviewer_pairs AS s (viewer_id, project_id, user_a, user_b, both_rated, agreed)
+        SELECT w, p, r1.u, r2.u, 1, (r1.v = r2.v)::int
+        FROM unnest(us) w CROSS JOIN unnest(us, vs) r1(u, v) JOIN unnest(us, vs) r2(u, v) ON r1.u < r2.u
+        ON CONFLICT (viewer_id, project_id, user_a, user_b)
+        DO UPDATE SET both_rated = s.both_rated + 1, agreed = s.agreed + EXCLUDED.agreed;
+        IF (a > 0)::int + (b > 0)::int + (c > 0)::int > 1 THEN
+            INSERT INTO viewer_disagreements (viewer_id, project_id, candidate_id, name)
+            SELECT w, p, cid, (SELECT name FROM candidates WHERE id = cid) FROM unnest(us) w
+            ON CONFLICT DO NOTHING;
+        END IF;
+    ELSE
+        UPDATE viewer_rating_shapes s SET candidates = s.candidates - 1
+        WHERE s.viewer_id = ANY(us) AND s.project_id = p
+          AND (s.n_real, s.n_not_real, s.n_unsure) = (a, b, c);
+        UPDATE viewer_reviewer_verdicts s SET ratings = s.ratings - 1
+        FROM unnest(us) w CROSS JOIN unnest(us, vs) r(u, v)
+        WHERE s.viewer_id = w AND s.project_id = p AND s.user_id = r.u AND s.verdict = r.v;
+        UPDATE viewer_reviewer_pairs s SET both_rated = s.both_rated - 1, agreed = s.agreed - (r1.v = r2.v)::int
+        FROM unnest(us) w CROSS JOIN unnest(us, vs) r1(u, v) JOIN unnest(us, vs) r2(u, v) ON r1.u < r2.u
+        WHERE s.viewer_id = w AND s.project_id = p AND s.user_a = r1.u AND s.user_b = r2.u;
+        DELETE FROM viewer_disagreements WHERE viewer_id = ANY(us) AND candidate_id = cid;
+    END IF;
+END
+$$;
+
+-- A reviewer starting (1) or ceasing (-1) to rate a candidate gains or
+-- loses the tags that others' ratings of it carry. Their own tags count
+-- through the tag trigger alone (which includes a tag's author), whichever
+-- of a rating and its cascaded tags goes first.
+CREATE FUNCTION viewer_tags_apply(viewer bigint, cid bigint, sign integer) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    -- From the tag rows, not the tallies: a cascade deletes the reviewer's
+    -- own rows before the tag trigger has counted them out.
+    IF sign > 0 THEN
+        INSERT INTO viewer_tag_counts AS s (viewer_id, tag_id, ratings, candidates)
+        SELECT viewer, rt.tag_id, count(*), 1 FROM rating_tags rt
+        WHERE rt.candidate_id = cid AND rt.user_id <> viewer GROUP BY rt.tag_id
+        ON CONFLICT (viewer_id, tag_id)
+        DO UPDATE SET ratings = s.ratings + EXCLUDED.ratings, candidates = s.candidates + 1;
+    ELSE
+        UPDATE viewer_tag_counts s SET ratings = s.ratings - o.n, candidates = s.candidates - 1
+        FROM (SELECT rt.tag_id, count(*) AS n FROM rating_tags rt
+              WHERE rt.candidate_id = cid AND rt.user_id <> viewer GROUP BY rt.tag_id) o
+        WHERE s.viewer_id = viewer AND s.tag_id = o.tag_id;
+    END IF;
+END
+$$;
+
+-- The viewers' share of one rating in (1) or out (-1): see
+-- rating_summary_apply, which calls this after its own work, with the
+-- candidate's other current ratings as they stand.
+CREATE FUNCTION viewer_rating_apply(cid bigint, p bigint, uid bigint, v verdict, sign integer) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    bu bigint[];
+    bv verdict[];
+BEGIN
+    SELECT coalesce(array_agg(user_id ORDER BY user_id), '{}'), coalesce(array_agg(verdict ORDER BY user_id), '{}')
+    INTO bu, bv FROM ratings WHERE candidate_id = cid AND user_id <> uid;
+    IF sign > 0 THEN
+        PERFORM viewer_summary_apply(cid, p, bu, bv, -1);
+        PERFORM viewer_summary_apply(cid, p, bu || uid, bv || v, 1);
+        PERFORM viewer_tags_apply(uid, cid, 1);
+    ELSE
+        PERFORM viewer_summary_apply(cid, p, bu || uid, bv || v, -1);
+        PERFORM viewer_summary_apply(cid, p, bu, bv, 1);
+        PERFORM viewer_tags_apply(uid, cid, -1);
+    END IF;
+END
+$$;
+
+-- rating_summary_apply as before, then the viewers' share.
+CREATE OR REPLACE FUNCTION rating_summary_apply(cid bigint, uid bigint, v verdict, sign integer) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    p bigint;
+    a integer := 0;
+    b integer := 0;
+    c integer := 0;
+    o record;
+BEGIN
+    SELECT c.project_id INTO p FROM candidates c JOIN projects pr ON pr.id = c.project_id WHERE c.id = cid;
+    -- A candidate or project on its way out: its summaries go with it.
+    IF p IS NULL THEN
+        RETURN;
+    END IF;
+    PERFORM rating_summaries_lock();
+    SELECT n_real, n_not_real, n_unsure INTO a, b, c
+    FROM candidate_tallies WHERE candidate_id = cid FOR UPDATE;
+    IF NOT FOUND THEN
+        a := 0;
+        b := 0;
+        c := 0;
+    END IF;
+    PERFORM rating_shape_add(p, a, b, c, -1);
+    a := a + CASE WHEN v = 'real' THEN sign ELSE 0 END;
+    b := b + CASE WHEN v = 'not_real' THEN sign ELSE 0 END;
+    c := c + CASE WHEN v = 'unsure' THEN sign ELSE 0 END;
+    PERFORM rating_shape_add(p, a, b, c, 1);
+    IF a + b + c = 0 THEN
+        DELETE FROM candidate_tallies WHERE candidate_id = cid;
+    ELSE
+        INSERT INTO candidate_tallies (candidate_id, project_id, n_real, n_not_real, n_unsure)
+        VALUES (cid, p, a, b, c)
+        ON CONFLICT (candidate_id) DO UPDATE
+        SET n_real = EXCLUDED.n_real, n_not_real = EXCLUDED.n_not_real, n_unsure = EXCLUDED.n_unsure;
+    END IF;
+    INSERT INTO project_reviewer_verdicts AS r (project_id, user_id, verdict, ratings)
+    VALUES (p, uid, v, sign)
+    ON CONFLICT (project_id, user_id, verdict) DO UPDATE SET ratings = r.ratings + EXCLUDED.ratings;
+    FOR o IN SELECT user_id, verdict FROM ratings WHERE candidate_id = cid AND user_id <> uid LOOP
+        INSERT INTO project_reviewer_pairs AS x (project_id, user_a, user_b, both_rated, agreed)
+        VALUES (p, least(uid, o.user_id), greatest(uid, o.user_id), sign,
+                CASE WHEN o.verdict = v THEN sign ELSE 0 END)
+        ON CONFLICT (project_id, user_a, user_b) DO UPDATE
+        SET both_rated = x.both_rated + EXCLUDED.both_rated, agreed = x.agreed + EXCLUDED.agreed;
+    END LOOP;
+    PERFORM viewer_rating_apply(cid, p, uid, v, sign);
+END
+$$;
+
+-- The tag trigger as before, then the viewers' share: everyone who rates
+-- the candidate, and the tag's author.
+CREATE OR REPLACE FUNCTION rating_tags_summary_trigger() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    n integer;
+BEGIN
+    PERFORM rating_summaries_lock();
+    IF TG_OP IN ('DELETE', 'UPDATE') THEN
+        UPDATE candidate_tag_tallies SET ratings = ratings - 1
+        WHERE candidate_id = OLD.candidate_id AND tag_id = OLD.tag_id
+        RETURNING ratings INTO n;
+        IF n = 0 THEN
+            DELETE FROM candidate_tag_tallies WHERE candidate_id = OLD.candidate_id AND tag_id = OLD.tag_id;
+        END IF;
+        UPDATE tag_rating_counts
+        SET ratings = ratings - 1, candidates = candidates - CASE WHEN n = 0 THEN 1 ELSE 0 END
+        WHERE tag_id = OLD.tag_id;
+        UPDATE viewer_tag_counts s
+        SET ratings = s.ratings - 1, candidates = s.candidates - CASE WHEN n = 0 THEN 1 ELSE 0 END
+        WHERE s.tag_id = OLD.tag_id
+          AND s.viewer_id IN (SELECT r.user_id FROM ratings r WHERE r.candidate_id = OLD.candidate_id
+                              UNION SELECT OLD.user_id);
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        INSERT INTO candidate_tag_tallies AS t (candidate_id, tag_id, ratings)
+        VALUES (NEW.candidate_id, NEW.tag_id, 1)
+        ON CONFLICT (candidate_id, tag_id) DO UPDATE SET ratings = t.ratings + 1
+        RETURNING ratings INTO n;
+        INSERT INTO tag_rating_counts AS t (tag_id, ratings, candidates)
+        VALUES (NEW.tag_id, 1, CASE WHEN n = 1 THEN 1 ELSE 0 END)
+        ON CONFLICT (tag_id) DO UPDATE
+        SET ratings = t.ratings + 1, candidates = t.candidates + EXCLUDED.candidates;
+        INSERT INTO viewer_tag_counts AS s (viewer_id, tag_id, ratings, candidates)
+        SELECT w, NEW.tag_id, 1, CASE WHEN n = 1 THEN 1 ELSE 0 END
+        FROM (SELECT r.user_id FROM ratings r WHERE r.candidate_id = NEW.candidate_id
+              UNION SELECT NEW.user_id) x(w)
+        ON CONFLICT (viewer_id, tag_id)
+        DO UPDATE SET ratings = s.ratings + 1, candidates = s.candidates + EXCLUDED.candidates;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- Every viewer summary made again from the rows (after the project
+-- summaries, which it reads).
+CREATE FUNCTION refresh_viewer_summaries() RETURNS void
+LANGUAGE sql AS $$
+    TRUNCATE viewer_rating_shapes, viewer_reviewer_verdicts, viewer_reviewer_pairs,
+             viewer_tag_counts, viewer_disagreements;
+    INSERT INTO viewer_rating_shapes (viewer_id, project_id, n_real, n_not_real, n_unsure, candidates)
+    SELECT m.user_id, t.project_id, t.n_real, t.n_not_real, t.n_unsure, count(*)
+    FROM ratings m JOIN candidate_tallies t ON t.candidate_id = m.candidate_id
+    GROUP BY 1, 2, 3, 4, 5;
+    INSERT INTO viewer_reviewer_verdicts (viewer_id, project_id, user_id, verdict, ratings)
+    SELECT m.user_id, c.project_id, r.user_id, r.verdict, count(*)
+    FROM ratings m JOIN ratings r ON r.candidate_id = m.candidate_id JOIN candidates c ON c.id = m.candidate_id
+    GROUP BY 1, 2, 3, 4;
+    INSERT INTO viewer_reviewer_pairs (viewer_id, project_id, user_a, user_b, both_rated, agreed)
+    SELECT m.user_id, c.project_id, a.user_id, b.user_id, count(*), count(*) FILTER (WHERE a.verdict = b.verdict)
+    FROM ratings m JOIN ratings a ON a.candidate_id = m.candidate_id
+    JOIN ratings b ON b.candidate_id = m.candidate_id AND b.user_id > a.user_id
+    JOIN candidates c ON c.id = m.candidate_id
+    GROUP BY 1, 2, 3, 4;
+    INSERT INTO viewer_tag_counts (viewer_id, tag_id, ratings, candidates)
+    SELECT m.user_id, t.tag_id, sum(t.ratings), count(*)
+    FROM ratings m JOIN candidate_tag_tallies t ON t.candidate_id = m.candidate_id
+    GROUP BY 1, 2;
+    INSERT INTO viewer_disagreements (viewer_id, project_id, candidate_id, name)
+    SELECT m.user_id, t.project_id, t.candidate_id, c.name
+    FROM ratings m JOIN candidate_tallies t ON t.candidate_id = m.candidate_id
+    JOIN candidates c ON c.id = t.candidate_id
+    WHERE (t.n_real > 0)::int + (t.n_not_real > 0)::int + (t.n_unsure > 0)::int > 1;
+$$;
+
+-- The bulk refresh of the project summaries does the viewers' too.
+CREATE OR REPLACE FUNCTION refresh_rating_summaries() RETURNS void
+LANGUAGE sql AS $$
+    TRUNCATE candidate_tallies, project_rating_shapes, project_reviewer_verdicts,
+             project_reviewer_pairs, candidate_tag_tallies, tag_rating_counts;
+    INSERT INTO candidate_tallies (candidate_id, project_id, n_real, n_not_real, n_unsure)
+    SELECT r.candidate_id, c.project_id, count(*) FILTER (WHERE r.verdict = 'real'),
+           count(*) FILTER (WHERE r.verdict = 'not_real'), count(*) FILTER (WHERE r.verdict = 'unsure')
+    FROM ratings r JOIN candidates c ON c.id = r.candidate_id
+    GROUP BY r.candidate_id, c.project_id;
+    INSERT INTO project_rating_shapes (project_id, n_real, n_not_real, n_unsure, candidates)
+    SELECT project_id, n_real, n_not_real, n_unsure, count(*) FROM candidate_tallies
+    GROUP BY project_id, n_real, n_not_real, n_unsure;
+    INSERT INTO project_reviewer_verdicts (project_id, user_id, verdict, ratings)
+    SELECT c.project_id, r.user_id, r.verdict, count(*)
+    FROM ratings r JOIN candidates c ON c.id = r.candidate_id
+    GROUP BY c.project_id, r.user_id, r.verdict;
+    INSERT INTO project_reviewer_pairs (project_id, user_a, user_b, both_rated, agreed)
+    SELECT c.project_id, a.user_id, b.user_id, count(*), count(*) FILTER (WHERE a.verdict = b.verdict)
+    FROM ratings a JOIN ratings b ON b.candidate_id = a.candidate_id AND b.user_id > a.user_id
+    JOIN candidates c ON c.id = a.candidate_id
+    GROUP BY c.project_id, a.user_id, b.user_id;
+    INSERT INTO candidate_tag_tallies (candidate_id, tag_id, ratings)
+    SELECT candidate_id, tag_id, count(*) FROM rating_tags GROUP BY candidate_id, tag_id;
+    INSERT INTO tag_rating_counts (tag_id, ratings, candidates)
+    SELECT tag_id, sum(ratings), count(*) FROM candidate_tag_tallies GROUP BY tag_id;
+    SELECT refresh_viewer_summaries();
+$$;
+
+SELECT refresh_viewer_summaries();
