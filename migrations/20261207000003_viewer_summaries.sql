@@ -70,10 +70,10 @@ CREATE INDEX viewer_disagreements_project_idx ON viewer_disagreements (viewer_id
 CREATE INDEX viewer_disagreements_name_idx ON viewer_disagreements (viewer_id, name, candidate_id);
 
 -- What one candidate's current ratings (`us` beside `vs`) contribute, in
--- (sign 1) or out (sign -1) of the summary of each of those reviewers. Out
--- only updates rows that are there, so a cascade that already removed them
--- finds nothing to do.
-CREATE FUNCTION viewer_summary_apply(cid bigint, p bigint, us bigint[], vs verdict[], sign integer)
+-- (sign 1) or out (sign -1) of the summary of each of `viewers`.
+-- (A project on its way out never gets here: see rating_summary_apply.)
+CREATE FUNCTION viewer_summary_apply(cid bigint, p bigint, viewers bigint[], us bigint[], vs verdict[],
+                                     sign integer)
 RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -81,41 +81,35 @@ DECLARE
     b integer;
     c integer;
 BEGIN
-    IF us IS NULL OR cardinality(us) = 0 THEN
+    IF cardinality(viewers) = 0 OR cardinality(us) = 0 THEN
         RETURN;
     END IF;
     SELECT count(*) FILTER (WHERE x = 'real'), count(*) FILTER (WHERE x = 'not_real'),
            count(*) FILTER (WHERE x = 'unsure')
     INTO a, b, c FROM unnest(vs) x;
-    IF sign > 0 THEN
-        INSERT INTO viewer_rating_shapes AS s (viewer_id, project_id, n_real, n_not_real, n_unsure, candidates)
-        SELECT w, p, a, b, c, 1 FROM unnest(us) w
-        ON CONFLICT (viewer_id, project_id, n_real, n_not_real, n_unsure)
-        DO UPDATE SET candidates = s.candidates + 1;
-        INSERT INTO viewer_reviewer_verdicts AS s (viewer_id, project_id, user_id, verdict, ratings)
-        SELECT w, p, r.u, r.v, 1 FROM unnest(us) w CROSS JOIN unnest(us, vs) r(u, v)
-        ON CONFLICT (viewer_id, project_id, user_id, verdict) DO UPDATE SET ratings = s.ratings + 1;
-        INSERT INTO viewer_reviewer_pairs AS s (viewer_id, project_id, user_a, user_b, both_rated, agreed)
-        SELECT w, p, r1.u, r2.u, 1, (r1.v = r2.v)::int
-        FROM unnest(us) w CROSS JOIN unnest(us, vs) r1(u, v) JOIN unnest(us, vs) r2(u, v) ON r1.u < r2.u
-        ON CONFLICT (viewer_id, project_id, user_a, user_b)
-        DO UPDATE SET both_rated = s.both_rated + 1, agreed = s.agreed + EXCLUDED.agreed;
-        IF (a > 0)::int + (b > 0)::int + (c > 0)::int > 1 THEN
+    -- Upserts in both directions: each row is found through its primary key
+    -- (an UPDATE joined to the arrays was planned as a scan of the table).
+    INSERT INTO viewer_rating_shapes AS s (viewer_id, project_id, n_real, n_not_real, n_unsure, candidates)
+    SELECT w, p, a, b, c, sign FROM unnest(viewers) w
+    ON CONFLICT (viewer_id, project_id, n_real, n_not_real, n_unsure)
+    DO UPDATE SET candidates = s.candidates + EXCLUDED.candidates;
+    INSERT INTO viewer_reviewer_verdicts AS s (viewer_id, project_id, user_id, verdict, ratings)
+    SELECT w, p, r.u, r.v, sign FROM unnest(viewers) w CROSS JOIN unnest(us, vs) r(u, v)
+    ON CONFLICT (viewer_id, project_id, user_id, verdict)
+    DO UPDATE SET ratings = s.ratings + EXCLUDED.ratings;
+    INSERT INTO viewer_reviewer_pairs AS s (viewer_id, project_id, user_a, user_b, both_rated, agreed)
+    SELECT w, p, r1.u, r2.u, sign, sign * (r1.v = r2.v)::int
+    FROM unnest(viewers) w CROSS JOIN unnest(us, vs) r1(u, v) JOIN unnest(us, vs) r2(u, v) ON r1.u < r2.u
+    ON CONFLICT (viewer_id, project_id, user_a, user_b)
+    DO UPDATE SET both_rated = s.both_rated + EXCLUDED.both_rated, agreed = s.agreed + EXCLUDED.agreed;
+    IF (a > 0)::int + (b > 0)::int + (c > 0)::int > 1 THEN
+        IF sign > 0 THEN
             INSERT INTO viewer_disagreements (viewer_id, project_id, candidate_id, name)
-            SELECT w, p, cid, (SELECT name FROM candidates WHERE id = cid) FROM unnest(us) w
+            SELECT w, p, cid, (SELECT name FROM candidates WHERE id = cid) FROM unnest(viewers) w
             ON CONFLICT DO NOTHING;
+        ELSE
+            DELETE FROM viewer_disagreements WHERE viewer_id = ANY(viewers) AND candidate_id = cid;
         END IF;
-    ELSE
-        UPDATE viewer_rating_shapes s SET candidates = s.candidates - 1
-        WHERE s.viewer_id = ANY(us) AND s.project_id = p
-          AND (s.n_real, s.n_not_real, s.n_unsure) = (a, b, c);
-        UPDATE viewer_reviewer_verdicts s SET ratings = s.ratings - 1
-        FROM unnest(us) w CROSS JOIN unnest(us, vs) r(u, v)
-        WHERE s.viewer_id = w AND s.project_id = p AND s.user_id = r.u AND s.verdict = r.v;
-        UPDATE viewer_reviewer_pairs s SET both_rated = s.both_rated - 1, agreed = s.agreed - (r1.v = r2.v)::int
-        FROM unnest(us) w CROSS JOIN unnest(us, vs) r1(u, v) JOIN unnest(us, vs) r2(u, v) ON r1.u < r2.u
-        WHERE s.viewer_id = w AND s.project_id = p AND s.user_a = r1.u AND s.user_b = r2.u;
-        DELETE FROM viewer_disagreements WHERE viewer_id = ANY(us) AND candidate_id = cid;
     END IF;
 END
 $$;
@@ -129,24 +123,80 @@ LANGUAGE plpgsql AS $$
 BEGIN
     -- From the tag rows, not the tallies: a cascade deletes the reviewer's
     -- own rows before the tag trigger has counted them out.
-    IF sign > 0 THEN
-        INSERT INTO viewer_tag_counts AS s (viewer_id, tag_id, ratings, candidates)
-        SELECT viewer, rt.tag_id, count(*), 1 FROM rating_tags rt
-        WHERE rt.candidate_id = cid AND rt.user_id <> viewer GROUP BY rt.tag_id
-        ON CONFLICT (viewer_id, tag_id)
-        DO UPDATE SET ratings = s.ratings + EXCLUDED.ratings, candidates = s.candidates + 1;
-    ELSE
-        UPDATE viewer_tag_counts s SET ratings = s.ratings - o.n, candidates = s.candidates - 1
-        FROM (SELECT rt.tag_id, count(*) AS n FROM rating_tags rt
-              WHERE rt.candidate_id = cid AND rt.user_id <> viewer GROUP BY rt.tag_id) o
-        WHERE s.viewer_id = viewer AND s.tag_id = o.tag_id;
+    INSERT INTO viewer_tag_counts AS s (viewer_id, tag_id, ratings, candidates)
+    SELECT viewer, rt.tag_id, sign * count(*), sign FROM rating_tags rt
+    WHERE rt.candidate_id = cid AND rt.user_id <> viewer GROUP BY rt.tag_id
+    ON CONFLICT (viewer_id, tag_id)
+    DO UPDATE SET ratings = s.ratings + EXCLUDED.ratings, candidates = s.candidates + EXCLUDED.candidates;
+END
+$$;
+
+-- What changes for the reviewers `bu` (beside their verdicts `bv`) who
+-- rate a candidate before and after the rating (uid, v) comes in (sign 1)
+-- or goes (sign -1): the candidate's shape, that rating, its pairs with
+-- theirs, and whether the candidate's reviewers disagree. (Taking the whole
+-- old contribution away and adding the new one wrote three times the rows,
+-- and every rating waits for these under the summaries' lock.)
+CREATE FUNCTION viewer_others_apply(cid bigint, p bigint, bu bigint[], bv verdict[], uid bigint, v verdict,
+                                    sign integer)
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    a integer;
+    b integer;
+    c integer;
+    da integer := CASE WHEN v = 'real' THEN 1 ELSE 0 END;
+    db integer := CASE WHEN v = 'not_real' THEN 1 ELSE 0 END;
+    dc integer := CASE WHEN v = 'unsure' THEN 1 ELSE 0 END;
+    old_disagree boolean;
+    new_disagree boolean;
+BEGIN
+    IF cardinality(bu) = 0 THEN
+        RETURN;
+    END IF;
+    -- The others' counts; with the rating they are one more in its verdict.
+    SELECT count(*) FILTER (WHERE x = 'real'), count(*) FILTER (WHERE x = 'not_real'),
+           count(*) FILTER (WHERE x = 'unsure')
+    INTO a, b, c FROM unnest(bv) x;
+    INSERT INTO viewer_rating_shapes AS s (viewer_id, project_id, n_real, n_not_real, n_unsure, candidates)
+    SELECT w, p, k.ka, k.kb, k.kc, k.kd
+    FROM unnest(bu) w
+    CROSS JOIN (VALUES (a, b, c, -sign), (a + da, b + db, c + dc, sign)) k(ka, kb, kc, kd)
+    ORDER BY 1, 2, 3, 4, 5
+    ON CONFLICT (viewer_id, project_id, n_real, n_not_real, n_unsure)
+    DO UPDATE SET candidates = s.candidates + EXCLUDED.candidates;
+    INSERT INTO viewer_reviewer_verdicts AS s (viewer_id, project_id, user_id, verdict, ratings)
+    SELECT w, p, uid, v, sign FROM unnest(bu) w
+    ON CONFLICT (viewer_id, project_id, user_id, verdict)
+    DO UPDATE SET ratings = s.ratings + EXCLUDED.ratings;
+    INSERT INTO viewer_reviewer_pairs AS s (viewer_id, project_id, user_a, user_b, both_rated, agreed)
+    SELECT w, p, least(uid, o.ou), greatest(uid, o.ou), sign, sign * (o.ov = v)::int
+    FROM unnest(bu) w CROSS JOIN unnest(bu, bv) o(ou, ov)
+    ON CONFLICT (viewer_id, project_id, user_a, user_b)
+    DO UPDATE SET both_rated = s.both_rated + EXCLUDED.both_rated, agreed = s.agreed + EXCLUDED.agreed;
+    -- Disagreement with and without the rating.
+    old_disagree := (a > 0)::int + (b > 0)::int + (c > 0)::int > 1;
+    new_disagree := (a + da > 0)::int + (b + db > 0)::int + (c + dc > 0)::int > 1;
+    IF sign < 0 THEN
+        -- Before: with the rating; after: without it.
+        old_disagree := new_disagree;
+        new_disagree := (a > 0)::int + (b > 0)::int + (c > 0)::int > 1;
+    END IF;
+    IF new_disagree AND NOT old_disagree THEN
+        INSERT INTO viewer_disagreements (viewer_id, project_id, candidate_id, name)
+        SELECT w, p, cid, (SELECT name FROM candidates WHERE id = cid) FROM unnest(bu) w
+        ON CONFLICT DO NOTHING;
+    ELSIF old_disagree AND NOT new_disagree THEN
+        DELETE FROM viewer_disagreements WHERE viewer_id = ANY(bu) AND candidate_id = cid;
     END IF;
 END
 $$;
 
 -- The viewers' share of one rating in (1) or out (-1): see
 -- rating_summary_apply, which calls this after its own work, with the
--- candidate's other current ratings as they stand.
+-- candidate's other current ratings as they stand. The rating's author
+-- gains (or loses) the candidate's whole contribution; its other
+-- reviewers, the difference the rating makes.
 CREATE FUNCTION viewer_rating_apply(cid bigint, p bigint, uid bigint, v verdict, sign integer) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -155,15 +205,9 @@ DECLARE
 BEGIN
     SELECT coalesce(array_agg(user_id ORDER BY user_id), '{}'), coalesce(array_agg(verdict ORDER BY user_id), '{}')
     INTO bu, bv FROM ratings WHERE candidate_id = cid AND user_id <> uid;
-    IF sign > 0 THEN
-        PERFORM viewer_summary_apply(cid, p, bu, bv, -1);
-        PERFORM viewer_summary_apply(cid, p, bu || uid, bv || v, 1);
-        PERFORM viewer_tags_apply(uid, cid, 1);
-    ELSE
-        PERFORM viewer_summary_apply(cid, p, bu || uid, bv || v, -1);
-        PERFORM viewer_summary_apply(cid, p, bu, bv, 1);
-        PERFORM viewer_tags_apply(uid, cid, -1);
-    END IF;
+    PERFORM viewer_others_apply(cid, p, bu, bv, uid, v, sign);
+    PERFORM viewer_summary_apply(cid, p, ARRAY[uid], bu || uid, bv || v, sign);
+    PERFORM viewer_tags_apply(uid, cid, sign);
 END
 $$;
 
@@ -322,3 +366,5 @@ LANGUAGE sql AS $$
 $$;
 
 SELECT refresh_viewer_summaries();
+ANALYZE viewer_rating_shapes, viewer_reviewer_verdicts, viewer_reviewer_pairs, viewer_tag_counts,
+        viewer_disagreements;
