@@ -1419,7 +1419,10 @@ pub async fn precomputed_disagreements(
           FROM d JOIN candidates c ON c.id = d.id JOIN projects p ON p.id = c.project_id
           ORDER BY d.name, d.id",
     );
-    q.build_query_as().persistent(false).fetch_all(db).await
+    // A viewer's list has one plan whatever the values (its index), so it
+    // is prepared; the walk of every name is planned with its values.
+    let prepared = matches!(whose, Whose::Viewer(_));
+    q.build_query_as().persistent(prepared).fetch_all(db).await
 }
 
 // ---------------------------------------------------------------------------
