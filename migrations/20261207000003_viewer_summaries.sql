@@ -211,74 +211,38 @@ BEGIN
 END
 $$;
 
--- rating_summary_apply as before, then the viewers' share.
-CREATE OR REPLACE FUNCTION rating_summary_apply(cid bigint, uid bigint, v verdict, sign integer) RETURNS void
+-- The project summaries' function keeps its body under a new name;
+-- rating_summary_apply (which the ratings trigger calls by name) now does
+-- that, then the viewers' share, under the lock it took.
+ALTER FUNCTION rating_summary_apply(bigint, bigint, verdict, integer)
+    RENAME TO project_rating_summary_apply;
+
+CREATE FUNCTION rating_summary_apply(cid bigint, uid bigint, v verdict, sign integer) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     p bigint;
-    a integer := 0;
-    b integer := 0;
-    c integer := 0;
-    o record;
 BEGIN
+    PERFORM project_rating_summary_apply(cid, uid, v, sign);
     SELECT c.project_id INTO p FROM candidates c JOIN projects pr ON pr.id = c.project_id WHERE c.id = cid;
     -- A candidate or project on its way out: its summaries go with it.
-    IF p IS NULL THEN
-        RETURN;
+    IF p IS NOT NULL THEN
+        PERFORM viewer_rating_apply(cid, p, uid, v, sign);
     END IF;
-    PERFORM rating_summaries_lock();
-    SELECT n_real, n_not_real, n_unsure INTO a, b, c
-    FROM candidate_tallies WHERE candidate_id = cid FOR UPDATE;
-    IF NOT FOUND THEN
-        a := 0;
-        b := 0;
-        c := 0;
-    END IF;
-    PERFORM rating_shape_add(p, a, b, c, -1);
-    a := a + CASE WHEN v = 'real' THEN sign ELSE 0 END;
-    b := b + CASE WHEN v = 'not_real' THEN sign ELSE 0 END;
-    c := c + CASE WHEN v = 'unsure' THEN sign ELSE 0 END;
-    PERFORM rating_shape_add(p, a, b, c, 1);
-    IF a + b + c = 0 THEN
-        DELETE FROM candidate_tallies WHERE candidate_id = cid;
-    ELSE
-        INSERT INTO candidate_tallies (candidate_id, project_id, n_real, n_not_real, n_unsure)
-        VALUES (cid, p, a, b, c)
-        ON CONFLICT (candidate_id) DO UPDATE
-        SET n_real = EXCLUDED.n_real, n_not_real = EXCLUDED.n_not_real, n_unsure = EXCLUDED.n_unsure;
-    END IF;
-    INSERT INTO project_reviewer_verdicts AS r (project_id, user_id, verdict, ratings)
-    VALUES (p, uid, v, sign)
-    ON CONFLICT (project_id, user_id, verdict) DO UPDATE SET ratings = r.ratings + EXCLUDED.ratings;
-    FOR o IN SELECT user_id, verdict FROM ratings WHERE candidate_id = cid AND user_id <> uid LOOP
-        INSERT INTO project_reviewer_pairs AS x (project_id, user_a, user_b, both_rated, agreed)
-        VALUES (p, least(uid, o.user_id), greatest(uid, o.user_id), sign,
-                CASE WHEN o.verdict = v THEN sign ELSE 0 END)
-        ON CONFLICT (project_id, user_a, user_b) DO UPDATE
-        SET both_rated = x.both_rated + EXCLUDED.both_rated, agreed = x.agreed + EXCLUDED.agreed;
-    END LOOP;
-    PERFORM viewer_rating_apply(cid, p, uid, v, sign);
 END
 $$;
 
--- The tag trigger as before, then the viewers' share: everyone who rates
--- the candidate, and the tag's author.
-CREATE OR REPLACE FUNCTION rating_tags_summary_trigger() RETURNS trigger
+-- The viewers' share of a tag row's change: everyone who rates the
+-- candidate, and the tag's author. Fires after rating_tags_summary (by
+-- name), so the candidate's tally of the tag is already counted.
+CREATE FUNCTION rating_tags_viewer_trigger() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     n integer;
 BEGIN
     PERFORM rating_summaries_lock();
     IF TG_OP IN ('DELETE', 'UPDATE') THEN
-        UPDATE candidate_tag_tallies SET ratings = ratings - 1
-        WHERE candidate_id = OLD.candidate_id AND tag_id = OLD.tag_id
-        RETURNING ratings INTO n;
-        IF n = 0 THEN
-            DELETE FROM candidate_tag_tallies WHERE candidate_id = OLD.candidate_id AND tag_id = OLD.tag_id;
-        END IF;
-        UPDATE tag_rating_counts
-        SET ratings = ratings - 1, candidates = candidates - CASE WHEN n = 0 THEN 1 ELSE 0 END
-        WHERE tag_id = OLD.tag_id;
+        SELECT coalesce((SELECT ratings FROM candidate_tag_tallies
+                         WHERE candidate_id = OLD.candidate_id AND tag_id = OLD.tag_id), 0) INTO n;
         UPDATE viewer_tag_counts s
         SET ratings = s.ratings - 1, candidates = s.candidates - CASE WHEN n = 0 THEN 1 ELSE 0 END
         WHERE s.tag_id = OLD.tag_id
@@ -286,14 +250,8 @@ BEGIN
                               UNION SELECT OLD.user_id);
     END IF;
     IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        INSERT INTO candidate_tag_tallies AS t (candidate_id, tag_id, ratings)
-        VALUES (NEW.candidate_id, NEW.tag_id, 1)
-        ON CONFLICT (candidate_id, tag_id) DO UPDATE SET ratings = t.ratings + 1
-        RETURNING ratings INTO n;
-        INSERT INTO tag_rating_counts AS t (tag_id, ratings, candidates)
-        VALUES (NEW.tag_id, 1, CASE WHEN n = 1 THEN 1 ELSE 0 END)
-        ON CONFLICT (tag_id) DO UPDATE
-        SET ratings = t.ratings + 1, candidates = t.candidates + EXCLUDED.candidates;
+        SELECT coalesce((SELECT ratings FROM candidate_tag_tallies
+                         WHERE candidate_id = NEW.candidate_id AND tag_id = NEW.tag_id), 0) INTO n;
         INSERT INTO viewer_tag_counts AS s (viewer_id, tag_id, ratings, candidates)
         SELECT w, NEW.tag_id, 1, CASE WHEN n = 1 THEN 1 ELSE 0 END
         FROM (SELECT r.user_id FROM ratings r WHERE r.candidate_id = NEW.candidate_id
@@ -304,6 +262,9 @@ BEGIN
     RETURN NULL;
 END
 $$;
+
+CREATE TRIGGER rating_tags_viewer_summary AFTER INSERT OR DELETE OR UPDATE ON rating_tags
+    FOR EACH ROW EXECUTE FUNCTION rating_tags_viewer_trigger();
 
 -- Every viewer summary made again from the rows (after the project
 -- summaries, which it reads).
@@ -336,32 +297,13 @@ LANGUAGE sql AS $$
     WHERE (t.n_real > 0)::int + (t.n_not_real > 0)::int + (t.n_unsure > 0)::int > 1;
 $$;
 
--- The bulk refresh of the project summaries does the viewers' too.
-CREATE OR REPLACE FUNCTION refresh_rating_summaries() RETURNS void
+-- The bulk refresh of the project summaries does the viewers' too (it is
+-- called by that name after a bulk load).
+ALTER FUNCTION refresh_rating_summaries() RENAME TO refresh_project_rating_summaries;
+
+CREATE FUNCTION refresh_rating_summaries() RETURNS void
 LANGUAGE sql AS $$
-    TRUNCATE candidate_tallies, project_rating_shapes, project_reviewer_verdicts,
-             project_reviewer_pairs, candidate_tag_tallies, tag_rating_counts;
-    INSERT INTO candidate_tallies (candidate_id, project_id, n_real, n_not_real, n_unsure)
-    SELECT r.candidate_id, c.project_id, count(*) FILTER (WHERE r.verdict = 'real'),
-           count(*) FILTER (WHERE r.verdict = 'not_real'), count(*) FILTER (WHERE r.verdict = 'unsure')
-    FROM ratings r JOIN candidates c ON c.id = r.candidate_id
-    GROUP BY r.candidate_id, c.project_id;
-    INSERT INTO project_rating_shapes (project_id, n_real, n_not_real, n_unsure, candidates)
-    SELECT project_id, n_real, n_not_real, n_unsure, count(*) FROM candidate_tallies
-    GROUP BY project_id, n_real, n_not_real, n_unsure;
-    INSERT INTO project_reviewer_verdicts (project_id, user_id, verdict, ratings)
-    SELECT c.project_id, r.user_id, r.verdict, count(*)
-    FROM ratings r JOIN candidates c ON c.id = r.candidate_id
-    GROUP BY c.project_id, r.user_id, r.verdict;
-    INSERT INTO project_reviewer_pairs (project_id, user_a, user_b, both_rated, agreed)
-    SELECT c.project_id, a.user_id, b.user_id, count(*), count(*) FILTER (WHERE a.verdict = b.verdict)
-    FROM ratings a JOIN ratings b ON b.candidate_id = a.candidate_id AND b.user_id > a.user_id
-    JOIN candidates c ON c.id = a.candidate_id
-    GROUP BY c.project_id, a.user_id, b.user_id;
-    INSERT INTO candidate_tag_tallies (candidate_id, tag_id, ratings)
-    SELECT candidate_id, tag_id, count(*) FROM rating_tags GROUP BY candidate_id, tag_id;
-    INSERT INTO tag_rating_counts (tag_id, ratings, candidates)
-    SELECT tag_id, sum(ratings), count(*) FROM candidate_tag_tallies GROUP BY tag_id;
+    SELECT refresh_project_rating_summaries();
     SELECT refresh_viewer_summaries();
 $$;
 

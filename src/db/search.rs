@@ -614,17 +614,15 @@ struct Start<'a> {
     key: Option<&'a [Bound]>,
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn fetch_segment(
     db: &mut PgConnection,
-    scope: &Scope,
-    v: &RatingVisibility,
+    w: &Walk<'_>,
     seg: &Segment,
     start: Start<'_>,
     ascending: bool,
     limit: i64,
-    metric_ids: &[i64],
 ) -> sqlx::Result<Vec<TableRow>> {
+    let (scope, v, metric_ids) = (w.scope, w.v, w.metric_ids);
     let cone = scope.cone.as_ref();
     let mut q = QueryBuilder::new(
         "SELECT c.id, c.name,
@@ -796,51 +794,50 @@ fn locate(segs: &[Segment], cursor: &[String]) -> Option<(usize, Vec<Bound>)> {
     Some((i, bind_values(&segs[i].parts, rest)?))
 }
 
-/// Walks the segments from `first` in one direction, collecting up to
-/// `want` rows.
-#[allow(clippy::too_many_arguments)]
-async fn walk(
-    db: &mut PgConnection,
-    scope: &Scope,
-    v: &RatingVisibility,
-    segs: &[Segment],
-    first: usize,
-    key: Option<Vec<Bound>>,
-    forward: bool,
+/// What every segment query of one page shares.
+struct Walk<'a> {
+    scope: &'a Scope,
+    v: &'a RatingVisibility,
+    segs: &'a [Segment],
     ascending: bool,
+    /// Rows to collect.
     want: i64,
-    metric_ids: &[i64],
-) -> sqlx::Result<Vec<TableRow>> {
-    let mut out = Vec::new();
-    let order: Vec<usize> = if forward {
-        (first..segs.len()).collect()
-    } else {
-        (0..=first).rev().collect()
-    };
-    let mut key = key;
-    for i in order {
-        let remaining = want - out.len() as i64;
-        if remaining <= 0 {
-            break;
-        }
-        let start = Start {
-            key: key.as_deref(),
+    metric_ids: &'a [i64],
+}
+
+impl Walk<'_> {
+    /// Walks the segments from `first` in one direction, collecting up to
+    /// `want` rows.
+    async fn run(
+        &self,
+        db: &mut PgConnection,
+        first: usize,
+        key: Option<Vec<Bound>>,
+        forward: bool,
+    ) -> sqlx::Result<Vec<TableRow>> {
+        let mut out = Vec::new();
+        let order: Vec<usize> = if forward {
+            (first..self.segs.len()).collect()
+        } else {
+            (0..=first).rev().collect()
         };
-        let mut rows = fetch_segment(
-            db,
-            scope,
-            v,
-            &segs[i],
-            start,
-            ascending == forward,
-            remaining,
-            metric_ids,
-        )
-        .await?;
-        out.append(&mut rows);
-        key = None;
+        let mut key = key;
+        for i in order {
+            let remaining = self.want - out.len() as i64;
+            if remaining <= 0 {
+                break;
+            }
+            let start = Start {
+                key: key.as_deref(),
+            };
+            let ascending = self.ascending == forward;
+            let mut rows =
+                fetch_segment(db, self, &self.segs[i], start, ascending, remaining).await?;
+            out.append(&mut rows);
+            key = None;
+        }
+        Ok(out)
     }
-    Ok(out)
 }
 
 /// What page of the table to fetch.
@@ -872,7 +869,14 @@ pub async fn page(
     let segs = segments(sort);
     let metric_ids: Vec<i64> = columns.iter().map(|m| m.id).collect();
     let per = i64::from(per);
-    let ascending = !descending;
+    let walk = Walk {
+        scope,
+        v,
+        segs: &segs,
+        ascending: !descending,
+        want: per + 1,
+        metric_ids: &metric_ids,
+    };
     let mut page = Page::default();
     let located = match cursor {
         Cursor::First => None,
@@ -886,19 +890,7 @@ pub async fn page(
     };
     match (cursor, located) {
         (Cursor::Before(_), Some((i, key))) => {
-            let mut rows = walk(
-                db,
-                scope,
-                v,
-                &segs,
-                i,
-                Some(key),
-                false,
-                ascending,
-                per + 1,
-                &metric_ids,
-            )
-            .await?;
+            let mut rows = walk.run(db, i, Some(key), false).await?;
             if rows.len() as i64 > per {
                 rows.truncate(per as usize);
                 rows.reverse();
@@ -907,19 +899,7 @@ pub async fn page(
                 page.rows = rows;
             } else {
                 // Back at the start: show a full first page.
-                let mut rows = walk(
-                    db,
-                    scope,
-                    v,
-                    &segs,
-                    0,
-                    None,
-                    true,
-                    ascending,
-                    per + 1,
-                    &metric_ids,
-                )
-                .await?;
+                let mut rows = walk.run(db, 0, None, true).await?;
                 if rows.len() as i64 > per {
                     rows.truncate(per as usize);
                     page.next = rows.last().map(|r| r.key.clone());
@@ -928,19 +908,7 @@ pub async fn page(
             }
         }
         (Cursor::After(_), Some((i, key))) => {
-            let mut rows = walk(
-                db,
-                scope,
-                v,
-                &segs,
-                i,
-                Some(key),
-                true,
-                ascending,
-                per + 1,
-                &metric_ids,
-            )
-            .await?;
+            let mut rows = walk.run(db, i, Some(key), true).await?;
             if rows.len() as i64 > per {
                 rows.truncate(per as usize);
                 page.next = rows.last().map(|r| r.key.clone());
@@ -949,19 +917,7 @@ pub async fn page(
             page.rows = rows;
         }
         _ => {
-            let mut rows = walk(
-                db,
-                scope,
-                v,
-                &segs,
-                0,
-                None,
-                true,
-                ascending,
-                per + 1,
-                &metric_ids,
-            )
-            .await?;
+            let mut rows = walk.run(db, 0, None, true).await?;
             if rows.len() as i64 > per {
                 rows.truncate(per as usize);
                 page.next = rows.last().map(|r| r.key.clone());
