@@ -78,7 +78,8 @@ impl Application {
     }
 }
 
-/// Expired sessions, old login failures and the temporary files of uploads
+/// Expired sessions, old login failures, the far end of reviewers' trails
+/// and the temporary files of uploads
 /// that a crash or kill cut short are of no use; clear them at start and
 /// hourly.
 async fn periodic_cleanup(pool: PgPool, media: crate::media::MediaStore) {
@@ -96,7 +97,10 @@ async fn periodic_cleanup(pool: PgPool, media: crate::media::MediaStore) {
         let sessions = crate::db::sessions::purge_expired(&pool).await;
         let failures =
             crate::db::login_failures::purge_older_than(&pool, Duration::from_secs(86_400)).await;
-        if let (Err(e), _) | (_, Err(e)) = (sessions.map(drop), failures.map(drop)) {
+        let trails = crate::db::trail::trim(&pool).await;
+        if let (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) =
+            (sessions.map(drop), failures.map(drop), trails.map(drop))
+        {
             tracing::warn!(error = %e, "periodic cleanup failed");
         }
     }

@@ -17,6 +17,7 @@ pub mod search;
 pub mod sessions;
 pub mod status;
 pub mod tags;
+pub mod trail;
 pub mod users;
 pub mod views;
 
@@ -37,14 +38,35 @@ pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 /// outage on `/healthz`) even while the database is down.
 pub fn lazy_pool(url: &str) -> anyhow::Result<PgPool> {
     let opts = PgConnectOptions::from_str(url).context("DATABASE_URL cannot be parsed")?;
-    Ok(PgPoolOptions::new()
-        .max_connections(16)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
-        // After a database restart every idle connection is dead; checking
-        // each before use costs a round trip but keeps one restart from
-        // failing a burst of requests that would have succeeded.
-        .test_before_acquire(true)
-        .connect_lazy_with(opts))
+    Ok(checked_when_idle(
+        PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(ACQUIRE_TIMEOUT),
+    )
+    .connect_lazy_with(opts))
+}
+
+/// A connection idle this long is checked before it is handed out.
+const CHECK_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// After a database restart every idle connection is dead, and handing one
+/// out fails its request. Checking every connection before use prevents
+/// that, but costs a round trip per acquire: under load, more than a
+/// page's own statements. A restart takes PostgreSQL longer than
+/// [`CHECK_AFTER_IDLE`], so a connection that was in use more recently than
+/// that is one the restart would already have broken in use (and sqlx
+/// closes it when it comes back); only the longer idle ones are checked.
+fn checked_when_idle(options: PgPoolOptions) -> PgPoolOptions {
+    options
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= CHECK_AFTER_IDLE {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
 }
 
 /// The connection budgets the server draws from. Each kind of work has its
@@ -100,10 +122,11 @@ impl Pools {
         // any parent pool (as tests have), whose connections it would then
         // share, and the health check could again be starved.
         let main_opts = main.options();
-        let base = PgPoolOptions::new()
-            .max_connections(main_opts.get_max_connections())
-            .acquire_timeout(main_opts.get_acquire_timeout())
-            .test_before_acquire(main_opts.get_test_before_acquire());
+        let base = checked_when_idle(
+            PgPoolOptions::new()
+                .max_connections(main_opts.get_max_connections())
+                .acquire_timeout(main_opts.get_acquire_timeout()),
+        );
         Self {
             web: base
                 .clone()
@@ -123,10 +146,9 @@ impl Pools {
                 .clone()
                 .max_connections(limits.export_connections)
                 .connect_lazy_with(export_opts),
-            // One connection, checked by the probe itself; bounded by it too.
+            // One connection; the probe bounds its own wait.
             health: base
                 .max_connections(1)
-                .test_before_acquire(false)
                 .connect_lazy_with(with("vetter health", Duration::from_secs(3))),
         }
     }

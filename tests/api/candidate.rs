@@ -583,8 +583,12 @@ async fn previous_walks_back_through_what_was_seen(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let ids = survey(&app).await;
     let (alice, _) = reviewer(&app, "alice").await;
-    for n in ["c01", "c02", "c03"] {
+    let (bob, _) = reviewer(&app, "bob").await;
+    // A reload is not a second step; another reviewer's views are not on
+    // alice's trail.
+    for n in ["c01", "c02", "c02", "c03"] {
         alice.get(&format!("/candidates/{}", ids[n])).await;
+        bob.get(&format!("/candidates/{}", ids["c04"])).await;
     }
     let back = |from: i64| {
         let c = alice.client.clone();
@@ -601,6 +605,69 @@ async fn previous_walks_back_through_what_was_seen(pool: PgPool) {
     let one = back(ids["c03"]).await;
     assert_eq!(one, ids["c02"]);
     assert_eq!(back(one).await, ids["c01"]);
+    // The first candidate has nowhere further back to go.
+    assert_eq!(back(ids["c01"]).await, ids["c01"]);
+    // Bob's trail holds only c04: nothing before it.
+    let page = bob
+        .get(&format!("/candidates/{}", ids["c04"]))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("/previous?from="), "bob has no previous");
+    let page = alice
+        .get(&format!("/candidates/{}", ids["c03"]))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("/previous?from={}", ids["c03"])),
+        "alice has one"
+    );
+
+    // A candidate removed since is stepped over.
+    alice.get(&format!("/candidates/{}", ids["c04"])).await;
+    sqlx::query("DELETE FROM candidates WHERE id = $1")
+        .bind(ids["c03"])
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(back(ids["c04"]).await, ids["c02"]);
+
+    // The hourly clean-up keeps each reviewer's latest entries.
+    let alice_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username = 'alice'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO reviewer_trail (user_id, candidate_id)
+         SELECT $1, $2 FROM generate_series(1, 300)",
+    )
+    .bind(alice_id)
+    .bind(ids["c05"])
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    vetter::db::trail::trim(&app.pool).await.unwrap();
+    let kept: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT user_id, count(*) FROM reviewer_trail GROUP BY 1 ORDER BY 1")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert!(
+        kept.contains(&(alice_id, vetter::db::trail::KEPT)),
+        "{kept:?}"
+    );
+    assert_eq!(kept.len(), 2, "bob's short trail is left alone: {kept:?}");
+    let newest: i64 = sqlx::query_scalar(
+        "SELECT candidate_id FROM reviewer_trail WHERE user_id = $1 ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(alice_id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(newest, ids["c05"]);
 }
 
 #[sqlx::test]

@@ -17,6 +17,7 @@ use sqlx::{PgConnection, PgPool, Postgres};
 use crate::db::candidates::{self as cand, Detail, FileRef, MetricValue};
 use crate::db::queue::{self, Resolved};
 use crate::db::ratings::{self, MyRating, RatingView};
+use crate::db::trail;
 use crate::db::users::User;
 use crate::domain::chart::ChartView;
 use crate::domain::decision::Standing;
@@ -287,7 +288,7 @@ pub async fn load_view(
     user: UserId,
     id: CandidateId,
     q: &Resolved,
-    trail: &[CandidateId],
+    prev: Option<CandidateId>,
     following: Following,
 ) -> WebResult<CandidateView> {
     // Two independent halves: on a second connection at the same time when
@@ -326,12 +327,6 @@ pub async fn load_view(
             checked: my_tags.contains(&tid),
         })
         .collect();
-    let prev = trail
-        .iter()
-        .rposition(|&t| t == id)
-        .and_then(|i| i.checked_sub(1))
-        .and_then(|i| trail.get(i).copied())
-        .or_else(|| trail.last().copied().filter(|&t| t != id));
     Ok(CandidateView {
         ra_hms: sexagesimal::format_ra_hms(pos.ra, 2),
         dec_dms: sexagesimal::format_dec_dms(pos.dec, 1),
@@ -518,11 +513,8 @@ async fn show_with(
         )
         .await;
     };
-    if record_in_trail {
-        session.push_trail(id).await?;
-    }
-    let trail = session.trail().await?;
-    let mut view = load_view(&mut conn, &state.pool, user.id, id, &q, &trail, following).await?;
+    let prev = trail::before(&mut conn, user.id, id, record_in_trail).await?;
+    let mut view = load_view(&mut conn, &state.pool, user.id, id, &q, prev, following).await?;
     view.progress = Progress::of(
         &session.rated_here().await?,
         session.queue_left(&view.queue_label).await?,
@@ -621,18 +613,15 @@ pub struct FromParam {
 pub async fn previous(
     req: &Request,
     state: Data<&AppState>,
-    session: TypedSession,
     CurrentUser(user): CurrentUser,
     Query(p): Query<FromParam>,
 ) -> WebResult<Response> {
-    let trail = session.trail().await?;
-    let target = trail
-        .iter()
-        .rposition(|&t| t == p.from)
-        .and_then(|i| i.checked_sub(1))
-        .map(|i| trail[i])
-        .or_else(|| trail.last().copied().filter(|&t| t != p.from))
-        .unwrap_or(p.from);
+    let target = {
+        let mut conn = state.pool.acquire().await?;
+        trail::before(&mut conn, user.id, p.from, false)
+            .await?
+            .unwrap_or(p.from)
+    };
     if !is_htmx(req) {
         return Ok(see_other(&paths::candidate(target)));
     }

@@ -16,7 +16,6 @@ pub fn new_csrf_token() -> String {
 const USER: &str = "user";
 const CSRF: &str = "csrf";
 const FLASH: &str = "flash";
-const TRAIL: &str = "trail";
 const RATED: &str = "rated";
 const UNDO_ASKED: &str = "undo_asked";
 const QUEUE_COUNT: &str = "queue_count";
@@ -29,8 +28,6 @@ const QUEUE_COUNT_SECS: i64 = 300;
 const RATED_LEN: usize = 50;
 /// How long a pressed-once Undo of an older rating waits for its second press.
 const UNDO_CONFIRM_SECS: i64 = 10;
-/// How many candidates "previous" can walk back through.
-const TRAIL_LEN: usize = 200;
 
 /// The signed-in user as the session remembers them; checked against the
 /// database on every request so deactivation and password changes bite at once.
@@ -129,29 +126,6 @@ impl TypedSession {
             message: message.into(),
         };
         self.0.insert(FLASH, f).await.map_err(session_error)
-    }
-
-    /// The candidates this reviewer was shown, oldest first.
-    pub async fn trail(&self) -> Result<Vec<CandidateId>, AppError> {
-        Ok(self
-            .0
-            .get(TRAIL)
-            .await
-            .map_err(session_error)?
-            .unwrap_or_default())
-    }
-
-    /// Records that the reviewer was shown `candidate`.
-    pub async fn push_trail(&self, candidate: CandidateId) -> Result<(), AppError> {
-        let mut t = self.trail().await?;
-        if t.last() == Some(&candidate) {
-            return Ok(());
-        }
-        t.push(candidate);
-        if t.len() > TRAIL_LEN {
-            t.drain(..t.len() - TRAIL_LEN);
-        }
-        self.0.insert(TRAIL, t).await.map_err(session_error)
     }
 
     /// The ratings made in this session.
