@@ -78,8 +78,7 @@ impl Application {
     }
 }
 
-/// Expired sessions, old login failures, the far end of reviewers' trails
-/// and the temporary files of uploads
+/// Expired sessions, old login failures and the temporary files of uploads
 /// that a crash or kill cut short are of no use; clear them at start and
 /// hourly.
 async fn periodic_cleanup(pool: PgPool, media: crate::media::MediaStore) {
@@ -97,10 +96,7 @@ async fn periodic_cleanup(pool: PgPool, media: crate::media::MediaStore) {
         let sessions = crate::db::sessions::purge_expired(&pool).await;
         let failures =
             crate::db::login_failures::purge_older_than(&pool, Duration::from_secs(86_400)).await;
-        let trails = crate::db::trail::trim(&pool).await;
-        if let (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) =
-            (sessions.map(drop), failures.map(drop), trails.map(drop))
-        {
+        if let (Err(e), _) | (_, Err(e)) = (sessions.map(drop), failures.map(drop)) {
             tracing::warn!(error = %e, "periodic cleanup failed");
         }
     }

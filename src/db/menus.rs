@@ -1,10 +1,14 @@
 //! What the filter form of the table and of the ratings summary offers, in
 //! one statement. Each menu is a few rows of a small table; read one at a
-//! time they cost a round trip each on every table page.
+//! time they cost a round trip each on every table page. The same statement
+//! reads each project's review settings (what the viewer may see of others'
+//! ratings) and the viewer's saved views, which the same pages need.
 
 use sqlx::{FromRow, PgExecutor};
 
-use crate::domain::ProjectId;
+use crate::db::views::SavedView;
+use crate::domain::visibility::{RatingVisibility, ReviewSettings};
+use crate::domain::{ProjectId, Role, UserId, ViewId};
 
 /// The form's menus. With no project chosen there are no observations or
 /// beams to offer, and the tags are every project's, one per name whatever
@@ -21,9 +25,58 @@ pub struct Menus {
     pub reviewers: Vec<String>,
     /// The kinds of extra position on record.
     pub position_kinds: Vec<String>,
+    /// Each project's review settings, column by column.
+    review_project_ids: Vec<ProjectId>,
+    review_open: Vec<bool>,
+    review_admins_see_all: Vec<bool>,
+    /// The viewer's saved views, column by column, by name.
+    view_ids: Vec<ViewId>,
+    view_names: Vec<String>,
+    view_queries: Vec<String>,
+    view_defaults: Vec<bool>,
 }
 
-pub async fn load(db: impl PgExecutor<'_>, project: Option<ProjectId>) -> sqlx::Result<Menus> {
+impl Menus {
+    /// What `viewer` may see of others' ratings.
+    pub fn visibility(&self, viewer: UserId, role: Role) -> RatingVisibility {
+        let settings: Vec<ReviewSettings> = self
+            .review_project_ids
+            .iter()
+            .zip(&self.review_open)
+            .zip(&self.review_admins_see_all)
+            .map(
+                |((&project_id, &open_review), &admins_see_all)| ReviewSettings {
+                    project_id,
+                    open_review,
+                    admins_see_all,
+                },
+            )
+            .collect();
+        RatingVisibility::new(viewer, role, &settings)
+    }
+
+    /// The viewer's saved views, by name.
+    pub fn saved_views(&self) -> Vec<SavedView> {
+        self.view_ids
+            .iter()
+            .zip(&self.view_names)
+            .zip(&self.view_queries)
+            .zip(&self.view_defaults)
+            .map(|(((&id, name), query), &is_default)| SavedView {
+                id,
+                name: name.clone(),
+                query: query.clone(),
+                is_default,
+            })
+            .collect()
+    }
+}
+
+pub async fn load(
+    db: impl PgExecutor<'_>,
+    project: Option<ProjectId>,
+    viewer: UserId,
+) -> sqlx::Result<Menus> {
     // The tag branch not taken is never run: uncorrelated subqueries are
     // evaluated when first used.
     sqlx::query_as(
@@ -38,9 +91,21 @@ pub async fn load(db: impl PgExecutor<'_>, project: Option<ProjectId>) -> sqlx::
                      ELSE ARRAY(SELECT name FROM tags WHERE project_id = $1 ORDER BY position, name)
                 END AS tags,
                 ARRAY(SELECT username FROM users ORDER BY lower(username)) AS reviewers,
-                ARRAY(SELECT kind FROM position_kinds ORDER BY kind) AS position_kinds",
+                ARRAY(SELECT kind FROM position_kinds ORDER BY kind) AS position_kinds,
+                ARRAY(SELECT id FROM projects ORDER BY id) AS review_project_ids,
+                ARRAY(SELECT open_review FROM projects ORDER BY id) AS review_open,
+                ARRAY(SELECT admins_see_all FROM projects ORDER BY id) AS review_admins_see_all,
+                ARRAY(SELECT id FROM saved_views WHERE user_id = $2
+                      ORDER BY lower(name), id) AS view_ids,
+                ARRAY(SELECT name FROM saved_views WHERE user_id = $2
+                      ORDER BY lower(name), id) AS view_names,
+                ARRAY(SELECT query FROM saved_views WHERE user_id = $2
+                      ORDER BY lower(name), id) AS view_queries,
+                ARRAY(SELECT is_default FROM saved_views WHERE user_id = $2
+                      ORDER BY lower(name), id) AS view_defaults",
     )
     .bind(project)
+    .bind(viewer)
     .fetch_one(db)
     .await
 }

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use sqlx::{FromRow, PgConnection, PgExecutor};
+use sqlx::{FromRow, PgConnection, PgExecutor, Row};
 
 use crate::domain::decision::GoodRange;
 use crate::domain::upload::ProjectSpec;
@@ -60,6 +60,53 @@ pub async fn by_slug(db: &mut PgConnection, slug: &str) -> sqlx::Result<Option<P
     .bind(slug)
     .fetch_optional(db)
     .await
+}
+
+/// The project and its metrics in one statement (one row per metric, the
+/// project's columns on each), for the filters that every table page
+/// resolves.
+pub async fn with_metrics(
+    db: &mut PgConnection,
+    slug: &str,
+) -> sqlx::Result<Option<(Project, Vec<MetricDef>)>> {
+    if crate::domain::upload::check_slug(slug).is_err() {
+        return Ok(None);
+    }
+    let rows = sqlx::query(
+        "SELECT p.id, p.slug, p.name, p.description, p.reviewers_add_tags, p.score_enabled,
+                p.open_review, p.admins_see_all, p.key_guard_ms,
+                m.id AS metric_id, m.key, m.label, m.unit, m.description AS metric_description,
+                m.precision, m.shown_by_default, m.headline, m.good_min, m.good_max
+         FROM projects p LEFT JOIN metric_defs m ON m.project_id = p.id
+         WHERE p.slug = $1
+         ORDER BY m.position, m.id",
+    )
+    .bind(slug)
+    .fetch_all(db)
+    .await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let project = Project::from_row(first)?;
+    let mut metrics = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let Some(id) = row.try_get::<Option<i64>, _>("metric_id")? else {
+            continue;
+        };
+        metrics.push(MetricDef {
+            id,
+            key: row.try_get("key")?,
+            label: row.try_get("label")?,
+            unit: row.try_get("unit")?,
+            description: row.try_get("metric_description")?,
+            precision: row.try_get("precision")?,
+            shown_by_default: row.try_get("shown_by_default")?,
+            headline: row.try_get("headline")?,
+            good_min: row.try_get("good_min")?,
+            good_max: row.try_get("good_max")?,
+        });
+    }
+    Ok(Some((project, metrics)))
 }
 
 pub async fn metrics(db: &mut PgConnection, project: ProjectId) -> sqlx::Result<Vec<MetricDef>> {

@@ -136,12 +136,10 @@ pub async fn resolve(db: &mut PgConnection, f: &CandidateFilter) -> sqlx::Result
     };
     let s = &mut r.scope;
     if let Some(slug) = &f.project {
-        match projects::by_slug(db, slug).await? {
-            Some(p) => {
-                // `Project` keeps a bare id for the upload path.
-                let id = p.id;
-                s.project_id = Some(id);
-                r.metrics = projects::metrics(db, id).await?;
+        match projects::with_metrics(db, slug).await? {
+            Some((p, metrics)) => {
+                s.project_id = Some(p.id);
+                r.metrics = metrics;
                 r.project = Some(p);
             }
             None => r.problems.push(Problem::new(

@@ -1,68 +1,49 @@
-//! The candidates each reviewer was shown, newest last, which "previous"
+//! The candidates each reviewer was shown, newest first, which "previous"
 //! walks back through.
 
-use sqlx::{PgConnection, PgExecutor};
+use sqlx::PgConnection;
 
 use crate::domain::{CandidateId, UserId};
 
-/// How many of a reviewer's latest entries the hourly clean-up keeps.
-pub const KEPT: i64 = 200;
+/// How many of a reviewer's latest showings are kept.
+pub const KEPT: i32 = 200;
 
-/// The candidate shown before `candidate`'s latest showing (before the
-/// latest entry, if `candidate` was never shown), skipping candidates
+/// The candidate shown before `candidate`'s latest showing (the latest
+/// showing of another, if `candidate` was never shown), skipping candidates
 /// removed since. With `record`, first notes that `candidate` is being
 /// shown, unless it was the latest already: one statement, so a page view
 /// costs no extra round trip for it.
+///
+/// `unnest` reads an array out in order, so the first match is the newest,
+/// and the removal check stops there. That check is a scalar subquery, not
+/// `EXISTS`: PostgreSQL turns `EXISTS` into a join, which it may drive from
+/// the candidates' side, and then the first match is the lowest id.
 pub async fn before(
     db: &mut PgConnection,
     user: UserId,
     candidate: CandidateId,
     record: bool,
 ) -> sqlx::Result<Option<CandidateId>> {
-    // Recording appends the candidate, so the one before its latest
-    // showing is then simply the latest entry that is not the candidate.
-    // The statement sees the trail as it was before its own insert.
     const RECORDED: &str = "
-        WITH added AS (
-            INSERT INTO reviewer_trail (user_id, candidate_id)
-            SELECT $1, $2
-            WHERE EXISTS (SELECT 1 FROM candidates WHERE id = $2)
-              AND $2 IS DISTINCT FROM (
-                SELECT candidate_id FROM reviewer_trail
-                WHERE user_id = $1 ORDER BY seq DESC LIMIT 1)
+        WITH t AS (
+            INSERT INTO reviewer_trails AS r (user_id, shown)
+            SELECT $1, ARRAY[$2]::bigint[] WHERE EXISTS (SELECT 1 FROM candidates WHERE id = $2)
+            ON CONFLICT (user_id) DO UPDATE
+            SET shown = CASE WHEN r.shown[1] = $2 THEN r.shown ELSE ($2 || r.shown)[1:$3] END
+            RETURNING shown
         )
-        SELECT t.candidate_id FROM reviewer_trail t
-        JOIN candidates c ON c.id = t.candidate_id
-        WHERE t.user_id = $1 AND t.candidate_id <> $2
-        ORDER BY t.seq DESC LIMIT 1";
+        SELECT x FROM t, unnest(t.shown[2:]) x
+        WHERE x <> $2 AND (SELECT c.id FROM candidates c WHERE c.id = x) IS NOT NULL
+        LIMIT 1";
     const WALKED: &str = "
-        SELECT t.candidate_id FROM reviewer_trail t
-        JOIN candidates c ON c.id = t.candidate_id
-        WHERE t.user_id = $1 AND t.candidate_id <> $2
-          AND t.seq < coalesce(
-                (SELECT max(seq) FROM reviewer_trail WHERE user_id = $1 AND candidate_id = $2),
-                9223372036854775807)
-        ORDER BY t.seq DESC LIMIT 1";
-    sqlx::query_scalar(if record { RECORDED } else { WALKED })
+        SELECT x FROM reviewer_trails r,
+             unnest(r.shown[coalesce(array_position(r.shown, $2), 0) + 1:]) x
+        WHERE r.user_id = $1 AND x <> $2
+          AND (SELECT c.id FROM candidates c WHERE c.id = x) IS NOT NULL
+        LIMIT 1";
+    let q = sqlx::query_scalar(if record { RECORDED } else { WALKED })
         .bind(user)
-        .bind(candidate)
-        .fetch_optional(db)
-        .await
-}
-
-/// Forgets all but each reviewer's latest [`KEPT`] entries.
-pub async fn trim(db: impl PgExecutor<'_>) -> sqlx::Result<u64> {
-    Ok(sqlx::query(
-        "DELETE FROM reviewer_trail t USING (
-             SELECT user_id, seq FROM (
-                 SELECT user_id, seq,
-                        row_number() OVER (PARTITION BY user_id ORDER BY seq DESC) AS n
-                 FROM reviewer_trail) ranked
-             WHERE n > $1) old
-         WHERE t.user_id = old.user_id AND t.seq = old.seq",
-    )
-    .bind(KEPT)
-    .execute(db)
-    .await?
-    .rows_affected())
+        .bind(candidate);
+    let q = if record { q.bind(KEPT) } else { q };
+    q.fetch_optional(db).await
 }

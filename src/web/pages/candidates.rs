@@ -15,6 +15,7 @@ use poem::{handler, Request, Response};
 use sqlx::{PgConnection, PgPool};
 
 use crate::db;
+use crate::db::menus::Menus;
 use crate::db::projects::MetricDef;
 use crate::db::search::{self, Resolution, SortSpec};
 use crate::db::views::{self, SavedView};
@@ -116,13 +117,7 @@ impl FormView {
 
 /// Loads what the form offers: projects, the chosen project's
 /// observations, beams, tags and metrics, reviewers, position kinds.
-pub async fn load_form(
-    db: &mut PgConnection,
-    f: CandidateFilter,
-    res: &Resolution,
-    which: FormFor,
-) -> sqlx::Result<FormView> {
-    let menus = db::menus::load(&mut *db, res.scope.project_id).await?;
+pub fn form_view(menus: Menus, f: CandidateFilter, res: &Resolution, which: FormFor) -> FormView {
     let mut projects = vec![choice("", "all projects", f.project.is_none())];
     projects.extend(
         menus
@@ -204,7 +199,7 @@ pub async fn load_form(
         FormFor::Table => (paths::CANDIDATES, "#search"),
         FormFor::Summary => (paths::RATINGS, "#summary"),
     };
-    Ok(FormView {
+    FormView {
         action,
         target,
         for_table: which == FormFor::Table,
@@ -224,7 +219,7 @@ pub async fn load_form(
         max_radius: MAX_RADIUS_ARCMIN,
         ranges_open,
         f,
-    })
+    }
 }
 
 fn metric_row(f: &CandidateFilter, problems: &[Problem], m: &MetricDef) -> MetricRow {
@@ -545,20 +540,21 @@ pub async fn list(
     }
     let f = CandidateFilter::from_query(raw_query(req));
     let res = search::resolve(&mut conn, &f).await?;
+    let menus = db::menus::load(&mut *conn, res.scope.project_id, user.id).await?;
     let results = if res.is_valid() {
-        let v = crate::db::ratings::visibility(&mut conn, user.id, user.role).await?;
+        let v = menus.visibility(user.id, user.role);
         Some(results(&mut conn, &state.pool, &f, &res, &v).await?)
     } else {
         None
     };
-    let views = views::list(&mut conn, user.id).await?;
+    let views = menus.saved_views();
     let query = f.to_query();
     // What htmx pushes: the filter's own query, which a reload must not turn
     // into the default view.
     let canonical = paths::filtered(paths::CANDIDATES, &f.query_at(&f.cursor));
     let summary = f.summary();
-    let form = load_form(&mut conn, f, &res, FormFor::Table).await?;
     drop(conn);
+    let form = form_view(menus, f, &res, FormFor::Table);
     let csrf_token = TypedSession::from_request_ref(req)?.csrf_token().await?;
     let s = Search {
         csrf_token,

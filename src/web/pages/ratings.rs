@@ -38,7 +38,6 @@ use poem::web::Data;
 use poem::{handler, Request, Response};
 use sqlx::{PgConnection, PgPool};
 
-use crate::db::ratings;
 use crate::db::search::{self, Disagreement, Scope, Totals};
 use crate::domain::filter::CandidateFilter;
 use crate::domain::text::xml_escape;
@@ -46,7 +45,7 @@ use crate::domain::visibility::RatingVisibility;
 use crate::domain::{CandidateId, Verdict};
 use crate::plot::palette::{self, ACCENT, INK, MUTED, PAPER};
 use crate::web::pages::candidates::{
-    default_view_redirect, load_form, raw_query, FormFor, FormView,
+    default_view_redirect, form_view, raw_query, FormFor, FormView,
 };
 use crate::web::paths;
 use crate::web::plumbing::access::CurrentUser;
@@ -399,9 +398,10 @@ pub async fn page(
     }
     let f = CandidateFilter::from_query(raw_query(req));
     let res = search::resolve(&mut conn, &f).await?;
+    let menus = crate::db::menus::load(&mut *conn, res.scope.project_id, me).await?;
     let figures = if res.is_valid() {
         let s = &res.scope;
-        let v = &ratings::visibility(&mut conn, me, user.role).await?;
+        let v = &menus.visibility(me, user.role);
         let counted = count(&mut conn, &state.pool, s, v).await?;
         let totals = counted.totals;
         let mut reviewers: Vec<ReviewerLine> = Vec::new();
@@ -531,8 +531,8 @@ pub async fn page(
     let summary = f.summary();
     let table_href = link(paths::CANDIDATES, &f, &[]);
     let canonical = paths::filtered(paths::RATINGS, &f.to_query());
-    let form = load_form(&mut conn, f, &res, FormFor::Summary).await?;
     drop(conn);
+    let form = form_view(menus, f, &res, FormFor::Summary);
     let s = SummaryView {
         form,
         figures,
