@@ -7,7 +7,7 @@
 use sqlx::{FromRow, PgExecutor};
 
 use crate::db::views::SavedView;
-use crate::domain::visibility::{RatingVisibility, ReviewSettings};
+use crate::domain::visibility::RatingVisibility;
 use crate::domain::{ProjectId, Role, UserId, ViewId};
 
 /// The form's menus. With no project chosen there are no observations or
@@ -39,20 +39,13 @@ pub struct Menus {
 impl Menus {
     /// What `viewer` may see of others' ratings.
     pub fn visibility(&self, viewer: UserId, role: Role) -> RatingVisibility {
-        let settings: Vec<ReviewSettings> = self
-            .review_project_ids
-            .iter()
-            .zip(&self.review_open)
-            .zip(&self.review_admins_see_all)
-            .map(
-                |((&project_id, &open_review), &admins_see_all)| ReviewSettings {
-                    project_id,
-                    open_review,
-                    admins_see_all,
-                },
-            )
-            .collect();
-        RatingVisibility::new(viewer, role, &settings)
+        RatingVisibility::from_columns(
+            viewer,
+            role,
+            &self.review_project_ids,
+            &self.review_open,
+            &self.review_admins_see_all,
+        )
     }
 
     /// The viewer's saved views, by name.

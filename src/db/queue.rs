@@ -9,7 +9,7 @@ use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder};
 
 use crate::db::ratings::{push_rating_visible, push_visible};
 use crate::domain::queue::{QueueMode, QueueOrder, QueueView};
-use crate::domain::visibility::{RatingVisibility, ReviewSettings};
+use crate::domain::visibility::RatingVisibility;
 use crate::domain::{CandidateId, ObservationId, ProjectId, Role, UserId};
 
 /// A view with its names resolved to ids.
@@ -63,20 +63,13 @@ pub async fn load(db: &mut PgConnection, user: UserId, role: Role) -> sqlx::Resu
     .bind(user)
     .fetch_one(&mut *db)
     .await?;
-    let settings: Vec<ReviewSettings> = row
-        .setting_ids
-        .iter()
-        .zip(&row.open_review)
-        .zip(&row.admins_see_all)
-        .map(
-            |((&project_id, &open_review), &admins_see_all)| ReviewSettings {
-                project_id,
-                open_review,
-                admins_see_all,
-            },
-        )
-        .collect();
-    let visibility = RatingVisibility::new(user, role, &settings);
+    let visibility = RatingVisibility::from_columns(
+        user,
+        role,
+        &row.setting_ids,
+        &row.open_review,
+        &row.admins_see_all,
+    );
     let (mut view, seed) = match (row.view, row.shuffle_seed) {
         (Some(v), Some(s)) => (v.0, s),
         _ => {

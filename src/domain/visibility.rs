@@ -55,6 +55,31 @@ impl RatingVisibility {
         }
     }
 
+    /// [`Self::new`] from the settings read column by column (one array
+    /// per field, in the same project order), as single statements that
+    /// read them beside other things return them.
+    pub fn from_columns(
+        viewer: UserId,
+        role: Role,
+        project_ids: &[ProjectId],
+        open_review: &[bool],
+        admins_see_all: &[bool],
+    ) -> Self {
+        let settings: Vec<ReviewSettings> = project_ids
+            .iter()
+            .zip(open_review)
+            .zip(admins_see_all)
+            .map(
+                |((&project_id, &open_review), &admins_see_all)| ReviewSettings {
+                    project_id,
+                    open_review,
+                    admins_see_all,
+                },
+            )
+            .collect();
+        Self::new(viewer, role, &settings)
+    }
+
     pub fn viewer(&self) -> UserId {
         self.viewer
     }
