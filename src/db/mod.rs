@@ -165,8 +165,8 @@ pub fn is_statement_timeout(e: &sqlx::Error) -> bool {
 }
 
 /// The session store's own pool: the same database and settings, but its
-/// writes (a session's trail and flash, its expiry) skip waiting for the
-/// disk. Losing the last moments of a session in a crash costs a reviewer
+/// writes (a session's flash and its ratings for undo, its expiry) skip
+/// waiting for the disk. Losing the last moments of a session in a crash costs a reviewer
 /// nothing that matters, and it takes one disk flush out of every
 /// rate-and-next; ratings keep the main pool and wait for theirs.
 pub fn session_pool(main: &PgPool) -> PgPool {

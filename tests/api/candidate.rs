@@ -582,7 +582,7 @@ async fn reviewers_rating_at_once_do_not_interfere(pool: PgPool) {
 async fn previous_walks_back_through_what_was_seen(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let ids = survey(&app).await;
-    let (alice, _) = reviewer(&app, "alice").await;
+    let (alice, alice_user) = reviewer(&app, "alice").await;
     let (bob, _) = reviewer(&app, "bob").await;
     // A reload is not a second step; another reviewer's views are not on
     // alice's trail.
@@ -636,10 +636,7 @@ async fn previous_walks_back_through_what_was_seen(pool: PgPool) {
     assert_eq!(back(ids["c04"]).await, ids["c02"]);
 
     // A view drops the oldest showings past the kept number.
-    let alice_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username = 'alice'")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let alice_id = alice_user.id.0;
     sqlx::query(
         "UPDATE reviewer_trails SET shown = array_fill($2::bigint, ARRAY[300]) WHERE user_id = $1",
     )

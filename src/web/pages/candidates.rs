@@ -115,8 +115,9 @@ impl FormView {
     }
 }
 
-/// Loads what the form offers: projects, the chosen project's
-/// observations, beams, tags and metrics, reviewers, position kinds.
+/// What the form offers, from the menus read with the page: projects, the
+/// chosen project's observations, beams, tags and metrics, reviewers,
+/// position kinds.
 pub fn form_view(menus: Menus, f: CandidateFilter, res: &Resolution, which: FormFor) -> FormView {
     let mut projects = vec![choice("", "all projects", f.project.is_none())];
     projects.extend(
