@@ -13,7 +13,11 @@ use std::time::Duration;
 pub struct Config {
     pub database_url: String,
     pub bind: SocketAddr,
+    /// The media folder: all of media, or with a bucket only the uploads
+    /// in flight.
     pub media_root: PathBuf,
+    /// Where published media objects live.
+    pub media_location: MediaLocation,
     /// Used to derive keys (CSRF tokens are random per session; this keys
     /// anything that must be stable across restarts).
     pub secret_key: Secret,
@@ -92,6 +96,46 @@ impl Default for Limits {
     }
 }
 
+/// Where media objects are kept: the media folder, or an S3-compatible
+/// bucket (`VETTER_MEDIA_URL=s3://bucket/prefix`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MediaLocation {
+    Folder,
+    Bucket(BucketSettings),
+}
+
+/// An S3-compatible bucket and how to reach it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BucketSettings {
+    pub bucket: String,
+    /// Keys start with this (no leading or trailing `/`; may be empty).
+    pub prefix: String,
+    /// `None`: AWS S3 itself.
+    pub endpoint: Option<String>,
+    pub region: String,
+    /// `https://endpoint/bucket/key` rather than `https://bucket.endpoint/key`:
+    /// what Ceph RGW, MinIO and Garage expect, and what nginx can proxy to.
+    pub path_style: bool,
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    /// How long a link handed to Firefly stays valid.
+    pub presign_ttl: Duration,
+    /// One request to the store (a part of a large upload, a read) fails
+    /// after this, so a stalled store cannot hold a request for ever.
+    pub timeout: Duration,
+}
+
+impl BucketSettings {
+    /// `s3://bucket/prefix`, for messages and the status page.
+    pub fn url(&self) -> String {
+        if self.prefix.is_empty() {
+            format!("s3://{}", self.bucket)
+        } else {
+            format!("s3://{}/{}", self.bucket, self.prefix)
+        }
+    }
+}
+
 /// How failed logins are slowed down and then refused.
 #[derive(Clone, Copy, Debug)]
 pub struct LoginThrottle {
@@ -152,6 +196,7 @@ impl fmt::Debug for Config {
             .field("database_url", &redact_url(&self.database_url))
             .field("bind", &self.bind)
             .field("media_root", &self.media_root)
+            .field("media_location", &self.media_location)
             .field("public_url", &self.public_url)
             .field("staging", &self.staging)
             .field("admin_username", &self.admin_username)
@@ -374,6 +419,103 @@ impl Config {
         Ok(PathBuf::from(media_raw))
     }
 
+    /// Where media objects live, from `VETTER_MEDIA_URL` and the `VETTER_S3_*`
+    /// settings (the folder when it is unset).
+    pub fn media_location(src: &Source) -> Result<MediaLocation, ConfigError> {
+        match src.get("VETTER_MEDIA_URL") {
+            None => Ok(MediaLocation::Folder),
+            Some(url) => Self::media_location_at(src, url),
+        }
+    }
+
+    /// Like [`Config::media_location`], for a URL given elsewhere (`vetter media
+    /// migrate --to URL`): `folder` or `s3://bucket[/prefix]`.
+    pub fn media_location_at(src: &Source, url: &str) -> Result<MediaLocation, ConfigError> {
+        let url = url.trim();
+        if url == "folder" {
+            return Ok(MediaLocation::Folder);
+        }
+        let Some(rest) = url.strip_prefix("s3://") else {
+            return Err(ConfigError(format!(
+                "VETTER_MEDIA_URL={url:?} is neither `folder` nor s3://bucket/prefix"
+            )));
+        };
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let prefix = prefix.trim_matches('/');
+        // The bucket naming rules S3 and Ceph share.
+        let bucket_ok = (3..=63).contains(&bucket.len())
+            && bucket
+                .bytes()
+                .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-'))
+            && !bucket.starts_with(['.', '-'])
+            && !bucket.ends_with(['.', '-']);
+        if !bucket_ok {
+            return Err(ConfigError(format!(
+                "VETTER_MEDIA_URL={url:?}: {bucket:?} is not a bucket name (3 to 63 lowercase letters, digits, '.' and '-')"
+            )));
+        }
+        let prefix_ok = prefix.len() <= 200
+            && prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '.' | '-'))
+            && !prefix
+                .split('/')
+                .any(|part| part.is_empty() || part == "." || part == "..");
+        if !prefix.is_empty() && !prefix_ok {
+            return Err(ConfigError(format!(
+                "VETTER_MEDIA_URL={url:?}: the prefix may hold only letters, digits, '_', '.', '-' and single '/' between names"
+            )));
+        }
+        let endpoint = src
+            .get("VETTER_S3_ENDPOINT")
+            .map(|e| e.trim_end_matches('/').to_string());
+        if let Some(e) = &endpoint {
+            let scheme_ok = e.starts_with("http://") || e.starts_with("https://");
+            if !scheme_ok || e.contains(['?', '#', ' ']) {
+                return Err(ConfigError(format!(
+                    "VETTER_S3_ENDPOINT={e:?} must be a URL like https://s3.example.org:7480"
+                )));
+            }
+        }
+        let access_key_id = src.require("VETTER_S3_ACCESS_KEY_ID")?.to_string();
+        let secret_access_key = match (
+            src.get("VETTER_S3_SECRET_ACCESS_KEY"),
+            src.get("VETTER_S3_SECRET_ACCESS_KEY_FILE"),
+        ) {
+            (Some(s), None) => s.to_string(),
+            (None, Some(file)) => std::fs::read_to_string(file)
+                .map_err(|e| {
+                    ConfigError(format!("VETTER_S3_SECRET_ACCESS_KEY_FILE={file:?}: cannot read: {e}"))
+                })?
+                .trim()
+                .to_string(),
+            (Some(_), Some(_)) => {
+                return Err(ConfigError(
+                    "VETTER_S3_SECRET_ACCESS_KEY and VETTER_S3_SECRET_ACCESS_KEY_FILE are both set: use one".into(),
+                ))
+            }
+            (None, None) => {
+                return Err(ConfigError(
+                    "VETTER_S3_SECRET_ACCESS_KEY (or VETTER_S3_SECRET_ACCESS_KEY_FILE) is not set".into(),
+                ))
+            }
+        };
+        Ok(MediaLocation::Bucket(BucketSettings {
+            bucket: bucket.to_string(),
+            prefix: prefix.to_string(),
+            path_style: src.bool_or("VETTER_S3_PATH_STYLE", endpoint.is_some())?,
+            endpoint,
+            region: src
+                .get("VETTER_S3_REGION")
+                .unwrap_or("us-east-1")
+                .to_string(),
+            access_key_id,
+            secret_access_key: Secret::new(secret_access_key),
+            presign_ttl: src.duration_or("VETTER_S3_PRESIGN_TTL", Duration::from_secs(600))?,
+            timeout: src.duration_or("VETTER_S3_TIMEOUT", Duration::from_secs(30))?,
+        }))
+    }
+
     pub fn from_source(src: &Source) -> Result<Self, ConfigError> {
         let database_url = Self::database_url(src)?;
         let bind_raw = src.get("VETTER_BIND").unwrap_or("127.0.0.1:8000");
@@ -383,6 +525,7 @@ impl Config {
             ))
         })?;
         let media_root = Self::media_root(src)?;
+        let media_location = Self::media_location(src)?;
         let secret_key = src.require("VETTER_SECRET_KEY")?;
         if secret_key.len() < 32 {
             return Err(ConfigError(
@@ -404,6 +547,7 @@ impl Config {
             database_url,
             bind,
             media_root,
+            media_location,
             secret_key: Secret::new(secret_key),
             public_url,
             staging: src.bool_or("VETTER_STAGING", false)?,
@@ -455,6 +599,7 @@ impl Config {
             database_url: database_url.to_string(),
             bind: "127.0.0.1:0".parse().expect("valid address"),
             media_root,
+            media_location: MediaLocation::Folder,
             secret_key: Secret::new("test-secret-key-test-secret-key-0123456789"),
             public_url: "http://127.0.0.1".into(),
             staging: false,

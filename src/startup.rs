@@ -39,7 +39,9 @@ impl Application {
             write: config.limits.write_timeout,
         };
         let send_buffer = usize::try_from(config.limits.send_buffer_bytes).unwrap_or(usize::MAX);
-        let state = AppState::new(config, &pool);
+        let media = crate::media::MediaStore::open(&config.media_root, &config.media_location)
+            .context("opening the media store")?;
+        let state = AppState::new(config, &pool, media);
         Ok(Self {
             acceptor: DeadlineAcceptor {
                 inner: acceptor,
@@ -65,7 +67,7 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         let cleanup = tokio::spawn(periodic_cleanup(
             self.state.pools.long.clone(),
-            crate::media::MediaStore::new(&self.state.config.media_root),
+            self.state.media.clone(),
         ));
         let idle = self.state.config.limits.idle_timeout;
         let app = crate::web::app(self.state);

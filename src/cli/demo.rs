@@ -66,7 +66,8 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
     }
     std::fs::create_dir_all(&config.media_root).context("creating the media folder")?;
     // Loading is bulk work: it runs on the unbounded pool, not the web one.
-    let summary = fill(&pool, MediaStore::new(&config.media_root)).await?;
+    let media = MediaStore::open(&config.media_root, &config.media_location)?;
+    let summary = fill(&pool, media).await?;
     println!("{summary}");
     Ok(())
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use sqlx::{PgConnection, PgPool};
 
 use crate::db;
-use crate::media::{link_all, parse_object_path, path_bucket, ContentKind, MediaStore, TempFile};
+use crate::media::{parse_object_path, path_bucket, ContentKind, MediaStore, TempFile};
 
 /// The files one request puts into `objects/`, and what becomes of them.
 ///
@@ -27,8 +27,8 @@ pub struct Publication {
 }
 
 impl Publication {
-    /// Links each temporary file into `objects/` (the same content already
-    /// there is left as it is) and makes the links durable. Holds the shared
+    /// Puts each temporary file into `objects/` (the same content already
+    /// there is left as it is) and makes it durable. Holds the shared
     /// lock of each touched bucket in `tx` until it ends.
     pub async fn publish<'a>(
         &mut self,
@@ -49,10 +49,7 @@ impl Publication {
         }
         let buckets: Vec<i32> = jobs.iter().filter_map(|(_, p)| path_bucket(p)).collect();
         db::files::lock_buckets_shared(tx, &buckets).await?;
-        let root = self.media.root.clone();
-        let (created, result) = tokio::task::spawn_blocking(move || link_all(&root, &jobs))
-            .await
-            .map_err(|e| anyhow::anyhow!("publishing media files: {e}"))?;
+        let (created, result) = self.media.publish(jobs).await;
         self.created.extend(created);
         result.map_err(|e| anyhow::Error::new(e).context("publishing media files"))
     }
@@ -171,21 +168,16 @@ async fn try_remove_unreferenced(
     let buckets: Vec<i32> = paths.iter().filter_map(|p| path_bucket(p)).collect();
     let mut tx = exclusive(pool, &buckets, Duration::from_secs(5)).await?;
     let unused = db::files::unreferenced(&mut tx, paths).await?;
-    let root = media.root.clone();
-    let removed = tokio::task::spawn_blocking(move || {
-        let mut removed = Vec::new();
-        for p in unused {
-            match std::fs::remove_file(root.join(&p)) {
-                Ok(()) => removed.push(p),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    tracing::warn!(path = %p, error = %e, "could not remove an unused media file")
-                }
+    let mut removed = Vec::new();
+    for p in unused {
+        match media.remove(&p).await {
+            Ok(true) => removed.push(p),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(path = %p, error = %e, "could not remove an unused media file")
             }
         }
-        removed
-    })
-    .await?;
+    }
     // Only now may a publisher of the same content go on.
     tx.commit().await?;
     Ok(removed)

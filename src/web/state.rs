@@ -6,6 +6,7 @@ use tokio::sync::Semaphore;
 use crate::auth::gate::LoginGate;
 use crate::config::Config;
 use crate::db::Pools;
+use crate::media::MediaStore;
 use crate::transport::Cuts;
 use crate::web::plumbing::cache::Cache;
 
@@ -28,11 +29,13 @@ pub struct AppState {
     pub cuts: Cuts,
     /// The decision screen's images, as drawn, and the gate on reading them.
     pub sky: Arc<Cache>,
+    /// Where media objects are published and read.
+    pub media: MediaStore,
 }
 
 impl AppState {
     /// The state for a server on `main`'s database.
-    pub fn new(config: Config, main: &PgPool) -> Self {
+    pub fn new(config: Config, main: &PgPool, media: MediaStore) -> Self {
         let pools = Pools::derive(main, &config.limits);
         Self {
             pool: pools.web.clone(),
@@ -43,6 +46,7 @@ impl AppState {
             // Survey cutouts are tens of kB each; two files read at a time.
             sky: Arc::new(Cache::new(256, 2)),
             pools,
+            media,
             config: Arc::new(config),
         }
     }

@@ -8,7 +8,7 @@ use tokio::io::AsyncReadExt;
 
 use crate::domain::Problem;
 use crate::ingest::{Received, ReceivedFile};
-use crate::media::{MediaStore, WriteError};
+use crate::media::WriteError;
 use crate::web::plumbing::error::AppError;
 use crate::web::state::AppState;
 
@@ -109,7 +109,7 @@ impl UploadBody {
                 "send Content-Type: application/json, or multipart/form-data with files".into(),
             ));
         }
-        let media = MediaStore::new(&state.config.media_root);
+        let media = &state.media;
         let mut multipart = Multipart::from_request(req, body)
             .await
             .map_err(|e| AppError::BadRequest(format!("not a readable multipart body: {e}")))?;

@@ -15,7 +15,6 @@ use serde_json::json;
 
 use crate::db::projects::Outcome;
 use crate::ingest::{Ingest, Stored};
-use crate::media::MediaStore;
 use crate::web::plumbing::access::CurrentUser;
 use crate::web::state::AppState;
 
@@ -29,10 +28,7 @@ pub async fn whoami(CurrentUser(user): CurrentUser) -> Json<serde_json::Value> {
 }
 
 fn ingest(state: &AppState) -> Ingest {
-    Ingest::new(
-        state.pool.clone(),
-        MediaStore::new(&state.config.media_root),
-    )
+    Ingest::new(state.pool.clone(), state.media.clone())
 }
 
 /// The answer to a single-object upsert: 201 when created.

@@ -936,12 +936,16 @@ pub async fn firefly(
                 .into_response(),
         );
     };
-    let src = firefly_src(
-        &state.config.firefly_url,
-        &state.config.firefly_media_path,
-        &chosen.storage_path,
-        &c.name,
-    );
+    // From a bucket Firefly fetches a presigned link; the folder it mounts.
+    let file = match state.media.presigned(&chosen.storage_path).await {
+        Ok(Some(url)) => FireflyFile::Url(url),
+        Ok(None) => FireflyFile::Mounted(format!(
+            "{}/{}",
+            state.config.firefly_media_path, chosen.storage_path
+        )),
+        Err(e) => return Err(AppError::Internal(e.into())),
+    };
+    let src = firefly_src(&state.config.firefly_url, &file, &c.name);
     Ok(FireflyFragment {
         src,
         files: fits.iter().map(|f| (f.id, f.role.clone())).collect(),
@@ -951,12 +955,24 @@ pub async fn firefly(
     .into_response())
 }
 
-/// Firefly's URL API on a file Firefly sees under its media mount, with a
-/// stretch that suits radio cutouts (noise around zero): −2σ to +10σ linear.
-pub fn firefly_src(base: &str, media_path: &str, storage_path: &str, title: &str) -> String {
+/// Where Firefly reads a FITS file from.
+pub enum FireflyFile {
+    /// A path on Firefly's own file system (the media folder, mounted).
+    Mounted(String),
+    /// A link it fetches (a presigned object in the bucket).
+    Url(String),
+}
+
+/// Firefly's URL API on a file, with a stretch that suits radio cutouts
+/// (noise around zero): −2σ to +10σ linear.
+pub fn firefly_src(base: &str, file: &FireflyFile, title: &str) -> String {
+    let (param, value) = match file {
+        FireflyFile::Mounted(path) => ("File", path),
+        FireflyFile::Url(url) => ("URL", url),
+    };
     format!(
-        "{base}/?api=image&File={}&RangeValues={}&Title={}",
-        paths::encode_path(&format!("{media_path}/{storage_path}")),
+        "{base}/?api=image&{param}={}&RangeValues={}&Title={}",
+        paths::encode_path(value),
         paths::encode_path("92,-2,92,10,NaN,2,44"),
         paths::encode_path(title)
     )

@@ -59,17 +59,20 @@ pub async fn serve(
         .header(header::ETAG, etag)
         // The same URL can get new content when a pipeline re-sends a file.
         .header(header::CACHE_CONTROL, "private, no-cache");
-    if let Some(prefix) = &state.config.media_accel_prefix {
-        return Ok(builder
-            .header("X-Accel-Redirect", format!("{prefix}/{}", f.storage_path))
-            .finish());
-    }
-    let path = state.config.media_root.join(&f.storage_path);
-    let file = tokio::fs::File::open(&path).await.map_err(|e| {
-        tracing::error!(path = %path.display(), error = %e, "a stored file is missing");
+    let missing = |e: std::io::Error| {
+        tracing::error!(path = %f.storage_path, error = %e, "a stored file cannot be read");
         AppError::NotFound("file (it is missing on the server: run vetter check)")
-    })?;
+    };
+    if let Some(prefix) = &state.config.media_accel_prefix {
+        let target = state
+            .media
+            .accel_target(prefix, &f.storage_path)
+            .await
+            .map_err(missing)?;
+        return Ok(builder.header("X-Accel-Redirect", target).finish());
+    }
+    let (size, stream) = state.media.read(&f.storage_path).await.map_err(missing)?;
     Ok(builder
-        .header(header::CONTENT_LENGTH, f.size_bytes)
-        .body(Body::from_async_read(file)))
+        .header(header::CONTENT_LENGTH, size)
+        .body(Body::from_bytes_stream(stream)))
 }

@@ -67,13 +67,20 @@ pub async fn image(
         Some(json) => json,
         None => {
             let _slot = state.sky.slot().await?;
-            let path = state.config.media_root.join(&f.storage_path);
-            let sky = fits::sky(path, fits::Limits::default(), READ_TIMEOUT)
-                .await
-                .map_err(|e| {
-                    tracing::warn!(file = %file, error = %e, "a stored FITS file could not be read");
-                    AppError::Internal(anyhow::anyhow!("reading the image: {e}"))
-                })?;
+            let copy = state.media.local_copy(&f.storage_path).await.map_err(|e| {
+                tracing::error!(file = %file, error = %e, "a stored FITS file cannot be read");
+                AppError::NotFound("FITS file (it is missing on the server: run vetter check)")
+            })?;
+            let sky = fits::sky(
+                copy.path().to_path_buf(),
+                fits::Limits::default(),
+                READ_TIMEOUT,
+            )
+            .await
+            .map_err(|e| {
+                tracing::warn!(file = %file, error = %e, "a stored FITS file could not be read");
+                AppError::Internal(anyhow::anyhow!("reading the image: {e}"))
+            })?;
             let json = Arc::new(answer(&sky, f.pos)?);
             state.sky.put(etag.clone(), json.clone());
             json

@@ -17,7 +17,6 @@ use crate::domain::decision::{check_key_guard, Bound, GoodRange, GoodRangeError,
 use crate::domain::text::shown;
 use crate::domain::upload::number_text;
 use crate::domain::Problem;
-use crate::media::MediaStore;
 use crate::web::pages::admin::{check_len, check_line, size_text, Admin};
 use crate::web::paths;
 use crate::web::plumbing::access::see_other;
@@ -473,8 +472,8 @@ async fn sweep(state: &AppState, objects: &[Object]) -> WebResult<Swept> {
     let paths: Vec<String> = objects.iter().map(|o| o.storage_path.clone()).collect();
     // Under the media locks, so an upload of the same content that is
     // committing now keeps its file.
-    let media = MediaStore::new(&state.config.media_root);
-    let unused = crate::ingest::publish::remove_unreferenced(&media, &state.pool, &paths).await;
+    let unused =
+        crate::ingest::publish::remove_unreferenced(&state.media, &state.pool, &paths).await;
     let bytes = objects
         .iter()
         .filter(|o| unused.contains(&o.storage_path))

@@ -83,6 +83,9 @@ pub struct StatusPage {
     media: Vec<ProjectMedia>,
     disk: Result<Disk, String>,
     media_root: String,
+    /// The folder or bucket objects are kept in, and whether it answers.
+    store: String,
+    store_check: Result<(), String>,
 }
 
 impl StatusPage {
@@ -109,6 +112,8 @@ pub async fn page(layout: Layout, state: Data<&AppState>, _admin: Admin) -> WebR
         media,
         disk: disk(state.config.media_root.clone()).await,
         media_root: state.config.media_root.display().to_string(),
+        store: state.media.describe(),
+        store_check: state.media.probe().await.map_err(|e| e.to_string()),
     })
 }
 

@@ -1,15 +1,18 @@
-//! The media folder: uploaded and rendered files.
+//! Media: uploaded and rendered files, kept in the media folder or in an
+//! S3-compatible bucket (`folder`, `bucket`).
 //!
 //! Content is stored once under a name made from its sha256
 //! (`objects/ab/ab12….fits`), so no name from a client ever reaches the file
-//! system or cfitsio.
+//! system, the bucket or cfitsio.
 //!
 //! Crash safety comes from the order of writes: a request streams into
-//! `tmp/` (fsynced), then, inside its database transaction and before the
-//! commit, links each file into `objects/` and fsyncs the directories
-//! (`ingest::publish::Publication`). A crash at any point can therefore leave an object no
-//! row refers to (an orphan, which `vetter check --repair` removes), but
-//! never a committed row whose object is missing.
+//! `tmp/` of the media folder (fsynced), then, inside its database
+//! transaction and before the commit, publishes each file into `objects/`
+//! (a hard link and fsynced folders, or an upload whose checksum the store
+//! confirms: `ingest::publish::Publication`). A crash at any point can
+//! therefore leave an object no row refers to (an orphan, which `vetter
+//! check --repair` removes), but never a committed row whose object is
+//! missing.
 //!
 //! Objects are shared between rows, so deleting one is only safe when no
 //! row, committed or about to be, refers to it. That is settled with
@@ -17,18 +20,65 @@
 //! holds the bucket's lock *shared* from before the link until its commit,
 //! and whoever deletes holds it *exclusively* while it re-reads the
 //! references and unlinks. So a delete never lands between another
-//! request's "the object is already there" and that request's commit.
+//! request's "the object is already there" and that request's commit. The
+//! locks live in PostgreSQL, so they hold across app hosts too.
+
+mod bucket;
+mod folder;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
+use crate::config::MediaLocation;
 use crate::fits::FileKind;
 
+pub use folder::sync_dir;
+
+/// Where objects are published and read; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct MediaStore {
-    pub(crate) root: PathBuf,
+    /// The media folder: `tmp/` for uploads in flight, and with the folder
+    /// backend `objects/` too (a hard link needs one file system).
+    root: PathBuf,
+    place: Place,
+}
+
+#[derive(Debug, Clone)]
+enum Place {
+    Folder(folder::Folder),
+    Bucket(Arc<bucket::Bucket>),
+}
+
+/// One stored object, as listed.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// Relative to the store: `objects/ab/….ext` (or something else found
+    /// under `objects/`, which is not vetter's).
+    pub path: String,
+    pub size: u64,
+    pub modified: std::time::SystemTime,
+}
+
+/// The bytes of an object, streamed.
+pub type ObjectStream = BoxStream<'static, std::io::Result<Bytes>>;
+
+/// An object as a file cfitsio can open: the object itself in the folder,
+/// or a temporary copy of it (removed when this is dropped).
+pub struct LocalCopy {
+    path: PathBuf,
+    _temp: Option<TempFile>,
+}
+
+impl LocalCopy {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
 }
 
 /// What a stored file is, judged from its bytes.
@@ -81,7 +131,7 @@ impl ContentKind {
 }
 
 /// A file written into `tmp/`, removed again when dropped (a published one
-/// lives on as its hard link in `objects/`).
+/// lives on as its hard link in `objects/`, or as its copy in the bucket).
 #[derive(Debug)]
 pub struct TempFile {
     path: PathBuf,
@@ -112,12 +162,174 @@ pub enum WriteError {
 }
 
 impl MediaStore {
+    /// Objects under `root/objects`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        let root = root.into();
+        Self {
+            place: Place::Folder(folder::Folder { root: root.clone() }),
+            root,
+        }
     }
 
+    /// Objects where `location` says, uploads in flight under `root/tmp`.
+    pub fn open(root: impl Into<PathBuf>, location: &MediaLocation) -> anyhow::Result<Self> {
+        let root = root.into();
+        Ok(match location {
+            MediaLocation::Folder => Self::new(root),
+            MediaLocation::Bucket(settings) => Self {
+                place: Place::Bucket(bucket::Bucket::open(settings)?),
+                root,
+            },
+        })
+    }
+
+    /// The media folder (with a bucket, only for uploads in flight).
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Where an object would be in the folder (the CLI's checks still
+    /// work on the folder only).
+    pub fn absolute(&self, relative: &str) -> PathBuf {
+        self.root.join(relative)
+    }
+
+    /// The folder that holds `objects/`, when objects are files.
+    pub fn folder(&self) -> Option<&Path> {
+        match &self.place {
+            Place::Folder(f) => Some(&f.root),
+            Place::Bucket(_) => None,
+        }
+    }
+
+    /// Where objects are, for people: a folder or `s3://bucket/prefix`.
+    pub fn describe(&self) -> String {
+        match &self.place {
+            Place::Folder(f) => f.root.display().to_string(),
+            Place::Bucket(b) => {
+                let s = b.settings();
+                match &s.endpoint {
+                    Some(e) => format!("{} at {e}", s.url()),
+                    None => s.url(),
+                }
+            }
+        }
+    }
+
+    /// Whether the store answers: a folder that can be listed, a bucket
+    /// that answers a HEAD.
+    pub async fn probe(&self) -> std::io::Result<()> {
+        match &self.place {
+            Place::Folder(f) => tokio::fs::metadata(&f.root).await.map(drop),
+            Place::Bucket(b) => b.size("objects/probe").await.map(drop),
+        }
+    }
+
+    /// Puts each temporary file at its object path (content already there
+    /// is left as it is) and makes it durable. Returns the objects this
+    /// made, also on an error, so that they can be withdrawn.
+    pub async fn publish(
+        &self,
+        jobs: Vec<(PathBuf, String)>,
+    ) -> (Vec<String>, std::io::Result<()>) {
+        match &self.place {
+            Place::Folder(f) => f.publish(jobs).await,
+            Place::Bucket(b) => b.publish(jobs).await,
+        }
+    }
+
+    /// Removes an object; `false` if there was none.
+    pub async fn remove(&self, rel: &str) -> std::io::Result<bool> {
+        match &self.place {
+            Place::Folder(f) => f.remove(rel).await,
+            Place::Bucket(b) => b.remove(rel).await,
+        }
+    }
+
+    /// The size of an object, `None` if there is none.
+    pub async fn size(&self, rel: &str) -> std::io::Result<Option<u64>> {
+        match &self.place {
+            Place::Folder(f) => f.size(rel).await,
+            Place::Bucket(b) => b.size(rel).await,
+        }
+    }
+
+    /// An object's bytes, streamed (`NotFound` if there is none).
+    pub async fn read(&self, rel: &str) -> std::io::Result<(u64, ObjectStream)> {
+        match &self.place {
+            Place::Folder(f) => f.read(rel).await,
+            Place::Bucket(b) => b.read(rel).await,
+        }
+    }
+
+    /// Everything stored under `objects/` with its size.
+    pub async fn list(&self) -> std::io::Result<Vec<Listed>> {
+        match &self.place {
+            Place::Folder(f) => f.list().await,
+            Place::Bucket(b) => b.list().await,
+        }
+    }
+
+    /// Size and sha256 of a stored object, read through.
+    pub async fn hash(&self, rel: &str) -> std::io::Result<(u64, String)> {
+        use futures_util::TryStreamExt;
+        let (_, mut stream) = self.read(rel).await?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        while let Some(chunk) = stream.try_next().await? {
+            size += chunk.len() as u64;
+            hasher.update(&chunk);
+        }
+        Ok((size, hex(&hasher.finalize())))
+    }
+
+    /// A file that cfitsio can open for the object.
+    pub async fn local_copy(&self, rel: &str) -> std::io::Result<LocalCopy> {
+        match &self.place {
+            Place::Folder(f) => Ok(LocalCopy {
+                path: f.path(rel),
+                _temp: None,
+            }),
+            Place::Bucket(b) => {
+                let (_, stream) = b.read(rel).await?;
+                let reader = tokio_util::io::StreamReader::new(stream);
+                let temp = self
+                    .write_temp(reader, u64::MAX)
+                    .await
+                    .map_err(|e| match e {
+                        WriteError::Io(e) => e,
+                        other => std::io::Error::other(other.to_string()),
+                    })?;
+                Ok(LocalCopy {
+                    path: temp.path().to_path_buf(),
+                    _temp: Some(temp),
+                })
+            }
+        }
+    }
+
+    /// What to put in `X-Accel-Redirect` for nginx to send an object: a
+    /// path under `prefix` that nginx maps to the folder, or under
+    /// `prefix/s3` a presigned request nginx proxies to the bucket (the
+    /// link never reaches the browser, and the session was checked first).
+    pub async fn accel_target(&self, prefix: &str, rel: &str) -> std::io::Result<String> {
+        match &self.place {
+            Place::Folder(_) => Ok(format!("{prefix}/{rel}")),
+            Place::Bucket(b) => {
+                let url = b.presigned(rel, Duration::from_secs(60)).await?;
+                Ok(format!("{prefix}/s3{}", path_and_query(&url)))
+            }
+        }
+    }
+
+    /// A link another service (Firefly) can read the object from without
+    /// credentials, valid for the bucket's presign time; `None` for the
+    /// folder, which such services mount instead.
+    pub async fn presigned(&self, rel: &str) -> std::io::Result<Option<String>> {
+        match &self.place {
+            Place::Folder(_) => Ok(None),
+            Place::Bucket(b) => b.presigned(rel, b.settings().presign_ttl).await.map(Some),
+        }
     }
 
     fn tmp_dir(&self) -> PathBuf {
@@ -150,10 +362,6 @@ impl MediaStore {
     /// checksum and kind lives.
     pub fn object_path(sha256: &str, kind: ContentKind) -> String {
         format!("objects/{}/{sha256}.{}", &sha256[..2], kind.extension())
-    }
-
-    pub fn absolute(&self, relative: &str) -> PathBuf {
-        self.root.join(relative)
     }
 
     /// Streams `reader` into a new temporary file, hashing as it goes and
@@ -202,61 +410,10 @@ impl MediaStore {
     }
 }
 
-/// Links (or, across file systems, copies) each file into place and fsyncs
-/// the directories touched. Returns the objects made, also on an error.
-pub(crate) fn link_all(
-    root: &Path,
-    jobs: &[(PathBuf, String)],
-) -> (Vec<String>, std::io::Result<()>) {
-    let mut created = Vec::new();
-    let mut dirs = std::collections::BTreeSet::new();
-    let result = (|| {
-        for (src, rel) in jobs {
-            let dest = root.join(rel);
-            let parent = dest.parent().expect("object paths have a folder");
-            if !parent.exists() {
-                std::fs::create_dir_all(parent)?;
-                dirs.insert(root.join("objects"));
-                dirs.insert(root.to_path_buf());
-            }
-            if link_no_clobber(src, &dest)? {
-                created.push(rel.clone());
-            }
-            // Also when the object was there already: it may be another
-            // request's link that is not yet durable.
-            dirs.insert(parent.to_path_buf());
-        }
-        for d in &dirs {
-            sync_dir(d)?;
-        }
-        Ok(())
-    })();
-    (created, result)
-}
-
-/// Puts `src` at `dest` unless something is there. `true` if it did.
-fn link_no_clobber(src: &Path, dest: &Path) -> std::io::Result<bool> {
-    match std::fs::hard_link(src, dest) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(_) => {
-            // No hard links here (another file system, or one without
-            // them): copy beside the target, make it durable, then rename.
-            if dest.exists() {
-                return Ok(false);
-            }
-            let part = dest.with_extension(format!("{}.part", crate::random_hex(8)));
-            std::fs::copy(src, &part)?;
-            std::fs::File::open(&part)?.sync_all()?;
-            std::fs::rename(&part, dest)?;
-            Ok(true)
-        }
-    }
-}
-
-/// Makes a directory's entries durable (on Unix an fsync of the directory).
-pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
+/// The path and query of a URL, without its scheme and host.
+fn path_and_query(url: &str) -> &str {
+    let after = url.find("://").map_or(0, |i| i + 3);
+    url[after..].find('/').map_or("/", |i| &url[after + i..])
 }
 
 /// The checksum and kind an object path names, if it is one
@@ -395,15 +552,15 @@ mod tests {
         assert_eq!(t.sha256, hex(&Sha256::digest(b"hello")));
         let rel = MediaStore::object_path(&t.sha256, ContentKind::Csv);
         let jobs = vec![(t.path().to_path_buf(), rel.clone())];
-        let (created, r) = link_all(s.root(), &jobs);
+        let (created, r) = folder::link_all(s.root(), &jobs);
         r.unwrap();
         assert_eq!(created, vec![rel.clone()]);
         // The same content again is not "made" a second time.
-        let (created, r) = link_all(s.root(), &jobs);
+        let (created, r) = folder::link_all(s.root(), &jobs);
         r.unwrap();
         assert!(created.is_empty());
         drop(t);
-        assert_eq!(std::fs::read(s.absolute(&rel)).unwrap(), b"hello");
+        assert_eq!(std::fs::read(s.root().join(&rel)).unwrap(), b"hello");
         assert_eq!(std::fs::read_dir(s.tmp_dir()).unwrap().count(), 0);
         let _ = std::fs::remove_dir_all(s.root());
     }

@@ -1,0 +1,280 @@
+//! An S3-compatible bucket as the object store (AWS S3, Ceph RGW, MinIO,
+//! Garage), through `object_store`.
+//!
+//! An object is verified before the row that names it may commit: the
+//! store's ETag of a plain PUT is the MD5 of the bytes it kept, and of a
+//! multipart upload the MD5 of the parts' MD5s with the part count, both of
+//! which we compute from the temporary file as we send it. A mismatch
+//! deletes the object and fails the publication.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use futures_util::{StreamExt, TryStreamExt};
+use md5::{Digest, Md5};
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path as Key;
+use object_store::signer::Signer;
+use object_store::{
+    Attribute, Attributes, ClientOptions, ObjectStore, PutMultipartOptions, PutOptions, PutPayload,
+    RetryConfig,
+};
+use tokio::io::AsyncReadExt;
+
+use crate::config::BucketSettings;
+
+/// Files up to this size go in one PUT, read whole into memory; larger
+/// ones in parts of this size, so an upload holds at most two parts.
+const PART: usize = 16 << 20;
+
+#[derive(Debug)]
+pub struct Bucket {
+    store: AmazonS3,
+    settings: BucketSettings,
+}
+
+fn io(e: object_store::Error) -> std::io::Error {
+    match e {
+        object_store::Error::NotFound { .. } => {
+            std::io::Error::new(std::io::ErrorKind::NotFound, e.to_string())
+        }
+        other => std::io::Error::other(format!("object store: {other}")),
+    }
+}
+
+/// The object's type, so that whoever reads it straight from the store
+/// (nginx, Firefly) is told what it is.
+fn attributes(rel: &str) -> Attributes {
+    let mut a = Attributes::new();
+    if let Some((_, kind)) = crate::media::parse_object_path(rel) {
+        a.insert(Attribute::ContentType, kind.mime().into());
+    }
+    a
+}
+
+impl Bucket {
+    pub fn open(settings: &BucketSettings) -> anyhow::Result<Arc<Self>> {
+        let mut b = AmazonS3Builder::new()
+            .with_bucket_name(&settings.bucket)
+            .with_region(&settings.region)
+            .with_access_key_id(&settings.access_key_id)
+            .with_secret_access_key(settings.secret_access_key.expose())
+            .with_virtual_hosted_style_request(!settings.path_style)
+            .with_client_options(
+                ClientOptions::new()
+                    .with_allow_http(true)
+                    .with_timeout(settings.timeout)
+                    .with_connect_timeout(Duration::from_secs(5)),
+            )
+            // A few quick retries of a failed request; a store that is down
+            // fails the request within the time-out rather than hanging it.
+            .with_retry(RetryConfig {
+                max_retries: 2,
+                retry_timeout: settings.timeout,
+                ..RetryConfig::default()
+            });
+        if let Some(e) = &settings.endpoint {
+            b = b.with_endpoint(e);
+        }
+        let store = b.build()?;
+        Ok(Arc::new(Self {
+            store,
+            settings: settings.clone(),
+        }))
+    }
+
+    pub fn settings(&self) -> &BucketSettings {
+        &self.settings
+    }
+
+    fn key(&self, rel: &str) -> Key {
+        if self.settings.prefix.is_empty() {
+            Key::from(rel)
+        } else {
+            Key::from(format!("{}/{rel}", self.settings.prefix))
+        }
+    }
+
+    /// The object path (`objects/ab/….ext`) of a key, if it is under our prefix.
+    fn rel<'a>(&self, key: &'a str) -> Option<&'a str> {
+        if self.settings.prefix.is_empty() {
+            Some(key)
+        } else {
+            key.strip_prefix(self.settings.prefix.as_str())?
+                .strip_prefix('/')
+        }
+    }
+
+    pub async fn size(&self, rel: &str) -> std::io::Result<Option<u64>> {
+        match self.store.head(&self.key(rel)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(io(e)),
+        }
+    }
+
+    /// Uploads each file not yet in the bucket with its size, verifying
+    /// each. Returns the objects made, also on an error.
+    pub async fn publish(
+        &self,
+        jobs: Vec<(PathBuf, String)>,
+    ) -> (Vec<String>, std::io::Result<()>) {
+        let mut created = Vec::new();
+        for (src, rel) in jobs {
+            let size = match tokio::fs::metadata(&src).await {
+                Ok(m) => m.len(),
+                Err(e) => return (created, Err(e)),
+            };
+            match self.size(&rel).await {
+                // Content addressing: the same name holds the same bytes.
+                Ok(Some(there)) if there == size => continue,
+                Ok(_) => {}
+                Err(e) => return (created, Err(e)),
+            }
+            // Counted before the upload: a failure part way may leave an
+            // object behind, and abandoning the publication removes it.
+            created.push(rel.clone());
+            if let Err(e) = self.upload(&src, &rel, size).await {
+                return (created, Err(e));
+            }
+        }
+        (created, Ok(()))
+    }
+
+    async fn upload(&self, src: &Path, rel: &str, size: u64) -> std::io::Result<()> {
+        let key = self.key(rel);
+        let (etag, expected) = if size <= PART as u64 {
+            let bytes = tokio::fs::read(src).await?;
+            let expected = crate::media::hex(&Md5::digest(&bytes));
+            let opts = PutOptions {
+                attributes: attributes(rel),
+                ..PutOptions::default()
+            };
+            let put = self
+                .store
+                .put_opts(&key, PutPayload::from(bytes), opts)
+                .await
+                .map_err(io)?;
+            (put.e_tag, expected)
+        } else {
+            self.upload_parts(src, &key, attributes(rel)).await?
+        };
+        let got = etag.unwrap_or_default();
+        if got.trim_matches('"') != expected {
+            let _ = self.store.delete(&key).await;
+            return Err(std::io::Error::other(format!(
+                "the object store kept other bytes than were sent for {rel} (ETag {got}, expected {expected})"
+            )));
+        }
+        Ok(())
+    }
+
+    /// A multipart upload in parts of `PART` bytes, two in flight at most;
+    /// returns the store's ETag and the one the parts imply.
+    async fn upload_parts(
+        &self,
+        src: &Path,
+        key: &Key,
+        attributes: Attributes,
+    ) -> std::io::Result<(Option<String>, String)> {
+        let mut file = tokio::fs::File::open(src).await?;
+        let opts = PutMultipartOptions {
+            attributes,
+            ..PutMultipartOptions::default()
+        };
+        let mut upload = self.store.put_multipart_opts(key, opts).await.map_err(io)?;
+        let mut digests = Vec::new();
+        let mut pending = None;
+        let result: std::io::Result<()> = async {
+            loop {
+                let mut buf = vec![0u8; PART];
+                let mut filled = 0;
+                while filled < PART {
+                    let n = file.read(&mut buf[filled..]).await?;
+                    if n == 0 {
+                        break;
+                    }
+                    filled += n;
+                }
+                if filled == 0 {
+                    break;
+                }
+                buf.truncate(filled);
+                digests.extend_from_slice(&Md5::digest(&buf));
+                let part = upload.put_part(PutPayload::from(buf));
+                if let Some(previous) = pending.replace(part) {
+                    previous.await.map_err(io)?;
+                }
+                if filled < PART {
+                    break;
+                }
+            }
+            if let Some(last) = pending.take() {
+                last.await.map_err(io)?;
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            let _ = upload.abort().await;
+            return Err(e);
+        }
+        let done = upload.complete().await.map_err(io)?;
+        let expected = format!(
+            "{}-{}",
+            crate::media::hex(&Md5::digest(&digests)),
+            digests.len() / 16
+        );
+        Ok((done.e_tag, expected))
+    }
+
+    pub async fn remove(&self, rel: &str) -> std::io::Result<bool> {
+        // S3 answers a DELETE of a missing key with success, so ask first
+        // to report whether there was one.
+        if self.size(rel).await?.is_none() {
+            return Ok(false);
+        }
+        self.store.delete(&self.key(rel)).await.map_err(io)?;
+        Ok(true)
+    }
+
+    pub async fn read(
+        &self,
+        rel: &str,
+    ) -> std::io::Result<(u64, BoxStream<'static, std::io::Result<Bytes>>)> {
+        let got = self.store.get(&self.key(rel)).await.map_err(io)?;
+        let size = got.meta.size;
+        Ok((size, got.into_stream().map_err(io).boxed()))
+    }
+
+    /// Every key under the prefix's `objects/`, as object paths.
+    pub async fn list(&self) -> std::io::Result<Vec<super::Listed>> {
+        let under = self.key("objects");
+        let mut listing = self.store.list(Some(&under));
+        let mut out = Vec::new();
+        while let Some(meta) = listing.next().await {
+            let meta = meta.map_err(io)?;
+            if let Some(rel) = self.rel(meta.location.as_ref()) {
+                out.push(super::Listed {
+                    path: rel.to_string(),
+                    size: meta.size,
+                    modified: meta.last_modified.into(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// A URL that reads the object without credentials until it expires.
+    pub async fn presigned(&self, rel: &str, ttl: Duration) -> std::io::Result<String> {
+        let url = self
+            .store
+            .signed_url(http::Method::GET, &self.key(rel), ttl)
+            .await
+            .map_err(io)?;
+        Ok(url.to_string())
+    }
+}
