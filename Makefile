@@ -8,6 +8,10 @@ SHELL := /bin/bash
 # (Not `eval "$(...)"`: that would hide a failure of database.sh.)
 WITH_DB = containers/local/prepare.sh && db_env=$$(containers/local/database.sh) && eval "$$db_env" &&
 
+# A real S3 server (Ceph's RADOS gateway) for the tests and benchmarks: exports VETTER_TEST_S3_*.
+# It stops by itself when this recipe's shell ends, also when `make test` is killed.
+WITH_S3 = s3_env=$$(containers/local/objectstore.sh start --owner $$$$) && eval "$$s3_env" &&
+
 # With a committed .sqlx query cache, the sqlx macros need no database at build time.
 ifneq ($(wildcard .sqlx),)
 export SQLX_OFFLINE ?= true
@@ -30,12 +34,12 @@ help: ## list the targets
 run: ## build and serve the app on http://127.0.0.1:8000 (local PostgreSQL, demo data)
 	@$(WITH_DB) exec containers/local/run.sh
 
-test: ## cargo fmt --check, then cargo test (ARGS=... are passed to cargo test)
+test: ## cargo fmt --check, then cargo test against PostgreSQL and an S3 server (ARGS=... are passed to cargo test)
 	cargo fmt --check
-	@$(WITH_DB) DATABASE_URL="$$VETTER_TEST_DATABASE_URL" cargo test $(ARGS)
+	@$(WITH_DB) $(WITH_S3) DATABASE_URL="$$VETTER_TEST_DATABASE_URL" cargo test $(ARGS)
 
 bench: ## upload throughput, rate-and-next latency, search and export, a 64-reviewer soak, every page's throughput against /healthz, keypress-to-paint in Chromium; optimised builds
-	@$(WITH_DB) DATABASE_URL="$$VETTER_TEST_DATABASE_URL" cargo bench --bench upload $(ARGS) && \
+	@$(WITH_DB) $(WITH_S3) DATABASE_URL="$$VETTER_TEST_DATABASE_URL" cargo bench --bench upload $(ARGS) && \
 		DATABASE_URL="$$VETTER_TEST_DATABASE_URL" cargo bench --bench rating $(ARGS) && \
 		DATABASE_URL="$$VETTER_TEST_DATABASE_URL" cargo bench --bench search $(ARGS) && \
 		DATABASE_URL="$$VETTER_TEST_DATABASE_URL" cargo bench --bench soak $(ARGS) && \

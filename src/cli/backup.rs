@@ -1,9 +1,11 @@
 //! `vetter backup DIR`: the database (pg_dump, custom format) and the media
-//! files its rows use, consistent with each other, plus a manifest.
+//! files its rows use, consistent with each other, plus a manifest. The
+//! files come from the store the server uses (the media folder or a
+//! bucket); the backup is always a folder on local disk.
 //!
 //! Consistency: one connection first takes the shared lock of every media
 //! bucket for its session (so no object can be deleted until the backup is
-//! done: deleters need the exclusive lock, see `media.rs`), and only then
+//! done: deleters need the exclusive lock, see `media`), and only then
 //! opens a REPEATABLE READ transaction and exports its snapshot. pg_dump
 //! dumps that very snapshot (`--snapshot`), and the same transaction lists
 //! the objects to copy. Every object a row in the dump names was in place
@@ -20,12 +22,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use futures_util::TryStreamExt;
+use sha2::{Digest, Sha256};
 use sqlx::Connection;
+use tokio::io::AsyncWriteExt;
 
 use super::CliError;
 use crate::config::{Config, Source};
 use crate::db::{files, maintenance};
-use crate::media;
+use crate::media::{self, MediaStore};
 
 pub const USAGE: &str = "\
 vetter backup: a consistent copy of the database and the media files
@@ -34,7 +38,9 @@ Usage: vetter backup DIR
 
 Writes into DIR (which must be new or empty):
   database.dump   pg_dump --format=custom of DATABASE_URL
-  media/          every media file a row of that dump refers to
+  media/          every media file a row of that dump refers to, read from
+                  the store the server uses (VETTER_MEDIA_ROOT, or the
+                  bucket of VETTER_MEDIA_URL) and checked against its row
   manifest.tsv    sha256, size and path of each file, written last
 The dump and the file list come from one database snapshot, and no media
 file can be deleted while the backup runs, so every file row in the dump
@@ -57,6 +63,7 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
     let src = Source::from_env()?;
     let url = Config::database_url(&src)?;
     let root = Config::media_root(&src)?;
+    let media = MediaStore::open(&root, &Config::media_location(&src)?)?;
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     if std::fs::read_dir(&dir)
         .with_context(|| format!("reading {}", dir.display()))?
@@ -68,11 +75,11 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
             dir.display()
         )));
     }
-    backup(&url, &root, &dir).await?;
+    backup(&url, &media, &dir).await?;
     Ok(())
 }
 
-async fn backup(url: &str, root: &Path, dir: &Path) -> anyhow::Result<()> {
+async fn backup(url: &str, media: &MediaStore, dir: &Path) -> anyhow::Result<()> {
     let mut conn = sqlx::PgConnection::connect(url)
         .await
         .context("connecting to DATABASE_URL")?;
@@ -102,20 +109,19 @@ async fn backup(url: &str, root: &Path, dir: &Path) -> anyhow::Result<()> {
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default()
     )?;
-    let parallel = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+    // A bucket is mostly waiting on the network, so more requests may be in
+    // flight than a disk has useful readers.
+    let parallel = match media.folder() {
+        Some(_) => std::thread::available_parallelism().map_or(2, |n| n.get().min(4)),
+        None => 8,
+    };
     let mut problems = Vec::new();
     let (mut count, mut bytes) = (0u64, 0u64);
     {
+        let media_dir = &media_dir;
         let mut copies = files::stream_objects(&mut conn)
-            .map_ok(|o| {
-                let (root, media_dir) = (root.to_path_buf(), media_dir.clone());
-                async move {
-                    tokio::task::spawn_blocking(move || {
-                        copy_one(&root, &media_dir, o.storage_path, o.size_bytes, o.sha256)
-                    })
-                    .await
-                    .map_err(|e| sqlx::Error::Protocol(format!("a copy failed: {e}")))
-                }
+            .map_ok(|o| async move {
+                Ok(copy_one(media, media_dir, o.storage_path, o.size_bytes, o.sha256).await)
             })
             .try_buffer_unordered(parallel);
         while let Some(copied) = copies.try_next().await? {
@@ -175,8 +181,8 @@ async fn backup(url: &str, root: &Path, dir: &Path) -> anyhow::Result<()> {
 
 /// Copies one object, checking it on the way. The error is a sentence for
 /// the operator.
-fn copy_one(
-    root: &Path,
+async fn copy_one(
+    media: &MediaStore,
     media_dir: &Path,
     path: String,
     size: i64,
@@ -188,12 +194,12 @@ fn copy_one(
         ));
     }
     let dest = media_dir.join(&path);
-    match media::hash_file(&root.join(&path), Some(&dest)) {
+    match copy_out(media, &path, &dest).await {
         Ok((got_size, got_sha)) if got_sha == sha && got_size as i64 == size => {
             Ok((path, got_size, got_sha))
         }
         Ok(_) => {
-            let _ = std::fs::remove_file(&dest);
+            let _ = tokio::fs::remove_file(&dest).await;
             Err(format!(
                 "{path}: damaged (its content is not what its rows record)"
             ))
@@ -201,6 +207,36 @@ fn copy_one(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!("{path}: missing")),
         Err(e) => Err(format!("{path}: {e}")),
     }
+}
+
+/// Streams an object from the store into a durable file at `dest`, through
+/// a `.part` name (so a crash leaves no half file under the final name);
+/// returns the size and sha256 of what was written.
+async fn copy_out(media: &MediaStore, rel: &str, dest: &Path) -> std::io::Result<(u64, String)> {
+    let (_, mut stream) = media.read(rel).await?;
+    if let Some(dir) = dest.parent() {
+        tokio::fs::create_dir_all(dir).await?;
+    }
+    let part = dest.with_extension(format!("{}.part", crate::random_hex(8)));
+    let written = async {
+        let mut out = tokio::fs::File::create(&part).await?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        while let Some(chunk) = stream.try_next().await? {
+            size += chunk.len() as u64;
+            hasher.update(&chunk);
+            out.write_all(&chunk).await?;
+        }
+        out.flush().await?;
+        out.sync_all().await?;
+        tokio::fs::rename(&part, dest).await?;
+        Ok((size, media::hex(&hasher.finalize())))
+    }
+    .await;
+    if written.is_err() {
+        let _ = tokio::fs::remove_file(&part).await;
+    }
+    written
 }
 
 pub(super) fn size_text(bytes: u64) -> String {

@@ -1,9 +1,10 @@
-//! `vetter check [--repair]`: compare the media folder with the file rows.
+//! `vetter check [--repair]`: compare the media store with the file rows.
 //!
-//! One pass over the folder (sizes, and checksums unless `--sizes-only`),
-//! then one streamed pass over the rows. Problems are kept in memory only
-//! as long as they are problems, so a survey's worth of rows costs little
-//! more than the folder listing itself.
+//! One pass over the store's listing (sizes, and checksums unless
+//! `--sizes-only`) and over the media folder's `tmp/`, then one streamed
+//! pass over the rows. Problems are kept in memory only as long as they are
+//! problems, so a survey's worth of rows costs little more than the listing
+//! itself.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -14,18 +15,22 @@ use futures_util::{StreamExt, TryStreamExt};
 use sqlx::PgPool;
 
 use super::CliError;
-use crate::config::{Config, Source};
+use crate::config::{Config, MediaLocation, Source};
 use crate::db::files::{self, Checked};
 use crate::domain::FileId;
 use crate::media::{self, ContentKind, MediaStore};
 
 pub const USAGE: &str = "\
-vetter check: compare the media folder (VETTER_MEDIA_ROOT) with the database
+vetter check: compare the media store with the database
 
 Usage: vetter check [--repair] [--grace DURATION] [--sizes-only]
 
+The store is the one the server uses: the media folder (VETTER_MEDIA_ROOT),
+or the bucket of VETTER_MEDIA_URL=s3://bucket/prefix (with the VETTER_S3_*
+settings), whose uploads in flight are in VETTER_MEDIA_ROOT/tmp.
+
 Reports
-  orphan files   files under objects/ or tmp/ that no file row refers to
+  orphan files   objects, or files in tmp/, that no file row refers to
                  (what a crash between writing a file and committing leaves)
   dangling rows  file rows whose object is missing, or whose size or sha256
                  does not match the object
@@ -39,11 +44,14 @@ Options
                        object is intact gets the object's values;
                      - any other dangling row is removed, with the previews
                        made from it, and the removal is listed
-  --grace DURATION   orphans younger than this are left alone and not
-                     counted as problems: they may belong to an upload in
-                     progress (default 1h; 90s, 30m, 2h, 1d; 0 for none)
+  --grace DURATION   orphans younger than this (by their modification
+                     time, in a bucket the time it stored them) are left
+                     alone and not counted as problems: they may belong to
+                     an upload in progress (default 1h; 90s, 30m, 2h, 1d;
+                     0 for none)
   --sizes-only       compare sizes only, not checksums (faster on large
-                     folders; a corrupt file of the right size goes unseen)
+                     stores, where every object is read otherwise; a
+                     corrupt file of the right size goes unseen)
 
 Exit status: 0 when nothing is wrong or everything found was repaired,
 1 when problems are left, 2 on a usage error.
@@ -129,14 +137,19 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
     let o = parse_args(args)?;
     let src = Source::from_env()?;
     let root = Config::media_root(&src)?;
-    if !root.is_dir() {
+    let location = Config::media_location(&src)?;
+    if location == MediaLocation::Folder && !root.is_dir() {
         return Err(CliError::Failed(anyhow::anyhow!(
             "VETTER_MEDIA_ROOT={} is not a folder",
             root.display()
         )));
     }
+    let media = MediaStore::open(&root, &location)?;
+    media
+        .probe()
+        .await
+        .with_context(|| format!("the media store {} does not answer", media.describe()))?;
     let pool = super::connect(&src).await?;
-    let media = MediaStore::new(&root);
     let left = check(&pool, &media, &o).await?;
     if left > 0 {
         let hint = if o.repair {
@@ -154,7 +167,7 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
 
 /// Returns the number of problems left.
 async fn check(pool: &PgPool, media: &MediaStore, o: &Options) -> anyhow::Result<usize> {
-    // The rows are read in a snapshot taken before the folder is listed:
+    // The rows are read in a snapshot taken before the store is listed:
     // every row in it was committed after its object was in place, so a
     // concurrent upload cannot make a row look dangling. (It can make a new
     // object look orphaned; such an object is young, inside the grace period,
@@ -162,12 +175,29 @@ async fn check(pool: &PgPool, media: &MediaStore, o: &Options) -> anyhow::Result
     let mut tx = pool.begin().await?;
     crate::db::maintenance::snapshot_now(&mut tx).await?;
 
-    let root = media.root().to_path_buf();
-    let (mut found, unmanaged) = tokio::task::spawn_blocking(move || walk(&root))
+    println!("checking {} against the database", media.describe());
+    let mut found: HashMap<String, Found> = media
+        .list()
+        .await
+        .with_context(|| format!("listing the objects in {}", media.describe()))?
+        .into_iter()
+        .map(|l| {
+            let f = Found {
+                size: l.size,
+                modified: l.modified,
+                content_sha: None,
+                referenced: false,
+            };
+            (l.path, f)
+        })
+        .collect();
+    let (root, folder) = (media.root().to_path_buf(), media.folder().is_some());
+    let (local, unmanaged) = tokio::task::spawn_blocking(move || walk(&root, folder))
         .await?
         .context("listing the media folder")?;
+    found.extend(local);
     if !o.sizes_only {
-        hash_objects(media.root(), &mut found).await?;
+        hash_objects(media, &mut found).await?;
     }
 
     let mut dangling: Vec<(Checked, Fault)> = Vec::new();
@@ -198,9 +228,8 @@ async fn check(pool: &PgPool, media: &MediaStore, o: &Options) -> anyhow::Result
         for (row, fault) in dangling {
             if fault == Fault::Missing {
                 let now = files::checked_by_id(&mut conn, row.id).await?;
-                let still = now.is_some_and(|n| n.storage_path == row.storage_path)
-                    && !media.absolute(&row.storage_path).exists();
-                if !still {
+                let moved = !now.is_some_and(|n| n.storage_path == row.storage_path);
+                if moved || media.size(&row.storage_path).await?.is_some() {
                     continue;
                 }
             }
@@ -224,7 +253,7 @@ async fn check(pool: &PgPool, media: &MediaStore, o: &Options) -> anyhow::Result
     orphans.sort();
 
     for p in &unmanaged {
-        println!("note: {p} is not one of vetter's files (outside objects/ and tmp/); left alone");
+        println!("note: {p}");
     }
     let mut recent = 0usize;
     let mut old_orphans = Vec::new();
@@ -316,27 +345,48 @@ fn human(d: Duration) -> String {
     }
 }
 
-/// Every file under the root: those under `objects/` and `tmp/` by their
-/// relative path, and the names of anything else.
-fn walk(root: &Path) -> std::io::Result<(HashMap<String, Found>, Vec<String>)> {
+/// The files of the media folder that the store's listing does not cover:
+/// those under `tmp/` by their relative path, and notes on anything else.
+/// With the folder as the store, `objects/` is the store's to list; with a
+/// bucket, only `tmp/` is vetter's.
+fn walk(root: &Path, folder: bool) -> std::io::Result<(HashMap<String, Found>, Vec<String>)> {
     let mut found = HashMap::new();
-    let mut unmanaged = Vec::new();
-    let mut stack = vec![PathBuf::new()];
+    let mut notes = Vec::new();
+    let mut stack = vec![if folder {
+        PathBuf::new()
+    } else {
+        PathBuf::from("tmp")
+    }];
+    if !folder && root.join("objects").exists() {
+        notes.push(format!(
+            "{} is not the media store (a bucket is); left alone (left from before a \
+             `vetter media migrate`? remove it once the bucket checks clean)",
+            root.join("objects").display()
+        ));
+    }
     while let Some(rel_dir) = stack.pop() {
-        for entry in std::fs::read_dir(root.join(&rel_dir))? {
+        let entries = match std::fs::read_dir(root.join(&rel_dir)) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !folder => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
             let entry = entry?;
             let rel = rel_dir.join(entry.file_name());
+            if folder && rel == Path::new("objects") {
+                continue;
+            }
             let meta = entry.metadata()?; // does not follow symlinks
             if meta.is_dir() {
                 stack.push(rel);
                 continue;
             }
             let name = rel.to_string_lossy().into_owned();
-            let managed = meta.is_file()
-                && rel.to_str().is_some()
-                && (name.starts_with("objects/") || name.starts_with("tmp/"));
+            let managed = meta.is_file() && rel.to_str().is_some() && name.starts_with("tmp/");
             if !managed {
-                unmanaged.push(name);
+                notes.push(format!(
+                    "{name} is not one of vetter's files (outside objects/ and tmp/); left alone"
+                ));
                 continue;
             }
             found.insert(
@@ -350,28 +400,34 @@ fn walk(root: &Path) -> std::io::Result<(HashMap<String, Found>, Vec<String>)> {
             );
         }
     }
-    unmanaged.sort();
-    Ok((found, unmanaged))
+    notes.sort();
+    Ok((found, notes))
 }
 
-async fn hash_objects(root: &Path, found: &mut HashMap<String, Found>) -> anyhow::Result<()> {
-    let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
+/// Reads every object through the store and records its checksum.
+async fn hash_objects(
+    media: &MediaStore,
+    found: &mut HashMap<String, Found>,
+) -> anyhow::Result<()> {
+    // Disks are read by a thread per core; a bucket is mostly waiting on
+    // the network, so more requests may be in flight.
+    let parallel = match media.folder() {
+        Some(_) => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        None => 8,
+    };
     let jobs: Vec<String> = found
         .keys()
         .filter(|p| media::parse_object_path(p).is_some())
         .cloned()
         .collect();
     let mut hashed = futures_util::stream::iter(jobs)
-        .map(|rel| {
-            let path = root.join(&rel);
-            async move {
-                let r = tokio::task::spawn_blocking(move || media::hash_file(&path, None)).await;
-                (rel, r)
-            }
+        .map(|rel| async move {
+            let r = media.hash(&rel).await;
+            (rel, r)
         })
         .buffer_unordered(parallel);
     while let Some((rel, r)) = hashed.next().await {
-        match r? {
+        match r {
             Ok((_, sha)) => {
                 if let Some(f) = found.get_mut(&rel) {
                     f.content_sha = Some(sha);
@@ -440,11 +496,20 @@ async fn repair_rows(
         }
         if let Some(source_id) = row.derived_from {
             match rerender(pool, media, &row, source_id).await {
-                Ok(Some(note)) => {
+                Ok(Rerendered::Done(note)) => {
                     println!("  row {what}: {note}");
                     continue;
                 }
-                Ok(None) => {}
+                Ok(Rerendered::NoSource) => {}
+                // The source may well be intact: a store that did not
+                // answer is no reason to give the preview up.
+                Ok(Rerendered::Unreadable(e)) => {
+                    left += 1;
+                    println!(
+                        "  row {what}: left, its source could not be read ({e}); run check again"
+                    );
+                    continue;
+                }
                 Err(e) => println!("  row {what}: could not render it again ({e:#})"),
             }
         }
@@ -477,7 +542,7 @@ async fn repair_rows(
     Ok(left)
 }
 
-/// Removes an object whose content does not match its name, after hashing
+/// Removes an object whose content does not match its name, after reading
 /// it again under the bucket's exclusive lock.
 async fn remove_damaged(pool: &PgPool, media: &MediaStore, rel: &str) -> anyhow::Result<bool> {
     let Some((sha, _)) = media::parse_object_path(rel) else {
@@ -489,45 +554,53 @@ async fn remove_damaged(pool: &PgPool, media: &MediaStore, rel: &str) -> anyhow:
         Duration::from_secs(30),
     )
     .await?;
-    let path = media.absolute(rel);
-    let sha = sha.to_string();
-    let removed = tokio::task::spawn_blocking(move || -> std::io::Result<bool> {
-        match media::hash_file(&path, None) {
-            Ok((_, content)) if content != sha => {
-                std::fs::remove_file(&path)?;
-                Ok(true)
-            }
-            Ok(_) => Ok(false),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(e),
-        }
-    })
-    .await??;
+    let removed = match media.hash(rel).await {
+        Ok((_, content)) if content != sha => media.remove(rel).await?,
+        Ok(_) => false,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(e.into()),
+    };
     tx.commit().await?;
     Ok(removed)
 }
 
-/// Renders a server-made preview again from its intact source. `None` when
-/// there is no intact source to render from.
+enum Rerendered {
+    /// What was done, for the operator.
+    Done(String),
+    /// No intact source to render from.
+    NoSource,
+    /// The source could not be read from the store.
+    Unreadable(std::io::Error),
+}
+
+/// Renders a server-made preview again from its intact source.
 async fn rerender(
     pool: &PgPool,
     media: &MediaStore,
     row: &Checked,
     source_id: FileId,
-) -> anyhow::Result<Option<String>> {
+) -> anyhow::Result<Rerendered> {
     let mut conn = pool.acquire().await?;
     let Some(source) = files::checked_by_id(&mut conn, source_id).await? else {
-        return Ok(None);
+        return Ok(Rerendered::NoSource);
     };
     drop(conn);
-    let source_path = media.absolute(&source.storage_path);
+    // cfitsio and the GIF decoder read files: from a bucket, a copy.
+    let copy = match media.local_copy(&source.storage_path).await {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Rerendered::NoSource),
+        Err(e) => return Ok(Rerendered::Unreadable(e)),
+    };
+    let source_path = copy.path().to_path_buf();
     let hashed = {
         let p = source_path.clone();
         tokio::task::spawn_blocking(move || media::hash_file(&p, None)).await?
     };
     match hashed {
         Ok((size, sha)) if sha == source.sha256 && size as i64 == source.size_bytes => {}
-        _ => return Ok(None),
+        Ok(_) => return Ok(Rerendered::NoSource),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Rerendered::NoSource),
+        Err(e) => return Ok(Rerendered::Unreadable(e)),
     }
     let timeout = Duration::from_secs(120);
     let bytes = match (source.content_type.as_str(), row.content_type.as_str()) {
@@ -551,8 +624,9 @@ async fn rerender(
             })
             .await??
         }
-        _ => return Ok(None),
+        _ => return Ok(Rerendered::NoSource),
     };
+    drop(copy);
     let kind = ContentKind::from_mime(&row.content_type).context("a known content type")?;
     let temp = media.write_temp_bytes(&bytes).await?;
     let mut tx = pool.begin().await?;
@@ -575,7 +649,7 @@ async fn rerender(
         Ok(true) => {
             tx.commit().await?;
             published.committed();
-            Ok(Some(format!(
+            Ok(Rerendered::Done(format!(
                 "rendered again from row {source_id} ({}) into {}",
                 source.role,
                 MediaStore::object_path(&temp.sha256, kind)
@@ -584,7 +658,9 @@ async fn rerender(
         Ok(false) => {
             tx.rollback().await?;
             published.abandon().await;
-            Ok(Some("changed meanwhile; left as it is now".into()))
+            Ok(Rerendered::Done(
+                "changed meanwhile; left as it is now".into(),
+            ))
         }
         Err(e) => {
             let _ = tx.rollback().await;
@@ -601,11 +677,20 @@ async fn remove_orphans(pool: &PgPool, media: &MediaStore, paths: Vec<String>) -
         .partition(|p| media::parse_object_path(p).is_some());
     let mut left = 0;
     // Not object names: no row can refer to them (the table's CHECK), so
-    // they need no lock.
+    // they need no lock. Those in tmp/ are in the media folder whatever the
+    // store; the rest were listed by the store.
     for p in other {
-        match std::fs::remove_file(media.absolute(&p)) {
-            Ok(()) => println!("  removed {p}"),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        let removed = match p.strip_prefix("tmp/") {
+            Some(_) => match tokio::fs::remove_file(media.root().join(&p)).await {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+                Err(e) => Err(e),
+            },
+            None => media.remove(&p).await,
+        };
+        match removed {
+            Ok(true) => println!("  removed {p}"),
+            Ok(false) => {}
             Err(e) => {
                 left += 1;
                 println!("  could not remove {p}: {e}");
@@ -620,9 +705,20 @@ async fn remove_orphans(pool: &PgPool, media: &MediaStore, paths: Vec<String>) -
     for p in objects {
         if removed.contains(&p) {
             println!("  removed {p}");
-        } else if media.absolute(&p).exists() {
-            left += 1;
-            println!("  kept {p}: a row uses it now, or its bucket is locked (a backup?); run check again");
+            continue;
+        }
+        match media.size(&p).await {
+            Ok(None) => {}
+            Ok(Some(_)) => {
+                left += 1;
+                println!(
+                    "  kept {p}: a row uses it now, or its lock is held (a backup running?); run check again"
+                );
+            }
+            Err(e) => {
+                left += 1;
+                println!("  kept {p}: {e}");
+            }
         }
     }
     left

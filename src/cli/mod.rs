@@ -6,6 +6,7 @@ mod backup;
 mod check;
 pub mod demo;
 mod healthcheck;
+mod media;
 mod pulsars;
 mod restore;
 pub mod upload;
@@ -50,6 +51,9 @@ Commands:
   restore DIR [--force]
                  Put a backup back into an empty database and the media
                  folder, verifying every checksum
+  media migrate --to URL [--from URL]
+                 Copy the media objects to another store (folder or
+                 s3://bucket/prefix), verified, while the app stays up
   help           Show this text
 
 Settings come from the environment or a .env file in the working directory:
@@ -79,6 +83,7 @@ pub async fn main(args: Vec<String>) -> ExitCode {
             "check" => print!("{}", check::USAGE),
             "backup" => print!("{}", backup::USAGE),
             "restore" => print!("{}", restore::USAGE),
+            "media" => print!("{}", media::USAGE),
             _ => print!("{USAGE}"),
         }
         return ExitCode::SUCCESS;
@@ -99,6 +104,7 @@ pub async fn main(args: Vec<String>) -> ExitCode {
         "check" => check::run(rest).await,
         "backup" => backup::run(rest).await,
         "restore" => restore::run(rest).await,
+        "media" => media::run(rest).await,
         other => Err(CliError::Usage(format!("unknown command {other:?}"))),
     };
     match result {

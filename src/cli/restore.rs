@@ -1,21 +1,22 @@
 //! `vetter restore DIR [--force]`: put a `vetter backup` back.
 //!
 //! Order: check the manifest and every checksum first (nothing is touched
-//! if the backup is damaged), then the media files, then the database in
-//! one transaction. A failure half way leaves at most media files no row
-//! uses, never a row without its file.
+//! if the backup is damaged), then the media files, into whichever store
+//! the server uses (the media folder or a bucket), then the database in one
+//! transaction. A failure half way leaves at most media files no row uses,
+//! never a row without its file.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
-use futures_util::StreamExt;
-use sqlx::Connection;
+use futures_util::{StreamExt, TryStreamExt};
+use sqlx::{Connection, PgPool};
 
 use super::backup::{libpq_target, size_text, spawn_pg_tool, DUMP, MANIFEST};
 use super::CliError;
 use crate::config::{Config, Source};
-use crate::media;
+use crate::media::{self, MediaStore};
 
 pub const USAGE: &str = "\
 vetter restore: put back what `vetter backup DIR` wrote
@@ -23,8 +24,9 @@ vetter restore: put back what `vetter backup DIR` wrote
 Usage: vetter restore DIR [--force]
 
 Checks every file in DIR against its manifest, copies the media files into
-VETTER_MEDIA_ROOT (files already there with the right content are kept),
-then restores the database dump into DATABASE_URL in one transaction
+the store the server uses (VETTER_MEDIA_ROOT, or the bucket of
+VETTER_MEDIA_URL; files already there with the right content are kept,
+damaged ones replaced), checking each as it is stored, then restores the database dump into DATABASE_URL in one transaction
 (pg_restore --single-transaction --no-owner --no-acl). The database must
 be empty (a new database made from template1, which has q3c, will do).
 With --force, a database that is not empty is accepted: the tables, types
@@ -62,11 +64,12 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
     let src = Source::from_env()?;
     let url = Config::database_url(&src)?;
     let root = Config::media_root(&src)?;
-    restore(&url, &root, &dir, force).await?;
+    let media = MediaStore::open(&root, &Config::media_location(&src)?)?;
+    restore(&url, &media, &dir, force).await?;
     Ok(())
 }
 
-async fn restore(url: &str, root: &Path, dir: &Path, force: bool) -> anyhow::Result<()> {
+async fn restore(url: &str, media: &MediaStore, dir: &Path, force: bool) -> anyhow::Result<()> {
     let entries = read_manifest(dir)?;
 
     let mut conn = sqlx::PgConnection::connect(url)
@@ -89,7 +92,14 @@ async fn restore(url: &str, root: &Path, dir: &Path, force: bool) -> anyhow::Res
     conn.close().await?;
 
     verify(dir, &entries).await?;
-    let (copied, present) = copy_media(dir, root, &entries).await?;
+    let pool = crate::db::lazy_pool(url)?;
+    let stored = copy_media(dir, media, &pool, &entries).await;
+    pool.close().await;
+    let Stored {
+        copied,
+        present,
+        replaced,
+    } = stored?;
 
     let dump = dir.join(DUMP);
     let (target, password) = libpq_target(url);
@@ -128,9 +138,15 @@ async fn restore(url: &str, root: &Path, dir: &Path, force: bool) -> anyhow::Res
     }
     let bytes: u64 = entries.iter().map(|e| e.size).sum();
     println!(
-        "restored the database into {database:?} and {} media files ({copied} copied, {present} \
-         already there; {} in all, every checksum verified)",
+        "restored the database into {database:?} and {} media files into {} ({copied} copied{}, \
+         {present} already there; {} in all, every checksum verified)",
         copied + present,
+        media.describe(),
+        if replaced > 0 {
+            format!(", {replaced} of them over a damaged copy")
+        } else {
+            String::new()
+        },
         size_text(bytes)
     );
     Ok(())
@@ -215,45 +231,115 @@ async fn verify(dir: &Path, entries: &[Entry]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Copies the media files into the root; returns (copied, already there).
-async fn copy_media(dir: &Path, root: &Path, entries: &[Entry]) -> anyhow::Result<(u64, u64)> {
-    let jobs: Vec<(PathBuf, PathBuf, String)> = entries
-        .iter()
-        .filter_map(|e| {
-            let rel = e.path.strip_prefix("media/")?;
-            Some((dir.join(&e.path), root.join(rel), e.sha256.clone()))
-        })
-        .collect();
-    let root = root.to_path_buf();
-    tokio::task::spawn_blocking(move || -> anyhow::Result<(u64, u64)> {
-        let (mut copied, mut present) = (0, 0);
-        let mut dirs = BTreeSet::new();
-        for (src, dest, sha) in jobs {
-            if matches!(media::hash_file(&dest, None), Ok((_, got)) if got == sha) {
-                present += 1;
-                continue;
+#[derive(Default)]
+struct Stored {
+    copied: u64,
+    present: u64,
+    /// Of those copied, how many replaced a damaged object.
+    replaced: u64,
+}
+
+enum Outcome {
+    Copied,
+    Present,
+    Replaced,
+}
+
+/// Puts the backup's media files into the store.
+async fn copy_media(
+    dir: &Path,
+    media: &MediaStore,
+    pool: &PgPool,
+    entries: &[Entry],
+) -> anyhow::Result<Stored> {
+    // A bucket is mostly waiting on the network, so more requests may be in
+    // flight than a disk has useful writers.
+    let parallel = match media.folder() {
+        Some(_) => std::thread::available_parallelism().map_or(2, |n| n.get().min(4)),
+        None => 8,
+    };
+    let mut done = futures_util::stream::iter(entries.iter().filter_map(|e| {
+        let rel = e.path.strip_prefix("media/")?;
+        Some(store_one(dir, media, pool, e, rel))
+    }))
+    .buffer_unordered(parallel);
+    let mut stored = Stored::default();
+    while let Some(outcome) = done.try_next().await? {
+        match outcome {
+            Outcome::Present => stored.present += 1,
+            Outcome::Copied => stored.copied += 1,
+            Outcome::Replaced => {
+                stored.copied += 1;
+                stored.replaced += 1;
             }
-            // Written beside the target and renamed: a crash leaves no half
-            // file under an object's name.
-            let (_, got) = media::hash_file(&src, Some(&dest))
-                .with_context(|| format!("copying {}", src.display()))?;
-            if got != sha {
-                let _ = std::fs::remove_file(&dest);
-                anyhow::bail!("{} changed while it was being restored", src.display());
-            }
-            if let Some(parent) = dest.parent() {
-                dirs.insert(parent.to_path_buf());
-            }
-            copied += 1;
         }
-        dirs.insert(root.join("objects"));
-        dirs.insert(root);
-        for d in dirs.iter().filter(|d| d.exists()) {
-            media::sync_dir(d)?;
-        }
-        Ok((copied, present))
+    }
+    Ok(stored)
+}
+
+/// Puts one backup file at `rel` in the store unless it is there intact.
+async fn store_one(
+    dir: &Path,
+    media: &MediaStore,
+    pool: &PgPool,
+    e: &Entry,
+    rel: &str,
+) -> anyhow::Result<Outcome> {
+    let damaged = match media.size(rel).await {
+        Ok(None) => false,
+        // A size other than the manifest's can only be a damaged copy: the
+        // name is the checksum of the content.
+        Ok(Some(size)) if size != e.size => true,
+        Ok(Some(_)) => match media.hash(rel).await {
+            Ok((_, sha)) if sha == e.sha256 => return Ok(Outcome::Present),
+            Ok(_) => true,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => false,
+            Err(err) => return Err(anyhow::Error::new(err).context(format!("reading {rel}"))),
+        },
+        Err(err) => return Err(anyhow::Error::new(err).context(format!("looking for {rel}"))),
+    };
+    // Through a temporary file of the store's own: the store may link it
+    // into place, and the backup must stay a copy of its own.
+    let src = dir.join(&e.path);
+    let file = tokio::fs::File::open(&src)
+        .await
+        .with_context(|| format!("opening {}", src.display()))?;
+    let temp = media
+        .write_temp(file, u64::MAX)
+        .await
+        .with_context(|| format!("copying {}", src.display()))?;
+    if temp.sha256 != e.sha256 || temp.size != e.size {
+        anyhow::bail!("{} changed while it was being restored", src.display());
+    }
+    let jobs = vec![(temp.path().to_path_buf(), rel.to_string())];
+    let published = if damaged {
+        // Deleting an object is only safe under its exclusive lock (see
+        // `media`); holding it through the publication also means no upload
+        // can find the name missing in between.
+        let (sha, _) = media::parse_object_path(rel).context("an object path")?;
+        let lock = crate::ingest::publish::exclusive(
+            pool,
+            &[media::bucket(sha).unwrap_or(0)],
+            Duration::from_secs(30),
+        )
+        .await
+        .with_context(|| format!("locking {rel} to replace its damaged copy"))?;
+        media
+            .remove(rel)
+            .await
+            .with_context(|| format!("removing the damaged {rel}"))?;
+        let (_, published) = media.publish(jobs).await;
+        lock.commit().await?;
+        published
+    } else {
+        media.publish(jobs).await.1
+    };
+    published.with_context(|| format!("storing {rel} in {}", media.describe()))?;
+    Ok(if damaged {
+        Outcome::Replaced
+    } else {
+        Outcome::Copied
     })
-    .await?
 }
 
 /// A temporary pg_restore list of the dump without its EXTENSION entries.

@@ -41,7 +41,7 @@ fn io(e: object_store::Error) -> std::io::Error {
         object_store::Error::NotFound { .. } => {
             std::io::Error::new(std::io::ErrorKind::NotFound, e.to_string())
         }
-        other => std::io::Error::other(format!("object store: {other}")),
+        other => std::io::Error::other(crate::media::StoreFailed(other.to_string())),
     }
 }
 
@@ -165,9 +165,9 @@ impl Bucket {
         let got = etag.unwrap_or_default();
         if got.trim_matches('"') != expected {
             let _ = self.store.delete(&key).await;
-            return Err(std::io::Error::other(format!(
-                "the object store kept other bytes than were sent for {rel} (ETag {got}, expected {expected})"
-            )));
+            return Err(std::io::Error::other(crate::media::StoreFailed(format!(
+                "it kept other bytes than were sent for {rel} (ETag {got}, expected {expected})"
+            ))));
         }
         Ok(())
     }

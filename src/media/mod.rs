@@ -55,6 +55,24 @@ enum Place {
     Bucket(Arc<bucket::Bucket>),
 }
 
+/// The object store failed or did not answer (carried inside an
+/// `io::Error`, so that the web layer can say so rather than "a bug").
+#[derive(Debug, thiserror::Error)]
+#[error("the media store failed: {0}")]
+pub struct StoreFailed(pub String);
+
+impl StoreFailed {
+    /// Whether `e` is, or was caused by, such a failure.
+    pub fn in_chain(e: &anyhow::Error) -> bool {
+        e.chain().any(|c| {
+            c.is::<StoreFailed>()
+                || c.downcast_ref::<std::io::Error>()
+                    .and_then(|io| io.get_ref())
+                    .is_some_and(|inner| inner.is::<StoreFailed>())
+        })
+    }
+}
+
 /// One stored object, as listed.
 #[derive(Debug, Clone)]
 pub struct Listed {

@@ -26,9 +26,12 @@ mod keyboard;
 mod light_curve;
 mod links;
 mod login;
+mod media_bucket;
 mod media_safety;
 mod pages;
 mod pulsars;
 mod ratings;
+#[path = "../common/s3.rs"]
+mod s3;
 mod upload_api;
 mod upload_client;

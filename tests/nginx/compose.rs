@@ -559,6 +559,10 @@ fn nginx_gets_every_template_variable_and_the_app_matches_it() {
         assert_eq!(app["VETTER_MEDIA_ACCEL_PREFIX"], "/protected-media");
         assert_eq!(app["VETTER_FIREFLY_URL"], "/firefly");
         assert_eq!(
+            app["VETTER_S3_ENDPOINT"], nginx["VETTER_S3_ENDPOINT"],
+            "nginx fetches a bucket's objects where the app signs for"
+        );
+        assert_eq!(
             app["VETTER_MAX_UPLOAD_BYTES"], nginx["VETTER_CLIENT_MAX_BODY_SIZE"],
             "one upload limit for the app and nginx"
         );

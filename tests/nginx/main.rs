@@ -13,5 +13,8 @@
 mod compose;
 mod config;
 mod harness;
+mod hosts;
 mod proxy;
+#[path = "../common/s3.rs"]
+mod s3;
 mod upstream;

@@ -68,13 +68,13 @@ impl Drop for App {
     }
 }
 
-struct User {
-    id: UserId,
+pub(crate) struct User {
+    pub(crate) id: UserId,
     name: String,
     password: String,
 }
 
-async fn create_user(pool: &PgPool, name: &str, role: Role) -> User {
+pub(crate) async fn create_user(pool: &PgPool, name: &str, role: Role) -> User {
     let password = format!("{name}-secret-pw");
     let hash = vetter::auth::password::hash_blocking(&password).unwrap();
     let username: Username = name.parse().unwrap();
@@ -86,7 +86,7 @@ async fn create_user(pool: &PgPool, name: &str, role: Role) -> User {
     }
 }
 
-fn csrf_token(html: &str) -> String {
+pub(crate) fn csrf_token(html: &str) -> String {
     let doc = Html::parse_document(html);
     let sel = Selector::parse("input[name=csrf_token]").unwrap();
     doc.select(&sel)
@@ -98,7 +98,7 @@ fn csrf_token(html: &str) -> String {
 
 /// Signs in through nginx as a browser does (the form's token, an Origin header); returns the
 /// POST's response.
-async fn login(c: &Client, nginx: &Nginx, user: &User) -> Response {
+pub(crate) async fn login(c: &Client, nginx: &Nginx, user: &User) -> Response {
     let page = c.get(nginx.https_url("/login")).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     let token = csrf_token(&page.text().await.unwrap());
@@ -114,7 +114,7 @@ async fn login(c: &Client, nginx: &Nginx, user: &User) -> Response {
         .unwrap()
 }
 
-fn session_cookie(r: &Response) -> String {
+pub(crate) fn session_cookie(r: &Response) -> String {
     r.headers()
         .get_all(header::SET_COOKIE)
         .iter()
@@ -124,7 +124,7 @@ fn session_cookie(r: &Response) -> String {
         .to_string()
 }
 
-fn png_bytes() -> Vec<u8> {
+pub(crate) fn png_bytes() -> Vec<u8> {
     let img = image::GrayImage::from_fn(4, 3, |x, y| image::Luma([(x * 40 + y * 10) as u8]));
     let mut out = std::io::Cursor::new(Vec::new());
     img.write_to(&mut out, image::ImageFormat::Png).unwrap();

@@ -61,7 +61,11 @@ pub async fn serve(
         .header(header::CACHE_CONTROL, "private, no-cache");
     let missing = |e: std::io::Error| {
         tracing::error!(path = %f.storage_path, error = %e, "a stored file cannot be read");
-        AppError::NotFound("file (it is missing on the server: run vetter check)")
+        if e.kind() == std::io::ErrorKind::NotFound {
+            AppError::NotFound("file (it is missing on the server: run vetter check)")
+        } else {
+            AppError::Internal(e.into())
+        }
     };
     if let Some(prefix) = &state.config.media_accel_prefix {
         let target = state

@@ -144,6 +144,15 @@ impl AppError {
                     .into(),
             };
         }
+        if matches!(self, AppError::Internal(e) if crate::media::StoreFailed::in_chain(e)) {
+            return Described {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                title: "Media store unavailable",
+                message: "The media store, where files are kept, did not answer. Nothing was \
+                          changed; try again in a moment, and if this persists, tell an administrator."
+                    .into(),
+            };
+        }
         if self.is_statement_timeout() && !matches!(self, AppError::TimedOut) {
             return AppError::TimedOut.describe();
         }
