@@ -6,7 +6,7 @@
 //! problems, so a survey's worth of rows costs little more than the listing
 //! itself.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -228,7 +228,7 @@ async fn check(pool: &PgPool, media: &MediaStore, o: &Options) -> anyhow::Result
         for (row, fault) in dangling {
             if fault == Fault::Missing {
                 let now = files::checked_by_id(&mut conn, row.id).await?;
-                let moved = !now.is_some_and(|n| n.storage_path == row.storage_path);
+                let moved = now.is_none_or(|n| n.storage_path != row.storage_path);
                 if moved || media.size(&row.storage_path).await?.is_some() {
                     continue;
                 }
@@ -697,31 +697,85 @@ async fn remove_orphans(pool: &PgPool, media: &MediaStore, paths: Vec<String>) -
             }
         }
     }
-    let removed: HashSet<String> =
-        crate::ingest::publish::remove_unreferenced(media, pool, &objects)
-            .await
-            .into_iter()
-            .collect();
+    // One lock bucket at a time, so that an upload holding one bucket's
+    // lock holds up only the orphans in that bucket. Once a bucket stayed
+    // locked for the whole wait (a backup holds them all), the rest are
+    // tried without waiting.
+    let mut groups: BTreeMap<i32, Vec<String>> = BTreeMap::new();
     for p in objects {
-        if removed.contains(&p) {
-            println!("  removed {p}");
-            continue;
-        }
-        match media.size(&p).await {
-            Ok(None) => {}
-            Ok(Some(_)) => {
-                left += 1;
-                println!(
-                    "  kept {p}: a row uses it now, or its lock is held (a backup running?); run check again"
-                );
+        groups
+            .entry(media::path_bucket(&p).unwrap_or(0))
+            .or_default()
+            .push(p);
+    }
+    let mut patience = Duration::from_secs(5);
+    for (bucket, paths) in groups {
+        let (removed, why_kept) = match remove_unused(pool, media, bucket, &paths, patience).await {
+            Ok(Some(removed)) => (removed, "a row uses it now".to_string()),
+            Ok(None) => {
+                patience = Duration::ZERO;
+                let why = "its lock is held (an upload in progress, or a backup); run check again";
+                (HashSet::new(), why.to_string())
             }
-            Err(e) => {
-                left += 1;
-                println!("  kept {p}: {e}");
+            Err(e) => (HashSet::new(), format!("{e:#}; run check again")),
+        };
+        for p in paths {
+            if removed.contains(&p) {
+                println!("  removed {p}");
+                continue;
+            }
+            match media.size(&p).await {
+                Ok(None) => {}
+                Ok(Some(_)) => {
+                    left += 1;
+                    println!("  kept {p}: {why_kept}");
+                }
+                Err(e) => {
+                    left += 1;
+                    println!("  kept {p}: {e}");
+                }
             }
         }
     }
     left
+}
+
+/// Removes those of `paths` (objects of one lock bucket) that no row refers
+/// to, under the bucket's exclusive lock (the rule in `media`). `None` when
+/// the lock stayed taken for `patience`.
+async fn remove_unused(
+    pool: &PgPool,
+    media: &MediaStore,
+    bucket: i32,
+    paths: &[String],
+    patience: Duration,
+) -> anyhow::Result<Option<HashSet<String>>> {
+    let deadline = std::time::Instant::now() + patience;
+    let mut tx = loop {
+        let mut tx = pool.begin().await?;
+        if files::try_lock_buckets_exclusive(&mut tx, &[bucket]).await? {
+            break tx;
+        }
+        tx.rollback().await?;
+        if std::time::Instant::now() >= deadline {
+            return Ok(None);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let unused = files::unreferenced(&mut tx, paths).await?;
+    let mut removed = HashSet::new();
+    for p in unused {
+        match media.remove(&p).await {
+            Ok(true) => {
+                removed.insert(p);
+            }
+            Ok(false) => {}
+            Err(e) => println!("  could not remove {p}: {e}"),
+        }
+    }
+    // Only now may a publisher of the same content go on.
+    tx.commit().await?;
+    Ok(Some(removed))
 }
 
 #[cfg(test)]

@@ -127,7 +127,8 @@ fn location_at(src: &Source, flag: &str, url: &str) -> Result<MediaLocation, Cli
     Config::media_location_at(src, url).map_err(|e| {
         let message = e.to_string();
         match message.strip_prefix("VETTER_MEDIA_URL=") {
-            Some(rest) => usage(&format!("{flag} {rest}")),
+            // The whole help would bury the one line that matters.
+            Some(rest) => CliError::Usage(format!("{flag} {rest}")),
             None => CliError::Config(e),
         }
     })
@@ -169,6 +170,11 @@ async fn migrate(args: &[String]) -> Result<(), CliError> {
     }
     let source = MediaStore::open(&root, &from)?;
     let target = MediaStore::open(&root, &to)?;
+    if let Some(folder) = target.folder() {
+        // Into a new media folder, as `serve` would make it.
+        std::fs::create_dir_all(folder)
+            .with_context(|| format!("creating the target {}", folder.display()))?;
+    }
     for (what, store) in [("source", &source), ("target", &target)] {
         store
             .probe()

@@ -28,6 +28,7 @@ mod links;
 mod login;
 mod media_bucket;
 mod media_safety;
+mod media_store;
 mod pages;
 mod pulsars;
 mod ratings;
