@@ -8,6 +8,11 @@
 //! and reports the median rate over the rounds. A missed target prints FAIL;
 //! only errors make the exit status non-zero.
 //!
+//! The same run uploads to a second server on the same database whose media
+//! is in the S3 server `make bench` starts (a real Ceph RADOS gateway,
+//! `VETTER_TEST_S3_*`), rounds interleaved, and reports the bucket's median
+//! rate as a share of the folder's (the target is at least 80 %).
+//!
 //! The client runs in the same process, so it shares the cores with the
 //! server and PostgreSQL: the figure is a lower bound for a remote pipeline.
 //!
@@ -34,11 +39,15 @@ use sqlx::{Connection, PgConnection, PgPool};
 use tokio::runtime::Runtime;
 use vetter::domain::{Role, Username};
 
+#[path = "../tests/common/s3.rs"]
+mod s3;
 mod survey;
 use survey::Server;
 
 /// The target, candidates per second.
 const TARGET: f64 = 200.0;
+/// The bucket's rate as a share of the folder's, at least.
+const BUCKET_SHARE: f64 = 0.8;
 const SIDE: usize = 64;
 const PROJECT: &str = "bench";
 /// The two FITS roles of every candidate; each gets a rendered `<role>_png`.
@@ -195,17 +204,35 @@ async fn bench(s: &Settings, db: &BenchDb<'_>, work: &Path) -> anyhow::Result<()
     vetter::db::migrate(&pool).await?;
 
     let media_root = work.join("media");
+    let scratch = work.join("scratch");
     std::fs::create_dir_all(&media_root)?;
+    std::fs::create_dir_all(&scratch)?;
+    let bucket = s3::bucket("upload-bench");
     let server = Server::start(&pool, &media_root).await?;
+    let in_bucket = Server::start_with(&pool, &scratch, |c| {
+        c.media_location = vetter::config::MediaLocation::Bucket(bucket.clone());
+    })
+    .await?;
 
-    let result = measure(s, &pool, &server, work).await;
+    let result = measure(s, &pool, &server, &in_bucket, work).await;
     server.shut_down().await?;
+    in_bucket.shut_down().await?;
     pool.close().await;
     result
 }
 
-async fn measure(s: &Settings, pool: &PgPool, server: &Server, work: &Path) -> anyhow::Result<()> {
+async fn measure(
+    s: &Settings,
+    pool: &PgPool,
+    server: &Server,
+    in_bucket: &Server,
+    work: &Path,
+) -> anyhow::Result<()> {
     let api = Api::new(pool, &format!("{}/api/v1", server.base)).await?;
+    let bucket_api = Api {
+        base: format!("{}/api/v1", in_bucket.base),
+        ..api.clone()
+    };
     api.put(
         &format!("/projects/{PROJECT}"),
         json!({"name": "Upload benchmark",
@@ -238,35 +265,59 @@ async fn measure(s: &Settings, pool: &PgPool, server: &Server, work: &Path) -> a
     );
 
     let mut rates = Vec::with_capacity(s.rounds);
+    let mut bucket_rates = Vec::with_capacity(s.rounds);
     for round in 1..=s.rounds {
-        let obs = observation_id(round);
-        api.put(
-            &format!("/projects/{PROJECT}/observations/{obs}"),
-            json!({"start_time": "2024-05-01T12:00:00Z", "pointing": {"ra": 188.0, "dec": -45.0}}),
-        )
-        .await?;
         let later = match round {
             1 => None,
             _ => Some(fits_images(n, round).await?),
         };
-        let forms = batches(later.as_deref().unwrap_or(&first), s.batch);
+        let folder_forms = batches(later.as_deref().unwrap_or(&first), s.batch);
         drop(later);
-        let (t, cpu) = (Instant::now(), process_cpu());
-        let counts = api.upload(&obs, forms, s.concurrency).await?;
-        let secs = t.elapsed().as_secs_f64();
-        let cpu = cpu_per_candidate(cpu, n);
-        ensure!(
-            counts == (n, 0, 0),
-            "round {round}: (created, updated, unchanged) = {counts:?}, expected ({n}, 0, 0)"
-        );
-        verify(pool, &obs, n).await?;
-        let rate = n as f64 / secs;
-        println!(
-            "round {round}: {secs:.2} s, {rate:.0} candidates/s ({:.0} FITS/s received, {:.0} PNG/s rendered){cpu}",
-            2.0 * rate,
-            2.0 * rate
-        );
-        rates.push(rate);
+        // Other images for the bucket, so that its previews are new too.
+        let bucket_forms = batches(&fits_images(n, 1000 + round).await?, s.batch);
+        // Interleaved, each first in every other round, against drift in the machine's load.
+        let mut runs = vec![
+            (
+                "folder",
+                &api,
+                observation_id(round),
+                folder_forms,
+                &mut rates,
+            ),
+            (
+                "bucket",
+                &bucket_api,
+                format!("S{round:03}"),
+                bucket_forms,
+                &mut bucket_rates,
+            ),
+        ];
+        if round % 2 == 0 {
+            runs.reverse();
+        }
+        for (label, api, obs, forms, rates) in runs {
+            api.put(
+                &format!("/projects/{PROJECT}/observations/{obs}"),
+                json!({"start_time": "2024-05-01T12:00:00Z", "pointing": {"ra": 188.0, "dec": -45.0}}),
+            )
+            .await?;
+            let (t, cpu) = (Instant::now(), process_cpu());
+            let counts = api.upload(&obs, forms, s.concurrency).await?;
+            let secs = t.elapsed().as_secs_f64();
+            let cpu = cpu_per_candidate(cpu, n);
+            ensure!(
+                counts == (n, 0, 0),
+                "round {round} ({label}): (created, updated, unchanged) = {counts:?}, expected ({n}, 0, 0)"
+            );
+            verify(pool, &obs, n).await?;
+            let rate = n as f64 / secs;
+            println!(
+                "round {round}, {label}: {secs:.2} s, {rate:.0} candidates/s ({:.0} FITS/s received, {:.0} PNG/s rendered){cpu}",
+                2.0 * rate,
+                2.0 * rate
+            );
+            rates.push(rate);
+        }
     }
 
     // The same upload again: everything is found unchanged.
@@ -286,17 +337,32 @@ async fn measure(s: &Settings, pool: &PgPool, server: &Server, work: &Path) -> a
         n as f64 / secs
     );
 
-    let tmp = media_tmp_files(&work.join("media"));
-    ensure!(
-        tmp == 0,
-        "{tmp} temporary files were left in the media folder"
-    );
+    for folder in ["media", "scratch"] {
+        let tmp = media_tmp_files(&work.join(folder));
+        ensure!(tmp == 0, "{tmp} temporary files were left in {folder}/tmp");
+    }
 
-    let median = median(&mut rates);
-    let verdict = if median >= TARGET { "PASS" } else { "FAIL" };
+    let median_folder = median(&mut rates);
+    let verdict = if median_folder >= TARGET {
+        "PASS"
+    } else {
+        "FAIL"
+    };
     println!(
-        "median: {median:.0} candidates/s (target ≥ {TARGET:.0}): {verdict}   [load average now {}]",
+        "median, folder: {median_folder:.0} candidates/s (target ≥ {TARGET:.0}): {verdict}   [load average now {}]",
         load_average()
+    );
+    let median_bucket = median(&mut bucket_rates);
+    let share = median_bucket / median_folder;
+    let verdict = if share >= BUCKET_SHARE {
+        "PASS"
+    } else {
+        "FAIL"
+    };
+    println!(
+        "median, S3 bucket (Ceph RGW on this machine): {median_bucket:.0} candidates/s, {:.0} % of the folder's (target ≥ {:.0} %): {verdict}",
+        share * 100.0,
+        BUCKET_SHARE * 100.0
     );
     Ok(())
 }
@@ -422,6 +488,7 @@ fn batches(images: &[Vec<u8>], batch: usize) -> Vec<(usize, Form)> {
 }
 
 /// The uploader: an admin's API token and a client.
+#[derive(Clone)]
 struct Api {
     client: Client,
     base: String,

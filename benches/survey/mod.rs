@@ -573,7 +573,17 @@ pub struct Server {
 
 impl Server {
     pub async fn start(pool: &PgPool, media: &std::path::Path) -> anyhow::Result<Self> {
-        let config = Config::for_tests("postgres://unused", media.to_path_buf());
+        Self::start_with(pool, media, |_| {}).await
+    }
+
+    /// A server whose settings `tweak` changes first.
+    pub async fn start_with(
+        pool: &PgPool,
+        media: &std::path::Path,
+        tweak: impl FnOnce(&mut Config),
+    ) -> anyhow::Result<Self> {
+        let mut config = Config::for_tests("postgres://unused", media.to_path_buf());
+        tweak(&mut config);
         let app = Application::build(config, pool.clone()).await?;
         let (tx, rx) = oneshot::channel::<()>();
         let base = format!("http://127.0.0.1:{}", app.port());

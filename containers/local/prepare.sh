@@ -13,29 +13,5 @@ packages=(
 # astropy: the VOTable export test reads exports back with its parser.
 python3 -c 'import astropy.io.votable' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check astropy >&2 || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages astropy >&2 || log "warning: could not install astropy with pip; the VOTable export test needs it"
 
-if ! command -v dpkg-query >/dev/null 2>&1; then
-	log "warning: not a Debian system; make sure these (or their equivalents) are installed: ${packages[*]}"
-	exit 0
-fi
-
-# One dpkg-query call for all packages; unknown ones are reported on stderr and left out.
-installed=$(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${packages[@]}" 2>/dev/null || true)
-missing=()
-for p in "${packages[@]}"; do
-	grep -qx "$p installed" <<<"$installed" || missing+=("$p")
-done
-[ ${#missing[@]} -eq 0 ] && exit 0
-
-install=(apt-get install -y --no-install-recommends "${missing[@]}")
-log "missing Debian packages: ${missing[*]}"
-if is_root && command -v apt-get >/dev/null 2>&1; then
-	apt-get update >&2
-	DEBIAN_FRONTEND=noninteractive "${install[@]}" >&2
-elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-	sudo apt-get update >&2
-	sudo env DEBIAN_FRONTEND=noninteractive "${install[@]}" >&2
-else
-	log "install them with:"
-	log "  sudo apt-get update && sudo ${install[*]}"
-	exit 1
-fi
+# Not a Debian system: the helper warns and returns 2, and this script succeeds as before.
+apt_install_missing "${packages[@]}" || [ $? -eq 2 ]

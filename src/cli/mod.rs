@@ -44,13 +44,14 @@ Commands:
   token create USERNAME [--name LABEL]
                  Print a new API token for that user (for automation)
   check [--repair] [--grace DURATION] [--sizes-only]
-                 Compare the media folder with the file rows: orphan files,
+                 Compare the media store (folder or bucket) with the file
+                 rows: orphan files,
                  rows whose file is missing or damaged; --repair fixes them
   backup DIR     Write a consistent copy of the database (pg_dump) and the
                  media files it uses, with a manifest of checksums
   restore DIR [--force]
                  Put a backup back into an empty database and the media
-                 folder, verifying every checksum
+                 store, verifying every checksum
   media migrate --to URL [--from URL]
                  Copy the media objects to another store (folder or
                  s3://bucket/prefix), verified, while the app stays up

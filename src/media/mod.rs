@@ -206,12 +206,6 @@ impl MediaStore {
         &self.root
     }
 
-    /// Where an object would be in the folder (the CLI's checks still
-    /// work on the folder only).
-    pub fn absolute(&self, relative: &str) -> PathBuf {
-        self.root.join(relative)
-    }
-
     /// The folder that holds `objects/`, when objects are files.
     pub fn folder(&self) -> Option<&Path> {
         match &self.place {

@@ -355,3 +355,199 @@ fn percent_decode(s: &str) -> String {
     }
     String::from_utf8(out).unwrap()
 }
+
+/// The real binary, serving on `port` with media in `b`; killed when dropped.
+struct Served(std::process::Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn bucket_env<'a>(
+    db: &'a str,
+    scratch: &'a str,
+    b: &'a [(String, String)],
+) -> Vec<(&'a str, &'a str)> {
+    let mut env = vec![("DATABASE_URL", db), ("VETTER_MEDIA_ROOT", scratch)];
+    env.extend(b.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    env
+}
+
+#[sqlx::test]
+async fn a_server_killed_between_the_object_and_the_commit_leaves_only_an_orphan(pool: PgPool) {
+    let b = crate::s3::bucket("crash");
+    let s3_env = crate::s3::env_of(&b);
+    let db = crate::media_safety::url_of(&pool).await;
+    let scratch = std::env::temp_dir().join(format!("vetter-crash-{}", vetter::random_hex(6)));
+    let scratch_s = scratch.to_str().unwrap().to_string();
+    // Every commit that adds a file row waits (up to the app's statement time-out), and
+    // PostgreSQL notices a vanished client within 100 ms: the window to kill the server in,
+    // after its objects are in the bucket and before its rows are committed.
+    for sql in [
+        "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS
+         $$ BEGIN PERFORM pg_sleep(30); RETURN NULL; END $$",
+        "CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON files
+         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit()",
+    ] {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    sqlx::query(&format!(
+        "ALTER DATABASE \"{name}\" SET client_connection_check_interval = '100ms'"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bind = format!("127.0.0.1:{port}");
+    let mut env = bucket_env(&db, &scratch_s, &s3_env);
+    env.extend([
+        ("VETTER_BIND", bind.as_str()),
+        (
+            "VETTER_SECRET_KEY",
+            "crash-test-secret-key-0123456789abcdef",
+        ),
+    ]);
+    let mut server = Served(
+        std::process::Command::new(env!("CARGO_BIN_EXE_vetter"))
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://{bind}");
+    let plain = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..150 {
+        if let Ok(r) = plain.get(format!("{base}/healthz")).send().await {
+            up = r.status() == StatusCode::OK;
+            if up {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(up, "the server came up");
+
+    let admin = crate::helpers::create_user(&pool, "pipeline", Role::Admin).await;
+    let token = vetter::db::api_tokens::create(&pool, admin.id, "tests")
+        .await
+        .unwrap()
+        .0;
+    let put = |path: &str, body: serde_json::Value| {
+        plain
+            .put(format!("{base}/api/v1{path}"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    assert!(put("/projects/vast", json!({"name": "VAST"}))
+        .await
+        .unwrap()
+        .status()
+        .is_success());
+    assert!(put(
+        "/projects/vast/observations/SB50230",
+        json!({"start_time": "2024-05-01T12:00:00Z"})
+    )
+    .await
+    .unwrap()
+    .status()
+    .is_success());
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "candidates",
+            reqwest::multipart::Part::text(batch(&["A"]).to_string())
+                .mime_str("application/json")
+                .unwrap(),
+        )
+        .part(
+            "A-f",
+            reqwest::multipart::Part::bytes(fits_bytes(16, 16, 1, 41)).file_name("f"),
+        )
+        .part(
+            "A-p",
+            reqwest::multipart::Part::bytes(png_bytes()).file_name("p"),
+        );
+    let upload = tokio::spawn(
+        plain
+            .post(format!("{base}/api/v1{BATCH}"))
+            .bearer_auth(&token)
+            .multipart(form)
+            .send(),
+    );
+
+    // The objects arrive in the bucket; the commit is still waiting. Kill.
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        seen = objects(&b).await;
+        if seen.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        seen.len() >= 2,
+        "the upload's objects reached the bucket: {seen:?}"
+    );
+    server.0.kill().unwrap();
+    server.0.wait().unwrap();
+    assert!(
+        upload.await.unwrap().is_err(),
+        "the client saw the connection die"
+    );
+
+    // PostgreSQL rolls the orphaned transaction back.
+    let mut left = i64::MAX;
+    for _ in 0..100 {
+        left = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+             AND state <> 'idle'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(left, 0, "the killed server's transaction ended");
+    assert!(file_ids(&pool).await.is_empty(), "no row was committed");
+    let orphans = objects(&b).await;
+    assert!(!orphans.is_empty(), "the objects stayed behind as orphans");
+
+    // `vetter check` finds them; with --repair (no grace) they go.
+    let env = bucket_env(&db, &scratch_s, &s3_env);
+    let o = crate::media_safety::vetter(&["check", "--grace", "0"], &env);
+    let text = crate::media_safety::out(&o);
+    assert!(!o.status.success(), "{text}");
+    for p in &orphans {
+        assert!(
+            text.contains(&format!("orphan {p}")),
+            "{p} is reported: {text}"
+        );
+    }
+    assert!(
+        !text.lines().any(|l| l.starts_with("dangling row")),
+        "no committed row lacks its object: {text}"
+    );
+    let o = crate::media_safety::vetter(&["check", "--repair", "--grace", "0"], &env);
+    assert!(o.status.success(), "{}", crate::media_safety::out(&o));
+    assert_eq!(objects(&b).await, Vec::<String>::new());
+    let _ = std::fs::remove_dir_all(&scratch);
+}

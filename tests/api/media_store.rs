@@ -27,38 +27,11 @@ use crate::upload_api::{fits_bytes, gif_bytes, png_bytes, uploader, vast_project
 
 const BATCH: &str = "/projects/vast/observations/SB50230/candidates";
 
-fn var(name: &str) -> String {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| {
-            panic!(
-            "{name} is not set: these tests need the S3 server that `make test` starts; run them \
-             with `make test` (or `eval \"$(containers/local/objectstore.sh start)\"` first)"
-        )
-        })
-}
-
-/// The S3 server's settings, as the `vetter` binary reads them.
-fn s3_env() -> Vec<(String, String)> {
-    [
-        ("VETTER_S3_ENDPOINT", "VETTER_TEST_S3_ENDPOINT"),
-        ("VETTER_S3_ACCESS_KEY_ID", "VETTER_TEST_S3_ACCESS_KEY"),
-        ("VETTER_S3_SECRET_ACCESS_KEY", "VETTER_TEST_S3_SECRET_KEY"),
-        ("VETTER_S3_REGION", "VETTER_TEST_S3_REGION"),
-    ]
-    .into_iter()
-    .map(|(ours, test)| (ours.to_string(), var(test)))
-    .collect()
-}
+use crate::s3::server_env as s3_env;
 
 /// A prefix of the test bucket no other test uses.
 fn fresh_url(tag: &str) -> String {
-    format!(
-        "s3://{}/t-{tag}-{}",
-        var("VETTER_TEST_S3_BUCKET"),
-        vetter::random_hex(6)
-    )
+    crate::s3::bucket(tag).url()
 }
 
 /// Where `url` is, read by the same code as the binary's settings.

@@ -59,3 +59,12 @@ pub fn env_of(b: &BucketSettings) -> Vec<(String, String)> {
         ),
     ]
 }
+
+/// The server's settings without a media URL: for commands given one
+/// (`--to`, `--from`) or none (the folder).
+pub fn server_env() -> Vec<(String, String)> {
+    env_of(&bucket("env"))
+        .into_iter()
+        .filter(|(k, _)| k != "VETTER_MEDIA_URL")
+        .collect()
+}
