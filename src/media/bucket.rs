@@ -19,8 +19,8 @@ use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as Key;
 use object_store::signer::Signer;
 use object_store::{
-    Attribute, Attributes, ClientOptions, ObjectStore, PutMultipartOptions, PutOptions, PutPayload,
-    RetryConfig,
+    Attribute, Attributes, ClientOptions, ObjectStore, PutMode, PutMultipartOptions, PutOptions,
+    PutPayload, RetryConfig,
 };
 use tokio::io::AsyncReadExt;
 
@@ -29,6 +29,8 @@ use crate::config::BucketSettings;
 /// Files up to this size go in one PUT, read whole into memory; larger
 /// ones in parts of this size, so an upload holds at most two parts.
 const PART: usize = 16 << 20;
+/// Objects of one request sent at once.
+const PUBLISH_CONCURRENCY: usize = 8;
 
 #[derive(Debug)]
 pub struct Bucket {
@@ -63,6 +65,9 @@ impl Bucket {
             .with_access_key_id(&settings.access_key_id)
             .with_secret_access_key(settings.secret_access_key.expose())
             .with_virtual_hosted_style_request(!settings.path_style)
+            // The body is not hashed for the signature: the ETag check below
+            // covers its integrity, and hashing every byte twice costs CPU.
+            .with_unsigned_payload(true)
             .with_client_options(
                 ClientOptions::new()
                     .with_allow_http(true)
@@ -116,55 +121,106 @@ impl Bucket {
         }
     }
 
-    /// Uploads each file not yet in the bucket with its size, verifying
-    /// each. Returns the objects made, also on an error.
+    /// Uploads each file not yet in the bucket, verifying each, several at
+    /// a time (each costs the store's round trip, not our CPU). Returns the
+    /// objects made, also on an error.
     pub async fn publish(
         &self,
         jobs: Vec<(PathBuf, String)>,
     ) -> (Vec<String>, std::io::Result<()>) {
         let mut created = Vec::new();
-        for (src, rel) in jobs {
-            let size = match tokio::fs::metadata(&src).await {
-                Ok(m) => m.len(),
-                Err(e) => return (created, Err(e)),
-            };
-            match self.size(&rel).await {
-                // Content addressing: the same name holds the same bytes.
-                Ok(Some(there)) if there == size => continue,
-                Ok(_) => {}
-                Err(e) => return (created, Err(e)),
+        let mut first_error = None;
+        let mut results = futures_util::stream::iter(jobs)
+            .map(|(src, rel)| async move {
+                let (made, result) = self.publish_one(&src, &rel).await;
+                (rel, made, result)
+            })
+            .buffer_unordered(PUBLISH_CONCURRENCY);
+        while let Some((rel, made, result)) = results.next().await {
+            // Also when it failed part way: it may have left an object
+            // behind, and abandoning the publication removes it.
+            if made {
+                created.push(rel);
             }
-            // Counted before the upload: a failure part way may leave an
-            // object behind, and abandoning the publication removes it.
-            created.push(rel.clone());
-            if let Err(e) = self.upload(&src, &rel, size).await {
-                return (created, Err(e));
+            if let Err(e) = result {
+                first_error.get_or_insert(e);
             }
         }
-        (created, Ok(()))
+        (created, first_error.map_or(Ok(()), Err))
     }
 
-    async fn upload(&self, src: &Path, rel: &str, size: u64) -> std::io::Result<()> {
-        let key = self.key(rel);
-        let (etag, expected) = if size <= PART as u64 {
-            let bytes = tokio::fs::read(src).await?;
-            let expected = crate::media::hex(&Md5::digest(&bytes));
-            let opts = PutOptions {
-                attributes: attributes(rel),
-                ..PutOptions::default()
-            };
-            let put = self
-                .store
-                .put_opts(&key, PutPayload::from(bytes), opts)
-                .await
-                .map_err(io)?;
-            (put.e_tag, expected)
-        } else {
-            self.upload_parts(src, &key, attributes(rel)).await?
+    /// Whether this wrote (or may have written) the object, and how it went.
+    async fn publish_one(&self, src: &Path, rel: &str) -> (bool, std::io::Result<()>) {
+        let size = match tokio::fs::metadata(src).await {
+            Ok(m) => m.len(),
+            Err(e) => return (false, Err(e)),
         };
+        if size > PART as u64 {
+            match self.size(rel).await {
+                // Content addressing: the same name holds the same bytes.
+                Ok(Some(there)) if there == size => return (false, Ok(())),
+                Ok(_) => {}
+                Err(e) => return (false, Err(e)),
+            }
+            return (true, self.upload_parts(src, rel).await);
+        }
+        let bytes = match tokio::fs::read(src).await {
+            Ok(b) => Bytes::from(b),
+            Err(e) => return (false, Err(e)),
+        };
+        // One round trip: the store refuses to overwrite, and only then do
+        // we look at what is there.
+        match self.put_small(rel, bytes.clone(), PutMode::Create).await {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            other => return (true, other),
+        }
+        match self.size(rel).await {
+            Ok(Some(there)) if there == size => (false, Ok(())),
+            // Damaged (another size): replaced.
+            Ok(_) => (true, self.put_small(rel, bytes, PutMode::Overwrite).await),
+            Err(e) => (false, Err(e)),
+        }
+    }
+
+    async fn put_small(&self, rel: &str, bytes: Bytes, mode: PutMode) -> std::io::Result<()> {
+        let key = self.key(rel);
+        let expected = crate::media::hex(&Md5::digest(&bytes));
+        let opts = PutOptions {
+            mode,
+            attributes: attributes(rel),
+            ..PutOptions::default()
+        };
+        let put = match self
+            .store
+            .put_opts(&key, PutPayload::from(bytes), opts)
+            .await
+        {
+            Ok(put) => put,
+            Err(object_store::Error::AlreadyExists { path, .. }) => {
+                return Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, path))
+            }
+            Err(e) => return Err(io(e)),
+        };
+        self.verify(&key, rel, put.e_tag, &expected).await
+    }
+
+    async fn upload_parts(&self, src: &Path, rel: &str) -> std::io::Result<()> {
+        let key = self.key(rel);
+        let (etag, expected) = self.send_parts(src, &key, attributes(rel)).await?;
+        self.verify(&key, rel, etag, &expected).await
+    }
+
+    /// Deletes the object unless the store's ETag is the one expected.
+    async fn verify(
+        &self,
+        key: &Key,
+        rel: &str,
+        etag: Option<String>,
+        expected: &str,
+    ) -> std::io::Result<()> {
         let got = etag.unwrap_or_default();
         if got.trim_matches('"') != expected {
-            let _ = self.store.delete(&key).await;
+            let _ = self.store.delete(key).await;
             return Err(std::io::Error::other(crate::media::StoreFailed(format!(
                 "it kept other bytes than were sent for {rel} (ETag {got}, expected {expected})"
             ))));
@@ -174,7 +230,7 @@ impl Bucket {
 
     /// A multipart upload in parts of `PART` bytes, two in flight at most;
     /// returns the store's ETag and the one the parts imply.
-    async fn upload_parts(
+    async fn send_parts(
         &self,
         src: &Path,
         key: &Key,
