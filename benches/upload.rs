@@ -42,7 +42,7 @@ use vetter::domain::{Role, Username};
 #[path = "../tests/common/s3.rs"]
 mod s3;
 mod survey;
-use survey::Server;
+use survey::{BenchDb, Server, TempDir};
 
 /// The target, candidates per second.
 const TARGET: f64 = 200.0;
@@ -109,89 +109,6 @@ fn run() -> anyhow::Result<()> {
     // The guards drop (database, then folder) after this, on success, error
     // or panic alike.
     rt.block_on(bench(&settings, &db, media.path()))
-}
-
-/// A fresh database, dropped again when this goes out of scope.
-struct BenchDb<'rt> {
-    rt: &'rt Runtime,
-    admin: PgConnectOptions,
-    name: String,
-}
-
-impl<'rt> BenchDb<'rt> {
-    fn create(rt: &'rt Runtime, admin_url: &str, name: String) -> anyhow::Result<Self> {
-        let admin = PgConnectOptions::from_str(admin_url).context("DATABASE_URL is malformed")?;
-        rt.block_on(async {
-            let mut c = PgConnection::connect_with(&admin)
-                .await
-                .context("connecting to DATABASE_URL")?;
-            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&mut c)
-                .await?;
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut c)
-                .await
-                .with_context(|| format!("creating database {name}"))?;
-            c.close().await?;
-            anyhow::Ok(())
-        })?;
-        Ok(Self { rt, admin, name })
-    }
-
-    fn options(&self) -> PgConnectOptions {
-        self.admin.clone().database(&self.name)
-    }
-}
-
-impl Drop for BenchDb<'_> {
-    fn drop(&mut self) {
-        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-        let result = self.rt.block_on(async {
-            let mut c = PgConnection::connect_with(&self.admin).await?;
-            sqlx::query(&sql).execute(&mut c).await?;
-            c.close().await
-        });
-        if let Err(e) = result {
-            eprintln!("upload bench: could not drop database {}: {e}", self.name);
-        }
-    }
-}
-
-/// A folder under the system temp dir (or /tmp when that path has
-/// characters cfitsio would misread), removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn create(name: &str) -> anyhow::Result<Self> {
-        let plain = |p: &Path| {
-            p.to_str().is_some_and(|s| {
-                s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '.' | '-'))
-            })
-        };
-        let mut base = std::env::temp_dir();
-        if !plain(&base) {
-            base = PathBuf::from("/tmp");
-        }
-        Self::create_in(&base, name)
-    }
-
-    fn create_in(base: &Path, name: &str) -> anyhow::Result<Self> {
-        let dir = base.join(name);
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        Ok(Self(dir))
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 async fn bench(s: &Settings, db: &BenchDb<'_>, work: &Path) -> anyhow::Result<()> {

@@ -5,7 +5,11 @@
 //! Each bench uses part of this, hence the allowance for unused items.
 #![allow(dead_code)]
 
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::{Duration, Instant};
+
+use tokio::runtime::Runtime;
 
 use anyhow::{bail, ensure, Context};
 use reqwest::{redirect, Client, StatusCode};
@@ -96,6 +100,92 @@ pub fn env_num(key: &str, default: u64, min: u64, max: u64) -> anyhow::Result<u6
             Ok(n) if (min..=max).contains(&n) => Ok(n),
             _ => bail!("{key}={v:?}: expected a number from {min} to {max}"),
         },
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A fresh database and folder for one run.
+
+/// A fresh database, dropped again when this goes out of scope.
+pub struct BenchDb<'rt> {
+    rt: &'rt Runtime,
+    admin: PgConnectOptions,
+    pub name: String,
+}
+
+impl<'rt> BenchDb<'rt> {
+    pub fn create(rt: &'rt Runtime, admin_url: &str, name: String) -> anyhow::Result<Self> {
+        let admin = PgConnectOptions::from_str(admin_url).context("DATABASE_URL is malformed")?;
+        rt.block_on(async {
+            let mut c = PgConnection::connect_with(&admin)
+                .await
+                .context("connecting to DATABASE_URL")?;
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut c)
+                .await?;
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut c)
+                .await
+                .with_context(|| format!("creating database {name}"))?;
+            c.close().await?;
+            anyhow::Ok(())
+        })?;
+        Ok(Self { rt, admin, name })
+    }
+
+    pub fn options(&self) -> PgConnectOptions {
+        self.admin.clone().database(&self.name)
+    }
+}
+
+impl Drop for BenchDb<'_> {
+    fn drop(&mut self) {
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        let result = self.rt.block_on(async {
+            let mut c = PgConnection::connect_with(&self.admin).await?;
+            sqlx::query(&sql).execute(&mut c).await?;
+            c.close().await
+        });
+        if let Err(e) = result {
+            eprintln!("bench: could not drop database {}: {e}", self.name);
+        }
+    }
+}
+
+/// A folder under the system temp dir (or /tmp when that path has
+/// characters cfitsio would misread), removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn create(name: &str) -> anyhow::Result<Self> {
+        let plain = |p: &Path| {
+            p.to_str().is_some_and(|s| {
+                s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '.' | '-'))
+            })
+        };
+        let mut base = std::env::temp_dir();
+        if !plain(&base) {
+            base = PathBuf::from("/tmp");
+        }
+        Self::create_in(&base, name)
+    }
+
+    pub fn create_in(base: &Path, name: &str) -> anyhow::Result<Self> {
+        let dir = base.join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(Self(dir))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -626,13 +716,21 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     pub async fn start(opts: &PgConnectOptions) -> anyhow::Result<Self> {
+        Self::start_on(opts, &db_name(), &[]).await
+    }
+
+    /// A server on database `db_name` with these settings added.
+    pub async fn start_on(
+        opts: &PgConnectOptions,
+        db_name: &str,
+        extra: &[(String, String)],
+    ) -> anyhow::Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
         let media =
             std::env::temp_dir().join(format!("vetter-bench-media-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&media)?;
-        let db_name = db_name();
         let url = format!(
             "postgres://{}@{}:{}/{db_name}",
             opts.get_username(),
@@ -651,6 +749,7 @@ impl ServerProcess {
             .env("VETTER_MEDIA_ROOT", &media)
             .env("VETTER_SECRET_KEY", secret)
             .env("RUST_LOG", "warn")
+            .envs(extra.iter().map(|(k, v)| (k, v)))
             .stdout(std::process::Stdio::null())
             .spawn()
             .context("starting the vetter binary")?;

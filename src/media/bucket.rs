@@ -207,6 +207,12 @@ impl Bucket {
     async fn upload_parts(&self, src: &Path, rel: &str) -> std::io::Result<()> {
         let key = self.key(rel);
         let (etag, expected) = self.send_parts(src, &key, attributes(rel)).await?;
+        // Ceph's RGW (16) leaves the ETag out of its answer to the upload's
+        // completion; the object's own then tells.
+        let etag = match etag.filter(|e| !e.trim_matches('"').is_empty()) {
+            Some(e) => Some(e),
+            None => self.store.head(&key).await.map_err(io)?.e_tag,
+        };
         self.verify(&key, rel, etag, &expected).await
     }
 

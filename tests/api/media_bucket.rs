@@ -551,3 +551,32 @@ async fn a_server_killed_between_the_object_and_the_commit_leaves_only_an_orphan
     assert_eq!(objects(&b).await, Vec::<String>::new());
     let _ = std::fs::remove_dir_all(&scratch);
 }
+
+#[tokio::test]
+async fn a_large_file_goes_up_in_parts_and_is_verified() {
+    let b = crate::s3::bucket("parts");
+    let view = store(&b);
+    // Over one part (16 MiB): a multipart upload, checked against the parts' MD5s.
+    let mut bytes = vec![0u8; (16 << 20) + 12345];
+    for (i, x) in bytes.iter_mut().enumerate() {
+        *x = (i * 7 % 251) as u8;
+    }
+    let temp = view.write_temp_bytes(&bytes).await.unwrap();
+    let rel = MediaStore::object_path(&temp.sha256, vetter::media::ContentKind::Csv);
+    let (created, result) = view
+        .publish(vec![(temp.path().to_path_buf(), rel.clone())])
+        .await;
+    result.unwrap();
+    assert_eq!(created, vec![rel.clone()]);
+    assert_eq!(
+        view.hash(&rel).await.unwrap(),
+        (bytes.len() as u64, temp.sha256.clone())
+    );
+    // Sent again, it is found there and not made a second time.
+    let (created, result) = view
+        .publish(vec![(temp.path().to_path_buf(), rel.clone())])
+        .await;
+    result.unwrap();
+    assert!(created.is_empty());
+    assert!(view.remove(&rel).await.unwrap());
+}
