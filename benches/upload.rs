@@ -24,9 +24,8 @@
 //!   VETTER_BENCH_ROUNDS        timed rounds (default 3)
 //!   RUST_LOG                   set it to see the server's request log
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
@@ -34,9 +33,8 @@ use futures_util::StreamExt;
 use reqwest::multipart::{Form, Part};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Connection, PgConnection, PgPool};
-use tokio::runtime::Runtime;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
 use vetter::domain::{Role, Username};
 
 #[path = "../tests/common/s3.rs"]
