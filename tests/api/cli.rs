@@ -26,16 +26,7 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// The URL of the per-test database `pool` is connected to.
-async fn url_of(pool: &PgPool) -> String {
-    let name: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(pool)
-        .await
-        .unwrap();
-    let base = std::env::var("DATABASE_URL").unwrap();
-    let cut = base.rfind('/').unwrap();
-    format!("{}/{name}", &base[..cut])
-}
+use crate::testdb::url_of;
 
 #[test]
 fn help_documents_every_command() {

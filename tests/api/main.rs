@@ -34,5 +34,7 @@ mod pulsars;
 mod ratings;
 #[path = "../common/s3.rs"]
 mod s3;
+#[path = "../common/testdb.rs"]
+mod testdb;
 mod upload_api;
 mod upload_client;

@@ -18,7 +18,7 @@ use vetter::domain::Role;
 use vetter::media::{hex, ContentKind, MediaStore};
 
 use crate::helpers::{list_files, TestApp};
-use crate::upload_api::{fits_bytes, gif_bytes, png_bytes, uploader, vast_project};
+use crate::upload_api::{fits_bytes, gif_bytes, png_bytes, uploader, vast_project, Api};
 
 /// Runs the binary with only the given settings (no stray .env).
 pub fn vetter(args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -40,16 +40,7 @@ pub fn out(o: &Output) -> String {
     )
 }
 
-/// The URL of the database `pool` is connected to.
-pub async fn url_of(pool: &PgPool) -> String {
-    let name: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(pool)
-        .await
-        .unwrap();
-    let base = std::env::var("DATABASE_URL").unwrap();
-    let cut = base.rfind('/').unwrap();
-    format!("{}/{name}", &base[..cut])
-}
+pub use crate::testdb::url_of;
 
 pub fn sha_of(path: &Path) -> String {
     hex(&Sha256::digest(std::fs::read(path).unwrap()))
@@ -74,7 +65,7 @@ fn plant_object(root: &Path, bytes: &[u8], kind: ContentKind) -> PathBuf {
     path
 }
 
-async fn file_row(pool: &PgPool, candidate: &str, role: &str) -> Option<(i64, String, String)> {
+pub async fn file_row(pool: &PgPool, candidate: &str, role: &str) -> Option<(i64, String, String)> {
     sqlx::query_as(
         "SELECT f.id, f.storage_path, f.sha256 FROM files f JOIN candidates c ON c.id = f.candidate_id
          WHERE c.name = $1 AND f.role = $2",
@@ -88,14 +79,14 @@ async fn file_row(pool: &PgPool, candidate: &str, role: &str) -> Option<(i64, St
 
 const BATCH: &str = "/projects/vast/observations/SB50230/candidates";
 
-fn candidate(name: &str, files: serde_json::Value) -> serde_json::Value {
+pub fn candidate(name: &str, files: serde_json::Value) -> serde_json::Value {
     json!({"name": name, "ra": 188.7, "dec": -45.2, "files": files})
 }
 
-#[sqlx::test]
-async fn check_reports_what_a_crash_leaves_and_repair_fixes_it(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
-    let api = uploader(&app).await;
+/// Three candidates: a FITS cutout (and the preview rendered from it), a
+/// PNG as sent, and a GIF (and the strip cut from it). Returns the uploader.
+pub async fn upload_three(app: &TestApp) -> Api<'_> {
+    let api = uploader(app).await;
     vast_project(&api).await;
     let (s, body) = api
         .post_multipart(
@@ -114,6 +105,13 @@ async fn check_reports_what_a_crash_leaves_and_repair_fixes_it(pool: PgPool) {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{body}");
+    api
+}
+
+#[sqlx::test]
+async fn check_reports_what_a_crash_leaves_and_repair_fixes_it(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    upload_three(&app).await;
     let root = app.media_root.clone();
     let env_url = url_of(&app.pool).await;
     let env = [

@@ -22,8 +22,8 @@ use vetter::ingest::publish::Publication;
 use vetter::media::{hex, parse_object_path, ContentKind, MediaStore};
 
 use crate::helpers::{list_files, TestApp};
-use crate::media_safety::{out, sha_of, url_of, vetter};
-use crate::upload_api::{fits_bytes, gif_bytes, png_bytes, uploader, vast_project, Api};
+use crate::media_safety::{candidate, file_row, out, sha_of, upload_three, url_of, vetter};
+use crate::upload_api::{fits_bytes, png_bytes, uploader, vast_project};
 
 const BATCH: &str = "/projects/vast/observations/SB50230/candidates";
 
@@ -130,47 +130,6 @@ async fn clean(store: &MediaStore) {
     for l in store.list().await.unwrap_or_default() {
         let _ = store.remove(&l.path).await;
     }
-}
-
-async fn file_row(pool: &PgPool, candidate: &str, role: &str) -> Option<(i64, String, String)> {
-    sqlx::query_as(
-        "SELECT f.id, f.storage_path, f.sha256 FROM files f JOIN candidates c ON c.id = f.candidate_id
-         WHERE c.name = $1 AND f.role = $2",
-    )
-    .bind(candidate)
-    .bind(role)
-    .fetch_optional(pool)
-    .await
-    .unwrap()
-}
-
-fn candidate(name: &str, files: serde_json::Value) -> serde_json::Value {
-    json!({"name": name, "ra": 188.7, "dec": -45.2, "files": files})
-}
-
-/// Three candidates: a FITS cutout (and the preview rendered from it), a
-/// PNG as sent, and a GIF (and the strip cut from it). Returns the uploader.
-async fn upload_three(app: &TestApp) -> Api<'_> {
-    let api = uploader(app).await;
-    vast_project(&api).await;
-    let (s, body) = api
-        .post_multipart(
-            BATCH,
-            "candidates",
-            json!({"candidates": [
-                candidate("A", json!({"deep_cutout": "f"})),
-                candidate("B", json!({"still": "p"})),
-                candidate("C", json!({"anim": "g"})),
-            ]}),
-            vec![
-                ("f", fits_bytes(12, 10, 1, 7)),
-                ("p", png_bytes()),
-                ("g", gif_bytes()),
-            ],
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{body}");
-    api
 }
 
 /// A database made from template1 (which has q3c), to restore into.

@@ -237,16 +237,7 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// The URL of the per-test database `pool` is connected to.
-async fn url_of(pool: &PgPool) -> String {
-    let name: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(pool)
-        .await
-        .unwrap();
-    let base = std::env::var("DATABASE_URL").unwrap();
-    let cut = base.rfind('/').unwrap();
-    format!("{}/{name}", &base[..cut])
-}
+use crate::testdb::url_of;
 
 #[sqlx::test]
 async fn the_load_command_reports_what_changed_and_what_was_skipped(pool: PgPool) {

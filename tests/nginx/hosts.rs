@@ -79,16 +79,7 @@ impl Drop for Host {
     }
 }
 
-/// The URL of the database `pool` is connected to.
-async fn url_of(pool: &PgPool) -> String {
-    let name: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(pool)
-        .await
-        .unwrap();
-    let base = std::env::var("DATABASE_URL").unwrap();
-    let cut = base.rfind('/').unwrap();
-    format!("{}/{name}", &base[..cut])
-}
+use crate::testdb::url_of;
 
 #[sqlx::test]
 async fn three_hosts_share_one_database_and_one_bucket_behind_nginx(pool: PgPool) {

@@ -17,4 +17,6 @@ mod hosts;
 mod proxy;
 #[path = "../common/s3.rs"]
 mod s3;
+#[path = "../common/testdb.rs"]
+mod testdb;
 mod upstream;
