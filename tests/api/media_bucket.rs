@@ -124,6 +124,14 @@ async fn uploads_land_in_the_bucket_verified_and_are_served_from_it(pool: PgPool
         .await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
 
+    // The status page names the bucket and says it answers.
+    let admin = app.create_user("ada", Role::Admin).await;
+    app.login_as(&admin).await;
+    let html = app.get_html("/admin/status").await;
+    let store_line = crate::helpers::select_text(&html, "#media-store").unwrap();
+    assert!(store_line.contains(&b.url()), "{store_line}");
+    assert!(!store_line.contains("does not answer"), "{store_line}");
+
     // A request that fails validation after its files arrived publishes nothing.
     let before = objects(&b).await;
     let (s, _) = api
@@ -579,4 +587,17 @@ async fn a_large_file_goes_up_in_parts_and_is_verified() {
     result.unwrap();
     assert!(created.is_empty());
     assert!(view.remove(&rel).await.unwrap());
+}
+
+#[sqlx::test]
+async fn the_status_page_says_when_the_bucket_does_not_answer(pool: PgPool) {
+    // Nothing listens on the discard port.
+    let b = crate::s3::bucket_at("http://127.0.0.1:9", "down");
+    let app = app_on(pool, &b).await;
+    let admin = app.create_user("ada", Role::Admin).await;
+    app.login_as(&admin).await;
+    let html = app.get_html("/admin/status").await;
+    let store_line = crate::helpers::select_text(&html, "#media-store").unwrap();
+    assert!(store_line.contains(&b.url()), "{store_line}");
+    assert!(store_line.contains("does not answer"), "{store_line}");
 }
