@@ -233,7 +233,16 @@ impl MediaStore {
     pub async fn probe(&self) -> std::io::Result<()> {
         match &self.place {
             Place::Folder(f) => tokio::fs::metadata(&f.root).await.map(drop),
-            Place::Bucket(b) => b.size("objects/probe").await.map(drop),
+            // Not the store's full time-out: a page waits on this.
+            Place::Bucket(b) => {
+                match tokio::time::timeout(Duration::from_secs(3), b.size("objects/probe")).await {
+                    Ok(answer) => answer.map(drop),
+                    Err(_) => Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "no answer within 3 s",
+                    )),
+                }
+            }
         }
     }
 

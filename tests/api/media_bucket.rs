@@ -601,3 +601,29 @@ async fn the_status_page_says_when_the_bucket_does_not_answer(pool: PgPool) {
     assert!(store_line.contains(&b.url()), "{store_line}");
     assert!(store_line.contains("does not answer"), "{store_line}");
 }
+
+#[sqlx::test]
+async fn a_bucket_that_never_answers_does_not_hold_the_status_page(pool: PgPool) {
+    // Takes connections and says nothing.
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", silent.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((c, _)) = silent.accept().await {
+            held.push(c);
+        }
+    });
+    let b = crate::s3::bucket_at(&endpoint, "silent");
+    let app = app_on(pool, &b).await;
+    let admin = app.create_user("ada", Role::Admin).await;
+    app.login_as(&admin).await;
+    let started = std::time::Instant::now();
+    let html = app.get_html("/admin/status").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
+    let store_line = crate::helpers::select_text(&html, "#media-store").unwrap();
+    assert!(store_line.contains("does not answer"), "{store_line}");
+}
