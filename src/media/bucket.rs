@@ -30,7 +30,7 @@ use crate::config::BucketSettings;
 /// ones in parts of this size, so an upload holds at most two parts.
 const PART: usize = 16 << 20;
 /// Objects of one request sent at once.
-const PUBLISH_CONCURRENCY: usize = 8;
+const PUBLISH_CONCURRENCY: usize = 4;
 
 #[derive(Debug)]
 pub struct Bucket {
@@ -151,21 +151,29 @@ impl Bucket {
 
     /// Whether this wrote (or may have written) the object, and how it went.
     async fn publish_one(&self, src: &Path, rel: &str) -> (bool, std::io::Result<()>) {
-        let size = match tokio::fs::metadata(src).await {
-            Ok(m) => m.len(),
-            Err(e) => return (false, Err(e)),
-        };
-        if size > PART as u64 {
-            match self.size(rel).await {
-                // Content addressing: the same name holds the same bytes.
-                Ok(Some(there)) if there == size => return (false, Ok(())),
-                Ok(_) => {}
-                Err(e) => return (false, Err(e)),
+        // One trip to the blocking pool: the size, and a small file's bytes.
+        let path = src.to_path_buf();
+        let read = tokio::task::spawn_blocking(move || -> std::io::Result<(u64, Option<Bytes>)> {
+            let size = std::fs::metadata(&path)?.len();
+            if size > PART as u64 {
+                return Ok((size, None));
             }
-            return (true, self.upload_parts(src, rel).await);
-        }
-        let bytes = match tokio::fs::read(src).await {
-            Ok(b) => Bytes::from(b),
+            Ok((size, Some(Bytes::from(std::fs::read(&path)?))))
+        })
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r);
+        let (size, bytes) = match read {
+            Ok((size, Some(bytes))) => (size, bytes),
+            Ok((size, None)) => {
+                match self.size(rel).await {
+                    // Content addressing: the same name holds the same bytes.
+                    Ok(Some(there)) if there == size => return (false, Ok(())),
+                    Ok(_) => {}
+                    Err(e) => return (false, Err(e)),
+                }
+                return (true, self.upload_parts(src, rel).await);
+            }
             Err(e) => return (false, Err(e)),
         };
         // One round trip: the store refuses to overwrite, and only then do
