@@ -670,6 +670,97 @@ mod tests {
     }
 
     #[test]
+    fn a_bucket_is_read_from_its_url_and_settings() {
+        let keys = [
+            ("VETTER_S3_ACCESS_KEY_ID", "AKIA0"),
+            ("VETTER_S3_SECRET_ACCESS_KEY", "s3cr3t"),
+        ];
+        assert_eq!(with(&[]).unwrap().media_location, MediaLocation::Folder);
+        let mut pairs = keys.to_vec();
+        pairs.extend([
+            ("VETTER_MEDIA_URL", "s3://vetter-media/prod/v1/"),
+            ("VETTER_S3_ENDPOINT", "https://s3.example.org:7480/"),
+        ]);
+        let MediaLocation::Bucket(b) = with(&pairs).unwrap().media_location else {
+            panic!("a bucket")
+        };
+        assert_eq!(
+            (b.bucket.as_str(), b.prefix.as_str(), b.region.as_str()),
+            ("vetter-media", "prod/v1", "us-east-1")
+        );
+        assert_eq!(b.endpoint.as_deref(), Some("https://s3.example.org:7480"));
+        assert!(b.path_style, "path-style by default with an endpoint");
+        assert_eq!(b.url(), "s3://vetter-media/prod/v1");
+        assert!(
+            !format!("{b:?}").contains("s3cr3t"),
+            "the key stays out of logs"
+        );
+
+        // Without an endpoint (AWS itself), virtual hosts.
+        let mut aws = keys.to_vec();
+        aws.push(("VETTER_MEDIA_URL", "s3://vetter-media"));
+        let MediaLocation::Bucket(b) = with(&aws).unwrap().media_location else {
+            panic!("a bucket")
+        };
+        assert!(!b.path_style && b.prefix.is_empty());
+    }
+
+    #[test]
+    fn a_bad_bucket_setting_is_named() {
+        let keys = [
+            ("VETTER_S3_ACCESS_KEY_ID", "AKIA0"),
+            ("VETTER_S3_SECRET_ACCESS_KEY", "s3cr3t"),
+        ];
+        for (url, extra) in [
+            ("ftp://x/y", None),
+            ("s3://Upper", None),
+            ("s3://ab", None),
+            ("s3://-bucket", None),
+            ("s3://bucket/a/../b", None),
+            ("s3://bucket/a//b", None),
+            ("s3://bucket/with space", None),
+            (
+                "s3://bucket",
+                Some(("VETTER_S3_ENDPOINT", "s3.example.org")),
+            ),
+        ] {
+            let mut pairs = keys.to_vec();
+            pairs.push(("VETTER_MEDIA_URL", url));
+            pairs.extend(extra);
+            let err = with(&pairs).unwrap_err();
+            assert!(err.0.starts_with("VETTER_"), "{url}: {err}");
+        }
+        let err = with(&[("VETTER_MEDIA_URL", "s3://bucket")]).unwrap_err();
+        assert_eq!(err.0, "VETTER_S3_ACCESS_KEY_ID is not set");
+        let mut both = keys.to_vec();
+        both.extend([
+            ("VETTER_MEDIA_URL", "s3://bucket"),
+            ("VETTER_S3_SECRET_ACCESS_KEY_FILE", "/run/secrets/k"),
+        ]);
+        assert!(with(&both).unwrap_err().0.contains("both set"));
+    }
+
+    #[test]
+    fn the_secret_key_can_come_from_a_file() {
+        let file = std::env::temp_dir().join(format!("vetter-s3-key-{}", std::process::id()));
+        std::fs::write(&file, "from-a-file\n").unwrap();
+        let path = file.to_str().unwrap().to_string();
+        let pairs = [
+            ("VETTER_MEDIA_URL", "s3://bucket"),
+            ("VETTER_S3_ACCESS_KEY_ID", "AKIA0"),
+            ("VETTER_S3_SECRET_ACCESS_KEY_FILE", path.as_str()),
+        ];
+        let mut all = base();
+        all.extend(pairs);
+        let c = Config::from_source(&Source::from_pairs(all)).unwrap();
+        let MediaLocation::Bucket(b) = c.media_location else {
+            panic!("a bucket")
+        };
+        assert_eq!(b.secret_access_key.expose(), "from-a-file");
+        std::fs::remove_file(&file).unwrap();
+    }
+
+    #[test]
     fn malformed_settings_are_named() {
         let cases = [
             ("VETTER_BIND", "localhost"),
