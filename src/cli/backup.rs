@@ -109,12 +109,8 @@ async fn backup(url: &str, media: &MediaStore, dir: &Path) -> anyhow::Result<()>
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default()
     )?;
-    // A bucket is mostly waiting on the network, so more requests may be in
-    // flight than a disk has useful readers.
-    let parallel = match media.folder() {
-        Some(_) => std::thread::available_parallelism().map_or(2, |n| n.get().min(4)),
-        None => 8,
-    };
+    let parallel = media
+        .parallel_transfers(std::thread::available_parallelism().map_or(2, |n| n.get().min(4)));
     let mut problems = Vec::new();
     let (mut count, mut bytes) = (0u64, 0u64);
     {

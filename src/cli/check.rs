@@ -18,6 +18,7 @@ use super::CliError;
 use crate::config::{Config, MediaLocation, Source};
 use crate::db::files::{self, Checked};
 use crate::domain::FileId;
+use crate::ingest::publish::{self, BucketsBusy};
 use crate::media::{self, ContentKind, MediaStore};
 
 pub const USAGE: &str = "\
@@ -409,12 +410,9 @@ async fn hash_objects(
     media: &MediaStore,
     found: &mut HashMap<String, Found>,
 ) -> anyhow::Result<()> {
-    // Disks are read by a thread per core; a bucket is mostly waiting on
-    // the network, so more requests may be in flight.
-    let parallel = match media.folder() {
-        Some(_) => std::thread::available_parallelism().map_or(2, |n| n.get()),
-        None => 8,
-    };
+    // Hashing a disk's files takes a core each.
+    let parallel =
+        media.parallel_transfers(std::thread::available_parallelism().map_or(2, |n| n.get()));
     let jobs: Vec<String> = found
         .keys()
         .filter(|p| media::parse_object_path(p).is_some())
@@ -535,7 +533,7 @@ async fn repair_rows(
             }
         );
         let paths: Vec<String> = doomed.into_iter().map(|(_, _, p)| p).collect();
-        for p in crate::ingest::publish::remove_unreferenced(media, pool, &paths).await {
+        for p in publish::remove_unreferenced(media, pool, &paths).await {
             println!("  removed {p}, which no row uses any more");
         }
     }
@@ -548,7 +546,7 @@ async fn remove_damaged(pool: &PgPool, media: &MediaStore, rel: &str) -> anyhow:
     let Some((sha, _)) = media::parse_object_path(rel) else {
         return Ok(false);
     };
-    let tx = crate::ingest::publish::exclusive(
+    let tx = publish::exclusive(
         pool,
         &[media::bucket(sha).unwrap_or(0)],
         Duration::from_secs(30),
@@ -630,7 +628,7 @@ async fn rerender(
     let kind = ContentKind::from_mime(&row.content_type).context("a known content type")?;
     let temp = media.write_temp_bytes(&bytes).await?;
     let mut tx = pool.begin().await?;
-    let mut published = crate::ingest::publish::Publication::new(media, pool);
+    let mut published = publish::Publication::new(media, pool);
     let written = async {
         published.publish(&mut tx, [(&temp, kind)]).await?;
         let done = files::replace_content(
@@ -709,16 +707,21 @@ async fn remove_orphans(pool: &PgPool, media: &MediaStore, paths: Vec<String>) -
             .push(p);
     }
     let mut patience = Duration::from_secs(5);
-    for (bucket, paths) in groups {
-        let (removed, why_kept) = match remove_unused(pool, media, bucket, &paths, patience).await {
-            Ok(Some(removed)) => (removed, "a row uses it now".to_string()),
-            Ok(None) => {
-                patience = Duration::ZERO;
-                let why = "its lock is held (an upload in progress, or a backup); run check again";
-                (HashSet::new(), why.to_string())
-            }
-            Err(e) => (HashSet::new(), format!("{e:#}; run check again")),
-        };
+    for paths in groups.into_values() {
+        let (removed, why_kept): (HashSet<String>, String) =
+            match publish::try_remove_unreferenced(media, pool, &paths, patience).await {
+                Ok(removed) => (
+                    removed.into_iter().collect(),
+                    "a row uses it now, or it could not be removed".into(),
+                ),
+                Err(e) if e.is::<BucketsBusy>() => {
+                    patience = Duration::ZERO;
+                    let why =
+                        "its lock is held (an upload in progress, or a backup); run check again";
+                    (HashSet::new(), why.into())
+                }
+                Err(e) => (HashSet::new(), format!("{e:#}; run check again")),
+            };
         for p in paths {
             if removed.contains(&p) {
                 println!("  removed {p}");
@@ -738,44 +741,6 @@ async fn remove_orphans(pool: &PgPool, media: &MediaStore, paths: Vec<String>) -
         }
     }
     left
-}
-
-/// Removes those of `paths` (objects of one lock bucket) that no row refers
-/// to, under the bucket's exclusive lock (the rule in `media`). `None` when
-/// the lock stayed taken for `patience`.
-async fn remove_unused(
-    pool: &PgPool,
-    media: &MediaStore,
-    bucket: i32,
-    paths: &[String],
-    patience: Duration,
-) -> anyhow::Result<Option<HashSet<String>>> {
-    let deadline = std::time::Instant::now() + patience;
-    let mut tx = loop {
-        let mut tx = pool.begin().await?;
-        if files::try_lock_buckets_exclusive(&mut tx, &[bucket]).await? {
-            break tx;
-        }
-        tx.rollback().await?;
-        if std::time::Instant::now() >= deadline {
-            return Ok(None);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let unused = files::unreferenced(&mut tx, paths).await?;
-    let mut removed = HashSet::new();
-    for p in unused {
-        match media.remove(&p).await {
-            Ok(true) => {
-                removed.insert(p);
-            }
-            Ok(false) => {}
-            Err(e) => println!("  could not remove {p}: {e}"),
-        }
-    }
-    // Only now may a publisher of the same content go on.
-    tx.commit().await?;
-    Ok(Some(removed))
 }
 
 #[cfg(test)]

@@ -252,12 +252,8 @@ async fn copy_media(
     pool: &PgPool,
     entries: &[Entry],
 ) -> anyhow::Result<Stored> {
-    // A bucket is mostly waiting on the network, so more requests may be in
-    // flight than a disk has useful writers.
-    let parallel = match media.folder() {
-        Some(_) => std::thread::available_parallelism().map_or(2, |n| n.get().min(4)),
-        None => 8,
-    };
+    let parallel = media
+        .parallel_transfers(std::thread::available_parallelism().map_or(2, |n| n.get().min(4)));
     let mut done = futures_util::stream::iter(entries.iter().filter_map(|e| {
         let rel = e.path.strip_prefix("media/")?;
         Some(store_one(dir, media, pool, e, rel))

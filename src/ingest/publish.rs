@@ -150,7 +150,7 @@ pub async fn remove_unreferenced(
     if paths.is_empty() {
         return Vec::new();
     }
-    match try_remove_unreferenced(media, pool, &paths).await {
+    match try_remove_unreferenced(media, pool, &paths, Duration::from_secs(5)).await {
         Ok(removed) => removed,
         Err(e) => {
             tracing::warn!(error = %e, count = paths.len(),
@@ -160,13 +160,16 @@ pub async fn remove_unreferenced(
     }
 }
 
-async fn try_remove_unreferenced(
+/// Like [`remove_unreferenced`], waiting up to `patience` for the locks
+/// ([`BucketsBusy`] when they stayed taken) and saying what went wrong.
+pub async fn try_remove_unreferenced(
     media: &MediaStore,
     pool: &PgPool,
     paths: &[String],
+    patience: Duration,
 ) -> anyhow::Result<Vec<String>> {
     let buckets: Vec<i32> = paths.iter().filter_map(|p| path_bucket(p)).collect();
-    let mut tx = exclusive(pool, &buckets, Duration::from_secs(5)).await?;
+    let mut tx = exclusive(pool, &buckets, patience).await?;
     let unused = db::files::unreferenced(&mut tx, paths).await?;
     let mut removed = Vec::new();
     for p in unused {
@@ -182,6 +185,11 @@ async fn try_remove_unreferenced(
     tx.commit().await?;
     Ok(removed)
 }
+
+/// The media buckets' locks stayed taken for the whole wait.
+#[derive(Debug, thiserror::Error)]
+#[error("the media buckets stayed in use for {0:?} (a backup running?)")]
+pub struct BucketsBusy(pub Duration);
 
 /// A transaction holding the exclusive locks of `buckets`, polling for them
 /// for up to `patience` rather than queueing behind the uploads that hold
@@ -200,7 +208,7 @@ pub async fn exclusive(
         }
         tx.rollback().await?;
         if std::time::Instant::now() + pause > deadline {
-            anyhow::bail!("the media buckets stayed in use for {patience:?} (a backup running?)");
+            return Err(BucketsBusy(patience).into());
         }
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_millis(500));

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
 use md5::{Digest, Md5};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
@@ -311,10 +310,7 @@ impl Bucket {
         Ok(true)
     }
 
-    pub async fn read(
-        &self,
-        rel: &str,
-    ) -> std::io::Result<(u64, BoxStream<'static, std::io::Result<Bytes>>)> {
+    pub async fn read(&self, rel: &str) -> std::io::Result<(u64, super::ObjectStream)> {
         let got = self.store.get(&self.key(rel)).await.map_err(io)?;
         let size = got.meta.size;
         Ok((size, got.into_stream().map_err(io).boxed()))

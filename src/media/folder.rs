@@ -4,8 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
-use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 
 use super::Listed;
@@ -48,10 +46,7 @@ impl Folder {
         }
     }
 
-    pub async fn read(
-        &self,
-        rel: &str,
-    ) -> std::io::Result<(u64, BoxStream<'static, std::io::Result<Bytes>>)> {
+    pub async fn read(&self, rel: &str) -> std::io::Result<(u64, super::ObjectStream)> {
         let file = tokio::fs::File::open(self.path(rel)).await?;
         let size = file.metadata().await?.len();
         let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);

@@ -214,6 +214,16 @@ impl MediaStore {
         }
     }
 
+    /// How many objects to read or write at once in bulk work (check,
+    /// backup, restore): `disk` for the folder; more for a bucket, whose
+    /// requests mostly wait on the network.
+    pub fn parallel_transfers(&self, disk: usize) -> usize {
+        match &self.place {
+            Place::Folder(_) => disk,
+            Place::Bucket(_) => 8,
+        }
+    }
+
     /// Where objects are, for people: a folder or `s3://bucket/prefix`.
     pub fn describe(&self) -> String {
         match &self.place {

@@ -18,7 +18,7 @@ use vetter::domain::Role;
 use vetter::media::{hex, MediaStore};
 
 use crate::helpers::{select_attr, TestApp};
-use crate::upload_api::{fits_bytes, png_bytes, uploader, vast_project};
+use crate::upload_api::{fits_bytes, png_bytes, uploader, vast_project, Api};
 
 const BATCH: &str = "/projects/vast/observations/SB50230/candidates";
 
@@ -56,6 +56,20 @@ fn batch(names: &[&str]) -> serde_json::Value {
     json!({ "candidates": list })
 }
 
+/// The VAST project, and candidate A with a FITS cutout and a PNG.
+async fn upload_a(api: &Api<'_>, fits: Vec<u8>) {
+    vast_project(api).await;
+    let (s, body) = api
+        .post_multipart(
+            BATCH,
+            "candidates",
+            batch(&["A"]),
+            vec![("A-f", fits), ("A-p", png_bytes())],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+}
+
 async fn file_ids(pool: &PgPool) -> Vec<(i64, String, String)> {
     sqlx::query_as("SELECT id, storage_path, sha256 FROM files ORDER BY id")
         .fetch_all(pool)
@@ -68,17 +82,7 @@ async fn uploads_land_in_the_bucket_verified_and_are_served_from_it(pool: PgPool
     let b = crate::s3::bucket("serve");
     let app = app_on(pool.clone(), &b).await;
     let api = uploader(&app).await;
-    vast_project(&api).await;
-    let fits = fits_bytes(40, 30, 1, 11);
-    let (s, body) = api
-        .post_multipart(
-            BATCH,
-            "candidates",
-            batch(&["A"]),
-            vec![("A-f", fits.clone()), ("A-p", png_bytes())],
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{body}");
+    upload_a(&api, fits_bytes(40, 30, 1, 11)).await;
 
     // Each row's object is in the bucket, under its checksum, with those bytes.
     // (Rows for the two files sent and for what was rendered from them.)
@@ -287,18 +291,8 @@ async fn links_handed_to_firefly_expire_and_media_needs_a_session(pool: PgPool) 
         ..crate::s3::bucket("presign")
     };
     let app = app_on(pool.clone(), &b).await;
-    let api = uploader(&app).await;
-    vast_project(&api).await;
     let fits = fits_bytes(24, 24, 1, 31);
-    let (s, body) = api
-        .post_multipart(
-            BATCH,
-            "candidates",
-            batch(&["A"]),
-            vec![("A-f", fits.clone()), ("A-p", png_bytes())],
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{body}");
+    upload_a(&uploader(&app).await, fits.clone()).await;
     let (candidate, file): (i64, i64) = sqlx::query_as(
         "SELECT c.id, f.id FROM candidates c JOIN files f ON f.candidate_id = c.id
          WHERE f.content_type = 'application/fits'",
