@@ -711,24 +711,25 @@ mod tests {
             ("VETTER_S3_ACCESS_KEY_ID", "AKIA0"),
             ("VETTER_S3_SECRET_ACCESS_KEY", "s3cr3t"),
         ];
-        for (url, extra) in [
-            ("ftp://x/y", None),
-            ("s3://Upper", None),
-            ("s3://ab", None),
-            ("s3://-bucket", None),
-            ("s3://bucket/a/../b", None),
-            ("s3://bucket/a//b", None),
-            ("s3://bucket/with space", None),
+        for (url, extra, named) in [
+            ("ftp://x/y", None, "VETTER_MEDIA_URL"),
+            ("s3://Upper", None, "VETTER_MEDIA_URL"),
+            ("s3://ab", None, "VETTER_MEDIA_URL"),
+            ("s3://-bucket", None, "VETTER_MEDIA_URL"),
+            ("s3://bucket/a/../b", None, "VETTER_MEDIA_URL"),
+            ("s3://bucket/a//b", None, "VETTER_MEDIA_URL"),
+            ("s3://bucket/with space", None, "VETTER_MEDIA_URL"),
             (
                 "s3://bucket",
                 Some(("VETTER_S3_ENDPOINT", "s3.example.org")),
+                "VETTER_S3_ENDPOINT",
             ),
         ] {
             let mut pairs = keys.to_vec();
             pairs.push(("VETTER_MEDIA_URL", url));
             pairs.extend(extra);
             let err = with(&pairs).unwrap_err();
-            assert!(err.0.starts_with("VETTER_"), "{url}: {err}");
+            assert!(err.0.starts_with(named), "{url}: {err}");
         }
         let err = with(&[("VETTER_MEDIA_URL", "s3://bucket")]).unwrap_err();
         assert_eq!(err.0, "VETTER_S3_ACCESS_KEY_ID is not set");
