@@ -3,6 +3,7 @@
 
 mod admin;
 mod backup;
+mod catalogue;
 mod check;
 pub mod demo;
 mod healthcheck;
@@ -41,6 +42,9 @@ Commands:
                  Make the pulsars table match FILE, the ATNF catalogue's
                  psrcat.db (adds, updates and removes in one transaction;
                  lists skipped records on stderr)
+  catalogue load NAME FILE | list | remove NAME
+                 Reference catalogues (VOTable, FITS table or CSV) that
+                 candidates are matched against (vetter catalogue help)
   token create USERNAME [--name LABEL]
                  Print a new API token for that user (for automation)
   check [--repair] [--grace DURATION] [--sizes-only]
@@ -100,6 +104,7 @@ pub async fn main(args: Vec<String>) -> ExitCode {
         "healthcheck" => healthcheck::run(rest).await,
         "upload" => upload::run(rest).await,
         "pulsars" => pulsars::run(rest).await,
+        "catalogue" => catalogue::run(rest).await,
         "token" => admin::token(rest).await,
         "demo" => demo::run(rest).await,
         "check" => check::run(rest).await,

@@ -3,6 +3,7 @@
 pub mod api_tokens;
 pub mod audit;
 pub mod candidates;
+pub mod catalogues;
 pub mod files;
 pub mod login_failures;
 pub mod maintenance;

@@ -72,4 +72,5 @@ typed_id!(BeamId);
 typed_id!(TagId);
 typed_id!(FileId);
 typed_id!(TokenId);
+typed_id!(CatalogueId);
 typed_id!(ViewId);

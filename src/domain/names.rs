@@ -51,6 +51,31 @@ checked_name!(
     |s| check_external_id(s, 64)
 );
 
+checked_name!(
+    /// A reference catalogue's short name (`racs-low`, `psrcat`, `gaia.dr3`),
+    /// typed in commands and table filters.
+    CatalogueName,
+    "catalogue",
+    check_catalogue_name
+);
+
+fn check_catalogue_name(s: &str) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.bytes().enumerate().all(|(i, b)| {
+            b.is_ascii_lowercase()
+                || b.is_ascii_digit()
+                || (i > 0 && matches!(b, b'_' | b'.' | b'-'))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not a catalogue name: 1 to 64 lowercase letters, digits, '_', '.' or '-', starting with a letter or digit"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
