@@ -386,6 +386,7 @@ async fn pulsars_near(pool: &PgPool, rng: &mut Rng) -> anyhow::Result<usize> {
     }
     let n = list.len();
     crate::db::pulsars::upsert_all(pool, &list).await?;
+    crate::db::catalogues::load_pulsars(pool, &list, "demo").await?;
     Ok(n)
 }
 

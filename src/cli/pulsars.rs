@@ -18,7 +18,8 @@ Commands:
   load FILE   Make the pulsars table match FILE, the catalogue's psrcat.db
               (member psrcat_tar/psrcat.db of psrcat_pkg.tar.gz from the ATNF
               site). In one transaction, new pulsars are added, changed ones
-              updated and pulsars no longer in FILE removed. Records without
+              updated and pulsars no longer in FILE removed; catalogue
+              `psrcat` is replaced by the same pulsars. Records without
               a name or a position are skipped and listed on stderr. Prints
               what changed. Needs DATABASE_URL; applies pending migrations.
   help        Show this text
@@ -60,6 +61,11 @@ async fn load(file: &str) -> Result<(), CliError> {
     let pool = super::connect(&src).await?;
     crate::db::migrate(&pool).await?;
     let s = pulsars::upsert_all(&pool, &found).await?;
+    let origin = Path::new(file)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let c = crate::db::catalogues::load_pulsars(&pool, &found, &origin).await?;
     println!(
         "pulsars: {} inserted, {} updated, {} unchanged, {} removed; {} skipped",
         s.inserted,
@@ -67,6 +73,13 @@ async fn load(file: &str) -> Result<(), CliError> {
         s.unchanged,
         s.removed,
         records(skipped.len())
+    );
+    println!(
+        "catalogue {}: {} rows, {} matches in {} projects",
+        crate::db::catalogues::PULSARS,
+        c.rows,
+        c.matches,
+        c.projects
     );
     Ok(())
 }

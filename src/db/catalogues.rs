@@ -707,3 +707,24 @@ pub async fn load_all(
     drop(send);
     load(pool, new, blocks).await
 }
+
+/// The name the ATNF pulsars load under as a catalogue.
+pub const PULSARS: &str = "psrcat";
+
+/// Makes catalogue `psrcat` hold these pulsars (after `pulsars load`, so
+/// that pulsars are matched and associated like any catalogue's sources).
+pub async fn load_pulsars(
+    pool: &PgPool,
+    pulsars: &[crate::catalogue::Pulsar],
+    origin: &str,
+) -> anyhow::Result<LoadSummary> {
+    let (columns, sources) = crate::catalogue::psrcat::as_catalogue(pulsars);
+    let name = CatalogueName::parse(PULSARS).map_err(|p| anyhow::anyhow!(p.message))?;
+    let new = NewCatalogue {
+        name: &name,
+        description: "ATNF pulsar catalogue (Manchester et al. 2005)",
+        origin,
+        columns: &columns,
+    };
+    load_all(pool, &new, sources).await
+}

@@ -25,6 +25,8 @@ pub struct Menus {
     pub reviewers: Vec<String>,
     /// The kinds of extra position on record.
     pub position_kinds: Vec<String>,
+    /// The reference catalogues, by name.
+    pub catalogues: Vec<String>,
     /// Each project's review settings, column by column.
     review_project_ids: Vec<ProjectId>,
     review_open: Vec<bool>,
@@ -85,6 +87,7 @@ pub async fn load(
                 END AS tags,
                 ARRAY(SELECT username FROM users ORDER BY lower(username)) AS reviewers,
                 ARRAY(SELECT kind FROM position_kinds ORDER BY kind) AS position_kinds,
+                ARRAY(SELECT name FROM catalogues ORDER BY name) AS catalogues,
                 ARRAY(SELECT id FROM projects ORDER BY id) AS review_project_ids,
                 ARRAY(SELECT open_review FROM projects ORDER BY id) AS review_open,
                 ARRAY(SELECT admins_see_all FROM projects ORDER BY id) AS review_admins_see_all,

@@ -25,6 +25,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::domain::names::CatalogueName;
 use crate::domain::rating::Verdict;
 use crate::domain::sexagesimal::parse_position;
 use crate::domain::upload::{check_external_id, check_key, check_slug};
@@ -184,6 +185,37 @@ pub struct Cone {
     pub around: Around,
 }
 
+/// Whether a candidate has a counterpart in a catalogue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchState {
+    /// Its nearest source in the catalogue is within the separation.
+    Within,
+    /// No source of the catalogue is within the separation.
+    NoneWithin,
+}
+
+impl MatchState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchState::Within => "within",
+            MatchState::NoneWithin => "none",
+        }
+    }
+}
+
+/// "A RACS counterpart within 10″", or "none within 10″". Without a
+/// separation, within the project's match radius (every stored match).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatchFilter {
+    pub catalogue: CatalogueName,
+    pub state: MatchState,
+    pub within_arcsec: Option<f64>,
+}
+
+/// The largest separation a match filter takes: matches are stored within
+/// at most 600″ (`web::pages::admin::catalogues`).
+pub const MAX_MATCH_ARCSEC: f64 = 600.0;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SortKey {
     Name,
@@ -198,6 +230,9 @@ pub enum SortKey {
     /// By a metric of the project: numbers (±∞ at their ends), then NaN,
     /// then candidates without the metric, in both directions.
     Metric(String),
+    /// By the separation of the nearest source in the match filter's
+    /// catalogue; candidates without one last.
+    Match,
 }
 
 impl SortKey {
@@ -210,6 +245,7 @@ impl SortKey {
             SortKey::Ratings => "ratings".into(),
             SortKey::Separation => "sep".into(),
             SortKey::Metric(k) => format!("m.{k}"),
+            SortKey::Match => "match".into(),
         }
     }
 
@@ -221,11 +257,12 @@ impl SortKey {
             "observation" => SortKey::Observation,
             "ratings" => SortKey::Ratings,
             "sep" => SortKey::Separation,
+            "match" => SortKey::Match,
             other => match other.strip_prefix("m.") {
                 Some(key) if check_key(key).is_ok() => SortKey::Metric(key.to_string()),
                 _ => {
                     return Err(format!(
-                        "{other:?} is not a column to sort by: use name, ra, dec, observation, ratings, sep or m.<metric>"
+                        "{other:?} is not a column to sort by: use name, ra, dec, observation, ratings, sep, match or m.<metric>"
                     ))
                 }
             },
@@ -265,7 +302,7 @@ impl Cursor {
 }
 
 /// The parameters that take one value, in the order `to_query` writes them.
-const SINGLE: [&str; 14] = [
+const SINGLE: [&str; 17] = [
     "project",
     "observation",
     "beam",
@@ -277,6 +314,9 @@ const SINGLE: [&str; 14] = [
     "pos",
     "radius",
     "around",
+    "match",
+    "match_state",
+    "match_sep",
     "sort",
     "dir",
     "per",
@@ -295,6 +335,7 @@ pub struct CandidateFilter {
     pub tag: Option<String>,
     pub ranges: Vec<MetricRange>,
     pub cone: Option<Cone>,
+    pub matching: Option<MatchFilter>,
     /// The sort asked for; `None` means the default (separation with a
     /// cone, else name).
     pub sort: Option<Sort>,
@@ -384,6 +425,7 @@ impl CandidateFilter {
         f.read_ratings();
         f.read_ranges();
         f.read_cone();
+        f.read_match();
         f.read_view();
         f.cursor = match (after, before) {
             (Some(a), _) => match Cursor::decode(&a) {
@@ -601,6 +643,46 @@ impl CandidateFilter {
         }
     }
 
+    fn read_match(&mut self) {
+        let state = match self.raw_owned("match_state").as_deref() {
+            None | Some("within") => MatchState::Within,
+            Some("none") => MatchState::NoneWithin,
+            Some(other) => {
+                self.problem(
+                    "match_state",
+                    format!("{other:?} is not a match state: use within or none"),
+                );
+                return;
+            }
+        };
+        let within_arcsec = match self.raw_owned("match_sep") {
+            None => None,
+            Some(v) => match v.parse::<f64>() {
+                Ok(x) if x.is_finite() && x > 0.0 && x <= MAX_MATCH_ARCSEC => Some(x),
+                _ => {
+                    self.problem(
+                        "match_sep",
+                        format!("the separation is a number of arcseconds above 0 and at most {MAX_MATCH_ARCSEC}"),
+                    );
+                    return;
+                }
+            },
+        };
+        let Some(name) = self.raw_owned("match") else {
+            return;
+        };
+        match CatalogueName::parse(&name) {
+            Ok(catalogue) => {
+                self.matching = Some(MatchFilter {
+                    catalogue,
+                    state,
+                    within_arcsec,
+                })
+            }
+            Err(_) => self.problem("match", format!("there is no catalogue {name:?}")),
+        }
+    }
+
     fn read_view(&mut self) {
         let descending = match self.raw_owned("dir").as_deref() {
             None | Some("asc") => false,
@@ -619,6 +701,8 @@ impl CandidateFilter {
                 // fall back to the default quietly.
                 Ok(SortKey::Separation)
                     if self.cone.is_none() && self.raw_owned("pos").is_none() => {}
+                // Likewise the match sort without a catalogue.
+                Ok(SortKey::Match) if self.raw_owned("match").is_none() => {}
                 Ok(key) => self.sort = Some(Sort { key, descending }),
                 Err(e) => self.problem("sort", e),
             }
@@ -686,6 +770,7 @@ impl CandidateFilter {
             || self.tag.is_some()
             || !self.ranges.is_empty()
             || self.cone.is_some()
+            || self.matching.is_some()
     }
 
     /// The query string that gives this filter back (without the page

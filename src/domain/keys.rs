@@ -79,6 +79,10 @@ pub const RATING_SHORTCUTS: &[Shortcut] = &[
     Shortcut::new("]", "zoom the light curve out"),
     Shortcut::new("l", "light curve: linear or log flux"),
     Shortcut::new("i", "show the candidate's details"),
+    Shortcut::new("A", "find a known source to associate"),
+    Shortcut::new("S", "SIMBAD around the position"),
+    Shortcut::new("N", "NED around the position"),
+    Shortcut::new("L", "Aladin Lite at the position"),
 ];
 
 /// Keys every page keeps for itself: `?` opens the key help, Escape leaves a

@@ -34,6 +34,8 @@ pub const QUEUE_LEFT: &str = "/queue/left";
 pub const CANDIDATE: &str = "/candidates/:id";
 pub const CANDIDATE_RATING: &str = "/candidates/:id/rating";
 pub const CANDIDATE_NEARBY: &str = "/candidates/:id/nearby";
+pub const CANDIDATE_ASSOCIATION: &str = "/candidates/:id/association";
+pub const CANDIDATE_ASSOCIATION_SEARCH: &str = "/candidates/:id/association/search";
 pub const CANDIDATE_DETAILS: &str = "/candidates/:id/details";
 pub const CANDIDATE_FIREFLY: &str = "/candidates/:id/firefly";
 pub const CANDIDATE_TAGS: &str = "/candidates/:id/tags";
@@ -68,6 +70,8 @@ pub const ADMIN_TAG_DELETE: &str = "/admin/tags/:id/delete";
 pub const ADMIN_PROJECTS: &str = "/admin/projects";
 pub const ADMIN_PROJECT: &str = "/admin/projects/:slug";
 pub const ADMIN_PROJECT_DELETE: &str = "/admin/projects/:slug/delete";
+pub const ADMIN_PROJECT_CATALOGUES: &str = "/admin/projects/:slug/catalogues";
+pub const ADMIN_CATALOGUES: &str = "/admin/catalogues";
 pub const ADMIN_OBSERVATION_DELETE: &str = "/admin/projects/:slug/observations/:observation/delete";
 pub const ADMIN_STATUS: &str = "/admin/status";
 pub const ADMIN_AUDIT: &str = "/admin/audit";
@@ -133,6 +137,14 @@ pub fn candidate_rating(id: CandidateId) -> String {
 
 pub fn candidate_nearby(id: CandidateId) -> String {
     fill(CANDIDATE_NEARBY, &[&id])
+}
+
+pub fn candidate_association(id: CandidateId) -> String {
+    fill(CANDIDATE_ASSOCIATION, &[&id])
+}
+
+pub fn candidate_association_search(id: CandidateId) -> String {
+    fill(CANDIDATE_ASSOCIATION_SEARCH, &[&id])
 }
 
 pub fn candidate_details(id: CandidateId) -> String {
@@ -225,6 +237,10 @@ pub fn admin_project(slug: &str) -> String {
 
 pub fn admin_project_delete(slug: &str) -> String {
     fill(ADMIN_PROJECT_DELETE, &[&slug])
+}
+
+pub fn admin_project_catalogues(slug: &str) -> String {
+    fill(ADMIN_PROJECT_CATALOGUES, &[&slug])
 }
 
 /// `observation` is the observation's external id, as the route takes it.
@@ -434,6 +450,14 @@ mod tests {
             (CANDIDATE, candidate(CandidateId(42))),
             (CANDIDATE_RATING, candidate_rating(CandidateId(42))),
             (CANDIDATE_NEARBY, candidate_nearby(CandidateId(42))),
+            (
+                CANDIDATE_ASSOCIATION,
+                candidate_association(CandidateId(42)),
+            ),
+            (
+                CANDIDATE_ASSOCIATION_SEARCH,
+                candidate_association_search(CandidateId(42)),
+            ),
             (CANDIDATE_FIREFLY, candidate_firefly(CandidateId(42))),
             (CANDIDATE_DETAILS, candidate_details(CandidateId(42))),
             (CANDIDATE_SKY, candidate_sky(CandidateId(42), FileId(7))),
@@ -461,6 +485,7 @@ mod tests {
             (ADMIN_PROJECT, admin_project("vast")),
             (ADMIN_PROJECT, admin_project(odd)),
             (ADMIN_PROJECT_DELETE, admin_project_delete(odd)),
+            (ADMIN_PROJECT_CATALOGUES, admin_project_catalogues(odd)),
             (ADMIN_OBSERVATION_DELETE, admin_observation_delete(odd, odd)),
             (API_PROJECT, api_project(odd)),
             (API_OBSERVATION, api_observation(odd, odd)),

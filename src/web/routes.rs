@@ -15,8 +15,8 @@ use poem::{EndpointExt, IntoEndpoint, Route, RouteMethod};
 use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::web::pages::{
-    account, admin, auth_check, candidate, candidate_details, health, home, light_curve, login,
-    media, queue, sky,
+    account, admin, auth_check, candidate, candidate_details, health, home, known_sources,
+    light_curve, login, media, queue, sky,
 };
 use crate::web::plumbing::access::{Access, Guard};
 use crate::web::plumbing::assets;
@@ -63,7 +63,9 @@ fn register(r: &mut Registry) {
     r.add(Method::GET, paths::QUEUE_LEFT, Access::Reviewer, queue::left);
     r.add(Method::GET, paths::CANDIDATE, Access::Reviewer, candidate::page);
     r.add(Method::POST, paths::CANDIDATE_RATING, Access::Reviewer, candidate::rate);
-    r.add(Method::GET, paths::CANDIDATE_NEARBY, Access::Reviewer, candidate::nearby);
+    r.add(Method::GET, paths::CANDIDATE_NEARBY, Access::Reviewer, known_sources::nearby);
+    r.add(Method::POST, paths::CANDIDATE_ASSOCIATION, Access::Reviewer, known_sources::associate);
+    r.add(Method::GET, paths::CANDIDATE_ASSOCIATION_SEARCH, Access::Reviewer, known_sources::search);
     r.add(Method::GET, paths::CANDIDATE_DETAILS, Access::Reviewer, candidate_details::details);
     r.add(Method::GET, paths::CANDIDATE_FIREFLY, Access::Reviewer, candidate::firefly);
     r.add(Method::GET, paths::CANDIDATE_SKY, Access::Reviewer, sky::image);
@@ -100,6 +102,9 @@ fn register(r: &mut Registry) {
     r.add(Method::GET, paths::ADMIN_PROJECTS, Access::Admin, admin::projects::list);
     r.add(Method::GET, paths::ADMIN_PROJECT, Access::Admin, admin::projects::edit);
     r.add(Method::POST, paths::ADMIN_PROJECT, Access::Admin, admin::projects::save);
+    r.add(Method::GET, paths::ADMIN_CATALOGUES, Access::Admin, admin::catalogues::list);
+    r.add(Method::GET, paths::ADMIN_PROJECT_CATALOGUES, Access::Admin, admin::catalogues::edit);
+    r.add_long(Method::POST, paths::ADMIN_PROJECT_CATALOGUES, Access::Admin, admin::catalogues::save);
     r.add(Method::GET, paths::ADMIN_PROJECT_DELETE, Access::Admin, admin::projects::confirm_delete_project);
     r.add_long(Method::POST, paths::ADMIN_PROJECT_DELETE, Access::Admin, admin::projects::delete_project);
     r.add(Method::GET, paths::ADMIN_OBSERVATION_DELETE, Access::Admin, admin::projects::confirm_delete_observation);

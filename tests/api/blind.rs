@@ -34,6 +34,7 @@ const WALKED: &[&str] = &[
     "/queue/left",
     "/candidates/:id",
     "/candidates/:id/nearby",
+    "/candidates/:id/association/search",
     "/candidates/:id/details",
     "/candidates/:id/firefly",
     "/candidates/:id/sky/:file",
@@ -52,6 +53,8 @@ const WALKED: &[&str] = &[
     "/admin/projects",
     "/admin/projects/:slug",
     "/admin/projects/:slug/delete",
+    "/admin/projects/:slug/catalogues",
+    "/admin/catalogues",
     "/admin/projects/:slug/observations/:observation/delete",
     "/admin/status",
     "/admin/audit",
@@ -205,6 +208,7 @@ pub fn addresses(route: &str, b: &Blind) -> Vec<String> {
         | "/admin/tags"
         | "/admin/projects"
         | "/admin/status"
+        | "/admin/catalogues"
         | "/admin/audit"
         | "/api/v1/openapi.json"
         | "/api/v1/whoami" => vec![route.to_string()],
@@ -213,6 +217,9 @@ pub fn addresses(route: &str, b: &Blind) -> Vec<String> {
         "/previous" => per_candidate(&|i| format!("/previous?from={i}")),
         "/candidates/:id" => per_candidate(&|i| format!("/candidates/{i}")),
         "/candidates/:id/nearby" => per_candidate(&|i| format!("/candidates/{i}/nearby")),
+        "/candidates/:id/association/search" => {
+            per_candidate(&|i| format!("/candidates/{i}/association/search?q=J"))
+        }
         "/candidates/:id/details" => per_candidate(&|i| format!("/candidates/{i}/details")),
         "/candidates/:id/firefly" => per_candidate(&|i| format!("/candidates/{i}/firefly")),
         "/candidates/:id/sky/:file" => per_candidate(&|i| format!("/candidates/{i}/sky/999999")),
@@ -230,6 +237,7 @@ pub fn addresses(route: &str, b: &Blind) -> Vec<String> {
         "/admin/users/:id" => vec!["/admin/users/1".into()],
         "/admin/projects/:slug" => vec!["/admin/projects/vast".into()],
         "/admin/projects/:slug/delete" => vec!["/admin/projects/vast/delete".into()],
+        "/admin/projects/:slug/catalogues" => vec!["/admin/projects/vast/catalogues".into()],
         "/admin/projects/:slug/observations/:observation/delete" => {
             vec!["/admin/projects/vast/observations/SB1/delete".into()]
         }

@@ -23,7 +23,7 @@ use crate::domain::chart::ChartView;
 use crate::domain::decision::Standing;
 use crate::domain::keys::TAG_KEYS;
 use crate::domain::rating::RatingInput;
-use crate::domain::{sexagesimal, SkyPos, UserId, Verdict};
+use crate::domain::{sexagesimal, UserId, Verdict};
 use crate::domain::{CandidateId, FileId, TagId};
 use crate::web::pages::gif_player::GifPlayer;
 use crate::web::pages::light_curve::LightCurveBox;
@@ -772,127 +772,6 @@ pub async fn undo(
         return Ok(see_other(&paths::candidate(id)));
     }
     show_with(req, &state, &user, Shown::Id(id), true, Some(notice)).await
-}
-
-#[derive(Deserialize)]
-pub struct NearbyParams {
-    radius: Option<f64>,
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "candidate/_nearby.html")]
-pub struct NearbyFragment {
-    id: CandidateId,
-    radius: f64,
-    pos: SkyPos,
-    /// Pulsars and other candidates together, nearest first.
-    sources: Vec<NearbySource>,
-    error: Option<String>,
-}
-
-/// How many nearby sources show before "more".
-const NEARBY_SHOWN: usize = 4;
-
-pub struct NearbySource {
-    pub name: String,
-    pub url: String,
-    /// A link to a catalogue outside this site.
-    pub outside: bool,
-    /// "pulsar, P = 0.7145 s, DM = 26.8" or "candidate in VAST demo".
-    pub what: String,
-    pub sep_arcsec: f64,
-}
-
-impl NearbySource {
-    /// Hundredths of an arcsecond close in, where they decide an
-    /// association; tenths further out.
-    pub fn sep_text(&self) -> String {
-        if self.sep_arcsec < 10.0 {
-            format!("{:.2}″", self.sep_arcsec)
-        } else {
-            format!("{:.1}″", self.sep_arcsec)
-        }
-    }
-}
-
-impl NearbyFragment {
-    fn shown(&self) -> &[NearbySource] {
-        &self.sources[..self.sources.len().min(NEARBY_SHOWN)]
-    }
-    fn more(&self) -> &[NearbySource] {
-        &self.sources[self.sources.len().min(NEARBY_SHOWN)..]
-    }
-}
-
-pub const MAX_NEARBY_ARCSEC: f64 = 3600.0;
-
-/// Candidates and pulsars around this one, separations in arcseconds.
-#[handler]
-pub async fn nearby(
-    state: Data<&AppState>,
-    Path(id): Path<CandidateId>,
-    Query(p): Query<NearbyParams>,
-) -> WebResult<NearbyFragment> {
-    let mut conn = state.pool.acquire().await?;
-    let c = cand::detail(&mut conn, id)
-        .await?
-        .ok_or(AppError::NotFound("candidate"))?;
-    let requested = p.radius.unwrap_or(60.0);
-    let (radius, error) =
-        if requested.is_finite() && requested > 0.0 && requested <= MAX_NEARBY_ARCSEC {
-            (requested, None)
-        } else {
-            (
-                60.0,
-                Some(format!(
-                    "The radius must be more than 0 and at most {MAX_NEARBY_ARCSEC} arcsec."
-                )),
-            )
-        };
-    let deg = radius / 3600.0;
-    let candidates = cand::near(&mut conn, id, c.pos, deg, 100).await?;
-    let pulsars = crate::db::pulsars::near(&mut *conn, c.pos, deg).await?;
-    let mut sources: Vec<NearbySource> = pulsars
-        .into_iter()
-        .map(|(p, sep)| {
-            let mut what = "pulsar".to_string();
-            if let Some(period) = p.period_s {
-                what.push_str(&format!(", P = {period:.4} s"));
-            }
-            if let Some(dm) = p.dm {
-                what.push_str(&format!(", DM = {dm:.1}"));
-            }
-            NearbySource {
-                url: format!(
-                    "https://www.atnf.csiro.au/research/pulsar/psrcat/proc_form.php?version=2&JName=JName&startUserDefined=true&pulsar_names={}&table_bottom.x=1&table_bottom.y=1&style=Long+with+errors",
-                    paths::encode_component(&p.name)
-                ),
-                name: p.name,
-                outside: true,
-                what,
-                sep_arcsec: sep * 3600.0,
-            }
-        })
-        .chain(
-            candidates
-                .into_iter()
-                .map(|(cid, name, project, _, _, sep)| NearbySource {
-                    url: paths::candidate(cid),
-                    name,
-                    outside: false,
-                    what: format!("candidate in {project}"),
-                    sep_arcsec: sep * 3600.0,
-                }),
-        )
-        .collect();
-    sources.sort_by(|a, b| a.sep_arcsec.total_cmp(&b.sep_arcsec));
-    Ok(NearbyFragment {
-        id,
-        radius,
-        pos: c.pos,
-        sources,
-        error,
-    })
 }
 
 #[derive(Deserialize)]

@@ -20,10 +20,12 @@ use crate::db::projects::MetricDef;
 use crate::db::search::{self, Resolution, SortSpec};
 use crate::db::views::{self, SavedView};
 use crate::domain::filter::{
-    CandidateFilter, Cursor, NonFinite, RatedState, SortKey, MAX_RADIUS_ARCMIN,
+    CandidateFilter, Cursor, MatchState, NonFinite, RatedState, SortKey, MAX_MATCH_ARCSEC,
+    MAX_RADIUS_ARCMIN,
 };
 use crate::domain::visibility::RatingVisibility;
 use crate::domain::{sexagesimal, CandidateId, Problem, UserId, Verdict};
+use crate::web::pages::known_sources;
 use crate::web::paths;
 use crate::web::plumbing::access::{see_other, CurrentUser};
 use crate::web::plumbing::error::WebResult;
@@ -82,6 +84,10 @@ pub struct FormView {
     pub rated: Vec<Choice>,
     pub verdicts: Vec<Choice>,
     pub around: Vec<Choice>,
+    /// The catalogue of the counterpart filter ("" for none), and its states.
+    pub catalogues: Vec<Choice>,
+    pub match_states: Vec<Choice>,
+    pub max_match_sep: f64,
     pub metrics: Vec<MetricRow>,
     /// Metric columns to tick (the table only).
     pub columns: Vec<Choice>,
@@ -168,6 +174,29 @@ pub fn form_view(menus: Menus, f: CandidateFilter, res: &Resolution, which: Form
         let label = format!("its {} position", k.replace('_', " "));
         choice(k, label, sel)
     }));
+    let current_cat = f.value("match").to_string();
+    let mut names = menus.catalogues;
+    if !current_cat.is_empty() && !names.contains(&current_cat) {
+        names.push(current_cat.clone());
+    }
+    let mut catalogues = vec![choice("", "any or none", current_cat.is_empty())];
+    catalogues.extend(names.into_iter().map(|n| {
+        let sel = n == current_cat;
+        choice(n.clone(), n, sel)
+    }));
+    let state = f.value("match_state");
+    let match_states = vec![
+        choice(
+            MatchState::Within.as_str(),
+            "has a counterpart",
+            state != MatchState::NoneWithin.as_str(),
+        ),
+        choice(
+            MatchState::NoneWithin.as_str(),
+            "has no counterpart",
+            state == MatchState::NoneWithin.as_str(),
+        ),
+    ];
     let metrics = res
         .metrics
         .iter()
@@ -212,6 +241,9 @@ pub fn form_view(menus: Menus, f: CandidateFilter, res: &Resolution, which: Form
         rated,
         verdicts,
         around,
+        catalogues,
+        match_states,
+        max_match_sep: MAX_MATCH_ARCSEC,
         metrics,
         columns,
         per_page,
@@ -273,6 +305,9 @@ pub struct RowView {
     pub ra_hms: String,
     pub dec_dms: String,
     pub sep: String,
+    /// "J0835-4510, 1.23″" for the match filter's catalogue.
+    pub nearest: String,
+    pub known: String,
     pub ratings: i32,
     pub mine: String,
     pub mine_class: String,
@@ -284,6 +319,8 @@ pub struct Results {
     pub rows: Vec<RowView>,
     pub show_project: bool,
     pub show_sep: bool,
+    pub show_match: bool,
+    pub show_known: bool,
     pub count: String,
     pub first: Option<String>,
     pub prev: Option<String>,
@@ -417,6 +454,19 @@ async fn results(
             true,
         ));
     }
+    let show_match = res.match_catalogue.is_some();
+    if let Some(cat) = &res.match_catalogue {
+        headers.push(header(
+            &format!("Nearest in {cat}"),
+            "arcsec",
+            Some(SortKey::Match),
+            false,
+        ));
+    }
+    let show_known = page.rows.iter().any(|r| r.known.is_some());
+    if show_known {
+        headers.push(header("Known source", "", None, false));
+    }
     headers.push(header("Ratings", "", Some(SortKey::Ratings), true));
     headers.push(header("Yours", "", None, false));
     for m in &res.columns {
@@ -442,6 +492,11 @@ async fn results(
             ra_hms: sexagesimal::format_ra_hms(r.pos.ra, 2),
             dec_dms: sexagesimal::format_dec_dms(r.pos.dec, 1),
             sep: r.sep_arcmin.map_or_else(String::new, |s| format!("{s:.3}")),
+            nearest: r.nearest.as_ref().map_or_else(
+                || "none stored".to_string(),
+                |(name, sep)| format!("{name}, {}", known_sources::sep_text(*sep)),
+            ),
+            known: r.known.clone().unwrap_or_default(),
             ratings: r.rating_count,
             mine: r.mine.map_or_else(String::new, |v| v.label().to_string()),
             mine_class: r
@@ -461,6 +516,8 @@ async fn results(
         rows,
         show_project,
         show_sep,
+        show_match,
+        show_known,
         count,
         first: (!matches!(f.cursor, Cursor::First)).then(|| at(Cursor::First)),
         prev: page.prev.map(|k| at(Cursor::Before(k))),

@@ -60,7 +60,7 @@ use crate::domain::filter::CandidateFilter;
 use crate::domain::text::xml_escape;
 use crate::domain::visibility::RatingVisibility;
 use crate::domain::Problem;
-use crate::domain::{CandidateId, ProjectId};
+use crate::domain::{CandidateId, CatalogueId, ProjectId};
 use crate::transport::Cuts;
 use crate::web::plumbing::access::CurrentUser;
 use crate::web::plumbing::error::{AppError, WebResult};
@@ -88,6 +88,9 @@ struct MetricColumn {
 struct Shape {
     metrics: Vec<MetricColumn>,
     by_metric_id: HashMap<i64, usize>,
+    /// The catalogues whose nearest match is exported: the project's (or
+    /// with no project, every catalogue), two columns each.
+    catalogues: Vec<(CatalogueId, String)>,
     ratings: RatingsExport,
 }
 
@@ -101,6 +104,8 @@ const FIXED: [&str; 8] = [
     "dec",
     "rating_count",
 ];
+/// The known source a candidate is associated with.
+const KNOWN_COLUMNS: [&str; 2] = ["known_source", "known_catalogue"];
 const RATING_COLUMNS: [&str; 6] = ["reviewer", "verdict", "score", "tags", "notes", "rated_at"];
 const HISTORY_COLUMNS: [&str; 2] = ["rating_status", "replaced_at"];
 
@@ -112,9 +117,11 @@ impl Shape {
         project_id: Option<ProjectId>,
         ratings: RatingsExport,
     ) -> sqlx::Result<Self> {
-        let defs = crate::db::projects::export_metrics(conn, project_id).await?;
+        let defs = crate::db::projects::export_metrics(&mut *conn, project_id).await?;
         let taken = |name: &str| {
             FIXED.contains(&name)
+                || KNOWN_COLUMNS.contains(&name)
+                || name.starts_with("match_")
                 || RATING_COLUMNS.contains(&name)
                 || HISTORY_COLUMNS.contains(&name)
         };
@@ -143,9 +150,22 @@ impl Shape {
             });
             by_metric_id.insert(id, i);
         }
+        let catalogues = match project_id {
+            Some(p) => crate::db::catalogues::choices(&mut *conn, p)
+                .await?
+                .into_iter()
+                .map(|c| (c.catalogue_id, c.name))
+                .collect(),
+            None => crate::db::catalogues::list(&mut *conn)
+                .await?
+                .into_iter()
+                .map(|c| (c.id, c.name))
+                .collect(),
+        };
         Ok(Shape {
             metrics,
             by_metric_id,
+            catalogues,
             ratings,
         })
     }
@@ -153,6 +173,11 @@ impl Shape {
     fn headers(&self) -> Vec<String> {
         let mut h: Vec<String> = FIXED.iter().map(|s| s.to_string()).collect();
         h.extend(self.metrics.iter().map(|m| m.name.clone()));
+        h.extend(KNOWN_COLUMNS.iter().map(|s| s.to_string()));
+        for (_, name) in &self.catalogues {
+            h.push(format!("match_{name}"));
+            h.push(format!("match_{name}_sep"));
+        }
         if self.ratings != RatingsExport::None {
             h.extend(RATING_COLUMNS.iter().map(|s| s.to_string()));
         }
@@ -163,6 +188,22 @@ impl Shape {
     }
 
     /// The row's metric values in column order.
+    /// The row's nearest match per exported catalogue: name and separation.
+    fn nearest(&self, row: &ExportRow) -> Vec<Option<(String, f64)>> {
+        let (ids, names, seps) = (
+            row.nearest_catalogues.as_deref().unwrap_or_default(),
+            row.nearest_names.as_deref().unwrap_or_default(),
+            row.nearest_seps.as_deref().unwrap_or_default(),
+        );
+        self.catalogues
+            .iter()
+            .map(|(id, _)| {
+                let i = ids.iter().position(|x| x == id)?;
+                Some((names.get(i)?.clone(), *seps.get(i)?))
+            })
+            .collect()
+    }
+
     fn metric_values(&self, row: &ExportRow) -> Vec<Option<f64>> {
         let mut out = vec![None; self.metrics.len()];
         if let (Some(ids), Some(values)) = (&row.metric_ids, &row.metric_values) {
@@ -252,6 +293,17 @@ fn cells(
             .into_iter()
             .map(|v| v.map_or_else(String::new, number)),
     );
+    c.push(text(row.known_source.as_deref().unwrap_or_default()));
+    c.push(text(row.known_catalogue.as_deref().unwrap_or_default()));
+    for m in shape.nearest(row) {
+        match m {
+            Some((name, sep)) => {
+                c.push(text(&name));
+                c.push(number(sep));
+            }
+            None => c.extend([String::new(), String::new()]),
+        }
+    }
     if shape.ratings != RatingsExport::None {
         c.push(text(row.reviewer.as_deref().unwrap_or_default()));
         c.push(
@@ -367,6 +419,22 @@ impl Encoder {
                     xml_escape(&m.description)
                 );
             }
+        }
+        field(&mut s, "known_source", "unicodeChar", " arraysize=\"*\"");
+        field(&mut s, "known_catalogue", "char", " arraysize=\"*\"");
+        for (_, name) in &self.shape.catalogues {
+            field(
+                &mut s,
+                &format!("match_{name}"),
+                "unicodeChar",
+                " arraysize=\"*\"",
+            );
+            field(
+                &mut s,
+                &format!("match_{name}_sep"),
+                "double",
+                " unit=\"arcsec\"",
+            );
         }
         if self.shape.ratings != RatingsExport::None {
             field(&mut s, "reviewer", "char", " arraysize=\"*\"");

@@ -11,6 +11,7 @@ pub mod exports;
 pub mod gif_player;
 pub mod health;
 pub mod home;
+pub mod known_sources;
 pub mod light_curve;
 pub mod login;
 pub mod media;

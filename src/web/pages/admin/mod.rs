@@ -4,6 +4,7 @@
 //! log in the transaction that makes it.
 
 pub mod audit;
+pub mod catalogues;
 pub mod projects;
 pub mod status;
 pub mod tags;

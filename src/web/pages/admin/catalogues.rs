@@ -1,0 +1,240 @@
+//! `/admin/catalogues`: the loaded reference catalogues, and per project
+//! which of them its candidates are matched against and within what radius
+//! (`/admin/projects/{slug}/catalogues`). Catalogues themselves are loaded
+//! with `vetter catalogue load` on the server: a file of millions of rows is
+//! not an upload for a browser form.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use poem::http::StatusCode;
+use poem::web::{Data, Path};
+use poem::{handler, IntoResponse, Request, Response};
+use serde_json::json;
+
+use crate::db::catalogues::{self, Catalogue, Choice};
+use crate::db::projects::{self, Project};
+use crate::domain::{CatalogueId, Problem};
+use crate::web::pages::admin::Admin;
+use crate::web::paths;
+use crate::web::plumbing::access::see_other;
+use crate::web::plumbing::error::{AppError, WebResult};
+use crate::web::plumbing::form::Form;
+use crate::web::plumbing::layout::Layout;
+use crate::web::plumbing::session::{FlashKind, TypedSession};
+use crate::web::state::AppState;
+
+/// A match radius is at most this: beyond it a "counterpart" says little,
+/// and the matches of a large project would be many.
+pub const MAX_RADIUS_ARCSEC: f64 = 600.0;
+/// The radius offered for a catalogue a project does not match yet.
+pub const DEFAULT_RADIUS_ARCSEC: f64 = 10.0;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/catalogues.html")]
+pub struct CataloguesPage {
+    layout: Layout,
+    catalogues: Vec<Catalogue>,
+}
+
+#[handler]
+pub async fn list(
+    req: &Request,
+    state: Data<&AppState>,
+    _admin: Admin,
+) -> WebResult<CataloguesPage> {
+    Ok(CataloguesPage {
+        layout: Layout::for_request(req).await?,
+        catalogues: catalogues::list(&state.pool).await?,
+    })
+}
+
+/// One catalogue on a project's form.
+pub struct Row {
+    pub catalogue: Catalogue,
+    pub chosen: bool,
+    /// As shown in the form: the stored radius, or what was typed.
+    pub radius: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/project_catalogues.html")]
+pub struct ProjectCataloguesPage {
+    layout: Layout,
+    project: Project,
+    rows: Vec<Row>,
+    problems: Vec<Problem>,
+}
+
+async fn project(state: &AppState, slug: &str) -> WebResult<Project> {
+    let mut conn = state.pool.acquire().await?;
+    projects::by_slug(&mut conn, slug)
+        .await?
+        .ok_or(AppError::NotFound("project"))
+}
+
+fn rows(all: Vec<Catalogue>, choices: &[Choice]) -> Vec<Row> {
+    all.into_iter()
+        .map(|c| {
+            let chosen = choices.iter().find(|x| x.catalogue_id == c.id);
+            Row {
+                chosen: chosen.is_some(),
+                radius: chosen
+                    .map_or(DEFAULT_RADIUS_ARCSEC, |x| x.radius_arcsec)
+                    .to_string(),
+                catalogue: c,
+            }
+        })
+        .collect()
+}
+
+#[handler]
+pub async fn edit(
+    req: &Request,
+    state: Data<&AppState>,
+    _admin: Admin,
+    Path(slug): Path<String>,
+) -> WebResult<ProjectCataloguesPage> {
+    let p = project(&state, &slug).await?;
+    let mut conn = state.pool.acquire().await?;
+    let all = catalogues::list(&mut *conn).await?;
+    let choices = catalogues::choices(&mut *conn, p.id).await?;
+    Ok(ProjectCataloguesPage {
+        layout: Layout::for_request(req).await?,
+        rows: rows(all, &choices),
+        project: p,
+        problems: Vec::new(),
+    })
+}
+
+/// The form: `use.<catalogue id>` (a checkbox) and `radius.<catalogue id>`
+/// (arcseconds) per catalogue. Checked strictly: a catalogue that does not
+/// exist or a radius out of range refuses the whole form.
+fn parse(
+    pairs: &[(String, String)],
+    all: &[Catalogue],
+) -> Result<Vec<(CatalogueId, f64)>, Vec<Problem>> {
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.trim())
+    };
+    let mut problems = Vec::new();
+    for (k, _) in pairs {
+        if let Some(id) = k.strip_prefix("use.").or_else(|| k.strip_prefix("radius.")) {
+            let known = id
+                .parse::<i64>()
+                .is_ok_and(|id| all.iter().any(|c| c.id.0 == id));
+            if !known {
+                problems.push(Problem::new(
+                    k,
+                    format!("there is no catalogue {id:?} (removed since the form was drawn?)"),
+                ));
+            }
+        }
+    }
+    let mut chosen = Vec::new();
+    for c in all {
+        let use_field = format!("use.{}", c.id);
+        match get(&use_field) {
+            None | Some("") => continue,
+            Some("on") => {}
+            Some(_) => {
+                problems.push(Problem::new(
+                    &use_field,
+                    format!("{} is a checkbox: on or absent", c.name),
+                ));
+                continue;
+            }
+        }
+        let field = format!("radius.{}", c.id);
+        match get(&field).map(str::parse::<f64>) {
+            Some(Ok(r)) if r.is_finite() && r > 0.0 && r <= MAX_RADIUS_ARCSEC => {
+                chosen.push((c.id, r))
+            }
+            _ => problems.push(Problem::new(
+                &field,
+                format!(
+                    "The radius for {} is a number of arcseconds above 0 and at most {MAX_RADIUS_ARCSEC}",
+                    c.name
+                ),
+            )),
+        }
+    }
+    if problems.is_empty() {
+        Ok(chosen)
+    } else {
+        Err(problems)
+    }
+}
+
+#[handler]
+pub async fn save(
+    req: &Request,
+    state: Data<&AppState>,
+    session: TypedSession,
+    admin: Admin,
+    Path(slug): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> WebResult<Response> {
+    let p = project(&state, &slug).await?;
+    let mut tx = state.pool.begin().await?;
+    let all = catalogues::list(&mut *tx).await?;
+    let chosen = match parse(&pairs, &all) {
+        Ok(c) => c,
+        Err(problems) => {
+            drop(tx);
+            // What was typed stays in the form.
+            let rows = all
+                .into_iter()
+                .map(|c| Row {
+                    chosen: pairs.iter().any(|(k, _)| *k == format!("use.{}", c.id)),
+                    radius: pairs
+                        .iter()
+                        .find(|(k, _)| *k == format!("radius.{}", c.id))
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default(),
+                    catalogue: c,
+                })
+                .collect();
+            let page = ProjectCataloguesPage {
+                layout: Layout::for_request(req).await?,
+                project: p,
+                rows,
+                problems,
+            };
+            return Ok(page.with_status(StatusCode::BAD_REQUEST).into_response());
+        }
+    };
+    let made = catalogues::set_choices(&mut tx, p.id, &chosen).await?;
+    let detail: Vec<_> = chosen
+        .iter()
+        .filter_map(|(id, r)| {
+            all.iter()
+                .find(|c| c.id == *id)
+                .map(|c| json!({"catalogue": c.name, "radius_arcsec": r}))
+        })
+        .collect();
+    admin
+        .audit(
+            &mut *tx,
+            "project.catalogues",
+            &p.slug,
+            json!({"catalogues": detail, "matches_made": made}),
+        )
+        .await?;
+    tx.commit().await?;
+    session
+        .flash(
+            FlashKind::Success,
+            format!(
+                "{}: {} catalogue{} matched; {made} new match{}.",
+                p.name,
+                chosen.len(),
+                if chosen.len() == 1 { "" } else { "s" },
+                if made == 1 { "" } else { "es" }
+            ),
+        )
+        .await?;
+    Ok(see_other(&paths::admin_project_catalogues(&p.slug)))
+}
