@@ -164,6 +164,7 @@ async fn reviewers_are_refused_and_anonymous_visitors_sent_to_sign_in(pool: PgPo
             "/admin/tokens",
             "/admin/tags",
             "/admin/projects",
+            "/admin/catalogues",
             "/admin/status",
             "/admin/audit"
         ]

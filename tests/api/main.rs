@@ -12,6 +12,7 @@ mod bounds;
 mod candidate;
 mod candidate_details;
 mod candidates;
+mod catalogues;
 mod cli;
 mod csrf;
 mod demo;

@@ -250,7 +250,8 @@ async fn the_load_command_reports_what_changed_and_what_was_skipped(pool: PgPool
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(
         text(&o.stdout),
-        "pulsars: 10 inserted, 0 updated, 0 unchanged, 0 removed; 1 record skipped\n"
+        "pulsars: 10 inserted, 0 updated, 0 unchanged, 0 removed; 1 record skipped\n\
+         catalogue psrcat: 10 rows, 0 matches in 0 projects\n"
     );
     let err = text(&o.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -260,6 +261,14 @@ async fn the_load_command_reports_what_changed_and_what_was_skipped(pool: PgPool
         "{err}"
     );
     assert_eq!(pulsars::count(&pool).await.unwrap(), 10);
+    // The same pulsars, as a catalogue like any other.
+    let (rows, columns): (i64, serde_json::Value) =
+        sqlx::query_as("SELECT row_count, columns FROM catalogues WHERE name = 'psrcat'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(rows, 10);
+    assert_eq!(columns[0]["name"], "P0");
 
     let again = tokio::task::spawn_blocking(run).await.unwrap();
     assert!(again.status.success());

@@ -14,7 +14,10 @@
 //!
 //! Columns: candidate_id, project, observation, beam, name, ra, dec (deg,
 //! ICRS), rating_count, then one column per metric (the project's, in its
-//! order; with no project, every project's keys), then reviewer, verdict,
+//! order; with no project, every project's keys), known_source and
+//! known_catalogue (the candidate's association), then per catalogue the
+//! project matches (with no project, every catalogue) `match_NAME` and
+//! `match_NAME_sep` (its nearest stored match and separation in arcsec), then reviewer, verdict,
 //! score, tags (`; `-separated), notes, rated_at (RFC 3339, UTC), and for
 //! history rating_status and replaced_at.
 //!
