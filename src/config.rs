@@ -41,6 +41,9 @@ pub struct Config {
     /// Firefly finds the media folder on its own file system.
     pub firefly_url: String,
     pub firefly_media_path: String,
+    /// SIMBAD's TAP service, asked for a cone around each candidate on its
+    /// page; `None` (the default) asks nothing outside the site.
+    pub simbad_tap_url: Option<String>,
     /// Operator-written release notes shown on a staging site's home page.
     pub staging_details: PathBuf,
     pub limits: Limits,
@@ -571,6 +574,17 @@ impl Config {
                 .unwrap_or("/external")
                 .trim_end_matches('/')
                 .to_string(),
+            simbad_tap_url: match src.get("VETTER_SIMBAD_TAP_URL").map(str::trim) {
+                None | Some("") => None,
+                Some(u) if u.starts_with("https://") || u.starts_with("http://") => {
+                    Some(u.to_string())
+                }
+                Some(u) => {
+                    return Err(ConfigError(format!(
+                        "VETTER_SIMBAD_TAP_URL={u:?} must start with http:// or https://"
+                    )))
+                }
+            },
             staging_details: PathBuf::from(
                 src.get("VETTER_STAGING_DETAILS")
                     .unwrap_or("staging-details.html"),
@@ -613,6 +627,7 @@ impl Config {
             media_accel_prefix: None,
             firefly_url: "/firefly".into(),
             firefly_media_path: "/external".into(),
+            simbad_tap_url: None,
             staging_details: PathBuf::from("staging-details.html"),
             limits: Limits::default(),
         }

@@ -36,6 +36,7 @@ pub const CANDIDATE_RATING: &str = "/candidates/:id/rating";
 pub const CANDIDATE_NEARBY: &str = "/candidates/:id/nearby";
 pub const CANDIDATE_ASSOCIATION: &str = "/candidates/:id/association";
 pub const CANDIDATE_ASSOCIATION_SEARCH: &str = "/candidates/:id/association/search";
+pub const CANDIDATE_SIMBAD: &str = "/candidates/:id/simbad";
 pub const CANDIDATE_DETAILS: &str = "/candidates/:id/details";
 pub const CANDIDATE_FIREFLY: &str = "/candidates/:id/firefly";
 pub const CANDIDATE_TAGS: &str = "/candidates/:id/tags";
@@ -145,6 +146,10 @@ pub fn candidate_association(id: CandidateId) -> String {
 
 pub fn candidate_association_search(id: CandidateId) -> String {
     fill(CANDIDATE_ASSOCIATION_SEARCH, &[&id])
+}
+
+pub fn candidate_simbad(id: CandidateId) -> String {
+    fill(CANDIDATE_SIMBAD, &[&id])
 }
 
 pub fn candidate_details(id: CandidateId) -> String {

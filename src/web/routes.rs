@@ -66,6 +66,7 @@ fn register(r: &mut Registry) {
     r.add(Method::GET, paths::CANDIDATE_NEARBY, Access::Reviewer, known_sources::nearby);
     r.add(Method::POST, paths::CANDIDATE_ASSOCIATION, Access::Reviewer, known_sources::associate);
     r.add(Method::GET, paths::CANDIDATE_ASSOCIATION_SEARCH, Access::Reviewer, known_sources::search);
+    r.add(Method::GET, paths::CANDIDATE_SIMBAD, Access::Reviewer, known_sources::simbad);
     r.add(Method::GET, paths::CANDIDATE_DETAILS, Access::Reviewer, candidate_details::details);
     r.add(Method::GET, paths::CANDIDATE_FIREFLY, Access::Reviewer, candidate::firefly);
     r.add(Method::GET, paths::CANDIDATE_SKY, Access::Reviewer, sky::image);

@@ -4,6 +4,7 @@ use sqlx::PgPool;
 use tokio::sync::Semaphore;
 
 use crate::auth::gate::LoginGate;
+use crate::catalogue::simbad::Simbad;
 use crate::config::Config;
 use crate::db::Pools;
 use crate::media::MediaStore;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub sky: Arc<Cache>,
     /// Where media objects are published and read.
     pub media: MediaStore,
+    /// SIMBAD cone searches for the rating page, when configured.
+    pub simbad: Option<Arc<Simbad>>,
 }
 
 impl AppState {
@@ -47,6 +50,11 @@ impl AppState {
             sky: Arc::new(Cache::new(256, 2)),
             pools,
             media,
+            simbad: config
+                .simbad_tap_url
+                .as_deref()
+                .and_then(|u| Simbad::new(u).ok())
+                .map(Arc::new),
             config: Arc::new(config),
         }
     }

@@ -40,6 +40,7 @@ const EXPECTED: &[(&str, &str, &str, u16, u16, u16)] = &[
     ("GET", "/candidates/:id/nearby", "/candidates/999999/nearby", 303, 404, 404),
     ("POST", "/candidates/:id/association", "/candidates/999999/association", 401, 404, 404),
     ("GET", "/candidates/:id/association/search", "/candidates/999999/association/search?q=x", 303, 404, 404),
+    ("GET", "/candidates/:id/simbad", "/candidates/999999/simbad", 303, 404, 404),
     ("GET", "/candidates/:id/details", "/candidates/999999/details", 303, 404, 404),
     ("GET", "/candidates/:id/firefly", "/candidates/999999/firefly", 303, 404, 404),
     ("GET", "/candidates/:id/sky/:file", "/candidates/999999/sky/1", 303, 404, 404),

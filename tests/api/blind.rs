@@ -35,6 +35,7 @@ const WALKED: &[&str] = &[
     "/candidates/:id",
     "/candidates/:id/nearby",
     "/candidates/:id/association/search",
+    "/candidates/:id/simbad",
     "/candidates/:id/details",
     "/candidates/:id/firefly",
     "/candidates/:id/sky/:file",
@@ -217,6 +218,7 @@ pub fn addresses(route: &str, b: &Blind) -> Vec<String> {
         "/previous" => per_candidate(&|i| format!("/previous?from={i}")),
         "/candidates/:id" => per_candidate(&|i| format!("/candidates/{i}")),
         "/candidates/:id/nearby" => per_candidate(&|i| format!("/candidates/{i}/nearby")),
+        "/candidates/:id/simbad" => per_candidate(&|i| format!("/candidates/{i}/simbad")),
         "/candidates/:id/association/search" => {
             per_candidate(&|i| format!("/candidates/{i}/association/search?q=J"))
         }

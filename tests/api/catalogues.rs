@@ -629,3 +629,128 @@ async fn the_panel_lists_stored_matches_first_with_their_values(pool: PgPool) {
     );
     assert!(panel.html().contains("racs within 2″"));
 }
+
+/// A stand-in for SIMBAD's TAP service on a local port: answers every
+/// request with `body` after `delay`, counting requests and keeping the
+/// last request line.
+async fn fake_simbad(
+    body: &'static str,
+    delay: std::time::Duration,
+) -> (
+    String,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    std::sync::Arc<std::sync::Mutex<String>>,
+) {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/tap/sync", listener.local_addr().unwrap());
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let last = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let (c, l) = (count.clone(), last.clone());
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let (c, l) = (c.clone(), l.clone());
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut got = Vec::new();
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                c.fetch_add(1, Ordering::SeqCst);
+                let text = String::from_utf8_lossy(&got);
+                *l.lock().unwrap() = text.lines().next().unwrap_or_default().to_string();
+                tokio::time::sleep(delay).await;
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = sock.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    (url, count, last)
+}
+
+#[sqlx::test]
+async fn simbad_is_asked_after_the_page_once_per_cone_and_a_silent_one_times_out(pool: PgPool) {
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+    let (url, count, last) = fake_simbad(
+        "main_id,otype,dist\n\"V* XY Sco\",RotV*,0.0005\n\"NVSS J004000-300000\",Radio,0.01\n",
+        Duration::ZERO,
+    )
+    .await;
+    let app = TestApp::spawn_with(pool.clone(), |c| c.simbad_tap_url = Some(url)).await;
+    let ids = survey(&app).await;
+    let rev = app.create_user("rita", Role::Reviewer).await;
+    app.login_as(&rev).await;
+    let c1 = ids["c1"];
+    // The panel only says where to ask; SIMBAD is not asked while drawing it.
+    let panel = app
+        .get(&format!("/candidates/{c1}/nearby"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        panel.contains(&format!("/candidates/{c1}/simbad?radius=60")),
+        "{panel}"
+    );
+    assert_eq!(count.load(Ordering::SeqCst), 0);
+    let part = app
+        .get(&format!("/candidates/{c1}/simbad?radius=60"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        part.contains("SIMBAD: 2 within 60″, nearest V* XY Sco (RotV*, 1.80″)"),
+        "{part}"
+    );
+    assert!(
+        last.lock().unwrap().contains("CIRCLE"),
+        "{}",
+        last.lock().unwrap()
+    );
+    // The same cone again comes from the cache.
+    app.get(&format!("/candidates/{c1}/simbad?radius=60")).await;
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+    drop(app);
+
+    // A SIMBAD that does not answer: the part says so after the time-out.
+    let (url, _, _) = fake_simbad("", Duration::from_secs(30)).await;
+    let app = TestApp::spawn_with(pool.clone(), |c| c.simbad_tap_url = Some(url)).await;
+    app.login_as(&rev).await;
+    let started = std::time::Instant::now();
+    let part = app
+        .get(&format!("/candidates/{c1}/simbad"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(part.contains("SIMBAD did not answer within 4 s"), "{part}");
+    assert!(started.elapsed() < Duration::from_secs(8));
+    drop(app);
+
+    // Off by default: nothing on the panel, and the part is not there.
+    let app = TestApp::spawn(pool.clone()).await;
+    app.login_as(&rev).await;
+    let panel = app
+        .get(&format!("/candidates/{c1}/nearby"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!panel.contains("id=\"simbad\""));
+    assert_eq!(
+        app.get(&format!("/candidates/{c1}/simbad")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+}

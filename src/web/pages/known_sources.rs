@@ -10,6 +10,7 @@ use poem::{handler, IntoResponse, Request, Response};
 use serde::Deserialize;
 use sqlx::PgConnection;
 
+use crate::catalogue::simbad::Answer;
 use crate::db::candidates::{self as cand, Detail};
 use crate::db::catalogues::{self, Association, FoundSource};
 use crate::domain::sexagesimal::parse_position;
@@ -152,6 +153,8 @@ pub struct Panel {
     matched_against: String,
     error: Option<String>,
     csrf_token: String,
+    /// Where the panel asks for SIMBAD's cone, when lookups are on.
+    simbad_lookup: Option<String>,
 }
 
 impl Panel {
@@ -184,6 +187,7 @@ async fn candidate(conn: &mut PgConnection, id: CandidateId) -> WebResult<Detail
 }
 
 async fn panel(
+    state: &AppState,
     conn: &mut PgConnection,
     c: &Detail,
     requested: Option<f64>,
@@ -249,6 +253,12 @@ async fn panel(
         matched_against,
         error,
         csrf_token,
+        simbad_lookup: state.simbad.as_ref().map(|_| {
+            paths::filtered(
+                &paths::candidate_simbad(c.id),
+                &format!("radius={}", radius.min(MAX_SIMBAD_ARCSEC)),
+            )
+        }),
     })
 }
 
@@ -262,7 +272,7 @@ pub async fn nearby(
 ) -> WebResult<Panel> {
     let mut conn = state.pool.acquire().await?;
     let c = candidate(&mut conn, id).await?;
-    panel(&mut conn, &c, p.radius, session.csrf_token().await?).await
+    panel(&state, &mut conn, &c, p.radius, session.csrf_token().await?).await
 }
 
 /// The association form: a catalogue source by `catalogue` and `row`, or
@@ -322,7 +332,7 @@ pub async fn associate(
         session.flash(FlashKind::Success, notice).await?;
         return Ok(see_other(&paths::candidate(id)));
     }
-    let p = panel(&mut conn, &c, None, session.csrf_token().await?).await?;
+    let p = panel(&state, &mut conn, &c, None, session.csrf_token().await?).await?;
     Ok(p.into_response())
 }
 
@@ -395,4 +405,47 @@ pub async fn search(
         .is_empty()
         .then(|| format!("No catalogue source is named {q:?} or lies near it."));
     Ok(answer(found, message))
+}
+
+/// The largest SIMBAD cone asked for.
+const MAX_SIMBAD_ARCSEC: f64 = 600.0;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "known_sources/_simbad.html")]
+pub struct SimbadPart {
+    radius: f64,
+    answer: std::sync::Arc<Answer>,
+    link: String,
+}
+
+/// SIMBAD's objects around the candidate, asked for by the panel once it is
+/// on the page (never while the page is drawn), within the panel's radius.
+#[handler]
+pub async fn simbad(
+    state: Data<&AppState>,
+    Path(id): Path<CandidateId>,
+    Query(p): Query<PanelParams>,
+) -> WebResult<SimbadPart> {
+    let Some(simbad) = state.simbad.clone() else {
+        return Err(AppError::NotFound("SIMBAD lookup (they are off)"));
+    };
+    let radius = p
+        .radius
+        .filter(|r| r.is_finite() && *r > 0.0)
+        .unwrap_or(DEFAULT_RADIUS_ARCSEC)
+        .min(MAX_SIMBAD_ARCSEC);
+    let pos = {
+        let mut conn = state.pool.acquire().await?;
+        candidate(&mut conn, id).await?.pos
+        // The connection goes back before SIMBAD is asked.
+    };
+    Ok(SimbadPart {
+        radius,
+        answer: simbad.cone(pos, radius).await,
+        link: simbad_url(pos, radius),
+    })
+}
+
+pub fn object_sep(o: &crate::catalogue::simbad::SimbadObject) -> String {
+    sep_text(o.sep_arcsec)
 }
