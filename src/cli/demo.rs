@@ -91,6 +91,7 @@ pub async fn fill(pool: &PgPool, media: MediaStore) -> anyhow::Result<String> {
     let vast = vast(&ingest, uploader, &mut rng).await?;
     let gleamx = gleamx(&ingest, uploader, &mut rng).await?;
     let pulsars = pulsars_near(pool, &mut rng).await?;
+    let radio = radio_sources_near(pool, &mut rng).await?;
     lines.push(format!(
         "  project vast-demo: {vast} candidates with FITS cutouts, cubes and light curves"
     ));
@@ -98,6 +99,9 @@ pub async fn fill(pool: &PgPool, media: MediaStore) -> anyhow::Result<String> {
         "  project gleamx-demo: {gleamx} candidates with PNG and GIF previews"
     ));
     lines.push(format!("  {pulsars} pulsars, some near candidates"));
+    lines.push(format!(
+        "  catalogue racs-demo: {radio} made-up radio sources; both projects match it (10″) and psrcat (30″)"
+    ));
     if !reviewers.is_empty() {
         lines.push(format!("  reviewer logins: {}", reviewers.join(", ")));
     }
@@ -355,6 +359,61 @@ async fn gleamx(ingest: &Ingest, user: UserId, rng: &mut Rng) -> anyhow::Result<
         total += load(ingest, user, (&slug, &key), values, files).await?;
     }
     Ok(total)
+}
+
+/// A made-up radio catalogue (`racs-demo`, not real sources: no survey's
+/// licence is needed) with a source a few arcseconds from every third
+/// candidate; then both demo projects match it and the pulsars, so the
+/// known-sources panel and the table's counterpart filter have something
+/// to show.
+async fn radio_sources_near(pool: &PgPool, rng: &mut Rng) -> anyhow::Result<usize> {
+    use crate::catalogue::table::{KeptColumn, Source};
+    use crate::db::catalogues::{self, NewCatalogue};
+    use crate::domain::names::CatalogueName;
+    let near = crate::db::candidates::first_positions(pool).await?;
+    let sources: Vec<Source> = near
+        .iter()
+        .step_by(3)
+        .enumerate()
+        .map(|(k, at)| {
+            let pos = SkyPos::new(
+                (at.ra.degrees() + rng.range(-0.0015, 0.0015)).rem_euclid(360.0),
+                (at.dec.degrees() + rng.range(-0.0015, 0.0015)).clamp(-90.0, 90.0),
+            )
+            .map_err(anyhow::Error::msg)?;
+            Ok(Source {
+                name: format!("RACS-DEMO {:05}", k + 1),
+                pos,
+                vals: vec![Some(rng.range(1.0, 200.0)), Some(rng.range(0.5, 150.0))],
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let n = sources.len();
+    let name = CatalogueName::parse("racs-demo").map_err(|p| anyhow::anyhow!(p.message))?;
+    let columns = [("total_flux", "mJy"), ("peak_flux", "mJy/beam")].map(|(n, u)| KeptColumn {
+        name: n.into(),
+        unit: u.into(),
+    });
+    let new = NewCatalogue {
+        name: &name,
+        description: "made-up radio sources for the demo",
+        origin: "demo",
+        columns: &columns,
+    };
+    let racs = catalogues::load_all(pool, &new, sources).await?.id;
+    let psrcat: crate::domain::CatalogueId =
+        sqlx::query_scalar("SELECT id FROM catalogues WHERE name = $1")
+            .bind(catalogues::PULSARS)
+            .fetch_one(pool)
+            .await?;
+    for slug in ["vast-demo", "gleamx-demo"] {
+        let mut tx = pool.begin().await?;
+        if let Some(p) = crate::db::projects::by_slug(&mut tx, slug).await? {
+            catalogues::set_choices(&mut tx, p.id, &[(racs, 10.0), (psrcat, 30.0)]).await?;
+        }
+        tx.commit().await?;
+    }
+    Ok(n)
 }
 
 /// A handful of pulsars, each placed a few arcseconds from a candidate so
