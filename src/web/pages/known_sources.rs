@@ -39,8 +39,10 @@ pub struct Line {
     pub url: String,
     /// A link to a catalogue outside this site.
     pub outside: bool,
-    /// "psrcat · P0 0.08933 s · DM 67.97" or "candidate in VAST demo".
+    /// "psrcat" or "candidate in VAST demo".
     pub what: String,
+    /// The catalogue's values: "P0 0.08933 s · DM 67.97".
+    pub values: String,
     pub sep_arcsec: f64,
     /// Whether it is one of the project's stored matches.
     pub matched: bool,
@@ -77,19 +79,22 @@ pub fn value_text(v: f64) -> String {
     format!("{v:.decimals$}")
 }
 
-fn source_what(s: &FoundSource) -> String {
-    let mut what = s.catalogue.clone();
-    for (c, v) in s.values.iter().take(3) {
-        what.push_str(" · ");
-        what.push_str(&c.name);
-        what.push(' ');
-        what.push_str(&value_text(*v));
-        if !c.unit.is_empty() {
-            what.push(' ');
-            what.push_str(&c.unit);
-        }
-    }
-    what
+fn source_values(s: &FoundSource) -> String {
+    // The first three: what fits on the panel's line (all of them are on
+    // the catalogue's own page).
+    s.values
+        .iter()
+        .take(3)
+        .map(|(c, v)| {
+            let mut t = format!("{} {}", c.name, value_text(*v));
+            if !c.unit.is_empty() {
+                t.push(' ');
+                t.push_str(&c.unit);
+            }
+            t
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
 }
 
 /// Where a catalogue source is described outside this site: the ATNF page
@@ -132,7 +137,8 @@ pub fn aladin_url(pos: SkyPos) -> String {
 fn catalogue_line(s: FoundSource, matched: bool) -> Line {
     Line {
         url: source_url(&s),
-        what: source_what(&s),
+        what: s.catalogue.clone(),
+        values: source_values(&s),
         sep_arcsec: s.separation_arcsec.unwrap_or(0.0),
         matched,
         source: Some((s.catalogue_id, s.row_no)),
@@ -232,6 +238,7 @@ async fn panel(
                     name,
                     outside: false,
                     what: format!("candidate in {project}"),
+                    values: String::new(),
                     sep_arcsec: sep * 3600.0,
                     matched: false,
                     source: None,
