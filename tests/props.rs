@@ -850,6 +850,7 @@ fn scope_of(f: &CandidateFilter) -> Scope {
             .map(|(i, r)| (i as i64, r.clone()))
             .collect(),
         cone: f.cone.clone(),
+        observation_attribute: f.observation_attribute.clone(),
         matching: f.matching.as_ref().map(|m| vetter::db::search::ScopeMatch {
             catalogue: vetter::domain::CatalogueId(5),
             state: m.state,

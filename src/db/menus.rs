@@ -27,6 +27,8 @@ pub struct Menus {
     pub position_kinds: Vec<String>,
     /// The reference catalogues, by name.
     pub catalogues: Vec<String>,
+    /// The attributes the project's observations carry (band, field, ...).
+    pub observation_keys: Vec<String>,
     /// Each project's review settings, column by column.
     review_project_ids: Vec<ProjectId>,
     review_open: Vec<bool>,
@@ -88,6 +90,8 @@ pub async fn load(
                 ARRAY(SELECT username FROM users ORDER BY lower(username)) AS reviewers,
                 ARRAY(SELECT kind FROM position_kinds ORDER BY kind) AS position_kinds,
                 ARRAY(SELECT name FROM catalogues ORDER BY name) AS catalogues,
+                ARRAY(SELECT DISTINCT k FROM observations o, jsonb_object_keys(o.metadata) k
+                      WHERE o.project_id = $1 ORDER BY k LIMIT 200) AS observation_keys,
                 ARRAY(SELECT id FROM projects ORDER BY id) AS review_project_ids,
                 ARRAY(SELECT open_review FROM projects ORDER BY id) AS review_open,
                 ARRAY(SELECT admins_see_all FROM projects ORDER BY id) AS review_admins_see_all,

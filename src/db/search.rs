@@ -28,7 +28,8 @@ use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder, Row};
 use crate::db::projects::{self, MetricDef, Project};
 use crate::db::ratings::{push_rating_visible, push_visible, push_visible_from};
 use crate::domain::filter::{
-    Around, CandidateFilter, Cone, Cursor, MatchState, MetricRange, NonFinite, RatedState, SortKey,
+    Around, CandidateFilter, Cone, Cursor, MatchState, MetricRange, NonFinite,
+    ObservationAttribute, RatedState, SortKey,
 };
 use crate::domain::visibility::RatingVisibility;
 use crate::domain::{
@@ -52,6 +53,7 @@ pub struct Scope {
     pub cone: Option<Cone>,
     /// A condition on the nearest source of a catalogue.
     pub matching: Option<ScopeMatch>,
+    pub observation_attribute: Option<ObservationAttribute>,
 }
 
 /// A match filter with its catalogue resolved.
@@ -77,6 +79,7 @@ impl Scope {
             && self.ranges.is_empty()
             && self.cone.is_none()
             && self.matching.is_none()
+            && self.observation_attribute.is_none()
     }
 }
 
@@ -207,6 +210,7 @@ pub async fn resolve(db: &mut PgConnection, f: &CandidateFilter) -> sqlx::Result
         s.beam_ids = Some(ids);
     }
     s.name_pattern = f.name.as_deref().map(like_pattern);
+    s.observation_attribute = f.observation_attribute.clone();
     s.rated = f.rated;
     s.verdict = f.verdict;
     if let Some(name) = &f.reviewer {
@@ -443,6 +447,18 @@ pub fn push_conditions(q: &mut QueryBuilder<'_, Postgres>, s: &Scope, v: &Rating
             }
         }
         q.push(")");
+    }
+    if let Some(a) = &s.observation_attribute {
+        q.push(if a.exclude {
+            " AND NOT EXISTS"
+        } else {
+            " AND EXISTS"
+        })
+        .push(" (SELECT 1 FROM observations oa WHERE oa.id = c.observation_id AND oa.metadata ->> ")
+        .push_bind(a.key.clone())
+        .push(" = ")
+        .push_bind(a.value.clone())
+        .push(")");
     }
     if let Some(m) = &s.matching {
         q.push(match m.state {

@@ -185,6 +185,16 @@ pub struct Cone {
     pub around: Around,
 }
 
+/// "Only observations whose `band` is `88`" or "not ...": a condition on an
+/// attribute the pipeline sent with the observation (its metadata), compared
+/// as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservationAttribute {
+    pub key: String,
+    pub value: String,
+    pub exclude: bool,
+}
+
 /// Whether a candidate has a counterpart in a catalogue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MatchState {
@@ -302,7 +312,7 @@ impl Cursor {
 }
 
 /// The parameters that take one value, in the order `to_query` writes them.
-const SINGLE: [&str; 17] = [
+const SINGLE: [&str; 20] = [
     "project",
     "observation",
     "beam",
@@ -317,6 +327,9 @@ const SINGLE: [&str; 17] = [
     "match",
     "match_state",
     "match_sep",
+    "obs_attr",
+    "obs_not",
+    "obs_value",
     "sort",
     "dir",
     "per",
@@ -336,6 +349,7 @@ pub struct CandidateFilter {
     pub ranges: Vec<MetricRange>,
     pub cone: Option<Cone>,
     pub matching: Option<MatchFilter>,
+    pub observation_attribute: Option<ObservationAttribute>,
     /// The sort asked for; `None` means the default (separation with a
     /// cone, else name).
     pub sort: Option<Sort>,
@@ -426,6 +440,7 @@ impl CandidateFilter {
         f.read_ranges();
         f.read_cone();
         f.read_match();
+        f.read_observation_attribute();
         f.read_view();
         f.cursor = match (after, before) {
             (Some(a), _) => match Cursor::decode(&a) {
@@ -683,6 +698,52 @@ impl CandidateFilter {
         }
     }
 
+    fn read_observation_attribute(&mut self) {
+        let exclude = match self.raw_owned("obs_not").as_deref() {
+            None | Some("0") => false,
+            Some("1") => true,
+            Some(other) => {
+                self.problem(
+                    "obs_not",
+                    format!("{other:?} is not a choice: 1 excludes the matching observations, 0 keeps only them"),
+                );
+                return;
+            }
+        };
+        let Some(key) = self.raw_owned("obs_attr") else {
+            return;
+        };
+        let printable =
+            |s: &str, max: usize| s.chars().count() <= max && !s.chars().any(char::is_control);
+        if !printable(&key, 64) {
+            self.problem(
+                "obs_attr",
+                "an observation attribute is at most 64 characters, without control characters",
+            );
+            return;
+        }
+        let value = self.raw_owned("obs_value").unwrap_or_default();
+        if value.is_empty() {
+            self.problem(
+                "obs_value",
+                format!("give the value of {key} to keep or exclude"),
+            );
+            return;
+        }
+        if !printable(&value, 200) {
+            self.problem(
+                "obs_value",
+                "a value is at most 200 characters, without control characters",
+            );
+            return;
+        }
+        self.observation_attribute = Some(ObservationAttribute {
+            key,
+            value,
+            exclude,
+        });
+    }
+
     fn read_view(&mut self) {
         let descending = match self.raw_owned("dir").as_deref() {
             None | Some("asc") => false,
@@ -771,6 +832,7 @@ impl CandidateFilter {
             || !self.ranges.is_empty()
             || self.cone.is_some()
             || self.matching.is_some()
+            || self.observation_attribute.is_some()
     }
 
     /// The query string that gives this filter back (without the page
@@ -791,8 +853,19 @@ impl CandidateFilter {
             }
         };
         let has_pos = get("pos").is_some();
+        let has_match = get("match").is_some();
+        let has_attr = get("obs_attr").is_some();
         for k in SINGLE {
             if matches!(k, "radius" | "around") && !has_pos {
+                continue;
+            }
+            // Parts of a condition that is not there, and the defaults the
+            // form always sends, stay out of the address.
+            if (matches!(k, "match_state" | "match_sep") && !has_match)
+                || (matches!(k, "obs_not" | "obs_value") && !has_attr)
+                || (k == "obs_not" && get(k).as_deref() == Some("0"))
+                || (k == "match_state" && get(k).as_deref() == Some("within"))
+            {
                 continue;
             }
             if k == "sort" || k == "dir" {

@@ -754,3 +754,72 @@ async fn simbad_is_asked_after_the_page_once_per_cone_and_a_silent_one_times_out
         StatusCode::NOT_FOUND
     );
 }
+
+#[sqlx::test]
+async fn an_observation_attribute_is_a_scope_of_the_table_and_the_queue(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let api = uploader(&app).await;
+    let (s, _) = api
+        .put("/projects/p", json!({"name": "P", "metrics": []}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    for (obs, band, field) in [
+        ("o88", "88", "A"),
+        ("o216", "216", "A"),
+        ("o154", "154", "B"),
+    ] {
+        let (s, b) = api
+            .put(
+                &format!("/projects/p/observations/{obs}"),
+                json!({"metadata": {"band": band, "field": field}}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        let (s, _) = api
+            .post(
+                &format!("/projects/p/observations/{obs}/candidates"),
+                json!({"candidates": [{"name": format!("x{band}"), "ra": 1.0, "dec": 2.0}]}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    let rev = app.create_user("rita", Role::Reviewer).await;
+    app.login_as(&rev).await;
+    // "Exclude 88 MHz", and "only field A".
+    assert_eq!(
+        table(&app, "project=p&obs_attr=band&obs_value=88&obs_not=1").await,
+        ["x154", "x216"]
+    );
+    assert_eq!(
+        table(&app, "project=p&obs_attr=field&obs_value=A").await,
+        ["x216", "x88"]
+    );
+    let html = app.get_html("/candidates?project=p&obs_attr=band").await;
+    assert!(html.html().contains("give the value of band"));
+    // The attributes are offered as the form is filled in.
+    let html = app.get_html("/candidates?project=p").await;
+    assert!(html.html().contains("<option value=\"band\">"));
+
+    // The same scope for the queue: "rate these" on the table's filter.
+    let r = app
+        .post_form(
+            "/queue",
+            &[
+                ("project", "p"),
+                ("order", "name"),
+                ("mode", "unrated_by_me"),
+                ("filter", "project=p&obs_attr=band&obs_value=88&obs_not=1"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = app.get("/next").await;
+    let at = crate::helpers::location(&r);
+    let id: i64 = at.rsplit('/').next().unwrap().parse().unwrap();
+    let name: String = sqlx::query_scalar("SELECT name FROM candidates WHERE id = $1")
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(name, "x154", "the queue skips band 88 and starts by name");
+}

@@ -88,6 +88,9 @@ pub struct FormView {
     pub catalogues: Vec<Choice>,
     pub match_states: Vec<Choice>,
     pub max_match_sep: f64,
+    /// Attributes the project's observations carry, offered as you type.
+    pub observation_keys: Vec<String>,
+    pub obs_modes: Vec<Choice>,
     pub metrics: Vec<MetricRow>,
     /// Metric columns to tick (the table only).
     pub columns: Vec<Choice>,
@@ -197,6 +200,11 @@ pub fn form_view(menus: Menus, f: CandidateFilter, res: &Resolution, which: Form
             state == MatchState::NoneWithin.as_str(),
         ),
     ];
+    let excluding = f.value("obs_not") == "1";
+    let obs_modes = vec![
+        choice("0", "is", !excluding),
+        choice("1", "is not", excluding),
+    ];
     let metrics = res
         .metrics
         .iter()
@@ -244,6 +252,8 @@ pub fn form_view(menus: Menus, f: CandidateFilter, res: &Resolution, which: Form
         catalogues,
         match_states,
         max_match_sep: MAX_MATCH_ARCSEC,
+        observation_keys: menus.observation_keys,
+        obs_modes,
         metrics,
         columns,
         per_page,
