@@ -299,6 +299,41 @@ const NEAREST_FROM_MATCHES: &str =
      SELECT DISTINCT ON (candidate_id, catalogue_id) candidate_id, catalogue_id, row_no, separation_arcsec
        FROM catalogue_matches";
 
+/// Stores the matches of a project's candidates (all, or those given)
+/// within `radius_arcsec` in one catalogue, read from `sources` (its
+/// partition, or the table about to become it). One statement per
+/// catalogue with the radius a constant: with the radius read from
+/// `project_catalogues` in the same statement, q3c cannot use the sources'
+/// index and PostgreSQL compared every candidate with every source.
+async fn match_into(
+    conn: &mut PgConnection,
+    project: ProjectId,
+    catalogue: CatalogueId,
+    radius_arcsec: f64,
+    sources: &str,
+    candidates: Option<&[CandidateId]>,
+) -> sqlx::Result<u64> {
+    let only = if candidates.is_some() {
+        " AND c.id = ANY($4)"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "INSERT INTO catalogue_matches (candidate_id, catalogue_id, row_no, separation_arcsec)
+         SELECT c.id, $2, s.row_no, q3c_dist(c.ra, c.dec, s.ra, s.dec) * 3600
+           FROM candidates c JOIN {sources} s ON q3c_join(c.ra, c.dec, s.ra, s.dec, $3)
+          WHERE c.project_id = $1{only}"
+    );
+    let mut q = sqlx::query(&sql)
+        .bind(project)
+        .bind(catalogue)
+        .bind(radius_arcsec / 3600.0);
+    if let Some(ids) = candidates {
+        q = q.bind(ids);
+    }
+    Ok(q.execute(conn).await?.rows_affected())
+}
+
 /// Matches every candidate of every project that uses the catalogue against
 /// `sources` (its partition, or the table about to become it). Returns the
 /// projects and matches.
@@ -313,23 +348,16 @@ async fn rematch_catalogue(
             .execute(&mut *conn)
             .await?;
     }
-    let projects: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM project_catalogues WHERE catalogue_id = $1")
-            .bind(id)
-            .fetch_one(&mut *conn)
-            .await?;
-    let matches = sqlx::query(&format!(
-        "INSERT INTO catalogue_matches (candidate_id, catalogue_id, row_no, separation_arcsec)
-         SELECT c.id, pc.catalogue_id, s.row_no, q3c_dist(c.ra, c.dec, s.ra, s.dec) * 3600
-           FROM project_catalogues pc
-           JOIN candidates c ON c.project_id = pc.project_id
-           JOIN {sources} s ON q3c_join(c.ra, c.dec, s.ra, s.dec, pc.radius_arcsec / 3600)
-          WHERE pc.catalogue_id = $1"
-    ))
+    let users: Vec<(ProjectId, f64)> = sqlx::query_as(
+        "SELECT project_id, radius_arcsec FROM project_catalogues WHERE catalogue_id = $1",
+    )
     .bind(id)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut matches = 0;
+    for (project, radius) in &users {
+        matches += match_into(&mut *conn, *project, id, *radius, sources, None).await?;
+    }
     sqlx::query(&format!(
         "{NEAREST_FROM_MATCHES} WHERE catalogue_id = $1
           ORDER BY candidate_id, catalogue_id, separation_arcsec, row_no"
@@ -337,7 +365,7 @@ async fn rematch_catalogue(
     .bind(id)
     .execute(&mut *conn)
     .await?;
-    Ok((projects as u64, matches))
+    Ok((users.len() as u64, matches))
 }
 
 /// Matches candidates (new or moved, at ingest) against their project's
@@ -356,20 +384,19 @@ pub async fn match_candidates(
             .execute(&mut *conn)
             .await?;
     }
-    let made = sqlx::query(
-        "INSERT INTO catalogue_matches (candidate_id, catalogue_id, row_no, separation_arcsec)
-         SELECT c.id, pc.catalogue_id, s.row_no, q3c_dist(c.ra, c.dec, s.ra, s.dec) * 3600
-           FROM project_catalogues pc
-           JOIN candidates c ON c.project_id = pc.project_id AND c.id = ANY($2)
-           JOIN catalogue_sources s ON s.catalogue_id = pc.catalogue_id
-                AND q3c_join(c.ra, c.dec, s.ra, s.dec, pc.radius_arcsec / 3600)
-          WHERE pc.project_id = $1",
-    )
-    .bind(project)
-    .bind(candidates)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
+    let mut made = 0;
+    for c in choices(&mut *conn, project).await? {
+        let sources = partition(c.catalogue_id);
+        made += match_into(
+            &mut *conn,
+            project,
+            c.catalogue_id,
+            c.radius_arcsec,
+            &sources,
+            Some(candidates),
+        )
+        .await?;
+    }
     if made > 0 {
         sqlx::query(&format!(
             "{NEAREST_FROM_MATCHES} WHERE candidate_id = ANY($1)
@@ -459,20 +486,11 @@ pub async fn set_choices(
         .execute(&mut *conn)
         .await?;
     }
-    let made = sqlx::query(
-        "INSERT INTO catalogue_matches (candidate_id, catalogue_id, row_no, separation_arcsec)
-         SELECT c.id, pc.catalogue_id, s.row_no, q3c_dist(c.ra, c.dec, s.ra, s.dec) * 3600
-           FROM project_catalogues pc
-           JOIN candidates c ON c.project_id = pc.project_id
-           JOIN catalogue_sources s ON s.catalogue_id = pc.catalogue_id
-                AND q3c_join(c.ra, c.dec, s.ra, s.dec, pc.radius_arcsec / 3600)
-          WHERE pc.project_id = $1 AND NOT (pc.catalogue_id = ANY($2))",
-    )
-    .bind(project)
-    .bind(&unchanged)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
+    let mut made = 0;
+    for (catalogue, radius) in chosen.iter().filter(|(c, _)| !unchanged.contains(c)) {
+        let sources = partition(*catalogue);
+        made += match_into(&mut *conn, project, *catalogue, *radius, &sources, None).await?;
+    }
     sqlx::query(&format!(
         "{NEAREST_FROM_MATCHES} m WHERE NOT (m.catalogue_id = ANY($2))
             AND EXISTS (SELECT 1 FROM candidates c WHERE c.id = m.candidate_id AND c.project_id = $1)
