@@ -220,6 +220,29 @@ impl Record {
     }
 }
 
+/// The pulsars as a reference catalogue like any other (`psrcat`), so they
+/// are matched, filtered on and associated as RACS or Gaia are.
+pub fn as_catalogue(
+    pulsars: &[Pulsar],
+) -> (Vec<super::table::KeptColumn>, Vec<super::table::Source>) {
+    use super::table::{KeptColumn, Source};
+    let columns = [("P0", "s"), ("DM", "pc cm-3"), ("S400", "mJy")]
+        .map(|(name, unit)| KeptColumn {
+            name: name.into(),
+            unit: unit.into(),
+        })
+        .to_vec();
+    let sources = pulsars
+        .iter()
+        .map(|p| Source {
+            name: p.name.clone(),
+            pos: p.pos,
+            vals: vec![p.period_s, p.dm, p.s400_mjy],
+        })
+        .collect();
+    (columns, sources)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -467,27 +490,4 @@ DECJ -00:06:00
         assert_eq!(parse(""), (vec![], vec![]));
         assert_eq!(parse("# only\n@-----\n\n"), (vec![], vec![]));
     }
-}
-
-/// The pulsars as a reference catalogue like any other (`psrcat`), so they
-/// are matched, filtered on and associated as RACS or Gaia are.
-pub fn as_catalogue(
-    pulsars: &[Pulsar],
-) -> (Vec<super::table::KeptColumn>, Vec<super::table::Source>) {
-    use super::table::{KeptColumn, Source};
-    let columns = [("P0", "s"), ("DM", "pc cm-3"), ("S400", "mJy")]
-        .map(|(name, unit)| KeptColumn {
-            name: name.into(),
-            unit: unit.into(),
-        })
-        .to_vec();
-    let sources = pulsars
-        .iter()
-        .map(|p| Source {
-            name: p.name.clone(),
-            pos: p.pos,
-            vals: vec![p.period_s, p.dm, p.s400_mjy],
-        })
-        .collect();
-    (columns, sources)
 }

@@ -298,11 +298,8 @@ pub async fn resolve(db: &mut PgConnection, f: &CandidateFilter) -> sqlx::Result
         SortKey::Observation => Some(SortSpec::Observation),
         SortKey::Ratings => Some(SortSpec::Ratings),
         SortKey::Separation if f.cone.is_some() => Some(SortSpec::Separation),
-        SortKey::Match => match r.scope.matching {
-            Some(m) => Some(SortSpec::Match(m.catalogue)),
-            // The catalogue has a problem of its own.
-            None => None,
-        },
+        // Without a catalogue, the catalogue has a problem of its own.
+        SortKey::Match => r.scope.matching.map(|m| SortSpec::Match(m.catalogue)),
         // The position has a problem of its own.
         SortKey::Separation => None,
         SortKey::Metric(key) => match metric(key) {

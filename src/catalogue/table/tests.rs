@@ -34,8 +34,7 @@ fn read_all(path: &Path, choice: &ColumnChoice) -> Result<(Layout, Vec<Source>),
 
 fn err(path: &Path) -> String {
     read_all(path, &ColumnChoice::default())
-        .err()
-        .expect("refused")
+        .expect_err("refused")
         .to_string()
 }
 
