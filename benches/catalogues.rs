@@ -76,31 +76,26 @@ fn run() -> anyhow::Result<()> {
         )?;
         let mut rng = Rng(7);
         let mut n = 0u64;
+        let mut row = |ra: f64, dec: f64, rng: &mut Rng| {
+            n += 1;
+            writeln!(
+                out,
+                "RACS-B {n},{ra:.7},{dec:.7},{:.3},{:.3},{:.2}",
+                rng.unit() * 100.0,
+                rng.unit() * 50.0,
+                10.0 + rng.unit() * 30.0
+            )
+        };
         for (ra, dec) in positions.iter().take(rows as usize) {
             // Up to 4″ away: 0.001° in Dec.
             let d = (rng.unit() - 0.5) * 0.002;
-            let dec = (dec + d).clamp(-90.0, 90.0);
-            n += 1;
-            writeln!(
-                out,
-                "RACS-B {n},{ra:.7},{dec:.7},{:.3},{:.3},{:.2}",
-                rng.unit() * 100.0,
-                rng.unit() * 50.0,
-                10.0 + rng.unit() * 30.0
-            )?;
+            row(*ra, (dec + d).clamp(-90.0, 90.0), &mut rng)?;
         }
-        while n < rows {
+        for _ in positions.len().min(rows as usize)..rows as usize {
             // Even over the sphere: uniform RA, uniform sin(Dec).
             let ra = rng.unit() * 360.0;
             let dec = (rng.unit() * 2.0 - 1.0).asin().to_degrees();
-            n += 1;
-            writeln!(
-                out,
-                "RACS-B {n},{ra:.7},{dec:.7},{:.3},{:.3},{:.2}",
-                rng.unit() * 100.0,
-                rng.unit() * 50.0,
-                10.0 + rng.unit() * 30.0
-            )?;
+            row(ra, dec, &mut rng)?;
         }
         out.flush()?;
     }

@@ -53,6 +53,16 @@ impl Drop for Dir {
     }
 }
 
+/// The output of a command that must have succeeded.
+fn loaded(out: Output) -> Output {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 fn text(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -90,12 +100,7 @@ async fn each_format_loads_and_a_bad_file_leaves_the_catalogue_as_it_was(pool: P
         "# a RACS-like sample\nsource_id,ra [deg],dec [deg],total_flux [mJy]\n\
          RACS_0001,10.0,-30.0,12.5\nRACS_0002,10.01,-30.0,\n",
     );
-    let out = vetter(&["catalogue", "load", "racs", text(&csv)], &url);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = loaded(vetter(&["catalogue", "load", "racs", text(&csv)], &url));
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(
         said.contains("2 rows loaded") && said.contains("total_flux"),
@@ -119,12 +124,7 @@ async fn each_format_loads_and_a_bad_file_leaves_the_catalogue_as_it_was(pool: P
 <DATA><TABLEDATA><TR><TD>GLEAM J004000-300000</TD><TD>10.0</TD><TD>-30.0</TD><TD>1.25</TD></TR></TABLEDATA></DATA>
 </TABLE></RESOURCE></VOTABLE>"#,
     );
-    let out = vetter(&["catalogue", "load", "gleam", text(&vot)], &url);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    loaded(vetter(&["catalogue", "load", "gleam", text(&vot)], &url));
     assert_eq!(
         sources(&pool, "gleam").await,
         vec![("GLEAM J004000-300000".into(), 10.0, -30.0, vec![Some(1.25)])]
@@ -153,12 +153,7 @@ async fn each_format_loads_and_a_bad_file_leaves_the_catalogue_as_it_was(pool: P
         hdu.write_col(&mut f, "phot_g_mean_mag", &[11.5f64])
             .unwrap();
     }
-    let out = vetter(&["catalogue", "load", "gaia", text(&fits)], &url);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    loaded(vetter(&["catalogue", "load", "gaia", text(&fits)], &url));
     assert_eq!(
         sources(&pool, "gaia").await,
         vec![("4295806720".into(), 10.0005, -30.0, vec![Some(11.5)])]
