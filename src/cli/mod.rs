@@ -4,6 +4,7 @@
 mod admin;
 mod backup;
 mod check;
+mod groups;
 pub mod demo;
 mod healthcheck;
 mod media;
@@ -41,6 +42,9 @@ Commands:
                  Make the pulsars table match FILE, the ATNF catalogue's
                  psrcat.db (adds, updates and removes in one transaction;
                  lists skipped records on stderr)
+  groups recompute PROJECT|--all
+                 Make a project's groups of candidates (those within its
+                 group radius of each other) again from their positions
   token create USERNAME [--name LABEL]
                  Print a new API token for that user (for automation)
   check [--repair] [--grace DURATION] [--sizes-only]
@@ -82,6 +86,7 @@ pub async fn main(args: Vec<String>) -> ExitCode {
         match command {
             "upload" => print!("{}", upload::USAGE),
             "check" => print!("{}", check::USAGE),
+            "groups" => print!("{}", groups::USAGE),
             "backup" => print!("{}", backup::USAGE),
             "restore" => print!("{}", restore::USAGE),
             "media" => print!("{}", media::USAGE),
@@ -103,6 +108,7 @@ pub async fn main(args: Vec<String>) -> ExitCode {
         "token" => admin::token(rest).await,
         "demo" => demo::run(rest).await,
         "check" => check::run(rest).await,
+        "groups" => groups::run(rest).await,
         "backup" => backup::run(rest).await,
         "restore" => restore::run(rest).await,
         "media" => media::run(rest).await,

@@ -15,6 +15,7 @@ use super::publish::{self, Publication};
 use super::{Ingest, IngestError, Received};
 use crate::db::candidates::{self, CoreWrite};
 use crate::db::files::{self as file_rows, Owner};
+use crate::db::groups;
 use crate::db::observations as obs_rows;
 use crate::db::projects::{self, Outcome};
 use crate::domain::names::{ObservationKey, ProjectSlug};
@@ -202,6 +203,8 @@ impl Ingest {
             let mut ids =
                 candidates::write_core(&mut tx, project.id, observation, user, &core, &metric_ids)
                     .await?;
+            let written: Vec<CandidateId> = ids.values().copied().collect();
+            groups::attach(&mut tx, project.id, &written).await?;
             for (name, e) in &existing {
                 ids.entry(name.clone()).or_insert(e.id);
             }
