@@ -17,6 +17,7 @@ mod csrf;
 mod demo;
 mod escaping;
 mod exports;
+mod groups;
 mod faults;
 mod gif_strip;
 mod health;
