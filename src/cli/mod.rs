@@ -4,8 +4,8 @@
 mod admin;
 mod backup;
 mod check;
-mod groups;
 pub mod demo;
+mod groups;
 mod healthcheck;
 mod media;
 mod pulsars;

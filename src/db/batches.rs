@@ -50,13 +50,11 @@ pub async fn already_mine(
     user: UserId,
     ids: &[CandidateId],
 ) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM ratings WHERE user_id = $1 AND candidate_id = ANY($2)",
-    )
-    .bind(user)
-    .bind(ids)
-    .fetch_one(db)
-    .await
+    sqlx::query_scalar("SELECT count(*) FROM ratings WHERE user_id = $1 AND candidate_id = ANY($2)")
+        .bind(user)
+        .bind(ids)
+        .fetch_one(db)
+        .await
 }
 
 /// Rates `ids` (all of `b.project`, at most [`MAX_BATCH`]) in the caller's
@@ -273,7 +271,11 @@ pub async fn undo(tx: &mut PgConnection, b: &Batch) -> sqlx::Result<Undone> {
             .await?;
     }
     let back: std::collections::HashSet<CandidateId> = restored.iter().copied().collect();
-    let removed: Vec<CandidateId> = still.iter().copied().filter(|c| !back.contains(c)).collect();
+    let removed: Vec<CandidateId> = still
+        .iter()
+        .copied()
+        .filter(|c| !back.contains(c))
+        .collect();
     if !removed.is_empty() {
         sqlx::query("DELETE FROM ratings WHERE user_id = $1 AND candidate_id = ANY($2)")
             .bind(user)
@@ -308,8 +310,5 @@ pub async fn filter_ids(
     let mut q = QueryBuilder::new("SELECT c.id FROM candidates c WHERE true");
     search::push_conditions(&mut q, scope, v);
     q.push(" ORDER BY c.id LIMIT ").push_bind(limit);
-    q.build_query_scalar()
-        .persistent(false)
-        .fetch_all(db)
-        .await
+    q.build_query_scalar().persistent(false).fetch_all(db).await
 }

@@ -198,12 +198,10 @@ pub async fn group_of(
     db: &mut PgConnection,
     candidate: CandidateId,
 ) -> sqlx::Result<Option<(ProjectId, i64)>> {
-    sqlx::query_as(
-        "SELECT project_id, coalesce(group_id, id) FROM candidates WHERE id = $1",
-    )
-    .bind(candidate)
-    .fetch_optional(db)
-    .await
+    sqlx::query_as("SELECT project_id, coalesce(group_id, id) FROM candidates WHERE id = $1")
+        .bind(candidate)
+        .fetch_optional(db)
+        .await
 }
 
 /// The candidates of a group, at most `limit` (smallest ids first).
@@ -298,4 +296,20 @@ pub async fn projects(db: &mut PgConnection) -> sqlx::Result<Vec<(ProjectId, Str
     sqlx::query_as("SELECT id, slug FROM projects ORDER BY id")
         .fetch_all(db)
         .await
+}
+
+/// The size of the group of each of `ids` (the table's rows, one per group).
+pub async fn sizes(
+    db: &mut PgConnection,
+    ids: &[CandidateId],
+) -> sqlx::Result<HashMap<CandidateId, i64>> {
+    let rows: Vec<(CandidateId, i64)> = sqlx::query_as(
+        "SELECT c.id, (SELECT count(*) FROM candidates g
+                        WHERE g.project_id = c.project_id AND g.group_id = c.group_id)
+           FROM candidates c WHERE c.id = ANY($1)",
+    )
+    .bind(ids)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().collect())
 }

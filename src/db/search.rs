@@ -49,6 +49,8 @@ pub struct Scope {
     pub tag_ids: Option<Vec<TagId>>,
     pub ranges: Vec<(i64, MetricRange)>,
     pub cone: Option<Cone>,
+    /// Only the first candidate of each group (`db::groups`).
+    pub one_per_group: bool,
 }
 
 impl Scope {
@@ -65,6 +67,7 @@ impl Scope {
             && self.tag_ids.is_none()
             && self.ranges.is_empty()
             && self.cone.is_none()
+            && !self.one_per_group
     }
 }
 
@@ -245,6 +248,7 @@ pub async fn resolve(db: &mut PgConnection, f: &CandidateFilter) -> sqlx::Result
     r.problems.extend(problems);
     r.scope.ranges = ranges;
     r.scope.cone = f.cone.clone();
+    r.scope.one_per_group = f.one_per_group;
 
     let sort = f.effective_sort();
     let spec = match &sort.key {
@@ -307,6 +311,9 @@ pub fn push_conditions(q: &mut QueryBuilder<'_, Postgres>, s: &Scope, v: &Rating
     let me = v.viewer();
     if let Some(p) = s.project_id {
         q.push(" AND c.project_id = ").push_bind(p);
+    }
+    if s.one_per_group {
+        q.push(" AND c.group_id = c.id");
     }
     if let Some(ids) = &s.observation_ids {
         q.push(" AND c.observation_id = ANY(")

@@ -79,7 +79,10 @@ pub const RATING_SHORTCUTS: &[Shortcut] = &[
     Shortcut::new("]", "zoom the light curve out"),
     Shortcut::new("l", "light curve: linear or log flux"),
     Shortcut::new("i", "show the candidate's details"),
-    Shortcut::new("G", "rate the candidate's whole group at once (asks to confirm)"),
+    Shortcut::new(
+        "G",
+        "rate the candidate's whole group at once (asks to confirm)",
+    ),
 ];
 
 /// Keys every page keeps for itself: `?` opens the key help, Escape leaves a

@@ -95,7 +95,11 @@ async fn sky(app: &TestApp) -> HashMap<String, i64> {
         send(
             &api,
             "o2",
-            &[("w2", 0.0005, 5.0), ("n2", 190.0, 90.0 - 0.0010), ("s2", 50.0, 0.0030)],
+            &[
+                ("w2", 0.0005, 5.0),
+                ("n2", 190.0, 90.0 - 0.0010),
+                ("s2", 50.0, 0.0030),
+            ],
         )
         .await,
     );
@@ -171,7 +175,12 @@ async fn a_recompute_finds_the_same_groups_and_follows_the_radius(pool: PgPool) 
         .unwrap();
     assert_eq!(
         groups(&pool).await,
-        names(&[&["a", "b", "c"], &["n1", "n2"], &["s1", "s2"], &["w1", "w2"]])
+        names(&[
+            &["a", "b", "c"],
+            &["n1", "n2"],
+            &["s1", "s2"],
+            &["w1", "w2"]
+        ])
     );
     // Nothing changed: nothing written.
     let again = vetter::db::groups::recompute(&mut conn, project)
@@ -273,14 +282,21 @@ async fn a_whole_group_is_rated_after_a_confirmation_and_taken_back_as_a_whole(p
     let r = app
         .post_form(
             &format!("/candidates/{}/rating", ids["a"]),
-            &[("verdict", "not_real"), ("tags", &noise), ("notes", "sidelobe?")],
+            &[
+                ("verdict", "not_real"),
+                ("tags", &noise),
+                ("notes", "sidelobe?"),
+            ],
         )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
 
     let choose = panel(&app, &format!("group={}", ids["b"])).await;
     assert!(choose.contains("data-modal"));
-    assert!(choose.contains("3 candidates, 1 of them rated by you already"), "{choose}");
+    assert!(
+        choose.contains("3 candidates, 1 of them rated by you already"),
+        "{choose}"
+    );
     let confirm = panel(
         &app,
         &format!("group={}&verdict=real&tags={flare}", ids["b"]),
@@ -290,14 +306,22 @@ async fn a_whole_group_is_rated_after_a_confirmation_and_taken_back_as_a_whole(p
         confirm.contains("This will rate <strong>3 candidates</strong> as <strong class=\"verdict-real\">Real</strong>, tagged Flare."),
         "{confirm}"
     );
-    assert!(rating_of(&pool, "alice", ids["b"]).await.is_none(), "nothing written yet");
+    assert!(
+        rating_of(&pool, "alice", ids["b"]).await.is_none(),
+        "nothing written yet"
+    );
 
     let group = ids["b"].to_string();
     // A confirmation for another count is refused, and changes nothing.
     let r = app
         .post_form(
             "/batch",
-            &[("group", &group), ("verdict", "real"), ("tags", &flare), ("expected", "2")],
+            &[
+                ("group", &group),
+                ("verdict", "real"),
+                ("tags", &flare),
+                ("expected", "2"),
+            ],
         )
         .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
@@ -308,19 +332,38 @@ async fn a_whole_group_is_rated_after_a_confirmation_and_taken_back_as_a_whole(p
         .post(app.url("/batch"))
         .header("HX-Request", "true")
         .header("X-CSRF-Token", app.csrf_token("/account").await)
-        .form(&[("group", group.as_str()), ("verdict", "real"), ("tags", &flare), ("expected", "3")])
+        .form(&[
+            ("group", group.as_str()),
+            ("verdict", "real"),
+            ("tags", &flare),
+            ("expected", "3"),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let done = r.text().await.unwrap();
-    assert!(done.contains("Rated 3 candidates as Real (1 of them replace a rating of yours)."), "{done}");
+    assert!(
+        done.contains("Rated 3 candidates as Real (1 of them replace a rating of yours)."),
+        "{done}"
+    );
     for n in ["a", "b", "c"] {
         let (v, tags, _) = rating_of(&pool, "alice", ids[n]).await.unwrap();
-        assert_eq!((v.as_str(), tags), ("real", vec!["Flare".to_string()]), "{n}");
+        assert_eq!(
+            (v.as_str(), tags),
+            ("real", vec!["Flare".to_string()]),
+            "{n}"
+        );
     }
-    assert_eq!(rating_of(&pool, "alice", ids["a"]).await.unwrap().2, "sidelobe?", "notes stay");
-    assert!(rating_of(&pool, "alice", ids["s1"]).await.is_none(), "outside the group");
+    assert_eq!(
+        rating_of(&pool, "alice", ids["a"]).await.unwrap().2,
+        "sidelobe?",
+        "notes stay"
+    );
+    assert!(
+        rating_of(&pool, "alice", ids["s1"]).await.is_none(),
+        "outside the group"
+    );
     let (history,): (i64,) = sqlx::query_as(
         "SELECT count(*) FROM rating_history WHERE candidate_id = $1 AND verdict = 'not_real' AND batch_id IS NOT NULL",
     )
@@ -345,12 +388,17 @@ async fn a_whole_group_is_rated_after_a_confirmation_and_taken_back_as_a_whole(p
     let bob_app = TestApp::spawn(pool.clone()).await;
     let bob = bob_app.create_user("bob", Role::Reviewer).await;
     bob_app.login_as(&bob).await;
-    let r = bob_app.post_form(&format!("/batch/{batch}/undo"), &[]).await;
+    let r = bob_app
+        .post_form(&format!("/batch/{batch}/undo"), &[])
+        .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
     // b was rated again since: the undo leaves that rating alone.
     let r = app
-        .post_form(&format!("/candidates/{}/rating", ids["b"]), &[("verdict", "unsure")])
+        .post_form(
+            &format!("/candidates/{}/rating", ids["b"]),
+            &[("verdict", "unsure")],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let r = app.post_form(&format!("/batch/{batch}/undo"), &[]).await;
@@ -361,8 +409,14 @@ async fn a_whole_group_is_rated_after_a_confirmation_and_taken_back_as_a_whole(p
         ("not_real", vec!["Noise".to_string()], "sidelobe?"),
         "a has its rating from before the batch back"
     );
-    assert_eq!(rating_of(&pool, "alice", ids["b"]).await.unwrap().0, "unsure");
-    assert!(rating_of(&pool, "alice", ids["c"]).await.is_none(), "c is unrated again");
+    assert_eq!(
+        rating_of(&pool, "alice", ids["b"]).await.unwrap().0,
+        "unsure"
+    );
+    assert!(
+        rating_of(&pool, "alice", ids["c"]).await.is_none(),
+        "c is unrated again"
+    );
     counts_match(&pool).await;
     let (undos,): (i64,) =
         sqlx::query_as("SELECT count(*) FROM audit_log WHERE action = 'rating.batch_undo'")
@@ -385,29 +439,44 @@ async fn a_table_filter_is_rated_at_once_within_its_project_only(pool: PgPool) {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "a filter without a project");
+    assert_eq!(
+        r.status(),
+        StatusCode::BAD_REQUEST,
+        "a filter without a project"
+    );
     let confirm = panel(&app, "filter=project%3Dp%26name%3Ds&verdict=not_real").await;
-    assert!(confirm.contains("This will rate <strong>2 candidates</strong>"), "{confirm}");
+    assert!(
+        confirm.contains("This will rate <strong>2 candidates</strong>"),
+        "{confirm}"
+    );
     let r = app
         .post_form(
             "/batch",
-            &[("filter", "project=p&name=s"), ("verdict", "not_real"), ("expected", "2")],
+            &[
+                ("filter", "project=p&name=s"),
+                ("verdict", "not_real"),
+                ("expected", "2"),
+            ],
         )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_eq!(
-        crate::helpers::location(&r),
-        "/candidates?project=p&name=s"
-    );
+    assert_eq!(crate::helpers::location(&r), "/candidates?project=p&name=s");
     for n in ["s1", "s2"] {
-        assert_eq!(rating_of(&pool, "alice", ids[n]).await.unwrap().0, "not_real");
+        assert_eq!(
+            rating_of(&pool, "alice", ids[n]).await.unwrap().0,
+            "not_real"
+        );
     }
     assert!(rating_of(&pool, "alice", ids["a"]).await.is_none());
     // A second, identical batch changes nothing.
     let r = app
         .post_form(
             "/batch",
-            &[("filter", "project=p&name=s"), ("verdict", "not_real"), ("expected", "2")],
+            &[
+                ("filter", "project=p&name=s"),
+                ("verdict", "not_real"),
+                ("expected", "2"),
+            ],
         )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
@@ -422,8 +491,55 @@ async fn a_table_filter_is_rated_at_once_within_its_project_only(pool: PgPool) {
     let r = app
         .post_form(
             "/batch",
-            &[("filter", "project=p&name=s"), ("verdict", "real"), ("tags", "999999"), ("expected", "2")],
+            &[
+                ("filter", "project=p&name=s"),
+                ("verdict", "real"),
+                ("tags", "999999"),
+                ("expected", "2"),
+            ],
         )
         .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+#[sqlx::test]
+async fn the_table_shows_one_row_per_group_with_its_size(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let ids = sky(&app).await;
+    alice(&app).await;
+    let html = app.get_html("/candidates?project=p&group=1").await;
+    let rows = scraper::Selector::parse("#candidate-table tbody tr").unwrap();
+    let first_of_chain = ids["a"].min(ids["c"]).to_string();
+    let shown: Vec<(String, String)> = html
+        .select(&rows)
+        .map(|tr| {
+            let cells: Vec<String> = tr
+                .text()
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+                .collect();
+            (
+                tr.value().attr("data-id").unwrap().to_string(),
+                cells[1].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(shown.len(), 5, "{shown:?}");
+    assert!(
+        shown.contains(&(first_of_chain, "3".to_string())),
+        "{shown:?}"
+    );
+    assert!(crate::helpers::select_text(&html, "#result-count")
+        .unwrap()
+        .contains("5 groups"));
+    let every = app.get_html("/candidates?project=p").await;
+    assert_eq!(every.select(&rows).count(), 9);
+    assert_eq!(
+        crate::helpers::select_text(&every, "#group-toggle").unwrap(),
+        "One row per group"
+    );
+    let r = app.get("/candidates?project=p&group=yes").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("one row per group: 1"));
 }

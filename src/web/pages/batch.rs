@@ -55,9 +55,10 @@ fn params(pairs: Vec<(String, String)>) -> WebResult<Params> {
     for (k, v) in pairs {
         match k.as_str() {
             "group" => {
-                group = Some(v.parse::<CandidateId>().map_err(|_| {
-                    AppError::BadRequest(format!("{v:?} is not a candidate id"))
-                })?)
+                group =
+                    Some(v.parse::<CandidateId>().map_err(|_| {
+                        AppError::BadRequest(format!("{v:?} is not a candidate id"))
+                    })?)
             }
             "filter" => filter = Some(v),
             "verdict" if !v.is_empty() => verdict = Some(v),
@@ -138,7 +139,13 @@ async fn select(conn: &mut PgConnection, user: &User, s: &Selection) -> WebResul
                 )
             })?;
             let v = ratings::visibility(conn, user.id, user.role).await?;
-            let ids = batches::filter_ids(conn, &r.scope, &v, limit).await?;
+            // One row per group is how the table shows them; a batch rates
+            // every candidate the filter selects.
+            let scope = search::Scope {
+                one_per_group: false,
+                ..r.scope
+            };
+            let ids = batches::filter_ids(conn, &scope, &v, limit).await?;
             Ok(Selected {
                 project,
                 ids,
@@ -271,9 +278,7 @@ pub async fn panel(
     Ok(if is_htmx(req) {
         panel.into_response()
     } else {
-        let panel = panel
-            .render()
-            .map_err(|e| AppError::Internal(e.into()))?;
+        let panel = panel.render().map_err(|e| AppError::Internal(e.into()))?;
         PanelPage { layout, panel }.into_response()
     })
 }
@@ -412,7 +417,9 @@ pub async fn undo(
         .filter(|b| b.user_id == user.id)
         .ok_or(AppError::NotFound("batch"))?;
     if b.undone_at.is_some() {
-        return Err(AppError::Conflict("This batch was taken back already.".into()));
+        return Err(AppError::Conflict(
+            "This batch was taken back already.".into(),
+        ));
     }
     let Undone {
         restored,

@@ -41,8 +41,10 @@ pub struct GroupFragment {
 
 impl GroupFragment {
     pub fn when(&self, m: &Member) -> String {
-        m.start_time
-            .map_or_else(|| "no time".into(), crate::web::plumbing::filters::utc_minute)
+        m.start_time.map_or_else(
+            || "no time".into(),
+            crate::web::plumbing::filters::utc_minute,
+        )
     }
 }
 
