@@ -850,6 +850,7 @@ fn scope_of(f: &CandidateFilter) -> Scope {
             .map(|(i, r)| (i as i64, r.clone()))
             .collect(),
         cone: f.cone.clone(),
+        one_per_group: f.one_per_group,
     }
 }
 
