@@ -182,8 +182,12 @@
   // The control a pressed key stands for: the one whose default it replaces
   // if this page has it (other pages' letters stay theirs), else its own,
   // unless that default was given another key.
+  // While a panel that asks for a decision is open (rating many at once),
+  // only its own keys act: a stray "n" must not rate the candidate behind it.
+  function keyScope() { return document.querySelector("[data-modal]") || document; }
   function keyTarget(k) {
-    const find = function (d) { return document.querySelector('[data-key="' + CSS.escape(d) + '"]'); };
+    const scope = keyScope();
+    const find = function (d) { return scope.querySelector('[data-key="' + CSS.escape(d) + '"]'); };
     return (keyOwner.has(k) && find(keyOwner.get(k))) || (!keyMap.has(k) && find(k)) || null;
   }
   function keyLabel(d) {
@@ -250,6 +254,7 @@
       return;
     }
     if (e.key === "Escape") {
+      document.querySelectorAll("[data-modal]").forEach(function (m) { m.remove(); });
       const el = document.getElementById("shortcut-help");
       if (el) el.remove();
       document.querySelectorAll("#toasts .toast").forEach(function (t) { t.remove(); });

@@ -856,6 +856,7 @@ fn scope_of(f: &CandidateFilter) -> Scope {
             state: m.state,
             within_arcsec: m.within_arcsec,
         }),
+        one_per_group: f.one_per_group,
     }
 }
 

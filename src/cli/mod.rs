@@ -6,6 +6,7 @@ mod backup;
 mod catalogue;
 mod check;
 pub mod demo;
+mod groups;
 mod healthcheck;
 mod media;
 mod pulsars;
@@ -45,6 +46,9 @@ Commands:
   catalogue load NAME FILE | list | remove NAME
                  Reference catalogues (VOTable, FITS table or CSV) that
                  candidates are matched against (vetter catalogue help)
+  groups recompute PROJECT|--all
+                 Make a project's groups of candidates (those within its
+                 group radius of each other) again from their positions
   token create USERNAME [--name LABEL]
                  Print a new API token for that user (for automation)
   check [--repair] [--grace DURATION] [--sizes-only]
@@ -86,6 +90,7 @@ pub async fn main(args: Vec<String>) -> ExitCode {
         match command {
             "upload" => print!("{}", upload::USAGE),
             "check" => print!("{}", check::USAGE),
+            "groups" => print!("{}", groups::USAGE),
             "backup" => print!("{}", backup::USAGE),
             "restore" => print!("{}", restore::USAGE),
             "media" => print!("{}", media::USAGE),
@@ -108,6 +113,7 @@ pub async fn main(args: Vec<String>) -> ExitCode {
         "token" => admin::token(rest).await,
         "demo" => demo::run(rest).await,
         "check" => check::run(rest).await,
+        "groups" => groups::run(rest).await,
         "backup" => backup::run(rest).await,
         "restore" => restore::run(rest).await,
         "media" => media::run(rest).await,

@@ -2,9 +2,11 @@
 
 pub mod api_tokens;
 pub mod audit;
+pub mod batches;
 pub mod candidates;
 pub mod catalogues;
 pub mod files;
+pub mod groups;
 pub mod login_failures;
 pub mod maintenance;
 pub mod menus;

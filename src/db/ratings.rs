@@ -258,7 +258,7 @@ async fn change(
     .execute(&mut *tx)
     .await?;
     sqlx::query(
-        "UPDATE ratings SET verdict = $3, score = $4, notes = $5, idempotency_key = $6, rated_at = now()
+        "UPDATE ratings SET verdict = $3, score = $4, notes = $5, idempotency_key = $6, rated_at = now(), batch_id = NULL
          WHERE user_id = $1 AND candidate_id = $2",
     )
     .bind(user)
@@ -355,7 +355,7 @@ pub async fn undo_last(
             rated_at,
         }) => {
             sqlx::query(
-                "UPDATE ratings SET verdict = $3, score = $4, notes = $5, rated_at = $6, idempotency_key = NULL
+                "UPDATE ratings SET verdict = $3, score = $4, notes = $5, rated_at = $6, idempotency_key = NULL, batch_id = NULL
                  WHERE user_id = $1 AND candidate_id = $2",
             )
             .bind(user)

@@ -54,6 +54,8 @@ pub struct Scope {
     /// A condition on the nearest source of a catalogue.
     pub matching: Option<ScopeMatch>,
     pub observation_attribute: Option<ObservationAttribute>,
+    /// Only the first candidate of each group (`db::groups`).
+    pub one_per_group: bool,
 }
 
 /// A match filter with its catalogue resolved.
@@ -80,6 +82,7 @@ impl Scope {
             && self.cone.is_none()
             && self.matching.is_none()
             && self.observation_attribute.is_none()
+            && !self.one_per_group
     }
 }
 
@@ -289,6 +292,7 @@ pub async fn resolve(db: &mut PgConnection, f: &CandidateFilter) -> sqlx::Result
     r.problems.extend(problems);
     r.scope.ranges = ranges;
     r.scope.cone = f.cone.clone();
+    r.scope.one_per_group = f.one_per_group;
 
     let sort = f.effective_sort();
     let spec = match &sort.key {
@@ -353,6 +357,9 @@ pub fn push_conditions(q: &mut QueryBuilder<'_, Postgres>, s: &Scope, v: &Rating
     let me = v.viewer();
     if let Some(p) = s.project_id {
         q.push(" AND c.project_id = ").push_bind(p);
+    }
+    if s.one_per_group {
+        q.push(" AND c.group_id = c.id");
     }
     if let Some(ids) = &s.observation_ids {
         q.push(" AND c.observation_id = ANY(")

@@ -312,7 +312,7 @@ impl Cursor {
 }
 
 /// The parameters that take one value, in the order `to_query` writes them.
-const SINGLE: [&str; 20] = [
+const SINGLE: [&str; 21] = [
     "project",
     "observation",
     "beam",
@@ -333,6 +333,7 @@ const SINGLE: [&str; 20] = [
     "sort",
     "dir",
     "per",
+    "group",
 ];
 
 /// A filter read from a query string, with what was typed kept for the form.
@@ -357,6 +358,9 @@ pub struct CandidateFilter {
     pub columns: Option<Vec<String>>,
     pub cursor: Cursor,
     pub per_page: u32,
+    /// `group=1`: one row per group of candidates (`db::groups`), its
+    /// first candidate standing for it.
+    pub one_per_group: bool,
     /// One per bad parameter, named after it.
     pub problems: Vec<Problem>,
     /// What was typed, trimmed, by parameter name (single-valued ones and
@@ -423,6 +427,11 @@ impl CandidateFilter {
             }
         }
         f.columns = cols;
+        match f.value("group") {
+            "" | "0" => {}
+            "1" => f.one_per_group = true,
+            _ => f.problem("group", "one row per group: 1, or leave it out"),
+        }
         // The form names the project it was drawn for: when another project
         // was chosen, its metric ranges, columns and metric sort belonged to
         // the old project and are dropped (the new project's form shows

@@ -83,6 +83,10 @@ pub const RATING_SHORTCUTS: &[Shortcut] = &[
     Shortcut::new("S", "SIMBAD around the position"),
     Shortcut::new("N", "NED around the position"),
     Shortcut::new("L", "Aladin Lite at the position"),
+    Shortcut::new(
+        "G",
+        "rate the candidate's whole group at once (asks to confirm)",
+    ),
 ];
 
 /// Keys every page keeps for itself: `?` opens the key help, Escape leaves a

@@ -16,6 +16,7 @@ use super::{Ingest, IngestError, Received};
 use crate::db::candidates::{self, CoreWrite};
 use crate::db::catalogues;
 use crate::db::files::{self as file_rows, Owner};
+use crate::db::groups;
 use crate::db::observations as obs_rows;
 use crate::db::projects::{self, Outcome};
 use crate::domain::names::{ObservationKey, ProjectSlug};
@@ -204,9 +205,11 @@ impl Ingest {
                 candidates::write_core(&mut tx, project.id, observation, user, &core, &metric_ids)
                     .await?;
             // New and changed candidates (a position may have moved) are
-            // matched against the project's catalogues in the same commit.
+            // matched against the project's catalogues and grouped in the
+            // same commit.
             let written: Vec<CandidateId> = core.iter().map(|c| ids[&c.spec.name]).collect();
             catalogues::match_candidates(&mut tx, project.id, &written).await?;
+            groups::attach(&mut tx, project.id, &written).await?;
             for (name, e) in &existing {
                 ids.entry(name.clone()).or_insert(e.id);
             }

@@ -10,7 +10,7 @@
 use std::fmt::{Display, Write as _};
 
 use crate::domain::chart::{ChartView, FluxScale};
-use crate::domain::{CandidateId, FileId, TagId, TokenId, UserId, ViewId};
+use crate::domain::{BatchId, CandidateId, FileId, TagId, TokenId, UserId, ViewId};
 
 pub const HOME: &str = "/";
 pub const LOGIN: &str = "/login";
@@ -41,6 +41,10 @@ pub const CANDIDATE_DETAILS: &str = "/candidates/:id/details";
 pub const CANDIDATE_FIREFLY: &str = "/candidates/:id/firefly";
 pub const CANDIDATE_TAGS: &str = "/candidates/:id/tags";
 pub const CANDIDATE_SKY: &str = "/candidates/:id/sky/:file";
+pub const CANDIDATE_GROUP: &str = "/candidates/:id/group";
+// Rating many at once: choose and confirm (GET), apply (POST), take back.
+pub const BATCH: &str = "/batch";
+pub const BATCH_UNDO: &str = "/batch/:id/undo";
 
 // Finding candidates: the table, the ratings summary, exports, saved views.
 pub const CANDIDATES: &str = "/candidates";
@@ -162,6 +166,24 @@ pub fn candidate_firefly(id: CandidateId) -> String {
 
 pub fn candidate_tags(id: CandidateId) -> String {
     fill(CANDIDATE_TAGS, &[&id])
+}
+
+pub fn candidate_group(id: CandidateId) -> String {
+    fill(CANDIDATE_GROUP, &[&id])
+}
+
+/// The batch panel for the whole group of a candidate.
+pub fn batch_for_group(id: CandidateId) -> String {
+    format!("{BATCH}?group={id}")
+}
+
+/// The batch panel for every candidate a table query selects.
+pub fn batch_for_filter(query: &str) -> String {
+    format!("{BATCH}?filter={}", encode_component(query))
+}
+
+pub fn batch_undo(id: BatchId) -> String {
+    fill(BATCH_UNDO, &[&id])
 }
 
 /// One of the candidate's FITS images, as the decision screen draws it.
@@ -467,6 +489,8 @@ mod tests {
             (CANDIDATE_DETAILS, candidate_details(CandidateId(42))),
             (CANDIDATE_SKY, candidate_sky(CandidateId(42), FileId(7))),
             (CANDIDATE_TAGS, candidate_tags(CandidateId(42))),
+            (CANDIDATE_GROUP, candidate_group(CandidateId(42))),
+            (BATCH_UNDO, batch_undo(BatchId(3))),
             (
                 CANDIDATE_LIGHT_CURVE,
                 candidate_light_curve(CandidateId(42)),

@@ -15,8 +15,8 @@ use poem::{EndpointExt, IntoEndpoint, Route, RouteMethod};
 use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::web::pages::{
-    account, admin, auth_check, candidate, candidate_details, health, home, known_sources,
-    light_curve, login, media, queue, sky,
+    account, admin, auth_check, batch, candidate, candidate_details, group, health, home,
+    known_sources, light_curve, login, media, queue, sky,
 };
 use crate::web::plumbing::access::{Access, Guard};
 use crate::web::plumbing::assets;
@@ -72,6 +72,10 @@ fn register(r: &mut Registry) {
     r.add(Method::GET, paths::CANDIDATE_SKY, Access::Reviewer, sky::image);
     r.add(Method::GET, paths::CANDIDATE_LIGHT_CURVE_CHART, Access::Reviewer, light_curve::chart);
     r.add(Method::POST, paths::CANDIDATE_TAGS, Access::Reviewer, candidate::add_tag);
+    r.add(Method::GET, paths::CANDIDATE_GROUP, Access::Reviewer, group::panel);
+    r.add(Method::GET, paths::BATCH, Access::Reviewer, batch::panel);
+    r.add_long(Method::POST, paths::BATCH, Access::Reviewer, batch::apply);
+    r.add_long(Method::POST, paths::BATCH_UNDO, Access::Reviewer, batch::undo);
 
     r.add(Method::GET, paths::CANDIDATES, Access::Reviewer, crate::web::pages::candidates::list);
     r.add(Method::GET, paths::CANDIDATES_CSV, Access::Reviewer, crate::web::pages::exports::csv);

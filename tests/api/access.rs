@@ -46,6 +46,10 @@ const EXPECTED: &[(&str, &str, &str, u16, u16, u16)] = &[
     ("GET", "/candidates/:id/sky/:file", "/candidates/999999/sky/1", 303, 404, 404),
     ("GET", "/candidates/:id/light-curve", "/candidates/999999/light-curve", 303, 404, 404),
     ("POST", "/candidates/:id/tags", "/candidates/999999/tags", 401, 400, 400),
+    ("GET", "/candidates/:id/group", "/candidates/999999/group", 303, 404, 404),
+    ("GET", "/batch", "/batch?group=999999", 303, 404, 404),
+    ("POST", "/batch", "/batch", 401, 400, 400),
+    ("POST", "/batch/:id/undo", "/batch/999999/undo", 401, 404, 404),
     // Finding candidates. An empty survey is an empty table, summary and
     // export; a POST without its form fields is a bad request.
     ("GET", "/candidates", "/candidates", 303, 200, 200),

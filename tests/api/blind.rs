@@ -44,6 +44,8 @@ const WALKED: &[&str] = &[
     "/candidates.csv",
     "/candidates.vot",
     "/candidates/:id/lightcurve.csv",
+    "/candidates/:id/group",
+    "/batch",
     "/ratings",
     "/views",
     "/admin",
@@ -236,6 +238,21 @@ pub fn addresses(route: &str, b: &Blind) -> Vec<String> {
             route,
             &["", "ratings=current", "ratings=history", "ratings=none"],
         ),
+        "/candidates/:id/group" => per_candidate(&|i| format!("/candidates/{i}/group")),
+        "/batch" => {
+            let mut out: Vec<String> = per_candidate(&|i| format!("/batch?group={i}"));
+            out.extend(per_candidate(&|i| format!("/batch?group={i}&verdict=real")));
+            for f in FILTERS {
+                let q = format!("project=vast&{f}")
+                    .replace('%', "%25")
+                    .replace('&', "%26")
+                    .replace('=', "%3D")
+                    .replace('+', "%2B");
+                out.push(format!("/batch?filter={q}"));
+                out.push(format!("/batch?filter={q}&verdict=not_real"));
+            }
+            out
+        }
         "/admin/users/:id" => vec!["/admin/users/1".into()],
         "/admin/projects/:slug" => vec!["/admin/projects/vast".into()],
         "/admin/projects/:slug/delete" => vec!["/admin/projects/vast/delete".into()],

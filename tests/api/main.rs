@@ -20,6 +20,7 @@ mod escaping;
 mod exports;
 mod faults;
 mod gif_strip;
+mod groups;
 mod health;
 mod helpers;
 mod hostile_input;

@@ -322,6 +322,8 @@ pub struct RowView {
     pub mine: String,
     pub mine_class: String,
     pub metrics: Vec<String>,
+    /// One row per group: how many candidates the group has.
+    pub seen: Option<i64>,
 }
 
 pub struct Results {
@@ -337,6 +339,8 @@ pub struct Results {
     pub next: Option<String>,
     pub restarted: bool,
     pub past_the_end: bool,
+    /// The same filter the other way: one row per group, or every candidate.
+    pub group_toggle: (String, &'static str),
 }
 
 /// A metric value as the table shows it: the project's precision, and
@@ -426,10 +430,21 @@ async fn results(
         columns: &res.columns,
     };
     let (page, count) = page_and_count(db, pool, f, res, v, &spec).await?;
+    let (one, many) = if f.one_per_group {
+        ("group", "groups")
+    } else {
+        ("candidate", "candidates")
+    };
     let count = match count {
-        Some(1) => "1 candidate".to_string(),
-        Some(n) => format!("{} candidates", thousands(n)),
-        None => format!("more than {} candidates", thousands(COUNT_CAP)),
+        Some(1) => format!("1 {one}"),
+        Some(n) => format!("{} {many}", thousands(n)),
+        None => format!("more than {} {many}", thousands(COUNT_CAP)),
+    };
+    let sizes = if f.one_per_group {
+        let ids: Vec<CandidateId> = page.rows.iter().map(|r| r.id).collect();
+        Some(db::groups::sizes(db, &ids).await?)
+    } else {
+        None
     };
     let show_project = f.project.is_none();
     let show_sep = f.cone.is_some();
@@ -449,6 +464,9 @@ async fn results(
         numeric,
     };
     let mut headers = vec![header("Name", "", Some(SortKey::Name), false)];
+    if f.one_per_group {
+        headers.push(header("Seen", "", None, true));
+    }
     if show_project {
         headers.push(header("Project", "", None, false));
     }
@@ -518,6 +536,7 @@ async fn results(
                 .zip(&r.metrics)
                 .map(|(m, v)| number_text(*v, m.precision))
                 .collect(),
+            seen: sizes.as_ref().map(|s| s.get(&r.id).copied().unwrap_or(1)),
         })
         .collect();
     let at = |c: Cursor| paths::filtered(paths::CANDIDATES, &f.query_at(&c));
@@ -534,6 +553,17 @@ async fn results(
         next: page.next.map(|k| at(Cursor::After(k))),
         restarted: page.restarted,
         past_the_end,
+        group_toggle: if f.one_per_group {
+            (
+                paths::filtered(paths::CANDIDATES, &f.query_with(&[("group", "")])),
+                "Every candidate",
+            )
+        } else {
+            (
+                paths::filtered(paths::CANDIDATES, &f.query_with(&[("group", "1")])),
+                "One row per group",
+            )
+        },
     })
 }
 
@@ -547,6 +577,9 @@ pub struct Search {
     /// and "rate these".
     pub query: String,
     pub summary: String,
+    /// The panel that rates every candidate of the filter at once, when the
+    /// filter names a project (`web::pages::batch`).
+    pub batch: Option<String>,
 }
 
 impl Search {
@@ -621,6 +654,8 @@ pub async fn list(
     // into the default view.
     let canonical = paths::filtered(paths::CANDIDATES, &f.query_at(&f.cursor));
     let summary = f.summary();
+    let batch =
+        (res.is_valid() && res.scope.project_id.is_some()).then(|| paths::batch_for_filter(&query));
     drop(conn);
     let form = form_view(menus, f, &res, FormFor::Table);
     let csrf_token = TypedSession::from_request_ref(req)?.csrf_token().await?;
@@ -631,6 +666,7 @@ pub async fn list(
         views,
         query,
         summary,
+        batch,
     };
     fragment_or_page(
         req,

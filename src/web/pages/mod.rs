@@ -4,11 +4,13 @@
 pub mod account;
 pub mod admin;
 pub mod auth_check;
+pub mod batch;
 pub mod candidate;
 pub mod candidate_details;
 pub mod candidates;
 pub mod exports;
 pub mod gif_player;
+pub mod group;
 pub mod health;
 pub mod home;
 pub mod known_sources;
