@@ -148,7 +148,7 @@ async fn generate(c: &mut PgConnection, n: i64) -> anyhow::Result<ProjectId> {
            CROSS JOIN LATERAL (SELECT CASE WHEN g <= $3 THEN 1 + (g % $4) ELSE NULL END AS s) src
            CROSS JOIN LATERAL (SELECT
                 CASE WHEN src.s IS NULL THEN random() * 90
-                     ELSE ((src.s * 0.6180339887) % 1) * 90 + (random() - 0.5) * 4 / 3600 END AS ra,
+                     ELSE abs(((src.s * 0.6180339887) % 1) * 90 + (random() - 0.5) * 4 / 3600) END AS ra,
                 CASE WHEN src.s IS NULL THEN random() * 90 - 60
                      ELSE ((src.s * 0.7548776662) % 1) * 90 - 60 + (random() - 0.5) * 4 / 3600 END AS dec) pos
            JOIN observations o ON o.project_id = $1 AND o.external_id = 'obs' || (1 + g % 300)",

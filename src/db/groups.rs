@@ -54,12 +54,16 @@ pub async fn attach(
     let radius = radius_deg(&mut *tx, project).await?;
     let ids: Vec<i64> = written.iter().map(|c| c.0).collect();
     // Each written candidate with every other within the radius: another
-    // written one stands for itself, an older one for its group.
+    // written one stands for itself, an older one for its group. Fenced as
+    // in `recompute`, so only the q3c index finds them.
     let pairs: Vec<(i64, i64, Option<i64>)> = sqlx::query_as(
         "SELECT n.id, o.id, o.group_id
            FROM candidates n
-           JOIN candidates o ON q3c_join(n.ra, n.dec, o.ra, o.dec, $3)
-          WHERE n.id = ANY($1) AND o.project_id = $2 AND o.id <> n.id",
+           CROSS JOIN LATERAL (
+               SELECT o.id, o.group_id FROM candidates o
+                WHERE q3c_join(n.ra, n.dec, o.ra, o.dec, $3)
+                  AND o.project_id + 0 = $2 AND o.id + 0 <> n.id OFFSET 0) o
+          WHERE n.id = ANY($1)",
     )
     .bind(&ids)
     .bind(project)
@@ -149,11 +153,18 @@ pub async fn recompute(conn: &mut PgConnection, project: ProjectId) -> sqlx::Res
             .bind(project)
             .fetch_all(&mut *tx)
             .await?;
+    // Only q3c's index may find the neighbours: given `b.id > a.id` or
+    // `b.project_id = …` as index conditions the planner walks the primary
+    // key instead, which is quadratic (100,000 candidates took minutes;
+    // this way, a second). `+ 0` and the fenced LATERAL keep them filters.
     let pairs: Vec<(i64, i64)> = sqlx::query_as(
         "SELECT a.id, b.id
            FROM candidates a
-           JOIN candidates b ON q3c_join(a.ra, a.dec, b.ra, b.dec, $2)
-          WHERE a.project_id = $1 AND b.project_id = $1 AND a.id < b.id",
+           CROSS JOIN LATERAL (
+               SELECT b.id FROM candidates b
+                WHERE q3c_join(a.ra, a.dec, b.ra, b.dec, $2)
+                  AND b.project_id + 0 = $1 AND b.id + 0 > a.id OFFSET 0) b
+          WHERE a.project_id = $1",
     )
     .bind(project)
     .bind(radius)
