@@ -31,11 +31,34 @@ async fn lock(tx: &mut PgConnection, project: ProjectId) -> sqlx::Result<()> {
 }
 
 async fn radius_deg(tx: &mut PgConnection, project: ProjectId) -> sqlx::Result<f64> {
-    let arcsec: f64 = sqlx::query_scalar("SELECT group_radius_arcsec FROM projects WHERE id = $1")
+    Ok(radius_arcsec(tx, project).await? / 3600.0)
+}
+
+/// The project's group radius in arcseconds.
+pub async fn radius_arcsec(db: &mut PgConnection, project: ProjectId) -> sqlx::Result<f64> {
+    sqlx::query_scalar("SELECT group_radius_arcsec FROM projects WHERE id = $1")
         .bind(project)
-        .fetch_one(tx)
-        .await?;
-    Ok(arcsec / 3600.0)
+        .fetch_one(db)
+        .await
+}
+
+/// Sets the project's group radius; true when it changed (the groups are
+/// then to be made again with [`recompute`]).
+pub async fn set_radius(
+    db: &mut PgConnection,
+    project: ProjectId,
+    arcsec: f64,
+) -> sqlx::Result<bool> {
+    Ok(sqlx::query(
+        "UPDATE projects SET group_radius_arcsec = $2
+          WHERE id = $1 AND group_radius_arcsec <> $2",
+    )
+    .bind(project)
+    .bind(arcsec)
+    .execute(db)
+    .await?
+    .rows_affected()
+        > 0)
 }
 
 /// Puts the candidates an upload wrote (new, or moved) into groups, merging

@@ -189,6 +189,52 @@ async fn a_recompute_finds_the_same_groups_and_follows_the_radius(pool: PgPool) 
     assert_eq!(again.changed, 0);
 }
 
+#[sqlx::test]
+async fn an_admin_changes_the_group_radius_and_the_groups_follow(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    sky(&app).await;
+    let admin = app.create_user("boss", Role::Admin).await;
+    app.login_as(&admin).await;
+    let page = app.get_html("/admin/projects/p/catalogues").await;
+    assert_eq!(
+        crate::helpers::select_attr(&page, "input[name=group_radius]", "value").as_deref(),
+        Some("10")
+    );
+    // Refused whole: nothing changes.
+    let r = app
+        .post_form("/admin/projects/p/catalogues", &[("group_radius", "0")])
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("The group radius is a number"));
+    assert_eq!(groups(&pool).await, names(EXPECTED));
+    let r = app
+        .post_form("/admin/projects/p/catalogues", &[("group_radius", "12")])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    // s1 and s2 are 10.8″ apart: one group now.
+    assert_eq!(
+        groups(&pool).await,
+        names(&[
+            &["a", "b", "c"],
+            &["n1", "n2"],
+            &["s1", "s2"],
+            &["w1", "w2"]
+        ])
+    );
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'project.catalogues'
+            AND (detail->>'group_radius_arcsec')::float8 = 12",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(audited, 1);
+}
+
 async fn alice(app: &TestApp) -> TestUser {
     let u = app.create_user("alice", Role::Reviewer).await;
     app.login_as(&u).await;

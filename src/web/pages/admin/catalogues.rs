@@ -1,6 +1,7 @@
 //! `/admin/catalogues`: the loaded reference catalogues, and per project
-//! which of them its candidates are matched against and within what radius
-//! (`/admin/projects/{slug}/catalogues`). Catalogues themselves are loaded
+//! the context its candidates get (`/admin/projects/{slug}/catalogues`):
+//! which catalogues they are matched against and within what radius, and
+//! the radius within which candidates form a group. Catalogues themselves are loaded
 //! with `vetter catalogue load` on the server: a file of millions of rows is
 //! not an upload for a browser form.
 
@@ -12,6 +13,7 @@ use poem::{handler, IntoResponse, Request, Response};
 use serde_json::json;
 
 use crate::db::catalogues::{self, Catalogue, Choice};
+use crate::db::groups;
 use crate::db::projects::{self, Project};
 use crate::domain::{CatalogueId, Problem};
 use crate::web::pages::admin::Admin;
@@ -62,8 +64,14 @@ pub struct ProjectCataloguesPage {
     layout: Layout,
     project: Project,
     rows: Vec<Row>,
+    /// The group radius as stored, or as typed.
+    group_radius: String,
     problems: Vec<Problem>,
 }
+
+/// The largest group radius: beyond it friends of friends joins unrelated
+/// sources into one chain.
+pub const MAX_GROUP_RADIUS_ARCSEC: f64 = 600.0;
 
 async fn project(state: &AppState, slug: &str) -> WebResult<Project> {
     let mut conn = state.pool.acquire().await?;
@@ -98,10 +106,12 @@ pub async fn edit(
     let mut conn = state.pool.acquire().await?;
     let all = catalogues::list(&mut *conn).await?;
     let choices = catalogues::choices(&mut *conn, p.id).await?;
+    let group_radius = groups::radius_arcsec(&mut conn, p.id).await?.to_string();
     Ok(ProjectCataloguesPage {
         layout: Layout::for_request(req).await?,
         rows: rows(all, &choices),
         project: p,
+        group_radius,
         problems: Vec::new(),
     })
 }
@@ -112,7 +122,7 @@ pub async fn edit(
 fn parse(
     pairs: &[(String, String)],
     all: &[Catalogue],
-) -> Result<Vec<(CatalogueId, f64)>, Vec<Problem>> {
+) -> Result<(Vec<(CatalogueId, f64)>, Option<f64>), Vec<Problem>> {
     let get = |k: &str| {
         pairs
             .iter()
@@ -161,8 +171,23 @@ fn parse(
             )),
         }
     }
+    // A form without the field (one drawn before it existed) leaves the
+    // radius alone.
+    let group_radius = match get("group_radius").map(str::parse::<f64>) {
+        None => None,
+        Some(Ok(r)) if r.is_finite() && r > 0.0 && r <= MAX_GROUP_RADIUS_ARCSEC => Some(r),
+        Some(_) => {
+            problems.push(Problem::new(
+                "group_radius",
+                format!(
+                    "The group radius is a number of arcseconds above 0 and at most {MAX_GROUP_RADIUS_ARCSEC}"
+                ),
+            ));
+            None
+        }
+    };
     if problems.is_empty() {
-        Ok(chosen)
+        Ok((chosen, group_radius))
     } else {
         Err(problems)
     }
@@ -180,7 +205,7 @@ pub async fn save(
     let p = project(&state, &slug).await?;
     let mut tx = state.pool.begin().await?;
     let all = catalogues::list(&mut *tx).await?;
-    let chosen = match parse(&pairs, &all) {
+    let (chosen, group_radius) = match parse(&pairs, &all) {
         Ok(c) => c,
         Err(problems) => {
             drop(tx);
@@ -201,12 +226,21 @@ pub async fn save(
                 layout: Layout::for_request(req).await?,
                 project: p,
                 rows,
+                group_radius: pairs
+                    .iter()
+                    .find(|(k, _)| k == "group_radius")
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default(),
                 problems,
             };
             return Ok(page.with_status(StatusCode::BAD_REQUEST).into_response());
         }
     };
     let made = catalogues::set_choices(&mut tx, p.id, &chosen).await?;
+    let regroup = match group_radius {
+        Some(r) => groups::set_radius(&mut tx, p.id, r).await?,
+        None => false,
+    };
     let detail: Vec<_> = chosen
         .iter()
         .filter_map(|(id, r)| {
@@ -220,15 +254,27 @@ pub async fn save(
             &mut *tx,
             "project.catalogues",
             &p.slug,
-            json!({"catalogues": detail, "matches_made": made}),
+            json!({"catalogues": detail, "matches_made": made, "group_radius_arcsec": group_radius}),
         )
         .await?;
     tx.commit().await?;
+    // Groups are made again after the commit, in a transaction of their own
+    // under the project's grouping lock (as `vetter groups recompute`).
+    let regrouped = if regroup {
+        let mut conn = state.pool.acquire().await?;
+        let r = groups::recompute(&mut conn, p.id).await?;
+        format!(
+            " Groups made again: {} candidates in {} groups.",
+            r.candidates, r.groups
+        )
+    } else {
+        String::new()
+    };
     session
         .flash(
             FlashKind::Success,
             format!(
-                "{}: {} catalogue{} matched; {made} new match{}.",
+                "{}: {} catalogue{} matched; {made} new match{}.{regrouped}",
                 p.name,
                 chosen.len(),
                 if chosen.len() == 1 { "" } else { "s" },
