@@ -235,6 +235,9 @@ fn sort_key(order: &QueueOrder, seed: i32) -> String {
         QueueOrder::Name => "c.name, c.id".into(),
         QueueOrder::FewestRatings => "c.rating_count, c.id".into(),
         QueueOrder::Shuffled => format!("(c.shuffle_key < {seed})::int, c.shuffle_key, c.id"),
+        // Walked by `upcoming_observed`; this is its order for one
+        // observation.
+        QueueOrder::Observed { .. } => "c.name, c.id".into(),
         // Missing values last, then NaN, whatever the direction.
         QueueOrder::Metric { descending, .. } => format!(
             "(m.value IS NULL)::int, (m.value = 'NaN'::float8)::int, \
@@ -325,6 +328,9 @@ pub async fn upcoming(
 ) -> sqlx::Result<Vec<CandidateId>> {
     if r.view.order == QueueOrder::Shuffled {
         return upcoming_shuffled(db, user, r, after, n).await;
+    }
+    if let QueueOrder::Observed { newest } = r.view.order {
+        return upcoming_observed(db, user, r, after, n, newest).await;
     }
     let key = sort_key(&r.view.order, r.seed);
     let mut found = Vec::new();
@@ -443,6 +449,100 @@ async fn upcoming_shuffled(
         if found.len() as i64 >= n {
             break;
         }
+    }
+    Ok(found)
+}
+
+/// Observation-time order without a sort over the whole queue: the
+/// observations in scope in time order (a few hundred rows), then each
+/// observation's candidates by name from the (observation, name) index.
+/// From `after`: the rest of its observation, the observations after it
+/// (wrapping), then the start of its own.
+async fn upcoming_observed(
+    db: &mut PgConnection,
+    user: UserId,
+    r: &Resolved,
+    after: Option<CandidateId>,
+    n: i64,
+    newest: bool,
+) -> sqlx::Result<Vec<CandidateId>> {
+    let direction = if newest { "DESC" } else { "ASC" };
+    let mut observations: Vec<ObservationId> = sqlx::query_scalar(&format!(
+        "SELECT id FROM observations
+          WHERE ($1::bigint IS NULL OR project_id = $1) AND ($2::bigint IS NULL OR id = $2)
+          ORDER BY start_time IS NULL, start_time {direction}, id"
+    ))
+    .bind(r.project_id)
+    .bind(r.observation_id)
+    .fetch_all(&mut *db)
+    .await?;
+    let cursor: Option<(ObservationId, String)> = match after {
+        Some(a) => {
+            sqlx::query_as("SELECT observation_id, name FROM candidates WHERE id = $1")
+                .bind(a)
+                .fetch_optional(&mut *db)
+                .await?
+        }
+        None => None,
+    };
+    // One observation's candidates on one side of the cursor.
+    let within = |q: &mut QueryBuilder<'_, Postgres>, o: ObservationId, (name, id), later: bool| {
+        q.push(" AND c.observation_id = ")
+            .push_bind(o)
+            .push(if later {
+                " AND (c.name, c.id) > ("
+            } else {
+                " AND (c.name, c.id) < ("
+            })
+            .push_bind(name)
+            .push(", ")
+            .push_bind(id)
+            .push(")");
+    };
+    let mut found = Vec::new();
+    if let (Some((o, name)), Some(a)) = (&cursor, after) {
+        let mut q = QueryBuilder::new("SELECT c.id FROM candidates c");
+        filters(&mut q, r, user);
+        within(&mut q, *o, (name.clone(), a), true);
+        q.push(format!(" ORDER BY c.name, c.id LIMIT {n}"));
+        found = q
+            .build_query_scalar()
+            .persistent(false)
+            .fetch_all(&mut *db)
+            .await?;
+        if let Some(at) = observations.iter().position(|x| x == o) {
+            observations.rotate_left(at);
+            observations.remove(0);
+        }
+    }
+    if (found.len() as i64) < n && !observations.is_empty() {
+        // Each observation in turn, as many of its first candidates as could
+        // be wanted; the observations' order is the array's.
+        let mut q = QueryBuilder::new("SELECT x.id FROM unnest(");
+        q.push_bind(observations)
+            .push("::bigint[]) WITH ORDINALITY AS ob(oid, k) CROSS JOIN LATERAL (SELECT c.id, c.name FROM candidates c");
+        filters(&mut q, r, user);
+        q.push(format!(
+            " AND c.observation_id = ob.oid ORDER BY c.name, c.id LIMIT {n}) x ORDER BY ob.k, x.name, x.id LIMIT {n}"
+        ));
+        let more: Vec<CandidateId> = q
+            .build_query_scalar()
+            .persistent(false)
+            .fetch_all(&mut *db)
+            .await?;
+        found = merge(found, more, n);
+    }
+    if let (Some((o, name)), Some(a), true) = (&cursor, after, (found.len() as i64) < n) {
+        let mut q = QueryBuilder::new("SELECT c.id FROM candidates c");
+        filters(&mut q, r, user);
+        within(&mut q, *o, (name.clone(), a), false);
+        q.push(format!(" ORDER BY c.name, c.id LIMIT {n}"));
+        let more: Vec<CandidateId> = q
+            .build_query_scalar()
+            .persistent(false)
+            .fetch_all(&mut *db)
+            .await?;
+        found = merge(found, more, n);
     }
     Ok(found)
 }

@@ -65,6 +65,11 @@ pub enum QueueOrder {
     FewestRatings,
     /// A shuffled order that stays the same for each reviewer.
     Shuffled,
+    /// By the observation's start time (newest or oldest first; those
+    /// without one last), then by name within an observation.
+    Observed {
+        newest: bool,
+    },
 }
 
 impl QueueOrder {
@@ -74,6 +79,8 @@ impl QueueOrder {
             QueueOrder::Name => "name".into(),
             QueueOrder::FewestRatings => "fewest".into(),
             QueueOrder::Shuffled => "shuffled".into(),
+            QueueOrder::Observed { newest: true } => "newest".into(),
+            QueueOrder::Observed { newest: false } => "oldest".into(),
             QueueOrder::Metric { key, descending } => {
                 format!("metric:{key}:{}", if *descending { "desc" } else { "asc" })
             }
@@ -85,6 +92,8 @@ impl QueueOrder {
             "name" => Ok(QueueOrder::Name),
             "fewest" => Ok(QueueOrder::FewestRatings),
             "shuffled" => Ok(QueueOrder::Shuffled),
+            "newest" => Ok(QueueOrder::Observed { newest: true }),
+            "oldest" => Ok(QueueOrder::Observed { newest: false }),
             other => {
                 let parts: Vec<&str> = other.split(':').collect();
                 match parts.as_slice() {
@@ -106,6 +115,8 @@ impl QueueOrder {
             QueueOrder::Name => "by name".into(),
             QueueOrder::FewestRatings => "fewest ratings first".into(),
             QueueOrder::Shuffled => "shuffled".into(),
+            QueueOrder::Observed { newest: true } => "newest observations first".into(),
+            QueueOrder::Observed { newest: false } => "oldest observations first".into(),
             QueueOrder::Metric { key, descending } => {
                 format!(
                     "by {key}, {}",
@@ -148,6 +159,8 @@ mod tests {
             QueueOrder::Name,
             QueueOrder::FewestRatings,
             QueueOrder::Shuffled,
+            QueueOrder::Observed { newest: true },
+            QueueOrder::Observed { newest: false },
             QueueOrder::Metric {
                 key: "snr".into(),
                 descending: true,

@@ -793,3 +793,70 @@ async fn a_history_restore_gets_the_whole_page(pool: PgPool) {
         "{whole}"
     );
 }
+
+/// The order `/next?after=…` walks from the first candidate: every name once.
+async fn walk(app: &TestApp, ids: &HashMap<String, i64>) -> Vec<String> {
+    let mut seen = vec![next_name(app).await.unwrap()];
+    loop {
+        let r = app
+            .get(&format!("/next?after={}", ids[seen.last().unwrap()]))
+            .await;
+        let html = app.get_html(&location(&r)).await;
+        let name = select_attr(&html, "#candidate", "data-candidate-name").unwrap();
+        if name == seen[0] {
+            return seen;
+        }
+        seen.push(name);
+    }
+}
+
+#[sqlx::test]
+async fn the_queue_walks_observations_newest_or_oldest_first(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let api = uploader(&app).await;
+    let (s, _) = api
+        .put("/projects/t", json!({"name": "T", "metrics": []}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    // o2 is the newest, o3 has no start time.
+    for (obs, time, names) in [
+        ("o1", json!("2024-05-01T12:00:00Z"), vec!["a2", "a1"]),
+        ("o2", json!("2024-05-08T12:00:00Z"), vec!["b1"]),
+        ("o3", serde_json::Value::Null, vec!["z1"]),
+        ("o0", json!("2024-04-01T12:00:00Z"), vec!["y1"]),
+    ] {
+        let (s, _) = api
+            .put(
+                &format!("/projects/t/observations/{obs}"),
+                json!({ "start_time": time }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+        let cands: Vec<_> = names
+            .iter()
+            .map(|n| json!({"name": n, "ra": 1.0, "dec": 2.0}))
+            .collect();
+        let (s, _) = api
+            .post(
+                &format!("/projects/t/observations/{obs}/candidates"),
+                json!({ "candidates": cands }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    let ids: HashMap<String, i64> =
+        sqlx::query_as::<_, (String, i64)>("SELECT name, id FROM candidates")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+    let (alice, _) = reviewer(&app, "alice").await;
+    set_queue(&alice, &[("project", "t"), ("order", "newest")]).await;
+    assert_eq!(walk(&alice, &ids).await, ["b1", "a1", "a2", "y1", "z1"]);
+    set_queue(&alice, &[("project", "t"), ("order", "oldest")]).await;
+    assert_eq!(walk(&alice, &ids).await, ["y1", "a1", "a2", "b1", "z1"]);
+    // Rated candidates leave the walk; the rest keep their order.
+    rate(&alice, ids["a1"], "real", &[], None).await;
+    assert_eq!(walk(&alice, &ids).await, ["y1", "a2", "b1", "z1"]);
+}

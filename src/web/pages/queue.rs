@@ -109,6 +109,16 @@ pub async fn page(
             "shuffled (the same order each time)",
             v.order == QueueOrder::Shuffled,
         ),
+        choice(
+            "newest",
+            "newest observations first",
+            v.order == QueueOrder::Observed { newest: true },
+        ),
+        choice(
+            "oldest",
+            "oldest observations first",
+            v.order == QueueOrder::Observed { newest: false },
+        ),
     ];
     if let Some(p) = q.project_id {
         let obs = crate::db::observations::external_ids(&mut *conn, p).await?;

@@ -116,13 +116,17 @@ pub async fn edit(
     })
 }
 
+/// What the form asks for: the catalogues with their radii, and the group
+/// radius (absent from a form drawn before it existed).
+struct Choices {
+    catalogues: Vec<(CatalogueId, f64)>,
+    group_radius: Option<f64>,
+}
+
 /// The form: `use.<catalogue id>` (a checkbox) and `radius.<catalogue id>`
 /// (arcseconds) per catalogue. Checked strictly: a catalogue that does not
 /// exist or a radius out of range refuses the whole form.
-fn parse(
-    pairs: &[(String, String)],
-    all: &[Catalogue],
-) -> Result<(Vec<(CatalogueId, f64)>, Option<f64>), Vec<Problem>> {
+fn parse(pairs: &[(String, String)], all: &[Catalogue]) -> Result<Choices, Vec<Problem>> {
     let get = |k: &str| {
         pairs
             .iter()
@@ -187,7 +191,10 @@ fn parse(
         }
     };
     if problems.is_empty() {
-        Ok((chosen, group_radius))
+        Ok(Choices {
+            catalogues: chosen,
+            group_radius,
+        })
     } else {
         Err(problems)
     }
@@ -205,7 +212,10 @@ pub async fn save(
     let p = project(&state, &slug).await?;
     let mut tx = state.pool.begin().await?;
     let all = catalogues::list(&mut *tx).await?;
-    let (chosen, group_radius) = match parse(&pairs, &all) {
+    let Choices {
+        catalogues: chosen,
+        group_radius,
+    } = match parse(&pairs, &all) {
         Ok(c) => c,
         Err(problems) => {
             drop(tx);
