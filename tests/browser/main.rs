@@ -7,6 +7,7 @@
 
 mod admin;
 mod candidates;
+mod context;
 mod decision;
 mod harness;
 mod keyboard;
