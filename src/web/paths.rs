@@ -485,6 +485,7 @@ mod tests {
                 CANDIDATE_ASSOCIATION_SEARCH,
                 candidate_association_search(CandidateId(42)),
             ),
+            (CANDIDATE_SIMBAD, candidate_simbad(CandidateId(42))),
             (CANDIDATE_FIREFLY, candidate_firefly(CandidateId(42))),
             (CANDIDATE_DETAILS, candidate_details(CandidateId(42))),
             (CANDIDATE_SKY, candidate_sky(CandidateId(42), FileId(7))),
