@@ -69,6 +69,16 @@ impl fmt::Display for Dec {
     }
 }
 
+/// A separation as reviewers read it: hundredths of an arcsecond close in,
+/// where they decide an association; tenths further out.
+pub fn separation_text(arcsec: f64) -> String {
+    if arcsec < 10.0 {
+        format!("{arcsec:.2}″")
+    } else {
+        format!("{arcsec:.1}″")
+    }
+}
+
 /// A position: RA and Dec in degrees (ICRS / J2000).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct SkyPos {

@@ -25,7 +25,6 @@ use crate::domain::filter::{
 };
 use crate::domain::visibility::RatingVisibility;
 use crate::domain::{sexagesimal, CandidateId, Problem, UserId, Verdict};
-use crate::web::pages::known_sources;
 use crate::web::paths;
 use crate::web::plumbing::access::{see_other, CurrentUser};
 use crate::web::plumbing::error::WebResult;
@@ -522,7 +521,7 @@ async fn results(
             sep: r.sep_arcmin.map_or_else(String::new, |s| format!("{s:.3}")),
             nearest: r.nearest.as_ref().map_or_else(
                 || "none stored".to_string(),
-                |(name, sep)| format!("{name}, {}", known_sources::sep_text(*sep)),
+                |(name, sep)| format!("{name}, {}", crate::domain::sky::separation_text(*sep)),
             ),
             known: r.known.clone().unwrap_or_default(),
             ratings: r.rating_count,

@@ -58,13 +58,7 @@ impl Line {
     }
 }
 
-pub fn sep_text(arcsec: f64) -> String {
-    if arcsec < 10.0 {
-        format!("{arcsec:.2}″")
-    } else {
-        format!("{arcsec:.1}″")
-    }
-}
+pub use crate::domain::sky::separation_text as sep_text;
 
 /// Four significant digits, without an exponent for everyday values.
 pub fn value_text(v: f64) -> String {
