@@ -63,8 +63,9 @@ pub async fn set_radius(
 
 /// Puts the candidates an upload wrote (new, or moved) into groups, merging
 /// the groups they bridge. Must run in the upload's transaction, so a
-/// failed upload leaves the groups as they were. A moved candidate keeps
-/// its old group as well: groups only split on [`recompute`].
+/// failed upload leaves the groups as they were. The groups a re-sent
+/// candidate belonged to are made again first, so one that moved away
+/// splits its old group where it was the only link.
 pub async fn attach(
     tx: &mut PgConnection,
     project: ProjectId,
@@ -76,6 +77,7 @@ pub async fn attach(
     lock(&mut *tx, project).await?;
     let radius = radius_deg(&mut *tx, project).await?;
     let ids: Vec<i64> = written.iter().map(|c| c.0).collect();
+    regroup_members(&mut *tx, project, radius, &ids).await?;
     // Each written candidate with every other within the radius: another
     // written one stands for itself, an older one for its group. Fenced as
     // in `recompute`, so only the q3c index finds them.
@@ -147,6 +149,70 @@ pub async fn attach(
     .bind(&roots)
     .execute(&mut *tx)
     .await?;
+    Ok(())
+}
+
+/// Makes again the groups that the already grouped candidates among `ids`
+/// belong to, from their members' present positions: friends of friends
+/// among those members only, each part named by its smallest id. Groups
+/// are small (the detections of one source), so this stays cheap.
+async fn regroup_members(
+    tx: &mut PgConnection,
+    project: ProjectId,
+    radius: f64,
+    ids: &[i64],
+) -> sqlx::Result<()> {
+    let groups: Vec<i64> = sqlx::query_scalar(
+        "SELECT DISTINCT group_id FROM candidates WHERE id = ANY($1) AND group_id IS NOT NULL",
+    )
+    .bind(ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    if groups.is_empty() {
+        return Ok(());
+    }
+    let members: Vec<(i64, Option<i64>)> = sqlx::query_as(
+        "SELECT id, group_id FROM candidates WHERE project_id = $1 AND group_id = ANY($2)",
+    )
+    .bind(project)
+    .bind(&groups)
+    .fetch_all(&mut *tx)
+    .await?;
+    // Fenced as in `recompute`: only the q3c index finds the neighbours.
+    let pairs: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT a.id, b.id
+           FROM candidates a
+           CROSS JOIN LATERAL (
+               SELECT b.id FROM candidates b
+                WHERE q3c_join(a.ra, a.dec, b.ra, b.dec, $3)
+                  AND b.group_id + 0 = a.group_id AND b.id + 0 > a.id OFFSET 0) b
+          WHERE a.project_id = $1 AND a.group_id = ANY($2)",
+    )
+    .bind(project)
+    .bind(&groups)
+    .bind(radius)
+    .fetch_all(&mut *tx)
+    .await?;
+    let all: Vec<i64> = members.iter().map(|(id, _)| *id).collect();
+    let now = group_ids(&all, &pairs);
+    let (changed, to): (Vec<i64>, Vec<i64>) = members
+        .iter()
+        .filter_map(|&(id, old)| {
+            let new = now[&id];
+            (old != Some(new)).then_some((id, new))
+        })
+        .unzip();
+    if !changed.is_empty() {
+        sqlx::query(
+            "UPDATE candidates c SET group_id = m.group_id
+               FROM unnest($1::bigint[], $2::bigint[]) AS m(id, group_id)
+              WHERE c.id = m.id",
+        )
+        .bind(&changed)
+        .bind(&to)
+        .execute(&mut *tx)
+        .await?;
+    }
     Ok(())
 }
 

@@ -149,6 +149,34 @@ async fn uploads_group_friends_of_friends_across_ra_zero_and_the_pole(pool: PgPo
 }
 
 #[sqlx::test]
+async fn a_candidate_sent_again_elsewhere_leaves_its_group_split(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    sky(&app).await;
+    let admin = app.create_user("pipeline2", Role::Admin).await;
+    let api = Api {
+        app: &app,
+        token: crate::upload_api::token_for(&app, &admin).await,
+    };
+    // b was the only link between a and c (16″ apart).
+    send(&api, "o3", &[("b", 100.0, 0.0)]).await;
+    assert_eq!(
+        groups(&pool).await,
+        names(&[
+            &["a"],
+            &["b"],
+            &["c"],
+            &["n1", "n2"],
+            &["s1"],
+            &["s2"],
+            &["w1", "w2"]
+        ])
+    );
+    // Back where it was: the chain is whole again.
+    send(&api, "o3", &[("b", 10.0, -30.0 + 8.0 * AS)]).await;
+    assert_eq!(groups(&pool).await, names(EXPECTED));
+}
+
+#[sqlx::test]
 async fn a_recompute_finds_the_same_groups_and_follows_the_radius(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     sky(&app).await;
