@@ -980,6 +980,24 @@ impl CandidateFilter {
                 self.value("pos")
             ));
         }
+        if let Some(m) = &self.matching {
+            let within = m
+                .within_arcsec
+                .map(|r| format!(" within {r}″"))
+                .unwrap_or_default();
+            parts.push(match m.state {
+                MatchState::Within => format!("a {} counterpart{within}", m.catalogue),
+                MatchState::NoneWithin => format!("no {} counterpart{within}", m.catalogue),
+            });
+        }
+        if let Some(a) = &self.observation_attribute {
+            parts.push(format!(
+                "observations whose {} {} {}",
+                a.key,
+                if a.exclude { "is not" } else { "is" },
+                a.value
+            ));
+        }
         parts.join(" · ")
     }
 }
@@ -1006,6 +1024,28 @@ mod tests {
 
     fn parse(q: &str) -> CandidateFilter {
         CandidateFilter::from_query(q)
+    }
+
+    #[test]
+    fn counterpart_and_observation_conditions_are_read_and_described() {
+        let f = parse("project=p&match=racs&match_state=none&match_sep=10&obs_attr=band&obs_value=88&obs_not=1");
+        assert!(f.is_valid(), "{:?}", f.problems);
+        assert_eq!(
+            f.summary(),
+            "p · no racs counterpart within 10″ · observations whose band is not 88"
+        );
+        // The form's defaults stay out of the address.
+        let f = parse("project=p&match=&match_state=within&obs_not=0&obs_value=");
+        assert_eq!(f.to_query(), "project=p");
+        for (q, field) in [
+            ("match=RACS!", "match"),
+            ("match=racs&match_state=maybe", "match_state"),
+            ("match=racs&match_sep=601", "match_sep"),
+            ("obs_attr=band", "obs_value"),
+            ("obs_attr=band&obs_value=1&obs_not=2", "obs_not"),
+        ] {
+            assert!(parse(q).problem_for(field).is_some(), "{q}");
+        }
     }
 
     #[test]
