@@ -124,7 +124,12 @@ async fn load(args: &[String]) -> Result<(), CliError> {
         Ok(reader) => {
             let l = reader.layout();
             let _ = opened.send(Ok((l.kept.clone(), l.chosen.clone())));
-            read(reader, send);
+            // A reader that panics (cfitsio's bindings can) must not look
+            // like the end of the file: that would commit half a catalogue.
+            let read_all = std::panic::AssertUnwindSafe(|| read(reader, &send));
+            if std::panic::catch_unwind(read_all).is_err() {
+                let _ = send.blocking_send(Err("reading the file failed part way".into()));
+            }
         }
     });
     let (columns, [name_col, ra_col, dec_col]) = layout
@@ -168,7 +173,7 @@ async fn load(args: &[String]) -> Result<(), CliError> {
 }
 
 /// Sends the file's sources in blocks; the first bad row ends it.
-fn read(mut reader: TableReader, send: mpsc::Sender<Result<Vec<CatalogueSource>, String>>) {
+fn read(mut reader: TableReader, send: &mpsc::Sender<Result<Vec<CatalogueSource>, String>>) {
     let mut block = Vec::with_capacity(BLOCK);
     while let Some(next) = reader.next_source() {
         match next {

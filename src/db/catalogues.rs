@@ -375,7 +375,13 @@ pub async fn match_candidates(
     project: ProjectId,
     candidates: &[CandidateId],
 ) -> sqlx::Result<u64> {
+    // A project that matches nothing has no matches to replace either
+    // (`set_choices` removes those of a catalogue no longer chosen).
     if candidates.is_empty() {
+        return Ok(0);
+    }
+    let chosen = choices(&mut *conn, project).await?;
+    if chosen.is_empty() {
         return Ok(0);
     }
     for table in ["catalogue_matches", "catalogue_nearest"] {
@@ -385,7 +391,7 @@ pub async fn match_candidates(
             .await?;
     }
     let mut made = 0;
-    for c in choices(&mut *conn, project).await? {
+    for c in chosen {
         let sources = partition(c.catalogue_id);
         made += match_into(
             &mut *conn,
