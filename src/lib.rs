@@ -13,6 +13,7 @@ pub mod domain;
 pub mod fits;
 pub mod ingest;
 pub mod media;
+pub mod model;
 pub mod plot;
 pub mod startup;
 pub mod telemetry;
