@@ -594,9 +594,11 @@ impl Config {
                 Some(v) => match v.parse::<u64>() {
                     Ok(0) => None,
                     Ok(n) if n <= 86_400 => Some(Duration::from_secs(n)),
-                    _ => return Err(ConfigError(format!(
+                    _ => {
+                        return Err(ConfigError(format!(
                         "VETTER_MODEL_CHECK_SECS={v:?} must be whole seconds from 0 (off) to 86400"
-                    ))),
+                    )))
+                    }
                 },
             },
             staging_details: PathBuf::from(

@@ -44,6 +44,30 @@ pub enum Outcome {
 /// candidate with it if it is not worse than the current one.
 pub async fn train(pool: &PgPool, project: ProjectId) -> anyhow::Result<Outcome> {
     let _turn = ONE_AT_A_TIME.clone().acquire_owned().await?;
+    train_now(pool, project).await
+}
+
+/// Starts training in the background unless this process is training or
+/// scoring already (then false): a button pressed ten times starts one run.
+pub fn start(pool: PgPool, project: ProjectId) -> bool {
+    let Ok(turn) = ONE_AT_A_TIME.clone().try_acquire_owned() else {
+        return false;
+    };
+    tokio::spawn(async move {
+        match train_now(&pool, project).await {
+            Ok(Outcome::Trained { version, .. }) => {
+                tracing::info!(project = %project, version, "model trained on request")
+            }
+            Ok(Outcome::NotEnough(why)) => tracing::info!(project = %project, why, "no model"),
+            Ok(Outcome::Busy) => {}
+            Err(e) => tracing::warn!(project = %project, error = %e, "training failed"),
+        }
+        drop(turn);
+    });
+    true
+}
+
+async fn train_now(pool: &PgPool, project: ProjectId) -> anyhow::Result<Outcome> {
     let mut conn = pool.acquire().await?;
     if !models::try_lock(&mut conn, project).await? {
         return Ok(Outcome::Busy);

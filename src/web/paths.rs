@@ -64,6 +64,7 @@ pub const ADMIN_USER: &str = "/admin/users/:id";
 pub const ADMIN_USER_PASSWORD: &str = "/admin/users/:id/password";
 pub const ADMIN_USER_ROLE: &str = "/admin/users/:id/role";
 pub const ADMIN_USER_UPLOAD: &str = "/admin/users/:id/upload";
+pub const ADMIN_USER_EXPERT: &str = "/admin/users/:id/expert";
 pub const ADMIN_USER_ACTIVE: &str = "/admin/users/:id/active";
 pub const ADMIN_TOKENS: &str = "/admin/tokens";
 pub const ADMIN_TOKEN_REVOKE: &str = "/admin/tokens/:id/revoke";
@@ -77,6 +78,9 @@ pub const ADMIN_PROJECT: &str = "/admin/projects/:slug";
 pub const ADMIN_PROJECT_DELETE: &str = "/admin/projects/:slug/delete";
 pub const ADMIN_PROJECT_CATALOGUES: &str = "/admin/projects/:slug/catalogues";
 pub const ADMIN_CATALOGUES: &str = "/admin/catalogues";
+pub const ADMIN_PROJECT_REVIEW: &str = "/admin/projects/:slug/review";
+pub const PROJECT_MODEL: &str = "/projects/:slug/model";
+pub const PROJECT_MODEL_TRAIN: &str = "/projects/:slug/model/train";
 pub const ADMIN_OBSERVATION_DELETE: &str = "/admin/projects/:slug/observations/:observation/delete";
 pub const ADMIN_STATUS: &str = "/admin/status";
 pub const ADMIN_AUDIT: &str = "/admin/audit";
@@ -234,6 +238,10 @@ pub fn admin_user_upload(id: UserId) -> String {
     fill(ADMIN_USER_UPLOAD, &[&id])
 }
 
+pub fn admin_user_expert(id: UserId) -> String {
+    fill(ADMIN_USER_EXPERT, &[&id])
+}
+
 pub fn admin_user_active(id: UserId) -> String {
     fill(ADMIN_USER_ACTIVE, &[&id])
 }
@@ -268,6 +276,18 @@ pub fn admin_project_delete(slug: &str) -> String {
 
 pub fn admin_project_catalogues(slug: &str) -> String {
     fill(ADMIN_PROJECT_CATALOGUES, &[&slug])
+}
+
+pub fn admin_project_review(slug: &str) -> String {
+    fill(ADMIN_PROJECT_REVIEW, &[&slug])
+}
+
+pub fn project_model(slug: &str) -> String {
+    fill(PROJECT_MODEL, &[&slug])
+}
+
+pub fn project_model_train(slug: &str) -> String {
+    fill(PROJECT_MODEL_TRAIN, &[&slug])
 }
 
 /// `observation` is the observation's external id, as the route takes it.
@@ -506,6 +526,7 @@ mod tests {
             (ADMIN_USER_PASSWORD, admin_user_password(UserId(9))),
             (ADMIN_USER_ROLE, admin_user_role(UserId(9))),
             (ADMIN_USER_UPLOAD, admin_user_upload(UserId(9))),
+            (ADMIN_USER_EXPERT, admin_user_expert(UserId(9))),
             (ADMIN_USER_ACTIVE, admin_user_active(UserId(9))),
             (ADMIN_TOKEN_REVOKE, admin_token_revoke(TokenId(7))),
             (ADMIN_TAG, admin_tag(TagId(11))),
@@ -516,6 +537,9 @@ mod tests {
             (ADMIN_PROJECT, admin_project(odd)),
             (ADMIN_PROJECT_DELETE, admin_project_delete(odd)),
             (ADMIN_PROJECT_CATALOGUES, admin_project_catalogues(odd)),
+            (ADMIN_PROJECT_REVIEW, admin_project_review(odd)),
+            (PROJECT_MODEL, project_model(odd)),
+            (PROJECT_MODEL_TRAIN, project_model_train(odd)),
             (ADMIN_OBSERVATION_DELETE, admin_observation_delete(odd, odd)),
             (API_PROJECT, api_project(odd)),
             (API_OBSERVATION, api_observation(odd, odd)),

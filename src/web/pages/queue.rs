@@ -133,6 +133,11 @@ pub async fn page(
                 v.tag == Some(id),
             ));
         }
+        // The model's orders, once the project has scores to walk.
+        for o in [QueueOrder::Likely, QueueOrder::Uncertain] {
+            let sel = v.order == o;
+            orders.push(choice(o.as_param(), o.label(), sel));
+        }
         for m in crate::db::projects::metrics(&mut conn, p).await? {
             for descending in [false, true] {
                 let o = QueueOrder::Metric {
