@@ -31,6 +31,7 @@ mod login;
 mod media_bucket;
 mod media_safety;
 mod media_store;
+mod model;
 mod pages;
 mod pulsars;
 mod ratings;

@@ -228,6 +228,19 @@ pub async fn save(
     // Names that do not resolve (a stale form) are dropped rather than saved.
     let current = queue::load(&mut conn, user.id, user.role).await?;
     let resolved = queue::resolve(&mut conn, view, current.seed, current.visibility).await?;
+    if resolved.view.mode == QueueMode::Disputed {
+        if let Some(p) = resolved.project_id {
+            let rules = crate::db::projects::review_rules(&mut *conn, p).await?;
+            if rules.disputes_experts_only
+                && !crate::db::users::is_expert(&mut *conn, user.id).await?
+            {
+                return Err(AppError::BadRequest(
+                    "this project keeps its disputed candidates to experts: an administrator can mark you as one"
+                        .into(),
+                ));
+            }
+        }
+    }
     queue::save(&mut conn, user.id, &resolved.view).await?;
     session
         .flash(
