@@ -5,7 +5,6 @@ use sqlx::{FromRow, PgConnection, PgExecutor};
 use time::OffsetDateTime;
 
 use crate::domain::{CandidateId, ProjectId};
-use crate::model::Features;
 
 /// A feature past the project's metrics: the nearest chosen catalogue
 /// source, when the project matches against catalogues.
@@ -84,15 +83,23 @@ pub async fn due(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<ProjectId>> {
     .await
 }
 
-/// Every candidate of the project (or those given, in id order) with its
-/// features, in id order. Metrics come one at a time from the (metric,
-/// value, candidate) index, so a million candidates cost one pass per
-/// metric and no sort.
+/// The features of a project's candidates as stored: `columns[j][i]` is
+/// feature `names[j]` of candidate `ids[i]`, NaN where there is no value.
+pub struct FeatureTable {
+    pub ids: Vec<CandidateId>,
+    pub names: Vec<String>,
+    pub columns: Vec<Vec<f64>>,
+}
+
+/// Every candidate of the project (or those given), in id order, with its
+/// features. Metrics come one at a time from the (metric, value,
+/// candidate) index, so a million candidates cost one pass per metric and
+/// no sort.
 pub async fn features(
     db: &mut PgConnection,
     project: ProjectId,
     only: Option<&[CandidateId]>,
-) -> sqlx::Result<(Vec<CandidateId>, Features)> {
+) -> sqlx::Result<FeatureTable> {
     let metrics: Vec<(i64, String)> = sqlx::query_as(
         "SELECT id, key FROM metric_defs WHERE project_id = $1 ORDER BY position, id",
     )
@@ -125,15 +132,15 @@ pub async fn features(
         names.push(NEAREST_KNOWN.into());
     }
     names.push(GROUP_SIZE.into());
-    let mut x = Features::new(names, rows.len());
+    let mut columns = vec![vec![f64::NAN; rows.len()]; names.len()];
     let ids: Vec<CandidateId> = rows.iter().map(|r| r.0).collect();
     let mut col = metrics.len();
     for (i, (_, near, group)) in rows.iter().enumerate() {
         if uses_catalogues {
             // No source within the radius: as far as the radius can tell.
-            x.set(col, i, near.unwrap_or(f64::INFINITY));
+            columns[col][i] = near.unwrap_or(f64::INFINITY);
         }
-        x.set(col + usize::from(uses_catalogues), i, *group as f64);
+        columns[col + usize::from(uses_catalogues)][i] = *group as f64;
     }
     col = 0;
     for (metric, _) in &metrics {
@@ -153,12 +160,16 @@ pub async fn features(
         };
         while let Some((id, v)) = values.try_next().await? {
             if let Ok(i) = ids.binary_search(&id) {
-                x.set(col, i, v);
+                columns[col][i] = v;
             }
         }
         col += 1;
     }
-    Ok((ids, x))
+    Ok(FeatureTable {
+        ids,
+        names,
+        columns,
+    })
 }
 
 /// A trained model as stored.
@@ -227,11 +238,12 @@ pub struct Stored {
     pub verdict_note: String,
     pub movement: Option<sqlx::types::Json<Movement>>,
     pub seconds: f64,
+    pub score_seconds: Option<f64>,
 }
 
 const STORED: &str =
     "id, version, trained_at, ratings_seen, n_train, n_real, auc, precision_at_95, features,
-                      importances, platt_a, platt_b, accepted, verdict_note, movement, seconds";
+                      importances, platt_a, platt_b, accepted, verdict_note, movement, seconds, score_seconds";
 
 /// The project's current model: the latest accepted one.
 pub async fn current(db: impl PgExecutor<'_>, project: ProjectId) -> sqlx::Result<Option<Stored>> {
@@ -282,10 +294,17 @@ pub struct Movement {
     pub after: Vec<u64>,
 }
 
-pub async fn set_movement(db: impl PgExecutor<'_>, model: i64, m: &Movement) -> sqlx::Result<()> {
-    sqlx::query("UPDATE models SET movement = $2 WHERE id = $1")
+/// Records how the scores moved and how long scoring took.
+pub async fn set_scored(
+    db: impl PgExecutor<'_>,
+    model: i64,
+    m: &Movement,
+    seconds: f64,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE models SET movement = $2, score_seconds = $3 WHERE id = $1")
         .bind(model)
         .bind(sqlx::types::Json(m))
+        .bind(seconds)
         .execute(db)
         .await
         .map(drop)

@@ -102,7 +102,8 @@ async fn train_locked(
             .to_string(),
         ));
     }
-    let (ids, x) = models::features(conn, project, None).await?;
+    let table = models::features(conn, project, None).await?;
+    let (ids, x) = (table.ids, Features::from_columns(table.names, table.columns));
     let current = models::current(&mut *conn, project).await?;
     let current_booster = match &current {
         Some(m) => Some(models::booster(&mut *conn, m.id).await?),
@@ -138,13 +139,15 @@ async fn train_locked(
             &labels,
             &rated_since,
         );
+        let trained_at = Instant::now();
         let scores = accepted
             .then(|| Scorer::load(&trained.booster, trained.platt_a, trained.platt_b))
             .transpose()?
             .map(|s| s.score(&x));
-        Ok((trained, accepted, note, scores, ids, x.names))
+        Ok((trained, accepted, note, scores, ids, x.names, trained_at))
     });
-    let (trained, accepted, note, scores, ids, names) = job.await??;
+    let (trained, accepted, note, scores, ids, names, trained_at) = job.await??;
+    let training_seconds = (trained_at - started).as_secs_f64();
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
     let (id, version) = models::insert(
         &mut tx,
@@ -162,15 +165,16 @@ async fn train_locked(
             booster: &trained.booster,
             accepted,
             verdict_note: &note,
-            seconds: started.elapsed().as_secs_f64(),
+            seconds: training_seconds,
         },
     )
     .await?;
     let mut scored = 0;
     if let Some(p) = &scores {
         let before = models::scores(&mut tx, project).await?;
-        models::set_movement(&mut *tx, id, &movement(&before, &ids, p)).await?;
+        let moved = movement(&before, &ids, p);
         models::replace_scores(&mut tx, project, id, &ids, p).await?;
+        models::set_scored(&mut *tx, id, &moved, trained_at.elapsed().as_secs_f64()).await?;
         scored = p.len();
     }
     tx.commit().await?;
@@ -298,7 +302,8 @@ pub async fn score_new(pool: &PgPool, project: ProjectId) -> anyhow::Result<usiz
         return Ok(0);
     }
     let booster = models::booster(&mut *conn, current.id).await?;
-    let (ids, x) = models::features(&mut conn, project, Some(&ids)).await?;
+    let table = models::features(&mut conn, project, Some(&ids)).await?;
+    let (ids, x) = (table.ids, Features::from_columns(table.names, table.columns));
     drop(conn);
     let (a, b) = (current.platt_a, current.platt_b);
     let p = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<f64>> {
