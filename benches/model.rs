@@ -135,7 +135,12 @@ struct Uploader {
 }
 
 impl Uploader {
-    async fn send(&self, method: reqwest::Method, path: &str, body: Value) -> anyhow::Result<Value> {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+    ) -> anyhow::Result<Value> {
         let r = self
             .client
             .request(method.clone(), format!("{}{path}", self.base))
@@ -183,7 +188,10 @@ impl Uploader {
                     json!({ "candidates": cands }),
                 )
                 .await?;
-            for c in body["candidates"].as_array().context("no candidates in the answer")? {
+            for c in body["candidates"]
+                .as_array()
+                .context("no candidates in the answer")?
+            {
                 ids.insert(
                     c["name"].as_str().unwrap_or_default().to_string(),
                     c["id"].as_i64().unwrap_or_default(),
@@ -216,13 +224,21 @@ impl SimReviewer {
             ])
             .send()
             .await?;
-        ensure!(r.status() == StatusCode::SEE_OTHER, "setting a queue: {}", r.status());
+        ensure!(
+            r.status() == StatusCode::SEE_OTHER,
+            "setting a queue: {}",
+            r.status()
+        );
         Ok(())
     }
 
     /// Asks for the next candidate and rates it; the candidate, or none
     /// when the queue is empty.
-    async fn step(&mut self, base: &str, truth: &HashMap<i64, bool>) -> anyhow::Result<Option<i64>> {
+    async fn step(
+        &mut self,
+        base: &str,
+        truth: &HashMap<i64, bool>,
+    ) -> anyhow::Result<Option<i64>> {
         let r = self
             .client
             .get(format!("{base}/next"))
@@ -233,7 +249,9 @@ impl SimReviewer {
         let Some(id) = candidate_id(&body) else {
             return Ok(None);
         };
-        let real = *truth.get(&id).context("the queue showed an unknown candidate")?;
+        let real = *truth
+            .get(&id)
+            .context("the queue showed an unknown candidate")?;
         let says_real = self.rng.unit() < if real { self.recall } else { self.fpr };
         let verdict = if says_real { "real" } else { "not_real" };
         let key = format!("{:x}", self.rng.next());
@@ -246,7 +264,11 @@ impl SimReviewer {
             .send()
             .await?;
         let status = r.status();
-        ensure!(status == StatusCode::OK, "rating {id}: {status}: {}", r.text().await?);
+        ensure!(
+            status == StatusCode::OK,
+            "rating {id}: {status}: {}",
+            r.text().await?
+        );
         Ok(Some(id))
     }
 }
@@ -370,7 +392,10 @@ async fn simulate(
     let admin = vetter::db::users::insert(&pool, &name, &hash, Role::Admin).await?;
     let (token, _) = vetter::db::api_tokens::create(&pool, admin, "bench").await?;
     let up = Uploader {
-        client: Client::builder().no_proxy().timeout(Duration::from_secs(600)).build()?,
+        client: Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(600))
+            .build()?,
         base: base.clone(),
         token,
     };
@@ -387,10 +412,18 @@ async fn simulate(
         .collect();
     let mut arms = Vec::new();
     for slug in ["likely", "shuffled"] {
-        up.send(reqwest::Method::PUT, &format!("/projects/{slug}"), json!({"name": slug, "metrics": metrics}))
-            .await?;
-        up.send(reqwest::Method::PUT, &format!("/projects/{slug}/observations/o1"), json!({}))
-            .await?;
+        up.send(
+            reqwest::Method::PUT,
+            &format!("/projects/{slug}"),
+            json!({"name": slug, "metrics": metrics}),
+        )
+        .await?;
+        up.send(
+            reqwest::Method::PUT,
+            &format!("/projects/{slug}/observations/o1"),
+            json!({}),
+        )
+        .await?;
         let ids = up.candidates(slug, &list).await?;
         let project: i64 = sqlx::query_scalar("SELECT id FROM projects WHERE slug = $1")
             .bind(slug)
@@ -436,10 +469,29 @@ async fn simulate(
         });
     }
     let (slug, project, truth, gold) = &arms[0];
-    let likely = arm(&base, &pool, (slug, *project), "likely", &mut reviewers, truth, gold, true).await?;
+    let likely = arm(
+        &base,
+        &pool,
+        (slug, *project),
+        "likely",
+        &mut reviewers,
+        truth,
+        gold,
+        true,
+    )
+    .await?;
     let (slug, project, truth, gold) = &arms[1];
-    let shuffled =
-        arm(&base, &pool, (slug, *project), "shuffled", &mut reviewers, truth, gold, false).await?;
+    let shuffled = arm(
+        &base,
+        &pool,
+        (slug, *project),
+        "shuffled",
+        &mut reviewers,
+        truth,
+        gold,
+        false,
+    )
+    .await?;
     let ratio = shuffled.to_90 as f64 / likely.to_90 as f64;
     println!(
         "ratings to find 90 % of the real candidates: most likely first {}, shuffled {}: {ratio:.1}× fewer (target ≥ {RATIO_TARGET}×)",
@@ -447,7 +499,9 @@ async fn simulate(
         thousands(shuffled.to_90 as i64)
     );
     if ratio < RATIO_TARGET {
-        failed.push(format!("likely-first needs {ratio:.1}× fewer ratings, not ≥ {RATIO_TARGET}×"));
+        failed.push(format!(
+            "likely-first needs {ratio:.1}× fewer ratings, not ≥ {RATIO_TARGET}×"
+        ));
     }
     match likely.auc_at_1000 {
         Some(auc) => {
@@ -532,7 +586,12 @@ async fn at_scale(
         let (client, token) = log_in(&base, &format!("reviewer{i:02}")).await?;
         let r = client
             .post(format!("{base}/queue"))
-            .form(&[("project", "big"), ("order", "likely"), ("mode", "unrated_by_me"), ("csrf_token", &token)])
+            .form(&[
+                ("project", "big"),
+                ("order", "likely"),
+                ("mode", "unrated_by_me"),
+                ("csrf_token", &token),
+            ])
             .send()
             .await?;
         ensure!(r.status() == StatusCode::SEE_OTHER, "queue: {}", r.status());
@@ -547,7 +606,11 @@ async fn at_scale(
         let (stop, samples, base) = (stop.clone(), samples.clone(), base.clone());
         tasks.push(tokio::spawn(async move {
             let mut rng = Rng(0xABCD + k as u64);
-            let r = client.get(format!("{base}/next")).header("HX-Request", "true").send().await?;
+            let r = client
+                .get(format!("{base}/next"))
+                .header("HX-Request", "true")
+                .send()
+                .await?;
             let mut current = candidate_id(&r.text().await?).context("no first candidate")?;
             while !stop.load(Ordering::Relaxed) {
                 let verdict = if rng.unit() < 0.2 { "real" } else { "not_real" };
@@ -564,7 +627,10 @@ async fn at_scale(
                 let text = r.text().await?;
                 let ms = t.elapsed().as_secs_f64() * 1000.0;
                 ensure!(status == StatusCode::OK, "rating: {status}");
-                samples.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.push((Instant::now(), ms));
+                samples
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("poisoned"))?
+                    .push((Instant::now(), ms));
                 current = candidate_id(&text).context("no next candidate")?;
                 tokio::time::sleep(Duration::from_millis(125 + rng.next() % 250)).await;
             }
@@ -573,10 +639,20 @@ async fn at_scale(
     }
     tokio::time::sleep(Duration::from_secs(5)).await;
     let (idle, _) = server.memory_mib().context("no /proc for the server")?;
-    let pool = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect_with(opts.clone()).await?;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(opts.clone())
+        .await?;
     for round in 1..=2 {
-        let token = csrf_token(&admin.get(format!("{base}/projects/big/model")).send().await?.text().await?)
-            .unwrap_or(admin_token.clone());
+        let token = csrf_token(
+            &admin
+                .get(format!("{base}/projects/big/model"))
+                .send()
+                .await?
+                .text()
+                .await?,
+        )
+        .unwrap_or(admin_token.clone());
         let t0 = Instant::now();
         let r = admin
             .post(format!("{base}/projects/big/model/train"))
@@ -594,7 +670,10 @@ async fn at_scale(
             if let Some(r) = row {
                 break r;
             }
-            ensure!(t0.elapsed() < Duration::from_secs(600), "no model after 10 minutes");
+            ensure!(
+                t0.elapsed() < Duration::from_secs(600),
+                "no model after 10 minutes"
+            );
             tokio::time::sleep(Duration::from_millis(250)).await;
         };
         let t1 = Instant::now();
@@ -623,10 +702,16 @@ async fn at_scale(
             failed.push(format!("scoring {round} took {score_s:.1} s"));
         }
         if peak - idle > MEMORY_TARGET_MB {
-            failed.push(format!("training {round} took the server {:.0} MiB above idle", peak - idle));
+            failed.push(format!(
+                "training {round} took the server {:.0} MiB above idle",
+                peak - idle
+            ));
         }
         if stats.p99 > P99_TARGET_MS {
-            failed.push(format!("rate-and-next p99 {:.1} ms while training {round}", stats.p99));
+            failed.push(format!(
+                "rate-and-next p99 {:.1} ms while training {round}",
+                stats.p99
+            ));
         }
     }
     stop.store(true, Ordering::Relaxed);
@@ -640,11 +725,19 @@ async fn at_scale(
 /// One project "big" of `n` candidates in 100 observations, six uniform
 /// metrics, and `ratings` ratings by eight reviewers, the verdict a rule of
 /// the metrics with 10 % noise.
-async fn generate_big(opts: &sqlx::postgres::PgConnectOptions, n: i64, ratings: i64) -> anyhow::Result<()> {
+async fn generate_big(
+    opts: &sqlx::postgres::PgConnectOptions,
+    n: i64,
+    ratings: i64,
+) -> anyhow::Result<()> {
     let mut c = PgConnection::connect_with(opts).await?;
     vetter::db::MIGRATOR.run(&mut c).await?;
-    sqlx::query("SET synchronous_commit = off").execute(&mut c).await?;
-    sqlx::query("SELECT setseed(0.1207)").execute(&mut c).await?;
+    sqlx::query("SET synchronous_commit = off")
+        .execute(&mut c)
+        .await?;
+    sqlx::query("SELECT setseed(0.1207)")
+        .execute(&mut c)
+        .await?;
     let hash =
         tokio::task::spawn_blocking(|| vetter::auth::password::hash_blocking(PASSWORD)).await??;
     for sql in [
@@ -684,7 +777,10 @@ async fn generate_big(opts: &sqlx::postgres::PgConnectOptions, n: i64, ratings: 
         "ANALYZE".to_string(),
     ];
     for sql in steps {
-        sqlx::query(&sql).execute(&mut c).await.with_context(|| sql.clone())?;
+        sqlx::query(&sql)
+            .execute(&mut c)
+            .await
+            .with_context(|| sql.clone())?;
     }
     c.close().await?;
     Ok(())

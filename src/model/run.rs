@@ -103,7 +103,10 @@ async fn train_locked(
         ));
     }
     let table = models::features(conn, project, None).await?;
-    let (ids, x) = (table.ids, Features::from_columns(table.names, table.columns));
+    let (ids, x) = (
+        table.ids,
+        Features::from_columns(table.names, table.columns),
+    );
     let current = models::current(&mut *conn, project).await?;
     let current_booster = match &current {
         Some(m) => Some(models::booster(&mut *conn, m.id).await?),
@@ -303,7 +306,10 @@ pub async fn score_new(pool: &PgPool, project: ProjectId) -> anyhow::Result<usiz
     }
     let booster = models::booster(&mut *conn, current.id).await?;
     let table = models::features(&mut conn, project, Some(&ids)).await?;
-    let (ids, x) = (table.ids, Features::from_columns(table.names, table.columns));
+    let (ids, x) = (
+        table.ids,
+        Features::from_columns(table.names, table.columns),
+    );
     drop(conn);
     let (a, b) = (current.platt_a, current.platt_b);
     let p = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<f64>> {

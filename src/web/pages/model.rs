@@ -3,7 +3,9 @@
 //! models before it. Administrators can train one now.
 //!
 //! Everything here is a figure over the whole project, none a verdict on
-//! one candidate, so the blind rule has nothing to hide.
+//! one candidate. How many candidates the team called real is a count of
+//! others' verdicts, so only a viewer who sees the project's ratings gets
+//! it (the blind rule).
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -41,6 +43,8 @@ pub struct ModelPage {
     history: Vec<Stored>,
     /// Labelled candidates now (real, not real), for "needs N more".
     labelled: (usize, usize),
+    /// Whether the viewer sees the project's ratings: the counts by verdict.
+    sees_verdicts: bool,
     min_per_class: usize,
     retrain_every: i32,
     is_admin: bool,
@@ -67,6 +71,9 @@ pub async fn page(
     let labels = models::labels(&mut conn, p.id).await?;
     let real = labels.iter().filter(|l| l.1 > 0.5).count();
     let rules = projects::review_rules(&mut *conn, p.id).await?;
+    let sees_verdicts = crate::db::ratings::visibility(&mut conn, user.id, user.role)
+        .await?
+        .sees_project(p.id);
     let mut importances: Vec<Importance> = current
         .as_ref()
         .map(|m| {
@@ -88,6 +95,7 @@ pub async fn page(
         importances,
         history,
         labelled: (real, labels.len() - real),
+        sees_verdicts,
         min_per_class: MIN_PER_CLASS,
         retrain_every: rules.model_retrain_every,
         is_admin: user.is_admin(),
