@@ -281,7 +281,7 @@ async fn csv_has_a_row_per_candidate_and_current_rating(pool: PgPool) {
     assert!(rows.iter().all(|r| r[4] == "c02"));
     // One row per candidate without ratings.
     let (header, rows) = csv_export(&s.app, "project=vast&ratings=none").await;
-    assert_eq!(header.len(), 13);
+    assert_eq!(header.len(), 16);
     assert_eq!(rows.len(), 8);
     // All projects: one snr column for both projects' snr.
     let (header, rows) = csv_export(&s.app, "name=g01&ratings=none").await;
