@@ -59,18 +59,18 @@ fn a_perfectly_separable_set_scores_near_zero_and_one() {
     let fresh = features(3, 2_000, &mut s);
     let p = scorer.score(&fresh);
     let (mut wrong, mut real_low, mut bogus_high) = (0, 0.0f64, 1.0f64);
-    for i in 0..2_000 {
-        let is_real = fresh.columns[0][i] > 0.7;
+    for (&x0, &pi) in fresh.columns[0].iter().zip(&p).take(2_000) {
+        let is_real = x0 > 0.7;
         // The boundary itself is where the model may hesitate.
-        if (fresh.columns[0][i] - 0.7).abs() < 0.02 {
+        if (x0 - 0.7).abs() < 0.02 {
             continue;
         }
         if is_real {
-            bogus_high = bogus_high.min(p[i]);
+            bogus_high = bogus_high.min(pi);
         } else {
-            real_low = real_low.max(p[i]);
+            real_low = real_low.max(pi);
         }
-        wrong += usize::from((p[i] > 0.5) != is_real);
+        wrong += usize::from((pi > 0.5) != is_real);
     }
     assert_eq!(wrong, 0);
     assert!(bogus_high > 0.9, "lowest score of a real one {bogus_high}");
