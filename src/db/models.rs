@@ -431,6 +431,26 @@ pub async fn score_of(
     .await
 }
 
+/// A candidate's score (P(real), model version) if scored, and its
+/// consensus state (`consensus_state`), for the candidate page.
+pub async fn standing(
+    db: impl PgExecutor<'_>,
+    candidate: CandidateId,
+) -> sqlx::Result<Option<(Option<f32>, Option<i32>, String)>> {
+    sqlx::query_as(
+        "SELECT s.p_real, m.version,
+                consensus_state(coalesce(t.n_real, 0), coalesce(t.n_not_real, 0), p.consensus_k)
+           FROM candidates c JOIN projects p ON p.id = c.project_id
+           LEFT JOIN candidate_tallies t ON t.candidate_id = c.id
+           LEFT JOIN candidate_scores s ON s.candidate_id = c.id
+           LEFT JOIN models m ON m.id = s.model_id
+          WHERE c.id = $1",
+    )
+    .bind(candidate)
+    .fetch_optional(db)
+    .await
+}
+
 /// Try to become the one trainer of the project, across every app host
 /// (a session-level advisory lock on this connection; class "modl").
 pub async fn try_lock(db: &mut PgConnection, project: ProjectId) -> sqlx::Result<bool> {

@@ -37,6 +37,7 @@ mod pulsars;
 mod ratings;
 #[path = "../common/s3.rs"]
 mod s3;
+mod scores;
 #[path = "../common/testdb.rs"]
 mod testdb;
 mod upload_api;
