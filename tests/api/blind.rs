@@ -371,10 +371,13 @@ async fn a_reviewer_sees_no_rating_of_candidates_they_have_not_rated_on_any_rout
     let pulsar = b.tags["Pulsar"].to_string();
     let queues: Vec<(Vec<(&str, &str)>, i64)> = vec![
         // How many others rated is not hidden: "not rated by me" and
-        // "rated by others" hold every candidate but c08.
-        (vec![("mode", "unrated_by_me")], 8),
+        // "rated by others" hold every candidate but c08 and the three the
+        // team has settled (two agreeing verdicts, the project's k). That
+        // they left is what retirement is for; it says the team agrees,
+        // not how anyone rated, and the candidate pages stay blind.
+        (vec![("mode", "unrated_by_me")], 5),
         (vec![("mode", "unrated_by_anyone")], 0),
-        (vec![("mode", "rated_by_others")], 8),
+        (vec![("mode", "rated_by_others")], 5),
         // c02 (alice and carol real, bob not) is hidden; c08 is eve's own.
         (vec![("mode", "disagreements")], 1),
         (vec![("mode", "disagreements"), ("order", "fewest")], 1),
