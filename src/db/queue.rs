@@ -597,10 +597,16 @@ fn score_key(order: &QueueOrder) -> (&'static str, bool) {
     }
 }
 
-/// Score orders without a sort over the whole queue: an index walk down
-/// the scores from the cursor's score, ties in the reviewer's shuffled
-/// order (each tie group is a handful of rows, sorted as it is met), then
-/// the candidates not yet scored by name, then from the start.
+/// A scored candidate as the score walk meets it: its id, score and
+/// shuffle key.
+type Scored = (CandidateId, f64, i32);
+
+/// Score orders without a sort over the whole queue. The walk follows the
+/// score index (score, then id) from the cursor; each run of equal scores
+/// is then put in the reviewer's shuffled order (a run is a handful of
+/// candidates: scores are continuous), a run the batch cut short being
+/// fetched whole by its score. The candidates not scored yet come after
+/// the scored ones, by name; then the walk wraps to the top.
 async fn upcoming_scored(
     db: &mut PgConnection,
     user: UserId,
@@ -608,11 +614,12 @@ async fn upcoming_scored(
     after: Option<CandidateId>,
     n: i64,
 ) -> sqlx::Result<Vec<CandidateId>> {
+    let Some(project) = r.project_id else {
+        return upcoming_shuffled(db, user, r, after, n).await;
+    };
     let (expr, descending) = score_key(&r.view.order);
     let seed = r.seed;
-    let ties = format!("(c.shuffle_key < {seed})::int, c.shuffle_key, c.id");
-    let direction = if descending { "DESC" } else { "ASC" };
-    let beyond = if descending { "<" } else { ">" };
+    let rank = |(id, _, key): &Scored| (key < &seed, *key, *id);
     let cursor: Option<(Option<f64>, i32, CandidateId)> = match after {
         Some(a) => {
             sqlx::query_as(&format!(
@@ -625,16 +632,85 @@ async fn upcoming_scored(
         }
         None => None,
     };
-    let scored = |q: &mut QueryBuilder<'_, Postgres>| {
-        q.push(" FROM candidate_scores s JOIN candidates c ON c.id = s.candidate_id");
+    let select = |q: &mut QueryBuilder<'_, Postgres>| {
+        q.push(format!(
+            "SELECT c.id, {expr}::float8, c.shuffle_key
+               FROM candidate_scores s JOIN candidates c ON c.id = s.candidate_id"
+        ));
         filters(q, r, user);
-        q.push(" AND s.project_id = c.project_id");
+        q.push(" AND s.project_id = ").push_bind(project);
     };
-    let from_top = || {
-        let mut q = QueryBuilder::new("SELECT c.id");
-        scored(&mut q);
-        q.push(format!(" ORDER BY {expr} {direction}, {ties} LIMIT {n}"));
+    let persistent = r.filter.is_none();
+    // Every candidate of one score, in the reviewer's order.
+    let tie = |score: f64| {
+        let mut q = QueryBuilder::new("");
+        select(&mut q);
+        q.push(format!(" AND {expr} = ")).push_bind(score);
+        q.push(" LIMIT 10000");
         q
+    };
+    // The next candidates in index order beyond a score (or from the top).
+    let walk = |beyond: Option<f64>| {
+        let mut q = QueryBuilder::new("");
+        select(&mut q);
+        if let Some(score) = beyond {
+            q.push(format!(
+                " AND {expr} {} ",
+                if descending { "<" } else { ">" }
+            ))
+            .push_bind(score);
+        }
+        q.push(format!(
+            " ORDER BY {expr} {}, s.candidate_id LIMIT {n}",
+            if descending { "DESC" } else { "ASC" }
+        ));
+        q
+    };
+    let mut found: Vec<CandidateId> = Vec::new();
+    // The scored part after a cursor (none: from the top), at most `n`.
+    let scored_from = async |db: &mut PgConnection,
+                             from: Option<(f64, i32, CandidateId)>|
+           -> sqlx::Result<Vec<CandidateId>> {
+        let mut out: Vec<Scored> = Vec::new();
+        if let Some((score, key, id)) = from {
+            let mut group: Vec<Scored> = tie(score)
+                .build_query_as()
+                .persistent(persistent)
+                .fetch_all(&mut *db)
+                .await?;
+            group.sort_by_key(rank);
+            let here = rank(&(id, score, key));
+            out.extend(group.into_iter().filter(|g| rank(g) > here));
+        }
+        if (out.len() as i64) < n {
+            let rows: Vec<Scored> = walk(from.map(|f| f.0))
+                .build_query_as()
+                .persistent(persistent)
+                .fetch_all(&mut *db)
+                .await?;
+            let cut_short = rows.len() as i64 == n;
+            let mut runs: Vec<Vec<Scored>> = Vec::new();
+            for row in rows {
+                match runs.last_mut() {
+                    Some(run) if run[0].1 == row.1 => run.push(row),
+                    _ => runs.push(vec![row]),
+                }
+            }
+            if cut_short {
+                if let Some(last) = runs.last_mut() {
+                    *last = tie(last[0].1)
+                        .build_query_as()
+                        .persistent(persistent)
+                        .fetch_all(&mut *db)
+                        .await?;
+                }
+            }
+            for mut run in runs {
+                run.sort_by_key(rank);
+                out.extend(run);
+            }
+        }
+        Ok(out.into_iter().map(|s| s.0).take(n as usize).collect())
     };
     // The unscored come after every scored one, by name; from the cursor's
     // name when it is one of them.
@@ -651,48 +727,30 @@ async fn upcoming_scored(
         q.push(format!(" ORDER BY c.name, c.id LIMIT {n}"));
         q
     };
-    let mut legs = Vec::new();
-    match cursor {
-        Some((Some(score), key, id)) => {
-            // The rest of the cursor's tie group, then the scores beyond it.
-            let mut q = QueryBuilder::new("SELECT c.id");
-            scored(&mut q);
-            q.push(format!(" AND {expr} = "))
-                .push_bind(score)
-                .push(format!(" AND ({ties}) > ("))
-                .push_bind(i32::from(key < seed))
-                .push(", ")
-                .push_bind(key)
-                .push(", ")
-                .push_bind(id)
-                .push(format!(") ORDER BY {ties} LIMIT {n}"));
-            legs.push(q);
-            let mut q = QueryBuilder::new("SELECT c.id");
-            scored(&mut q);
-            q.push(format!(" AND {expr} {beyond} "))
-                .push_bind(score)
-                .push(format!(" ORDER BY {expr} {direction}, {ties} LIMIT {n}"));
-            legs.push(q);
-            legs.push(unscored(None));
-            legs.push(from_top());
-        }
-        Some((None, _, _)) => {
-            legs.push(unscored(after));
-            legs.push(from_top());
-            legs.push(unscored(None));
-        }
-        None => {
-            legs.push(from_top());
-            legs.push(unscored(None));
-        }
+    enum Leg {
+        Scored(Option<(f64, i32, CandidateId)>),
+        Unscored(Option<CandidateId>),
     }
-    let mut found = Vec::new();
-    for mut q in legs {
-        let more: Vec<CandidateId> = q
-            .build_query_scalar()
-            .persistent(r.filter.is_none())
-            .fetch_all(&mut *db)
-            .await?;
+    let legs = match cursor {
+        Some((Some(score), key, id)) => vec![
+            Leg::Scored(Some((score, key, id))),
+            Leg::Unscored(None),
+            Leg::Scored(None),
+        ],
+        Some((None, _, _)) => vec![Leg::Unscored(after), Leg::Scored(None), Leg::Unscored(None)],
+        None => vec![Leg::Scored(None), Leg::Unscored(None)],
+    };
+    for leg in legs {
+        let more: Vec<CandidateId> = match leg {
+            Leg::Scored(from) => scored_from(&mut *db, from).await?,
+            Leg::Unscored(from) => {
+                unscored(from)
+                    .build_query_scalar()
+                    .persistent(persistent)
+                    .fetch_all(&mut *db)
+                    .await?
+            }
+        };
         let more = more.into_iter().filter(|id| Some(*id) != after).collect();
         found = merge(found, more, n);
         if found.len() as i64 >= n {
