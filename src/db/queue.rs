@@ -255,7 +255,18 @@ fn from_clause(q: &mut QueryBuilder<'_, Postgres>, r: &Resolved) {
     }
 }
 
+/// The queue's conditions, without the gold candidates of projects that
+/// mix them in: those come only through [`offer`]'s draws, so they are
+/// offered at the rate the project set.
 fn filters(q: &mut QueryBuilder<'_, Postgres>, r: &Resolved, user: UserId) {
+    queue_conditions(q, r, user);
+    q.push(
+        " AND NOT EXISTS (SELECT 1 FROM gold_candidates g JOIN projects gp ON gp.id = g.project_id
+                           WHERE g.candidate_id = c.id AND gp.gold_rate > 0)",
+    );
+}
+
+fn queue_conditions(q: &mut QueryBuilder<'_, Postgres>, r: &Resolved, user: UserId) {
     q.push(" WHERE true");
     if let Some(p) = r.project_id {
         q.push(" AND c.project_id = ").push_bind(p);
@@ -385,10 +396,93 @@ pub async fn size(db: &mut PgConnection, user: UserId, r: &Resolved) -> sqlx::Re
     let mut q = QueryBuilder::new("SELECT count(*)");
     from_clause(&mut q, r);
     filters(&mut q, r, user);
-    q.build_query_scalar()
+    let walked: i64 = q
+        .build_query_scalar()
         .persistent(r.filter.is_none())
-        .fetch_one(db)
-        .await
+        .fetch_one(&mut *db)
+        .await?;
+    Ok(walked + gold_left(db, user, r).await?)
+}
+
+/// The queue's gold candidates that only draws offer (their project's gold
+/// rate is above 0) and that the reviewer has not rated: part of what the
+/// queue holds, so that its count falls by one with each rating, gold or
+/// not.
+async fn gold_left(db: &mut PgConnection, user: UserId, r: &Resolved) -> sqlx::Result<i64> {
+    let mut q = QueryBuilder::new("SELECT count(*)");
+    from_clause(&mut q, r);
+    push_gold(&mut q, r, user, 0.0);
+    q.build_query_scalar().persistent(false).fetch_one(db).await
+}
+
+/// The queue's conditions, narrowed to gold candidates the reviewer has not
+/// rated whose project's gold rate is above `roll`.
+fn push_gold(q: &mut QueryBuilder<'_, Postgres>, r: &Resolved, user: UserId, roll: f64) {
+    queue_conditions(q, r, user);
+    q.push(
+        " AND EXISTS (SELECT 1 FROM gold_candidates g JOIN projects gp ON gp.id = g.project_id
+                       WHERE g.candidate_id = c.id AND gp.gold_rate > ",
+    )
+    .push_bind(roll)
+    .push(
+        "::float8) AND NOT EXISTS (SELECT 1 FROM ratings mine WHERE mine.candidate_id = c.id
+                                     AND mine.user_id = ",
+    )
+    .push_bind(user)
+    .push(")");
+}
+
+/// What "next" offers: up to `n` candidates, the first to show and the
+/// rest to fetch ahead. Each draw, with the probability of the project's
+/// gold rate (`roll` is uniform in [0, 1); `domain::gold::roll`), the first
+/// is a gold candidate of the queue the reviewer has not rated, the next
+/// one after `after` in the reviewer's shuffled order (so a skipped one
+/// does not come straight back); otherwise the regular walk's. The project
+/// is the queue's, or in a queue of every project the project of the
+/// walk's candidate. Once the walk is empty, the gold candidates left are
+/// offered, so that the queue ends when its count reaches 0.
+pub async fn offer(
+    db: &mut PgConnection,
+    user: UserId,
+    r: &Resolved,
+    after: Option<CandidateId>,
+    n: i64,
+    roll: f64,
+) -> sqlx::Result<Vec<CandidateId>> {
+    let walk = upcoming(db, user, r, after, n).await?;
+    let (roll, project_of) = match walk.first() {
+        // No project's rate reaches this roll: the walk's it is.
+        Some(_) if roll >= f64::from(crate::domain::gold::MAX_RATE) => return Ok(walk),
+        Some(first) => (roll, Some(*first)),
+        None => (0.0, None),
+    };
+    let mut q = QueryBuilder::new("SELECT c.id");
+    from_clause(&mut q, r);
+    push_gold(&mut q, r, user, roll);
+    if let (None, Some(first)) = (r.project_id, project_of) {
+        q.push(" AND c.project_id = (SELECT project_id FROM candidates WHERE id = ")
+            .push_bind(first)
+            .push(")");
+    }
+    if let Some(a) = after {
+        q.push(" AND c.id <> ").push_bind(a);
+    }
+    let key = format!("(c.shuffle_key < {}), c.shuffle_key, c.id", r.seed);
+    // Those after `after` in the shuffled order first, then from the start.
+    q.push(format!(" ORDER BY (({key}) > (SELECT "))
+        .push(key.replace("c.", "x."))
+        .push(" FROM candidates x WHERE x.id = ")
+        .push_bind(after)
+        .push(format!(")) IS NOT TRUE, {key} LIMIT 1"));
+    let gold: Option<CandidateId> = q
+        .build_query_scalar()
+        .persistent(false)
+        .fetch_optional(&mut *db)
+        .await?;
+    Ok(match gold {
+        Some(g) => merge(vec![g], walk, n),
+        None => walk,
+    })
 }
 
 /// Shuffled order without a sort over the whole queue: the order is

@@ -5,6 +5,7 @@ pub mod chart;
 pub mod decision;
 pub mod filter;
 pub mod frames;
+pub mod gold;
 pub mod groups;
 pub mod keys;
 pub mod names;

@@ -254,7 +254,11 @@ pub fn platt(z: &[f64], y: &[f64]) -> (f64, f64) {
 
 /// Area under the ROC curve (ties count half), by ranks.
 pub fn auc(score: &[f64], y: &[f64]) -> f64 {
-    let mut v: Vec<(f64, bool)> = score.iter().copied().zip(y.iter().map(|&l| l > 0.5)).collect();
+    let mut v: Vec<(f64, bool)> = score
+        .iter()
+        .copied()
+        .zip(y.iter().map(|&l| l > 0.5))
+        .collect();
     v.sort_by(|a, b| a.0.total_cmp(&b.0));
     let (mut rank_sum, mut pos) = (0.0, 0.0);
     let mut i = 0;
@@ -282,7 +286,11 @@ pub fn auc(score: &[f64], y: &[f64]) -> f64 {
 /// The precision at the highest threshold that still finds `recall` of the
 /// real candidates.
 pub fn precision_at_recall(score: &[f64], y: &[f64], recall: f64) -> f64 {
-    let mut v: Vec<(f64, bool)> = score.iter().copied().zip(y.iter().map(|&l| l > 0.5)).collect();
+    let mut v: Vec<(f64, bool)> = score
+        .iter()
+        .copied()
+        .zip(y.iter().map(|&l| l > 0.5))
+        .collect();
     v.sort_by(|a, b| b.0.total_cmp(&a.0));
     let pos = v.iter().filter(|x| x.1).count() as f64;
     if pos == 0.0 {

@@ -49,7 +49,9 @@ fn platt_recovers_a_known_slope() {
 fn a_perfectly_separable_set_scores_near_zero_and_one() {
     let mut s = Stream(11);
     let x = features(3, 600, &mut s);
-    let y: Vec<f64> = (0..600).map(|i| f64::from(u8::from(x.columns[0][i] > 0.7))).collect();
+    let y: Vec<f64> = (0..600)
+        .map(|i| f64::from(u8::from(x.columns[0][i] > 0.7)))
+        .collect();
     let t = train(&x, &y, 1).unwrap();
     assert!(t.auc > 0.99, "auc {}", t.auc);
     assert!(t.precision_at_95 > 0.95);
@@ -82,17 +84,25 @@ fn pure_noise_scores_the_base_rate() {
     let mut s = Stream(5);
     let x = features(4, 2_000, &mut s);
     // 20 % real, unrelated to the features.
-    let y: Vec<f64> = (0..2_000).map(|_| f64::from(u8::from(s.next() < 0.2))).collect();
+    let y: Vec<f64> = (0..2_000)
+        .map(|_| f64::from(u8::from(s.next() < 0.2)))
+        .collect();
     let base = y.iter().sum::<f64>() / 2_000.0;
     let t = train(&x, &y, 1).unwrap();
     assert!((t.auc - 0.5).abs() < 0.06, "auc {}", t.auc);
     let scorer = Scorer::load(&t.booster, t.platt_a, t.platt_b).unwrap();
     let p = scorer.score(&features(4, 5_000, &mut s));
     let mean = p.iter().sum::<f64>() / p.len() as f64;
-    assert!((mean - base).abs() < 0.03, "mean {mean} against base rate {base}");
+    assert!(
+        (mean - base).abs() < 0.03,
+        "mean {mean} against base rate {base}"
+    );
     // Calibrated: nothing claims to be a sure thing.
     let top = p.iter().copied().fold(0.0, f64::max);
-    assert!(p.iter().all(|&v| v > 0.05) && top < 0.5, "highest score {top}");
+    assert!(
+        p.iter().all(|&v| v > 0.05) && top < 0.5,
+        "highest score {top}"
+    );
 }
 
 #[test]
@@ -127,7 +137,9 @@ fn too_few_labels_is_an_error_that_says_how_many() {
 fn the_same_labels_give_the_same_model() {
     let mut s = Stream(9);
     let x = features(3, 300, &mut s);
-    let y: Vec<f64> = (0..300).map(|i| f64::from(u8::from(x.columns[1][i] > 0.5))).collect();
+    let y: Vec<f64> = (0..300)
+        .map(|i| f64::from(u8::from(x.columns[1][i] > 0.5)))
+        .collect();
     let a = train(&x, &y, 4).unwrap();
     let b = train(&x, &y, 4).unwrap();
     assert_eq!(a.booster, b.booster);

@@ -76,6 +76,9 @@ pub const ADMIN_PROJECTS: &str = "/admin/projects";
 pub const ADMIN_PROJECT: &str = "/admin/projects/:slug";
 pub const ADMIN_PROJECT_DELETE: &str = "/admin/projects/:slug/delete";
 pub const ADMIN_PROJECT_CATALOGUES: &str = "/admin/projects/:slug/catalogues";
+pub const ADMIN_PROJECT_GOLD: &str = "/admin/projects/:slug/gold";
+pub const ADMIN_PROJECT_GOLD_RATE: &str = "/admin/projects/:slug/gold/rate";
+pub const ADMIN_PROJECT_GOLD_REMOVE: &str = "/admin/projects/:slug/gold/:candidate/remove";
 pub const ADMIN_CATALOGUES: &str = "/admin/catalogues";
 pub const ADMIN_OBSERVATION_DELETE: &str = "/admin/projects/:slug/observations/:observation/delete";
 pub const ADMIN_STATUS: &str = "/admin/status";
@@ -268,6 +271,18 @@ pub fn admin_project_delete(slug: &str) -> String {
 
 pub fn admin_project_catalogues(slug: &str) -> String {
     fill(ADMIN_PROJECT_CATALOGUES, &[&slug])
+}
+
+pub fn admin_project_gold(slug: &str) -> String {
+    fill(ADMIN_PROJECT_GOLD, &[&slug])
+}
+
+pub fn admin_project_gold_rate(slug: &str) -> String {
+    fill(ADMIN_PROJECT_GOLD_RATE, &[&slug])
+}
+
+pub fn admin_project_gold_remove(slug: &str, candidate: CandidateId) -> String {
+    fill(ADMIN_PROJECT_GOLD_REMOVE, &[&slug, &candidate])
 }
 
 /// `observation` is the observation's external id, as the route takes it.
@@ -516,6 +531,12 @@ mod tests {
             (ADMIN_PROJECT, admin_project(odd)),
             (ADMIN_PROJECT_DELETE, admin_project_delete(odd)),
             (ADMIN_PROJECT_CATALOGUES, admin_project_catalogues(odd)),
+            (ADMIN_PROJECT_GOLD, admin_project_gold(odd)),
+            (ADMIN_PROJECT_GOLD_RATE, admin_project_gold_rate(odd)),
+            (
+                ADMIN_PROJECT_GOLD_REMOVE,
+                admin_project_gold_remove(odd, CandidateId(42)),
+            ),
             (ADMIN_OBSERVATION_DELETE, admin_observation_delete(odd, odd)),
             (API_PROJECT, api_project(odd)),
             (API_OBSERVATION, api_observation(odd, odd)),
