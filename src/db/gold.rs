@@ -251,13 +251,8 @@ pub async fn per_reviewer(
 /// What the team's completeness is estimated from: the project's other
 /// candidates and how many of them anyone rated (from the kept counts, so
 /// no whole project is counted), and the gold-real candidates rated and
-/// found (most of their current ratings real; ratings before `before`
-/// when given).
-pub async fn completeness(
-    db: &mut PgConnection,
-    project: ProjectId,
-    before: Option<OffsetDateTime>,
-) -> sqlx::Result<Completeness> {
+/// found (more than half of their current ratings real).
+pub async fn completeness(db: &mut PgConnection, project: ProjectId) -> sqlx::Result<Completeness> {
     let (all, rated, gold, gold_rated, real_rated, real_found): (i64, i64, i64, i64, i64, i64) =
         sqlx::query_as(
             "SELECT (SELECT coalesce(sum(candidates), 0)::bigint
@@ -271,11 +266,9 @@ pub async fn completeness(
                FROM (SELECT count(*) AS n, count(*) FILTER (WHERE r.verdict = 'real') AS n_real
                        FROM gold_candidates g JOIN ratings r ON r.candidate_id = g.candidate_id
                       WHERE g.project_id = $1 AND g.verdict = 'real'
-                        AND ($2::timestamptz IS NULL OR r.rated_at < $2)
                       GROUP BY g.candidate_id) x",
         )
         .bind(project)
-        .bind(before)
         .fetch_one(db)
         .await?;
     Ok(Completeness {

@@ -416,16 +416,18 @@ async fn gold_left(db: &mut PgConnection, user: UserId, r: &Resolved) -> sqlx::R
 }
 
 /// The queue's conditions, narrowed to gold candidates the reviewer has not
-/// rated whose project's gold rate is above `roll`.
+/// rated whose project's gold rate is above `roll`. Compared as decimals,
+/// so that a rate of 0.1 (a `real` a hair above it) is not above a roll of
+/// 0.1: the share of draws is the rate as typed.
 fn push_gold(q: &mut QueryBuilder<'_, Postgres>, r: &Resolved, user: UserId, roll: f64) {
     queue_conditions(q, r, user);
     q.push(
         " AND EXISTS (SELECT 1 FROM gold_candidates g JOIN projects gp ON gp.id = g.project_id
-                       WHERE g.candidate_id = c.id AND gp.gold_rate > ",
+                       WHERE g.candidate_id = c.id AND gp.gold_rate::numeric > ",
     )
     .push_bind(roll)
     .push(
-        "::float8) AND NOT EXISTS (SELECT 1 FROM ratings mine WHERE mine.candidate_id = c.id
+        "::float8::numeric) AND NOT EXISTS (SELECT 1 FROM ratings mine WHERE mine.candidate_id = c.id
                                      AND mine.user_id = ",
     )
     .push_bind(user)
