@@ -51,7 +51,10 @@ CREATE TABLE models (
     verdict_note    text NOT NULL DEFAULT '',
     -- How the scores moved from the model before (filled when scored).
     movement        jsonb,
+    -- Reading the features and training (with the cross-validation), and
+    -- scoring every candidate (accepted models only).
     seconds         double precision NOT NULL,
+    score_seconds   double precision,
     UNIQUE (project_id, version)
 );
 

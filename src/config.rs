@@ -44,6 +44,10 @@ pub struct Config {
     /// SIMBAD's TAP service, asked for a cone around each candidate on its
     /// page; `None` (the default) asks nothing outside the site.
     pub simbad_tap_url: Option<String>,
+    /// How often the server looks for projects whose model is due for
+    /// training and for candidates to score; `None` leaves training to
+    /// `vetter model train`.
+    pub model_check: Option<Duration>,
     /// Operator-written release notes shown on a staging site's home page.
     pub staging_details: PathBuf,
     pub limits: Limits,
@@ -585,6 +589,18 @@ impl Config {
                     )))
                 }
             },
+            model_check: match src.get("VETTER_MODEL_CHECK_SECS").map(str::trim) {
+                None | Some("") => Some(Duration::from_secs(10)),
+                Some(v) => match v.parse::<u64>() {
+                    Ok(0) => None,
+                    Ok(n) if n <= 86_400 => Some(Duration::from_secs(n)),
+                    _ => {
+                        return Err(ConfigError(format!(
+                        "VETTER_MODEL_CHECK_SECS={v:?} must be whole seconds from 0 (off) to 86400"
+                    )))
+                    }
+                },
+            },
             staging_details: PathBuf::from(
                 src.get("VETTER_STAGING_DETAILS")
                     .unwrap_or("staging-details.html"),
@@ -628,6 +644,8 @@ impl Config {
             firefly_url: "/firefly".into(),
             firefly_media_path: "/external".into(),
             simbad_tap_url: None,
+            // Tests train when they say so.
+            model_check: None,
             staging_details: PathBuf::from("staging-details.html"),
             limits: Limits::default(),
         }

@@ -69,6 +69,12 @@ impl Application {
             self.state.pools.long.clone(),
             self.state.media.clone(),
         ));
+        let trainer = self.state.config.model_check.map(|every| {
+            tokio::spawn(crate::model::run::background(
+                self.state.pools.long.clone(),
+                every,
+            ))
+        });
         let idle = self.state.config.limits.idle_timeout;
         let app = crate::web::app(self.state);
         let result = Server::new_with_acceptor(self.acceptor)
@@ -76,6 +82,9 @@ impl Application {
             .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(30)))
             .await;
         cleanup.abort();
+        if let Some(t) = trainer {
+            t.abort();
+        }
         result
     }
 }

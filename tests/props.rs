@@ -843,6 +843,9 @@ fn scope_of(f: &CandidateFilter) -> Scope {
         reviewer_id: f.reviewer.as_ref().map(|_| UserId(9)),
         verdict: f.verdict,
         tag_ids: f.tag.as_ref().map(|_| vec![TagId(4)]),
+        score_min: f.score_min,
+        score_max: f.score_max,
+        consensus: f.consensus,
         ranges: f
             .ranges
             .iter()

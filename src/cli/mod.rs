@@ -9,6 +9,7 @@ pub mod demo;
 mod groups;
 mod healthcheck;
 mod media;
+mod model;
 mod pulsars;
 mod restore;
 pub mod upload;
@@ -49,6 +50,9 @@ Commands:
   groups recompute PROJECT|--all
                  Make a project's groups of candidates (those within its
                  group radius of each other) again from their positions
+  model train PROJECT
+                 Train the project's real/bogus model now and score its
+                 candidates if it is not worse (vetter model help)
   token create USERNAME [--name LABEL]
                  Print a new API token for that user (for automation)
   check [--repair] [--grace DURATION] [--sizes-only]
@@ -91,6 +95,7 @@ pub async fn main(args: Vec<String>) -> ExitCode {
             "upload" => print!("{}", upload::USAGE),
             "check" => print!("{}", check::USAGE),
             "groups" => print!("{}", groups::USAGE),
+            "model" => print!("{}", model::USAGE),
             "backup" => print!("{}", backup::USAGE),
             "restore" => print!("{}", restore::USAGE),
             "media" => print!("{}", media::USAGE),
@@ -114,6 +119,7 @@ pub async fn main(args: Vec<String>) -> ExitCode {
         "demo" => demo::run(rest).await,
         "check" => check::run(rest).await,
         "groups" => groups::run(rest).await,
+        "model" => model::run(rest).await,
         "backup" => backup::run(rest).await,
         "restore" => restore::run(rest).await,
         "media" => media::run(rest).await,

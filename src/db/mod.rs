@@ -11,6 +11,7 @@ pub mod groups;
 pub mod login_failures;
 pub mod maintenance;
 pub mod menus;
+pub mod models;
 pub mod observations;
 pub mod projects;
 pub mod pulsars;

@@ -442,3 +442,46 @@ pub async fn export_metrics(
     .fetch_all(db)
     .await
 }
+
+/// How a project's queue learns and retires candidates.
+#[derive(Debug, Clone, FromRow)]
+pub struct ReviewRules {
+    /// Retrain the model after this many new ratings (0: only on demand).
+    pub model_retrain_every: i32,
+    /// Verdicts that settle a candidate (`domain::consensus`).
+    pub consensus_k: i16,
+    pub disputes_experts_only: bool,
+}
+
+pub async fn review_rules(
+    db: impl PgExecutor<'_>,
+    project: ProjectId,
+) -> sqlx::Result<ReviewRules> {
+    sqlx::query_as(
+        "SELECT model_retrain_every, consensus_k, disputes_experts_only FROM projects WHERE id = $1",
+    )
+    .bind(project)
+    .fetch_one(db)
+    .await
+}
+
+/// Saves the rules; returns whether anything changed.
+pub async fn set_review_rules(
+    db: impl PgExecutor<'_>,
+    project: ProjectId,
+    r: &ReviewRules,
+) -> sqlx::Result<bool> {
+    sqlx::query(
+        "UPDATE projects SET model_retrain_every = $2, consensus_k = $3, disputes_experts_only = $4,
+                             updated_at = now()
+          WHERE id = $1
+            AND (model_retrain_every, consensus_k, disputes_experts_only) IS DISTINCT FROM ($2, $3, $4)",
+    )
+    .bind(project)
+    .bind(r.model_retrain_every)
+    .bind(r.consensus_k)
+    .bind(r.disputes_experts_only)
+    .execute(db)
+    .await
+    .map(|r| r.rows_affected() > 0)
+}

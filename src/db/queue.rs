@@ -103,6 +103,10 @@ pub async fn load(db: &mut PgConnection, user: UserId, role: Role) -> sqlx::Resu
     if matches!(view.order, QueueOrder::Metric { .. }) && metric_id.is_none() {
         view.order = QueueOrder::Name;
     }
+    // Scores are per project: without one, a score order walks shuffled.
+    if view.order.uses_scores() && project_id.is_none() {
+        view.order = QueueOrder::Shuffled;
+    }
     if !(row.tag_found && project_id.is_some()) {
         view.tag = None;
     }
@@ -176,6 +180,9 @@ pub async fn resolve(
             view.order = QueueOrder::Name;
         }
     }
+    if view.order.uses_scores() && r.project_id.is_none() {
+        view.order = QueueOrder::Shuffled;
+    }
     if let (Some(tag), Some(p)) = (view.tag, r.project_id) {
         let ok: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM tags WHERE id = $1 AND project_id = $2)",
@@ -235,9 +242,11 @@ fn sort_key(order: &QueueOrder, seed: i32) -> String {
         QueueOrder::Name => "c.name, c.id".into(),
         QueueOrder::FewestRatings => "c.rating_count, c.id".into(),
         QueueOrder::Shuffled => format!("(c.shuffle_key < {seed})::int, c.shuffle_key, c.id"),
-        // Walked by `upcoming_observed`; this is its order for one
-        // observation.
-        QueueOrder::Observed { .. } => "c.name, c.id".into(),
+        // Walked by `upcoming_observed` and `upcoming_scored`; this is the
+        // order within one observation, or of the unscored.
+        QueueOrder::Observed { .. } | QueueOrder::Likely | QueueOrder::Uncertain => {
+            "c.name, c.id".into()
+        }
         // Missing values last, then NaN, whatever the direction.
         QueueOrder::Metric { descending, .. } => format!(
             "(m.value IS NULL)::int, (m.value = 'NaN'::float8)::int, \
@@ -287,13 +296,42 @@ fn queue_conditions(q: &mut QueryBuilder<'_, Postgres>, r: &Resolved, user: User
             .push_bind(user)
             .push(" AND r.candidate_id = c.id)");
     };
+    // Candidates the team has settled need no more verdicts.
+    let unsettled = |q: &mut QueryBuilder<'_, Postgres>| {
+        q.push(
+            " AND NOT EXISTS (SELECT 1 FROM candidate_tallies t JOIN projects tp ON tp.id = t.project_id
+               WHERE t.candidate_id = c.id
+                 AND consensus_state(t.n_real, t.n_not_real, tp.consensus_k) LIKE 'settled%')",
+        );
+    };
     match r.view.mode {
-        QueueMode::UnratedByMe => not_mine(q),
+        QueueMode::UnratedByMe => {
+            not_mine(q);
+            unsettled(q);
+        }
         QueueMode::UnratedByAnyone => {
             q.push(" AND c.rating_count = 0");
         }
         QueueMode::RatedByOthers => {
             q.push(" AND c.rating_count > 0");
+            not_mine(q);
+            unsettled(q);
+        }
+        // A deciding verdict: the reviewer has not rated these, so sees no
+        // one's verdict until they have (the queue tells only that the team
+        // is split). Where the project keeps disputes to experts, others
+        // find nothing here.
+        QueueMode::Disputed => {
+            q.push(
+                " AND c.rating_count > 1 AND EXISTS (SELECT 1 FROM candidate_tallies t
+                   JOIN projects tp ON tp.id = t.project_id
+                   WHERE t.candidate_id = c.id
+                     AND consensus_state(t.n_real, t.n_not_real, tp.consensus_k) = 'disputed'
+                     AND (NOT tp.disputes_experts_only
+                          OR EXISTS (SELECT 1 FROM users u WHERE u.id = ",
+            )
+            .push_bind(user)
+            .push(" AND u.expert)))");
             not_mine(q);
         }
         // Only where the reviewer may see the verdicts: in a blind
@@ -342,6 +380,9 @@ pub async fn upcoming(
     }
     if let QueueOrder::Observed { newest } = r.view.order {
         return upcoming_observed(db, user, r, after, n, newest).await;
+    }
+    if r.view.order.uses_scores() {
+        return upcoming_scored(db, user, r, after, n).await;
     }
     let key = sort_key(&r.view.order, r.seed);
     let mut found = Vec::new();
@@ -639,6 +680,120 @@ async fn upcoming_observed(
             .fetch_all(&mut *db)
             .await?;
         found = merge(found, more, n);
+    }
+    Ok(found)
+}
+
+/// A score order's key: the expression over `s` (candidate_scores) that
+/// its index holds, and whether it descends.
+fn score_key(order: &QueueOrder) -> (&'static str, bool) {
+    match order {
+        QueueOrder::Uncertain => ("abs(s.p_real - 0.5)", false),
+        _ => ("s.p_real", true),
+    }
+}
+
+/// Score orders without a sort over the whole queue: an index walk down
+/// the scores from the cursor's score, ties in the reviewer's shuffled
+/// order (each tie group is a handful of rows, sorted as it is met), then
+/// the candidates not yet scored by name, then from the start.
+async fn upcoming_scored(
+    db: &mut PgConnection,
+    user: UserId,
+    r: &Resolved,
+    after: Option<CandidateId>,
+    n: i64,
+) -> sqlx::Result<Vec<CandidateId>> {
+    let (expr, descending) = score_key(&r.view.order);
+    let seed = r.seed;
+    let ties = format!("(c.shuffle_key < {seed})::int, c.shuffle_key, c.id");
+    let direction = if descending { "DESC" } else { "ASC" };
+    let beyond = if descending { "<" } else { ">" };
+    let cursor: Option<(Option<f64>, i32, CandidateId)> = match after {
+        Some(a) => {
+            sqlx::query_as(&format!(
+                "SELECT {expr}::float8, c.shuffle_key, c.id FROM candidates c
+                 LEFT JOIN candidate_scores s ON s.candidate_id = c.id WHERE c.id = $1"
+            ))
+            .bind(a)
+            .fetch_optional(&mut *db)
+            .await?
+        }
+        None => None,
+    };
+    let scored = |q: &mut QueryBuilder<'_, Postgres>| {
+        q.push(" FROM candidate_scores s JOIN candidates c ON c.id = s.candidate_id");
+        filters(q, r, user);
+        q.push(" AND s.project_id = c.project_id");
+    };
+    let from_top = || {
+        let mut q = QueryBuilder::new("SELECT c.id");
+        scored(&mut q);
+        q.push(format!(" ORDER BY {expr} {direction}, {ties} LIMIT {n}"));
+        q
+    };
+    // The unscored come after every scored one, by name; from the cursor's
+    // name when it is one of them.
+    let unscored = |from: Option<CandidateId>| {
+        let mut q = QueryBuilder::new("SELECT c.id");
+        from_clause(&mut q, r);
+        filters(&mut q, r, user);
+        q.push(" AND NOT EXISTS (SELECT 1 FROM candidate_scores s WHERE s.candidate_id = c.id)");
+        if let Some(a) = from {
+            q.push(" AND (c.name, c.id) > (SELECT name, id FROM candidates WHERE id = ")
+                .push_bind(a)
+                .push(")");
+        }
+        q.push(format!(" ORDER BY c.name, c.id LIMIT {n}"));
+        q
+    };
+    let mut legs = Vec::new();
+    match cursor {
+        Some((Some(score), key, id)) => {
+            // The rest of the cursor's tie group, then the scores beyond it.
+            let mut q = QueryBuilder::new("SELECT c.id");
+            scored(&mut q);
+            q.push(format!(" AND {expr} = "))
+                .push_bind(score)
+                .push(format!(" AND ({ties}) > ("))
+                .push_bind(i32::from(key < seed))
+                .push(", ")
+                .push_bind(key)
+                .push(", ")
+                .push_bind(id)
+                .push(format!(") ORDER BY {ties} LIMIT {n}"));
+            legs.push(q);
+            let mut q = QueryBuilder::new("SELECT c.id");
+            scored(&mut q);
+            q.push(format!(" AND {expr} {beyond} "))
+                .push_bind(score)
+                .push(format!(" ORDER BY {expr} {direction}, {ties} LIMIT {n}"));
+            legs.push(q);
+            legs.push(unscored(None));
+            legs.push(from_top());
+        }
+        Some((None, _, _)) => {
+            legs.push(unscored(after));
+            legs.push(from_top());
+            legs.push(unscored(None));
+        }
+        None => {
+            legs.push(from_top());
+            legs.push(unscored(None));
+        }
+    }
+    let mut found = Vec::new();
+    for mut q in legs {
+        let more: Vec<CandidateId> = q
+            .build_query_scalar()
+            .persistent(r.filter.is_none())
+            .fetch_all(&mut *db)
+            .await?;
+        let more = more.into_iter().filter(|id| Some(*id) != after).collect();
+        found = merge(found, more, n);
+        if found.len() as i64 >= n {
+            break;
+        }
     }
     Ok(found)
 }

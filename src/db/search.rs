@@ -28,8 +28,8 @@ use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder, Row};
 use crate::db::projects::{self, MetricDef, Project};
 use crate::db::ratings::{push_rating_visible, push_visible, push_visible_from};
 use crate::domain::filter::{
-    Around, CandidateFilter, Cone, Cursor, MatchState, MetricRange, NonFinite,
-    ObservationAttribute, RatedState, SortKey,
+    Around, CandidateFilter, Cone, ConsensusFilter, Cursor, MatchState, MetricRange, NonFinite,
+    ObservationAttribute, RatedState, SortKey, CONSENSUS_COLUMN, SCORE_COLUMN,
 };
 use crate::domain::visibility::RatingVisibility;
 use crate::domain::{
@@ -49,6 +49,9 @@ pub struct Scope {
     pub reviewer_id: Option<UserId>,
     pub verdict: Option<Verdict>,
     pub tag_ids: Option<Vec<TagId>>,
+    pub score_min: Option<f64>,
+    pub score_max: Option<f64>,
+    pub consensus: Option<ConsensusFilter>,
     pub ranges: Vec<(i64, MetricRange)>,
     pub cone: Option<Cone>,
     /// A condition on the nearest source of a catalogue.
@@ -78,6 +81,9 @@ impl Scope {
             && self.reviewer_id.is_none()
             && self.verdict.is_none()
             && self.tag_ids.is_none()
+            && self.score_min.is_none()
+            && self.score_max.is_none()
+            && self.consensus.is_none()
             && self.ranges.is_empty()
             && self.cone.is_none()
             && self.matching.is_none()
@@ -106,6 +112,8 @@ pub enum SortSpec {
     Observation,
     Ratings,
     Separation,
+    /// The model's P(real), where the viewer may see it.
+    Score,
     Metric {
         id: i64,
         key: String,
@@ -130,6 +138,9 @@ pub struct Resolution {
     pub sort: Option<(SortSpec, bool)>,
     /// The match filter's catalogue name, for the table's column.
     pub match_catalogue: Option<String>,
+    /// Whether the P(real) and consensus columns are shown.
+    pub show_score: bool,
+    pub show_consensus: bool,
 }
 
 impl Resolution {
@@ -216,6 +227,9 @@ pub async fn resolve(db: &mut PgConnection, f: &CandidateFilter) -> sqlx::Result
     s.observation_attribute = f.observation_attribute.clone();
     s.rated = f.rated;
     s.verdict = f.verdict;
+    s.score_min = f.score_min;
+    s.score_max = f.score_max;
+    s.consensus = f.consensus;
     if let Some(name) = &f.reviewer {
         let id: Option<UserId> =
             sqlx::query_scalar("SELECT id FROM users WHERE lower(username) = lower($1)")
@@ -301,6 +315,7 @@ pub async fn resolve(db: &mut PgConnection, f: &CandidateFilter) -> sqlx::Result
         SortKey::Dec => Some(SortSpec::Dec),
         SortKey::Observation => Some(SortSpec::Observation),
         SortKey::Ratings => Some(SortSpec::Ratings),
+        SortKey::Score => Some(SortSpec::Score),
         SortKey::Separation if f.cone.is_some() => Some(SortSpec::Separation),
         // Without a catalogue, the catalogue has a problem of its own.
         SortKey::Match => r.scope.matching.map(|m| SortSpec::Match(m.catalogue)),
@@ -328,6 +343,9 @@ pub async fn resolve(db: &mut PgConnection, f: &CandidateFilter) -> sqlx::Result
     };
     r.sort = spec.map(|s| (s, sort.descending));
 
+    let chosen = |c: &str| f.columns.as_ref().is_some_and(|k| k.iter().any(|k| k == c));
+    r.show_score = chosen(SCORE_COLUMN);
+    r.show_consensus = chosen(CONSENSUS_COLUMN);
     r.columns = match &f.columns {
         None => r
             .metrics
@@ -421,6 +439,25 @@ pub fn push_conditions(q: &mut QueryBuilder<'_, Postgres>, s: &Scope, v: &Rating
         push_rating_visible(q, v, "rf", "c");
         q.push(")");
     }
+    // The score and the consensus are known only where the viewer may see
+    // the candidate's ratings; elsewhere they match no condition.
+    if s.score_min.is_some() || s.score_max.is_some() {
+        q.push(" AND EXISTS (SELECT 1 FROM candidate_scores sf WHERE sf.candidate_id = c.id");
+        if let Some(min) = s.score_min {
+            q.push(" AND sf.p_real >= ").push_bind(min);
+        }
+        if let Some(max) = s.score_max {
+            q.push(" AND sf.p_real <= ").push_bind(max);
+        }
+        q.push(")");
+        push_visible(q, v, "c");
+    }
+    if let Some(cf) = s.consensus {
+        q.push(" AND ");
+        push_consensus(q, "c");
+        q.push(" = ANY(").push_bind(cf.states()).push(")");
+        push_visible(q, v, "c");
+    }
     for (metric_id, range) in &s.ranges {
         q.push(" AND EXISTS (SELECT 1 FROM candidate_metrics mr WHERE mr.candidate_id = c.id AND mr.metric_id = ")
             .push_bind(*metric_id)
@@ -507,6 +544,23 @@ pub fn push_conditions(q: &mut QueryBuilder<'_, Postgres>, s: &Scope, v: &Rating
     }
 }
 
+/// The consensus state of candidate `c` (`consensus_state`, text): no
+/// tallies row means nobody rated it, which is open.
+pub fn push_consensus(q: &mut QueryBuilder<'_, Postgres>, c: &str) {
+    q.push(format!(
+        "(SELECT consensus_state(coalesce(ct.n_real, 0), coalesce(ct.n_not_real, 0), cp.consensus_k)
+          FROM projects cp LEFT JOIN candidate_tallies ct ON ct.candidate_id = {c}.id
+          WHERE cp.id = {c}.project_id)"
+    ));
+}
+
+/// `CASE WHEN <the viewer may see c's ratings> THEN `: close with ` END`.
+fn push_when_visible(q: &mut QueryBuilder<'_, Postgres>, v: &RatingVisibility, c: &str) {
+    q.push("CASE WHEN true");
+    push_visible(q, v, c);
+    q.push(" THEN ");
+}
+
 /// The separation in arcminutes of the position the cone looks at.
 fn push_separation(q: &mut QueryBuilder<'_, Postgres>, cone: &Cone) {
     let (ra, dec, _) = cone_binds(cone);
@@ -537,6 +591,7 @@ fn push_separation(q: &mut QueryBuilder<'_, Postgres>, cone: &Cone) {
 enum Ty {
     Text,
     Float,
+    Real,
     Int4,
     Int8,
 }
@@ -566,6 +621,8 @@ enum SegmentJoin {
     Metric(i64),
     /// `xn`: its nearest source in a catalogue.
     Nearest(CatalogueId),
+    /// `cs`: its score.
+    Score,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -574,6 +631,10 @@ enum SegmentCondition {
     Nan,
     Missing(i64),
     NoMatch(CatalogueId),
+    /// The viewer may see the candidate's ratings (so its score).
+    Visible,
+    /// No score the viewer may see.
+    NoScore,
 }
 
 fn segments(sort: &SortSpec) -> Vec<Segment> {
@@ -597,6 +658,23 @@ fn segments(sort: &SortSpec) -> Vec<Segment> {
         ]),
         SortSpec::Ratings => one(vec![(Expr::Sql("c.rating_count"), Ty::Int4), id]),
         SortSpec::Separation => one(vec![(Expr::Separation, Ty::Float), id]),
+        SortSpec::Score => vec![
+            Segment {
+                tag: Some("0"),
+                join: Some(SegmentJoin::Score),
+                condition: Some(SegmentCondition::Visible),
+                parts: vec![
+                    (Expr::Sql("cs.p_real"), Ty::Real),
+                    (Expr::Sql("cs.candidate_id"), Ty::Int8),
+                ],
+            },
+            Segment {
+                tag: Some("1"),
+                join: None,
+                condition: Some(SegmentCondition::NoScore),
+                parts: vec![id],
+            },
+        ],
         SortSpec::Match(catalogue) => vec![
             Segment {
                 tag: Some("0"),
@@ -660,6 +738,10 @@ pub struct TableRow {
     pub known: Option<String>,
     /// The values of the chosen metric columns, in their order.
     pub metrics: Vec<Option<f64>>,
+    /// P(real) and the consensus state (`consensus_state`), when asked for
+    /// and the viewer may see the candidate's ratings.
+    pub score: Option<f32>,
+    pub consensus: Option<String>,
     /// Its sort key: the cursor of the page after it.
     pub key: Vec<String>,
 }
@@ -676,6 +758,7 @@ pub struct Page {
 enum Bound {
     Text(String),
     Float(f64),
+    Real(f32),
     Int4(i32),
     Int8(i64),
 }
@@ -691,6 +774,7 @@ fn bind_values(parts: &[(Expr, Ty)], values: &[String]) -> Option<Vec<Bound>> {
             Some(match ty {
                 Ty::Text => Bound::Text(v.clone()),
                 Ty::Float => Bound::Float(v.parse().ok()?),
+                Ty::Real => Bound::Real(v.parse().ok()?),
                 Ty::Int4 => Bound::Int4(v.parse().ok()?),
                 Ty::Int8 => Bound::Int8(v.parse().ok()?),
             })
@@ -764,6 +848,15 @@ async fn fetch_segment(
         .push_bind(m.catalogue)
         .push(") AS nearest, ");
     }
+    if w.score {
+        push_when_visible(&mut q, v, "c");
+        q.push("(SELECT sv.p_real FROM candidate_scores sv WHERE sv.candidate_id = c.id) END AS score, ");
+    }
+    if w.consensus {
+        push_when_visible(&mut q, v, "c");
+        push_consensus(&mut q, "c");
+        q.push(" END AS consensus, ");
+    }
     match cone {
         Some(c) => push_separation(&mut q, c),
         None => {
@@ -791,6 +884,13 @@ async fn fetch_segment(
             q.push(" JOIN catalogue_nearest xs ON xs.candidate_id = c.id AND xs.catalogue_id = ")
                 .push_bind(catalogue);
         }
+        // The project equality lets a project's page walk the scores'
+        // (project, p_real) index.
+        Some(SegmentJoin::Score) => {
+            q.push(
+                " JOIN candidate_scores cs ON cs.candidate_id = c.id AND cs.project_id = c.project_id",
+            );
+        }
     }
     q.push(" WHERE true");
     push_conditions(&mut q, scope, v);
@@ -806,6 +906,14 @@ async fn fetch_segment(
             q.push(" AND NOT EXISTS (SELECT 1 FROM catalogue_nearest xm WHERE xm.candidate_id = c.id AND xm.catalogue_id = ")
                 .push_bind(catalogue)
                 .push(")");
+        }
+        Some(SegmentCondition::Visible) => push_visible(&mut q, v, "c"),
+        Some(SegmentCondition::NoScore) => {
+            q.push(
+                " AND NOT (EXISTS (SELECT 1 FROM candidate_scores cz WHERE cz.candidate_id = c.id)",
+            );
+            push_visible(&mut q, v, "c");
+            q.push(")");
         }
         Some(SegmentCondition::Missing(metric)) => {
             q.push(" AND NOT EXISTS (SELECT 1 FROM candidate_metrics mm WHERE mm.candidate_id = c.id AND mm.metric_id = ")
@@ -829,6 +937,7 @@ async fn fetch_segment(
             match b {
                 Bound::Text(s) => q.push_bind(s.clone()),
                 Bound::Float(f) => q.push_bind(*f),
+                Bound::Real(f) => q.push_bind(*f),
                 Bound::Int4(n) => q.push_bind(*n),
                 Bound::Int8(n) => q.push_bind(*n),
             };
@@ -866,6 +975,7 @@ async fn fetch_segment(
                 key.push(match ty {
                     Ty::Text => row.try_get::<String, _>(col.as_str())?,
                     Ty::Float => float_text(row.try_get::<f64, _>(col.as_str())?),
+                    Ty::Real => format!("{:?}", row.try_get::<f32, _>(col.as_str())?),
                     Ty::Int4 => row.try_get::<i32, _>(col.as_str())?.to_string(),
                     Ty::Int8 => row.try_get::<i64, _>(col.as_str())?.to_string(),
                 });
@@ -883,6 +993,12 @@ async fn fetch_segment(
                 known: row.try_get("known")?,
                 nearest: if scope.matching.is_some() {
                     row.try_get::<Option<(String, f64)>, _>("nearest")?
+                } else {
+                    None
+                },
+                score: if w.score { row.try_get("score")? } else { None },
+                consensus: if w.consensus {
+                    row.try_get("consensus")?
                 } else {
                     None
                 },
@@ -939,6 +1055,8 @@ struct Walk<'a> {
     /// Rows to collect.
     want: i64,
     metric_ids: &'a [i64],
+    score: bool,
+    consensus: bool,
 }
 
 impl Walk<'_> {
@@ -985,6 +1103,9 @@ pub struct PageSpec<'a> {
     pub per: u32,
     /// The metric columns to fill in.
     pub columns: &'a [MetricDef],
+    /// Whether to fill in P(real) and the consensus state.
+    pub score: bool,
+    pub consensus: bool,
 }
 
 /// One page of the table: `per` rows from the cursor, and the cursors of
@@ -1001,6 +1122,8 @@ pub async fn page(
         cursor,
         per,
         columns,
+        score,
+        consensus,
     } = *spec;
     let segs = segments(sort);
     let metric_ids: Vec<i64> = columns.iter().map(|m| m.id).collect();
@@ -1012,6 +1135,8 @@ pub async fn page(
         ascending: !descending,
         want: per + 1,
         metric_ids: &metric_ids,
+        score,
+        consensus,
     };
     let mut page = Page::default();
     let located = match cursor {
@@ -1567,6 +1692,11 @@ pub struct ExportRow {
     pub nearest_catalogues: Option<Vec<CatalogueId>>,
     pub nearest_names: Option<Vec<String>>,
     pub nearest_seps: Option<Vec<f64>>,
+    /// The model's P(real), its version and the consensus state: empty
+    /// where the viewer may not see the candidate's ratings.
+    pub p_real: Option<f32>,
+    pub model_version: Option<i32>,
+    pub consensus: Option<String>,
     pub reviewer: Option<String>,
     pub verdict: Option<Verdict>,
     pub score: Option<i16>,
@@ -1633,8 +1763,12 @@ fn push_export_query(
         "SELECT c.id AS candidate_id, p.slug AS project, o.external_id AS observation, b.name AS beam,
                 c.name, c.ra, c.dec, c.rating_count, mx.metric_ids, mx.metric_values,
                 ka.source_name AS known_source, ka.catalogue_name AS known_catalogue,
-                nx.nearest_catalogues, nx.nearest_names, nx.nearest_seps, ",
+                nx.nearest_catalogues, nx.nearest_names, nx.nearest_seps,
+                sx.p_real, sx.model_version, ",
     );
+    push_when_visible(q, v, "c");
+    push_consensus(q, "c");
+    q.push(" END AS consensus, ");
     match ratings {
         RatingsExport::None => {
             q.push(
@@ -1660,8 +1794,13 @@ fn push_export_query(
                                     array_agg(n.separation_arcsec ORDER BY n.catalogue_id) AS nearest_seps
                              FROM catalogue_nearest n
                              JOIN catalogue_sources ns ON ns.catalogue_id = n.catalogue_id AND ns.row_no = n.row_no
-                             WHERE n.candidate_id = c.id) nx ON true",
+                             WHERE n.candidate_id = c.id) nx ON true
+          LEFT JOIN LATERAL (SELECT cs.p_real, md.version AS model_version
+                             FROM candidate_scores cs JOIN models md ON md.id = cs.model_id
+                             WHERE cs.candidate_id = c.id",
     );
+    push_visible(q, v, "c");
+    q.push(") sx ON true");
     let current = "SELECT u.username AS reviewer, r.verdict, r.score,
                           ARRAY(SELECT tg.name FROM rating_tags rt JOIN tags tg ON tg.id = rt.tag_id
                                 WHERE rt.user_id = r.user_id AND rt.candidate_id = r.candidate_id

@@ -196,10 +196,12 @@ pub struct Summary {
     /// Current ratings (one per candidate rated).
     pub ratings: i64,
     pub live_tokens: i64,
+    /// May walk a project's disputed queue where it is kept to experts.
+    pub expert: bool,
 }
 
 const SUMMARY: &str = "SELECT u.id, u.username, u.role, u.active, u.can_upload, u.must_change_password,
-            u.session_epoch, u.single_key_shortcuts, u.key_map, u.created_at, u.last_login_at,
+            u.session_epoch, u.single_key_shortcuts, u.key_map, u.created_at, u.last_login_at, u.expert,
             (SELECT count(*) FROM ratings r WHERE r.user_id = u.id) AS ratings,
             (SELECT count(*) FROM api_tokens t WHERE t.user_id = u.id AND t.revoked_at IS NULL) AS live_tokens
      FROM users u";
@@ -291,4 +293,23 @@ pub async fn id_by_name(db: impl PgExecutor<'_>, username: &str) -> sqlx::Result
         .bind(username)
         .fetch_optional(db)
         .await
+}
+
+/// Whether the user is one of the experts a project may keep its disputed
+/// candidates to.
+pub async fn is_expert(db: impl PgExecutor<'_>, user: UserId) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT expert FROM users WHERE id = $1")
+        .bind(user)
+        .fetch_optional(db)
+        .await
+        .map(|e| e.unwrap_or(false))
+}
+
+pub async fn set_expert(db: impl PgExecutor<'_>, user: UserId, expert: bool) -> sqlx::Result<bool> {
+    sqlx::query("UPDATE users SET expert = $2 WHERE id = $1 AND expert <> $2")
+        .bind(user)
+        .bind(expert)
+        .execute(db)
+        .await
+        .map(|r| r.rows_affected() > 0)
 }

@@ -17,14 +17,20 @@
 //! | `reviewer`, `verdict`, `tag` | some current rating by that reviewer / with that verdict / carrying that tag; together they describe one and the same rating |
 //! | `m.KEY.min`, `m.KEY.max`, `m.KEY.nf` | a range on metric KEY of the project; `nf` = `exclude` (default), `include` or `only` NaN/±∞ |
 //! | `pos`, `radius`, `around` | cone search: position text, radius in arcmin (default 2), around `candidate` (default) or a named position kind |
-//! | `sort`, `dir` | `name`, `ra`, `dec`, `observation`, `ratings`, `sep`, `m.KEY`; `asc` or `desc` |
-//! | `col` | metric columns shown (repeatable; an empty `col=` alone means none) |
+//! | `score_min`, `score_max` | a range on the model's P(real), 0–1 |
+//! | `consensus` | `open`, `settled`, `settled_real`, `settled_not_real`, `disputed` |
+//! | `sort`, `dir` | `name`, `ra`, `dec`, `observation`, `ratings`, `sep`, `score`, `m.KEY`; `asc` or `desc` |
+//! | `col` | columns shown: metric keys, [`SCORE_COLUMN`], [`CONSENSUS_COLUMN`] (repeatable; an empty `col=` alone means none) |
+//!
+//! The score and the consensus state are learnt from / made of others'
+//! verdicts, so they obey the blind rule as the verdict filters do.
 //! | `per` | rows per page, 1–500 (default 50) |
 //! | `after`, `before` | the keyset cursor of the next / previous page |
 
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::domain::consensus::Consensus;
 use crate::domain::names::CatalogueName;
 use crate::domain::rating::Verdict;
 use crate::domain::sexagesimal::parse_position;
@@ -38,6 +44,74 @@ pub const MAX_RADIUS_ARCMIN: f64 = 600.0;
 pub const DEFAULT_PER_PAGE: u32 = 50;
 pub const MAX_PER_PAGE: u32 = 500;
 const MAX_NAME_CHARS: usize = 200;
+/// The `col` values of the score and consensus columns: a leading `_` is
+/// never a metric key, so a project's metrics cannot take these names.
+pub const SCORE_COLUMN: &str = "_p_real";
+pub const CONSENSUS_COLUMN: &str = "_consensus";
+
+/// Which candidates, by where the team stands on them
+/// (`domain::consensus`); `Settled` is either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsensusFilter {
+    Open,
+    Settled,
+    SettledReal,
+    SettledNotReal,
+    Disputed,
+}
+
+impl ConsensusFilter {
+    pub const ALL: [ConsensusFilter; 5] = [
+        ConsensusFilter::Open,
+        ConsensusFilter::Settled,
+        ConsensusFilter::SettledReal,
+        ConsensusFilter::SettledNotReal,
+        ConsensusFilter::Disputed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsensusFilter::Open => "open",
+            ConsensusFilter::Settled => "settled",
+            ConsensusFilter::SettledReal => "settled_real",
+            ConsensusFilter::SettledNotReal => "settled_not_real",
+            ConsensusFilter::Disputed => "disputed",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ConsensusFilter::Open => "open",
+            ConsensusFilter::Settled => "settled",
+            ConsensusFilter::SettledReal => "settled: real",
+            ConsensusFilter::SettledNotReal => "settled: not real",
+            ConsensusFilter::Disputed => "disputed",
+        }
+    }
+
+    /// The `consensus_state` values it matches.
+    pub fn states(self) -> Vec<String> {
+        let v: &[Consensus] = match self {
+            ConsensusFilter::Open => &[Consensus::Open],
+            ConsensusFilter::Settled => &[Consensus::SettledReal, Consensus::SettledNotReal],
+            ConsensusFilter::SettledReal => &[Consensus::SettledReal],
+            ConsensusFilter::SettledNotReal => &[Consensus::SettledNotReal],
+            ConsensusFilter::Disputed => &[Consensus::Disputed],
+        };
+        v.iter().map(|c| c.as_str().to_string()).collect()
+    }
+
+    pub fn parse(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "{s:?} is not a consensus state: use open, settled, settled_real, settled_not_real or disputed"
+                )
+            })
+    }
+}
 
 /// Which candidates, by who rated them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,6 +311,8 @@ pub enum SortKey {
     Ratings,
     /// By separation from the cone's centre (only with a cone).
     Separation,
+    /// By the model's P(real); unscored and hidden candidates last.
+    Score,
     /// By a metric of the project: numbers (±∞ at their ends), then NaN,
     /// then candidates without the metric, in both directions.
     Metric(String),
@@ -254,6 +330,7 @@ impl SortKey {
             SortKey::Observation => "observation".into(),
             SortKey::Ratings => "ratings".into(),
             SortKey::Separation => "sep".into(),
+            SortKey::Score => "score".into(),
             SortKey::Metric(k) => format!("m.{k}"),
             SortKey::Match => "match".into(),
         }
@@ -267,12 +344,13 @@ impl SortKey {
             "observation" => SortKey::Observation,
             "ratings" => SortKey::Ratings,
             "sep" => SortKey::Separation,
+            "score" => SortKey::Score,
             "match" => SortKey::Match,
             other => match other.strip_prefix("m.") {
                 Some(key) if check_key(key).is_ok() => SortKey::Metric(key.to_string()),
                 _ => {
                     return Err(format!(
-                        "{other:?} is not a column to sort by: use name, ra, dec, observation, ratings, sep, match or m.<metric>"
+                        "{other:?} is not a column to sort by: use name, ra, dec, observation, ratings, sep, score, match or m.<metric>"
                     ))
                 }
             },
@@ -312,7 +390,7 @@ impl Cursor {
 }
 
 /// The parameters that take one value, in the order `to_query` writes them.
-const SINGLE: [&str; 21] = [
+const SINGLE: [&str; 24] = [
     "project",
     "observation",
     "beam",
@@ -321,6 +399,9 @@ const SINGLE: [&str; 21] = [
     "reviewer",
     "verdict",
     "tag",
+    "score_min",
+    "score_max",
+    "consensus",
     "pos",
     "radius",
     "around",
@@ -347,6 +428,10 @@ pub struct CandidateFilter {
     pub reviewer: Option<String>,
     pub verdict: Option<Verdict>,
     pub tag: Option<String>,
+    /// Bounds on the model's P(real), within 0–1.
+    pub score_min: Option<f64>,
+    pub score_max: Option<f64>,
+    pub consensus: Option<ConsensusFilter>,
     pub ranges: Vec<MetricRange>,
     pub cone: Option<Cone>,
     pub matching: Option<MatchFilter>,
@@ -408,7 +493,7 @@ impl CandidateFilter {
                 "col" => {
                     let list = cols.get_or_insert_with(Vec::new);
                     if !v.is_empty() {
-                        if check_key(v).is_ok() {
+                        if check_key(v).is_ok() || v == SCORE_COLUMN || v == CONSENSUS_COLUMN {
                             if !list.iter().any(|c| c == v) {
                                 list.push(v.to_string());
                             }
@@ -446,6 +531,7 @@ impl CandidateFilter {
         }
         f.read_names();
         f.read_ratings();
+        f.read_model();
         f.read_ranges();
         f.read_cone();
         f.read_match();
@@ -540,6 +626,39 @@ impl CandidateFilter {
                 );
             } else {
                 self.tag = Some(t);
+            }
+        }
+    }
+
+    fn read_model(&mut self) {
+        let mut bound = |key: &str| -> Option<f64> {
+            let text = self.raw_owned(key)?;
+            match text.parse::<f64>() {
+                Ok(v) if (0.0..=1.0).contains(&v) => Some(v),
+                _ => {
+                    self.problem(
+                        key,
+                        format!("{text:?} is not a P(real): use a number from 0 to 1"),
+                    );
+                    None
+                }
+            }
+        };
+        let (min, max) = (bound("score_min"), bound("score_max"));
+        match (min, max) {
+            (Some(a), Some(b)) if a > b => self.problem(
+                "score_min",
+                format!("the minimum P(real) {a} is above the maximum {b}"),
+            ),
+            _ => {
+                self.score_min = min;
+                self.score_max = max;
+            }
+        }
+        if let Some(c) = self.raw_owned("consensus") {
+            match ConsensusFilter::parse(&c) {
+                Ok(c) => self.consensus = Some(c),
+                Err(e) => self.problem("consensus", e),
             }
         }
     }
@@ -838,6 +957,9 @@ impl CandidateFilter {
             || self.reviewer.is_some()
             || self.verdict.is_some()
             || self.tag.is_some()
+            || self.score_min.is_some()
+            || self.score_max.is_some()
+            || self.consensus.is_some()
             || !self.ranges.is_empty()
             || self.cone.is_some()
             || self.matching.is_some()
@@ -966,6 +1088,15 @@ impl CandidateFilter {
         if !rating.is_empty() {
             parts.push(format!("rated {}", rating.join(" ")));
         }
+        match (self.score_min, self.score_max) {
+            (Some(a), Some(b)) => parts.push(format!("{a} ≤ P(real) ≤ {b}")),
+            (Some(a), None) => parts.push(format!("P(real) ≥ {a}")),
+            (None, Some(b)) => parts.push(format!("P(real) ≤ {b}")),
+            (None, None) => {}
+        }
+        if let Some(c) = self.consensus {
+            parts.push(format!("consensus {}", c.label()));
+        }
         for r in &self.ranges {
             parts.push(r.to_string());
         }
@@ -1043,6 +1174,31 @@ mod tests {
             ("match=racs&match_sep=601", "match_sep"),
             ("obs_attr=band", "obs_value"),
             ("obs_attr=band&obs_value=1&obs_not=2", "obs_not"),
+        ] {
+            assert!(parse(q).problem_for(field).is_some(), "{q}");
+        }
+    }
+
+    #[test]
+    fn score_and_consensus_are_read_checked_and_described() {
+        let f = parse("project=p&score_min=0.5&score_max=0.9&consensus=settled&sort=score&dir=desc&col=_p_real&col=_consensus");
+        assert!(f.is_valid(), "{:?}", f.problems);
+        assert_eq!((f.score_min, f.score_max), (Some(0.5), Some(0.9)));
+        assert_eq!(f.consensus, Some(ConsensusFilter::Settled));
+        assert_eq!(f.effective_sort().key, SortKey::Score);
+        assert_eq!(
+            f.columns,
+            Some(vec![SCORE_COLUMN.to_string(), CONSENSUS_COLUMN.to_string()])
+        );
+        assert_eq!(f.summary(), "p · 0.5 ≤ P(real) ≤ 0.9 · consensus settled");
+        assert_eq!(parse(&f.to_query()).to_query(), f.to_query());
+        for (q, field) in [
+            ("score_min=2", "score_min"),
+            ("score_max=-0.1", "score_max"),
+            ("score_min=NaN", "score_min"),
+            ("score_min=abc", "score_min"),
+            ("score_min=0.8&score_max=0.2", "score_min"),
+            ("consensus=maybe", "consensus"),
         ] {
             assert!(parse(q).problem_for(field).is_some(), "{q}");
         }

@@ -2,6 +2,7 @@
 //! valid one.
 
 pub mod chart;
+pub mod consensus;
 pub mod decision;
 pub mod filter;
 pub mod frames;

@@ -19,14 +19,19 @@ pub enum QueueMode {
     /// ratings the reviewer may see (`domain::visibility`): in a blind
     /// project, candidates they rated.
     Disagreements,
+    /// Candidates whose consensus is disputed (`domain::consensus`) and that
+    /// the reviewer has not rated: a deciding verdict. A project can keep
+    /// this queue to its experts.
+    Disputed,
 }
 
 impl QueueMode {
-    pub const ALL: [QueueMode; 4] = [
+    pub const ALL: [QueueMode; 5] = [
         QueueMode::UnratedByMe,
         QueueMode::UnratedByAnyone,
         QueueMode::RatedByOthers,
         QueueMode::Disagreements,
+        QueueMode::Disputed,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -34,6 +39,7 @@ impl QueueMode {
             QueueMode::UnratedByAnyone => "unrated_by_anyone",
             QueueMode::RatedByOthers => "rated_by_others",
             QueueMode::Disagreements => "disagreements",
+            QueueMode::Disputed => "disputed",
         }
     }
     pub fn label(self) -> &'static str {
@@ -42,6 +48,7 @@ impl QueueMode {
             QueueMode::UnratedByAnyone => "not rated by anyone",
             QueueMode::RatedByOthers => "rated by others, not by me",
             QueueMode::Disagreements => "disagreements",
+            QueueMode::Disputed => "disputed, not rated by me",
         }
     }
     pub fn parse(s: &str) -> Result<Self, String> {
@@ -70,6 +77,19 @@ pub enum QueueOrder {
     Observed {
         newest: bool,
     },
+    /// By the model's P(real), most likely real first; unscored candidates
+    /// after the scored ones.
+    Likely,
+    /// By how close the model's P(real) is to one half: the candidates a
+    /// verdict teaches the model most (active learning).
+    Uncertain,
+}
+
+impl QueueOrder {
+    /// The orders that walk the model's scores, which are per project.
+    pub fn uses_scores(&self) -> bool {
+        matches!(self, QueueOrder::Likely | QueueOrder::Uncertain)
+    }
 }
 
 impl QueueOrder {
@@ -81,6 +101,8 @@ impl QueueOrder {
             QueueOrder::Shuffled => "shuffled".into(),
             QueueOrder::Observed { newest: true } => "newest".into(),
             QueueOrder::Observed { newest: false } => "oldest".into(),
+            QueueOrder::Likely => "likely".into(),
+            QueueOrder::Uncertain => "uncertain".into(),
             QueueOrder::Metric { key, descending } => {
                 format!("metric:{key}:{}", if *descending { "desc" } else { "asc" })
             }
@@ -94,6 +116,8 @@ impl QueueOrder {
             "shuffled" => Ok(QueueOrder::Shuffled),
             "newest" => Ok(QueueOrder::Observed { newest: true }),
             "oldest" => Ok(QueueOrder::Observed { newest: false }),
+            "likely" => Ok(QueueOrder::Likely),
+            "uncertain" => Ok(QueueOrder::Uncertain),
             other => {
                 let parts: Vec<&str> = other.split(':').collect();
                 match parts.as_slice() {
@@ -117,6 +141,8 @@ impl QueueOrder {
             QueueOrder::Shuffled => "shuffled".into(),
             QueueOrder::Observed { newest: true } => "newest observations first".into(),
             QueueOrder::Observed { newest: false } => "oldest observations first".into(),
+            QueueOrder::Likely => "most likely real first (model score)".into(),
+            QueueOrder::Uncertain => "most uncertain first (model score)".into(),
             QueueOrder::Metric { key, descending } => {
                 format!(
                     "by {key}, {}",
@@ -161,6 +187,8 @@ mod tests {
             QueueOrder::Shuffled,
             QueueOrder::Observed { newest: true },
             QueueOrder::Observed { newest: false },
+            QueueOrder::Likely,
+            QueueOrder::Uncertain,
             QueueOrder::Metric {
                 key: "snr".into(),
                 descending: true,

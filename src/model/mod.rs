@@ -21,6 +21,16 @@ pub const MIN_PER_CLASS: usize = 10;
 const POS_INF: f64 = 1e300;
 const NEG_INF: f64 = -1e300;
 
+fn finite_or_missing(v: f64) -> f64 {
+    if v == f64::INFINITY {
+        POS_INF
+    } else if v == f64::NEG_INFINITY {
+        NEG_INF
+    } else {
+        v
+    }
+}
+
 /// A column-major matrix of features: `columns[j][i]` is feature `j` of
 /// row `i`. NaN means "missing" (a metric the pipeline did not write, or
 /// wrote as NaN); the booster learns which way missing values go.
@@ -35,19 +45,20 @@ impl Features {
         let columns = names.iter().map(|_| vec![f64::NAN; rows]).collect();
         Self { names, columns }
     }
+    /// From stored values, mapping the infinities as `set` does.
+    pub fn from_columns(names: Vec<String>, mut columns: Vec<Vec<f64>>) -> Self {
+        for v in columns.iter_mut().flatten() {
+            *v = finite_or_missing(*v);
+        }
+        Self { names, columns }
+    }
     pub fn rows(&self) -> usize {
         self.columns.first().map_or(0, Vec::len)
     }
     /// Sets a value, mapping ±∞ to large finite stand-ins (an infinite
     /// flux ratio still means "very large", not "unknown").
     pub fn set(&mut self, column: usize, row: usize, v: f64) {
-        self.columns[column][row] = if v == f64::INFINITY {
-            POS_INF
-        } else if v == f64::NEG_INFINITY {
-            NEG_INF
-        } else {
-            v
-        };
+        self.columns[column][row] = finite_or_missing(v);
     }
     fn flat(&self, rows: &[usize]) -> Vec<f64> {
         let mut out = Vec::with_capacity(rows.len() * self.columns.len());

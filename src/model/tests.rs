@@ -58,23 +58,29 @@ fn a_perfectly_separable_set_scores_near_zero_and_one() {
     let scorer = Scorer::load(&t.booster, t.platt_a, t.platt_b).unwrap();
     let fresh = features(3, 2_000, &mut s);
     let p = scorer.score(&fresh);
-    let (mut wrong, mut real_low, mut bogus_high) = (0, 0.0f64, 1.0f64);
-    for i in 0..2_000 {
-        let is_real = fresh.columns[0][i] > 0.7;
+    let (mut wrong, mut highest_bogus, mut lowest_real) = (0, 0.0f64, 1.0f64);
+    for (&v, &p) in fresh.columns[0].iter().zip(&p) {
         // The boundary itself is where the model may hesitate.
-        if (fresh.columns[0][i] - 0.7).abs() < 0.02 {
+        if (v - 0.7).abs() < 0.02 {
             continue;
         }
+        let is_real = v > 0.7;
         if is_real {
-            bogus_high = bogus_high.min(p[i]);
+            lowest_real = lowest_real.min(p);
         } else {
-            real_low = real_low.max(p[i]);
+            highest_bogus = highest_bogus.max(p);
         }
-        wrong += usize::from((p[i] > 0.5) != is_real);
+        wrong += usize::from((p > 0.5) != is_real);
     }
     assert_eq!(wrong, 0);
-    assert!(bogus_high > 0.9, "lowest score of a real one {bogus_high}");
-    assert!(real_low < 0.1, "highest score of a bogus one {real_low}");
+    assert!(
+        lowest_real > 0.9,
+        "lowest score of a real one {lowest_real}"
+    );
+    assert!(
+        highest_bogus < 0.1,
+        "highest score of a bogus one {highest_bogus}"
+    );
     // The feature that decides carries nearly all the importance.
     assert!(t.importances[0] > 0.9, "{:?}", t.importances);
 }

@@ -64,6 +64,7 @@ pub const ADMIN_USER: &str = "/admin/users/:id";
 pub const ADMIN_USER_PASSWORD: &str = "/admin/users/:id/password";
 pub const ADMIN_USER_ROLE: &str = "/admin/users/:id/role";
 pub const ADMIN_USER_UPLOAD: &str = "/admin/users/:id/upload";
+pub const ADMIN_USER_EXPERT: &str = "/admin/users/:id/expert";
 pub const ADMIN_USER_ACTIVE: &str = "/admin/users/:id/active";
 pub const ADMIN_TOKENS: &str = "/admin/tokens";
 pub const ADMIN_TOKEN_REVOKE: &str = "/admin/tokens/:id/revoke";
@@ -80,6 +81,9 @@ pub const ADMIN_PROJECT_GOLD: &str = "/admin/projects/:slug/gold";
 pub const ADMIN_PROJECT_GOLD_RATE: &str = "/admin/projects/:slug/gold/rate";
 pub const ADMIN_PROJECT_GOLD_REMOVE: &str = "/admin/projects/:slug/gold/:candidate/remove";
 pub const ADMIN_CATALOGUES: &str = "/admin/catalogues";
+pub const ADMIN_PROJECT_REVIEW: &str = "/admin/projects/:slug/review";
+pub const PROJECT_MODEL: &str = "/projects/:slug/model";
+pub const PROJECT_MODEL_TRAIN: &str = "/projects/:slug/model/train";
 pub const ADMIN_OBSERVATION_DELETE: &str = "/admin/projects/:slug/observations/:observation/delete";
 pub const ADMIN_STATUS: &str = "/admin/status";
 pub const ADMIN_AUDIT: &str = "/admin/audit";
@@ -237,6 +241,10 @@ pub fn admin_user_upload(id: UserId) -> String {
     fill(ADMIN_USER_UPLOAD, &[&id])
 }
 
+pub fn admin_user_expert(id: UserId) -> String {
+    fill(ADMIN_USER_EXPERT, &[&id])
+}
+
 pub fn admin_user_active(id: UserId) -> String {
     fill(ADMIN_USER_ACTIVE, &[&id])
 }
@@ -283,6 +291,18 @@ pub fn admin_project_gold_rate(slug: &str) -> String {
 
 pub fn admin_project_gold_remove(slug: &str, candidate: CandidateId) -> String {
     fill(ADMIN_PROJECT_GOLD_REMOVE, &[&slug, &candidate])
+}
+
+pub fn admin_project_review(slug: &str) -> String {
+    fill(ADMIN_PROJECT_REVIEW, &[&slug])
+}
+
+pub fn project_model(slug: &str) -> String {
+    fill(PROJECT_MODEL, &[&slug])
+}
+
+pub fn project_model_train(slug: &str) -> String {
+    fill(PROJECT_MODEL_TRAIN, &[&slug])
 }
 
 /// `observation` is the observation's external id, as the route takes it.
@@ -521,6 +541,7 @@ mod tests {
             (ADMIN_USER_PASSWORD, admin_user_password(UserId(9))),
             (ADMIN_USER_ROLE, admin_user_role(UserId(9))),
             (ADMIN_USER_UPLOAD, admin_user_upload(UserId(9))),
+            (ADMIN_USER_EXPERT, admin_user_expert(UserId(9))),
             (ADMIN_USER_ACTIVE, admin_user_active(UserId(9))),
             (ADMIN_TOKEN_REVOKE, admin_token_revoke(TokenId(7))),
             (ADMIN_TAG, admin_tag(TagId(11))),
@@ -537,6 +558,9 @@ mod tests {
                 ADMIN_PROJECT_GOLD_REMOVE,
                 admin_project_gold_remove(odd, CandidateId(42)),
             ),
+            (ADMIN_PROJECT_REVIEW, admin_project_review(odd)),
+            (PROJECT_MODEL, project_model(odd)),
+            (PROJECT_MODEL_TRAIN, project_model_train(odd)),
             (ADMIN_OBSERVATION_DELETE, admin_observation_delete(odd, odd)),
             (API_PROJECT, api_project(odd)),
             (API_OBSERVATION, api_observation(odd, odd)),

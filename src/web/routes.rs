@@ -16,7 +16,7 @@ use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::web::pages::{
     account, admin, auth_check, batch, candidate, candidate_details, group, health, home,
-    known_sources, light_curve, login, media, queue, sky,
+    known_sources, light_curve, login, media, model, queue, sky,
 };
 use crate::web::plumbing::access::{Access, Guard};
 use crate::web::plumbing::assets;
@@ -95,6 +95,7 @@ fn register(r: &mut Registry) {
     r.add(Method::POST, paths::ADMIN_USER_PASSWORD, Access::Admin, admin::users::reset_password);
     r.add(Method::POST, paths::ADMIN_USER_ROLE, Access::Admin, admin::users::set_role);
     r.add(Method::POST, paths::ADMIN_USER_UPLOAD, Access::Admin, admin::users::set_upload);
+    r.add(Method::POST, paths::ADMIN_USER_EXPERT, Access::Admin, admin::users::set_expert);
     r.add(Method::POST, paths::ADMIN_USER_ACTIVE, Access::Admin, admin::users::set_active);
     r.add(Method::GET, paths::ADMIN_TOKENS, Access::Admin, admin::tokens::list);
     r.add(Method::POST, paths::ADMIN_TOKEN_REVOKE, Access::Admin, admin::tokens::revoke);
@@ -109,6 +110,10 @@ fn register(r: &mut Registry) {
     r.add(Method::POST, paths::ADMIN_PROJECT, Access::Admin, admin::projects::save);
     r.add(Method::GET, paths::ADMIN_CATALOGUES, Access::Admin, admin::catalogues::list);
     r.add(Method::GET, paths::ADMIN_PROJECT_CATALOGUES, Access::Admin, admin::catalogues::edit);
+    r.add(Method::GET, paths::ADMIN_PROJECT_REVIEW, Access::Admin, admin::review::edit);
+    r.add(Method::POST, paths::ADMIN_PROJECT_REVIEW, Access::Admin, admin::review::save);
+    r.add(Method::GET, paths::PROJECT_MODEL, Access::Reviewer, model::page);
+    r.add(Method::POST, paths::PROJECT_MODEL_TRAIN, Access::Admin, model::train);
     r.add_long(Method::POST, paths::ADMIN_PROJECT_CATALOGUES, Access::Admin, admin::catalogues::save);
     r.add(Method::GET, paths::ADMIN_PROJECT_GOLD, Access::Admin, admin::gold::page);
     r.add(Method::POST, paths::ADMIN_PROJECT_GOLD, Access::Admin, admin::gold::mark);

@@ -58,6 +58,8 @@ const WALKED: &[&str] = &[
     "/admin/projects/:slug/delete",
     "/admin/projects/:slug/catalogues",
     "/admin/projects/:slug/gold",
+    "/admin/projects/:slug/review",
+    "/projects/:slug/model",
     "/admin/catalogues",
     "/admin/projects/:slug/observations/:observation/delete",
     "/admin/status",
@@ -259,6 +261,8 @@ pub fn addresses(route: &str, b: &Blind) -> Vec<String> {
         "/admin/projects/:slug/delete" => vec!["/admin/projects/vast/delete".into()],
         "/admin/projects/:slug/catalogues" => vec!["/admin/projects/vast/catalogues".into()],
         "/admin/projects/:slug/gold" => vec!["/admin/projects/vast/gold".into()],
+        "/admin/projects/:slug/review" => vec!["/admin/projects/vast/review".into()],
+        "/projects/:slug/model" => vec!["/projects/vast/model".into()],
         "/admin/projects/:slug/observations/:observation/delete" => {
             vec!["/admin/projects/vast/observations/SB1/delete".into()]
         }

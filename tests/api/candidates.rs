@@ -591,7 +591,7 @@ async fn sorting_puts_nan_and_missing_values_last_both_ways(pool: PgPool) {
 
 /// Walks a query page by page with the next links, then back with the
 /// previous links; returns the names seen going forward.
-async fn walk(app: &TestApp, query: &str) -> Vec<String> {
+pub async fn walk(app: &TestApp, query: &str) -> Vec<String> {
     let mut seen = Vec::new();
     let mut pages = Vec::new();
     let mut url = format!("/candidates?{query}");

@@ -216,7 +216,7 @@ async fn csv_has_a_row_per_candidate_and_current_rating(pool: PgPool) {
         header,
         columns(
             "candidate_id,project,observation,beam,name,ra,dec,rating_count,snr,md,eta,\
-             known_source,known_catalogue,reviewer,verdict,score,tags,notes,rated_at"
+             known_source,known_catalogue,p_real,model_version,consensus,reviewer,verdict,score,tags,notes,rated_at"
         )
     );
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();
@@ -281,13 +281,13 @@ async fn csv_has_a_row_per_candidate_and_current_rating(pool: PgPool) {
     assert!(rows.iter().all(|r| r[4] == "c02"));
     // One row per candidate without ratings.
     let (header, rows) = csv_export(&s.app, "project=vast&ratings=none").await;
-    assert_eq!(header.len(), 13);
+    assert_eq!(header.len(), 16);
     assert_eq!(rows.len(), 8);
     // All projects: one snr column for both projects' snr.
     let (header, rows) = csv_export(&s.app, "name=g01&ratings=none").await;
     assert_eq!(
         header,
-        columns("candidate_id,project,observation,beam,name,ra,dec,rating_count,snr,md,eta,known_source,known_catalogue")
+        columns("candidate_id,project,observation,beam,name,ra,dec,rating_count,snr,md,eta,known_source,known_catalogue,p_real,model_version,consensus")
     );
     assert_eq!(rows[0][1], "gleam");
     assert_eq!(rows[0][8], "50.0");

@@ -32,11 +32,13 @@ mod login;
 mod media_bucket;
 mod media_safety;
 mod media_store;
+mod model;
 mod pages;
 mod pulsars;
 mod ratings;
 #[path = "../common/s3.rs"]
 mod s3;
+mod scores;
 #[path = "../common/testdb.rs"]
 mod testdb;
 mod upload_api;

@@ -163,6 +163,9 @@ pub struct CandidateView {
     pub others: Vec<RatingView>,
     /// The blind rule lets this reviewer see others' ratings of it.
     pub sees_others: bool,
+    /// "P(real) 0.87 (model 4) · settled: real": learnt from and made of
+    /// others' verdicts, so only where `sees_others`.
+    pub standing: Option<String>,
     pub queue_label: String,
     pub prev: Option<CandidateId>,
     pub prefetch: Vec<Prefetch>,
@@ -304,7 +307,7 @@ pub async fn load_view(
             (seen, what_follows(conn, user, id, q, following).await)
         }
     };
-    let (shown, mine, sees_others, others) = seen?;
+    let (shown, mine, sees_others, others, standing) = seen?;
     let prefetch = ahead?;
     let c = shown.detail.clone();
     let pos = c.pos;
@@ -338,6 +341,7 @@ pub async fn load_view(
         mine,
         others,
         sees_others,
+        standing,
         queue_label: queue_label(q),
         prev,
         prefetch,
@@ -355,7 +359,13 @@ async fn the_candidate(
     user: UserId,
     id: CandidateId,
     q: &Resolved,
-) -> WebResult<(cand::Shown, Option<MyRating>, bool, Vec<RatingView>)> {
+) -> WebResult<(
+    cand::Shown,
+    Option<MyRating>,
+    bool,
+    Vec<RatingView>,
+    Option<String>,
+)> {
     let shown = cand::shown(&mut *conn, id, user)
         .await?
         .ok_or(AppError::NotFound("candidate"))?;
@@ -365,12 +375,23 @@ async fn the_candidate(
     let sees_others = q
         .visibility
         .sees_others(shown.detail.project_id, mine.is_some());
-    let others = if sees_others {
-        ratings::current_for(conn, id).await?
+    let (others, standing) = if sees_others {
+        let standing = crate::db::models::standing(&mut *conn, id)
+            .await?
+            .map(|(p, version, state)| standing_text(p, version, &state));
+        (ratings::current_for(conn, id).await?, standing)
     } else {
-        Vec::new()
+        (Vec::new(), None)
     };
-    Ok((shown, mine, sees_others, others))
+    Ok((shown, mine, sees_others, others, standing))
+}
+
+fn standing_text(p_real: Option<f32>, version: Option<i32>, state: &str) -> String {
+    let consensus = crate::domain::consensus::Consensus::parse(state).map_or(state, |c| c.label());
+    match (p_real, version) {
+        (Some(p), Some(v)) => format!("P(real) {p:.2} (model {v}) · {consensus}"),
+        _ => format!("not scored · {consensus}"),
+    }
 }
 
 /// The pictures of the candidate the queue offers next, to fetch while this

@@ -19,9 +19,10 @@ use crate::db::menus::Menus;
 use crate::db::projects::MetricDef;
 use crate::db::search::{self, Resolution, SortSpec};
 use crate::db::views::{self, SavedView};
+use crate::domain::consensus::Consensus;
 use crate::domain::filter::{
-    CandidateFilter, Cursor, MatchState, NonFinite, RatedState, SortKey, MAX_MATCH_ARCSEC,
-    MAX_RADIUS_ARCMIN,
+    CandidateFilter, ConsensusFilter, Cursor, MatchState, NonFinite, RatedState, SortKey,
+    CONSENSUS_COLUMN, MAX_MATCH_ARCSEC, MAX_RADIUS_ARCMIN, SCORE_COLUMN,
 };
 use crate::domain::visibility::RatingVisibility;
 use crate::domain::{sexagesimal, CandidateId, Problem, UserId, Verdict};
@@ -82,6 +83,7 @@ pub struct FormView {
     pub reviewers: Vec<Choice>,
     pub rated: Vec<Choice>,
     pub verdicts: Vec<Choice>,
+    pub consensus: Vec<Choice>,
     pub around: Vec<Choice>,
     /// The catalogue of the counterpart filter ("" for none), and its states.
     pub catalogues: Vec<Choice>,
@@ -156,6 +158,12 @@ pub fn form_view(menus: Menus, f: CandidateFilter, res: &Resolution, which: Form
             .iter()
             .map(|v| choice(v.as_str(), v.label(), f.verdict == Some(*v))),
     );
+    let mut consensus = vec![choice("", "any", f.consensus.is_none())];
+    consensus.extend(
+        ConsensusFilter::ALL
+            .iter()
+            .map(|c| choice(c.as_str(), c.label(), f.consensus == Some(*c))),
+    );
     // The kinds of extra position on record. A kind typed into the URL
     // works whether listed or not.
     let mut kinds = menus.position_kinds;
@@ -210,7 +218,7 @@ pub fn form_view(menus: Menus, f: CandidateFilter, res: &Resolution, which: Form
         .map(|m| metric_row(&f, &res.problems, m))
         .collect();
     let shown: Vec<&str> = res.columns.iter().map(|m| m.key.as_str()).collect();
-    let columns = res
+    let mut columns: Vec<Choice> = res
         .metrics
         .iter()
         .map(|m| {
@@ -221,6 +229,8 @@ pub fn form_view(menus: Menus, f: CandidateFilter, res: &Resolution, which: Form
             )
         })
         .collect();
+    columns.push(choice(SCORE_COLUMN, "P(real)", res.show_score));
+    columns.push(choice(CONSENSUS_COLUMN, "Consensus", res.show_consensus));
     let mut sizes = vec![25u32, 50, 100, 200, 500];
     if !sizes.contains(&f.per_page) {
         sizes.push(f.per_page);
@@ -247,6 +257,7 @@ pub fn form_view(menus: Menus, f: CandidateFilter, res: &Resolution, which: Form
         reviewers,
         rated,
         verdicts,
+        consensus,
         around,
         catalogues,
         match_states,
@@ -320,6 +331,9 @@ pub struct RowView {
     pub ratings: i32,
     pub mine: String,
     pub mine_class: String,
+    /// Empty where unscored or hidden by the blind rule.
+    pub score: String,
+    pub consensus: String,
     pub metrics: Vec<String>,
     /// One row per group: how many candidates the group has.
     pub seen: Option<i64>,
@@ -332,6 +346,8 @@ pub struct Results {
     pub show_sep: bool,
     pub show_match: bool,
     pub show_known: bool,
+    pub show_score: bool,
+    pub show_consensus: bool,
     pub count: String,
     pub first: Option<String>,
     pub prev: Option<String>,
@@ -427,6 +443,8 @@ async fn results(
         cursor: &f.cursor,
         per: f.per_page,
         columns: &res.columns,
+        score: res.show_score,
+        consensus: res.show_consensus,
     };
     let (page, count) = page_and_count(db, pool, f, res, v, &spec).await?;
     let (one, many) = if f.one_per_group {
@@ -496,6 +514,12 @@ async fn results(
     }
     headers.push(header("Ratings", "", Some(SortKey::Ratings), true));
     headers.push(header("Yours", "", None, false));
+    if res.show_score {
+        headers.push(header("P(real)", "", Some(SortKey::Score), true));
+    }
+    if res.show_consensus {
+        headers.push(header("Consensus", "", None, false));
+    }
     for m in &res.columns {
         headers.push(header(
             &m.label,
@@ -529,6 +553,12 @@ async fn results(
             mine_class: r
                 .mine
                 .map_or_else(String::new, |v| format!("verdict-{}", v.as_str())),
+            score: r.score.map_or_else(String::new, |p| format!("{p:.2}")),
+            consensus: r
+                .consensus
+                .as_deref()
+                .and_then(|c| Consensus::parse(c).ok())
+                .map_or_else(String::new, |c| c.label().to_string()),
             metrics: res
                 .columns
                 .iter()
@@ -546,6 +576,8 @@ async fn results(
         show_sep,
         show_match,
         show_known,
+        show_score: res.show_score,
+        show_consensus: res.show_consensus,
         count,
         first: (!matches!(f.cursor, Cursor::First)).then(|| at(Cursor::First)),
         prev: page.prev.map(|k| at(Cursor::Before(k))),

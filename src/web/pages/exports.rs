@@ -17,7 +17,11 @@
 //! order; with no project, every project's keys), known_source and
 //! known_catalogue (the candidate's association), then per catalogue the
 //! project matches (with no project, every catalogue) `match_NAME` and
-//! `match_NAME_sep` (its nearest stored match and separation in arcsec), then reviewer, verdict,
+//! `match_NAME_sep` (its nearest stored match and separation in arcsec),
+//! p_real, model_version and consensus (the current model's P(real), its
+//! version, and open / settled_real / settled_not_real / disputed: empty
+//! where the blind rule hides the candidate's ratings from the viewer, as
+//! both come from others' verdicts), then reviewer, verdict,
 //! score, tags (`; `-separated), notes, rated_at (RFC 3339, UTC), and for
 //! history rating_status and replaced_at.
 //!
@@ -109,6 +113,8 @@ const FIXED: [&str; 8] = [
 ];
 /// The known source a candidate is associated with.
 const KNOWN_COLUMNS: [&str; 2] = ["known_source", "known_catalogue"];
+/// The model's score and the consensus state.
+const MODEL_COLUMNS: [&str; 3] = ["p_real", "model_version", "consensus"];
 const RATING_COLUMNS: [&str; 6] = ["reviewer", "verdict", "score", "tags", "notes", "rated_at"];
 const HISTORY_COLUMNS: [&str; 2] = ["rating_status", "replaced_at"];
 
@@ -125,6 +131,7 @@ impl Shape {
             FIXED.contains(&name)
                 || KNOWN_COLUMNS.contains(&name)
                 || name.starts_with("match_")
+                || MODEL_COLUMNS.contains(&name)
                 || RATING_COLUMNS.contains(&name)
                 || HISTORY_COLUMNS.contains(&name)
         };
@@ -181,6 +188,7 @@ impl Shape {
             h.push(format!("match_{name}"));
             h.push(format!("match_{name}_sep"));
         }
+        h.extend(MODEL_COLUMNS.iter().map(|s| s.to_string()));
         if self.ratings != RatingsExport::None {
             h.extend(RATING_COLUMNS.iter().map(|s| s.to_string()));
         }
@@ -307,6 +315,13 @@ fn cells(
             None => c.extend([String::new(), String::new()]),
         }
     }
+    // As f32 prints it: the stored precision, not f64's widening digits.
+    c.push(row.p_real.map_or_else(String::new, |p| format!("{p:?}")));
+    c.push(
+        row.model_version
+            .map_or_else(String::new, |v| v.to_string()),
+    );
+    c.push(row.consensus.clone().unwrap_or_default());
     if shape.ratings != RatingsExport::None {
         c.push(text(row.reviewer.as_deref().unwrap_or_default()));
         c.push(
@@ -439,6 +454,9 @@ impl Encoder {
                 " unit=\"arcsec\"",
             );
         }
+        field(&mut s, "p_real", "float", " ucd=\"stat.probability\"");
+        field(&mut s, "model_version", "int", "");
+        field(&mut s, "consensus", "char", " arraysize=\"*\"");
         if self.shape.ratings != RatingsExport::None {
             field(&mut s, "reviewer", "char", " arraysize=\"*\"");
             field(&mut s, "verdict", "char", " arraysize=\"*\"");

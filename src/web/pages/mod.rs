@@ -17,6 +17,7 @@ pub mod known_sources;
 pub mod light_curve;
 pub mod login;
 pub mod media;
+pub mod model;
 pub mod queue;
 pub mod ratings;
 pub mod sky;

@@ -133,6 +133,11 @@ pub async fn page(
                 v.tag == Some(id),
             ));
         }
+        // The model's orders, once the project has scores to walk.
+        for o in [QueueOrder::Likely, QueueOrder::Uncertain] {
+            let sel = v.order == o;
+            orders.push(choice(o.as_param(), o.label(), sel));
+        }
         for m in crate::db::projects::metrics(&mut conn, p).await? {
             for descending in [false, true] {
                 let o = QueueOrder::Metric {
@@ -223,6 +228,19 @@ pub async fn save(
     // Names that do not resolve (a stale form) are dropped rather than saved.
     let current = queue::load(&mut conn, user.id, user.role).await?;
     let resolved = queue::resolve(&mut conn, view, current.seed, current.visibility).await?;
+    if resolved.view.mode == QueueMode::Disputed {
+        if let Some(p) = resolved.project_id {
+            let rules = crate::db::projects::review_rules(&mut *conn, p).await?;
+            if rules.disputes_experts_only
+                && !crate::db::users::is_expert(&mut *conn, user.id).await?
+            {
+                return Err(AppError::BadRequest(
+                    "this project keeps its disputed candidates to experts: an administrator can mark you as one"
+                        .into(),
+                ));
+            }
+        }
+    }
     queue::save(&mut conn, user.id, &resolved.view).await?;
     session
         .flash(

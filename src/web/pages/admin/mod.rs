@@ -7,6 +7,7 @@ pub mod audit;
 pub mod catalogues;
 pub mod gold;
 pub mod projects;
+pub mod review;
 pub mod status;
 pub mod tags;
 pub mod tokens;

@@ -374,6 +374,48 @@ pub async fn set_upload(
 }
 
 #[derive(Deserialize)]
+pub struct ExpertForm {
+    expert: String,
+}
+
+/// Experts may walk the disputed queue of projects that keep it to them.
+#[handler]
+pub async fn set_expert(
+    state: Data<&AppState>,
+    session: TypedSession,
+    admin: Admin,
+    Path(id): Path<UserId>,
+    Form(f): Form<ExpertForm>,
+) -> WebResult<Response> {
+    let expert = yes_no("expert", &f.expert)?;
+    let u = users::summary(&state.pool, id)
+        .await?
+        .ok_or(AppError::NotFound("user"))?;
+    let mut tx = state.pool.begin().await?;
+    if users::set_expert(&mut *tx, u.user.id, expert).await? {
+        admin
+            .audit(
+                &mut *tx,
+                "user.expert",
+                &u.user.username,
+                json!({"expert": expert}),
+            )
+            .await?;
+    }
+    tx.commit().await?;
+    let msg = if expert {
+        format!(
+            "{} is an expert: they may decide disputed candidates.",
+            u.user.username
+        )
+    } else {
+        format!("{} is no longer an expert.", u.user.username)
+    };
+    session.flash(FlashKind::Success, msg).await?;
+    Ok(see_other(&paths::admin_user(u.user.id)))
+}
+
+#[derive(Deserialize)]
 pub struct ActiveForm {
     active: String,
     confirm: Option<String>,

@@ -1,0 +1,787 @@
+//! The queue that learns (`make bench`): a simulated survey rated over HTTP,
+//! and the model at a million candidates.
+//!
+//! Part 1, the simulation. A synthetic survey whose hidden truth is a known
+//! non-linear rule of six metrics (real when x0 > 0.8 and x1 < 0.4, or when
+//! x2·x3 > 0.75: about 11 % real) is uploaded twice through the upload API,
+//! once per arm, each copy with the same gold candidates (drawn from the
+//! same rule, flagged gold at upload). Three simulated reviewers with known
+//! error rates (recall 0.92 / 0.90 / 0.88, false-positive rate 0.08 / 0.10 /
+//! 0.12: 10 % label noise on average) take turns: each asks the app for its
+//! next candidate (`GET /next`, mode "not rated by anyone", gold mixed in at
+//! 20 %) and rates it by the truth and its own errors (`POST
+//! /candidates/{id}/rating`). The server trains in the background after
+//! every 200 ratings. One arm walks "most likely real first", the other the
+//! shuffled order; each runs until 90 % of the real survey candidates have
+//! been rated. Targets:
+//!   - survey ratings to find 90 % of the real ones: shuffled / likely ≥ 3;
+//!   - held-out ROC AUC after 1,000 ratings (likely arm; candidates nobody
+//!     rated, against the truth) ≥ 0.90;
+//!   - each reviewer's recall as the app estimates it from gold (on
+//!     `/ratings`) within 5 percentage points of the true rate.
+//!
+//! Part 2, a million candidates. A fresh database gets one project of
+//! 1,000,000 candidates with six metrics and 100,000 ratings, generated in
+//! SQL. The release server runs in its own process (so its memory is its
+//! own); eight reviewers rate on the "most likely real first" queue, paced
+//! 250 ms apart, while an administrator presses "Train now" twice. Targets:
+//! training ≤ 60 s, scoring every candidate ≤ 30 s, the server's peak
+//! memory during training ≤ 500 MB above its idle memory, and rate-and-next
+//! p99 ≤ 20 ms (as the client sees it) while training runs.
+//!
+//! A missed target prints FAIL; only errors make the exit status non-zero.
+//!
+//! Settings (environment):
+//!   DATABASE_URL                  superuser URL of a server with q3c in template1
+//!   VETTER_BENCH_MODEL_SURVEY     survey candidates per arm (default 10,000; 0 skips part 1)
+//!   VETTER_BENCH_MODEL_CANDIDATES candidates of part 2 (default 1,000,000; 0 skips it)
+//!   VETTER_BENCH_MODEL_RATINGS    ratings of part 2 (default 100,000)
+
+use std::collections::{HashMap, HashSet};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context};
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+use sqlx::{Connection, PgConnection, PgPool};
+use vetter::domain::{ProjectId, Role, Username};
+use vetter::model::run::{self, Outcome};
+
+mod survey;
+use survey::*;
+
+const RATIO_TARGET: f64 = 3.0;
+const AUC_TARGET: f64 = 0.90;
+const RECALL_TOLERANCE: f64 = 0.05;
+const TRAIN_TARGET_S: f64 = 60.0;
+const SCORE_TARGET_S: f64 = 30.0;
+const MEMORY_TARGET_MB: f64 = 500.0;
+const P99_TARGET_MS: f64 = 20.0;
+
+const GOLD_RATE: f64 = 0.2;
+/// (recall, false-positive rate) of each simulated reviewer.
+const REVIEWERS: [(f64, f64); 3] = [(0.92, 0.08), (0.90, 0.10), (0.88, 0.12)];
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(failed) if failed.is_empty() => ExitCode::SUCCESS,
+        Ok(failed) => {
+            for f in failed {
+                println!("FAIL {f}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("model bench: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<Vec<String>> {
+    let survey_n = env_num("VETTER_BENCH_MODEL_SURVEY", 10_000, 0, 1_000_000)? as usize;
+    let big = env_num("VETTER_BENCH_MODEL_CANDIDATES", 1_000_000, 0, 100_000_000)? as i64;
+    let big_ratings = env_num("VETTER_BENCH_MODEL_RATINGS", 100_000, 100, 100_000_000)? as i64;
+    let url = std::env::var("DATABASE_URL")?;
+    let rt = runtime()?;
+    let mut failed = Vec::new();
+    if survey_n > 0 {
+        let db = BenchDb::create(&rt, &url, "vetter_bench_model_sim".into())?;
+        let opts = db.options();
+        rt.block_on(simulate(&opts, survey_n, &mut failed))?;
+    }
+    if big > 0 {
+        let db = BenchDb::create(&rt, &url, "vetter_bench_model_1m".into())?;
+        let opts = db.options();
+        rt.block_on(at_scale(&opts, &db.name, big, big_ratings, &mut failed))?;
+    }
+    Ok(failed)
+}
+
+/// One synthetic candidate: its metrics and the truth.
+struct Synthetic {
+    name: String,
+    metrics: [f64; 6],
+    real: bool,
+}
+
+fn synthesise(n: usize, rng: &mut Rng, prefix: &str) -> Vec<Synthetic> {
+    (0..n)
+        .map(|i| {
+            let mut m = [0.0; 6];
+            for v in &mut m {
+                *v = (rng.unit() * 1e4).round() / 1e4;
+            }
+            let real = (m[0] > 0.8 && m[1] < 0.4) || m[2] * m[3] > 0.75;
+            // Names in no particular order, so that walking by name (what
+            // the queue does before there are scores) is a fair sample.
+            let name = format!("{prefix}{:016x}-{i}", rng.next());
+            Synthetic {
+                name,
+                metrics: m,
+                real,
+            }
+        })
+        .collect()
+}
+
+struct Uploader {
+    client: Client,
+    base: String,
+    token: String,
+}
+
+impl Uploader {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+    ) -> anyhow::Result<Value> {
+        let r = self
+            .client
+            .request(method.clone(), format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await?;
+        let status = r.status();
+        let text = r.text().await?;
+        ensure!(status.is_success(), "{method} {path}: {status}: {text}");
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Uploads the candidates (gold ones flagged); name → id.
+    async fn candidates(
+        &self,
+        project: &str,
+        list: &[(&Synthetic, bool)],
+    ) -> anyhow::Result<HashMap<String, i64>> {
+        let metric_keys = ["x0", "x1", "x2", "x3", "x4", "x5"];
+        let mut ids = HashMap::new();
+        for (b, batch) in list.chunks(1000).enumerate() {
+            let cands: Vec<Value> = batch
+                .iter()
+                .enumerate()
+                .map(|(i, (s, gold))| {
+                    let metrics: serde_json::Map<String, Value> = metric_keys
+                        .iter()
+                        .zip(s.metrics)
+                        .map(|(k, v)| (k.to_string(), json!(v)))
+                        .collect();
+                    let k = b * 1000 + i;
+                    let mut c = json!({"name": s.name, "ra": (k as f64 * 0.0137) % 360.0,
+                                       "dec": -60.0 + (k as f64 * 0.0071) % 50.0, "metrics": metrics});
+                    if *gold {
+                        c["gold"] = json!(if s.real { "real" } else { "not_real" });
+                    }
+                    c
+                })
+                .collect();
+            let body = self
+                .send(
+                    reqwest::Method::POST,
+                    &format!("/projects/{project}/observations/o1/candidates"),
+                    json!({ "candidates": cands }),
+                )
+                .await?;
+            for c in body["candidates"]
+                .as_array()
+                .context("no candidates in the answer")?
+            {
+                ids.insert(
+                    c["name"].as_str().unwrap_or_default().to_string(),
+                    c["id"].as_i64().unwrap_or_default(),
+                );
+            }
+        }
+        Ok(ids)
+    }
+}
+
+struct SimReviewer {
+    client: Client,
+    token: String,
+    recall: f64,
+    fpr: f64,
+    rng: Rng,
+    user: i64,
+}
+
+impl SimReviewer {
+    async fn set_queue(&self, base: &str, project: &str, order: &str) -> anyhow::Result<()> {
+        let r = self
+            .client
+            .post(format!("{base}/queue"))
+            .form(&[
+                ("project", project),
+                ("order", order),
+                ("mode", "unrated_by_anyone"),
+                ("csrf_token", &self.token),
+            ])
+            .send()
+            .await?;
+        ensure!(
+            r.status() == StatusCode::SEE_OTHER,
+            "setting a queue: {}",
+            r.status()
+        );
+        Ok(())
+    }
+
+    /// Asks for the next candidate and rates it; the candidate, or none
+    /// when the queue is empty.
+    async fn step(
+        &mut self,
+        base: &str,
+        truth: &HashMap<i64, bool>,
+    ) -> anyhow::Result<Option<i64>> {
+        let r = self
+            .client
+            .get(format!("{base}/next"))
+            .header("HX-Request", "true")
+            .send()
+            .await?;
+        let body = r.text().await?;
+        let Some(id) = candidate_id(&body) else {
+            return Ok(None);
+        };
+        let real = *truth
+            .get(&id)
+            .context("the queue showed an unknown candidate")?;
+        let says_real = self.rng.unit() < if real { self.recall } else { self.fpr };
+        let verdict = if says_real { "real" } else { "not_real" };
+        let key = format!("{:x}", self.rng.next());
+        let r = self
+            .client
+            .post(format!("{base}/candidates/{id}/rating"))
+            .header("HX-Request", "true")
+            .header("X-CSRF-Token", &self.token)
+            .form(&[("verdict", verdict), ("key", &key)])
+            .send()
+            .await?;
+        let status = r.status();
+        ensure!(
+            status == StatusCode::OK,
+            "rating {id}: {status}: {}",
+            r.text().await?
+        );
+        Ok(Some(id))
+    }
+}
+
+struct ArmResult {
+    /// Survey ratings (gold left out) when 90 % of the real ones were rated.
+    to_90: usize,
+    gold_ratings: usize,
+    auc_at_1000: Option<f64>,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn arm(
+    base: &str,
+    pool: &PgPool,
+    project: (&str, ProjectId),
+    order: &str,
+    reviewers: &mut [SimReviewer],
+    truth: &HashMap<i64, bool>,
+    gold: &HashSet<i64>,
+    measure_auc: bool,
+) -> anyhow::Result<ArmResult> {
+    for r in reviewers.iter() {
+        r.set_queue(base, project.0, order).await?;
+    }
+    let reals = truth
+        .iter()
+        .filter(|(id, real)| **real && !gold.contains(id))
+        .count();
+    let mut found = HashSet::new();
+    let (mut survey, mut golds) = (0usize, 0usize);
+    let mut auc = None;
+    let started = Instant::now();
+    'walk: loop {
+        for r in reviewers.iter_mut() {
+            let Some(id) = r.step(base, truth).await? else {
+                break 'walk;
+            };
+            if gold.contains(&id) {
+                golds += 1;
+                continue;
+            }
+            survey += 1;
+            if truth[&id] {
+                found.insert(id);
+            }
+            if measure_auc && survey == 1000 {
+                auc = Some(held_out_auc(pool, project.1, truth, gold).await?);
+            }
+            if found.len() * 10 >= reals * 9 {
+                break 'walk;
+            }
+        }
+    }
+    println!(
+        "  {order:<9} arm: {} survey ratings ({} gold) found {} of {} real ones in {:.0} s",
+        thousands(survey as i64),
+        thousands(golds as i64),
+        found.len(),
+        reals,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ArmResult {
+        to_90: survey,
+        gold_ratings: golds,
+        auc_at_1000: auc,
+    })
+}
+
+/// Trains on what has been rated so far and scores the candidates nobody
+/// rated against the truth.
+async fn held_out_auc(
+    pool: &PgPool,
+    project: ProjectId,
+    truth: &HashMap<i64, bool>,
+    gold: &HashSet<i64>,
+) -> anyhow::Result<f64> {
+    loop {
+        match run::train(pool, project).await? {
+            Outcome::Busy => tokio::time::sleep(Duration::from_millis(200)).await,
+            Outcome::NotEnough(why) => anyhow::bail!("no model after 1,000 ratings: {why}"),
+            Outcome::Trained { .. } => break,
+        }
+    }
+    let rows: Vec<(i64, f32)> = sqlx::query_as(
+        "SELECT s.candidate_id, s.p_real FROM candidate_scores s JOIN candidates c ON c.id = s.candidate_id
+          WHERE s.project_id = $1 AND c.rating_count = 0",
+    )
+    .bind(project)
+    .fetch_all(pool)
+    .await?;
+    let (mut scores, mut labels) = (Vec::new(), Vec::new());
+    for (id, p) in rows {
+        if !gold.contains(&id) {
+            scores.push(f64::from(p));
+            labels.push(f64::from(u8::from(truth[&id])));
+        }
+    }
+    Ok(vetter::model::auc(&scores, &labels))
+}
+
+async fn simulate(
+    opts: &sqlx::postgres::PgConnectOptions,
+    n: usize,
+    failed: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(20)
+        .connect_with(opts.clone())
+        .await?;
+    vetter::db::MIGRATOR.run(&pool).await?;
+    let media = TempDir::create("vetter-bench-model")?;
+    let server = Server::start_with(&pool, media.path(), |c| {
+        c.model_check = Some(Duration::from_secs(1));
+    })
+    .await?;
+    let base = server.base.clone();
+    let hash =
+        tokio::task::spawn_blocking(|| vetter::auth::password::hash_blocking(PASSWORD)).await??;
+    let name: Username = "pipeline".parse().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let admin = vetter::db::users::insert(&pool, &name, &hash, Role::Admin).await?;
+    let (token, _) = vetter::db::api_tokens::create(&pool, admin, "bench").await?;
+    let up = Uploader {
+        client: Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(600))
+            .build()?,
+        base: base.clone(),
+        token,
+    };
+    let mut rng = Rng(0x5EED_2026_1207);
+    let survey_set = synthesise(n, &mut rng, "J");
+    let gold_set = synthesise(n / 4, &mut rng, "G");
+    let list: Vec<(&Synthetic, bool)> = survey_set
+        .iter()
+        .map(|s| (s, false))
+        .chain(gold_set.iter().map(|s| (s, true)))
+        .collect();
+    let metrics: Vec<Value> = (0..6)
+        .map(|k| json!({"key": format!("x{k}"), "label": format!("x{k}")}))
+        .collect();
+    let mut arms = Vec::new();
+    for slug in ["likely", "shuffled"] {
+        up.send(
+            reqwest::Method::PUT,
+            &format!("/projects/{slug}"),
+            json!({"name": slug, "metrics": metrics}),
+        )
+        .await?;
+        up.send(
+            reqwest::Method::PUT,
+            &format!("/projects/{slug}/observations/o1"),
+            json!({}),
+        )
+        .await?;
+        let ids = up.candidates(slug, &list).await?;
+        let project: i64 = sqlx::query_scalar("SELECT id FROM projects WHERE slug = $1")
+            .bind(slug)
+            .fetch_one(&pool)
+            .await?;
+        sqlx::query("UPDATE projects SET gold_rate = $2, model_retrain_every = 200 WHERE id = $1")
+            .bind(project)
+            .bind(GOLD_RATE as f32)
+            .execute(&pool)
+            .await?;
+        let mut truth = HashMap::new();
+        let mut gold = HashSet::new();
+        for (s, is_gold) in &list {
+            let id = ids[&s.name];
+            truth.insert(id, s.real);
+            if *is_gold {
+                gold.insert(id);
+            }
+        }
+        arms.push((slug, ProjectId(project), truth, gold));
+    }
+    let real_share = survey_set.iter().filter(|s| s.real).count() as f64 / n as f64;
+    println!(
+        "model bench, simulation: {} survey candidates per arm ({:.1} % real), {} gold; load average {}",
+        thousands(n as i64),
+        real_share * 100.0,
+        gold_set.len(),
+        load_average()
+    );
+    let mut reviewers = Vec::new();
+    for (i, (recall, fpr)) in REVIEWERS.iter().enumerate() {
+        let username = format!("sim{i}");
+        let uname: Username = username.parse().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let user = vetter::db::users::insert(&pool, &uname, &hash, Role::Reviewer).await?;
+        let (client, token) = log_in(&base, &username).await?;
+        reviewers.push(SimReviewer {
+            client,
+            token,
+            recall: *recall,
+            fpr: *fpr,
+            rng: Rng(0x1234_5678 + i as u64),
+            user: user.0,
+        });
+    }
+    let (slug, project, truth, gold) = &arms[0];
+    let likely = arm(
+        &base,
+        &pool,
+        (slug, *project),
+        "likely",
+        &mut reviewers,
+        truth,
+        gold,
+        true,
+    )
+    .await?;
+    let (slug, project, truth, gold) = &arms[1];
+    let shuffled = arm(
+        &base,
+        &pool,
+        (slug, *project),
+        "shuffled",
+        &mut reviewers,
+        truth,
+        gold,
+        false,
+    )
+    .await?;
+    let ratio = shuffled.to_90 as f64 / likely.to_90 as f64;
+    println!(
+        "ratings to find 90 % of the real candidates: most likely first {}, shuffled {}: {ratio:.1}× fewer (target ≥ {RATIO_TARGET}×)",
+        thousands(likely.to_90 as i64),
+        thousands(shuffled.to_90 as i64)
+    );
+    if ratio < RATIO_TARGET {
+        failed.push(format!(
+            "likely-first needs {ratio:.1}× fewer ratings, not ≥ {RATIO_TARGET}×"
+        ));
+    }
+    match likely.auc_at_1000 {
+        Some(auc) => {
+            println!("held-out ROC AUC after 1,000 ratings: {auc:.3} (target ≥ {AUC_TARGET})");
+            if auc < AUC_TARGET {
+                failed.push(format!("held-out AUC {auc:.3} < {AUC_TARGET}"));
+            }
+        }
+        None => failed.push("the likely arm ended before 1,000 ratings: no AUC".into()),
+    }
+    println!(
+        "gold shown: {} of {} ratings in the likely arm, {} of {} in the shuffled one (rate {GOLD_RATE})",
+        likely.gold_ratings,
+        likely.gold_ratings + likely.to_90,
+        shuffled.gold_ratings,
+        shuffled.gold_ratings + shuffled.to_90
+    );
+    // Recall as the app estimates it from gold, over both arms' projects.
+    for r in &reviewers {
+        let est = gold_recall(&pool, r.user).await?;
+        let (est, n) = est.context("a reviewer rated no gold real candidate")?;
+        let off = (est - r.recall).abs();
+        println!(
+            "  sim reviewer {}: true recall {:.2}, estimated from {n} gold real candidates {est:.3} ({:+.1} pp)",
+            r.user,
+            r.recall,
+            (est - r.recall) * 100.0
+        );
+        if off > RECALL_TOLERANCE {
+            failed.push(format!(
+                "reviewer {}'s recall from gold is {:.1} pp off",
+                r.user,
+                off * 100.0
+            ));
+        }
+    }
+    server.shut_down().await?;
+    pool.close().await;
+    Ok(())
+}
+
+/// The reviewer's recall on gold-real candidates over every project, as
+/// `/ratings` computes it, and how many it rests on.
+async fn gold_recall(pool: &PgPool, user: i64) -> anyhow::Result<Option<(f64, i64)>> {
+    let (hit, n): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE r.verdict = 'real'), count(*)
+           FROM ratings r JOIN gold_candidates g ON g.candidate_id = r.candidate_id
+          WHERE r.user_id = $1 AND g.verdict = 'real'",
+    )
+    .bind(user)
+    .fetch_one(pool)
+    .await?;
+    Ok((n > 0).then(|| (hit as f64 / n as f64, n)))
+}
+
+/// Part 2: the model of a million-candidate project while reviewers rate.
+async fn at_scale(
+    opts: &sqlx::postgres::PgConnectOptions,
+    db_name: &str,
+    n: i64,
+    ratings: i64,
+    failed: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    generate_big(opts, n, ratings).await?;
+    println!(
+        "model bench, scale: {} candidates and {} ratings generated in {:.0} s; load average {}",
+        thousands(n),
+        thousands(ratings),
+        started.elapsed().as_secs_f64(),
+        load_average()
+    );
+    let server = ServerProcess::start_on(
+        opts,
+        db_name,
+        &[("VETTER_MODEL_CHECK_SECS".into(), "0".into())],
+    )
+    .await?;
+    let base = server.base.clone();
+    let mut reviewers = Vec::new();
+    for i in 1..=8 {
+        let (client, token) = log_in(&base, &format!("reviewer{i:02}")).await?;
+        let r = client
+            .post(format!("{base}/queue"))
+            .form(&[
+                ("project", "big"),
+                ("order", "likely"),
+                ("mode", "unrated_by_me"),
+                ("csrf_token", &token),
+            ])
+            .send()
+            .await?;
+        ensure!(r.status() == StatusCode::SEE_OTHER, "queue: {}", r.status());
+        reviewers.push((client, token));
+    }
+    let (admin, admin_token) = log_in(&base, "boss").await?;
+    // Warm the server up, then take its idle memory.
+    let stop = Arc::new(AtomicBool::new(false));
+    let samples: Arc<Mutex<Vec<(Instant, f64)>>> = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for (k, (client, token)) in reviewers.into_iter().enumerate() {
+        let (stop, samples, base) = (stop.clone(), samples.clone(), base.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut rng = Rng(0xABCD + k as u64);
+            let r = client
+                .get(format!("{base}/next"))
+                .header("HX-Request", "true")
+                .send()
+                .await?;
+            let mut current = candidate_id(&r.text().await?).context("no first candidate")?;
+            while !stop.load(Ordering::Relaxed) {
+                let verdict = if rng.unit() < 0.2 { "real" } else { "not_real" };
+                let key = format!("{:x}", rng.next());
+                let t = Instant::now();
+                let r = client
+                    .post(format!("{base}/candidates/{current}/rating"))
+                    .header("HX-Request", "true")
+                    .header("X-CSRF-Token", &token)
+                    .form(&[("verdict", verdict), ("key", &key)])
+                    .send()
+                    .await?;
+                let status = r.status();
+                let text = r.text().await?;
+                let ms = t.elapsed().as_secs_f64() * 1000.0;
+                ensure!(status == StatusCode::OK, "rating: {status}");
+                samples
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("poisoned"))?
+                    .push((Instant::now(), ms));
+                current = candidate_id(&text).context("no next candidate")?;
+                tokio::time::sleep(Duration::from_millis(125 + rng.next() % 250)).await;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (idle, _) = server.memory_mib().context("no /proc for the server")?;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(opts.clone())
+        .await?;
+    for round in 1..=2 {
+        let token = csrf_token(
+            &admin
+                .get(format!("{base}/projects/big/model"))
+                .send()
+                .await?
+                .text()
+                .await?,
+        )
+        .unwrap_or(admin_token.clone());
+        let t0 = Instant::now();
+        let r = admin
+            .post(format!("{base}/projects/big/model/train"))
+            .form(&[("csrf_token", token.as_str())])
+            .send()
+            .await?;
+        ensure!(r.status() == StatusCode::SEE_OTHER, "train: {}", r.status());
+        let row: (f64, Option<f64>, f64, i32) = loop {
+            let row: Option<(f64, Option<f64>, f64, i32)> = sqlx::query_as(
+                "SELECT seconds, score_seconds, auc, n_train FROM models WHERE version = $1",
+            )
+            .bind(round)
+            .fetch_optional(&pool)
+            .await?;
+            if let Some(r) = row {
+                break r;
+            }
+            ensure!(
+                t0.elapsed() < Duration::from_secs(600),
+                "no model after 10 minutes"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        let t1 = Instant::now();
+        let (_, peak) = server.memory_mib().context("no /proc for the server")?;
+        let mut during: Vec<f64> = samples
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .iter()
+            .filter(|(at, _)| *at >= t0 && *at <= t1)
+            .map(|s| s.1)
+            .collect();
+        let stats = Stats::of(&mut during);
+        let (train_s, score_s) = (row.0, row.1.unwrap_or(f64::NAN));
+        println!(
+            "  training {round}: {} labels, AUC {:.3}; trained in {train_s:.1} s (target ≤ {TRAIN_TARGET_S}), scored {} in {score_s:.1} s (target ≤ {SCORE_TARGET_S}); server memory idle {idle:.0} MiB, peak {peak:.0} MiB (+{:.0}, target ≤ {MEMORY_TARGET_MB})",
+            thousands(i64::from(row.3)),
+            row.2,
+            thousands(n),
+            peak - idle
+        );
+        println!("  rate-and-next while training: {stats} (target p99 ≤ {P99_TARGET_MS} ms)");
+        if train_s > TRAIN_TARGET_S {
+            failed.push(format!("training {round} took {train_s:.1} s"));
+        }
+        if score_s.is_nan() || score_s > SCORE_TARGET_S {
+            failed.push(format!("scoring {round} took {score_s:.1} s"));
+        }
+        if peak - idle > MEMORY_TARGET_MB {
+            failed.push(format!(
+                "training {round} took the server {:.0} MiB above idle",
+                peak - idle
+            ));
+        }
+        if stats.p99 > P99_TARGET_MS {
+            failed.push(format!(
+                "rate-and-next p99 {:.1} ms while training {round}",
+                stats.p99
+            ));
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await??;
+    }
+    pool.close().await;
+    Ok(())
+}
+
+/// One project "big" of `n` candidates in 100 observations, six uniform
+/// metrics, and `ratings` ratings by eight reviewers, the verdict a rule of
+/// the metrics with 10 % noise.
+async fn generate_big(
+    opts: &sqlx::postgres::PgConnectOptions,
+    n: i64,
+    ratings: i64,
+) -> anyhow::Result<()> {
+    let mut c = PgConnection::connect_with(opts).await?;
+    vetter::db::MIGRATOR.run(&mut c).await?;
+    sqlx::query("SET synchronous_commit = off")
+        .execute(&mut c)
+        .await?;
+    sqlx::query("SELECT setseed(0.1207)")
+        .execute(&mut c)
+        .await?;
+    let hash =
+        tokio::task::spawn_blocking(|| vetter::auth::password::hash_blocking(PASSWORD)).await??;
+    for sql in [
+        "INSERT INTO users (username, password_hash) SELECT 'reviewer' || to_char(i, 'FM00'), $1 FROM generate_series(1, 8) i",
+        "INSERT INTO users (username, password_hash, role) VALUES ('boss', $1, 'admin')",
+    ] {
+        sqlx::query(sql).bind(&hash).execute(&mut c).await?;
+    }
+    let steps = [
+        "INSERT INTO projects (slug, name) VALUES ('big', 'A million candidates')".to_string(),
+        "INSERT INTO metric_defs (project_id, key, label, position)
+         SELECT 1, 'x' || k, 'x' || k, k FROM generate_series(0, 5) k".to_string(),
+        "INSERT INTO observations (project_id, external_id, content_hash)
+         SELECT 1, 'o' || i, md5(i::text) FROM generate_series(1, 100) i".to_string(),
+        format!(
+            "INSERT INTO candidates (project_id, observation_id, name, ra, dec, content_hash)
+             SELECT 1, 1 + i % 100, 'c' || i, random() * 359.999, degrees(asin(2 * random() - 1)), md5(i::text)
+               FROM generate_series(1, {n}) i"
+        ),
+        "UPDATE candidates SET group_id = id".to_string(),
+        "INSERT INTO candidate_metrics (candidate_id, metric_id, value)
+         SELECT c.id, m.id, round(random()::numeric, 4)::float8 FROM candidates c CROSS JOIN metric_defs m".to_string(),
+        format!(
+            "INSERT INTO ratings (candidate_id, user_id, verdict)
+             SELECT c.id, 1 + c.id % 8,
+                    CASE WHEN ((a.value > 0.8 AND b.value < 0.4) OR d.value * e.value > 0.75) <> (random() < 0.1)
+                         THEN 'real'::verdict ELSE 'not_real'::verdict END
+               FROM candidates c
+               JOIN candidate_metrics a ON a.candidate_id = c.id AND a.metric_id = 1
+               JOIN candidate_metrics b ON b.candidate_id = c.id AND b.metric_id = 2
+               JOIN candidate_metrics d ON d.candidate_id = c.id AND d.metric_id = 3
+               JOIN candidate_metrics e ON e.candidate_id = c.id AND e.metric_id = 4
+              WHERE c.id % {step} = 0 LIMIT {ratings}",
+            step = (n / ratings).max(1)
+        ),
+        "UPDATE candidates c SET rating_count = 1 WHERE EXISTS (SELECT 1 FROM ratings r WHERE r.candidate_id = c.id)".to_string(),
+        "ANALYZE".to_string(),
+    ];
+    for sql in steps {
+        sqlx::query(&sql)
+            .execute(&mut c)
+            .await
+            .with_context(|| sql.clone())?;
+    }
+    c.close().await?;
+    Ok(())
+}

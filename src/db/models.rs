@@ -1,0 +1,469 @@
+//! The real/bogus models of a project and the scores of the accepted one.
+
+use futures_util::TryStreamExt;
+use sqlx::{FromRow, PgConnection, PgExecutor};
+use time::OffsetDateTime;
+
+use crate::domain::{CandidateId, ProjectId};
+
+/// A feature past the project's metrics: the nearest chosen catalogue
+/// source, when the project matches against catalogues.
+pub const NEAREST_KNOWN: &str = "nearest known source (arcsec)";
+/// How many candidates share the candidate's group.
+pub const GROUP_SIZE: &str = "group size";
+
+/// The labelled candidates of a project, in id order: 1 for real, 0 for
+/// not real. A gold candidate's truth is its label; otherwise the majority
+/// of real against not-real verdicts. Unsure verdicts say nothing about
+/// the class, so they are left out, as are ties.
+pub async fn labels(
+    db: &mut PgConnection,
+    project: ProjectId,
+) -> sqlx::Result<Vec<(CandidateId, f64)>> {
+    sqlx::query_as(
+        "SELECT id, label FROM (
+             SELECT t.candidate_id AS id, (t.n_real > t.n_not_real)::int::float8 AS label
+               FROM candidate_tallies t
+              WHERE t.project_id = $1 AND t.n_real <> t.n_not_real
+                AND NOT EXISTS (SELECT 1 FROM gold_candidates g WHERE g.candidate_id = t.candidate_id)
+             UNION ALL
+             SELECT g.candidate_id, (g.verdict = 'real')::int::float8
+               FROM gold_candidates g WHERE g.project_id = $1) x
+         ORDER BY id",
+    )
+    .bind(project)
+    .fetch_all(db)
+    .await
+}
+
+/// The project's candidates rated (or marked gold) after `since`, in id
+/// order.
+pub async fn labelled_since(
+    db: impl PgExecutor<'_>,
+    project: ProjectId,
+    since: OffsetDateTime,
+) -> sqlx::Result<Vec<CandidateId>> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT r.candidate_id FROM ratings r JOIN candidates c ON c.id = r.candidate_id
+          WHERE c.project_id = $1 AND r.rated_at > $2
+         UNION
+         SELECT candidate_id FROM gold_candidates WHERE project_id = $1 AND marked_at > $2
+         ORDER BY 1",
+    )
+    .bind(project)
+    .bind(since)
+    .fetch_all(db)
+    .await
+}
+
+/// The project's current ratings (the count that "retrain after N new
+/// ratings" compares with), per project.
+pub async fn rating_totals(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<(ProjectId, i64)>> {
+    sqlx::query_as(
+        "SELECT project_id, sum(ratings)::bigint FROM project_reviewer_verdicts GROUP BY project_id",
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Projects whose ratings grew by their retrain step since the last model
+/// (accepted or not), or that have ratings and no model yet.
+pub async fn due(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<ProjectId>> {
+    sqlx::query_scalar(
+        "SELECT p.id FROM projects p
+           JOIN (SELECT project_id, sum(ratings) AS n FROM project_reviewer_verdicts GROUP BY project_id) r
+             ON r.project_id = p.id
+           LEFT JOIN LATERAL (SELECT ratings_seen FROM models m WHERE m.project_id = p.id
+                               ORDER BY version DESC LIMIT 1) last ON true
+          WHERE p.model_retrain_every > 0
+            AND r.n - coalesce(last.ratings_seen, 0) >= p.model_retrain_every
+          ORDER BY p.id",
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// The features of a project's candidates as stored: `columns[j][i]` is
+/// feature `names[j]` of candidate `ids[i]`, NaN where there is no value.
+pub struct FeatureTable {
+    pub ids: Vec<CandidateId>,
+    pub names: Vec<String>,
+    pub columns: Vec<Vec<f64>>,
+}
+
+/// Every candidate of the project (or those given), in id order, with its
+/// features. Metrics come one at a time from the (metric, value,
+/// candidate) index, so a million candidates cost one pass per metric and
+/// no sort.
+pub async fn features(
+    db: &mut PgConnection,
+    project: ProjectId,
+    only: Option<&[CandidateId]>,
+) -> sqlx::Result<FeatureTable> {
+    let metrics: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT id, key FROM metric_defs WHERE project_id = $1 ORDER BY position, id",
+    )
+    .bind(project)
+    .fetch_all(&mut *db)
+    .await?;
+    let uses_catalogues: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM project_catalogues WHERE project_id = $1)",
+    )
+    .bind(project)
+    .fetch_one(&mut *db)
+    .await?;
+    let rows: Vec<(CandidateId, Option<f64>, i64)> = sqlx::query_as(
+        "SELECT c.id,
+                CASE WHEN $3 THEN (SELECT min(n.separation_arcsec) FROM catalogue_nearest n
+                                    WHERE n.candidate_id = c.id) END,
+                (SELECT count(*) FROM candidates g
+                  WHERE g.project_id = c.project_id AND g.group_id = c.group_id)
+           FROM candidates c
+          WHERE c.project_id = $1 AND ($2::bigint[] IS NULL OR c.id = ANY($2))
+          ORDER BY c.id",
+    )
+    .bind(project)
+    .bind(only.map(|ids| ids.iter().map(|c| c.0).collect::<Vec<_>>()))
+    .bind(uses_catalogues)
+    .fetch_all(&mut *db)
+    .await?;
+    let mut names: Vec<String> = metrics.iter().map(|(_, k)| k.clone()).collect();
+    if uses_catalogues {
+        names.push(NEAREST_KNOWN.into());
+    }
+    names.push(GROUP_SIZE.into());
+    let mut columns = vec![vec![f64::NAN; rows.len()]; names.len()];
+    let ids: Vec<CandidateId> = rows.iter().map(|r| r.0).collect();
+    let mut col = metrics.len();
+    for (i, (_, near, group)) in rows.iter().enumerate() {
+        if uses_catalogues {
+            // No source within the radius: as far as the radius can tell.
+            columns[col][i] = near.unwrap_or(f64::INFINITY);
+        }
+        columns[col + usize::from(uses_catalogues)][i] = *group as f64;
+    }
+    col = 0;
+    for (metric, _) in &metrics {
+        let mut values = match only {
+            None => sqlx::query_as::<_, (CandidateId, f64)>(
+                "SELECT candidate_id, value FROM candidate_metrics WHERE metric_id = $1",
+            )
+            .bind(metric)
+            .fetch(&mut *db),
+            Some(subset) => sqlx::query_as::<_, (CandidateId, f64)>(
+                "SELECT candidate_id, value FROM candidate_metrics
+                  WHERE metric_id = $1 AND candidate_id = ANY($2)",
+            )
+            .bind(metric)
+            .bind(subset.iter().map(|c| c.0).collect::<Vec<_>>())
+            .fetch(&mut *db),
+        };
+        while let Some((id, v)) = values.try_next().await? {
+            if let Ok(i) = ids.binary_search(&id) {
+                columns[col][i] = v;
+            }
+        }
+        col += 1;
+    }
+    Ok(FeatureTable {
+        ids,
+        names,
+        columns,
+    })
+}
+
+/// A trained model as stored.
+#[derive(Debug, Clone)]
+pub struct NewModel<'a> {
+    pub project: ProjectId,
+    pub ratings_seen: i64,
+    pub n_train: i32,
+    pub n_real: i32,
+    pub auc: f64,
+    pub precision_at_95: f64,
+    pub features: &'a [String],
+    pub importances: &'a [f64],
+    pub platt_a: f64,
+    pub platt_b: f64,
+    pub booster: &'a str,
+    pub accepted: bool,
+    pub verdict_note: &'a str,
+    pub seconds: f64,
+}
+
+/// Stores the model under the project's next version; returns its id and
+/// version.
+pub async fn insert(db: &mut PgConnection, m: &NewModel<'_>) -> sqlx::Result<(i64, i32)> {
+    sqlx::query_as(
+        "INSERT INTO models (project_id, version, ratings_seen, n_train, n_real, auc, precision_at_95,
+                             features, importances, platt_a, platt_b, booster, accepted, verdict_note, seconds)
+         SELECT $1, coalesce(max(version), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14
+           FROM models WHERE project_id = $1
+         RETURNING id, version",
+    )
+    .bind(m.project)
+    .bind(m.ratings_seen)
+    .bind(m.n_train)
+    .bind(m.n_real)
+    .bind(m.auc)
+    .bind(m.precision_at_95)
+    .bind(sqlx::types::Json(m.features))
+    .bind(sqlx::types::Json(m.importances))
+    .bind(m.platt_a)
+    .bind(m.platt_b)
+    .bind(m.booster)
+    .bind(m.accepted)
+    .bind(m.verdict_note)
+    .bind(m.seconds)
+    .fetch_one(db)
+    .await
+}
+
+/// A model as the model page and the scorer read it.
+#[derive(Debug, Clone, FromRow)]
+pub struct Stored {
+    pub id: i64,
+    pub version: i32,
+    pub trained_at: OffsetDateTime,
+    pub ratings_seen: i64,
+    pub n_train: i32,
+    pub n_real: i32,
+    pub auc: f64,
+    pub precision_at_95: f64,
+    pub features: sqlx::types::Json<Vec<String>>,
+    pub importances: sqlx::types::Json<Vec<f64>>,
+    pub platt_a: f64,
+    pub platt_b: f64,
+    pub accepted: bool,
+    pub verdict_note: String,
+    pub movement: Option<sqlx::types::Json<Movement>>,
+    pub seconds: f64,
+    pub score_seconds: Option<f64>,
+}
+
+const STORED: &str =
+    "id, version, trained_at, ratings_seen, n_train, n_real, auc, precision_at_95, features,
+                      importances, platt_a, platt_b, accepted, verdict_note, movement, seconds, score_seconds";
+
+/// The project's current model: the latest accepted one.
+pub async fn current(db: impl PgExecutor<'_>, project: ProjectId) -> sqlx::Result<Option<Stored>> {
+    sqlx::query_as(&format!(
+        "SELECT {STORED} FROM models WHERE project_id = $1 AND accepted ORDER BY version DESC LIMIT 1"
+    ))
+    .bind(project)
+    .fetch_optional(db)
+    .await
+}
+
+/// The project's latest models, newest first.
+pub async fn recent(
+    db: impl PgExecutor<'_>,
+    project: ProjectId,
+    limit: i64,
+) -> sqlx::Result<Vec<Stored>> {
+    sqlx::query_as(&format!(
+        "SELECT {STORED} FROM models WHERE project_id = $1 ORDER BY version DESC LIMIT $2"
+    ))
+    .bind(project)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// The booster of a model, to score with.
+pub async fn booster(db: impl PgExecutor<'_>, model: i64) -> sqlx::Result<String> {
+    sqlx::query_scalar("SELECT booster FROM models WHERE id = $1")
+        .bind(model)
+        .fetch_one(db)
+        .await
+}
+
+/// How the scores moved from one model to the next.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Movement {
+    /// Candidates scored by both models.
+    pub compared: u64,
+    pub mean_abs_change: f64,
+    /// Moved by more than 0.1.
+    pub moved_much: u64,
+    /// Crossed one half upwards, and downwards.
+    pub became_likely: u64,
+    pub became_unlikely: u64,
+    /// Candidates per tenth of P(real), before and after.
+    pub before: Vec<u64>,
+    pub after: Vec<u64>,
+}
+
+/// Records how the scores moved and how long scoring took.
+pub async fn set_scored(
+    db: impl PgExecutor<'_>,
+    model: i64,
+    m: &Movement,
+    seconds: f64,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE models SET movement = $2, score_seconds = $3 WHERE id = $1")
+        .bind(model)
+        .bind(sqlx::types::Json(m))
+        .bind(seconds)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+/// The project's scores now, in candidate order.
+pub async fn scores(
+    db: &mut PgConnection,
+    project: ProjectId,
+) -> sqlx::Result<Vec<(CandidateId, f32)>> {
+    sqlx::query_as(
+        "SELECT candidate_id, p_real FROM candidate_scores WHERE project_id = $1 ORDER BY candidate_id",
+    )
+    .bind(project)
+    .fetch_all(db)
+    .await
+}
+
+/// Replaces every score of the project with the model's (call inside a
+/// transaction, so readers see the old scores until the commit).
+pub async fn replace_scores(
+    db: &mut PgConnection,
+    project: ProjectId,
+    model: i64,
+    ids: &[CandidateId],
+    p: &[f64],
+) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM candidate_scores WHERE project_id = $1")
+        .bind(project)
+        .execute(&mut *db)
+        .await?;
+    copy_scores(db, project, model, ids, p).await
+}
+
+/// Adds scores for candidates that have none (new uploads since the model
+/// was trained); one already scored meanwhile keeps its score.
+pub async fn add_scores(
+    db: &mut PgConnection,
+    project: ProjectId,
+    model: i64,
+    ids: &[CandidateId],
+    p: &[f64],
+) -> sqlx::Result<u64> {
+    let p32: Vec<f32> = p.iter().map(|&v| v as f32).collect();
+    sqlx::query(
+        "INSERT INTO candidate_scores (candidate_id, project_id, model_id, p_real)
+         SELECT id, $1, $2, p FROM unnest($3::bigint[], $4::real[]) AS x(id, p)
+         ON CONFLICT (candidate_id) DO NOTHING",
+    )
+    .bind(project)
+    .bind(model)
+    .bind(ids.iter().map(|c| c.0).collect::<Vec<_>>())
+    .bind(p32)
+    .execute(db)
+    .await
+    .map(|r| r.rows_affected())
+}
+
+async fn copy_scores(
+    db: &mut PgConnection,
+    project: ProjectId,
+    model: i64,
+    ids: &[CandidateId],
+    p: &[f64],
+) -> sqlx::Result<()> {
+    use std::fmt::Write;
+    let mut copy = db
+        .copy_in_raw(
+            "COPY candidate_scores (candidate_id, project_id, model_id, p_real) FROM STDIN",
+        )
+        .await?;
+    let mut text = String::with_capacity(64 * 1024);
+    for (id, v) in ids.iter().zip(p) {
+        let _ = writeln!(text, "{id}\t{project}\t{model}\t{}", *v as f32);
+        if text.len() > 60 * 1024 {
+            copy.send(text.as_bytes()).await?;
+            text.clear();
+        }
+    }
+    copy.send(text.as_bytes()).await?;
+    copy.finish().await.map(drop)
+}
+
+/// Candidates of the project without a score, at most `limit`.
+pub async fn unscored(
+    db: impl PgExecutor<'_>,
+    project: ProjectId,
+    limit: i64,
+) -> sqlx::Result<Vec<CandidateId>> {
+    sqlx::query_scalar(
+        "SELECT c.id FROM candidates c WHERE c.project_id = $1
+            AND NOT EXISTS (SELECT 1 FROM candidate_scores s WHERE s.candidate_id = c.id)
+          ORDER BY c.id LIMIT $2",
+    )
+    .bind(project)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Projects with a current model and candidates it has not scored.
+pub async fn with_unscored(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<ProjectId>> {
+    sqlx::query_scalar(
+        "SELECT p.id FROM projects p
+          WHERE EXISTS (SELECT 1 FROM models m WHERE m.project_id = p.id AND m.accepted)
+            AND EXISTS (SELECT 1 FROM candidates c WHERE c.project_id = p.id
+                          AND NOT EXISTS (SELECT 1 FROM candidate_scores s WHERE s.candidate_id = c.id))",
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// A candidate's score and the version of the model that gave it.
+pub async fn score_of(
+    db: impl PgExecutor<'_>,
+    candidate: CandidateId,
+) -> sqlx::Result<Option<(f32, i32)>> {
+    sqlx::query_as(
+        "SELECT s.p_real, m.version FROM candidate_scores s JOIN models m ON m.id = s.model_id
+          WHERE s.candidate_id = $1",
+    )
+    .bind(candidate)
+    .fetch_optional(db)
+    .await
+}
+
+/// A candidate's score (P(real), model version) if scored, and its
+/// consensus state (`consensus_state`), for the candidate page.
+pub async fn standing(
+    db: impl PgExecutor<'_>,
+    candidate: CandidateId,
+) -> sqlx::Result<Option<(Option<f32>, Option<i32>, String)>> {
+    sqlx::query_as(
+        "SELECT s.p_real, m.version,
+                consensus_state(coalesce(t.n_real, 0), coalesce(t.n_not_real, 0), p.consensus_k)
+           FROM candidates c JOIN projects p ON p.id = c.project_id
+           LEFT JOIN candidate_tallies t ON t.candidate_id = c.id
+           LEFT JOIN candidate_scores s ON s.candidate_id = c.id
+           LEFT JOIN models m ON m.id = s.model_id
+          WHERE c.id = $1",
+    )
+    .bind(candidate)
+    .fetch_optional(db)
+    .await
+}
+
+/// Try to become the one trainer of the project, across every app host
+/// (a session-level advisory lock on this connection; class "modl").
+pub async fn try_lock(db: &mut PgConnection, project: ProjectId) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT pg_try_advisory_lock(1836016748, $1::int)")
+        .bind(project.0 as i32)
+        .fetch_one(db)
+        .await
+}
+
+pub async fn unlock(db: &mut PgConnection, project: ProjectId) -> sqlx::Result<()> {
+    sqlx::query_scalar::<_, bool>("SELECT pg_advisory_unlock(1836016748, $1::int)")
+        .bind(project.0 as i32)
+        .fetch_one(db)
+        .await
+        .map(drop)
+}
