@@ -457,9 +457,10 @@ async fn gold_left(db: &mut PgConnection, user: UserId, r: &Resolved) -> sqlx::R
 }
 
 /// The queue's conditions, narrowed to gold candidates the reviewer has not
-/// rated whose project's gold rate is above `roll`. Compared as decimals,
-/// so that a rate of 0.1 (a `real` a hair above it) is not above a roll of
-/// 0.1: the share of draws is the rate as typed.
+/// rated whose project's gold rate is above `roll`. Rates are compared as
+/// decimals (here and in [`offer`]), so that a rate of 0.1 (a `real` a hair
+/// above it) is not above a roll of 0.1: the share of draws is the rate as
+/// typed.
 fn push_gold(q: &mut QueryBuilder<'_, Postgres>, r: &Resolved, user: UserId, roll: f64) {
     queue_conditions(q, r, user);
     q.push(
@@ -479,7 +480,7 @@ fn push_gold(q: &mut QueryBuilder<'_, Postgres>, r: &Resolved, user: UserId, rol
 /// rest to fetch ahead. Each draw, with the probability of the project's
 /// gold rate (`roll` is uniform in [0, 1); `domain::gold::roll`), the first
 /// is a gold candidate of the queue the reviewer has not rated, the next
-/// one after `after` in the reviewer's shuffled order (so a skipped one
+/// one after `after` in an order shuffled per reviewer (so a skipped one
 /// does not come straight back); otherwise the regular walk's. The project
 /// is the queue's, or in a queue of every project the project of the
 /// walk's candidate. Once the walk is empty, the gold candidates left are
@@ -499,24 +500,44 @@ pub async fn offer(
         Some(first) => (roll, Some(*first)),
         None => (0.0, None),
     };
+    // The gold candidates in the reviewer's own shuffle (a hash seeded per
+    // reviewer), those after `after` first, sorted apart from `candidates`:
+    // the query then looks candidates up only until one is in the queue.
+    let seed = r.seed;
     let mut q = QueryBuilder::new("SELECT c.id");
     from_clause(&mut q, r);
-    push_gold(&mut q, r, user, roll);
-    if let (None, Some(first)) = (r.project_id, project_of) {
-        q.push(" AND c.project_id = (SELECT project_id FROM candidates WHERE id = ")
-            .push_bind(first)
-            .push(")");
+    q.push(format!(
+        " JOIN (SELECT g.candidate_id, hashint8extended(g.candidate_id, {seed}) AS k,
+                       (hashint8extended(g.candidate_id, {seed}) > hashint8extended("
+    ))
+    .push_bind(after)
+    .push(format!(
+        "::bigint, {seed})) IS NOT TRUE AS wrapped
+                  FROM gold_candidates g JOIN projects gp ON gp.id = g.project_id
+                 WHERE gp.gold_rate::numeric > "
+    ))
+    .push_bind(roll)
+    .push("::float8::numeric");
+    match (r.project_id, project_of) {
+        (Some(p), _) => {
+            q.push(" AND g.project_id = ").push_bind(p);
+        }
+        (None, Some(first)) => {
+            q.push(" AND g.project_id = (SELECT project_id FROM candidates WHERE id = ")
+                .push_bind(first)
+                .push(")");
+        }
+        (None, None) => {}
     }
+    q.push(" ORDER BY 3, 2 OFFSET 0) gg ON gg.candidate_id = c.id");
+    queue_conditions(&mut q, r, user);
+    q.push(" AND NOT EXISTS (SELECT 1 FROM ratings mine WHERE mine.candidate_id = c.id AND mine.user_id = ")
+        .push_bind(user)
+        .push(")");
     if let Some(a) = after {
         q.push(" AND c.id <> ").push_bind(a);
     }
-    let key = format!("(c.shuffle_key < {}), c.shuffle_key, c.id", r.seed);
-    // Those after `after` in the shuffled order first, then from the start.
-    q.push(format!(" ORDER BY (({key}) > (SELECT "))
-        .push(key.replace("c.", "x."))
-        .push(" FROM candidates x WHERE x.id = ")
-        .push_bind(after)
-        .push(format!(")) IS NOT TRUE, {key} LIMIT 1"));
+    q.push(" ORDER BY gg.wrapped, gg.k LIMIT 1");
     let gold: Option<CandidateId> = q
         .build_query_scalar()
         .persistent(false)
