@@ -788,7 +788,7 @@ fn the_attribute_limit_is_per_candidate_not_per_header() {
 #[test]
 fn gold_is_read_from_its_column_and_field_and_checked_as_the_server_does() {
     let text = "observation,name,ra,dec,gold\nSB1,J1,1,1,real\nSB1,J2,1,1,\nSB1,J3,1,1,unsure\n";
-    let rows = input::parse_candidates_csv(Path::new("."), &text).unwrap();
+    let rows = input::parse_candidates_csv(Path::new("."), text).unwrap();
     assert_eq!(rows[0].as_ref().unwrap().body.gold.as_deref(), Some("real"));
     assert_eq!(rows[1].as_ref().unwrap().body.gold, None);
     let refused = rows[2].as_ref().unwrap_err();
