@@ -483,8 +483,10 @@ fn push_gold(q: &mut QueryBuilder<'_, Postgres>, r: &Resolved, user: UserId, rol
 /// one after `after` in an order shuffled per reviewer (so a skipped one
 /// does not come straight back); otherwise the regular walk's. The project
 /// is the queue's, or in a queue of every project the project of the
-/// walk's candidate. Once the walk is empty, the gold candidates left are
-/// offered, so that the queue ends when its count reaches 0.
+/// walk's candidate. The walk goes on from the last candidate that was not
+/// a gold draw ([`walk_cursor`]). Once the walk is empty, the gold
+/// candidates left are offered, so that the queue ends when its count
+/// reaches 0.
 pub async fn offer(
     db: &mut PgConnection,
     user: UserId,
@@ -493,7 +495,8 @@ pub async fn offer(
     n: i64,
     roll: f64,
 ) -> sqlx::Result<Vec<CandidateId>> {
-    let walk = upcoming(db, user, r, after, n).await?;
+    let cursor = walk_cursor(db, user, after).await?;
+    let walk = upcoming(db, user, r, cursor, n).await?;
     let (roll, project_of) = match walk.first() {
         // No project's rate reaches this roll: the walk's it is.
         Some(_) if roll >= f64::from(crate::domain::gold::MAX_RATE) => return Ok(walk),
@@ -547,6 +550,33 @@ pub async fn offer(
         Some(g) => merge(vec![g], walk, n),
         None => walk,
     })
+}
+
+/// Where the walk goes on from: `after`, unless it is a gold candidate that
+/// only draws offer; then the latest candidate shown to the reviewer
+/// before it that is not (`db::trail`), so that a gold draw leaves the walk
+/// where it was rather than jumping to the gold candidate's place in it.
+async fn walk_cursor(
+    db: &mut PgConnection,
+    user: UserId,
+    after: Option<CandidateId>,
+) -> sqlx::Result<Option<CandidateId>> {
+    let Some(a) = after else { return Ok(None) };
+    sqlx::query_scalar(
+        "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM gold_candidates g JOIN projects gp ON gp.id = g.project_id
+                                       WHERE g.candidate_id = $2 AND gp.gold_rate > 0) THEN $2
+                ELSE (SELECT t.x FROM reviewer_trails r, unnest(r.shown) WITH ORDINALITY AS t(x, i)
+                       WHERE r.user_id = $1 AND t.x <> $2
+                         AND NOT EXISTS (SELECT 1 FROM gold_candidates g
+                                           JOIN projects gp ON gp.id = g.project_id
+                                          WHERE g.candidate_id = t.x AND gp.gold_rate > 0)
+                       ORDER BY t.i LIMIT 1)
+                END",
+    )
+    .bind(user)
+    .bind(a)
+    .fetch_one(db)
+    .await
 }
 
 /// Shuffled order without a sort over the whole queue: the order is

@@ -594,6 +594,57 @@ async fn at_rate_zero_gold_candidates_are_walked_like_any_other(pool: PgPool) {
         .all(|g| g.verdict == GoldVerdict::Real && g.source == "upload"));
 }
 
+#[sqlx::test]
+async fn a_gold_draw_leaves_the_walk_where_it_was(pool: PgPool) {
+    let m = mix(pool).await;
+    set_rate(&m.app, 0.5).await;
+    let mut conn = m.app.pool.acquire().await.unwrap();
+    let r = queue::load(&mut conn, m.user, Role::Reviewer)
+        .await
+        .unwrap();
+    // The reviewer is shown o00 and o01 (by name), then a gold draw, then
+    // walks on: o02, whatever the gold candidate's own place by name.
+    let shown = |id: CandidateId| {
+        let pool = m.app.pool.clone();
+        let user = m.user;
+        async move {
+            let mut c = pool.acquire().await.unwrap();
+            vetter::db::trail::before(&mut c, user, id, true)
+                .await
+                .unwrap();
+        }
+    };
+    let first = queue::offer(&mut conn, m.user, &r, None, 1, 0.9)
+        .await
+        .unwrap()[0];
+    assert_eq!(first, m.others[0]);
+    shown(first).await;
+    let second = queue::offer(&mut conn, m.user, &r, Some(first), 1, 0.9)
+        .await
+        .unwrap()[0];
+    assert_eq!(second, m.others[1]);
+    shown(second).await;
+    let offered = queue::offer(&mut conn, m.user, &r, Some(second), 2, 0.0)
+        .await
+        .unwrap();
+    let gold = offered[0];
+    assert!(m.gold.contains(&gold), "{offered:?}");
+    assert_eq!(
+        offered[1], m.others[2],
+        "fetched ahead: where the walk goes on"
+    );
+    shown(gold).await;
+    let next = queue::offer(&mut conn, m.user, &r, Some(gold), 1, 0.9)
+        .await
+        .unwrap()[0];
+    assert_eq!(next, m.others[2]);
+    // Another gold draw after the gold one is not the same one again.
+    let again = queue::offer(&mut conn, m.user, &r, Some(gold), 1, 0.0)
+        .await
+        .unwrap()[0];
+    assert!(m.gold.contains(&again) && again != gold);
+}
+
 /// `body` with what differs between any two answers (CSRF tokens, form
 /// keys: runs of 16 or more hex digits) blanked, and the given strings and
 /// whole numbers replaced by placeholders.
