@@ -452,25 +452,19 @@ pub async fn size(db: &mut PgConnection, user: UserId, r: &Resolved) -> sqlx::Re
 async fn gold_left(db: &mut PgConnection, user: UserId, r: &Resolved) -> sqlx::Result<i64> {
     let mut q = QueryBuilder::new("SELECT count(*)");
     from_clause(&mut q, r);
-    push_gold(&mut q, r, user, 0.0);
+    push_gold(&mut q, r, user);
     q.build_query_scalar().persistent(false).fetch_one(db).await
 }
 
-/// The queue's conditions, narrowed to gold candidates the reviewer has not
-/// rated whose project's gold rate is above `roll`. Rates are compared as
-/// decimals (here and in [`offer`]), so that a rate of 0.1 (a `real` a hair
-/// above it) is not above a roll of 0.1: the share of draws is the rate as
-/// typed.
-fn push_gold(q: &mut QueryBuilder<'_, Postgres>, r: &Resolved, user: UserId, roll: f64) {
+/// The queue's conditions, narrowed to gold candidates that only draws
+/// offer and that the reviewer has not rated.
+fn push_gold(q: &mut QueryBuilder<'_, Postgres>, r: &Resolved, user: UserId) {
     queue_conditions(q, r, user);
     q.push(
         " AND EXISTS (SELECT 1 FROM gold_candidates g JOIN projects gp ON gp.id = g.project_id
-                       WHERE g.candidate_id = c.id AND gp.gold_rate::numeric > ",
-    )
-    .push_bind(roll)
-    .push(
-        "::float8::numeric) AND NOT EXISTS (SELECT 1 FROM ratings mine WHERE mine.candidate_id = c.id
-                                     AND mine.user_id = ",
+                       WHERE g.candidate_id = c.id AND gp.gold_rate > 0)
+          AND NOT EXISTS (SELECT 1 FROM ratings mine WHERE mine.candidate_id = c.id
+                            AND mine.user_id = ",
     )
     .push_bind(user)
     .push(")");
@@ -506,6 +500,8 @@ pub async fn offer(
     // The gold candidates in the reviewer's own shuffle (a hash seeded per
     // reviewer), those after `after` first, sorted apart from `candidates`:
     // the query then looks candidates up only until one is in the queue.
+    // Rates are compared as decimals, so that a rate of 0.1 (a `real` a
+    // hair above it) is not above a roll of 0.1: the share is as typed.
     let seed = r.seed;
     let mut q = QueryBuilder::new("SELECT c.id");
     from_clause(&mut q, r);
