@@ -27,6 +27,11 @@
 //!   κ = (P̄ − P̄e) / (1 − P̄e). With the same number of ratings everywhere
 //!   this is Fleiss (1971) exactly.
 //!
+//! Gold standards (with a project chosen): each reviewer's recall,
+//! precision and false-positive rate on the project's gold candidates
+//! (`db::gold`), and the team's estimated completeness; see [`GoldView`]
+//! for who sees what.
+//!
 //! Charts are SVG drawn here: no script, and colours as presentation
 //! attributes (the CSP forbids inline `style`).
 
