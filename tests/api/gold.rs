@@ -82,7 +82,9 @@ async fn an_admin_marks_and_unmarks_gold_candidates_and_each_change_is_audited(p
         crate::helpers::select_attr(&html, "a[href='/admin/projects/vast/gold']", "href").is_some(),
         "the project page links the gold page"
     );
-    let html = boss.get_html("/admin/projects/vast/gold").await;
+    let r = boss.get("/admin/projects/vast/gold").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = scraper::Html::parse_document(&r.text().await.unwrap());
     assert!(select_text(&html, "#no-gold").is_some());
 
     // A bare name unique in the project, and observation/name; blank lines
