@@ -6,6 +6,7 @@ pub mod batches;
 pub mod candidates;
 pub mod catalogues;
 pub mod files;
+pub mod gold;
 pub mod groups;
 pub mod login_failures;
 pub mod maintenance;

@@ -264,7 +264,18 @@ fn from_clause(q: &mut QueryBuilder<'_, Postgres>, r: &Resolved) {
     }
 }
 
+/// The queue's conditions, without the gold candidates of projects that
+/// mix them in: those come only through [`offer`]'s draws, so they are
+/// offered at the rate the project set.
 fn filters(q: &mut QueryBuilder<'_, Postgres>, r: &Resolved, user: UserId) {
+    queue_conditions(q, r, user);
+    q.push(
+        " AND NOT EXISTS (SELECT 1 FROM gold_candidates g JOIN projects gp ON gp.id = g.project_id
+                           WHERE g.candidate_id = c.id AND gp.gold_rate > 0)",
+    );
+}
+
+fn queue_conditions(q: &mut QueryBuilder<'_, Postgres>, r: &Resolved, user: UserId) {
     q.push(" WHERE true");
     if let Some(p) = r.project_id {
         q.push(" AND c.project_id = ").push_bind(p);
@@ -426,10 +437,142 @@ pub async fn size(db: &mut PgConnection, user: UserId, r: &Resolved) -> sqlx::Re
     let mut q = QueryBuilder::new("SELECT count(*)");
     from_clause(&mut q, r);
     filters(&mut q, r, user);
-    q.build_query_scalar()
+    let walked: i64 = q
+        .build_query_scalar()
         .persistent(r.filter.is_none())
-        .fetch_one(db)
-        .await
+        .fetch_one(&mut *db)
+        .await?;
+    Ok(walked + gold_left(db, user, r).await?)
+}
+
+/// The queue's gold candidates that only draws offer (their project's gold
+/// rate is above 0) and that the reviewer has not rated: part of what the
+/// queue holds, so that its count falls by one with each rating, gold or
+/// not.
+async fn gold_left(db: &mut PgConnection, user: UserId, r: &Resolved) -> sqlx::Result<i64> {
+    let mut q = QueryBuilder::new("SELECT count(*)");
+    from_clause(&mut q, r);
+    push_gold(&mut q, r, user);
+    q.build_query_scalar().persistent(false).fetch_one(db).await
+}
+
+/// The queue's conditions, narrowed to gold candidates that only draws
+/// offer and that the reviewer has not rated.
+fn push_gold(q: &mut QueryBuilder<'_, Postgres>, r: &Resolved, user: UserId) {
+    queue_conditions(q, r, user);
+    q.push(
+        " AND EXISTS (SELECT 1 FROM gold_candidates g JOIN projects gp ON gp.id = g.project_id
+                       WHERE g.candidate_id = c.id AND gp.gold_rate > 0)
+          AND NOT EXISTS (SELECT 1 FROM ratings mine WHERE mine.candidate_id = c.id
+                            AND mine.user_id = ",
+    )
+    .push_bind(user)
+    .push(")");
+}
+
+/// What "next" offers: up to `n` candidates, the first to show and the
+/// rest to fetch ahead. Each draw, with the probability of the project's
+/// gold rate (`roll` is uniform in [0, 1); `domain::gold::roll`), the first
+/// is a gold candidate of the queue the reviewer has not rated, the next
+/// one after `after` in an order shuffled per reviewer (so a skipped one
+/// does not come straight back); otherwise the regular walk's. The project
+/// is the queue's, or in a queue of every project the project of the
+/// walk's candidate. The walk goes on from the last candidate that was not
+/// a gold draw ([`walk_cursor`]). Once the walk is empty, the gold
+/// candidates left are offered, so that the queue ends when its count
+/// reaches 0.
+pub async fn offer(
+    db: &mut PgConnection,
+    user: UserId,
+    r: &Resolved,
+    after: Option<CandidateId>,
+    n: i64,
+    roll: f64,
+) -> sqlx::Result<Vec<CandidateId>> {
+    let cursor = walk_cursor(db, user, after).await?;
+    let walk = upcoming(db, user, r, cursor, n).await?;
+    let (roll, project_of) = match walk.first() {
+        // No project's rate reaches this roll: the walk's it is.
+        Some(_) if roll >= f64::from(crate::domain::gold::MAX_RATE) => return Ok(walk),
+        Some(first) => (roll, Some(*first)),
+        None => (0.0, None),
+    };
+    // The gold candidates in the reviewer's own shuffle (a hash seeded per
+    // reviewer), those after `after` first, sorted apart from `candidates`:
+    // the query then looks candidates up only until one is in the queue.
+    // Rates are compared as decimals, so that a rate of 0.1 (a `real` a
+    // hair above it) is not above a roll of 0.1: the share is as typed.
+    let seed = r.seed;
+    let mut q = QueryBuilder::new("SELECT c.id");
+    from_clause(&mut q, r);
+    q.push(format!(
+        " JOIN (SELECT g.candidate_id, hashint8extended(g.candidate_id, {seed}) AS k,
+                       (hashint8extended(g.candidate_id, {seed}) > hashint8extended("
+    ))
+    .push_bind(after)
+    .push(format!(
+        "::bigint, {seed})) IS NOT TRUE AS wrapped
+                  FROM gold_candidates g JOIN projects gp ON gp.id = g.project_id
+                 WHERE gp.gold_rate::numeric > "
+    ))
+    .push_bind(roll)
+    .push("::float8::numeric");
+    match (r.project_id, project_of) {
+        (Some(p), _) => {
+            q.push(" AND g.project_id = ").push_bind(p);
+        }
+        (None, Some(first)) => {
+            q.push(" AND g.project_id = (SELECT project_id FROM candidates WHERE id = ")
+                .push_bind(first)
+                .push(")");
+        }
+        (None, None) => {}
+    }
+    q.push(" ORDER BY 3, 2 OFFSET 0) gg ON gg.candidate_id = c.id");
+    queue_conditions(&mut q, r, user);
+    q.push(" AND NOT EXISTS (SELECT 1 FROM ratings mine WHERE mine.candidate_id = c.id AND mine.user_id = ")
+        .push_bind(user)
+        .push(")");
+    if let Some(a) = after {
+        q.push(" AND c.id <> ").push_bind(a);
+    }
+    q.push(" ORDER BY gg.wrapped, gg.k LIMIT 1");
+    let gold: Option<CandidateId> = q
+        .build_query_scalar()
+        .persistent(false)
+        .fetch_optional(&mut *db)
+        .await?;
+    Ok(match gold {
+        Some(g) => merge(vec![g], walk, n),
+        None => walk,
+    })
+}
+
+/// Where the walk goes on from: `after`, unless it is a gold candidate that
+/// only draws offer; then the latest candidate shown to the reviewer
+/// before it that is not (`db::trail`), so that a gold draw leaves the walk
+/// where it was rather than jumping to the gold candidate's place in it.
+async fn walk_cursor(
+    db: &mut PgConnection,
+    user: UserId,
+    after: Option<CandidateId>,
+) -> sqlx::Result<Option<CandidateId>> {
+    let Some(a) = after else { return Ok(None) };
+    sqlx::query_scalar(
+        "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM gold_candidates g JOIN projects gp ON gp.id = g.project_id
+                                       WHERE g.candidate_id = $2 AND gp.gold_rate > 0) THEN $2
+                ELSE (SELECT t.x FROM reviewer_trails r, unnest(r.shown) WITH ORDINALITY AS t(x, i)
+                       WHERE r.user_id = $1 AND t.x <> $2
+                         AND NOT EXISTS (SELECT 1 FROM gold_candidates g
+                                           JOIN projects gp ON gp.id = g.project_id
+                                          WHERE g.candidate_id = t.x AND gp.gold_rate > 0)
+                       ORDER BY t.i LIMIT 1)
+                END",
+    )
+    .bind(user)
+    .bind(a)
+    .fetch_one(db)
+    .await
 }
 
 /// Shuffled order without a sort over the whole queue: the order is

@@ -6,6 +6,7 @@ pub mod consensus;
 pub mod decision;
 pub mod filter;
 pub mod frames;
+pub mod gold;
 pub mod groups;
 pub mod keys;
 pub mod names;

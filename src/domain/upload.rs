@@ -12,6 +12,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::domain::decision::{check_key_guard, Bound, GoodRange};
+use crate::domain::gold::GoldVerdict;
 use crate::domain::text::{one_line, shown};
 use crate::domain::Problem;
 use crate::domain::SkyPos;
@@ -656,6 +657,9 @@ pub struct CandidateIn {
     pub light_curve: Option<LightCurveIn>,
     #[serde(default)]
     pub files: BTreeMap<String, String>,
+    /// `"real"` or `"not_real"`: the candidate's known truth (an injected
+    /// fake, a known pulsar). Kept apart from everything a reviewer reads.
+    pub gold: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -705,6 +709,9 @@ pub struct CandidateSpec {
     pub light_curve: Option<LightCurve>,
     /// Role → multipart part name.
     pub files: BTreeMap<String, String>,
+    /// The true verdict of a gold candidate. Not part of the content hash:
+    /// it is stored in `gold_candidates`, not on the candidate.
+    pub gold: Option<GoldVerdict>,
 }
 
 const MAX_LIGHT_CURVE_POINTS: usize = 100_000;
@@ -822,6 +829,25 @@ impl CandidateSpec {
                 );
             }
         }
+        // Absent or null: not gold (a re-send without it leaves a mark alone).
+        let gold = match &raw.gold {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.parse::<GoldVerdict>().is_ok() => s.parse().ok(),
+            Some(other) => {
+                let said = match other {
+                    Value::String(s) => shown(s),
+                    v => v.to_string(),
+                };
+                p.push(
+                    field("gold"),
+                    format!(
+                        "candidate {}: gold is \"real\" or \"not_real\" (or left out), not {said}",
+                        shown(&name)
+                    ),
+                );
+                None
+            }
+        };
         let light_curve = raw
             .light_curve
             .and_then(|lc| parse_light_curve(lc, &field("light_curve"), p));
@@ -838,6 +864,7 @@ impl CandidateSpec {
             attributes: raw.attributes,
             light_curve,
             files,
+            gold,
         })
     }
 
@@ -987,6 +1014,33 @@ mod tests {
         assert!(problems[0].message.contains("JSON number"));
         let problems = parse(json!({"name": "a", "ra": "12.5", "dec": 0})).unwrap_err();
         assert_eq!(problems[0].field, "candidates[0].ra");
+    }
+
+    #[test]
+    fn gold_is_real_or_not_real_and_stays_out_of_the_hash() {
+        let plain = parse(json!({"name": "a", "ra": 1, "dec": 1})).unwrap();
+        assert_eq!(plain.gold, None);
+        let real = parse(json!({"name": "a", "ra": 1, "dec": 1, "gold": "real"})).unwrap();
+        assert_eq!(real.gold, Some(GoldVerdict::Real));
+        assert_eq!(real.content_hash(), plain.content_hash());
+        let not = parse(json!({"name": "a", "ra": 1, "dec": 1, "gold": "not_real"})).unwrap();
+        assert_eq!(not.gold, Some(GoldVerdict::NotReal));
+        let null = parse(json!({"name": "a", "ra": 1, "dec": 1, "gold": null})).unwrap();
+        assert_eq!(null.gold, None);
+        for bad in [
+            json!("unsure"),
+            json!("REAL"),
+            json!(true),
+            json!(1),
+            json!({"v": "real"}),
+        ] {
+            let problems =
+                parse(json!({"name": "J9", "ra": 1, "dec": 1, "gold": bad.clone()})).unwrap_err();
+            assert_eq!(problems.len(), 1, "{bad}: {problems:?}");
+            assert_eq!(problems[0].field, "candidates[0].gold");
+            assert!(problems[0].message.contains("\"J9\""), "{problems:?}");
+            assert!(problems[0].message.contains("not_real"), "{problems:?}");
+        }
     }
 
     #[test]

@@ -16,9 +16,11 @@ use super::{Ingest, IngestError, Received};
 use crate::db::candidates::{self, CoreWrite};
 use crate::db::catalogues;
 use crate::db::files::{self as file_rows, Owner};
+use crate::db::gold;
 use crate::db::groups;
 use crate::db::observations as obs_rows;
 use crate::db::projects::{self, Outcome};
+use crate::domain::gold::GoldVerdict;
 use crate::domain::names::{ObservationKey, ProjectSlug};
 use crate::domain::upload::{CandidateSpec, Problems, MAX_BATCH};
 use crate::domain::{CandidateId, UserId};
@@ -218,6 +220,18 @@ impl Ingest {
                 .map(|&i| (ids[&specs[i].name], &specs[i]))
                 .collect();
             candidates::write_light_curves(&mut tx, &curves).await?;
+            // Gold flags in the same commit, into their own table only.
+            let marks: Vec<(CandidateId, GoldVerdict)> = specs
+                .iter()
+                .filter_map(|s| s.gold.map(|g| (ids[&s.name], g)))
+                .collect();
+            let golden = if marks.is_empty() {
+                Vec::new()
+            } else {
+                gold::mark(&mut tx, project.id, &marks, gold::Source::Upload, user)
+                    .await?
+                    .0
+            };
             let mut replaced = Vec::new();
             for (spec, files) in specs.iter().zip(&prepared) {
                 if !files.is_empty() {
@@ -230,10 +244,10 @@ impl Ingest {
                     .await?;
                 }
             }
-            Ok::<_, IngestError>((ids, replaced))
+            Ok::<_, IngestError>((ids, replaced, golden))
         }
         .await;
-        let (ids, replaced) = publish::settle(published, tx, written).await?;
+        let (ids, replaced, golden) = publish::settle(published, tx, written).await?;
 
         let core_names: HashSet<&str> = core.iter().map(|c| c.spec.name.as_str()).collect();
         let outcomes = specs
@@ -242,7 +256,8 @@ impl Ingest {
             .map(|(i, spec)| {
                 let changed = core_names.contains(spec.name.as_str())
                     || curves_changed.contains(&i)
-                    || !prepared[i].is_empty();
+                    || !prepared[i].is_empty()
+                    || golden.contains(&ids[&spec.name]);
                 CandidateOutcome {
                     name: spec.name.clone(),
                     id: ids[&spec.name],

@@ -77,6 +77,9 @@ pub const ADMIN_PROJECTS: &str = "/admin/projects";
 pub const ADMIN_PROJECT: &str = "/admin/projects/:slug";
 pub const ADMIN_PROJECT_DELETE: &str = "/admin/projects/:slug/delete";
 pub const ADMIN_PROJECT_CATALOGUES: &str = "/admin/projects/:slug/catalogues";
+pub const ADMIN_PROJECT_GOLD: &str = "/admin/projects/:slug/gold";
+pub const ADMIN_PROJECT_GOLD_RATE: &str = "/admin/projects/:slug/gold/rate";
+pub const ADMIN_PROJECT_GOLD_REMOVE: &str = "/admin/projects/:slug/gold/:candidate/remove";
 pub const ADMIN_CATALOGUES: &str = "/admin/catalogues";
 pub const ADMIN_PROJECT_REVIEW: &str = "/admin/projects/:slug/review";
 pub const PROJECT_MODEL: &str = "/projects/:slug/model";
@@ -276,6 +279,18 @@ pub fn admin_project_delete(slug: &str) -> String {
 
 pub fn admin_project_catalogues(slug: &str) -> String {
     fill(ADMIN_PROJECT_CATALOGUES, &[&slug])
+}
+
+pub fn admin_project_gold(slug: &str) -> String {
+    fill(ADMIN_PROJECT_GOLD, &[&slug])
+}
+
+pub fn admin_project_gold_rate(slug: &str) -> String {
+    fill(ADMIN_PROJECT_GOLD_RATE, &[&slug])
+}
+
+pub fn admin_project_gold_remove(slug: &str, candidate: CandidateId) -> String {
+    fill(ADMIN_PROJECT_GOLD_REMOVE, &[&slug, &candidate])
 }
 
 pub fn admin_project_review(slug: &str) -> String {
@@ -537,6 +552,12 @@ mod tests {
             (ADMIN_PROJECT, admin_project(odd)),
             (ADMIN_PROJECT_DELETE, admin_project_delete(odd)),
             (ADMIN_PROJECT_CATALOGUES, admin_project_catalogues(odd)),
+            (ADMIN_PROJECT_GOLD, admin_project_gold(odd)),
+            (ADMIN_PROJECT_GOLD_RATE, admin_project_gold_rate(odd)),
+            (
+                ADMIN_PROJECT_GOLD_REMOVE,
+                admin_project_gold_remove(odd, CandidateId(42)),
+            ),
             (ADMIN_PROJECT_REVIEW, admin_project_review(odd)),
             (PROJECT_MODEL, project_model(odd)),
             (PROJECT_MODEL_TRAIN, project_model_train(odd)),

@@ -115,6 +115,10 @@ fn register(r: &mut Registry) {
     r.add(Method::GET, paths::PROJECT_MODEL, Access::Reviewer, model::page);
     r.add(Method::POST, paths::PROJECT_MODEL_TRAIN, Access::Admin, model::train);
     r.add_long(Method::POST, paths::ADMIN_PROJECT_CATALOGUES, Access::Admin, admin::catalogues::save);
+    r.add(Method::GET, paths::ADMIN_PROJECT_GOLD, Access::Admin, admin::gold::page);
+    r.add(Method::POST, paths::ADMIN_PROJECT_GOLD, Access::Admin, admin::gold::mark);
+    r.add(Method::POST, paths::ADMIN_PROJECT_GOLD_RATE, Access::Admin, admin::gold::set_rate);
+    r.add(Method::POST, paths::ADMIN_PROJECT_GOLD_REMOVE, Access::Admin, admin::gold::remove);
     r.add(Method::GET, paths::ADMIN_PROJECT_DELETE, Access::Admin, admin::projects::confirm_delete_project);
     r.add_long(Method::POST, paths::ADMIN_PROJECT_DELETE, Access::Admin, admin::projects::delete_project);
     r.add(Method::GET, paths::ADMIN_OBSERVATION_DELETE, Access::Admin, admin::projects::confirm_delete_observation);

@@ -57,6 +57,7 @@ const WALKED: &[&str] = &[
     "/admin/projects/:slug",
     "/admin/projects/:slug/delete",
     "/admin/projects/:slug/catalogues",
+    "/admin/projects/:slug/gold",
     "/admin/projects/:slug/review",
     "/projects/:slug/model",
     "/admin/catalogues",
@@ -259,6 +260,7 @@ pub fn addresses(route: &str, b: &Blind) -> Vec<String> {
         "/admin/projects/:slug" => vec!["/admin/projects/vast".into()],
         "/admin/projects/:slug/delete" => vec!["/admin/projects/vast/delete".into()],
         "/admin/projects/:slug/catalogues" => vec!["/admin/projects/vast/catalogues".into()],
+        "/admin/projects/:slug/gold" => vec!["/admin/projects/vast/gold".into()],
         "/admin/projects/:slug/review" => vec!["/admin/projects/vast/review".into()],
         "/projects/:slug/model" => vec!["/projects/vast/model".into()],
         "/admin/projects/:slug/observations/:observation/delete" => {

@@ -20,6 +20,7 @@ mod escaping;
 mod exports;
 mod faults;
 mod gif_strip;
+mod gold;
 mod groups;
 mod health;
 mod helpers;

@@ -95,6 +95,10 @@ pub struct CandidateBody {
     pub attributes: Map<String, Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub light_curve: Option<LightCurve>,
+    /// `real` or `not_real`: a gold candidate's known truth, checked by the
+    /// server's rule before it is sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gold: Option<String>,
 }
 
 /// A file on disk, checked to be inside the upload folder.
@@ -873,10 +877,11 @@ pub enum Column {
     File(String),
     LightCurve,
     LightCurveUnit,
+    Gold,
 }
 
 const KNOWN_COLUMNS: &str = "observation, name, ra, dec, beam, metric:<key>, pos:<kind>:ra, \
-pos:<kind>:dec, attr:<key>, file:<role>, light_curve, light_curve_unit";
+pos:<kind>:dec, attr:<key>, file:<role>, light_curve, light_curve_unit, gold";
 
 pub fn parse_header<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Vec<Column>, String> {
     let mut cols = Vec::new();
@@ -889,6 +894,7 @@ pub fn parse_header<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Vec<
             "beam" => Column::Beam,
             "light_curve" => Column::LightCurve,
             "light_curve_unit" => Column::LightCurveUnit,
+            "gold" => Column::Gold,
             _ => {
                 if let Some(key) = name.strip_prefix("metric:") {
                     rules::check_key(key).map_err(|e| format!("column {name:?}: {e}"))?;
@@ -1031,6 +1037,7 @@ fn parse_csv_row(
     let mut files = Vec::new();
     let mut lc_path = "";
     let mut lc_unit = "";
+    let mut gold = None;
     for (col, cell) in cols.iter().zip(rec.iter()) {
         match col {
             Column::Observation => observation = cell.to_string(),
@@ -1064,6 +1071,8 @@ fn parse_csv_row(
             },
             Column::LightCurve => lc_path = cell,
             Column::LightCurveUnit => lc_unit = cell,
+            Column::Gold if cell.is_empty() => {}
+            Column::Gold => gold = Some(cell.to_string()),
         }
     }
     // Not part of the body: it goes in the URL.
@@ -1110,6 +1119,7 @@ fn parse_csv_row(
             metrics,
             attributes,
             light_curve,
+            gold,
         },
         files,
     };
@@ -1156,6 +1166,7 @@ fn parse_json_candidate(dir: &Path, v: &Value, row: usize) -> Result<Candidate, 
     let mut lc_file = None;
     let mut lc_unit = None;
     let mut files = Vec::new();
+    let mut gold = None;
     for (k, v) in obj {
         match k.as_str() {
             "observation" => match v.as_str() {
@@ -1218,11 +1229,18 @@ fn parse_json_candidate(dir: &Path, v: &Value, row: usize) -> Result<Candidate, 
                 Ok(f) => files = f,
                 Err(e) => e.into_iter().for_each(|e| bad("", e)),
             },
+            // Its value is checked with the rest, by the server's rule.
+            "gold" => match v {
+                Value::Null => {}
+                Value::String(s) => gold = Some(s.clone()),
+                _ => bad(k, "must be \"real\" or \"not_real\"".into()),
+            },
             other => bad(
                 "",
                 format!(
                     "unknown field {other:?} (known: observation, name, beam, ra, dec, positions, \
-                     metrics, attributes, light_curve, light_curve_file, light_curve_unit, files)"
+                     metrics, attributes, light_curve, light_curve_file, light_curve_unit, files, \
+                     gold)"
                 ),
             ),
         }
@@ -1269,6 +1287,7 @@ fn parse_json_candidate(dir: &Path, v: &Value, row: usize) -> Result<Candidate, 
             metrics,
             attributes,
             light_curve,
+            gold,
         },
         files,
     };

@@ -146,6 +146,7 @@ mod tests {
                 metrics: BTreeMap::new(),
                 attributes: Map::new(),
                 light_curve: None,
+                gold: None,
             },
             files: file_sizes
                 .iter()

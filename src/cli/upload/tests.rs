@@ -784,3 +784,31 @@ fn the_attribute_limit_is_per_candidate_not_per_header() {
     );
     assert_eq!(rows[1].as_ref().unwrap().body.attributes.len(), 3);
 }
+
+#[test]
+fn gold_is_read_from_its_column_and_field_and_checked_as_the_server_does() {
+    let text = "observation,name,ra,dec,gold\nSB1,J1,1,1,real\nSB1,J2,1,1,\nSB1,J3,1,1,unsure\n";
+    let rows = input::parse_candidates_csv(Path::new("."), text).unwrap();
+    assert_eq!(rows[0].as_ref().unwrap().body.gold.as_deref(), Some("real"));
+    assert_eq!(rows[1].as_ref().unwrap().body.gold, None);
+    let refused = rows[2].as_ref().unwrap_err();
+    assert!(refused.reason.starts_with("gold: "), "{}", refused.reason);
+    assert!(refused.reason.contains("not_real"), "{}", refused.reason);
+    let sent = rows[0].as_ref().unwrap().json(|_| String::new());
+    assert_eq!(sent["gold"], "real");
+    assert!(rows[1]
+        .as_ref()
+        .unwrap()
+        .json(|_| String::new())
+        .get("gold")
+        .is_none());
+
+    let json = r#"[{"observation": "SB1", "name": "J1", "ra": 1, "dec": 1, "gold": "not_real"},
+                   {"observation": "SB1", "name": "J2", "ra": 1, "dec": 1, "gold": true}]"#;
+    let rows = input::parse_candidates_json(Path::new("."), json).unwrap();
+    assert_eq!(
+        rows[0].as_ref().unwrap().body.gold.as_deref(),
+        Some("not_real")
+    );
+    assert!(rows[1].as_ref().unwrap_err().reason.contains("gold"));
+}

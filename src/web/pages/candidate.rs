@@ -578,7 +578,9 @@ async fn ask_resolved(
     q: Resolved,
     after: Option<CandidateId>,
 ) -> WebResult<Asked> {
-    let upcoming = queue::upcoming(&mut conn, user.id, &q, after, 2).await?;
+    // Each draw may offer a gold candidate, at its project's rate.
+    let roll = crate::domain::gold::roll();
+    let upcoming = queue::offer(&mut conn, user.id, &q, after, 2, roll).await?;
     Ok(Asked {
         conn,
         q,

@@ -27,6 +27,11 @@
 //!   κ = (P̄ − P̄e) / (1 − P̄e). With the same number of ratings everywhere
 //!   this is Fleiss (1971) exactly.
 //!
+//! Gold standards (with a project chosen): each reviewer's recall,
+//! precision and false-positive rate on the project's gold candidates
+//! (`db::gold`), and the team's estimated completeness; see [`GoldView`]
+//! for who sees what.
+//!
 //! Charts are SVG drawn here: no script, and colours as presentation
 //! attributes (the CSP forbids inline `style`).
 
@@ -38,11 +43,14 @@ use poem::web::Data;
 use poem::{handler, Request, Response};
 use sqlx::{PgConnection, PgPool};
 
+use crate::db::gold;
 use crate::db::search::{self, Disagreement, Scope, Totals};
+use crate::db::users::User;
 use crate::domain::filter::CandidateFilter;
+use crate::domain::gold::{Completeness, GoldCounts};
 use crate::domain::text::xml_escape;
 use crate::domain::visibility::RatingVisibility;
-use crate::domain::{CandidateId, Verdict};
+use crate::domain::{CandidateId, ProjectId, Verdict};
 use crate::plot::palette::{self, ACCENT, INK, MUTED, PAPER};
 use crate::web::pages::candidates::{
     default_view_redirect, form_view, raw_query, FormFor, FormView,
@@ -56,6 +64,11 @@ use crate::web::state::AppState;
 
 /// Disagreements listed on the page; the rest are a link to the table.
 const DISAGREEMENTS_SHOWN: i64 = 100;
+
+/// A reviewer's own gold figures cover their ratings at least this old: a
+/// figure that moved the moment they rated would tell them the candidate
+/// was gold.
+pub const GOLD_DELAY: time::Duration = time::Duration::days(1);
 
 /// Agreement over items rated by two or more raters, each item given as
 /// its count of ratings per category.
@@ -257,6 +270,8 @@ pub struct Figures {
     /// The figures by reviewer, verdict and tag cover only what the blind
     /// rule lets this viewer see.
     pub blind: bool,
+    /// With a project chosen.
+    pub gold: Option<GoldView>,
 }
 
 impl Figures {
@@ -279,6 +294,80 @@ impl Figures {
     pub fn kappa(&self) -> String {
         Self::number(self.agreement.kappa)
     }
+}
+
+/// A reviewer's results on the project's gold candidates.
+pub struct GoldLine {
+    pub name: String,
+    pub counts: GoldCounts,
+}
+
+impl GoldLine {
+    pub fn recall(&self) -> String {
+        Figures::percent(self.counts.recall())
+    }
+    pub fn precision(&self) -> String {
+        Figures::percent(self.counts.precision())
+    }
+    pub fn false_positive_rate(&self) -> String {
+        Figures::percent(self.counts.false_positive_rate())
+    }
+}
+
+/// What `ratings/_gold.html` shows: to an administrator every reviewer's
+/// line and the team's completeness; to anyone else their own line, over
+/// ratings older than [`GOLD_DELAY`]. Completeness is made of others'
+/// verdicts (the blind rule) and of counts that move the moment a gold
+/// candidate is first rated, so reviewers do not see it.
+pub struct GoldView {
+    pub lines: Vec<GoldLine>,
+    pub everyone: bool,
+    pub delayed: bool,
+    pub completeness: Option<Completeness>,
+}
+
+impl GoldView {
+    pub fn coverage(&self) -> String {
+        Figures::percent(self.completeness.and_then(|c| c.coverage()))
+    }
+    pub fn team_recall(&self) -> String {
+        Figures::percent(self.completeness.and_then(|c| c.team_recall()))
+    }
+    pub fn estimate(&self) -> String {
+        Figures::percent(self.completeness.and_then(|c| c.estimate()))
+    }
+}
+
+async fn gold_view(
+    conn: &mut PgConnection,
+    project: ProjectId,
+    user: &User,
+) -> sqlx::Result<GoldView> {
+    let everyone = user.is_admin();
+    let before = (!everyone).then(|| time::OffsetDateTime::now_utc() - GOLD_DELAY);
+    let only = (!everyone).then_some(user.id);
+    let mut lines: Vec<GoldLine> = gold::per_reviewer(conn, project, only, before)
+        .await?
+        .into_iter()
+        .map(|(name, counts)| GoldLine { name, counts })
+        .collect();
+    if lines.is_empty() && !everyone {
+        lines.push(GoldLine {
+            name: user.username.clone(),
+            counts: GoldCounts::default(),
+        });
+    }
+    let completeness = if everyone {
+        Some(gold::completeness(conn, project).await?)
+    } else {
+        None
+    };
+    Ok(GoldView {
+        lines,
+        everyone,
+        delayed: before.is_some(),
+        completeness,
+    })
 }
 
 /// Everything `ratings/_summary.html` shows.
@@ -524,6 +613,10 @@ pub async fn page(
             tag_chart,
             show_project,
             blind: !(v.sees_everything() || s.project_id.is_some_and(|p| v.sees_project(p))),
+            gold: match s.project_id {
+                Some(p) => Some(gold_view(&mut conn, p, &user).await?),
+                None => None,
+            },
         })
     } else {
         None

@@ -26,6 +26,7 @@ pub const ACTIONS: &[&str] = &[
     "tag",
     "project",
     "observation",
+    "gold",
     "login.success",
     "login.failure",
     "user.create",
@@ -44,6 +45,9 @@ pub const ACTIONS: &[&str] = &[
     "project.update",
     "project.delete",
     "observation.delete",
+    "gold.mark",
+    "gold.remove",
+    "gold.rate",
 ];
 
 #[derive(Deserialize)]

@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod catalogues;
+pub mod gold;
 pub mod projects;
 pub mod review;
 pub mod status;
