@@ -4,13 +4,14 @@
 //! Part 1, the simulation. A synthetic survey whose hidden truth is a known
 //! non-linear rule of six metrics (real when x0 > 0.8 and x1 < 0.4, or when
 //! x2·x3 > 0.75: about 11 % real) is uploaded twice through the upload API,
-//! once per arm, each copy with the same gold candidates (drawn from the
-//! same rule, flagged gold at upload). Three simulated reviewers with known
-//! error rates (recall 0.92 / 0.90 / 0.88, false-positive rate 0.08 / 0.10 /
-//! 0.12: 10 % label noise on average) take turns: each asks the app for its
-//! next candidate (`GET /next`, mode "not rated by anyone", gold mixed in at
-//! 20 %) and rates it by the truth and its own errors (`POST
-//! /candidates/{id}/rating`). The server trains in the background after
+//! once per arm, each copy with the same gold candidates (a fifth as many,
+//! 70 % real, drawn from the same rule, flagged gold at upload). Three
+//! simulated reviewers with known error rates (recall 0.92 / 0.90 / 0.88,
+//! false-positive rate 0.08 / 0.10 / 0.12: 10 % label noise on average)
+//! take turns: each asks the app for its next candidate (`GET /next`, mode
+//! "not rated by me" in projects where one verdict settles a candidate, so
+//! each is rated once; gold mixed in at 20 %) and rates it by the truth and
+//! its own errors (`POST /candidates/{id}/rating`). The server trains in the background after
 //! every 200 ratings. One arm walks "most likely real first", the other the
 //! shuffled order; each runs until 90 % of the real survey candidates have
 //! been rated. Targets:
@@ -219,7 +220,7 @@ impl SimReviewer {
             .form(&[
                 ("project", project),
                 ("order", order),
-                ("mode", "unrated_by_anyone"),
+                ("mode", "unrated_by_me"),
                 ("csrf_token", &self.token),
             ])
             .send()
@@ -401,7 +402,16 @@ async fn simulate(
     };
     let mut rng = Rng(0x5EED_2026_1207);
     let survey_set = synthesise(n, &mut rng, "J");
-    let gold_set = synthesise(n / 4, &mut rng, "G");
+    // Gold: injected sources and known artefacts, 70 % real, each drawn
+    // from the same rule (an injected source looks like a real one).
+    let mut gold_set = Vec::new();
+    while gold_set.len() < n / 5 {
+        let want_real = gold_set.len() % 10 < 7;
+        let s = synthesise(1, &mut rng, "G").remove(0);
+        if s.real == want_real {
+            gold_set.push(s);
+        }
+    }
     let list: Vec<(&Synthetic, bool)> = survey_set
         .iter()
         .map(|s| (s, false))
@@ -429,7 +439,12 @@ async fn simulate(
             .bind(slug)
             .fetch_one(&pool)
             .await?;
-        sqlx::query("UPDATE projects SET gold_rate = $2, model_retrain_every = 200 WHERE id = $1")
+        // One verdict settles a candidate, so each is rated once (as "not
+        // rated by anyone" would), and every reviewer can still be offered
+        // any gold candidate nobody has rated.
+        sqlx::query(
+            "UPDATE projects SET gold_rate = $2, model_retrain_every = 200, consensus_k = 1 WHERE id = $1",
+        )
             .bind(project)
             .bind(GOLD_RATE as f32)
             .execute(&pool)
@@ -521,7 +536,8 @@ async fn simulate(
     );
     // Recall as the app estimates it from gold, over both arms' projects.
     for r in &reviewers {
-        let est = gold_recall(&pool, r.user).await?;
+        let projects: Vec<ProjectId> = arms.iter().map(|a| a.1).collect();
+        let est = gold_recall(&pool, &projects, r.user).await?;
         let (est, n) = est.context("a reviewer rated no gold real candidate")?;
         let off = (est - r.recall).abs();
         println!(
@@ -543,17 +559,25 @@ async fn simulate(
     Ok(())
 }
 
-/// The reviewer's recall on gold-real candidates over every project, as
-/// `/ratings` computes it, and how many it rests on.
-async fn gold_recall(pool: &PgPool, user: i64) -> anyhow::Result<Option<(f64, i64)>> {
-    let (hit, n): (i64, i64) = sqlx::query_as(
-        "SELECT count(*) FILTER (WHERE r.verdict = 'real'), count(*)
-           FROM ratings r JOIN gold_candidates g ON g.candidate_id = r.candidate_id
-          WHERE r.user_id = $1 AND g.verdict = 'real'",
-    )
-    .bind(user)
-    .fetch_one(pool)
-    .await?;
+/// The reviewer's recall on gold-real candidates as the app counts it for
+/// `/ratings` (`db::gold::per_reviewer`), over both arms' projects, and how
+/// many gold-real candidates it rests on.
+async fn gold_recall(
+    pool: &PgPool,
+    projects: &[ProjectId],
+    user: i64,
+) -> anyhow::Result<Option<(f64, i64)>> {
+    let mut conn = pool.acquire().await?;
+    let (mut hit, mut n) = (0, 0);
+    for p in projects {
+        for (_, c) in
+            vetter::db::gold::per_reviewer(&mut conn, *p, Some(vetter::domain::UserId(user)), None)
+                .await?
+        {
+            hit += c.real_called_real;
+            n += c.real;
+        }
+    }
     Ok((n > 0).then(|| (hit as f64 / n as f64, n)))
 }
 

@@ -58,13 +58,22 @@ CREATE TABLE models (
     UNIQUE (project_id, version)
 );
 
--- The current model's calibrated P(real) of each scored candidate.
+-- The current model's calibrated P(real) of each scored candidate: one
+-- partition per project (candidate_scores_<project id>), made anew by each
+-- model (COPY into a fresh table, indexes built once, swapped in), so that
+-- scoring a million candidates does not update three indexes and check a
+-- key per row. No foreign keys for the same reason: every reader joins
+-- candidates, so the score of a candidate removed since is never seen, and
+-- the next model leaves it out; a removed project's partition is dropped
+-- with it.
 CREATE TABLE candidate_scores (
-    candidate_id bigint PRIMARY KEY REFERENCES candidates ON DELETE CASCADE,
-    project_id   bigint NOT NULL REFERENCES projects ON DELETE CASCADE,
-    model_id     bigint NOT NULL REFERENCES models ON DELETE CASCADE,
-    p_real       real NOT NULL CHECK (p_real >= 0 AND p_real <= 1)
-);
+    candidate_id bigint NOT NULL,
+    project_id   bigint NOT NULL,
+    model_id     bigint NOT NULL,
+    p_real       real NOT NULL CHECK (p_real >= 0 AND p_real <= 1),
+    PRIMARY KEY (project_id, candidate_id)
+) PARTITION BY LIST (project_id);
+CREATE INDEX candidate_scores_candidate_idx ON candidate_scores (candidate_id);
 CREATE INDEX candidate_scores_likely_idx ON candidate_scores (project_id, p_real DESC, candidate_id);
 CREATE INDEX candidate_scores_uncertain_idx
     ON candidate_scores (project_id, abs(p_real - 0.5), candidate_id);

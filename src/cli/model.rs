@@ -13,8 +13,8 @@ vetter model: the real/bogus model of a project
 Usage: vetter model train PROJECT
 
 Commands:
-  train PROJECT  Train the project's (its slug) model on its current ratings
-                 and gold candidates: five-fold cross-validation for its ROC
+  train PROJECT  Train the project's (its slug) model on its current
+                 ratings: five-fold cross-validation for its ROC
                  AUC, precision at 95% recall and calibration, then one model
                  on every label. It replaces the current model and scores
                  every candidate only if it is not worse. Prints the

@@ -13,31 +13,26 @@ pub const NEAREST_KNOWN: &str = "nearest known source (arcsec)";
 pub const GROUP_SIZE: &str = "group size";
 
 /// The labelled candidates of a project, in id order: 1 for real, 0 for
-/// not real. A gold candidate's truth is its label; otherwise the majority
-/// of real against not-real verdicts. Unsure verdicts say nothing about
-/// the class, so they are left out, as are ties.
+/// not real, the majority of real against not-real verdicts. Unsure
+/// verdicts say nothing about the class, so they are left out, as are
+/// ties. Gold candidates are labelled by their ratings like any other:
+/// trained on their truth, their scores would fit it more closely than an
+/// unrated candidate's, which could tell them apart.
 pub async fn labels(
     db: &mut PgConnection,
     project: ProjectId,
 ) -> sqlx::Result<Vec<(CandidateId, f64)>> {
     sqlx::query_as(
-        "SELECT id, label FROM (
-             SELECT t.candidate_id AS id, (t.n_real > t.n_not_real)::int::float8 AS label
-               FROM candidate_tallies t
-              WHERE t.project_id = $1 AND t.n_real <> t.n_not_real
-                AND NOT EXISTS (SELECT 1 FROM gold_candidates g WHERE g.candidate_id = t.candidate_id)
-             UNION ALL
-             SELECT g.candidate_id, (g.verdict = 'real')::int::float8
-               FROM gold_candidates g WHERE g.project_id = $1) x
-         ORDER BY id",
+        "SELECT candidate_id, (n_real > n_not_real)::int::float8 FROM candidate_tallies
+          WHERE project_id = $1 AND n_real <> n_not_real
+          ORDER BY candidate_id",
     )
     .bind(project)
     .fetch_all(db)
     .await
 }
 
-/// The project's candidates rated (or marked gold) after `since`, in id
-/// order.
+/// The project's candidates rated after `since`, in id order.
 pub async fn labelled_since(
     db: impl PgExecutor<'_>,
     project: ProjectId,
@@ -46,9 +41,7 @@ pub async fn labelled_since(
     sqlx::query_scalar(
         "SELECT DISTINCT r.candidate_id FROM ratings r JOIN candidates c ON c.id = r.candidate_id
           WHERE c.project_id = $1 AND r.rated_at > $2
-         UNION
-         SELECT candidate_id FROM gold_candidates WHERE project_id = $1 AND marked_at > $2
-         ORDER BY 1",
+          ORDER BY 1",
     )
     .bind(project)
     .bind(since)
@@ -323,8 +316,16 @@ pub async fn scores(
     .await
 }
 
-/// Replaces every score of the project with the model's (call inside a
-/// transaction, so readers see the old scores until the commit).
+fn partition(project: ProjectId) -> String {
+    format!("candidate_scores_{}", project.0)
+}
+
+/// Replaces every score of the project with the model's: a fresh table
+/// filled by COPY, its indexes built once, then swapped in for the
+/// project's partition. Call inside a transaction: readers see the old
+/// scores until the commit, and the parent table is locked only for the
+/// swap at the end (at most `SWAP_WAIT`; a long reader makes it fail
+/// rather than queue every reviewer behind it).
 pub async fn replace_scores(
     db: &mut PgConnection,
     project: ProjectId,
@@ -332,11 +333,63 @@ pub async fn replace_scores(
     ids: &[CandidateId],
     p: &[f64],
 ) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM candidate_scores WHERE project_id = $1")
-        .bind(project)
+    let part = partition(project);
+    let staging = format!("{part}_new");
+    sqlx::query(&format!("DROP TABLE IF EXISTS {staging}"))
         .execute(&mut *db)
         .await?;
-    copy_scores(db, project, model, ids, p).await
+    sqlx::query(&format!(
+        "CREATE TABLE {staging} (LIKE candidate_scores INCLUDING DEFAULTS INCLUDING CONSTRAINTS,
+            CHECK (project_id = {}))",
+        project.0
+    ))
+    .execute(&mut *db)
+    .await?;
+    copy_scores(db, &staging, project, model, ids, p).await?;
+    // The parent's indexes, built once over all rows; ATTACH adopts them.
+    for index in [
+        "UNIQUE INDEX ON {t} (project_id, candidate_id)",
+        "INDEX ON {t} (candidate_id)",
+        "INDEX ON {t} (project_id, p_real DESC, candidate_id)",
+        "INDEX ON {t} (project_id, abs(p_real - 0.5), candidate_id)",
+    ] {
+        sqlx::query(&format!("CREATE {}", index.replace("{t}", &staging)))
+            .execute(&mut *db)
+            .await?;
+    }
+    sqlx::query(&format!("ANALYZE {staging}"))
+        .execute(&mut *db)
+        .await?;
+    sqlx::query(&format!(
+        "SET LOCAL lock_timeout = '{}ms'",
+        SWAP_WAIT.as_millis()
+    ))
+    .execute(&mut *db)
+    .await?;
+    sqlx::query(&format!("DROP TABLE IF EXISTS {part}"))
+        .execute(&mut *db)
+        .await?;
+    sqlx::query(&format!("ALTER TABLE {staging} RENAME TO {part}"))
+        .execute(&mut *db)
+        .await?;
+    sqlx::query(&format!(
+        "ALTER TABLE candidate_scores ATTACH PARTITION {part} FOR VALUES IN ({})",
+        project.0
+    ))
+    .execute(&mut *db)
+    .await?;
+    Ok(())
+}
+
+/// How long the swap of a project's scores waits for readers to let go.
+pub const SWAP_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Drops a removed project's scores (call where the project is deleted).
+pub async fn drop_scores(db: impl PgExecutor<'_>, project: ProjectId) -> sqlx::Result<()> {
+    sqlx::query(&format!("DROP TABLE IF EXISTS {}", partition(project)))
+        .execute(db)
+        .await
+        .map(drop)
 }
 
 /// Adds scores for candidates that have none (new uploads since the model
@@ -352,7 +405,7 @@ pub async fn add_scores(
     sqlx::query(
         "INSERT INTO candidate_scores (candidate_id, project_id, model_id, p_real)
          SELECT id, $1, $2, p FROM unnest($3::bigint[], $4::real[]) AS x(id, p)
-         ON CONFLICT (candidate_id) DO NOTHING",
+         ON CONFLICT (project_id, candidate_id) DO NOTHING",
     )
     .bind(project)
     .bind(model)
@@ -365,6 +418,7 @@ pub async fn add_scores(
 
 async fn copy_scores(
     db: &mut PgConnection,
+    table: &str,
     project: ProjectId,
     model: i64,
     ids: &[CandidateId],
@@ -372,9 +426,9 @@ async fn copy_scores(
 ) -> sqlx::Result<()> {
     use std::fmt::Write;
     let mut copy = db
-        .copy_in_raw(
-            "COPY candidate_scores (candidate_id, project_id, model_id, p_real) FROM STDIN",
-        )
+        .copy_in_raw(&format!(
+            "COPY {table} (candidate_id, project_id, model_id, p_real) FROM STDIN"
+        ))
         .await?;
     let mut text = String::with_capacity(64 * 1024);
     for (id, v) in ids.iter().zip(p) {

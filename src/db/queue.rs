@@ -296,7 +296,9 @@ fn queue_conditions(q: &mut QueryBuilder<'_, Postgres>, r: &Resolved, user: User
             .push_bind(user)
             .push(" AND r.candidate_id = c.id)");
     };
-    // Candidates the team has settled need no more verdicts.
+    // Candidates the team has settled need no more verdicts. Gold ones
+    // too: were they kept, marking a settled candidate gold would change
+    // what a reviewer's queue holds, and so give it away.
     let unsettled = |q: &mut QueryBuilder<'_, Postgres>| {
         q.push(
             " AND NOT EXISTS (SELECT 1 FROM candidate_tallies t JOIN projects tp ON tp.id = t.project_id

@@ -133,5 +133,8 @@ pub async fn delete(
         .bind(scope.id())
         .execute(&mut *db)
         .await?;
+    if let Scope::Project(p) = scope {
+        crate::db::models::drop_scores(&mut *db, p).await?;
+    }
     Ok(Some((contents, objects)))
 }

@@ -21,6 +21,17 @@ async fn score(s: &Survey) {
     .fetch_one(pool)
     .await
     .unwrap();
+    // Scores live in one partition per project, made by the first model.
+    let project: i64 = sqlx::query_scalar("SELECT id FROM projects WHERE slug = 'vast'")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    sqlx::query(&format!(
+        "CREATE TABLE candidate_scores_{project} PARTITION OF candidate_scores FOR VALUES IN ({project})"
+    ))
+    .execute(pool)
+    .await
+    .unwrap();
     for (name, p) in [
         ("c01", 0.9f32),
         ("c02", 0.5),

@@ -67,7 +67,10 @@ pub async fn edit(
 
 #[derive(Deserialize)]
 pub struct RulesForm {
+    // Missing fields are refused by `parse` with the others' messages.
+    #[serde(default)]
     retrain_every: String,
+    #[serde(default)]
     consensus_k: String,
     experts_only: Option<String>,
 }
