@@ -397,7 +397,7 @@ async fn simulate(
             .no_proxy()
             .timeout(Duration::from_secs(600))
             .build()?,
-        base: base.clone(),
+        base: format!("{base}/api/v1"),
         token,
     };
     let mut rng = Rng(0x5EED_2026_1207);

@@ -34,3 +34,26 @@ pub fn random_hex(n: usize) -> String {
     getrandom::fill(&mut buf).expect("the OS random source works");
     buf.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// Lowers the calling thread's priority to nice 19, the lowest: for work
+/// that must not take a core from the requests (password hashing, training
+/// the model).
+pub fn lower_thread_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        extern "C" {
+            fn setpriority(
+                which: std::ffi::c_int,
+                who: std::ffi::c_uint,
+                prio: std::ffi::c_int,
+            ) -> std::ffi::c_int;
+        }
+        const PRIO_PROCESS: std::ffi::c_int = 0;
+        // SAFETY: on Linux, nice is per thread and `who = 0` means the
+        // calling thread; raising one's own nice value needs no privilege
+        // and touches no memory.
+        if unsafe { setpriority(PRIO_PROCESS, 0, 19) } != 0 {
+            tracing::debug!("could not lower a thread's priority");
+        }
+    }
+}

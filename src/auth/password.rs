@@ -46,7 +46,7 @@ fn hashers() -> &'static mpsc::Sender<Job> {
             std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
                 .spawn(move || {
-                    lower_priority();
+                    crate::lower_thread_priority();
                     loop {
                         // The lock is held only while waiting for the next job.
                         let job = match rx.lock() {
@@ -66,27 +66,6 @@ fn hashers() -> &'static mpsc::Sender<Job> {
         }
         tx
     })
-}
-
-/// Lowers the calling thread's priority to nice 19, the lowest.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        extern "C" {
-            fn setpriority(
-                which: std::ffi::c_int,
-                who: std::ffi::c_uint,
-                prio: std::ffi::c_int,
-            ) -> std::ffi::c_int;
-        }
-        const PRIO_PROCESS: std::ffi::c_int = 0;
-        // SAFETY: on Linux, nice is per thread and `who = 0` means the
-        // calling thread; raising one's own nice value needs no privilege
-        // and touches no memory.
-        if unsafe { setpriority(PRIO_PROCESS, 0, 19) } != 0 {
-            tracing::debug!("could not lower the hashing thread's priority");
-        }
-    }
 }
 
 /// Returns argon2's freed working memory to the OS. glibc keeps a freed

@@ -74,7 +74,21 @@ async fn train_now(pool: &PgPool, project: ProjectId) -> anyhow::Result<Outcome>
     }
     // Everything on this one connection (it holds the lock): a task that
     // held one connection while waiting for another could starve the pool.
+    // And one core of PostgreSQL's: parallel scans and index builds would
+    // take the cores the reviewers' queries need.
+    sqlx::query("SET max_parallel_workers_per_gather = 0")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("SET max_parallel_maintenance_workers = 0")
+        .execute(&mut *conn)
+        .await?;
     let result = train_locked(&mut conn, project).await;
+    for reset in [
+        "RESET max_parallel_workers_per_gather",
+        "RESET max_parallel_maintenance_workers",
+    ] {
+        sqlx::query(reset).execute(&mut *conn).await?;
+    }
     let unlocked = models::unlock(&mut conn, project).await;
     let outcome = result?;
     unlocked?;
@@ -116,7 +130,7 @@ async fn train_locked(
         Some(m) => models::labelled_since(&mut *conn, project, m.trained_at).await?,
         None => Vec::new(),
     };
-    let job = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+    let job = low_priority(move || -> anyhow::Result<_> {
         let rows: Vec<usize> = labels
             .iter()
             .filter_map(|(id, _)| ids.binary_search(id).ok())
@@ -190,6 +204,22 @@ async fn train_locked(
         note,
         scored,
     })
+}
+
+/// Runs the arithmetic on a thread of its own at the lowest priority, so
+/// that it takes only the CPU the requests leave (a pooled blocking thread
+/// could not be given its priority back).
+async fn low_priority<T: Send + 'static>(
+    job: impl FnOnce() -> T + Send + 'static,
+) -> anyhow::Result<T> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("model".into())
+        .spawn(move || {
+            crate::lower_thread_priority();
+            let _ = tx.send(job());
+        })?;
+    Ok(rx.await?)
 }
 
 fn subset(x: &Features, rows: &[usize]) -> Features {
@@ -312,7 +342,7 @@ pub async fn score_new(pool: &PgPool, project: ProjectId) -> anyhow::Result<usiz
     );
     drop(conn);
     let (a, b) = (current.platt_a, current.platt_b);
-    let p = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<f64>> {
+    let p = low_priority(move || -> anyhow::Result<Vec<f64>> {
         Ok(Scorer::load(&booster, a, b)?.score(&x))
     })
     .await??;
