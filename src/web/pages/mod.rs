@@ -22,3 +22,15 @@ pub mod queue;
 pub mod ratings;
 pub mod sky;
 pub mod views;
+
+use crate::db::projects::{self, Project};
+use crate::web::plumbing::error::{AppError, WebResult};
+use crate::web::state::AppState;
+
+/// The project a page's `{slug}` names, or "not found".
+pub async fn project(state: &AppState, slug: &str) -> WebResult<Project> {
+    let mut conn = state.pool.acquire().await?;
+    projects::by_slug(&mut conn, slug)
+        .await?
+        .ok_or(AppError::NotFound("project"))
+}

@@ -17,9 +17,10 @@ use crate::db::projects::{self, Project};
 use crate::model::run;
 use crate::model::MIN_PER_CLASS;
 use crate::web::pages::admin::Admin;
+use crate::web::pages::project;
 use crate::web::paths;
 use crate::web::plumbing::access::{see_other, CurrentUser};
-use crate::web::plumbing::error::{AppError, WebResult};
+use crate::web::plumbing::error::WebResult;
 use crate::web::plumbing::layout::Layout;
 use crate::web::plumbing::session::{FlashKind, TypedSession};
 use crate::web::state::AppState;
@@ -48,13 +49,6 @@ pub struct ModelPage {
     min_per_class: usize,
     retrain_every: i32,
     is_admin: bool,
-}
-
-async fn project(state: &AppState, slug: &str) -> WebResult<Project> {
-    let mut conn = state.pool.acquire().await?;
-    projects::by_slug(&mut conn, slug)
-        .await?
-        .ok_or(AppError::NotFound("project"))
 }
 
 #[handler]

@@ -14,12 +14,13 @@ use serde_json::json;
 
 use crate::db::catalogues::{self, Catalogue, Choice};
 use crate::db::groups;
-use crate::db::projects::{self, Project};
+use crate::db::projects::Project;
 use crate::domain::{CatalogueId, Problem};
 use crate::web::pages::admin::Admin;
+use crate::web::pages::project;
 use crate::web::paths;
 use crate::web::plumbing::access::see_other;
-use crate::web::plumbing::error::{AppError, WebResult};
+use crate::web::plumbing::error::WebResult;
 use crate::web::plumbing::form::Form;
 use crate::web::plumbing::layout::Layout;
 use crate::web::plumbing::session::{FlashKind, TypedSession};
@@ -72,13 +73,6 @@ pub struct ProjectCataloguesPage {
 /// The largest group radius: beyond it friends of friends joins unrelated
 /// sources into one chain.
 pub const MAX_GROUP_RADIUS_ARCSEC: f64 = 600.0;
-
-async fn project(state: &AppState, slug: &str) -> WebResult<Project> {
-    let mut conn = state.pool.acquire().await?;
-    projects::by_slug(&mut conn, slug)
-        .await?
-        .ok_or(AppError::NotFound("project"))
-}
 
 fn rows(all: Vec<Catalogue>, choices: &[Choice]) -> Vec<Row> {
     all.into_iter()

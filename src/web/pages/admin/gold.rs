@@ -13,11 +13,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::db::gold::{self, GoldRow, Source};
-use crate::db::projects::{self, Project};
+use crate::db::projects::Project;
 use crate::domain::gold::{parse_lines, GoldRate, GoldVerdict};
 use crate::domain::text::shown;
 use crate::domain::{CandidateId, Problem};
 use crate::web::pages::admin::Admin;
+use crate::web::pages::project;
 use crate::web::paths;
 use crate::web::plumbing::access::see_other;
 use crate::web::plumbing::error::{AppError, WebResult};
@@ -57,13 +58,6 @@ struct Typed {
     rate: Option<String>,
     lines: String,
     verdict: String,
-}
-
-async fn project(state: &AppState, slug: &str) -> WebResult<Project> {
-    let mut conn = state.pool.acquire().await?;
-    projects::by_slug(&mut conn, slug)
-        .await?
-        .ok_or(AppError::NotFound("project"))
 }
 
 async fn gold_page(

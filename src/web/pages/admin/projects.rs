@@ -18,6 +18,7 @@ use crate::domain::text::shown;
 use crate::domain::upload::number_text;
 use crate::domain::Problem;
 use crate::web::pages::admin::{check_len, check_line, size_text, Admin};
+use crate::web::pages::project;
 use crate::web::paths;
 use crate::web::plumbing::access::see_other;
 use crate::web::plumbing::error::{AppError, WebResult};
@@ -54,13 +55,6 @@ pub struct ProjectPage {
     metrics: Vec<MetricDef>,
     observations: Vec<Line>,
     problems: Vec<Problem>,
-}
-
-async fn project(state: &AppState, slug: &str) -> WebResult<Project> {
-    let mut conn = state.pool.acquire().await?;
-    projects::by_slug(&mut conn, slug)
-        .await?
-        .ok_or(AppError::NotFound("project"))
 }
 
 async fn project_page(

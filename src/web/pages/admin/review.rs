@@ -15,9 +15,10 @@ use crate::db::projects::{self, Project, ReviewRules};
 use crate::domain::consensus::ConsensusK;
 use crate::domain::Problem;
 use crate::web::pages::admin::Admin;
+use crate::web::pages::project;
 use crate::web::paths;
 use crate::web::plumbing::access::see_other;
-use crate::web::plumbing::error::{AppError, WebResult};
+use crate::web::plumbing::error::WebResult;
 use crate::web::plumbing::form::Form;
 use crate::web::plumbing::layout::Layout;
 use crate::web::plumbing::session::{FlashKind, TypedSession};
@@ -37,13 +38,6 @@ pub struct ReviewPage {
     consensus_k: String,
     experts_only: bool,
     problems: Vec<Problem>,
-}
-
-async fn project(state: &AppState, slug: &str) -> WebResult<Project> {
-    let mut conn = state.pool.acquire().await?;
-    projects::by_slug(&mut conn, slug)
-        .await?
-        .ok_or(AppError::NotFound("project"))
 }
 
 #[handler]
