@@ -725,6 +725,16 @@ impl ServerProcess {
         db_name: &str,
         extra: &[(String, String)],
     ) -> anyhow::Result<Self> {
+        Self::start_logged(opts, db_name, extra, None).await
+    }
+
+    /// As `start_on`, its log (stdout) written to `log` when given.
+    pub async fn start_logged(
+        opts: &PgConnectOptions,
+        db_name: &str,
+        extra: &[(String, String)],
+        log: Option<&Path>,
+    ) -> anyhow::Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -750,7 +760,10 @@ impl ServerProcess {
             .env("VETTER_SECRET_KEY", secret)
             .env("RUST_LOG", "warn")
             .envs(extra.iter().map(|(k, v)| (k, v)))
-            .stdout(std::process::Stdio::null())
+            .stdout(match log {
+                Some(path) => std::process::Stdio::from(std::fs::File::create(path)?),
+                None => std::process::Stdio::null(),
+            })
             .spawn()
             .context("starting the vetter binary")?;
         let mut me = Self {

@@ -151,9 +151,16 @@ pub async fn features(
             .bind(subset.iter().map(|c| c.0).collect::<Vec<_>>())
             .fetch(&mut *db),
         };
+        let mut n = 0u32;
         while let Some((id, v)) = values.try_next().await? {
             if let Ok(i) = ids.binary_search(&id) {
                 columns[col][i] = v;
+            }
+            // Rows already buffered come without a pause; let the requests
+            // sharing this worker thread run now and then.
+            n = n.wrapping_add(1);
+            if n % 4096 == 0 {
+                tokio::task::yield_now().await;
             }
         }
         col += 1;
