@@ -76,6 +76,41 @@ pub async fn due(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<ProjectId>> {
     .await
 }
 
+/// Paces a long read so that it takes about half a core: after each 20 ms
+/// of reading it pauses for as long, so that the PostgreSQL backend sending
+/// the rows (at normal priority, on a machine of two cores) waits on the
+/// socket and leaves the reviewers' queries their share; in between it
+/// lets the requests sharing its worker thread run. A million candidates'
+/// features take a few seconds longer to read.
+struct Pace {
+    since: std::time::Instant,
+    rows: usize,
+}
+
+impl Pace {
+    const WORK: std::time::Duration = std::time::Duration::from_millis(20);
+
+    fn new() -> Self {
+        Self {
+            since: std::time::Instant::now(),
+            rows: 0,
+        }
+    }
+
+    async fn row(&mut self) {
+        self.rows += 1;
+        if self.rows % 1024 != 0 {
+            return;
+        }
+        if self.since.elapsed() >= Self::WORK {
+            tokio::time::sleep(Self::WORK).await;
+            self.since = std::time::Instant::now();
+        } else {
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
 /// The features of a project's candidates as stored: `columns[j][i]` is
 /// feature `names[j]` of candidate `ids[i]`, NaN where there is no value.
 pub struct FeatureTable {
@@ -105,7 +140,7 @@ pub async fn features(
     .bind(project)
     .fetch_one(&mut *db)
     .await?;
-    let rows: Vec<(CandidateId, Option<f64>, i64)> = sqlx::query_as(
+    let mut stream = sqlx::query_as::<_, (CandidateId, Option<f64>, i64)>(
         "SELECT c.id,
                 CASE WHEN $3 THEN (SELECT min(n.separation_arcsec) FROM catalogue_nearest n
                                     WHERE n.candidate_id = c.id) END,
@@ -118,8 +153,14 @@ pub async fn features(
     .bind(project)
     .bind(only.map(|ids| ids.iter().map(|c| c.0).collect::<Vec<_>>()))
     .bind(uses_catalogues)
-    .fetch_all(&mut *db)
-    .await?;
+    .fetch(&mut *db);
+    let mut rows = Vec::new();
+    let mut pace = Pace::new();
+    while let Some(row) = stream.try_next().await? {
+        rows.push(row);
+        pace.row().await;
+    }
+    drop(stream);
     let mut names: Vec<String> = metrics.iter().map(|(_, k)| k.clone()).collect();
     if uses_catalogues {
         names.push(NEAREST_KNOWN.into());
@@ -151,17 +192,11 @@ pub async fn features(
             .bind(subset.iter().map(|c| c.0).collect::<Vec<_>>())
             .fetch(&mut *db),
         };
-        let mut n = 0u32;
         while let Some((id, v)) = values.try_next().await? {
             if let Ok(i) = ids.binary_search(&id) {
                 columns[col][i] = v;
             }
-            // Rows already buffered come without a pause; let the requests
-            // sharing this worker thread run now and then.
-            n = n.wrapping_add(1);
-            if n % 4096 == 0 {
-                tokio::task::yield_now().await;
-            }
+            pace.row().await;
         }
         col += 1;
     }
