@@ -673,6 +673,14 @@ async fn at_scale(
     }
     tokio::time::sleep(Duration::from_secs(5)).await;
     let (idle, _) = server.memory_mib().context("no /proc for the server")?;
+    // The same load without training, for comparison in this run.
+    let quiet_from = time::OffsetDateTime::now_utc();
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let mut quiet = server_times(&log_path, quiet_from, time::OffsetDateTime::now_utc())?;
+    println!(
+        "  rate-and-next with no training, server: {}",
+        Stats::of(&mut quiet)
+    );
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(2)
         .connect_with(opts.clone())
