@@ -329,20 +329,23 @@ pub struct Movement {
     pub after: Vec<u64>,
 }
 
-/// Records how the scores moved and how long scoring took.
+/// Puts a scored model to use, with how the scores moved and how long
+/// scoring took.
 pub async fn set_scored(
     db: impl PgExecutor<'_>,
     model: i64,
     m: &Movement,
     seconds: f64,
 ) -> sqlx::Result<()> {
-    sqlx::query("UPDATE models SET movement = $2, score_seconds = $3 WHERE id = $1")
-        .bind(model)
-        .bind(sqlx::types::Json(m))
-        .bind(seconds)
-        .execute(db)
-        .await
-        .map(drop)
+    sqlx::query(
+        "UPDATE models SET movement = $2, score_seconds = $3, accepted = true WHERE id = $1",
+    )
+    .bind(model)
+    .bind(sqlx::types::Json(m))
+    .bind(seconds)
+    .execute(db)
+    .await
+    .map(drop)
 }
 
 /// The project's scores now, in candidate order.
@@ -362,13 +365,10 @@ fn partition(project: ProjectId) -> String {
     format!("candidate_scores_{}", project.0)
 }
 
-/// Replaces every score of the project with the model's: a fresh table
-/// filled by COPY, its indexes built once, then swapped in for the
-/// project's partition. Call inside a transaction: readers see the old
-/// scores until the commit, and the parent table is locked only for the
-/// swap at the end (at most `SWAP_WAIT`; a long reader makes it fail
-/// rather than queue every reviewer behind it).
-pub async fn replace_scores(
+/// Writes the model's scores into a fresh table, filled by COPY with its
+/// indexes built once, for [`swap_scores`] to put in place of the
+/// project's partition. Readers see the old scores meanwhile.
+pub async fn stage_scores(
     db: &mut PgConnection,
     project: ProjectId,
     model: i64,
@@ -402,6 +402,17 @@ pub async fn replace_scores(
     sqlx::query(&format!("ANALYZE {staging}"))
         .execute(&mut *db)
         .await?;
+    Ok(())
+}
+
+/// Puts the staged scores in place of the project's partition. Call in a
+/// transaction of its own, committed at once: the parent table is locked
+/// from the swap to the commit (waiting at most `SWAP_WAIT` for readers to
+/// let go, so that a long reader makes it fail rather than queue every
+/// reviewer behind it).
+pub async fn swap_scores(db: &mut PgConnection, project: ProjectId) -> sqlx::Result<()> {
+    let part = partition(project);
+    let staging = format!("{part}_new");
     sqlx::query(&format!(
         "SET LOCAL lock_timeout = '{}ms'",
         SWAP_WAIT.as_millis()

@@ -165,6 +165,11 @@ async fn train_locked(
     });
     let (trained, accepted, note, scores, ids, names, trained_at) = job.await??;
     let training_seconds = (trained_at - started).as_secs_f64();
+    // Two transactions: the first stores the model (not yet in use) and
+    // writes its scores into a table of their own, the bulk of the work;
+    // the second swaps that table in and puts the model to use. So the
+    // moment the scores table is locked for the swap is short: it does not
+    // include flushing a million rows at commit.
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
     let (id, version) = models::insert(
         &mut tx,
@@ -180,21 +185,27 @@ async fn train_locked(
             platt_a: trained.platt_a,
             platt_b: trained.platt_b,
             booster: &trained.booster,
-            accepted,
+            accepted: accepted && scores.is_none(),
             verdict_note: &note,
             seconds: training_seconds,
         },
     )
     .await?;
     let mut scored = 0;
+    let mut moved = None;
     if let Some(p) = &scores {
         let before = models::scores(&mut tx, project).await?;
-        let moved = movement(&before, &ids, p);
-        models::replace_scores(&mut tx, project, id, &ids, p).await?;
-        models::set_scored(&mut *tx, id, &moved, trained_at.elapsed().as_secs_f64()).await?;
+        moved = Some(movement(&before, &ids, p));
+        models::stage_scores(&mut tx, project, id, &ids, p).await?;
         scored = p.len();
     }
     tx.commit().await?;
+    if let Some(moved) = moved {
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        models::swap_scores(&mut tx, project).await?;
+        models::set_scored(&mut *tx, id, &moved, trained_at.elapsed().as_secs_f64()).await?;
+        tx.commit().await?;
+    }
     tracing::info!(project = %project, version, accepted, auc = trained.auc, scored,
         seconds = started.elapsed().as_secs_f64(), "trained a model");
     Ok(Outcome::Trained {
