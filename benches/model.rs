@@ -705,7 +705,10 @@ async fn at_scale(
         ensure!(r.status() == StatusCode::SEE_OTHER, "train: {}", r.status());
         let row: (f64, Option<f64>, f64, i32, bool) = loop {
             let row: Option<(f64, Option<f64>, f64, i32, bool)> = sqlx::query_as(
-                "SELECT seconds, score_seconds, auc, n_train, accepted FROM models WHERE version = $1",
+                // Stored first, put to use when its scores are swapped in:
+                // wait for one or the other verdict.
+                "SELECT seconds, score_seconds, auc, n_train, accepted FROM models
+                  WHERE version = $1 AND (accepted OR verdict_note LIKE '%(kept the last model)%')",
             )
             .bind(round)
             .fetch_optional(&pool)
