@@ -76,23 +76,33 @@ async fn train_now(pool: &PgPool, project: ProjectId) -> anyhow::Result<Outcome>
     // held one connection while waiting for another could starve the pool.
     // And one core of PostgreSQL's: parallel scans and index builds would
     // take the cores the reviewers' queries need.
-    sqlx::query("SET max_parallel_workers_per_gather = 0")
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("SET max_parallel_maintenance_workers = 0")
-        .execute(&mut *conn)
-        .await?;
-    let result = train_locked(&mut conn, project).await;
-    for reset in [
-        "RESET max_parallel_workers_per_gather",
-        "RESET max_parallel_maintenance_workers",
-    ] {
-        sqlx::query(reset).execute(&mut *conn).await?;
+    let result = match set_session(&mut conn, "SET", "= 0").await {
+        Ok(()) => train_locked(&mut conn, project).await,
+        Err(e) => Err(e.into()),
+    };
+    let cleaned = match set_session(&mut conn, "RESET", "").await {
+        Ok(()) => models::unlock(&mut conn, project).await,
+        Err(e) => Err(e),
+    };
+    if cleaned.is_err() {
+        // Closing the connection ends its session, and the lock with it, so
+        // the project is not left locked on a pooled connection.
+        drop(conn.detach());
     }
-    let unlocked = models::unlock(&mut conn, project).await;
-    let outcome = result?;
-    unlocked?;
-    Ok(outcome)
+    result
+}
+
+/// Sets (or resets) the settings that keep training to one core.
+async fn set_session(conn: &mut sqlx::PgConnection, verb: &str, value: &str) -> sqlx::Result<()> {
+    for name in [
+        "max_parallel_workers_per_gather",
+        "max_parallel_maintenance_workers",
+    ] {
+        sqlx::query(&format!("{verb} {name} {value}"))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 async fn train_locked(
