@@ -609,7 +609,8 @@ async fn at_scale(
         db_name,
         &[
             ("VETTER_MODEL_CHECK_SECS".into(), "0".into()),
-            ("RUST_LOG".into(), "info".into()),
+            // The model's phases too, to lay the slow requests beside.
+            ("RUST_LOG".into(), "info,vetter::model=debug".into()),
         ],
         Some(&log_path),
     )
@@ -766,6 +767,10 @@ async fn at_scale(
             .map(|(t, ms)| format!("{t:.1}s:{ms:.0}"))
             .collect();
         println!("    over {P99_TARGET_MS} ms at: {}", when.join(" "));
+        println!(
+            "    on the server, by phase: {}",
+            by_phase(&log_path, wall0, wall1, P99_TARGET_MS)?
+        );
         if train_s > TRAIN_TARGET_S {
             failed.push(format!("training {round} took {train_s:.1} s"));
         }
@@ -791,6 +796,66 @@ async fn at_scale(
     }
     pool.close().await;
     Ok(())
+}
+
+/// The training run's phases between `from` and `to` (from the server's log),
+/// each with its length and how many ratings answered during it took the
+/// server more than `over` ms, of how many: where the slow ones come from.
+fn by_phase(
+    log: &std::path::Path,
+    from: time::OffsetDateTime,
+    to: time::OffsetDateTime,
+    over: f64,
+) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(log)?;
+    let stamp = |line: &str| {
+        line.split_whitespace().next().and_then(|s| {
+            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+        })
+    };
+    let mut phases: Vec<(time::OffsetDateTime, String)> = Vec::new();
+    for line in text.lines().filter(|l| l.contains("model phase")) {
+        let name = line
+            .split("phase=")
+            .nth(1)
+            .map(|rest| rest.trim_matches('"').split('"').next().unwrap_or(rest));
+        if let (Some(at), Some(name)) = (stamp(line), name) {
+            if at >= from && at <= to {
+                phases.push((at, name.split_whitespace().next().unwrap_or(name).into()));
+            }
+        }
+    }
+    let mut counts = vec![(0usize, 0usize); phases.len()];
+    for line in text.lines() {
+        if !(line.contains("path=/candidates/") && line.contains("/rating ")) {
+            continue;
+        }
+        let ms = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("elapsed_ms="))
+            .and_then(|v| v.parse::<f64>().ok());
+        let (Some(at), Some(ms)) = (stamp(line), ms) else {
+            continue;
+        };
+        if let Some(i) = phases.iter().rposition(|(p, _)| *p <= at) {
+            counts[i].0 += 1;
+            counts[i].1 += usize::from(ms > over);
+        }
+    }
+    let parts: Vec<String> = phases
+        .iter()
+        .enumerate()
+        .map(|(i, (at, name))| {
+            let end = phases.get(i + 1).map_or(to, |p| p.0);
+            format!(
+                "{name} {:.1} s ({} of {} slow)",
+                (end - *at).as_seconds_f64(),
+                counts[i].1,
+                counts[i].0
+            )
+        })
+        .collect();
+    Ok(parts.join(", "))
 }
 
 /// The server's time (`elapsed_ms` of its request log) of each rating

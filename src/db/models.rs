@@ -76,7 +76,7 @@ pub async fn due(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<ProjectId>> {
     .await
 }
 
-/// Paces a long read so that it takes about half a core: after each 20 ms
+/// Paces a long read or write so that it takes about half a core: after each 20 ms
 /// of reading it pauses for as long, so that the PostgreSQL backend sending
 /// the rows (at normal priority, on a machine of two cores) waits on the
 /// socket and leaves the reviewers' queries their share; in between it
@@ -353,20 +353,25 @@ pub async fn scores(
     db: &mut PgConnection,
     project: ProjectId,
 ) -> sqlx::Result<Vec<(CandidateId, f32)>> {
-    sqlx::query_as(
+    let mut stream = sqlx::query_as(
         "SELECT candidate_id, p_real FROM candidate_scores WHERE project_id = $1 ORDER BY candidate_id",
     )
     .bind(project)
-    .fetch_all(db)
-    .await
+    .fetch(db);
+    let (mut out, mut pace) = (Vec::new(), Pace::new());
+    while let Some(row) = stream.try_next().await? {
+        out.push(row);
+        pace.row().await;
+    }
+    Ok(out)
 }
 
 fn partition(project: ProjectId) -> String {
     format!("candidate_scores_{}", project.0)
 }
 
-/// Writes the model's scores into a fresh table, filled by COPY with its
-/// indexes built once, for [`swap_scores`] to put in place of the
+/// Writes the model's scores into a fresh table, filled by COPY, for
+/// [`index_staged`] and then [`swap_scores`] to put in place of the
 /// project's partition. Readers see the old scores meanwhile.
 pub async fn stage_scores(
     db: &mut PgConnection,
@@ -387,7 +392,13 @@ pub async fn stage_scores(
     ))
     .execute(&mut *db)
     .await?;
-    copy_scores(db, &staging, project, model, ids, p).await?;
+    copy_scores(db, &staging, project, model, ids, p).await
+}
+
+/// Builds the staged scores' indexes once over all their rows (after
+/// [`stage_scores`]), and their statistics.
+pub async fn index_staged(db: &mut PgConnection, project: ProjectId) -> sqlx::Result<()> {
+    let staging = format!("{}_new", partition(project));
     // The parent's indexes, built once over all rows; ATTACH adopts them.
     for index in [
         "UNIQUE INDEX ON {t} (project_id, candidate_id)",
@@ -484,8 +495,11 @@ async fn copy_scores(
         ))
         .await?;
     let mut text = String::with_capacity(64 * 1024);
+    // Paced like the reads: the backend parsing the rows waits for them.
+    let mut pace = Pace::new();
     for (id, v) in ids.iter().zip(p) {
         let _ = writeln!(text, "{id}\t{project}\t{model}\t{}", *v as f32);
+        pace.row().await;
         if text.len() > 60 * 1024 {
             copy.send(text.as_bytes()).await?;
             text.clear();

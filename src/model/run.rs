@@ -110,6 +110,7 @@ async fn train_locked(
     project: ProjectId,
 ) -> anyhow::Result<Outcome> {
     let started = Instant::now();
+    phase(project, "labels");
     let ratings_seen = models::rating_totals(&mut *conn)
         .await?
         .into_iter()
@@ -126,6 +127,7 @@ async fn train_locked(
             .to_string(),
         ));
     }
+    phase(project, "features");
     let table = models::features(conn, project, None).await?;
     let (ids, x) = (
         table.ids,
@@ -140,6 +142,7 @@ async fn train_locked(
         Some(m) => models::labelled_since(&mut *conn, project, m.trained_at).await?,
         None => Vec::new(),
     };
+    phase(project, "arithmetic");
     let job = low_priority(move || -> anyhow::Result<_> {
         let rows: Vec<usize> = labels
             .iter()
@@ -180,6 +183,7 @@ async fn train_locked(
     // the second swaps that table in and puts the model to use. So the
     // moment the scores table is locked for the swap is short: it does not
     // include flushing a million rows at commit.
+    phase(project, "store");
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
     let (id, version) = models::insert(
         &mut tx,
@@ -204,13 +208,19 @@ async fn train_locked(
     let mut scored = 0;
     let mut moved = None;
     if let Some(p) = &scores {
+        phase(project, "old scores");
         let before = models::scores(&mut tx, project).await?;
         moved = Some(movement(&before, &ids, p));
+        phase(project, "stage");
         models::stage_scores(&mut tx, project, id, &ids, p).await?;
+        phase(project, "index");
+        models::index_staged(&mut tx, project).await?;
         scored = p.len();
     }
+    phase(project, "commit");
     tx.commit().await?;
     if let Some(moved) = moved {
+        phase(project, "swap");
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         models::swap_scores(&mut tx, project).await?;
         models::set_scored(&mut *tx, id, &moved, trained_at.elapsed().as_secs_f64()).await?;
@@ -225,6 +235,12 @@ async fn train_locked(
         note,
         scored,
     })
+}
+
+/// Marks in the log where a run is, so that a slow request can be laid
+/// beside the part of training it met (the model bench does).
+fn phase(project: ProjectId, name: &str) {
+    tracing::debug!(project = %project, phase = name, "model phase");
 }
 
 /// Runs the arithmetic on a thread of its own at the lowest priority, so
