@@ -417,11 +417,11 @@ pub async fn index_staged(db: &mut PgConnection, project: ProjectId) -> sqlx::Re
 }
 
 /// Puts the staged scores in place of the project's partition. Call in a
-/// transaction of its own, committed at once: the parent table is locked
-/// from the swap to the commit (waiting at most `SWAP_WAIT` for readers to
-/// let go, so that a long reader makes it fail rather than queue every
-/// reviewer behind it).
-pub async fn swap_scores(db: &mut PgConnection, project: ProjectId) -> sqlx::Result<()> {
+/// transaction of its own, committed at once. The swap needs the parent
+/// table to itself, and while it waits for that lock every reviewer's query
+/// of the scores queues behind it: so it waits at most `SWAP_WAIT`, and
+/// `Ok(false)` says it gave up (roll back and try again a little later).
+pub async fn swap_scores(db: &mut PgConnection, project: ProjectId) -> sqlx::Result<bool> {
     let part = partition(project);
     let staging = format!("{part}_new");
     sqlx::query(&format!(
@@ -430,23 +430,32 @@ pub async fn swap_scores(db: &mut PgConnection, project: ProjectId) -> sqlx::Res
     ))
     .execute(&mut *db)
     .await?;
-    sqlx::query(&format!("DROP TABLE IF EXISTS {part}"))
-        .execute(&mut *db)
-        .await?;
-    sqlx::query(&format!("ALTER TABLE {staging} RENAME TO {part}"))
-        .execute(&mut *db)
-        .await?;
-    sqlx::query(&format!(
-        "ALTER TABLE candidate_scores ATTACH PARTITION {part} FOR VALUES IN ({})",
-        project.0
-    ))
-    .execute(&mut *db)
-    .await?;
-    Ok(())
+    let steps = [
+        format!("DROP TABLE IF EXISTS {part}"),
+        format!("ALTER TABLE {staging} RENAME TO {part}"),
+        format!(
+            "ALTER TABLE candidate_scores ATTACH PARTITION {part} FOR VALUES IN ({})",
+            project.0
+        ),
+    ];
+    for sql in steps {
+        match sqlx::query(&sql).execute(&mut *db).await {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(LOCK_NOT_AVAILABLE) => {
+                return Ok(false)
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
 }
 
-/// How long the swap of a project's scores waits for readers to let go.
-pub const SWAP_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long one attempt at the swap waits for the scores table: about one
+/// rating's time, so that reviewers queued behind it hardly notice.
+pub const SWAP_WAIT: std::time::Duration = std::time::Duration::from_millis(40);
+
+/// PostgreSQL's SQLSTATE for a lock not granted within `lock_timeout`.
+const LOCK_NOT_AVAILABLE: &str = "55P03";
 
 /// Drops a removed project's scores (call where the project is deleted).
 pub async fn drop_scores(db: impl PgExecutor<'_>, project: ProjectId) -> sqlx::Result<()> {

@@ -221,10 +221,7 @@ async fn train_locked(
     tx.commit().await?;
     if let Some(moved) = moved {
         phase(project, "swap");
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        models::swap_scores(&mut tx, project).await?;
-        models::set_scored(&mut *tx, id, &moved, trained_at.elapsed().as_secs_f64()).await?;
-        tx.commit().await?;
+        swap(conn, project, id, &moved, trained_at).await?;
     }
     tracing::info!(project = %project, version, accepted, auc = trained.auc, scored,
         seconds = started.elapsed().as_secs_f64(), "trained a model");
@@ -235,6 +232,32 @@ async fn train_locked(
         note,
         scored,
     })
+}
+
+/// Swaps the staged scores in and puts the model to use, in short attempts
+/// (each waits `models::SWAP_WAIT` for the scores table) spread over up to
+/// a minute, so that a reader holding the table delays the swap rather than
+/// every reviewer queued behind a long wait for it.
+async fn swap(
+    conn: &mut sqlx::PgConnection,
+    project: ProjectId,
+    model: i64,
+    moved: &Movement,
+    trained_at: Instant,
+) -> anyhow::Result<()> {
+    for attempt in 0u64..300 {
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        if models::swap_scores(&mut tx, project).await? {
+            models::set_scored(&mut *tx, model, moved, trained_at.elapsed().as_secs_f64()).await?;
+            tx.commit().await?;
+            return Ok(());
+        }
+        tx.rollback().await?;
+        // 50 to 250 ms apart, varied, so retries do not fall into step with
+        // a reviewer's rhythm.
+        tokio::time::sleep(Duration::from_millis(50 + (attempt * 37) % 200)).await;
+    }
+    anyhow::bail!("could not swap in the new scores: the scores table stayed busy for a minute")
 }
 
 /// Marks in the log where a run is, so that a slow request can be laid

@@ -186,6 +186,91 @@ async fn a_model_learns_the_truth_and_scores_every_candidate(pool: PgPool) {
     );
 }
 
+/// A reader that holds the scores table delays the swap of a new model's
+/// scores, not everybody else: the swap waits in short attempts, so other
+/// readers are never queued behind it for long, and it lands once the
+/// reader lets go.
+#[sqlx::test]
+async fn a_busy_scores_table_delays_the_swap_not_the_reviewers(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let (ids, project) = survey(&app).await;
+    let admin = app.create_user("ada", Role::Admin).await;
+    app.login_as(&admin).await;
+    label(&app, &ids).await;
+    assert!(matches!(
+        run::train(&pool, project).await.unwrap(),
+        Outcome::Trained { accepted: true, .. }
+    ));
+    let mut holder = pool.begin().await.unwrap();
+    sqlx::query("SELECT count(*) FROM candidate_scores")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let training = tokio::spawn({
+        let pool = pool.clone();
+        async move { run::train(&pool, project).await }
+    });
+    // Read on until the new model is stored (its scores staged, the swap
+    // begun) and for a second and a half after.
+    let (mut slowest, mut stored_at) = (Duration::ZERO, None);
+    let started = std::time::Instant::now();
+    while stored_at.is_none_or(|at: std::time::Instant| at.elapsed() < Duration::from_millis(1500))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no second model"
+        );
+        if stored_at.is_none() {
+            let v2: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM models WHERE version = 2)")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+            stored_at = v2.then(std::time::Instant::now);
+        }
+        let t = std::time::Instant::now();
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM candidate_scores")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(n, 60);
+        slowest = slowest.max(t.elapsed());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        !training.is_finished(),
+        "the swap cannot land while the table is held"
+    );
+    holder.rollback().await.unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(30), training)
+        .await
+        .expect("the swap lands once the reader lets go")
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(
+            outcome,
+            Outcome::Trained {
+                version: 2,
+                accepted: true,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    assert!(
+        slowest < Duration::from_millis(1000),
+        "a reader waited {slowest:?} behind the swap"
+    );
+    let in_use: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM candidate_scores s JOIN models m ON m.id = s.model_id WHERE m.version = 2",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(in_use, 60);
+}
+
 #[sqlx::test]
 async fn score_orders_walk_likely_first_and_uncertain_first(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
