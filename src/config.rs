@@ -9,6 +9,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::domain::voevent;
+
 #[derive(Clone)]
 pub struct Config {
     pub database_url: String,
@@ -50,6 +52,9 @@ pub struct Config {
     pub model_check: Option<Duration>,
     /// Operator-written release notes shown on a staging site's home page.
     pub staging_details: PathBuf,
+    /// VOEvents of candidates settled as real; `None` (no authority set)
+    /// turns them off.
+    pub voevent: Option<voevent::Settings>,
     pub limits: Limits,
 }
 
@@ -605,8 +610,73 @@ impl Config {
                 src.get("VETTER_STAGING_DETAILS")
                     .unwrap_or("staging-details.html"),
             ),
+            voevent: Self::voevent(src)?,
             limits: Limits::from_source(src)?,
         })
+    }
+
+    /// The VOEvent settings: on once an authority is set; the others
+    /// without one are a mistake worth stopping for.
+    fn voevent(src: &Source) -> Result<Option<voevent::Settings>, ConfigError> {
+        let text = |key: &str, max: usize| -> Result<Option<String>, ConfigError> {
+            match src.get(key).map(str::trim) {
+                None | Some("") => Ok(None),
+                Some(v) if v.chars().count() <= max && !v.chars().any(char::is_control) => {
+                    Ok(Some(v.to_string()))
+                }
+                Some(v) => Err(ConfigError(format!(
+                    "{key}={v:?} must be one line of at most {max} characters"
+                ))),
+            }
+        };
+        let author = voevent::Author {
+            short_name: text("VETTER_VOEVENT_AUTHOR", 100)?,
+            contact_name: text("VETTER_VOEVENT_CONTACT_NAME", 200)?,
+            contact_email: text("VETTER_VOEVENT_CONTACT_EMAIL", 254)?,
+        };
+        if let Some(e) = &author.contact_email {
+            let ok = e
+                .split_once('@')
+                .is_some_and(|(user, host)| !user.is_empty() && host.contains('.'))
+                && !e.contains(char::is_whitespace);
+            if !ok {
+                return Err(ConfigError(format!(
+                    "VETTER_VOEVENT_CONTACT_EMAIL={e:?} is not an e-mail address"
+                )));
+            }
+        }
+        let role = match src.get("VETTER_VOEVENT_ROLE") {
+            None => voevent::Role::default(),
+            Some(r) => voevent::Role::parse(r)
+                .map_err(|e| ConfigError(format!("VETTER_VOEVENT_ROLE: {e}")))?,
+        };
+        let Some(authority) = src.get("VETTER_VOEVENT_AUTHORITY").map(str::trim) else {
+            let stray = [
+                ("VETTER_VOEVENT_AUTHOR", author.short_name.is_some()),
+                ("VETTER_VOEVENT_CONTACT_NAME", author.contact_name.is_some()),
+                (
+                    "VETTER_VOEVENT_CONTACT_EMAIL",
+                    author.contact_email.is_some(),
+                ),
+                (
+                    "VETTER_VOEVENT_ROLE",
+                    src.get("VETTER_VOEVENT_ROLE").is_some(),
+                ),
+            ];
+            if let Some((key, _)) = stray.iter().find(|(_, set)| *set) {
+                return Err(ConfigError(format!(
+                    "{key} is set but VETTER_VOEVENT_AUTHORITY is not: VOEvents need the authority"
+                )));
+            }
+            return Ok(None);
+        };
+        let authority = voevent::IvornBase::parse(authority)
+            .map_err(|e| ConfigError(format!("VETTER_VOEVENT_AUTHORITY: {e}")))?;
+        Ok(Some(voevent::Settings {
+            authority,
+            role,
+            author,
+        }))
     }
 
     /// Whether cookies must carry `Secure`: whenever people reach us over https.
@@ -647,6 +717,12 @@ impl Config {
             // Tests train when they say so.
             model_check: None,
             staging_details: PathBuf::from("staging-details.html"),
+            voevent: Some(voevent::Settings {
+                authority: voevent::IvornBase::parse("ivo://example.org/vetter-test")
+                    .expect("a valid authority"),
+                role: voevent::Role::Observation,
+                author: voevent::Author::default(),
+            }),
             limits: Limits::default(),
         }
     }
@@ -860,6 +936,49 @@ mod tests {
         ] {
             let err = with(&[(key, bad)]).unwrap_err();
             assert!(err.0.starts_with(key), "{key}={bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn voevents_are_off_without_an_authority_and_checked_with_one() {
+        assert_eq!(with(&[]).unwrap().voevent, None);
+        let v = with(&[
+            ("VETTER_VOEVENT_AUTHORITY", "ivo://example.org/vetter"),
+            ("VETTER_VOEVENT_CONTACT_EMAIL", "ops@example.org"),
+        ])
+        .unwrap()
+        .voevent
+        .expect("on");
+        assert_eq!(v.authority.as_str(), "ivo://example.org/vetter");
+        assert_eq!(v.role, voevent::Role::Observation);
+        assert_eq!(v.author.contact_email.as_deref(), Some("ops@example.org"));
+        assert_eq!(v.author.short_name, None);
+        for (pairs, named) in [
+            (
+                vec![("VETTER_VOEVENT_AUTHORITY", "http://example.org/vetter")],
+                "VETTER_VOEVENT_AUTHORITY",
+            ),
+            (
+                vec![
+                    ("VETTER_VOEVENT_AUTHORITY", "ivo://example.org/vetter"),
+                    ("VETTER_VOEVENT_ROLE", "utility"),
+                ],
+                "VETTER_VOEVENT_ROLE",
+            ),
+            (
+                vec![
+                    ("VETTER_VOEVENT_AUTHORITY", "ivo://example.org/vetter"),
+                    ("VETTER_VOEVENT_CONTACT_EMAIL", "nobody"),
+                ],
+                "VETTER_VOEVENT_CONTACT_EMAIL",
+            ),
+            (
+                vec![("VETTER_VOEVENT_CONTACT_NAME", "Ada")],
+                "VETTER_VOEVENT_CONTACT_NAME",
+            ),
+        ] {
+            let err = with(&pairs).unwrap_err();
+            assert!(err.0.starts_with(named), "{pairs:?}: {err}");
         }
     }
 

@@ -8,6 +8,8 @@ packages=(
 	postgresql-15 postgresql-client-15 postgresql-15-q3c
 	libcfitsio-dev pkg-config
 	nginx-light libnginx-mod-stream openssl chromium chromium-driver
+	# xmllint: the tests validate VOEvent documents against the IVOA schema.
+	libxml2-utils
 )
 
 # astropy: the VOTable export test reads exports back with its parser.

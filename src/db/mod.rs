@@ -25,6 +25,7 @@ pub mod tags;
 pub mod trail;
 pub mod users;
 pub mod views;
+pub mod voevent;
 
 use anyhow::Context;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

@@ -21,6 +21,7 @@ pub mod text;
 pub mod upload;
 mod username;
 pub mod visibility;
+pub mod voevent;
 
 pub use password::NewPassword;
 pub use problem::Problem;

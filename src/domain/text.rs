@@ -52,10 +52,44 @@ pub fn push_xml_escaped(out: &mut String, s: &str) {
             '\'' => out.push_str("&apos;"),
             '\r' => out.push_str("&#13;"),
             '\t' | '\n' => out.push(ch),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
+            c if !xml_char(c) => out.push('\u{FFFD}'),
             c => out.push(c),
         }
     }
+}
+
+/// Whether XML 1.0 can hold the character at all, escaped or not.
+pub fn xml_char(c: char) -> bool {
+    !((c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') || c == '\u{FFFE}' || c == '\u{FFFF}')
+}
+
+/// `s` with every character XML 1.0 cannot hold replaced by U+FFFD, for
+/// writers that escape the rest themselves (quick-xml).
+pub fn xml_clean(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.chars().all(xml_char) {
+        std::borrow::Cow::Borrowed(s)
+    } else {
+        std::borrow::Cow::Owned(
+            s.chars()
+                .map(|c| if xml_char(c) { c } else { '\u{FFFD}' })
+                .collect(),
+        )
+    }
+}
+
+/// A name made safe as a downloaded file's name (and inside a quoted
+/// `Content-Disposition` filename): letters, digits and `-_.+` kept, anything
+/// else `_`.
+pub fn file_stem(name: &str) -> String {
+    name.chars()
+        .map(|ch| {
+            if ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.' | '+') {
+                ch
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -86,5 +120,16 @@ mod tests {
         assert_eq!(xml_escape("line\r\nnext\ttab"), "line&#13;\nnext\ttab");
         assert_eq!(xml_escape("bell\u{7}"), "bell\u{FFFD}");
         assert_eq!(xml_escape("J1234−45 ✓"), "J1234−45 ✓");
+        assert_eq!(
+            xml_clean("a\u{0}b\u{1F}\tc\u{FFFF}"),
+            "a\u{FFFD}b\u{FFFD}\tc\u{FFFD}"
+        );
+        assert!(matches!(xml_clean("plain"), std::borrow::Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn file_stems_keep_only_safe_characters() {
+        assert_eq!(file_stem("J1234-45+6.5_x"), "J1234-45+6.5_x");
+        assert_eq!(file_stem("a/b \"c\"\r;é"), "a_b__c____");
     }
 }

@@ -52,6 +52,7 @@ pub const CANDIDATES_CSV: &str = "/candidates.csv";
 pub const CANDIDATES_VOTABLE: &str = "/candidates.vot";
 pub const CANDIDATE_LIGHT_CURVE: &str = "/candidates/:id/lightcurve.csv";
 pub const CANDIDATE_LIGHT_CURVE_CHART: &str = "/candidates/:id/light-curve";
+pub const CANDIDATE_VOEVENT: &str = "/candidates/:id/voevent.xml";
 pub const RATINGS: &str = "/ratings";
 pub const VIEWS: &str = "/views";
 pub const VIEWS_RATE: &str = "/views/rate";
@@ -200,6 +201,10 @@ pub fn candidate_sky(id: CandidateId, file: FileId) -> String {
 
 pub fn candidate_light_curve(id: CandidateId) -> String {
     fill(CANDIDATE_LIGHT_CURVE, &[&id])
+}
+
+pub fn candidate_voevent(id: CandidateId) -> String {
+    fill(CANDIDATE_VOEVENT, &[&id])
 }
 
 /// The light-curve chart fragment, drawn as `view` says.
@@ -531,6 +536,7 @@ mod tests {
                 CANDIDATE_LIGHT_CURVE,
                 candidate_light_curve(CandidateId(42)),
             ),
+            (CANDIDATE_VOEVENT, candidate_voevent(CandidateId(42))),
             (
                 CANDIDATE_LIGHT_CURVE_CHART,
                 candidate_light_curve_chart(CandidateId(42), &ChartView::default()),

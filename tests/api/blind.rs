@@ -44,6 +44,7 @@ const WALKED: &[&str] = &[
     "/candidates.csv",
     "/candidates.vot",
     "/candidates/:id/lightcurve.csv",
+    "/candidates/:id/voevent.xml",
     "/candidates/:id/group",
     "/batch",
     "/ratings",
@@ -236,6 +237,7 @@ pub fn addresses(route: &str, b: &Blind) -> Vec<String> {
         "/candidates/:id/lightcurve.csv" => {
             per_candidate(&|i| format!("/candidates/{i}/lightcurve.csv"))
         }
+        "/candidates/:id/voevent.xml" => per_candidate(&|i| format!("/candidates/{i}/voevent.xml")),
         "/candidates" | "/ratings" => filtered(route, &["", "per=500"]),
         "/candidates.csv" | "/candidates.vot" => filtered(
             route,

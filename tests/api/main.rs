@@ -43,3 +43,6 @@ mod scores;
 mod testdb;
 mod upload_api;
 mod upload_client;
+mod voevent;
+#[path = "../common/voevent_schema.rs"]
+mod voevent_schema;

@@ -20,6 +20,7 @@ use crate::db::ratings::{self, MyRating, RatingView};
 use crate::db::trail;
 use crate::db::users::User;
 use crate::domain::chart::ChartView;
+use crate::domain::consensus::Consensus;
 use crate::domain::decision::Standing;
 use crate::domain::keys::TAG_KEYS;
 use crate::domain::rating::RatingInput;
@@ -166,6 +167,11 @@ pub struct CandidateView {
     /// "P(real) 0.87 (model 4) · settled: real": learnt from and made of
     /// others' verdicts, so only where `sees_others`.
     pub standing: Option<String>,
+    /// Where the team stands, under the same condition.
+    pub consensus: Option<Consensus>,
+    /// The VOEvent download, for an administrator once the team has
+    /// settled the candidate as real.
+    pub voevent: Option<String>,
     pub queue_label: String,
     pub prev: Option<CandidateId>,
     pub prefetch: Vec<Prefetch>,
@@ -308,6 +314,7 @@ pub async fn load_view(
         }
     };
     let (shown, mine, sees_others, others, standing) = seen?;
+    let (standing, consensus) = standing.unzip();
     let prefetch = ahead?;
     let c = shown.detail.clone();
     let pos = c.pos;
@@ -342,6 +349,8 @@ pub async fn load_view(
         others,
         sees_others,
         standing,
+        consensus,
+        voevent: None,
         queue_label: queue_label(q),
         prev,
         prefetch,
@@ -364,7 +373,7 @@ async fn the_candidate(
     Option<MyRating>,
     bool,
     Vec<RatingView>,
-    Option<String>,
+    Option<(String, Consensus)>,
 )> {
     let shown = cand::shown(&mut *conn, id, user)
         .await?
@@ -376,9 +385,13 @@ async fn the_candidate(
         .visibility
         .sees_others(shown.detail.project_id, mine.is_some());
     let (others, standing) = if sees_others {
-        let standing = crate::db::models::standing(&mut *conn, id)
-            .await?
-            .map(|(p, version, state)| standing_text(p, version, &state));
+        let standing =
+            crate::db::models::standing(&mut *conn, id)
+                .await?
+                .and_then(|(p, version, state)| {
+                    let consensus = Consensus::parse(&state).ok()?;
+                    Some((standing_text(p, version, consensus), consensus))
+                });
         (ratings::current_for(conn, id).await?, standing)
     } else {
         (Vec::new(), None)
@@ -386,8 +399,8 @@ async fn the_candidate(
     Ok((shown, mine, sees_others, others, standing))
 }
 
-fn standing_text(p_real: Option<f32>, version: Option<i32>, state: &str) -> String {
-    let consensus = crate::domain::consensus::Consensus::parse(state).map_or(state, |c| c.label());
+fn standing_text(p_real: Option<f32>, version: Option<i32>, consensus: Consensus) -> String {
+    let consensus = consensus.label();
     match (p_real, version) {
         (Some(p), Some(v)) => format!("P(real) {p:.2} (model {v}) · {consensus}"),
         _ => format!("not scored · {consensus}"),
@@ -536,6 +549,12 @@ async fn show_with(
     };
     let prev = trail::before(&mut conn, user.id, id, record_in_trail).await?;
     let mut view = load_view(&mut conn, &state.pool, user.id, id, &q, prev, following).await?;
+    if user.is_admin()
+        && state.config.voevent.is_some()
+        && view.consensus == Some(Consensus::SettledReal)
+    {
+        view.voevent = Some(paths::candidate_voevent(id));
+    }
     view.progress = Progress::of(
         &session.rated_here().await?,
         session.queue_left(&view.queue_label).await?,

@@ -803,17 +803,7 @@ pub async fn light_curve(
     let bytes = w
         .into_inner()
         .map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))?;
-    let file: String = c
-        .name
-        .chars()
-        .map(|ch| {
-            if ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.' | '+') {
-                ch
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let file = crate::domain::text::file_stem(&c.name);
     Ok(Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "text/csv; charset=utf-8")

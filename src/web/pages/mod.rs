@@ -22,6 +22,7 @@ pub mod queue;
 pub mod ratings;
 pub mod sky;
 pub mod views;
+pub mod voevent;
 
 use crate::db::projects::{self, Project};
 use crate::web::plumbing::error::{AppError, WebResult};
