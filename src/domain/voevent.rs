@@ -246,7 +246,6 @@ pub fn document(
     }
     let ivorn = settings.authority.candidate(&facts.project_slug, facts.id);
     let mut x = Xml::new();
-    // Writing into memory cannot fail.
     x.write(facts, settings, &ivorn, issued)
         .expect("writing XML into a Vec cannot fail");
     Ok(Document {
