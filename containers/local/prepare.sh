@@ -8,6 +8,8 @@ packages=(
 	postgresql-15 postgresql-client-15 postgresql-15-q3c
 	libcfitsio-dev pkg-config
 	nginx-light libnginx-mod-stream openssl chromium chromium-driver
+	# The read API's documented Python example runs under Debian's /usr/bin/python3.
+	python3-requests python3-astropy
 )
 
 # astropy: the VOTable export test reads exports back with its parser.
