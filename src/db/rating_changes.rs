@@ -102,14 +102,20 @@ fn cursor(xid: &str, id: i64) -> sqlx::Result<ChangeCursor> {
     Ok(ChangeCursor { xid, id })
 }
 
-/// The first xid that may still be running (or written later): nothing at
-/// or above it is handed out.
-async fn horizon(tx: &mut PgConnection) -> sqlx::Result<u64> {
-    let xmin: String = sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
-        .fetch_one(&mut *tx)
-        .await?;
-    xmin.parse()
-        .map_err(|e| sqlx::Error::Decode(format!("xid8 {xmin:?}: {e}").into()))
+/// The snapshot's xmin, the first xid that may still be running (nothing
+/// at or above it is handed out), and its xmax, the first not yet given
+/// out (no cursor of this server's lies beyond it).
+async fn horizon(tx: &mut PgConnection) -> sqlx::Result<(u64, u64)> {
+    let (xmin, xmax): (String, String) = sqlx::query_as(
+        "SELECT pg_snapshot_xmin(s)::text, pg_snapshot_xmax(s)::text FROM pg_current_snapshot() s",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let number = |x: &str| {
+        x.parse::<u64>()
+            .map_err(|e| sqlx::Error::Decode(format!("xid8 {x:?}: {e}").into()))
+    };
+    Ok((number(&xmin)?, number(&xmax)?))
 }
 
 /// The cursor just before the first change at or after `since` among
@@ -141,16 +147,19 @@ async fn since_cursor(
 }
 
 /// One page of the feed: up to `limit` changes the viewer may see, of one
-/// project or all, in the snapshot of `tx` ([`snapshot`]).
+/// project or all, in the snapshot of `tx` ([`snapshot`]). `None` for a
+/// cursor this server cannot have given out (its xid is still to come:
+/// the database was restored from a backup since, say).
 pub async fn page(
     tx: &mut PgConnection,
     v: &RatingVisibility,
     start: Start,
     project: Option<ProjectId>,
     limit: u32,
-) -> sqlx::Result<ChangePage> {
-    let horizon = horizon(tx).await?;
+) -> sqlx::Result<Option<ChangePage>> {
+    let (horizon, next_xid) = horizon(tx).await?;
     let after = match start {
+        Start::After(c) if c.xid > next_xid => return Ok(None),
         Start::After(c) => c,
         Start::Since(t) => since_cursor(tx, t, horizon).await?,
     };
@@ -217,12 +226,38 @@ pub async fn page(
                 .fetch_one(&mut *tx)
                 .await?
         };
-    Ok(ChangePage {
+    Ok(Some(ChangePage {
         changes,
         next,
         more,
         waiting,
-    })
+    }))
+}
+
+/// After a restore: the changes carry the xids of the server the backup
+/// came from, which mean nothing here (and may lie far ahead of this
+/// server's). Each rating keeps its latest change, and they all take this
+/// transaction's xid, in their order; cursors of the old server are then
+/// refused by [`page`] rather than followed past this server's changes.
+pub async fn after_restore(conn: &mut PgConnection) -> sqlx::Result<()> {
+    // A backup from before the feed has none; the migration makes it.
+    let present: bool = sqlx::query_scalar("SELECT to_regclass('rating_changes') IS NOT NULL")
+        .fetch_one(&mut *conn)
+        .await?;
+    if !present {
+        return Ok(());
+    }
+    let mut tx = conn.begin().await?;
+    sqlx::query(
+        "DELETE FROM rating_changes a USING rating_changes b
+         WHERE a.candidate_id = b.candidate_id AND a.user_id = b.user_id AND (a.xid, a.id) < (b.xid, b.id)",
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE rating_changes SET xid = pg_current_xact_id()")
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
 }
 
 /// ` AND …`: the change (`l`, its candidate `c`) is of the project, and

@@ -398,6 +398,8 @@ async fn bad_queries_are_refused_with_the_parameter_named(pool: PgPool) {
         ("/projects?x=1", "x"),
         ("/projects/vast/observations?cursor=c1", "cursor"),
         ("/ratings?cursor=c1", "cursor"),
+        // A cursor of a server whose xids ran ahead of this one's.
+        ("/ratings?cursor=r999999999999.1", "cursor"),
         ("/ratings?since=yesterday", "since"),
         ("/ratings?since=2024-01-01T00:00:00Z&cursor=r1.1", "since"),
         ("/ratings?project=nope", "project"),
@@ -712,6 +714,39 @@ async fn the_feed_never_skips_a_change_that_commits_late(pool: PgPool) {
     assert_eq!(told(&since), ["c06: ", "(gone): "]);
     let (gleam, _) = reader.sync(None, "&project=gleam").await;
     assert_eq!(told(&gleam), ["g01: bob real"]);
+}
+
+#[sqlx::test]
+async fn a_restored_feed_is_renumbered_and_still_tells_every_rating(pool: PgPool) {
+    let s = survey(pool).await;
+    open_review(&s.app).await;
+    let reader = Reader::read(&s.app, "carol").await;
+    let (before, _) = reader.sync(None, "").await;
+    let mut conn = s.app.pool.acquire().await.unwrap();
+    vetter::db::rating_changes::after_restore(&mut conn)
+        .await
+        .unwrap();
+    let (xids, per_rating): (i64, bool) = sqlx::query_as(
+        "SELECT count(DISTINCT xid),
+                count(*) = count(DISTINCT (candidate_id, user_id)) FROM rating_changes",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!((xids, per_rating), (1, true));
+    let (after, _) = reader.sync(None, "").await;
+    // The copy each feed leaves a client with: the last word per candidate.
+    let copy = |changes: &[Value]| -> std::collections::BTreeMap<String, String> {
+        told(changes)
+            .into_iter()
+            .map(|t| {
+                let (name, ratings) = t.split_once(": ").unwrap();
+                (name.to_string(), ratings.to_string())
+            })
+            .collect()
+    };
+    assert_eq!(copy(&before), copy(&after));
+    assert_eq!(copy(&after).len(), 6);
 }
 
 /// Every observation's kept figures.

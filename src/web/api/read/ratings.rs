@@ -16,7 +16,7 @@ use crate::domain::{CandidateId, Problem};
 use crate::web::api::read::candidates::ratings_of;
 use crate::web::api::read::{refuse, timestamp, Query};
 use crate::web::plumbing::access::CurrentUser;
-use crate::web::plumbing::error::WebResult;
+use crate::web::plumbing::error::{AppError, WebResult};
 use crate::web::state::AppState;
 
 fn switch(q: &Query, key: &str, problems: &mut Vec<Problem>) -> bool {
@@ -87,7 +87,13 @@ pub async fn changes(
     let start = start.unwrap_or(Start::After(ChangeCursor::START));
     let v = ratings::visibility(&mut conn, user.id, user.role).await?;
     let mut tx = rating_changes::snapshot(&mut conn).await?;
-    let page = rating_changes::page(&mut tx, &v, start, project, limit.get()).await?;
+    let Some(page) = rating_changes::page(&mut tx, &v, start, project, limit.get()).await? else {
+        return Err(AppError::invalid(vec![Problem::new(
+            "cursor",
+            "this cursor lies ahead of everything this server has recorded (was its database \
+             restored from a backup?): sync again from the start, without a cursor",
+        )]));
+    };
     // Each candidate once, at its last change on the page: its state is
     // read once, as of this snapshot.
     let mut seen = HashSet::new();
