@@ -38,7 +38,7 @@ test: ## cargo fmt --check, then cargo test against PostgreSQL and an S3 server 
 	cargo fmt --check
 	@$(WITH_DB) $(WITH_S3) DATABASE_URL="$$VETTER_TEST_DATABASE_URL" cargo test $(ARGS)
 
-bench: ## upload throughput, rate-and-next latency, search and export, grouping candidates, the learning queue (a simulated survey rated over HTTP; the model at a million candidates), a 64-reviewer soak, every page's throughput against /healthz, media through nginx from the folder and a bucket, a 3M-row catalogue load and the known-sources panel, keypress-to-paint in Chromium; optimised builds
+bench: ## upload throughput, rate-and-next latency, search and export, grouping candidates, the learning queue (a simulated survey rated over HTTP; the model at a million candidates), a 64-reviewer soak, every page's throughput against /healthz, media through nginx from the folder and a bucket, a 3M-row catalogue load and the known-sources panel, the read API's candidate list and export at a million candidates, keypress-to-paint in Chromium; optimised builds
 	@$(WITH_DB) $(WITH_S3) DATABASE_URL="$$VETTER_TEST_DATABASE_URL" cargo bench --bench upload $(ARGS) && \
 		DATABASE_URL="$$VETTER_TEST_DATABASE_URL" cargo bench --bench rating $(ARGS) && \
 		DATABASE_URL="$$VETTER_TEST_DATABASE_URL" cargo bench --bench search $(ARGS) && \
@@ -48,6 +48,7 @@ bench: ## upload throughput, rate-and-next latency, search and export, grouping 
 		DATABASE_URL="$$VETTER_TEST_DATABASE_URL" cargo bench --bench throughput $(ARGS) && \
 		DATABASE_URL="$$VETTER_TEST_DATABASE_URL" cargo bench --bench media $(ARGS) && \
 		DATABASE_URL="$$VETTER_TEST_DATABASE_URL" cargo bench --bench catalogues $(ARGS) && \
+		DATABASE_URL="$$VETTER_TEST_DATABASE_URL" cargo bench --bench read_api $(ARGS) && \
 		DATABASE_URL="$$VETTER_TEST_DATABASE_URL" VETTER_BENCH_PAINT=1 \
 			cargo test --release --test browser rate_ -- --nocapture
 

@@ -233,7 +233,14 @@ async fn pipeline_token(pool: &PgPool) -> anyhow::Result<String> {
     let hash = vetter::auth::password::hash_blocking("bench-pipeline-password")?;
     let name: Username = "pipeline".parse().map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let user = vetter::db::users::insert(pool, &name, &hash, Role::Admin).await?;
-    Ok(vetter::db::api_tokens::create(pool, user, "bench").await?.0)
+    Ok(vetter::db::api_tokens::create(
+        pool,
+        user,
+        "bench",
+        vetter::domain::token::TokenScopes::UPLOAD,
+    )
+    .await?
+    .0)
 }
 
 /// A reviewer account (named like the survey's, which `log_in` expects).

@@ -48,7 +48,7 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{Connection, PgPool};
 use vetter::domain::{ProjectId, Role, Username};
 use vetter::model::run::{self, Outcome};
 
@@ -68,19 +68,7 @@ const GOLD_RATE: f64 = 0.2;
 const REVIEWERS: [(f64, f64); 3] = [(0.92, 0.08), (0.90, 0.10), (0.88, 0.12)];
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(failed) if failed.is_empty() => ExitCode::SUCCESS,
-        Ok(failed) => {
-            for f in failed {
-                println!("FAIL {f}");
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("model bench: error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    finish("model bench", run())
 }
 
 fn run() -> anyhow::Result<Vec<String>> {
@@ -392,7 +380,13 @@ async fn simulate(
         tokio::task::spawn_blocking(|| vetter::auth::password::hash_blocking(PASSWORD)).await??;
     let name: Username = "pipeline".parse().map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let admin = vetter::db::users::insert(&pool, &name, &hash, Role::Admin).await?;
-    let (token, _) = vetter::db::api_tokens::create(&pool, admin, "bench").await?;
+    let (token, _) = vetter::db::api_tokens::create(
+        &pool,
+        admin,
+        "bench",
+        vetter::domain::token::TokenScopes::UPLOAD,
+    )
+    .await?;
     let up = Uploader {
         client: Client::builder()
             .no_proxy()
@@ -898,28 +892,11 @@ async fn generate_big(
     n: i64,
     ratings: i64,
 ) -> anyhow::Result<()> {
-    let mut c = PgConnection::connect_with(opts).await?;
-    vetter::db::MIGRATOR.run(&mut c).await?;
-    // Bulk rows without their triggers (the rating summaries would take a
-    // lock per row), the summaries made from the rows after, as the survey
-    // of the other benches does.
-    for set in [
-        "SET synchronous_commit = off",
-        "SET session_replication_role = replica",
-    ] {
-        sqlx::query(set).execute(&mut c).await?;
-    }
-    sqlx::query("SELECT setseed(0.1207)")
+    let (mut c, hash) = bulk_connection(opts, 0.1207, 8).await?;
+    sqlx::query("INSERT INTO users (username, password_hash, role) VALUES ('boss', $1, 'admin')")
+        .bind(&hash)
         .execute(&mut c)
         .await?;
-    let hash =
-        tokio::task::spawn_blocking(|| vetter::auth::password::hash_blocking(PASSWORD)).await??;
-    for sql in [
-        "INSERT INTO users (username, password_hash) SELECT 'reviewer' || to_char(i, 'FM00'), $1 FROM generate_series(1, 8) i",
-        "INSERT INTO users (username, password_hash, role) VALUES ('boss', $1, 'admin')",
-    ] {
-        sqlx::query(sql).bind(&hash).execute(&mut c).await?;
-    }
     let steps = [
         "INSERT INTO projects (slug, name) VALUES ('big', 'A million candidates')".to_string(),
         "INSERT INTO metric_defs (project_id, key, label, position)
@@ -948,16 +925,10 @@ async fn generate_big(
             step = (n / ratings).max(1)
         ),
         "UPDATE candidates c SET rating_count = 1 WHERE EXISTS (SELECT 1 FROM ratings r WHERE r.candidate_id = c.id)".to_string(),
-        "SELECT refresh_rating_summaries()".to_string(),
-        "SELECT refresh_project_lists()".to_string(),
-        "ANALYZE".to_string(),
     ];
-    for sql in steps {
-        sqlx::query(&sql)
-            .execute(&mut c)
-            .await
-            .with_context(|| sql.clone())?;
-    }
+    run_steps(&mut c, &steps).await?;
+    run_steps(&mut c, &BULK_REFRESH.map(String::from)).await?;
+    run_steps(&mut c, &["ANALYZE".to_string()]).await?;
     c.close().await?;
     Ok(())
 }

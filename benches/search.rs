@@ -23,9 +23,8 @@
 //!   VETTER_BENCH_DB             the survey database (default vetter_bench_rating)
 
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::ensure;
 use reqwest::{Client, StatusCode};
@@ -357,7 +356,7 @@ async fn top_up(pool: &PgPool, n: i64) -> anyhow::Result<i64> {
     .bind(&key)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("SELECT refresh_rating_summaries()")
+    sqlx::query("SELECT refresh_rating_summaries(), refresh_observation_progress()")
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
@@ -434,71 +433,4 @@ async fn table_page(client: &Client, base: &str, path: &str) -> anyhow::Result<(
         body.chars().take(300).collect::<String>()
     );
     Ok((ms, body.matches("<tr data-id=").count()))
-}
-
-struct Exported {
-    rows: usize,
-    bytes: usize,
-    seconds: f64,
-    before_mib: f64,
-    peak_mib: f64,
-}
-
-/// Streams an export to nowhere, counting its rows, while another task
-/// samples the server's resident memory every 20 ms.
-async fn export(client: &Client, server: &ServerProcess, path: &str) -> anyhow::Result<Exported> {
-    let pid = server.pid();
-    let before_mib = server.memory_mib().map_or(f64::NAN, |m| m.0);
-    let stop = Arc::new(AtomicBool::new(false));
-    let sampler = tokio::spawn({
-        let stop = stop.clone();
-        async move {
-            let mut peak = 0.0f64;
-            while !stop.load(Ordering::Relaxed) {
-                if let Some(rss) = resident_mib(pid) {
-                    peak = peak.max(rss);
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            peak
-        }
-    });
-    let t = Instant::now();
-    let mut r = client.get(format!("{}{path}", server.base)).send().await?;
-    ensure!(r.status() == StatusCode::OK, "GET {path}: {}", r.status());
-    // CSV rows are lines after the header; VOTable rows are <TR> elements
-    // (which may straddle two chunks).
-    let marker: &[u8] = if path.contains(".vot") {
-        b"<TR>"
-    } else {
-        b"\n"
-    };
-    let (mut rows, mut bytes) = (0usize, 0usize);
-    let mut tail: Vec<u8> = Vec::new();
-    while let Some(chunk) = r.chunk().await? {
-        bytes += chunk.len();
-        tail.extend_from_slice(&chunk);
-        rows += tail.windows(marker.len()).filter(|w| *w == marker).count();
-        let keep = tail.len().min(marker.len() - 1);
-        tail.drain(..tail.len() - keep);
-    }
-    let seconds = t.elapsed().as_secs_f64();
-    stop.store(true, Ordering::Relaxed);
-    let peak_mib = sampler.await?.max(before_mib);
-    if marker == b"\n" {
-        rows = rows.saturating_sub(1);
-    }
-    Ok(Exported {
-        rows,
-        bytes,
-        seconds,
-        before_mib,
-        peak_mib,
-    })
-}
-
-fn resident_mib(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1024.0)
 }

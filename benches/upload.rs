@@ -420,7 +420,13 @@ impl Api {
             .parse()
             .map_err(|e| anyhow::anyhow!("username: {e:?}"))?;
         let user = vetter::db::users::insert(pool, &name, &hash, Role::Admin).await?;
-        let (token, _) = vetter::db::api_tokens::create(pool, user, "bench").await?;
+        let (token, _) = vetter::db::api_tokens::create(
+            pool,
+            user,
+            "bench",
+            vetter::domain::token::TokenScopes::UPLOAD,
+        )
+        .await?;
         let client = Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(600))

@@ -7,6 +7,8 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Runtime;
@@ -89,6 +91,23 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("building the tokio runtime")
+}
+
+/// How a bench that judges targets ends: each missed one printed as FAIL
+/// (still a success: the figures are the result), an error as a failure.
+pub fn finish(name: &str, result: anyhow::Result<Vec<String>>) -> std::process::ExitCode {
+    match result {
+        Ok(failed) => {
+            for f in failed {
+                println!("FAIL {f}");
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{name}: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 /// A number from the environment, or `default` when unset or empty.
@@ -362,7 +381,7 @@ pub async fn remove_run_ratings(pool: &PgPool) -> anyhow::Result<()> {
     .execute(&mut *tx)
     .await
     .context("removing the ratings of earlier runs")?;
-    sqlx::query("SELECT refresh_rating_summaries()")
+    sqlx::query("SELECT refresh_rating_summaries(), refresh_observation_progress()")
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
@@ -530,6 +549,8 @@ pub fn generation_steps(n: i64, r: i64) -> Vec<(&'static str, String)> {
         // summaries are made from the rows.
         ("rating summaries", "SELECT refresh_rating_summaries()".to_string()),
         ("project counts", "SELECT refresh_project_lists()".to_string()),
+        ("observation progress", "SELECT refresh_observation_progress()".to_string()),
+        ("rating changes", "SELECT note_every_rating()".to_string()),
         ("identity sequences", "SELECT setval(pg_get_serial_sequence(tbl, 'id'), mx)
              FROM (VALUES ('users', (SELECT max(id) FROM users)), ('projects', (SELECT max(id) FROM projects)),
                           ('metric_defs', (SELECT max(id) FROM metric_defs)), ('tags', (SELECT max(id) FROM tags)),
@@ -651,6 +672,62 @@ pub async fn generate(s: &Size, opts: &PgConnectOptions) -> anyhow::Result<()> {
         thousands(sizes.2),
         sizes.3
     );
+    Ok(())
+}
+
+/// What a bulk load without triggers runs last: every figure the
+/// triggers would have kept, made from the rows.
+pub const BULK_REFRESH: [&str; 4] = [
+    "SELECT refresh_rating_summaries()",
+    "SELECT refresh_project_lists()",
+    "SELECT refresh_observation_progress()",
+    "SELECT note_every_rating()",
+];
+
+/// A connection to a fresh database, migrated and set for a bulk load: its
+/// rows without their triggers (the rating summaries would take a lock a
+/// row; [`BULK_REFRESH`] makes their figures after), no waiting for the
+/// disk, a fixed random seed; with `reviewers` reviewers (`reviewer01` …,
+/// password [`PASSWORD`]). Returns the password's hash too.
+pub async fn bulk_connection(
+    opts: &PgConnectOptions,
+    seed: f64,
+    reviewers: i32,
+) -> anyhow::Result<(PgConnection, String)> {
+    let mut c = PgConnection::connect_with(opts).await?;
+    vetter::db::MIGRATOR.run(&mut c).await?;
+    for set in [
+        "SET synchronous_commit = off",
+        "SET session_replication_role = replica",
+        "SET maintenance_work_mem = '512MB'",
+    ] {
+        sqlx::query(set).execute(&mut c).await?;
+    }
+    sqlx::query("SELECT setseed($1)")
+        .bind(seed)
+        .execute(&mut c)
+        .await?;
+    let hash =
+        tokio::task::spawn_blocking(|| vetter::auth::password::hash_blocking(PASSWORD)).await??;
+    sqlx::query(
+        "INSERT INTO users (username, password_hash)
+         SELECT 'reviewer' || to_char(i, 'FM00'), $1 FROM generate_series(1, $2) i",
+    )
+    .bind(&hash)
+    .bind(reviewers)
+    .execute(&mut c)
+    .await?;
+    Ok((c, hash))
+}
+
+/// Runs the statements in turn, naming the one that failed.
+pub async fn run_steps(c: &mut PgConnection, steps: &[String]) -> anyhow::Result<()> {
+    for sql in steps {
+        sqlx::query(sql)
+            .execute(&mut *c)
+            .await
+            .with_context(|| sql.clone())?;
+    }
     Ok(())
 }
 
@@ -1078,4 +1155,77 @@ pub fn load_average() -> String {
         .ok()
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// What streaming an export cost: its rows and bytes, the time, and the
+/// server's resident memory before and at its peak meanwhile.
+pub struct Exported {
+    pub rows: usize,
+    pub bytes: usize,
+    pub seconds: f64,
+    pub before_mib: f64,
+    pub peak_mib: f64,
+}
+
+/// Streams an export to nowhere, counting its rows, while another task
+/// samples the server's resident memory every 20 ms.
+pub async fn export(
+    client: &Client,
+    server: &ServerProcess,
+    path: &str,
+) -> anyhow::Result<Exported> {
+    let pid = server.pid();
+    let before_mib = server.memory_mib().map_or(f64::NAN, |m| m.0);
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            let mut peak = 0.0f64;
+            while !stop.load(Ordering::Relaxed) {
+                if let Some(rss) = resident_mib(pid) {
+                    peak = peak.max(rss);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            peak
+        }
+    });
+    let t = Instant::now();
+    let mut r = client.get(format!("{}{path}", server.base)).send().await?;
+    ensure!(r.status() == StatusCode::OK, "GET {path}: {}", r.status());
+    // CSV rows are lines after the header; VOTable rows are <TR> elements
+    // (which may straddle two chunks).
+    let marker: &[u8] = if path.contains(".vot") {
+        b"<TR>"
+    } else {
+        b"\n"
+    };
+    let (mut rows, mut bytes) = (0usize, 0usize);
+    let mut tail: Vec<u8> = Vec::new();
+    while let Some(chunk) = r.chunk().await? {
+        bytes += chunk.len();
+        tail.extend_from_slice(&chunk);
+        rows += tail.windows(marker.len()).filter(|w| *w == marker).count();
+        let keep = tail.len().min(marker.len() - 1);
+        tail.drain(..tail.len() - keep);
+    }
+    let seconds = t.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let peak_mib = sampler.await?.max(before_mib);
+    if marker == b"\n" {
+        rows = rows.saturating_sub(1);
+    }
+    Ok(Exported {
+        rows,
+        bytes,
+        seconds,
+        before_mib,
+        peak_mib,
+    })
+}
+
+pub fn resident_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1024.0)
 }

@@ -10,6 +10,8 @@ packages=(
 	nginx-light libnginx-mod-stream openssl chromium chromium-driver
 	# xmllint: the tests validate VOEvent documents against the IVOA schema.
 	libxml2-utils
+	# The read API's documented Python example runs under Debian's /usr/bin/python3.
+	python3-requests python3-astropy
 )
 
 # astropy: the VOTable export test reads exports back with its parser.

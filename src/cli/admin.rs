@@ -8,6 +8,7 @@ use sqlx::PgPool;
 use super::CliError;
 use crate::config::{Config, ConfigError, Secret, Source};
 use crate::db::users;
+use crate::domain::token::TokenScopes;
 use crate::domain::{NewPassword, Role, Username};
 
 /// On an empty users table, creates the admin named by the settings, so a
@@ -104,11 +105,13 @@ fn prompt(label: &str, secret: bool) -> Result<String, CliError> {
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
-/// `vetter token create USERNAME [--name LABEL]`: prints a new API token.
+/// `vetter token create USERNAME [--name LABEL] [--scope read,upload]`:
+/// prints a new API token (upload only unless told otherwise, as tokens
+/// made here always were).
 pub async fn token(args: &[String]) -> Result<(), CliError> {
     let (Some(verb), Some(username)) = (args.first(), args.get(1)) else {
         return Err(CliError::Usage(
-            "usage: vetter token create USERNAME [--name LABEL]".into(),
+            "usage: vetter token create USERNAME [--name LABEL] [--scope read,upload]".into(),
         ));
     };
     if verb != "create" {
@@ -117,10 +120,16 @@ pub async fn token(args: &[String]) -> Result<(), CliError> {
         )));
     }
     let label = super::flag_value(args, "--name")?.unwrap_or("command line");
-    if let Some(extra) = args[2..]
-        .iter()
-        .find(|a| *a != "--name" && a.as_str() != label)
-    {
+    let scope = super::flag_value(args, "--scope")?;
+    let scopes = match scope {
+        None => TokenScopes::UPLOAD,
+        Some(s) => TokenScopes::parse_list(s).map_err(CliError::Usage)?,
+    };
+    if let Some(extra) = args[2..].iter().find(|a| {
+        !matches!(a.as_str(), "--name" | "--scope")
+            && a.as_str() != label
+            && Some(a.as_str()) != scope
+    }) {
         return Err(CliError::Usage(format!(
             "token create: unexpected argument {extra:?}"
         )));
@@ -140,8 +149,8 @@ pub async fn token(args: &[String]) -> Result<(), CliError> {
             "user {name} is deactivated"
         )));
     }
-    let (token, _) = crate::db::api_tokens::create(&pool, user.id, label.trim()).await?;
-    if !(user.can_upload || user.is_admin()) {
+    let (token, _) = crate::db::api_tokens::create(&pool, user.id, label.trim(), scopes).await?;
+    if scopes.upload() && !(user.can_upload || user.is_admin()) {
         eprintln!("note: {name} may not upload until an administrator allows it");
     }
     println!("{token}");

@@ -53,8 +53,9 @@ Commands:
   model train PROJECT
                  Train the project's real/bogus model now and score its
                  candidates if it is not worse (vetter model help)
-  token create USERNAME [--name LABEL]
-                 Print a new API token for that user (for automation)
+  token create USERNAME [--name LABEL] [--scope read,upload]
+                 Print a new API token for that user (for automation); it may
+                 upload unless --scope says read, or read,upload
   check [--repair] [--grace DURATION] [--sizes-only]
                  Compare the media store (folder or bucket) with the file
                  rows: orphan files,

@@ -136,6 +136,13 @@ async fn restore(url: &str, media: &MediaStore, dir: &Path, force: bool) -> anyh
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
+    let mut conn = sqlx::PgConnection::connect(url)
+        .await
+        .context("connecting to DATABASE_URL")?;
+    crate::db::rating_changes::after_restore(&mut conn)
+        .await
+        .context("renumbering the feed of rating changes")?;
+    conn.close().await?;
     let bytes: u64 = entries.iter().map(|e| e.size).sum();
     println!(
         "restored the database into {database:?} and {} media files into {} ({copied} copied{}, \

@@ -1,10 +1,12 @@
-//! API tokens: shown once, stored as a sha256, revocable.
+//! API tokens: shown once, stored as a sha256, revocable, each allowed to
+//! read, upload or both (`domain::token`).
 
 use sha2::{Digest, Sha256};
 use sqlx::{FromRow, PgExecutor, PgPool};
 use time::OffsetDateTime;
 
 use crate::db::users::User;
+use crate::domain::token::TokenScopes;
 use crate::domain::TokenId;
 use crate::domain::UserId;
 
@@ -16,7 +18,13 @@ pub struct TokenRow {
     pub created_at: OffsetDateTime,
     pub last_used_at: Option<OffsetDateTime>,
     pub revoked_at: Option<OffsetDateTime>,
+    #[sqlx(flatten)]
+    pub scopes: TokenScopes,
 }
+
+/// The columns of a [`TokenRow`] of `api_tokens t`.
+const ROW: &str =
+    "t.id, t.name, t.prefix, t.created_at, t.last_used_at, t.revoked_at, t.scope_read, t.scope_upload";
 
 const PREFIX: &str = "vet_";
 
@@ -30,25 +38,29 @@ pub async fn create(
     db: impl PgExecutor<'_>,
     user: UserId,
     name: &str,
+    scopes: TokenScopes,
 ) -> sqlx::Result<(String, TokenId)> {
     let token = format!("{PREFIX}{}", crate::random_hex(32));
     let id = sqlx::query_scalar(
-        "INSERT INTO api_tokens (user_id, name, token_hash, prefix) VALUES ($1, $2, $3, $4) RETURNING id",
+        "INSERT INTO api_tokens (user_id, name, token_hash, prefix, scope_read, scope_upload)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
     )
     .bind(user)
     .bind(name)
     .bind(digest(&token))
     .bind(&token[..PREFIX.len() + 8])
+    .bind(scopes.read())
+    .bind(scopes.upload())
     .fetch_one(db)
     .await?;
     Ok((token, id))
 }
 
 pub async fn list_for_user(db: impl PgExecutor<'_>, user: UserId) -> sqlx::Result<Vec<TokenRow>> {
-    sqlx::query_as(
-        "SELECT id, name, prefix, created_at, last_used_at, revoked_at FROM api_tokens
-         WHERE user_id = $1 ORDER BY revoked_at IS NOT NULL, created_at DESC",
-    )
+    sqlx::query_as(&format!(
+        "SELECT {ROW} FROM api_tokens t
+         WHERE t.user_id = $1 ORDER BY t.revoked_at IS NOT NULL, t.created_at DESC"
+    ))
     .bind(user)
     .fetch_all(db)
     .await
@@ -66,14 +78,15 @@ pub async fn revoke(db: impl PgExecutor<'_>, user: UserId, id: TokenId) -> sqlx:
     Ok(r.rows_affected() == 1)
 }
 
-/// The active user behind a live token. `last_used_at` is written at most
-/// once a minute, so a busy pipeline does not turn every read into a write.
-pub async fn authenticate(pool: &PgPool, token: &str) -> sqlx::Result<Option<User>> {
+/// The active user behind a live token, and what the token may do.
+/// `last_used_at` is written at most once a minute, so a busy pipeline
+/// does not turn every read into a write.
+pub async fn authenticate(pool: &PgPool, token: &str) -> sqlx::Result<Option<(User, TokenScopes)>> {
     if !token.starts_with(PREFIX) || token.len() > 200 {
         return Ok(None);
     }
-    let row: Option<(TokenId, Option<OffsetDateTime>, User)> = sqlx::query_as::<_, TokenUser>(
-        "SELECT t.id AS token_id, t.last_used_at,
+    let row = sqlx::query_as::<_, TokenUser>(
+        "SELECT t.id AS token_id, t.last_used_at, t.scope_read, t.scope_upload,
                 u.id, u.username, u.role, u.active, u.can_upload, u.must_change_password, u.session_epoch,
                 u.single_key_shortcuts, u.key_map
          FROM api_tokens t JOIN users u ON u.id = t.user_id
@@ -81,9 +94,14 @@ pub async fn authenticate(pool: &PgPool, token: &str) -> sqlx::Result<Option<Use
     )
     .bind(digest(token))
     .fetch_optional(pool)
-    .await?
-    .map(|r| (r.token_id, r.last_used_at, r.user));
-    let Some((id, last_used, user)) = row else {
+    .await?;
+    let Some(TokenUser {
+        token_id: id,
+        last_used_at: last_used,
+        scopes,
+        user,
+    }) = row
+    else {
         return Ok(None);
     };
     let stale =
@@ -94,13 +112,15 @@ pub async fn authenticate(pool: &PgPool, token: &str) -> sqlx::Result<Option<Use
             .execute(pool)
             .await?;
     }
-    Ok(Some(user))
+    Ok(Some((user, scopes)))
 }
 
 #[derive(FromRow)]
 struct TokenUser {
     token_id: TokenId,
     last_used_at: Option<OffsetDateTime>,
+    #[sqlx(flatten)]
+    scopes: TokenScopes,
     #[sqlx(flatten)]
     user: User,
 }
@@ -117,22 +137,20 @@ pub struct OwnedToken {
 }
 
 pub async fn list_all(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<OwnedToken>> {
-    sqlx::query_as(
-        "SELECT t.id, t.name, t.prefix, t.created_at, t.last_used_at, t.revoked_at,
-                u.username AS owner, u.active AS owner_active
+    sqlx::query_as(&format!(
+        "SELECT {ROW}, u.username AS owner, u.active AS owner_active
          FROM api_tokens t JOIN users u ON u.id = t.user_id
-         ORDER BY t.revoked_at IS NOT NULL, t.last_used_at DESC NULLS LAST, t.created_at DESC, t.id DESC",
-    )
+         ORDER BY t.revoked_at IS NOT NULL, t.last_used_at DESC NULLS LAST, t.created_at DESC, t.id DESC"
+    ))
     .fetch_all(db)
     .await
 }
 
 pub async fn owned_by_id(db: impl PgExecutor<'_>, id: TokenId) -> sqlx::Result<Option<OwnedToken>> {
-    sqlx::query_as(
-        "SELECT t.id, t.name, t.prefix, t.created_at, t.last_used_at, t.revoked_at,
-                u.username AS owner, u.active AS owner_active
-         FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = $1",
-    )
+    sqlx::query_as(&format!(
+        "SELECT {ROW}, u.username AS owner, u.active AS owner_active
+         FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = $1"
+    ))
     .bind(id)
     .fetch_optional(db)
     .await

@@ -119,6 +119,17 @@ pub async fn metrics(db: &mut PgConnection, project: ProjectId) -> sqlx::Result<
     .await
 }
 
+/// Every project's metrics (the read API's columns when no project is
+/// chosen: each candidate has values only for its own project's).
+pub async fn all_metrics(db: &mut PgConnection) -> sqlx::Result<Vec<MetricDef>> {
+    sqlx::query_as(
+        "SELECT id, key, label, unit, description, precision, shown_by_default, headline, good_min, good_max
+         FROM metric_defs ORDER BY project_id, position, id",
+    )
+    .fetch_all(db)
+    .await
+}
+
 pub async fn metric_ids(
     db: &mut PgConnection,
     project: ProjectId,

@@ -163,6 +163,61 @@ pub async fn history_for(
     .await
 }
 
+/// A rating with the candidate it is of.
+#[derive(Debug, Clone, FromRow)]
+pub struct OfCandidate {
+    pub candidate_id: CandidateId,
+    #[sqlx(flatten)]
+    pub rating: RatingView,
+}
+
+/// Which of a candidate's ratings: the current ones, or those they replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kept {
+    Current,
+    Replaced,
+}
+
+/// The ratings of `candidates` that the viewer may see (their own, and
+/// others' where the blind rule allows), by candidate: current ones newest
+/// first, replaced ones most recently replaced first.
+pub async fn visible_of(
+    db: &mut PgConnection,
+    v: &RatingVisibility,
+    candidates: &[CandidateId],
+    kept: Kept,
+) -> sqlx::Result<Vec<OfCandidate>> {
+    let (select, alias, order) = match kept {
+        Kept::Current => (
+            "SELECT r.candidate_id, u.username, r.verdict, r.score, r.notes, r.rated_at,
+                    NULL::timestamptz AS replaced_at,
+                    ARRAY(SELECT tg.name FROM rating_tags rt JOIN tags tg ON tg.id = rt.tag_id
+                          WHERE rt.user_id = r.user_id AND rt.candidate_id = r.candidate_id
+                          ORDER BY tg.position, tg.name) AS tags
+             FROM ratings r",
+            "r",
+            "r.rated_at DESC, lower(u.username)",
+        ),
+        Kept::Replaced => (
+            "SELECT h.candidate_id, u.username, h.verdict, h.score, h.notes, h.rated_at, h.replaced_at,
+                    h.tag_names AS tags
+             FROM rating_history h",
+            "h",
+            "h.replaced_at DESC, h.id DESC",
+        ),
+    };
+    let mut q = QueryBuilder::new(select);
+    q.push(format!(
+        " JOIN users u ON u.id = {alias}.user_id JOIN candidates c ON c.id = {alias}.candidate_id
+          WHERE {alias}.candidate_id = ANY("
+    ))
+    .push_bind(candidates.to_vec())
+    .push(")");
+    push_rating_visible(&mut q, v, alias, "c");
+    q.push(format!(" ORDER BY {alias}.candidate_id, {order}"));
+    q.build_query_as().persistent(false).fetch_all(db).await
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Saved {
     Created,

@@ -106,6 +106,9 @@ fn candidate_join(scope: &Scope, limited: bool, column: &str) -> String {
 /// How the table is sorted, with the metric resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SortSpec {
+    /// By id alone: the read API's walk, where a candidate's place never
+    /// moves, so paging neither skips nor repeats while others arrive.
+    Id,
     Name,
     Ra,
     Dec,
@@ -648,6 +651,7 @@ fn segments(sort: &SortSpec) -> Vec<Segment> {
     };
     let id = (Expr::Sql("c.id"), Ty::Int8);
     match sort {
+        SortSpec::Id => one(vec![id]),
         SortSpec::Name => one(vec![(Expr::Sql("c.name"), Ty::Text), id]),
         SortSpec::Ra => one(vec![(Expr::Sql("c.ra"), Ty::Float), id]),
         SortSpec::Dec => one(vec![(Expr::Sql("c.dec"), Ty::Float), id]),

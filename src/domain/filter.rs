@@ -417,6 +417,13 @@ const SINGLE: [&str; 24] = [
     "group",
 ];
 
+/// Whether `key` is a parameter that selects candidates (as opposed to the
+/// table's sort, page, columns and form bookkeeping): what the read API
+/// takes beside its own paging.
+pub fn selects(key: &str) -> bool {
+    key.starts_with("m.") || (SINGLE.contains(&key) && !matches!(key, "sort" | "dir" | "per"))
+}
+
 /// A filter read from a query string, with what was typed kept for the form.
 #[derive(Debug, Clone, Default)]
 pub struct CandidateFilter {
@@ -1201,6 +1208,33 @@ mod tests {
             ("consensus=maybe", "consensus"),
         ] {
             assert!(parse(q).problem_for(field).is_some(), "{q}");
+        }
+    }
+
+    #[test]
+    fn selecting_parameters_are_told_from_the_tables_own() {
+        for k in [
+            "project",
+            "pos",
+            "radius",
+            "m.snr.min",
+            "rated",
+            "consensus",
+            "group",
+        ] {
+            assert!(selects(k), "{k}");
+        }
+        for k in [
+            "sort",
+            "dir",
+            "per",
+            "col",
+            "after",
+            "before",
+            "form_project",
+            "limit",
+        ] {
+            assert!(!selects(k), "{k}");
         }
     }
 

@@ -97,6 +97,15 @@ pub const API_BEAM: &str = "/api/v1/projects/:project/observations/:observation/
 pub const API_CANDIDATE: &str =
     "/api/v1/projects/:project/observations/:observation/candidates/:name";
 pub const API_CANDIDATES: &str = "/api/v1/projects/:project/observations/:observation/candidates";
+// The read API: candidates by filter and by id, the exports, the feed of
+// rating changes, projects and their observations' progress.
+pub const API_CANDIDATE_LIST: &str = "/api/v1/candidates";
+pub const API_CANDIDATE_BY_ID: &str = "/api/v1/candidates/:id";
+pub const API_CANDIDATES_CSV: &str = "/api/v1/candidates.csv";
+pub const API_CANDIDATES_VOTABLE: &str = "/api/v1/candidates.vot";
+pub const API_RATING_CHANGES: &str = "/api/v1/ratings";
+pub const API_PROJECTS: &str = "/api/v1/projects";
+pub const API_PROJECT_OBSERVATIONS: &str = "/api/v1/projects/:project/observations";
 
 /// `pattern` with its `:name` segments replaced, in order, by `values`,
 /// each percent-encoded as one segment. The builders below are its only
@@ -336,6 +345,14 @@ pub fn api_candidates(project: &str, observation: &str) -> String {
     fill(API_CANDIDATES, &[&project, &observation])
 }
 
+pub fn api_candidate_by_id(id: CandidateId) -> String {
+    fill(API_CANDIDATE_BY_ID, &[&id])
+}
+
+pub fn api_project_observations(project: &str) -> String {
+    fill(API_PROJECT_OBSERVATIONS, &[&project])
+}
+
 /// `base?key=value&…`, each value percent-encoded; empty values are left
 /// out, since every page here reads an empty parameter as an absent one.
 fn with_params(base: &str, params: &[(&str, &str)]) -> String {
@@ -573,6 +590,8 @@ mod tests {
             (API_BEAM, api_beam(odd, odd, odd)),
             (API_CANDIDATE, api_candidate(odd, odd, odd)),
             (API_CANDIDATES, api_candidates(odd, odd)),
+            (API_CANDIDATE_BY_ID, api_candidate_by_id(CandidateId(42))),
+            (API_PROJECT_OBSERVATIONS, api_project_observations(odd)),
         ];
         for (pattern, path) in &built {
             assert!(fits(pattern, path), "{path} does not fit {pattern}");

@@ -134,6 +134,14 @@ fn register(r: &mut Registry) {
     r.add(Method::PUT, paths::API_BEAM, Access::Uploader, api::observations::put_beam);
     r.add(Method::PUT, paths::API_CANDIDATE, Access::Uploader, api::candidates::put);
     r.add(Method::POST, paths::API_CANDIDATES, Access::Uploader, api::candidates::post_batch);
+    r.add(Method::GET, paths::API_PROJECTS, Access::Reader, api::read::projects::list);
+    r.add(Method::GET, paths::API_PROJECT, Access::Reader, api::read::projects::one);
+    r.add(Method::GET, paths::API_PROJECT_OBSERVATIONS, Access::Reader, api::read::projects::observations);
+    r.add(Method::GET, paths::API_CANDIDATE_LIST, Access::Reader, api::read::candidates::list);
+    r.add(Method::GET, paths::API_CANDIDATE_BY_ID, Access::Reader, api::read::candidates::one);
+    r.add(Method::GET, paths::API_CANDIDATES_CSV, Access::Reader, api::read::exports::csv);
+    r.add(Method::GET, paths::API_CANDIDATES_VOTABLE, Access::Reader, api::read::exports::votable);
+    r.add(Method::GET, paths::API_RATING_CHANGES, Access::Reader, api::read::ratings::changes);
 }
 
 /// Every route the site serves.
@@ -222,7 +230,7 @@ impl<'a> Registry<'a> {
         };
         let wrapped = match access {
             Access::Open => ep.with(errors).with(Bounded(body)).boxed(),
-            Access::Token | Access::Uploader => ep
+            Access::Token | Access::Uploader | Access::Reader => ep
                 .with(Guard(access))
                 .with(errors)
                 .with(Bounded(body))

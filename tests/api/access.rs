@@ -114,6 +114,16 @@ const EXPECTED: &[(&str, &str, &str, u16, u16, u16)] = &[
     ("PUT", "/api/v1/projects/:project/observations/:observation/beams/:beam", "/api/v1/projects/p/observations/o/beams/b", 401, 403, 400),
     ("PUT", "/api/v1/projects/:project/observations/:observation/candidates/:name", "/api/v1/projects/p/observations/o/candidates/c", 401, 403, 400),
     ("POST", "/api/v1/projects/:project/observations/:observation/candidates", "/api/v1/projects/p/observations/o/candidates", 401, 403, 400),
+    // The read API, with a token that may read: an empty survey is an
+    // empty list, an unknown id or slug a 404.
+    ("GET", "/api/v1/projects", "/api/v1/projects", 401, 200, 200),
+    ("GET", "/api/v1/projects/:project", "/api/v1/projects/p", 401, 404, 404),
+    ("GET", "/api/v1/projects/:project/observations", "/api/v1/projects/p/observations", 401, 404, 404),
+    ("GET", "/api/v1/candidates", "/api/v1/candidates", 401, 200, 200),
+    ("GET", "/api/v1/candidates/:id", "/api/v1/candidates/999999", 401, 404, 404),
+    ("GET", "/api/v1/candidates.csv", "/api/v1/candidates.csv", 401, 200, 200),
+    ("GET", "/api/v1/candidates.vot", "/api/v1/candidates.vot", 401, 200, 200),
+    ("GET", "/api/v1/ratings", "/api/v1/ratings", 401, 200, 200),
 ];
 
 fn expectation(
@@ -220,9 +230,14 @@ async fn each_route_answers_each_role_as_the_matrix_says(pool: PgPool) {
             let method = Method::from_bytes(spec.method.as_str().as_bytes()).unwrap();
             let mut request = client.request(method, app.url(e.2));
             if let (Some(user), true) = (who, spec.path.starts_with("/api/")) {
-                let (api_token, _) = vetter::db::api_tokens::create(&app.pool, user.id, "matrix")
-                    .await
-                    .unwrap();
+                let (api_token, _) = vetter::db::api_tokens::create(
+                    &app.pool,
+                    user.id,
+                    "matrix",
+                    vetter::domain::token::TokenScopes::new(true, true).unwrap(),
+                )
+                .await
+                .unwrap();
                 request = request.bearer_auth(api_token);
             }
             let r = request

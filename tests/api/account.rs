@@ -138,7 +138,11 @@ async fn a_token_made_on_the_account_page_is_shown_once_works_and_can_be_revoked
         .client
         .post(app.url("/account/tokens"))
         .header("HX-Request", "true")
-        .form(&[("name", "vast pipeline"), ("csrf_token", csrf.as_str())])
+        .form(&[
+            ("name", "vast pipeline"),
+            ("upload", "on"),
+            ("csrf_token", csrf.as_str()),
+        ])
         .send()
         .await
         .unwrap();
@@ -190,9 +194,14 @@ async fn nobody_can_revoke_someone_elses_token(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let alice = app.create_user("alice", Role::Reviewer).await;
     let bob = app.create_user("bob", Role::Reviewer).await;
-    let (_, bobs) = vetter::db::api_tokens::create(&app.pool, bob.id, "bob's")
-        .await
-        .unwrap();
+    let (_, bobs) = vetter::db::api_tokens::create(
+        &app.pool,
+        bob.id,
+        "bob's",
+        vetter::domain::token::TokenScopes::UPLOAD,
+    )
+    .await
+    .unwrap();
     app.login_as(&alice).await;
     let csrf = app.csrf_token("/account").await;
     let r = app

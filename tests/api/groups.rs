@@ -587,15 +587,9 @@ async fn the_table_shows_one_row_per_group_with_its_size(pool: PgPool) {
     let shown: Vec<(String, String)> = html
         .select(&rows)
         .map(|tr| {
-            let cells: Vec<String> = tr
-                .text()
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(str::to_string)
-                .collect();
             (
                 tr.value().attr("data-id").unwrap().to_string(),
-                cells[1].clone(),
+                crate::helpers::texts(tr)[1].clone(),
             )
         })
         .collect();

@@ -178,6 +178,16 @@ pub fn select_text(html: &Html, selector: &str) -> Option<String> {
         .map(|e| e.text().collect::<String>().trim().to_string())
 }
 
+/// The non-empty texts inside an element, trimmed, in order (a table
+/// row's cells, say).
+pub fn texts(el: scraper::ElementRef<'_>) -> Vec<String> {
+    el.text()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 pub fn location(r: &Response) -> String {
     r.headers()
         .get(header::LOCATION)

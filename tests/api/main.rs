@@ -36,6 +36,7 @@ mod model;
 mod pages;
 mod pulsars;
 mod ratings;
+mod read_api;
 #[path = "../common/s3.rs"]
 mod s3;
 mod scores;

@@ -446,10 +446,15 @@ async fn a_server_killed_between_the_object_and_the_commit_leaves_only_an_orphan
     assert!(up, "the server came up");
 
     let admin = crate::helpers::create_user(&pool, "pipeline", Role::Admin).await;
-    let token = vetter::db::api_tokens::create(&pool, admin.id, "tests")
-        .await
-        .unwrap()
-        .0;
+    let token = vetter::db::api_tokens::create(
+        &pool,
+        admin.id,
+        "tests",
+        vetter::domain::token::TokenScopes::UPLOAD,
+    )
+    .await
+    .unwrap()
+    .0;
     let put = |path: &str, body: serde_json::Value| {
         plain
             .put(format!("{base}/api/v1{path}"))

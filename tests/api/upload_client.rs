@@ -54,9 +54,14 @@ impl Drop for Copy {
 async fn setup(pool: PgPool) -> (TestApp, String) {
     let app = TestApp::spawn(pool).await;
     let user = app.create_user("pipeline", Role::Admin).await;
-    let (token, _id) = vetter::db::api_tokens::create(&app.pool, user.id, "upload test")
-        .await
-        .unwrap();
+    let (token, _id) = vetter::db::api_tokens::create(
+        &app.pool,
+        user.id,
+        "upload test",
+        vetter::domain::token::TokenScopes::UPLOAD,
+    )
+    .await
+    .unwrap();
     (app, token)
 }
 

@@ -111,9 +111,14 @@ impl TestApp {
     /// the candidates' ids by name and the tag ids in order.
     pub async fn upload_demo(&self, n: usize) -> Demo {
         let admin = self.create_user("admin", Role::Admin).await;
-        let (token, _) = vetter::db::api_tokens::create(&self.pool, admin.id, "t")
-            .await
-            .unwrap();
+        let (token, _) = vetter::db::api_tokens::create(
+            &self.pool,
+            admin.id,
+            "t",
+            vetter::domain::token::TokenScopes::UPLOAD,
+        )
+        .await
+        .unwrap();
         let client = Client::new();
         let put = |path: &str, body: Value| {
             client

@@ -102,10 +102,15 @@ async fn three_hosts_share_one_database_and_one_bucket_behind_nginx(pool: PgPool
 
     // Uploaded through the first host, with an API token.
     let pipeline = create_user(&pool, "pipeline", Role::Admin).await;
-    let token = vetter::db::api_tokens::create(&pool, pipeline.id, "tests")
-        .await
-        .unwrap()
-        .0;
+    let token = vetter::db::api_tokens::create(
+        &pool,
+        pipeline.id,
+        "tests",
+        vetter::domain::token::TokenScopes::UPLOAD,
+    )
+    .await
+    .unwrap()
+    .0;
     let api = |path: &str| hosts[0].url(&format!("/api/v1{path}"));
     let r = plain
         .put(api("/projects/gleamx"))

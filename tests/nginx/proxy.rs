@@ -142,10 +142,15 @@ fn gif_bytes() -> Vec<u8> {
 /// the preview's /media URL path.
 async fn upload_preview(c: &Client, nginx: &Nginx, pool: &PgPool) -> String {
     let pipeline = create_user(pool, "pipeline", Role::Admin).await;
-    let token = vetter::db::api_tokens::create(pool, pipeline.id, "tests")
-        .await
-        .unwrap()
-        .0;
+    let token = vetter::db::api_tokens::create(
+        pool,
+        pipeline.id,
+        "tests",
+        vetter::domain::token::TokenScopes::UPLOAD,
+    )
+    .await
+    .unwrap()
+    .0;
     let api = |path: &str| nginx.https_url(&format!("/api/v1{path}"));
     let r = c
         .put(api("/projects/gleamx"))

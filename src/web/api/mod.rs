@@ -1,13 +1,14 @@
-//! The upload API under `/api/v1/`: JSON in and out, bearer tokens, every
-//! write an upsert by natural key, every rejection a 4xx that names the
-//! field. See docs/upload-api.md. The handlers read the request and shape
-//! the answer; receiving the data is `crate::ingest`'s.
+//! The token API under `/api/v1/`: JSON in and out, bearer tokens. The
+//! upload API (here) makes every write an upsert by natural key and every
+//! rejection a 4xx that names the field (docs/upload-api.md); receiving the
+//! data is `crate::ingest`'s. The read API is in `read` (docs/read-api.md).
 
 pub mod body;
 pub mod candidates;
 pub mod observations;
 pub mod openapi;
 pub mod projects;
+pub mod read;
 
 use poem::web::Json;
 use poem::{handler, IntoResponse, Response};

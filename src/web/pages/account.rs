@@ -16,6 +16,7 @@ use crate::config::Secret;
 use crate::db::api_tokens::{self, TokenRow};
 use crate::db::users::{self, User};
 use crate::domain::keys::{KeyMap, RATING_SHORTCUTS};
+use crate::domain::token::TokenScopes;
 use crate::domain::TokenId;
 use crate::domain::{NewPassword, Problem};
 use crate::web::paths;
@@ -284,6 +285,32 @@ async fn respond(
 #[derive(Deserialize)]
 pub struct NewTokenForm {
     name: String,
+    read: Option<String>,
+    upload: Option<String>,
+}
+
+/// A scope's checkbox: ticked, or absent; anything else is refused.
+fn scope_box(value: &Option<String>, what: &str) -> Result<bool, String> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(false),
+        Some("on") => Ok(true),
+        Some(_) => Err(format!("{what} is a checkbox: on or absent")),
+    }
+}
+
+/// What the new token may do, as the form asked: at least one scope, and
+/// upload only for a user who may upload.
+fn chosen_scopes(f: &NewTokenForm, may_upload: bool) -> Result<TokenScopes, String> {
+    let read = scope_box(&f.read, "Read")?;
+    let upload = scope_box(&f.upload, "Upload")?;
+    if upload && !may_upload {
+        return Err(
+            "Your account may not upload: make a read token, or ask an administrator to allow uploads."
+                .into(),
+        );
+    }
+    TokenScopes::new(read, upload)
+        .map_err(|_| "Tick what the token may do: read, upload, or both.".to_string())
 }
 
 #[handler]
@@ -302,8 +329,15 @@ pub async fn create_token(
         );
         return respond(req, user, view, StatusCode::BAD_REQUEST).await;
     }
-    let (token, _) = api_tokens::create(&state.pool, user.id, name).await?;
-    tracing::info!(username = %user.username, token_name = name, "API token created");
+    let scopes = match chosen_scopes(&f, view.may_upload) {
+        Ok(s) => s,
+        Err(e) => {
+            view.error = Some(e);
+            return respond(req, user, view, StatusCode::BAD_REQUEST).await;
+        }
+    };
+    let (token, _) = api_tokens::create(&state.pool, user.id, name, scopes).await?;
+    tracing::info!(username = %user.username, token_name = name, scopes = %scopes, "API token created");
     view.tokens = api_tokens::list_for_user(&state.pool, user.id).await?;
     view.new_token = Some(token);
     respond(req, user, view, StatusCode::OK).await

@@ -345,7 +345,7 @@ fn cells(
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
+pub enum Format {
     Csv,
     VoTable,
 }
@@ -677,7 +677,9 @@ fn stream_body(
     Body::from_bytes_stream(stream)
 }
 
-async fn export(
+/// An export of the filter in the request's query, as `user` may see it:
+/// the browser's routes and the read API's.
+pub async fn export(
     req: &Request,
     state: &AppState,
     user: &User,

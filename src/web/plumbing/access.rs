@@ -6,6 +6,7 @@ use poem::web::Data;
 use poem::{Endpoint, FromRequest, IntoResponse, Middleware, Request, RequestBody, Response};
 
 use crate::db::users::{self, User};
+use crate::domain::token::TokenScopes;
 use crate::web::paths;
 use crate::web::plumbing::error::AppError;
 use crate::web::plumbing::session::TypedSession;
@@ -21,10 +22,14 @@ pub enum Access {
     Reviewer,
     /// Signed-in administrators only.
     Admin,
-    /// Any user with a live API token (no session, no cookies).
+    /// Any user with a live API token (no session, no cookies), whatever
+    /// the token may do.
     Token,
-    /// An API token of a user allowed to upload.
+    /// A live API token with the upload scope, of a user allowed to upload.
     Uploader,
+    /// A live API token with the read scope: the read API and the exports,
+    /// which show what the token's user would see signed in.
+    Reader,
 }
 
 /// The signed-in user, checked against the database on this request.
@@ -117,9 +122,14 @@ impl<E: Endpoint> Endpoint for GuardEndpoint<E> {
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
         match self.access {
             Access::Open => return self.inner.call(req).await.map(IntoResponse::into_response),
-            Access::Token | Access::Uploader => {
-                let user = token_user(&req).await?;
-                if self.access == Access::Uploader && !(user.can_upload || user.is_admin()) {
+            Access::Token | Access::Uploader | Access::Reader => {
+                let (user, scopes) = token_user(&req).await?;
+                let allowed = match self.access {
+                    Access::Uploader => scopes.upload() && (user.can_upload || user.is_admin()),
+                    Access::Reader => scopes.read(),
+                    _ => true,
+                };
+                if !allowed {
                     return Err(AppError::Forbidden.into());
                 }
                 req.extensions_mut().insert(CurrentUser(user));
@@ -153,8 +163,8 @@ impl<E: Endpoint> Endpoint for GuardEndpoint<E> {
     }
 }
 
-/// The user behind `Authorization: Bearer <token>`.
-async fn token_user(req: &Request) -> poem::Result<User> {
+/// The user behind `Authorization: Bearer <token>`, and what the token may do.
+async fn token_user(req: &Request) -> poem::Result<(User, TokenScopes)> {
     let token = req
         .headers()
         .get(header::AUTHORIZATION)
