@@ -41,7 +41,9 @@ impl Application {
         let send_buffer = usize::try_from(config.limits.send_buffer_bytes).unwrap_or(usize::MAX);
         let media = crate::media::MediaStore::open(&config.media_root, &config.media_location)
             .context("opening the media store")?;
-        let state = AppState::new(config, &pool, media);
+        let kit = crate::notify::Kit::new(&config.notify, site_host(&config.public_url))
+            .context("setting up notifications")?;
+        let state = AppState::new(config, &pool, media, std::sync::Arc::new(kit));
         Ok(Self {
             acceptor: DeadlineAcceptor {
                 inner: acceptor,
@@ -75,6 +77,21 @@ impl Application {
                 every,
             ))
         });
+        let notifier = self.state.config.notify.poll.map(|every| {
+            let links = crate::notify::Links::new(
+                &self.state.config.public_url,
+                crate::web::paths::candidate,
+                crate::web::paths::NEXT,
+                crate::web::paths::CANDIDATES,
+            );
+            let worker = crate::notify::worker::Worker::new(
+                self.state.pools.notify.clone(),
+                self.state.notify.clone(),
+                self.state.config.notify.clone(),
+                links,
+            );
+            tokio::spawn(worker.run(every))
+        });
         let idle = self.state.config.limits.idle_timeout;
         let app = crate::web::app(self.state);
         let result = Server::new_with_acceptor(self.acceptor)
@@ -82,10 +99,21 @@ impl Application {
             .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(30)))
             .await;
         cleanup.abort();
-        if let Some(t) = trainer {
+        for t in [trainer, notifier].into_iter().flatten() {
             t.abort();
         }
         result
+    }
+}
+
+/// The host of the public URL: what the SMTP relay is greeted with.
+fn site_host(public_url: &str) -> &str {
+    let rest = public_url.split_once("://").map_or(public_url, |(_, r)| r);
+    let host = rest.split(['/', ':']).next().unwrap_or("");
+    if host.is_empty() {
+        "localhost"
+    } else {
+        host
     }
 }
 

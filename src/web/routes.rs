@@ -53,6 +53,7 @@ fn register(r: &mut Registry) {
     r.add(Method::POST, paths::ACCOUNT_KEYBOARD, Access::Reviewer, account::save_keyboard);
     r.add(Method::POST, paths::ACCOUNT_TOKENS, Access::Reviewer, account::create_token);
     r.add(Method::POST, paths::ACCOUNT_TOKEN_REVOKE, Access::Reviewer, account::revoke_token);
+    r.add(Method::POST, paths::ACCOUNT_SUMMARY, Access::Reviewer, account::save_summary);
     r.add(Method::GET, paths::MEDIA, Access::Reviewer, media::serve);
 
     r.add(Method::GET, paths::NEXT, Access::Reviewer, candidate::next);
@@ -119,6 +120,13 @@ fn register(r: &mut Registry) {
     r.add(Method::POST, paths::ADMIN_PROJECT_GOLD, Access::Admin, admin::gold::mark);
     r.add(Method::POST, paths::ADMIN_PROJECT_GOLD_RATE, Access::Admin, admin::gold::set_rate);
     r.add(Method::POST, paths::ADMIN_PROJECT_GOLD_REMOVE, Access::Admin, admin::gold::remove);
+    r.add(Method::GET, paths::ADMIN_PROJECT_NOTIFICATIONS, Access::Admin, admin::notifications::page);
+    r.add(Method::POST, paths::ADMIN_PROJECT_NOTIFICATIONS, Access::Admin, admin::notifications::create);
+    r.add(Method::POST, paths::ADMIN_PROJECT_NOTIFICATION, Access::Admin, admin::notifications::update);
+    r.add(Method::POST, paths::ADMIN_PROJECT_NOTIFICATION_DELETE, Access::Admin, admin::notifications::delete);
+    r.add(Method::POST, paths::ADMIN_PROJECT_NOTIFICATION_TEST, Access::Admin, admin::notifications::test);
+    r.add(Method::GET, paths::ADMIN_DELIVERIES, Access::Admin, admin::notifications::all_deliveries);
+    r.add(Method::POST, paths::ADMIN_DELIVERY_RETRY, Access::Admin, admin::notifications::retry);
     r.add(Method::GET, paths::ADMIN_PROJECT_DELETE, Access::Admin, admin::projects::confirm_delete_project);
     r.add_long(Method::POST, paths::ADMIN_PROJECT_DELETE, Access::Admin, admin::projects::delete_project);
     r.add(Method::GET, paths::ADMIN_OBSERVATION_DELETE, Access::Admin, admin::projects::confirm_delete_observation);
@@ -133,6 +141,7 @@ fn register(r: &mut Registry) {
     r.add(Method::PUT, paths::API_BEAM, Access::Uploader, api::observations::put_beam);
     r.add(Method::PUT, paths::API_CANDIDATE, Access::Uploader, api::candidates::put);
     r.add(Method::POST, paths::API_CANDIDATES, Access::Uploader, api::candidates::post_batch);
+    r.add(Method::POST, paths::API_OBSERVATION_FINISHED, Access::Uploader, api::observations::finished);
 }
 
 /// Every route the site serves.
