@@ -117,9 +117,9 @@ fn site_host(public_url: &str) -> &str {
     }
 }
 
-/// Expired sessions, old login failures and the temporary files of uploads
-/// that a crash or kill cut short are of no use; clear them at start and
-/// hourly.
+/// Expired sessions, old login failures, month-old notification
+/// deliveries and the temporary files of uploads that a crash or kill cut
+/// short are of no use; clear them at start and hourly.
 async fn periodic_cleanup(pool: PgPool, media: crate::media::MediaStore) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
@@ -135,7 +135,12 @@ async fn periodic_cleanup(pool: PgPool, media: crate::media::MediaStore) {
         let sessions = crate::db::sessions::purge_expired(&pool).await;
         let failures =
             crate::db::login_failures::purge_older_than(&pool, Duration::from_secs(86_400)).await;
-        if let (Err(e), _) | (_, Err(e)) = (sessions.map(drop), failures.map(drop)) {
+        // Deliveries are kept a month for the admin pages, then forgotten.
+        let deliveries =
+            crate::db::deliveries::purge_older_than(&pool, Duration::from_secs(30 * 86_400)).await;
+        if let (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) =
+            (sessions.map(drop), failures.map(drop), deliveries.map(drop))
+        {
             tracing::warn!(error = %e, "periodic cleanup failed");
         }
     }

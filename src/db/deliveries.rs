@@ -385,3 +385,24 @@ pub async fn take_summary(
     .rows_affected();
     Ok(n == 1)
 }
+
+/// Forgets events older than `age` whose deliveries are all settled
+/// (delivered or given up), with those deliveries, and the record of
+/// daily summaries sent before then; returns the events removed.
+pub async fn purge_older_than(db: impl PgExecutor<'_>, age: Duration) -> sqlx::Result<u64> {
+    let n: i64 = sqlx::query_scalar(
+        "WITH gone AS (
+             DELETE FROM notify_events e
+             WHERE e.created_at < now() - make_interval(secs => $1)
+               AND NOT EXISTS (SELECT 1 FROM notify_deliveries d
+                               WHERE d.event_id = e.id AND d.status = 'pending')
+             RETURNING 1),
+         days AS (
+             DELETE FROM daily_summaries WHERE day < (now() - make_interval(secs => $1))::date)
+         SELECT count(*) FROM gone",
+    )
+    .bind(age.as_secs_f64())
+    .fetch_one(db)
+    .await?;
+    Ok(n.max(0) as u64)
+}

@@ -403,6 +403,18 @@ impl World {
             .status()
     }
 
+    /// A webhook target "hook" written straight into the table (a server
+    /// that sends nothing has no key to seal a URL with).
+    async fn add_target_unchecked(&self) {
+        sqlx::query(
+            "INSERT INTO notify_targets (project_id, name, kind, url_sealed, events)
+             SELECT id, 'hook', 'webhook', '\\x00', '{upload_finished}' FROM projects WHERE slug = 'vast'",
+        )
+        .execute(&self.app.pool)
+        .await
+        .unwrap();
+    }
+
     async fn target_id(&self, name: &str) -> i64 {
         sqlx::query_scalar("SELECT id FROM notify_targets WHERE name = $1")
             .bind(name)
@@ -1391,4 +1403,45 @@ async fn targets_are_checked_edited_tested_and_removed_by_admins_only(pool: PgPo
         ]
     );
     let _ = &w.admin;
+}
+
+#[sqlx::test]
+async fn settled_deliveries_are_forgotten_after_a_month_and_waiting_ones_kept(pool: PgPool) {
+    let w = world_with(pool.clone(), |_| {}).await;
+    w.add_target_unchecked().await;
+    let project = w.project().await;
+    let mut conn = pool.acquire().await.unwrap();
+    let target = vetter::domain::TargetId(w.target_id("hook").await);
+    for _ in 0..3 {
+        vetter::db::deliveries::queue_one(
+            &mut conn,
+            Some(project),
+            "test",
+            &json!({}),
+            &json!({}),
+            vetter::db::deliveries::Receiver::Target(target, "webhook"),
+        )
+        .await
+        .unwrap();
+    }
+    // The first two are old, one of them delivered; the third is new.
+    sqlx::raw_sql(
+        "UPDATE notify_events SET created_at = now() - interval '40 days'
+          WHERE id IN (SELECT id FROM notify_events ORDER BY id LIMIT 2);
+         UPDATE notify_deliveries SET status = 'delivered'
+          WHERE id = (SELECT min(id) FROM notify_deliveries)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let month = Duration::from_secs(30 * 86_400);
+    let n = vetter::db::deliveries::purge_older_than(&pool, month)
+        .await
+        .unwrap();
+    assert_eq!(n, 1, "only the old delivered one");
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM notify_deliveries")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 2);
 }
