@@ -56,6 +56,85 @@ pub struct Config {
     /// turns them off.
     pub voevent: Option<voevent::Settings>,
     pub limits: Limits,
+    /// Webhooks, Slack, e-mail and the VOEvent broker.
+    pub notify: NotifySettings,
+}
+
+/// Notifications (`crate::notify`) and the outbound policy every request
+/// the server makes on a target's behalf obeys (`crate::outbound`).
+#[derive(Clone, Debug)]
+pub struct NotifySettings {
+    /// How often this host looks for deliveries that are due; `None`: it
+    /// sends none (another host may).
+    pub poll: Option<Duration>,
+    /// The hosts a target may name (`VETTER_NOTIFY_ALLOWED_HOSTS`, reached
+    /// only at public addresses; empty: none) and those that may also be
+    /// at private, loopback or link-local addresses
+    /// (`VETTER_NOTIFY_PRIVATE_HOSTS`, each named exactly).
+    pub hosts: crate::outbound::HostRules,
+    /// Connecting, and one whole delivery (request and answer, or an SMTP
+    /// conversation).
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    /// Tries before a delivery is given up (a retry from the admin page
+    /// allows one more).
+    pub max_attempts: u32,
+    /// The wait after the first failure; it doubles with each further one.
+    pub retry_base: Duration,
+    /// Seals target URLs in the database (`notify::seal`).
+    pub url_key: Option<Secret>,
+    /// Signs webhook bodies (HMAC-SHA256) so that receivers can check them.
+    pub signing_secret: Option<Secret>,
+    pub smtp: Option<SmtpSettings>,
+    /// Where VOEvents are posted (`notify::queue_voevent`).
+    pub voevent_broker_url: Option<String>,
+    /// The daily summaries are queued from this time of day (UTC), hours
+    /// and minutes.
+    pub daily_summary_at: (u8, u8),
+}
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        Self {
+            poll: Some(Duration::from_secs(5)),
+            hosts: crate::outbound::HostRules::default(),
+            connect_timeout: Duration::from_secs(3),
+            timeout: Duration::from_secs(10),
+            max_attempts: 8,
+            retry_base: Duration::from_secs(30),
+            url_key: None,
+            signing_secret: None,
+            smtp: None,
+            voevent_broker_url: None,
+            daily_summary_at: (7, 0),
+        }
+    }
+}
+
+/// How the SMTP relay is reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// Plain connection, then STARTTLS before anything else (port 587).
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption: only for a relay on the same host or network, and
+    /// then without a password.
+    None,
+}
+
+#[derive(Clone, Debug)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub user: Option<String>,
+    pub password: Option<Secret>,
+    /// The From address of every message.
+    pub from: String,
+    /// A PEM file of extra certificate authorities to trust (a relay with
+    /// a private CA), besides the usual public ones.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// What one request or connection may take, so that no client, hostile or
@@ -328,6 +407,33 @@ impl Source {
             .ok_or_else(|| ConfigError(format!("{key}={v:?} is not a positive whole number")))
     }
 
+    /// A secret given as `key` or read from the file `file_key` names (a
+    /// mounted secret); not both.
+    fn secret(&self, key: &str, file_key: &str) -> Result<Option<Secret>, ConfigError> {
+        match (self.get(key), self.get(file_key)) {
+            (Some(s), None) => Ok(Some(Secret::new(s))),
+            (None, Some(file)) => std::fs::read_to_string(file)
+                .map(|s| Some(Secret::new(s.trim())))
+                .map_err(|e| ConfigError(format!("{file_key}={file:?}: cannot read: {e}"))),
+            (Some(_), Some(_)) => Err(ConfigError(format!(
+                "{key} and {file_key} are both set: use one"
+            ))),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// A comma-separated list, trimmed, empty items dropped.
+    fn list(&self, key: &str) -> Vec<String> {
+        self.get(key)
+            .map(|v| {
+                v.split(',')
+                    .map(|h| h.trim().to_ascii_lowercase())
+                    .filter(|h| !h.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     fn bool_or(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
         match self.get(key) {
             None => Ok(default),
@@ -400,6 +506,151 @@ impl Limits {
             max_upload_parts: src.count_or("VETTER_MAX_UPLOAD_PARTS", d.max_upload_parts as u64)?
                 as usize,
         })
+    }
+}
+
+impl NotifySettings {
+    fn from_source(src: &Source) -> Result<Self, ConfigError> {
+        let d = NotifySettings::default();
+        let hosts = crate::outbound::HostRules::parse(
+            &src.list("VETTER_NOTIFY_ALLOWED_HOSTS"),
+            &src.list("VETTER_NOTIFY_PRIVATE_HOSTS"),
+        )
+        .map_err(|e| {
+            ConfigError(format!(
+                "VETTER_NOTIFY_ALLOWED_HOSTS / VETTER_NOTIFY_PRIVATE_HOSTS: {e}"
+            ))
+        })?;
+        let poll = match src.get("VETTER_NOTIFY_POLL").map(str::trim) {
+            Some("0") => None,
+            _ => Some(src.duration_or("VETTER_NOTIFY_POLL", Duration::from_secs(5))?),
+        };
+        let max_attempts = src.count_or("VETTER_NOTIFY_MAX_ATTEMPTS", d.max_attempts.into())?;
+        if max_attempts > 50 {
+            return Err(ConfigError(format!(
+                "VETTER_NOTIFY_MAX_ATTEMPTS={max_attempts} is more than 50"
+            )));
+        }
+        let url_key = src.secret("VETTER_NOTIFY_KEY", "VETTER_NOTIFY_KEY_FILE")?;
+        if url_key.as_ref().is_some_and(|k| k.expose().len() < 32) {
+            return Err(ConfigError(
+                "VETTER_NOTIFY_KEY is too short: use at least 32 characters (`vetter gen-secret` makes one)".into(),
+            ));
+        }
+        let signing_secret = src.secret(
+            "VETTER_NOTIFY_SIGNING_SECRET",
+            "VETTER_NOTIFY_SIGNING_SECRET_FILE",
+        )?;
+        if signing_secret
+            .as_ref()
+            .is_some_and(|k| k.expose().len() < 16)
+        {
+            return Err(ConfigError(
+                "VETTER_NOTIFY_SIGNING_SECRET is too short: use at least 16 characters".into(),
+            ));
+        }
+        let voevent_broker_url = match src.get("VETTER_VOEVENT_BROKER_URL").map(str::trim) {
+            None | Some("") => None,
+            Some(u) => {
+                hosts
+                    .check_url(u)
+                    .map_err(|e| ConfigError(format!("VETTER_VOEVENT_BROKER_URL={u:?}: {e}")))?;
+                Some(u.to_string())
+            }
+        };
+        let daily_summary_at = match src.get("VETTER_DAILY_SUMMARY_AT").map(str::trim) {
+            None => d.daily_summary_at,
+            Some(v) => parse_hh_mm(v).ok_or_else(|| {
+                ConfigError(format!(
+                    "VETTER_DAILY_SUMMARY_AT={v:?} is not a time of day like 07:00 (UTC)"
+                ))
+            })?,
+        };
+        Ok(Self {
+            poll,
+            hosts,
+            connect_timeout: src.duration_or("VETTER_NOTIFY_CONNECT_TIMEOUT", d.connect_timeout)?,
+            timeout: src.duration_or("VETTER_NOTIFY_TIMEOUT", d.timeout)?,
+            max_attempts: max_attempts as u32,
+            retry_base: src.duration_or("VETTER_NOTIFY_RETRY_BASE", d.retry_base)?,
+            url_key,
+            signing_secret,
+            smtp: SmtpSettings::from_source(src)?,
+            voevent_broker_url,
+            daily_summary_at,
+        })
+    }
+}
+
+fn parse_hh_mm(v: &str) -> Option<(u8, u8)> {
+    let (h, m) = v.split_once(':')?;
+    let (h, m): (u8, u8) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60).then_some((h, m))
+}
+
+impl SmtpSettings {
+    /// `None` without `VETTER_SMTP_HOST`: no e-mail is sent.
+    fn from_source(src: &Source) -> Result<Option<Self>, ConfigError> {
+        let Some(host) = src.get("VETTER_SMTP_HOST").map(str::trim) else {
+            return Ok(None);
+        };
+        let security = match src.get("VETTER_SMTP_SECURITY").map(str::trim) {
+            None | Some("starttls") => SmtpSecurity::StartTls,
+            Some("tls") => SmtpSecurity::Tls,
+            Some("none") => SmtpSecurity::None,
+            Some(v) => {
+                return Err(ConfigError(format!(
+                    "VETTER_SMTP_SECURITY={v:?} is not one of starttls, tls, none"
+                )))
+            }
+        };
+        let port = match src.get("VETTER_SMTP_PORT") {
+            None => match security {
+                SmtpSecurity::StartTls => 587,
+                SmtpSecurity::Tls => 465,
+                SmtpSecurity::None => 25,
+            },
+            Some(v) => v
+                .trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| {
+                    ConfigError(format!("VETTER_SMTP_PORT={v:?} is not a port number"))
+                })?,
+        };
+        let user = src.get("VETTER_SMTP_USER").map(str::to_string);
+        let password = src.secret("VETTER_SMTP_PASSWORD", "VETTER_SMTP_PASSWORD_FILE")?;
+        if user.is_some() != password.is_some() {
+            return Err(ConfigError(
+                "VETTER_SMTP_USER and VETTER_SMTP_PASSWORD (or VETTER_SMTP_PASSWORD_FILE) go together".into(),
+            ));
+        }
+        if security == SmtpSecurity::None && user.is_some() {
+            return Err(ConfigError(
+                "VETTER_SMTP_SECURITY=none would send VETTER_SMTP_PASSWORD in clear: use starttls or tls".into(),
+            ));
+        }
+        let from = src.require("VETTER_SMTP_FROM")?.trim().to_string();
+        if crate::domain::email::EmailAddress::parse(&from).is_err() {
+            return Err(ConfigError(format!(
+                "VETTER_SMTP_FROM={from:?} is not an e-mail address"
+            )));
+        }
+        if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == '/') {
+            return Err(ConfigError(format!(
+                "VETTER_SMTP_HOST={host:?} is not a host name"
+            )));
+        }
+        Ok(Some(Self {
+            host: host.to_string(),
+            port,
+            security,
+            user,
+            password,
+            from,
+            ca_file: src.get("VETTER_SMTP_CA_FILE").map(PathBuf::from),
+        }))
     }
 }
 
@@ -490,28 +741,17 @@ impl Config {
             }
         }
         let access_key_id = src.require("VETTER_S3_ACCESS_KEY_ID")?.to_string();
-        let secret_access_key = match (
-            src.get("VETTER_S3_SECRET_ACCESS_KEY"),
-            src.get("VETTER_S3_SECRET_ACCESS_KEY_FILE"),
-        ) {
-            (Some(s), None) => s.to_string(),
-            (None, Some(file)) => std::fs::read_to_string(file)
-                .map_err(|e| {
-                    ConfigError(format!("VETTER_S3_SECRET_ACCESS_KEY_FILE={file:?}: cannot read: {e}"))
-                })?
-                .trim()
-                .to_string(),
-            (Some(_), Some(_)) => {
-                return Err(ConfigError(
-                    "VETTER_S3_SECRET_ACCESS_KEY and VETTER_S3_SECRET_ACCESS_KEY_FILE are both set: use one".into(),
-                ))
-            }
-            (None, None) => {
-                return Err(ConfigError(
-                    "VETTER_S3_SECRET_ACCESS_KEY (or VETTER_S3_SECRET_ACCESS_KEY_FILE) is not set".into(),
-                ))
-            }
-        };
+        let secret_access_key = src
+            .secret(
+                "VETTER_S3_SECRET_ACCESS_KEY",
+                "VETTER_S3_SECRET_ACCESS_KEY_FILE",
+            )?
+            .ok_or_else(|| {
+                ConfigError(
+                    "VETTER_S3_SECRET_ACCESS_KEY (or VETTER_S3_SECRET_ACCESS_KEY_FILE) is not set"
+                        .into(),
+                )
+            })?;
         Ok(MediaLocation::Bucket(BucketSettings {
             bucket: bucket.to_string(),
             prefix: prefix.to_string(),
@@ -522,7 +762,7 @@ impl Config {
                 .unwrap_or("us-east-1")
                 .to_string(),
             access_key_id,
-            secret_access_key: Secret::new(secret_access_key),
+            secret_access_key,
             presign_ttl: src.duration_or("VETTER_S3_PRESIGN_TTL", Duration::from_secs(600))?,
             timeout: src.duration_or("VETTER_S3_TIMEOUT", Duration::from_secs(30))?,
         }))
@@ -612,6 +852,7 @@ impl Config {
             ),
             voevent: Self::voevent(src)?,
             limits: Limits::from_source(src)?,
+            notify: NotifySettings::from_source(src)?,
         })
     }
 
@@ -724,6 +965,12 @@ impl Config {
                 author: voevent::Author::default(),
             }),
             limits: Limits::default(),
+            // Tests send notifications when they say so, to receivers
+            // they allow.
+            notify: NotifySettings {
+                poll: None,
+                ..NotifySettings::default()
+            },
         }
     }
 }

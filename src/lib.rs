@@ -14,6 +14,8 @@ pub mod fits;
 pub mod ingest;
 pub mod media;
 pub mod model;
+pub mod notify;
+pub mod outbound;
 pub mod plot;
 pub mod startup;
 pub mod telemetry;
@@ -35,6 +37,29 @@ pub fn random_hex(n: usize) -> String {
     buf.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Standard base64 with padding (RFC 4648): what the browser's `atob`
+/// reads (the sky images' values) and what SMTP and MIME want.
+pub fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// Lowers the calling thread's priority to nice 19, the lowest: for work
 /// that must not take a core from the requests (password hashing, training
 /// the model).
@@ -54,6 +79,26 @@ pub fn lower_thread_priority() {
         // and touches no memory.
         if unsafe { setpriority(PRIO_PROCESS, 0, 19) } != 0 {
             tracing::debug!("could not lower a thread's priority");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::base64;
+
+    #[test]
+    fn base64_matches_rfc_4648_vectors() {
+        for (plain, coded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(plain.as_bytes()), coded);
         }
     }
 }

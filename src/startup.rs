@@ -41,7 +41,9 @@ impl Application {
         let send_buffer = usize::try_from(config.limits.send_buffer_bytes).unwrap_or(usize::MAX);
         let media = crate::media::MediaStore::open(&config.media_root, &config.media_location)
             .context("opening the media store")?;
-        let state = AppState::new(config, &pool, media);
+        let kit = crate::notify::Kit::new(&config.notify, site_host(&config.public_url))
+            .context("setting up notifications")?;
+        let state = AppState::new(config, &pool, media, std::sync::Arc::new(kit));
         Ok(Self {
             acceptor: DeadlineAcceptor {
                 inner: acceptor,
@@ -75,6 +77,21 @@ impl Application {
                 every,
             ))
         });
+        let notifier = self.state.config.notify.poll.map(|every| {
+            let links = crate::notify::Links::new(
+                &self.state.config.public_url,
+                crate::web::paths::candidate,
+                crate::web::paths::NEXT,
+                crate::web::paths::CANDIDATES,
+            );
+            let worker = crate::notify::worker::Worker::new(
+                self.state.pools.notify.clone(),
+                self.state.notify.clone(),
+                self.state.config.notify.clone(),
+                links,
+            );
+            tokio::spawn(worker.run(every))
+        });
         let idle = self.state.config.limits.idle_timeout;
         let app = crate::web::app(self.state);
         let result = Server::new_with_acceptor(self.acceptor)
@@ -82,16 +99,27 @@ impl Application {
             .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(30)))
             .await;
         cleanup.abort();
-        if let Some(t) = trainer {
+        for t in [trainer, notifier].into_iter().flatten() {
             t.abort();
         }
         result
     }
 }
 
-/// Expired sessions, old login failures and the temporary files of uploads
-/// that a crash or kill cut short are of no use; clear them at start and
-/// hourly.
+/// The host of the public URL: what the SMTP relay is greeted with.
+fn site_host(public_url: &str) -> &str {
+    let rest = public_url.split_once("://").map_or(public_url, |(_, r)| r);
+    let host = rest.split(['/', ':']).next().unwrap_or("");
+    if host.is_empty() {
+        "localhost"
+    } else {
+        host
+    }
+}
+
+/// Expired sessions, old login failures, month-old notification
+/// deliveries and the temporary files of uploads that a crash or kill cut
+/// short are of no use; clear them at start and hourly.
 async fn periodic_cleanup(pool: PgPool, media: crate::media::MediaStore) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
@@ -107,7 +135,12 @@ async fn periodic_cleanup(pool: PgPool, media: crate::media::MediaStore) {
         let sessions = crate::db::sessions::purge_expired(&pool).await;
         let failures =
             crate::db::login_failures::purge_older_than(&pool, Duration::from_secs(86_400)).await;
-        if let (Err(e), _) | (_, Err(e)) = (sessions.map(drop), failures.map(drop)) {
+        // Deliveries are kept a month for the admin pages, then forgotten.
+        let deliveries =
+            crate::db::deliveries::purge_older_than(&pool, Duration::from_secs(30 * 86_400)).await;
+        if let (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) =
+            (sessions.map(drop), failures.map(drop), deliveries.map(drop))
+        {
             tracing::warn!(error = %e, "periodic cleanup failed");
         }
     }

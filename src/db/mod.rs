@@ -5,6 +5,7 @@ pub mod audit;
 pub mod batches;
 pub mod candidates;
 pub mod catalogues;
+pub mod deliveries;
 pub mod files;
 pub mod gold;
 pub mod groups;
@@ -12,6 +13,7 @@ pub mod login_failures;
 pub mod maintenance;
 pub mod menus;
 pub mod models;
+pub mod notify_targets;
 pub mod observations;
 pub mod progress;
 pub mod projects;
@@ -92,6 +94,9 @@ pub struct Pools {
     pub auth: PgPool,
     pub exports: PgPool,
     pub health: PgPool,
+    /// The notification worker: claims and outcomes, a statement each,
+    /// never held across a delivery's network call.
+    pub notify: PgPool,
 }
 
 impl Pools {
@@ -154,6 +159,10 @@ impl Pools {
                 .clone()
                 .max_connections(limits.export_connections)
                 .connect_lazy_with(export_opts),
+            notify: base
+                .clone()
+                .max_connections(NOTIFY_CONNECTIONS)
+                .connect_lazy_with(with("vetter notify", NOTIFY_STATEMENT_TIMEOUT)),
             // One connection; the probe bounds its own wait.
             health: base
                 .max_connections(1)
@@ -164,6 +173,10 @@ impl Pools {
 
 /// Enough for people signing in at once; a flood only queues longer.
 const AUTH_CONNECTIONS: u32 = 4;
+
+/// The worker's statements are single-row updates and a few counts.
+const NOTIFY_CONNECTIONS: u32 = 2;
+const NOTIFY_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Whether the database cancelled the statement for running past its
 /// `statement_timeout` (SQLSTATE 57014): the server is busy or the request

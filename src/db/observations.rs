@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use sqlx::{PgConnection, PgExecutor};
+use time::OffsetDateTime;
 
 use crate::db::projects::Outcome;
 use crate::domain::upload::{BeamSpec, ObservationSpec};
@@ -107,6 +108,105 @@ pub async fn upsert_beam(
                     .await?;
             (id, Outcome::Unchanged)
         }
+    })
+}
+
+// ---- The end of an upload (notifications) ----
+
+/// Marks the observation's upload finished, in the caller's transaction.
+/// Returns when it was finished before, and whether anything was written
+/// to it since then (always, the first time).
+pub async fn finish_upload(
+    db: &mut PgConnection,
+    observation: ObservationId,
+) -> sqlx::Result<(Option<OffsetDateTime>, bool)> {
+    let (before, changed): (Option<OffsetDateTime>, bool) = sqlx::query_as(
+        "SELECT o.upload_finished_at,
+                o.upload_finished_at IS NULL OR EXISTS (
+                    SELECT 1 FROM candidates c
+                    WHERE c.observation_id = o.id AND c.updated_at > o.upload_finished_at)
+         FROM observations o WHERE o.id = $1 FOR UPDATE",
+    )
+    .bind(observation)
+    .fetch_one(&mut *db)
+    .await?;
+    if changed {
+        sqlx::query("UPDATE observations SET upload_finished_at = now() WHERE id = $1")
+            .bind(observation)
+            .execute(&mut *db)
+            .await?;
+    }
+    Ok((before, changed))
+}
+
+/// What the notification of a finished upload says about the observation.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UploadFacts {
+    pub candidates: i64,
+    /// Written since the upload was last finished (all, the first time).
+    pub new: i64,
+    /// Candidates with a known source within the project's radius, in all
+    /// and by catalogue.
+    pub matched: i64,
+    pub matched_by_catalogue: Vec<(String, i64)>,
+    /// The most likely real by the project's model, best first.
+    pub top: Vec<Scored>,
+    /// Candidates the current model has not scored yet (none without a model).
+    pub unscored: i64,
+}
+
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct Scored {
+    pub id: crate::domain::CandidateId,
+    pub name: String,
+    pub p_real: f32,
+}
+
+pub async fn upload_facts(
+    db: &mut PgConnection,
+    observation: ObservationId,
+    since: Option<time::OffsetDateTime>,
+    top: i64,
+) -> sqlx::Result<UploadFacts> {
+    let (candidates, new, matched, unscored): (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*),
+                count(*) FILTER (WHERE $2::timestamptz IS NULL OR c.updated_at > $2),
+                count(*) FILTER (WHERE EXISTS (SELECT 1 FROM catalogue_nearest n WHERE n.candidate_id = c.id)),
+                CASE WHEN EXISTS (SELECT 1 FROM models m WHERE m.project_id = o.project_id AND m.accepted)
+                     THEN count(*) FILTER (WHERE NOT EXISTS (
+                         SELECT 1 FROM candidate_scores s WHERE s.project_id = c.project_id AND s.candidate_id = c.id))
+                     ELSE 0 END
+         FROM observations o LEFT JOIN candidates c ON c.observation_id = o.id
+         WHERE o.id = $1 GROUP BY o.project_id",
+    )
+    .bind(observation)
+    .bind(since)
+    .fetch_one(&mut *db)
+    .await?;
+    let matched_by_catalogue = sqlx::query_as(
+        "SELECT k.name, count(*) FROM candidates c
+         JOIN catalogue_nearest n ON n.candidate_id = c.id JOIN catalogues k ON k.id = n.catalogue_id
+         WHERE c.observation_id = $1 GROUP BY k.name ORDER BY k.name",
+    )
+    .bind(observation)
+    .fetch_all(&mut *db)
+    .await?;
+    let top = sqlx::query_as(
+        "SELECT c.id, c.name, s.p_real FROM candidates c
+         JOIN candidate_scores s ON s.project_id = c.project_id AND s.candidate_id = c.id
+         WHERE c.observation_id = $1 ORDER BY s.p_real DESC, c.id LIMIT $2",
+    )
+    .bind(observation)
+    .bind(top)
+    .fetch_all(&mut *db)
+    .await?;
+    Ok(UploadFacts {
+        candidates,
+        new,
+        matched,
+        matched_by_catalogue,
+        top,
+        unscored,
     })
 }
 

@@ -456,3 +456,22 @@ struct Replaced {
     tag_ids: Vec<TagId>,
     rated_at: OffsetDateTime,
 }
+
+/// The reviewer's current ratings given since `since`, by project and
+/// verdict (for the daily summary).
+pub async fn given_since(
+    db: impl sqlx::PgExecutor<'_>,
+    user: UserId,
+    since: OffsetDateTime,
+) -> sqlx::Result<Vec<(String, Verdict, i64)>> {
+    sqlx::query_as(
+        "SELECT p.name, r.verdict, count(*) FROM ratings r
+         JOIN candidates c ON c.id = r.candidate_id JOIN projects p ON p.id = c.project_id
+         WHERE r.user_id = $1 AND r.rated_at >= $2
+         GROUP BY p.name, r.verdict ORDER BY p.name, r.verdict",
+    )
+    .bind(user)
+    .bind(since)
+    .fetch_all(db)
+    .await
+}

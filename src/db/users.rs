@@ -166,6 +166,32 @@ pub async fn set_keyboard(
         .map(drop)
 }
 
+/// The address a user's daily summary goes to, and whether they want one.
+pub async fn summary_settings(
+    db: impl PgExecutor<'_>,
+    id: UserId,
+) -> sqlx::Result<(Option<String>, bool)> {
+    sqlx::query_as("SELECT email, daily_summary FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_one(db)
+        .await
+}
+
+pub async fn set_summary(
+    db: impl PgExecutor<'_>,
+    id: UserId,
+    email: Option<&str>,
+    daily: bool,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE users SET email = $2, daily_summary = $3 WHERE id = $1")
+        .bind(id)
+        .bind(email)
+        .bind(daily)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 pub async fn set_active(db: impl PgExecutor<'_>, id: UserId, active: bool) -> sqlx::Result<()> {
     // Deactivation also revokes the user's API tokens for good, so that
     // reactivating the account later does not quietly bring them back.

@@ -18,6 +18,7 @@ use sqlx::PgPool;
 
 pub use candidates::{Batch, CandidateOutcome};
 pub use error::IngestError;
+pub use observations::Finished;
 pub use received::{Received, ReceivedFile};
 
 use crate::db::projects::Outcome;

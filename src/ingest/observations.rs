@@ -11,8 +11,8 @@ use super::files::{self, Prepared};
 use super::publish::{self, Publication};
 use super::{Ingest, IngestError, Received, Stored};
 use crate::db::files::{self as file_rows, Owner};
-use crate::db::observations;
 use crate::db::projects::{self, Outcome, Project};
+use crate::db::{deliveries, observations};
 use crate::domain::names::{BeamName, ObservationKey, ProjectSlug};
 use crate::domain::upload::{BeamSpec, ObservationSpec, Problems};
 use crate::domain::{ObservationId, UserId};
@@ -48,7 +48,48 @@ pub(super) async fn observation(
     })
 }
 
+/// What the finishing call did.
+#[derive(Debug, Clone, Copy)]
+pub struct Finished {
+    /// False when the upload was finished already and nothing was written
+    /// to it since: then nobody is told again.
+    pub changed: bool,
+    /// Deliveries queued to the project's targets.
+    pub notified: i32,
+}
+
 impl Ingest {
+    /// The pipeline says the observation's upload is complete: marks it,
+    /// and queues the "upload finished" notifications in the same
+    /// transaction (they are sent after it commits, by the worker).
+    pub async fn finish(
+        &self,
+        slug: &ProjectSlug,
+        key: &ObservationKey,
+    ) -> Result<Finished, IngestError> {
+        let mut tx = self.pool.begin().await?;
+        let project = project(&mut tx, slug).await?;
+        let observation = observation(&mut tx, &project, key).await?;
+        let (before, changed) = observations::finish_upload(&mut tx, observation).await?;
+        let notified = if changed {
+            let rfc3339 = |t: time::OffsetDateTime| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            };
+            let subject = serde_json::json!({
+                "observation_id": observation,
+                "observation": key.as_str(),
+                "finished_at": rfc3339(time::OffsetDateTime::now_utc()),
+                "since": before.and_then(rfc3339),
+            });
+            deliveries::queue(&mut tx, project.id, "upload_finished", &subject, None).await?
+        } else {
+            0
+        };
+        tx.commit().await?;
+        Ok(Finished { changed, notified })
+    }
+
     pub async fn observation(
         &self,
         user: UserId,

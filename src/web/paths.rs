@@ -10,7 +10,9 @@
 use std::fmt::{Display, Write as _};
 
 use crate::domain::chart::{ChartView, FluxScale};
-use crate::domain::{BatchId, CandidateId, FileId, TagId, TokenId, UserId, ViewId};
+use crate::domain::{
+    BatchId, CandidateId, DeliveryId, FileId, TagId, TargetId, TokenId, UserId, ViewId,
+};
 
 pub const HOME: &str = "/";
 pub const LOGIN: &str = "/login";
@@ -20,6 +22,7 @@ pub const ACCOUNT_PASSWORD: &str = "/account/password";
 pub const ACCOUNT_KEYBOARD: &str = "/account/keyboard";
 pub const ACCOUNT_TOKENS: &str = "/account/tokens";
 pub const ACCOUNT_TOKEN_REVOKE: &str = "/account/tokens/:id/revoke";
+pub const ACCOUNT_SUMMARY: &str = "/account/summary";
 pub const HEALTHZ: &str = "/healthz";
 pub const AUTH_CHECK: &str = "/auth/check";
 pub const STATIC: &str = "/static/:version/:name";
@@ -83,6 +86,15 @@ pub const ADMIN_PROJECT_GOLD_RATE: &str = "/admin/projects/:slug/gold/rate";
 pub const ADMIN_PROJECT_GOLD_REMOVE: &str = "/admin/projects/:slug/gold/:candidate/remove";
 pub const ADMIN_CATALOGUES: &str = "/admin/catalogues";
 pub const ADMIN_PROJECT_REVIEW: &str = "/admin/projects/:slug/review";
+// A project's notification targets, and every delivery of every project.
+pub const ADMIN_PROJECT_NOTIFICATIONS: &str = "/admin/projects/:slug/notifications";
+pub const ADMIN_PROJECT_NOTIFICATION: &str = "/admin/projects/:slug/notifications/:target";
+pub const ADMIN_PROJECT_NOTIFICATION_DELETE: &str =
+    "/admin/projects/:slug/notifications/:target/delete";
+pub const ADMIN_PROJECT_NOTIFICATION_TEST: &str =
+    "/admin/projects/:slug/notifications/:target/test";
+pub const ADMIN_DELIVERIES: &str = "/admin/deliveries";
+pub const ADMIN_DELIVERY_RETRY: &str = "/admin/deliveries/:id/retry";
 pub const PROJECT_MODEL: &str = "/projects/:slug/model";
 pub const PROJECT_MODEL_TRAIN: &str = "/projects/:slug/model/train";
 pub const ADMIN_OBSERVATION_DELETE: &str = "/admin/projects/:slug/observations/:observation/delete";
@@ -106,6 +118,8 @@ pub const API_CANDIDATES_VOTABLE: &str = "/api/v1/candidates.vot";
 pub const API_RATING_CHANGES: &str = "/api/v1/ratings";
 pub const API_PROJECTS: &str = "/api/v1/projects";
 pub const API_PROJECT_OBSERVATIONS: &str = "/api/v1/projects/:project/observations";
+pub const API_OBSERVATION_FINISHED: &str =
+    "/api/v1/projects/:project/observations/:observation/finished";
 
 /// `pattern` with its `:name` segments replaced, in order, by `values`,
 /// each percent-encoded as one segment. The builders below are its only
@@ -311,6 +325,26 @@ pub fn admin_project_review(slug: &str) -> String {
     fill(ADMIN_PROJECT_REVIEW, &[&slug])
 }
 
+pub fn admin_project_notifications(slug: &str) -> String {
+    fill(ADMIN_PROJECT_NOTIFICATIONS, &[&slug])
+}
+
+pub fn admin_project_notification(slug: &str, target: TargetId) -> String {
+    fill(ADMIN_PROJECT_NOTIFICATION, &[&slug, &target])
+}
+
+pub fn admin_project_notification_delete(slug: &str, target: TargetId) -> String {
+    fill(ADMIN_PROJECT_NOTIFICATION_DELETE, &[&slug, &target])
+}
+
+pub fn admin_project_notification_test(slug: &str, target: TargetId) -> String {
+    fill(ADMIN_PROJECT_NOTIFICATION_TEST, &[&slug, &target])
+}
+
+pub fn admin_delivery_retry(id: DeliveryId) -> String {
+    fill(ADMIN_DELIVERY_RETRY, &[&id])
+}
+
 pub fn project_model(slug: &str) -> String {
     fill(PROJECT_MODEL, &[&slug])
 }
@@ -351,6 +385,10 @@ pub fn api_candidate_by_id(id: CandidateId) -> String {
 
 pub fn api_project_observations(project: &str) -> String {
     fill(API_PROJECT_OBSERVATIONS, &[&project])
+}
+
+pub fn api_observation_finished(project: &str, observation: &str) -> String {
+    fill(API_OBSERVATION_FINISHED, &[&project, &observation])
 }
 
 /// `base?key=value&…`, each value percent-encoded; empty values are left
@@ -582,6 +620,23 @@ mod tests {
                 admin_project_gold_remove(odd, CandidateId(42)),
             ),
             (ADMIN_PROJECT_REVIEW, admin_project_review(odd)),
+            (
+                ADMIN_PROJECT_NOTIFICATIONS,
+                admin_project_notifications(odd),
+            ),
+            (
+                ADMIN_PROJECT_NOTIFICATION,
+                admin_project_notification(odd, TargetId(3)),
+            ),
+            (
+                ADMIN_PROJECT_NOTIFICATION_DELETE,
+                admin_project_notification_delete(odd, TargetId(3)),
+            ),
+            (
+                ADMIN_PROJECT_NOTIFICATION_TEST,
+                admin_project_notification_test(odd, TargetId(3)),
+            ),
+            (ADMIN_DELIVERY_RETRY, admin_delivery_retry(DeliveryId(8))),
             (PROJECT_MODEL, project_model(odd)),
             (PROJECT_MODEL_TRAIN, project_model_train(odd)),
             (ADMIN_OBSERVATION_DELETE, admin_observation_delete(odd, odd)),
@@ -592,6 +647,7 @@ mod tests {
             (API_CANDIDATES, api_candidates(odd, odd)),
             (API_CANDIDATE_BY_ID, api_candidate_by_id(CandidateId(42))),
             (API_PROJECT_OBSERVATIONS, api_project_observations(odd)),
+            (API_OBSERVATION_FINISHED, api_observation_finished(odd, odd)),
         ];
         for (pattern, path) in &built {
             assert!(fits(pattern, path), "{path} does not fit {pattern}");

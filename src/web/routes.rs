@@ -53,6 +53,7 @@ fn register(r: &mut Registry) {
     r.add(Method::POST, paths::ACCOUNT_KEYBOARD, Access::Reviewer, account::save_keyboard);
     r.add(Method::POST, paths::ACCOUNT_TOKENS, Access::Reviewer, account::create_token);
     r.add(Method::POST, paths::ACCOUNT_TOKEN_REVOKE, Access::Reviewer, account::revoke_token);
+    r.add(Method::POST, paths::ACCOUNT_SUMMARY, Access::Reviewer, account::save_summary);
     r.add(Method::GET, paths::MEDIA, Access::Reviewer, media::serve);
 
     r.add(Method::GET, paths::NEXT, Access::Reviewer, candidate::next);
@@ -120,6 +121,13 @@ fn register(r: &mut Registry) {
     r.add(Method::POST, paths::ADMIN_PROJECT_GOLD, Access::Admin, admin::gold::mark);
     r.add(Method::POST, paths::ADMIN_PROJECT_GOLD_RATE, Access::Admin, admin::gold::set_rate);
     r.add(Method::POST, paths::ADMIN_PROJECT_GOLD_REMOVE, Access::Admin, admin::gold::remove);
+    r.add(Method::GET, paths::ADMIN_PROJECT_NOTIFICATIONS, Access::Admin, admin::notifications::page);
+    r.add(Method::POST, paths::ADMIN_PROJECT_NOTIFICATIONS, Access::Admin, admin::notifications::create);
+    r.add(Method::POST, paths::ADMIN_PROJECT_NOTIFICATION, Access::Admin, admin::notifications::update);
+    r.add(Method::POST, paths::ADMIN_PROJECT_NOTIFICATION_DELETE, Access::Admin, admin::notifications::delete);
+    r.add(Method::POST, paths::ADMIN_PROJECT_NOTIFICATION_TEST, Access::Admin, admin::notifications::test);
+    r.add(Method::GET, paths::ADMIN_DELIVERIES, Access::Admin, admin::notifications::all_deliveries);
+    r.add(Method::POST, paths::ADMIN_DELIVERY_RETRY, Access::Admin, admin::notifications::retry);
     r.add(Method::GET, paths::ADMIN_PROJECT_DELETE, Access::Admin, admin::projects::confirm_delete_project);
     r.add_long(Method::POST, paths::ADMIN_PROJECT_DELETE, Access::Admin, admin::projects::delete_project);
     r.add(Method::GET, paths::ADMIN_OBSERVATION_DELETE, Access::Admin, admin::projects::confirm_delete_observation);
@@ -142,6 +150,7 @@ fn register(r: &mut Registry) {
     r.add(Method::GET, paths::API_CANDIDATES_CSV, Access::Reader, api::read::exports::csv);
     r.add(Method::GET, paths::API_CANDIDATES_VOTABLE, Access::Reader, api::read::exports::votable);
     r.add(Method::GET, paths::API_RATING_CHANGES, Access::Reader, api::read::ratings::changes);
+    r.add(Method::POST, paths::API_OBSERVATION_FINISHED, Access::Uploader, api::observations::finished);
 }
 
 /// Every route the site serves.

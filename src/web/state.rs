@@ -34,11 +34,19 @@ pub struct AppState {
     pub media: MediaStore,
     /// SIMBAD cone searches for the rating page, when configured.
     pub simbad: Option<Arc<Simbad>>,
+    /// The outbound policy, the URL sealer and the SMTP relay, shared with
+    /// the notification worker.
+    pub notify: Arc<crate::notify::Kit>,
 }
 
 impl AppState {
     /// The state for a server on `main`'s database.
-    pub fn new(config: Config, main: &PgPool, media: MediaStore) -> Self {
+    pub fn new(
+        config: Config,
+        main: &PgPool,
+        media: MediaStore,
+        notify: Arc<crate::notify::Kit>,
+    ) -> Self {
         let pools = Pools::derive(main, &config.limits);
         Self {
             pool: pools.web.clone(),
@@ -50,6 +58,7 @@ impl AppState {
             sky: Arc::new(Cache::new(256, 2)),
             pools,
             media,
+            notify,
             simbad: config
                 .simbad_tap_url
                 .as_deref()

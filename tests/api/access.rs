@@ -26,6 +26,7 @@ const EXPECTED: &[(&str, &str, &str, u16, u16, u16)] = &[
     ("POST", "/account/password", "/account/password", 401, 400, 400),
     ("POST", "/account/keyboard", "/account/keyboard", 401, 400, 400),
     ("POST", "/account/tokens", "/account/tokens", 401, 400, 400),
+    ("POST", "/account/summary", "/account/summary", 401, 400, 400),
     ("GET", "/media/:id/:name", "/media/999999/x.png", 303, 404, 404),
     // The rating flow. No candidates exist here: the queue is empty (200),
     // and a named candidate is a 404 once past the access check.
@@ -97,6 +98,13 @@ const EXPECTED: &[(&str, &str, &str, u16, u16, u16)] = &[
     ("POST", "/admin/projects/:slug/gold/rate", "/admin/projects/nope/gold/rate", 401, 403, 404),
     ("POST", "/admin/projects/:slug/gold/:candidate/remove", "/admin/projects/nope/gold/999999/remove", 401, 403, 404),
     ("GET", "/admin/catalogues", "/admin/catalogues", 303, 403, 200),
+    ("GET", "/admin/projects/:slug/notifications", "/admin/projects/nope/notifications", 303, 403, 404),
+    ("POST", "/admin/projects/:slug/notifications", "/admin/projects/nope/notifications", 401, 403, 404),
+    ("POST", "/admin/projects/:slug/notifications/:target", "/admin/projects/nope/notifications/999999", 401, 403, 404),
+    ("POST", "/admin/projects/:slug/notifications/:target/delete", "/admin/projects/nope/notifications/999999/delete", 401, 403, 404),
+    ("POST", "/admin/projects/:slug/notifications/:target/test", "/admin/projects/nope/notifications/999999/test", 401, 403, 404),
+    ("GET", "/admin/deliveries", "/admin/deliveries", 303, 403, 200),
+    ("POST", "/admin/deliveries/:id/retry", "/admin/deliveries/999999/retry", 401, 403, 404),
     ("GET", "/admin/projects/:slug/review", "/admin/projects/nope/review", 303, 403, 404),
     ("POST", "/admin/projects/:slug/review", "/admin/projects/nope/review", 401, 403, 404),
     ("POST", "/projects/:slug/model/train", "/projects/nope/model/train", 401, 403, 404),
@@ -124,6 +132,8 @@ const EXPECTED: &[(&str, &str, &str, u16, u16, u16)] = &[
     ("GET", "/api/v1/candidates.csv", "/api/v1/candidates.csv", 401, 200, 200),
     ("GET", "/api/v1/candidates.vot", "/api/v1/candidates.vot", 401, 200, 200),
     ("GET", "/api/v1/ratings", "/api/v1/ratings", 401, 200, 200),
+    // No project p: refused once past the access check.
+    ("POST", "/api/v1/projects/:project/observations/:observation/finished", "/api/v1/projects/p/observations/o/finished", 401, 403, 400),
 ];
 
 fn expectation(

@@ -165,6 +165,7 @@ async fn reviewers_are_refused_and_anonymous_visitors_sent_to_sign_in(pool: PgPo
             "/admin/tags",
             "/admin/projects",
             "/admin/catalogues",
+            "/admin/deliveries",
             "/admin/status",
             "/admin/audit"
         ]

@@ -60,6 +60,8 @@ const WALKED: &[&str] = &[
     "/admin/projects/:slug/catalogues",
     "/admin/projects/:slug/gold",
     "/admin/projects/:slug/review",
+    "/admin/projects/:slug/notifications",
+    "/admin/deliveries",
     "/projects/:slug/model",
     "/admin/catalogues",
     "/admin/projects/:slug/observations/:observation/delete",
@@ -223,6 +225,7 @@ pub fn addresses(route: &str, b: &Blind) -> Vec<String> {
         | "/admin/tags"
         | "/admin/projects"
         | "/admin/status"
+        | "/admin/deliveries"
         | "/admin/catalogues"
         | "/admin/audit"
         | "/api/v1/openapi.json"
@@ -296,6 +299,9 @@ pub fn addresses(route: &str, b: &Blind) -> Vec<String> {
         "/admin/projects/:slug/catalogues" => vec!["/admin/projects/vast/catalogues".into()],
         "/admin/projects/:slug/gold" => vec!["/admin/projects/vast/gold".into()],
         "/admin/projects/:slug/review" => vec!["/admin/projects/vast/review".into()],
+        "/admin/projects/:slug/notifications" => {
+            vec!["/admin/projects/vast/notifications".into()]
+        }
         "/projects/:slug/model" => vec!["/projects/vast/model".into()],
         "/admin/projects/:slug/observations/:observation/delete" => {
             vec!["/admin/projects/vast/observations/SB1/delete".into()]

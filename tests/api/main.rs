@@ -33,6 +33,7 @@ mod media_bucket;
 mod media_safety;
 mod media_store;
 mod model;
+mod notify;
 mod pages;
 mod pulsars;
 mod ratings;

@@ -11,45 +11,58 @@ use crate::helpers::{select_text, TestApp};
 /// Scores from a model (version 4) of vast: c01 0.9, c02 0.5, c03 0.2,
 /// c05 0.05, c08 0.7; c04, c06, c07 unscored.
 async fn score(s: &Survey) {
-    let pool = &s.app.pool;
-    let model: i64 = sqlx::query_scalar(
-        "INSERT INTO models (project_id, version, ratings_seen, n_train, n_real, auc, precision_at_95,
-                             features, importances, platt_a, platt_b, booster, accepted, seconds)
-         SELECT id, 4, 0, 0, 0, 0.9, 0.8, '[]', '[]', 1, 0, '', true, 0 FROM projects WHERE slug = 'vast'
-         RETURNING id",
-    )
-    .fetch_one(pool)
-    .await
-    .unwrap();
-    // Scores live in one partition per project, made by the first model.
-    let project: i64 = sqlx::query_scalar("SELECT id FROM projects WHERE slug = 'vast'")
-        .fetch_one(pool)
-        .await
-        .unwrap();
-    sqlx::query(&format!(
-        "CREATE TABLE candidate_scores_{project} PARTITION OF candidate_scores FOR VALUES IN ({project})"
-    ))
-    .execute(pool)
-    .await
-    .unwrap();
-    for (name, p) in [
+    let scores: Vec<(i64, f32)> = [
         ("c01", 0.9f32),
         ("c02", 0.5),
         ("c03", 0.2),
         ("c05", 0.05),
         ("c08", 0.7),
-    ] {
+    ]
+    .iter()
+    .map(|(name, p)| (s.ids[*name], *p))
+    .collect();
+    model_scores(&s.app.pool, "vast", 4, &scores).await;
+}
+
+/// An accepted model (`version`) of the project that scored these
+/// candidates; returns its id.
+pub async fn model_scores(pool: &PgPool, slug: &str, version: i32, scores: &[(i64, f32)]) -> i64 {
+    let model: i64 = sqlx::query_scalar(
+        "INSERT INTO models (project_id, version, ratings_seen, n_train, n_real, auc, precision_at_95,
+                             features, importances, platt_a, platt_b, booster, accepted, seconds)
+         SELECT id, $2, 0, 0, 0, 0.9, 0.8, '[]', '[]', 1, 0, '', true, 0 FROM projects WHERE slug = $1
+         RETURNING id",
+    )
+    .bind(slug)
+    .bind(version)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    // Scores live in one partition per project, made by the first model.
+    let project: i64 = sqlx::query_scalar("SELECT id FROM projects WHERE slug = $1")
+        .bind(slug)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    sqlx::query(&format!(
+        "CREATE TABLE IF NOT EXISTS candidate_scores_{project} PARTITION OF candidate_scores FOR VALUES IN ({project})"
+    ))
+    .execute(pool)
+    .await
+    .unwrap();
+    for (id, p) in scores {
         sqlx::query(
             "INSERT INTO candidate_scores (candidate_id, project_id, model_id, p_real)
              SELECT c.id, c.project_id, $2, $3 FROM candidates c WHERE c.id = $1",
         )
-        .bind(s.ids[name])
+        .bind(id)
         .bind(model)
         .bind(p)
         .execute(pool)
         .await
         .unwrap();
     }
+    model
 }
 
 /// (name, P(real) cell, consensus cell) of each row of the table.

@@ -1,5 +1,6 @@
 //! `/account`: the signed-in user's own settings: the password, the
-//! keyboard (single-key shortcuts and the reviewer's own keys), and the
+//! keyboard (single-key shortcuts and the reviewer's own keys), the daily
+//! summary by e-mail (opt-in), and the
 //! API-token section: create (the token is shown once),
 //! list and revoke. htmx swaps the section in place; without JavaScript the
 //! forms post and the whole account page comes back.
@@ -15,6 +16,7 @@ use crate::auth::password;
 use crate::config::Secret;
 use crate::db::api_tokens::{self, TokenRow};
 use crate::db::users::{self, User};
+use crate::domain::email::EmailAddress;
 use crate::domain::keys::{KeyMap, RATING_SHORTCUTS};
 use crate::domain::token::TokenScopes;
 use crate::domain::TokenId;
@@ -36,17 +38,24 @@ pub struct AccountPage {
     error: Option<String>,
     keyboard: KeyboardView,
     tokens: TokensView,
+    summary: SummaryView,
 }
 
 impl AccountPage {
-    pub fn new(layout: Layout, user: User, tokens: TokensView) -> Self {
-        Self {
+    pub async fn load(
+        layout: Layout,
+        state: &AppState,
+        user: User,
+        tokens: TokensView,
+    ) -> WebResult<Self> {
+        Ok(Self {
             keyboard: KeyboardView::saved(&user),
+            summary: SummaryView::load(state, &user).await?,
             layout,
             user,
             error: None,
             tokens,
-        }
+        })
     }
 }
 
@@ -57,7 +66,7 @@ pub async fn page(
     CurrentUser(user): CurrentUser,
 ) -> WebResult<AccountPage> {
     let tokens = TokensView::load(&state, &user).await?;
-    Ok(AccountPage::new(layout, user, tokens))
+    AccountPage::load(layout, &state, user, tokens).await
 }
 
 #[derive(Deserialize)]
@@ -88,7 +97,7 @@ pub async fn change_password(
         let tokens = TokensView::load(&state, &user).await?;
         return Ok(AccountPage {
             error: Some(error),
-            ..AccountPage::new(layout, user, tokens)
+            ..AccountPage::load(layout, &state, user, tokens).await?
         }
         .with_status(StatusCode::BAD_REQUEST)
         .into_response());
@@ -216,7 +225,7 @@ pub async fn save_keyboard(
             let tokens = TokensView::load(&state, &user).await?;
             return Ok(AccountPage {
                 keyboard: KeyboardView::as_sent(&fields, single, problems),
-                ..AccountPage::new(layout, user, tokens)
+                ..AccountPage::load(layout, &state, user, tokens).await?
             }
             .with_status(StatusCode::BAD_REQUEST)
             .into_response());
@@ -264,6 +273,7 @@ pub struct TokensFragment {
 
 async fn respond(
     req: &Request,
+    state: &AppState,
     user: User,
     view: TokensView,
     status: StatusCode,
@@ -277,7 +287,8 @@ async fn respond(
         .with_status(status)
         .into_response());
     }
-    Ok(AccountPage::new(layout, user, view)
+    Ok(AccountPage::load(layout, state, user, view)
+        .await?
         .with_status(status)
         .into_response())
 }
@@ -327,20 +338,20 @@ pub async fn create_token(
             "Give the token a name of 1 to 100 characters, such as the pipeline that will use it."
                 .into(),
         );
-        return respond(req, user, view, StatusCode::BAD_REQUEST).await;
+        return respond(req, &state, user, view, StatusCode::BAD_REQUEST).await;
     }
     let scopes = match chosen_scopes(&f, view.may_upload) {
         Ok(s) => s,
         Err(e) => {
             view.error = Some(e);
-            return respond(req, user, view, StatusCode::BAD_REQUEST).await;
+            return respond(req, &state, user, view, StatusCode::BAD_REQUEST).await;
         }
     };
     let (token, _) = api_tokens::create(&state.pool, user.id, name, scopes).await?;
     tracing::info!(username = %user.username, token_name = name, scopes = %scopes, "API token created");
     view.tokens = api_tokens::list_for_user(&state.pool, user.id).await?;
     view.new_token = Some(token);
-    respond(req, user, view, StatusCode::OK).await
+    respond(req, &state, user, view, StatusCode::OK).await
 }
 
 #[handler]
@@ -371,5 +382,95 @@ pub async fn revoke_token(
     if !revoked {
         view.error = Some("No such token, or it was revoked already.".into());
     }
-    respond(req, user, view, StatusCode::OK).await
+    respond(req, &state, user, view, StatusCode::OK).await
+}
+
+/// The daily summary section: the address and the choice, as saved or as
+/// typed when refused.
+pub struct SummaryView {
+    pub email: String,
+    pub daily: bool,
+    pub error: Option<String>,
+    /// Whether this server sends e-mail at all, and when the summary goes.
+    pub smtp: bool,
+    pub at: String,
+}
+
+impl SummaryView {
+    async fn load(state: &AppState, user: &User) -> WebResult<Self> {
+        let (email, daily) = users::summary_settings(&state.pool, user.id).await?;
+        let (h, m) = state.config.notify.daily_summary_at;
+        Ok(Self {
+            email: email.unwrap_or_default(),
+            daily,
+            error: None,
+            smtp: state.config.notify.smtp.is_some(),
+            at: format!("{h:02}:{m:02}"),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SummaryForm {
+    email: String,
+    daily_summary: Option<String>,
+}
+
+/// Saves the address and whether a daily summary goes to it. A summary
+/// needs an address; an address may be kept without one.
+#[handler]
+pub async fn save_summary(
+    req: &Request,
+    state: Data<&AppState>,
+    session: TypedSession,
+    CurrentUser(user): CurrentUser,
+    Form(f): Form<SummaryForm>,
+) -> WebResult<Response> {
+    let daily = match f.daily_summary.as_deref() {
+        None => false,
+        Some("on") => true,
+        Some(other) => {
+            return Err(AppError::BadRequest(format!(
+                "daily_summary is a checkbox: \"on\" or absent, not {:?}; nothing was saved",
+                crate::domain::text::shown(other)
+            )))
+        }
+    };
+    let typed = f.email.trim();
+    let parsed = match (typed.is_empty(), daily) {
+        (true, false) => Ok(None),
+        (true, true) => Err("Give the address the daily summary goes to.".to_string()),
+        (false, _) => EmailAddress::parse(typed).map(Some),
+    };
+    let email = match parsed {
+        Ok(e) => e,
+        Err(error) => {
+            let layout = Layout::for_request(req).await?;
+            let tokens = TokensView::load(&state, &user).await?;
+            let mut drawn = AccountPage::load(layout, &state, user, tokens).await?;
+            drawn.summary.email = typed.to_string();
+            drawn.summary.daily = daily;
+            drawn.summary.error = Some(error);
+            return Ok(drawn.with_status(StatusCode::BAD_REQUEST).into_response());
+        }
+    };
+    users::set_summary(
+        &state.pool,
+        user.id,
+        email.as_ref().map(EmailAddress::as_str),
+        daily,
+    )
+    .await?;
+    tracing::info!(username = %user.username, daily_summary = daily, "daily summary settings saved");
+    session
+        .flash(
+            FlashKind::Success,
+            if daily {
+                "Daily summary on: it goes out once a day by e-mail."
+            } else {
+                "Daily summary off."
+            },
+        )
+        .await?;
+    Ok(see_other(paths::ACCOUNT))
 }

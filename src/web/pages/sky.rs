@@ -112,7 +112,7 @@ fn answer(sky: &fits::SkyImage, at: SkyPos) -> Result<String, AppError> {
     let a = Answer {
         width: sky.width,
         height: sky.height,
-        values: base64(&bytes),
+        values: crate::base64(&bytes),
         planes: &sky.planes,
         unit: sky.unit.as_deref(),
         wcs: sky.wcs,
@@ -122,46 +122,4 @@ fn answer(sky: &fits::SkyImage, at: SkyPos) -> Result<String, AppError> {
         limits: sky.limits(),
     };
     serde_json::to_string(&a).map_err(|e| AppError::Internal(e.into()))
-}
-
-/// Standard base64 with padding (RFC 4648), what the browser's `atob` reads.
-fn base64(bytes: &[u8]) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ABC[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::base64;
-
-    #[test]
-    fn base64_matches_rfc_4648_vectors() {
-        for (plain, coded) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(plain.as_bytes()), coded);
-        }
-    }
 }

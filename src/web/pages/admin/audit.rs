@@ -27,6 +27,8 @@ pub const ACTIONS: &[&str] = &[
     "project",
     "observation",
     "gold",
+    "notify_target",
+    "delivery",
     "login.success",
     "login.failure",
     "user.create",
@@ -48,6 +50,10 @@ pub const ACTIONS: &[&str] = &[
     "gold.mark",
     "gold.remove",
     "gold.rate",
+    "notify_target.create",
+    "notify_target.update",
+    "notify_target.delete",
+    "delivery.retry",
 ];
 
 #[derive(Deserialize)]

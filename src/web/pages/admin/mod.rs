@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod catalogues;
 pub mod gold;
+pub mod notifications;
 pub mod projects;
 pub mod review;
 pub mod status;
