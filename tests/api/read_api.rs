@@ -250,6 +250,82 @@ async fn scopes_decide_what_a_token_may_do(pool: PgPool) {
     );
 }
 
+/// Whether `token` may read (list candidates) and upload (a project).
+async fn may(app: &TestApp, token: &str) -> (bool, bool) {
+    let reader = Reader {
+        app,
+        token: token.to_string(),
+    };
+    let reads = reader.get("/candidates").await.0 == StatusCode::OK;
+    let r = reqwest::Client::new()
+        .put(app.url("/api/v1/projects/vast"))
+        .bearer_auth(token)
+        .json(&json!({"name": "VAST"}))
+        .send()
+        .await
+        .unwrap();
+    (reads, r.status() == StatusCode::OK)
+}
+
+#[sqlx::test]
+async fn token_create_on_the_command_line_takes_scopes(pool: PgPool) {
+    let s = survey(pool).await;
+    let url = crate::testdb::url_of(&s.app.pool).await;
+    let run = |args: &'static [&'static str]| {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_vetter"))
+                .args(args)
+                .env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .env("DATABASE_URL", url)
+                .env("VETTER_MEDIA_ROOT", std::env::temp_dir())
+                .env("VETTER_SECRET_KEY", "0123456789abcdef0123456789abcdef")
+                .current_dir(std::env::temp_dir())
+                .output()
+                .unwrap()
+        })
+    };
+    let mut made = Vec::new();
+    for args in [
+        &["token", "create", "pipeline", "--scope", "read"][..],
+        &["token", "create", "pipeline"][..],
+        &[
+            "token",
+            "create",
+            "pipeline",
+            "--name",
+            "both",
+            "--scope",
+            "read,upload",
+        ][..],
+    ] {
+        let o = run(args).await.unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        made.push(String::from_utf8(o.stdout).unwrap().trim().to_string());
+    }
+    assert_eq!(may(&s.app, &made[0]).await, (true, false), "--scope read");
+    assert_eq!(
+        may(&s.app, &made[1]).await,
+        (false, true),
+        "no --scope: upload, as before"
+    );
+    assert_eq!(
+        may(&s.app, &made[2]).await,
+        (true, true),
+        "--scope read,upload"
+    );
+    let o = run(&["token", "create", "pipeline", "--scope", "write"])
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("\"write\" is not a scope"));
+}
+
 #[sqlx::test]
 async fn the_account_page_makes_tokens_with_the_scopes_asked_for(pool: PgPool) {
     let s = survey(pool).await;
