@@ -1246,6 +1246,91 @@ mod tests {
     }
 
     #[test]
+    fn notification_settings_are_read_and_checked() {
+        let n = with(&[]).unwrap().notify;
+        assert_eq!(n.poll, Some(Duration::from_secs(5)));
+        assert!(n.hosts.is_empty() && n.smtp.is_none() && n.url_key.is_none());
+        assert_eq!(n.daily_summary_at, (7, 0));
+        let n = with(&[
+            ("VETTER_NOTIFY_POLL", "0"),
+            (
+                "VETTER_NOTIFY_ALLOWED_HOSTS",
+                "hooks.slack.com, *.example.org",
+            ),
+            ("VETTER_NOTIFY_PRIVATE_HOSTS", "10.0.0.5"),
+            ("VETTER_VOEVENT_BROKER_URL", "https://broker.example.org/in"),
+            ("VETTER_DAILY_SUMMARY_AT", "18:30"),
+            ("VETTER_SMTP_HOST", "smtp.example.org"),
+            ("VETTER_SMTP_SECURITY", "tls"),
+            ("VETTER_SMTP_FROM", "vetter@example.org"),
+        ])
+        .unwrap()
+        .notify;
+        assert_eq!(n.poll, None);
+        assert!(n.hosts.check_url("https://hooks.slack.com/x").is_ok());
+        assert!(n.hosts.check_url("http://10.0.0.5:9000/x").is_ok());
+        assert_eq!(n.daily_summary_at, (18, 30));
+        let smtp = n.smtp.unwrap();
+        assert_eq!((smtp.port, smtp.security), (465, SmtpSecurity::Tls));
+        for (pairs, named) in [
+            (
+                vec![("VETTER_NOTIFY_ALLOWED_HOSTS", "exa mple.org")],
+                "VETTER_NOTIFY_ALLOWED_HOSTS",
+            ),
+            (
+                vec![("VETTER_NOTIFY_PRIVATE_HOSTS", "*.internal")],
+                "VETTER_NOTIFY_ALLOWED_HOSTS",
+            ),
+            (
+                vec![("VETTER_VOEVENT_BROKER_URL", "https://nowhere.example.org/")],
+                "VETTER_VOEVENT_BROKER_URL",
+            ),
+            (
+                vec![("VETTER_DAILY_SUMMARY_AT", "25:00")],
+                "VETTER_DAILY_SUMMARY_AT",
+            ),
+            (vec![("VETTER_NOTIFY_KEY", "short")], "VETTER_NOTIFY_KEY"),
+            (
+                vec![("VETTER_NOTIFY_MAX_ATTEMPTS", "500")],
+                "VETTER_NOTIFY_MAX_ATTEMPTS",
+            ),
+            (
+                vec![("VETTER_SMTP_HOST", "smtp.example.org")],
+                "VETTER_SMTP_FROM",
+            ),
+            (
+                vec![
+                    ("VETTER_SMTP_HOST", "h.example.org"),
+                    ("VETTER_SMTP_FROM", "v@example.org"),
+                    ("VETTER_SMTP_SECURITY", "ssl"),
+                ],
+                "VETTER_SMTP_SECURITY",
+            ),
+            (
+                vec![
+                    ("VETTER_SMTP_HOST", "h.example.org"),
+                    ("VETTER_SMTP_FROM", "v@example.org"),
+                    ("VETTER_SMTP_USER", "u"),
+                ],
+                "VETTER_SMTP_USER",
+            ),
+            (
+                vec![
+                    ("VETTER_SMTP_HOST", "h.example.org"),
+                    ("VETTER_SMTP_FROM", "v@example.org"),
+                    ("VETTER_SMTP_SECURITY", "none"),
+                    ("VETTER_SMTP_USER", "u"),
+                    ("VETTER_SMTP_PASSWORD", "p"),
+                ],
+                "VETTER_SMTP_SECURITY=none",
+            ),
+        ] {
+            let err = with(&pairs).unwrap_err();
+            assert!(err.0.starts_with(named), "{pairs:?}: {err}");
+        }
+    }
+
+    #[test]
     fn debug_output_hides_secrets() {
         let c = with(&[("DATABASE_URL", "postgres://user:hunter2@db/vetter")]).unwrap();
         let s = format!("{c:?}");

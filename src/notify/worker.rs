@@ -88,7 +88,10 @@ impl Worker {
             return Ok(());
         }
         let lease = lease_token();
-        let hold = self.settings.connect_timeout + self.settings.timeout + Duration::from_secs(30);
+        // Longer than an attempt can take (reading an upload's facts, within
+        // the pool's statement time-out, then the send), so that a lease
+        // runs out only when its worker is gone.
+        let hold = self.settings.connect_timeout + self.settings.timeout + Duration::from_secs(60);
         let claimed = deliveries::claim(&self.pool, room as i64, lease, hold).await?;
         for c in claimed {
             let Ok(permit) = self.slots.clone().acquire_owned().await else {

@@ -314,3 +314,24 @@ async fn a_bad_token_is_refused_at_once(pool: PgPool) {
         .starts_with("the server refused the token (401)"));
     assert_eq!(candidates_of(&app.pool, "vast").await, 0);
 }
+
+#[sqlx::test]
+async fn finish_marks_the_observations_finished_after_the_upload(pool: PgPool) {
+    let (app, token) = setup(pool).await;
+    let finished = "SELECT count(*) FROM observations o JOIN projects p ON p.id = o.project_id
+                    WHERE p.slug = $1 AND o.upload_finished_at IS NOT NULL";
+    upload_dir(&options(&app, &token, &fixture("vast_like")))
+        .await
+        .unwrap();
+    assert_eq!(
+        count(&app.pool, finished, "vast").await,
+        0,
+        "only when asked"
+    );
+    let opts = UploadOptions {
+        finish: true,
+        ..options(&app, &token, &fixture("vast_like"))
+    };
+    upload_dir(&opts).await.unwrap();
+    assert_eq!(count(&app.pool, finished, "vast").await, 1);
+}

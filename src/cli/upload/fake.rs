@@ -35,6 +35,8 @@ pub struct State {
     pub parts: Vec<(String, String, Vec<u8>)>,
     /// Whether whoami says the user may upload.
     pub cannot_upload: bool,
+    /// Observations said to be finished, in order.
+    pub finished: Vec<String>,
 }
 
 pub struct Fake {
@@ -226,6 +228,19 @@ async fn serve(req: &Request, body: Body, state: Data<&Arc<Mutex<State>>>) -> Re
     }
     let mut s = state.lock().unwrap();
     match (method.as_str(), segs.as_slice()) {
+        ("POST", ["projects", slug, "observations", obs, "finished"]) => {
+            if !s
+                .observations
+                .contains_key(&(slug.to_string(), obs.to_string()))
+            {
+                return answer(
+                    400,
+                    json!({"error": "Bad request", "message": "no such observation"}),
+                );
+            }
+            s.finished.push(obs.to_string());
+            answer(200, json!({"status": "finished", "notifications": 0}))
+        }
         ("GET", ["whoami"]) => answer(
             200,
             json!({"username": "tester", "role": "admin", "can_upload": !s.cannot_upload}),

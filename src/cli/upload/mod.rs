@@ -40,7 +40,7 @@ pub const USAGE: &str = "\
 vetter upload: send a folder of candidates to a vetter server
 
 Usage: vetter upload --url URL [--token TOKEN] [--project SLUG] [--batch N]
-                     [--dry-run] DIR
+                     [--finish] [--dry-run] DIR
 
   --url URL        the vetter server, http:// or https://
                    (e.g. https://vetter.example.org)
@@ -49,6 +49,9 @@ Usage: vetter upload --url URL [--token TOKEN] [--project SLUG] [--batch N]
                    shell history and the process list
   --project SLUG   the project; needed unless DIR/project.json has a slug
   --batch N        candidates per request, 1 to 1000 (default 50)
+  --finish         once everything is sent, say each observation's upload
+                   is finished: the project's notification targets hear of
+                   it (leave it out while more of an observation is to come)
   --dry-run        read and check everything, print what would be sent,
                    send nothing (needs neither --url nor a token)
 
@@ -90,6 +93,9 @@ pub struct UploadOptions {
     /// For tests of resuming: stop (as if interrupted) after this many
     /// candidate requests.
     pub stop_after_batches: Option<usize>,
+    /// After a complete upload, mark each observation that got candidates
+    /// finished (`POST …/finished`), which notifies the project's targets.
+    pub finish: bool,
 }
 
 impl UploadOptions {
@@ -107,6 +113,7 @@ impl UploadOptions {
             max_retries: retry.max_retries,
             max_batch_bytes: 1 << 30,
             stop_after_batches: None,
+            finish: false,
         }
     }
 }
@@ -340,7 +347,7 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
 pub fn parse_args(args: &[String], env_token: Option<String>) -> Result<UploadOptions, CliError> {
     let usage = |m: String| CliError::Usage(format!("upload: {m}"));
     let (mut url, mut token, mut project, mut batch) = (None, None, None, None);
-    let mut dry_run = false;
+    let (mut dry_run, mut finish) = (false, false);
     let mut dirs: Vec<&String> = Vec::new();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -355,6 +362,10 @@ pub fn parse_args(args: &[String], env_token: Option<String>) -> Result<UploadOp
             "--batch" => &mut batch,
             "--dry-run" if inline.is_none() => {
                 dry_run = true;
+                continue;
+            }
+            "--finish" if inline.is_none() => {
+                finish = true;
                 continue;
             }
             f if f.starts_with('-') && f.len() > 1 => {
@@ -428,6 +439,7 @@ pub fn parse_args(args: &[String], env_token: Option<String>) -> Result<UploadOp
         project,
         batch_size,
         dry_run,
+        finish,
         ..UploadOptions::new(url, token, dir)
     })
 }
@@ -489,7 +501,9 @@ pub async fn upload_dir(opts: &UploadOptions) -> Result<Summary, UploadError> {
                 summary,
                 progress: Progress::new(opts.progress, total),
             };
-            let sent = up.send_all(&batches, opts.stop_after_batches).await;
+            let sent = up
+                .send_all(&batches, opts.stop_after_batches, opts.finish)
+                .await;
             up.progress.finish();
             sent?;
             summary = up.summary;
@@ -600,6 +614,7 @@ impl Uploader<'_> {
         &mut self,
         batches: &[plan::Batch],
         stop_after: Option<usize>,
+        finish: bool,
     ) -> Result<(), UploadError> {
         self.check_token().await?;
         self.progress.note(&format!(
@@ -691,6 +706,34 @@ impl Uploader<'_> {
                 after.minus(&before),
                 after,
             );
+        }
+        if finish && !self.summary.stopped_early {
+            self.finish(&bad_obs).await?;
+        }
+        Ok(())
+    }
+
+    /// Says the upload of each observation that had candidates here is
+    /// finished (the server tells the project's notification targets).
+    async fn finish(&mut self, bad_obs: &HashMap<&str, String>) -> Result<(), UploadError> {
+        let mut done: Vec<&str> = Vec::new();
+        for c in &self.data.candidates {
+            let o = c.observation.as_str();
+            if done.contains(&o) || bad_obs.contains_key(o) {
+                continue;
+            }
+            done.push(o);
+            let segs = ["projects", self.slug, "observations", o, "finished"];
+            let note = match self.api.send(Method::POST, &segs, None, "", &[]).await? {
+                Reply::Done { body } => format!(
+                    "observation {o}: upload finished, {} notification(s) queued",
+                    body["notifications"].as_i64().unwrap_or(0)
+                ),
+                Reply::Refused(r) => {
+                    format!("observation {o}: not marked finished: {}", r.describe())
+                }
+            };
+            self.progress.note(&note);
         }
         Ok(())
     }

@@ -305,6 +305,39 @@ async fn an_interrupted_upload_carries_on_without_duplicates() {
 }
 
 #[tokio::test]
+async fn finish_says_each_observation_is_done_only_after_a_whole_upload() {
+    let fake = Fake::start().await;
+    let mut o = opts(&fake, &fixture("vast_like"));
+    o.batch_size = 2;
+    o.finish = true;
+    o.stop_after_batches = Some(1);
+    upload_dir(&o).await.unwrap();
+    assert!(
+        fake.with(|st| st.finished.is_empty()),
+        "an interrupted upload is not finished"
+    );
+    o.stop_after_batches = None;
+    upload_dir(&o).await.unwrap();
+    assert_eq!(fake.with(|st| st.finished.clone()), ["SB50230"]);
+    let last = fake.with(|st| st.log.last().cloned());
+    assert_eq!(
+        last.as_deref(),
+        Some("POST /api/v1/projects/vast/observations/SB50230/finished")
+    );
+    let parsed = parse_args(
+        &args(&["--url", "http://h", "--finish", "d"]),
+        Some("vet_x".into()),
+    )
+    .unwrap();
+    assert!(parsed.finish);
+    assert!(
+        !parse_args(&args(&["--url", "http://h", "d"]), Some("vet_x".into()))
+            .unwrap()
+            .finish
+    );
+}
+
+#[tokio::test]
 async fn one_bad_candidate_does_not_sink_its_batch() {
     let fake = Fake::start().await;
     let d = copy_fixture("vast_like");
