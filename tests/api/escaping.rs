@@ -186,7 +186,9 @@ async fn names_notes_and_labels_are_shown_as_text_everywhere(pool: PgPool) {
         )
         .await;
     assert!(r.status().is_redirection(), "{}", r.status());
-    let r = app.post_form("/account/tokens", &[("name", SCRIPT)]).await;
+    let r = app
+        .post_form("/account/tokens", &[("name", SCRIPT), ("read", "on")])
+        .await;
     assert!(r.status().is_success(), "{}", r.status());
     let r = app
         .post_form(
