@@ -125,7 +125,8 @@ pub fn env_num(key: &str, default: u64, min: u64, max: u64) -> anyhow::Result<u6
 // ---------------------------------------------------------------------------
 // A fresh database and folder for one run.
 
-/// A fresh database, dropped again when this goes out of scope.
+/// A fresh database, dropped again when this goes out of scope (kept, to
+/// look into with psql, when `VETTER_BENCH_KEEP_DB` is set).
 pub struct BenchDb<'rt> {
     rt: &'rt Runtime,
     admin: PgConnectOptions,
@@ -159,6 +160,10 @@ impl<'rt> BenchDb<'rt> {
 
 impl Drop for BenchDb<'_> {
     fn drop(&mut self) {
+        if std::env::var_os("VETTER_BENCH_KEEP_DB").is_some() {
+            eprintln!("bench: kept database {} (VETTER_BENCH_KEEP_DB)", self.name);
+            return;
+        }
         let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
         let result = self.rt.block_on(async {
             let mut c = PgConnection::connect_with(&self.admin).await?;

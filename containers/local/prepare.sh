@@ -10,12 +10,10 @@ packages=(
 	nginx-light libnginx-mod-stream openssl chromium chromium-driver
 	# xmllint: the tests validate VOEvent documents against the IVOA schema.
 	libxml2-utils
-	# The read API's documented Python example runs under Debian's /usr/bin/python3.
+	# The read API's documented Python example and the VOTable export test run
+	# under Debian's /usr/bin/python3 with these.
 	python3-requests python3-astropy
 )
-
-# astropy: the VOTable export test reads exports back with its parser.
-python3 -c 'import astropy.io.votable' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check astropy >&2 || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages astropy >&2 || log "warning: could not install astropy with pip; the VOTable export test needs it"
 
 # Not a Debian system: the helper warns and returns 2, and this script succeeds as before.
 apt_install_missing "${packages[@]}" || [ $? -eq 2 ]

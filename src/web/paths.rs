@@ -56,6 +56,7 @@ pub const CANDIDATES_VOTABLE: &str = "/candidates.vot";
 pub const CANDIDATE_LIGHT_CURVE: &str = "/candidates/:id/lightcurve.csv";
 pub const CANDIDATE_LIGHT_CURVE_CHART: &str = "/candidates/:id/light-curve";
 pub const CANDIDATE_VOEVENT: &str = "/candidates/:id/voevent.xml";
+pub const CANDIDATE_VOEVENT_SEND: &str = "/candidates/:id/voevent/send";
 pub const RATINGS: &str = "/ratings";
 pub const VIEWS: &str = "/views";
 pub const VIEWS_RATE: &str = "/views/rate";
@@ -228,6 +229,10 @@ pub fn candidate_light_curve(id: CandidateId) -> String {
 
 pub fn candidate_voevent(id: CandidateId) -> String {
     fill(CANDIDATE_VOEVENT, &[&id])
+}
+
+pub fn candidate_voevent_send(id: CandidateId) -> String {
+    fill(CANDIDATE_VOEVENT_SEND, &[&id])
 }
 
 /// The light-curve chart fragment, drawn as `view` says.
@@ -442,6 +447,14 @@ pub fn admin_audit_before(actor: &str, action: &str, before: &str) -> String {
     )
 }
 
+/// The candidate table showing one observation of a project.
+pub fn candidates_of_observation(project: &str, observation: &str) -> String {
+    with_params(
+        CANDIDATES,
+        &[("project", project), ("observation", observation)],
+    )
+}
+
 /// `base?query`, or `base` for an empty query. `query` is a query string
 /// already encoded (a filter's `to_query`), so it goes in as it is.
 pub fn with_query(base: &str, query: &str) -> String {
@@ -593,6 +606,10 @@ mod tests {
             ),
             (CANDIDATE_VOEVENT, candidate_voevent(CandidateId(42))),
             (
+                CANDIDATE_VOEVENT_SEND,
+                candidate_voevent_send(CandidateId(42)),
+            ),
+            (
                 CANDIDATE_LIGHT_CURVE_CHART,
                 candidate_light_curve_chart(CandidateId(42), &ChartView::default()),
             ),
@@ -715,6 +732,10 @@ mod tests {
         );
         assert_eq!(with_query(RATINGS, ""), "/ratings");
         assert_eq!(with_query(RATINGS, "a=1&b=2"), "/ratings?a=1&b=2");
+        assert_eq!(
+            candidates_of_observation("vast", "SB 1&x"),
+            "/candidates?project=vast&observation=SB%201%26x"
+        );
         assert_eq!(filtered(CANDIDATES, ""), "/candidates?reset=1");
         assert_eq!(filtered(CANDIDATES, "rated=mine"), "/candidates?rated=mine");
     }

@@ -83,6 +83,7 @@ fn register(r: &mut Registry) {
     r.add(Method::GET, paths::CANDIDATES_VOTABLE, Access::Reviewer, crate::web::pages::exports::votable);
     r.add(Method::GET, paths::CANDIDATE_LIGHT_CURVE, Access::Reviewer, crate::web::pages::exports::light_curve);
     r.add(Method::GET, paths::CANDIDATE_VOEVENT, Access::Admin, crate::web::pages::voevent::download);
+    r.add(Method::POST, paths::CANDIDATE_VOEVENT_SEND, Access::Admin, crate::web::pages::voevent::send);
     r.add_long(Method::GET, paths::RATINGS, Access::Reviewer, crate::web::pages::ratings::page);
     r.add(Method::GET, paths::VIEWS, Access::Reviewer, crate::web::pages::views::list);
     r.add(Method::POST, paths::VIEWS, Access::Reviewer, crate::web::pages::views::save);

@@ -60,6 +60,7 @@ const EXPECTED: &[(&str, &str, &str, u16, u16, u16)] = &[
     ("GET", "/candidates/:id/lightcurve.csv", "/candidates/999999/lightcurve.csv", 303, 404, 404),
     // Administrators only; reviewers are refused before the candidate is looked up.
     ("GET", "/candidates/:id/voevent.xml", "/candidates/999999/voevent.xml", 303, 403, 404),
+    ("POST", "/candidates/:id/voevent/send", "/candidates/999999/voevent/send", 401, 403, 404),
     ("GET", "/ratings", "/ratings", 303, 200, 200),
     ("GET", "/views", "/views", 303, 200, 200),
     ("POST", "/views", "/views", 401, 400, 400),

@@ -2,9 +2,9 @@
 //! same rows (the VOTable with astropy's parser, strictly), with current
 //! ratings or the full history; streaming; the light curve as CSV.
 //!
-//! The VOTable check needs Python 3 with astropy. The test installs it
-//! with pip when it is missing and fails, saying so, when it cannot:
-//! it is never skipped. (`containers/local/prepare.sh` installs it too.)
+//! The VOTable check runs Debian's `/usr/bin/python3` with its
+//! python3-astropy (`containers/local/prepare.sh` installs both from apt);
+//! without them it fails, saying so: it is never skipped.
 
 use std::collections::HashMap;
 use std::process::Command;
@@ -43,35 +43,21 @@ fn columns(s: &str) -> Vec<String> {
     s.split(',').map(str::to_string).collect()
 }
 
-/// Makes sure `python3 -c "import astropy.io.votable"` works, installing
-/// astropy with pip if needed; panics with what to do otherwise.
+/// Debian's Python, whose python3-astropy the VOTable check reads with.
+const PYTHON: &str = "/usr/bin/python3";
+
+/// Panics with what to do when `PYTHON` cannot import astropy's parser.
 fn astropy() {
-    let importable = || {
-        Command::new("python3")
-            .args(["-c", "import astropy.io.votable"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if importable() {
-        return;
-    }
-    let pip = Command::new("python3")
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "astropy",
-        ])
+    let o = Command::new(PYTHON)
+        .args(["-c", "import astropy.io.votable"])
         .output();
     assert!(
-        importable(),
-        "the VOTable test needs Python 3 with astropy (a real VOTable parser), and `python3 -m pip install astropy` \
-         did not provide it ({}). Install it (containers/local/prepare.sh does) and run the test again.",
-        match pip {
+        o.as_ref().is_ok_and(|o| o.status.success()),
+        "the VOTable test needs {PYTHON} with astropy (a real VOTable parser): run \
+         containers/local/prepare.sh (apt-get install python3-astropy) and the test again ({})",
+        match o {
             Ok(o) => String::from_utf8_lossy(&o.stderr).trim().to_string(),
-            Err(e) => format!("python3 could not be run: {e}"),
+            Err(e) => format!("{PYTHON} could not be run: {e}"),
         }
     );
 }
@@ -128,7 +114,7 @@ async fn votable_export(app: &TestApp, query: &str) -> serde_json::Value {
         body.len()
     ));
     std::fs::write(&path, &body).unwrap();
-    let out = Command::new("python3")
+    let out = Command::new(PYTHON)
         .args(["-c", READ_VOTABLE])
         .arg(&path)
         .output()

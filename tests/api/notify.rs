@@ -520,6 +520,22 @@ async fn first_failure(pool: &PgPool) -> Row {
     deliveries(pool).await.remove(0)
 }
 
+/// The first delivery, once an attempt of it has failed with an error
+/// that says each of `says`.
+async fn failed_saying(pool: &PgPool, says: &[&str]) -> Row {
+    let d = first_failure(pool).await;
+    for part in says {
+        assert!(d.last_error.contains(part), "{part:?}: {}", d.last_error);
+    }
+    d
+}
+
+/// Nothing reaches `path`, given the worker time to have tried.
+async fn never_reaches(hooks: &Receiver, path: &str) {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(hooks.hits(path).is_empty(), "{path} was reached");
+}
+
 async fn until(what: &str, mut ok: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !ok().await {
@@ -902,13 +918,8 @@ async fn a_hanging_receiver_times_out_and_holds_no_request_or_connection(pool: P
         .await
         .unwrap();
     assert!(in_flight, "the delivery is out, under its lease");
-    let d = &first_failure(&pool).await;
+    let d = failed_saying(&pool, &["no answer within 1s"]).await;
     assert_eq!(d.status, "pending", "to be tried again");
-    assert!(
-        d.last_error.contains("no answer within 1s"),
-        "{}",
-        d.last_error
-    );
     assert!(started.elapsed() >= Duration::from_secs(1));
 }
 
@@ -925,14 +936,8 @@ async fn redirects_are_not_followed(pool: PgPool) {
     .await;
     w.finish().await;
     hooks.wait_for("/redirect", 1).await;
-    let d = &first_failure(&w.app.pool).await;
-    assert!(
-        d.last_error.contains("answered 302") && d.last_error.contains("not followed"),
-        "{}",
-        d.last_error
-    );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(hooks.hits("/redirected").is_empty());
+    failed_saying(&w.app.pool, &["answered 302", "not followed"]).await;
+    never_reaches(&hooks, "/redirected").await;
 }
 
 #[sqlx::test]
@@ -1008,14 +1013,8 @@ async fn a_host_the_operator_did_not_allow_is_refused_when_saved_and_when_sent(p
         .post("/projects/vast/observations/SB1/finished", json!({}))
         .await;
     assert_eq!((s, b["notifications"].as_i64()), (StatusCode::OK, Some(1)));
-    let d = &first_failure(&pool).await;
-    assert!(
-        d.last_error.contains("not among the hosts"),
-        "{}",
-        d.last_error
-    );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(hooks.hits("/hook").is_empty());
+    failed_saying(&pool, &["not among the hosts"]).await;
+    never_reaches(&hooks, "/hook").await;
 }
 
 #[sqlx::test]
@@ -1187,12 +1186,7 @@ async fn email_is_sent_only_over_tls(pool: PgPool) {
     w.add_target("mail", "email", "ann@example.org", &["upload_finished"])
         .await;
     w.finish().await;
-    let d = &first_failure(&pool).await;
-    assert!(
-        d.last_error.contains("does not offer STARTTLS"),
-        "{}",
-        d.last_error
-    );
+    failed_saying(&pool, &["does not offer STARTTLS"]).await;
     assert!(plain.messages().is_empty());
 }
 
@@ -1249,6 +1243,91 @@ async fn a_voevent_is_posted_to_the_broker_as_xml(pool: PgPool) {
         .await
         .unwrap_err();
     assert!(matches!(e, vetter::notify::QueueError::Empty), "{e}");
+}
+
+/// How many VOEvent events are queued.
+async fn voevents(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM notify_events WHERE kind = 'voevent'")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test]
+async fn an_admin_sends_a_settled_real_candidate_to_the_broker_from_its_page(pool: PgPool) {
+    let hooks = Receiver::start().await;
+    let broker = hooks.url("/broker");
+    let w = world_with(pool.clone(), move |c| {
+        sending(c, None);
+        c.notify.voevent_broker_url = Some(broker);
+    })
+    .await;
+    sqlx::query("UPDATE projects SET admins_see_all = true")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (c1, c3) = (w.ids["c1"], w.ids["c3"]);
+    let send = |id: i64| format!("/candidates/{id}/voevent/send");
+    let button =
+        |html: &scraper::Html| crate::helpers::select_attr(html, "#voevent-send", "action");
+
+    // Open: no button, and a forged request is refused whole.
+    let page = w.app.get_html(&format!("/candidates/{c1}")).await;
+    assert_eq!(button(&page), None);
+    let r = w.app.post_form(&send(c1), &[]).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert_eq!(voevents(&pool).await, 0);
+
+    let (r1, _) = reviewer(&w.app, "rita").await;
+    let (r2, _) = reviewer(&w.app, "rolf").await;
+    rate(&r1, c3, "real").await;
+    rate(&r2, c3, "real").await;
+
+    // Settled real: the page offers it to the administrator only.
+    let page = w.app.get_html(&format!("/candidates/{c3}")).await;
+    assert_eq!(button(&page), Some(send(c3)));
+    assert_eq!(
+        button(&r1.get_html(&format!("/candidates/{c3}")).await),
+        None
+    );
+    let r = r1.post_form(&send(c3), &[]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(voevents(&pool).await, 0);
+
+    // Sent: back to the candidate with a message, audited, and the broker
+    // gets a valid VOEvent of this candidate once.
+    let r = w.app.post_form(&send(c3), &[]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(crate::helpers::location(&r), format!("/candidates/{c3}"));
+    let page = w.app.get_html(&format!("/candidates/{c3}")).await;
+    let flash = crate::helpers::select_text(&page, ".toast-success").unwrap_or_default();
+    assert!(flash.contains("queued for the broker"), "{flash}");
+    let hit = hooks.wait_for("/broker", 1).await;
+    assert_eq!(hit[0].headers["content-type"], "application/xml");
+    crate::voevent_schema::assert_valid(&hit[0].body);
+    let ivorn = crate::voevent_schema::xpath(&hit[0].body, "/*/@ivorn");
+    assert!(ivorn.ends_with(&format!("#vast/{c3}")), "{ivorn}");
+    let audited: String = sqlx::query_scalar(
+        "SELECT target FROM audit_log WHERE action = 'voevent.send' AND actor_name = 'adam'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(audited, ivorn);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(hooks.hits("/broker").len(), 1);
+
+    // A site with no broker offers no button and refuses with the reason.
+    let plain = TestApp::spawn_with(pool.clone(), |c| sending(c, None)).await;
+    plain.login_as(&w.admin).await;
+    let page = plain.get_html(&format!("/candidates/{c3}")).await;
+    assert!(crate::helpers::select_attr(&page, "#voevent-link", "href").is_some());
+    assert_eq!(button(&page), None);
+    let r = plain.post_form(&send(c3), &[]).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("no VOEvent broker is configured"), "{text}");
+    assert_eq!(voevents(&pool).await, 1);
 }
 
 #[sqlx::test]

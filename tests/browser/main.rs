@@ -10,6 +10,7 @@ mod candidates;
 mod context;
 mod decision;
 mod harness;
+mod home;
 mod keyboard;
 mod login;
 mod outage;

@@ -172,6 +172,9 @@ pub struct CandidateView {
     /// The VOEvent download, for an administrator once the team has
     /// settled the candidate as real.
     pub voevent: Option<String>,
+    /// Where the administrator posts it to the site's broker, when one is
+    /// configured.
+    pub voevent_send: Option<String>,
     pub queue_label: String,
     pub prev: Option<CandidateId>,
     pub prefetch: Vec<Prefetch>,
@@ -351,6 +354,7 @@ pub async fn load_view(
         standing,
         consensus,
         voevent: None,
+        voevent_send: None,
         queue_label: queue_label(q),
         prev,
         prefetch,
@@ -554,6 +558,9 @@ async fn show_with(
         && view.consensus == Some(Consensus::SettledReal)
     {
         view.voevent = Some(paths::candidate_voevent(id));
+        if state.config.notify.voevent_broker_url.is_some() {
+            view.voevent_send = Some(paths::candidate_voevent_send(id));
+        }
     }
     view.progress = Progress::of(
         &session.rated_here().await?,

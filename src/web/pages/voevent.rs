@@ -1,6 +1,7 @@
 //! `/candidates/{id}/voevent.xml`: the VOEvent 2.0 document of a candidate
-//! the team has settled as real, for an administrator to download (and to
-//! hand to a broker: [`build`] makes the same document for that).
+//! the team has settled as real, for an administrator to download, and
+//! `/candidates/{id}/voevent/send`, which queues the same document for the
+//! site's broker.
 
 use poem::http::{header, StatusCode};
 use poem::web::{Data, Path};
@@ -9,14 +10,25 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 
 use crate::config::Config;
+use serde_json::json;
+
 use crate::db::users::User;
 use crate::db::{ratings, voevent as facts};
 use crate::domain::voevent::{self, Document};
-use crate::domain::CandidateId;
+use crate::domain::{CandidateId, ProjectId};
+use crate::notify::{self, QueueError};
+use crate::web::pages::admin::Admin;
 use crate::web::paths;
-use crate::web::plumbing::access::CurrentUser;
+use crate::web::plumbing::access::{see_other, CurrentUser};
 use crate::web::plumbing::error::{AppError, WebResult};
+use crate::web::plumbing::session::{FlashKind, TypedSession};
 use crate::web::state::AppState;
+
+/// A document ready to hand out, and the project it belongs to.
+pub struct Built {
+    pub doc: Document,
+    pub project: ProjectId,
+}
 
 /// The VOEvent of candidate `id` as `user` (an administrator) may have it,
 /// made at `issued`. Refused (409, with a sentence saying why) when the
@@ -29,7 +41,7 @@ pub async fn build(
     user: &User,
     id: CandidateId,
     issued: OffsetDateTime,
-) -> WebResult<Document> {
+) -> WebResult<Built> {
     if !user.is_admin() {
         return Err(AppError::Forbidden);
     }
@@ -54,8 +66,12 @@ pub async fn build(
                 .into(),
         ));
     }
-    voevent::document(&loaded.facts, settings, issued)
-        .map_err(|refused| AppError::Conflict(refused.to_string()))
+    let doc = voevent::document(&loaded.facts, settings, issued)
+        .map_err(|refused| AppError::Conflict(refused.to_string()))?;
+    Ok(Built {
+        doc,
+        project: loaded.project_id,
+    })
 }
 
 /// The document as a download named after the candidate.
@@ -65,7 +81,7 @@ pub async fn download(
     CurrentUser(user): CurrentUser,
     Path(id): Path<CandidateId>,
 ) -> WebResult<Response> {
-    let doc = {
+    let Built { doc, .. } = {
         let mut conn = state.pool.acquire().await?;
         build(
             &mut conn,
@@ -84,4 +100,58 @@ pub async fn download(
             format!("attachment; filename=\"{}\"", doc.file_name),
         )
         .body(doc.xml))
+}
+
+/// Queues the candidate's VOEvent for the broker in the transaction that
+/// writes the audit line, so a refused or failed request leaves neither;
+/// the worker posts it once committed (`notify`), and the deliveries page
+/// shows how that went.
+#[handler]
+pub async fn send(
+    state: Data<&AppState>,
+    session: TypedSession,
+    admin: Admin,
+    Path(id): Path<CandidateId>,
+) -> WebResult<Response> {
+    let mut tx = state.pool.begin().await?;
+    let Built { doc, project } = build(
+        &mut tx,
+        &state.config,
+        &admin.user,
+        id,
+        OffsetDateTime::now_utc(),
+    )
+    .await?;
+    let xml = std::str::from_utf8(&doc.xml)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("the VOEvent is not UTF-8: {e}")))?;
+    let delivery =
+        match notify::queue_voevent(&mut tx, &state.config.notify, project, id, xml).await {
+            Ok(delivery) => delivery,
+            Err(QueueError::Database(e)) => return Err(e.into()),
+            Err(refused) => {
+                return Err(AppError::Conflict(format!(
+                    "The VOEvent was not queued: {refused}."
+                )))
+            }
+        };
+    admin
+        .audit(
+            &mut *tx,
+            "voevent.send",
+            &doc.ivorn,
+            json!({"candidate": id, "delivery": delivery}),
+        )
+        .await?;
+    tx.commit().await?;
+    session
+        .flash(
+            FlashKind::Success,
+            format!(
+                "The VOEvent {} is queued for the broker as delivery {delivery}; \
+                 Admin → Deliveries shows when it arrives.",
+                doc.ivorn
+            ),
+        )
+        .await?;
+    Ok(see_other(&paths::candidate(id)))
 }
