@@ -250,6 +250,7 @@ async fn swap(
         if models::swap_scores(&mut tx, project).await? {
             models::set_scored(&mut *tx, model, moved, trained_at.elapsed().as_secs_f64()).await?;
             tx.commit().await?;
+            models::drop_retired(&mut *conn, project).await?;
             return Ok(());
         }
         tx.rollback().await?;

@@ -269,6 +269,34 @@ async fn a_busy_scores_table_delays_the_swap_not_the_reviewers(pool: PgPool) {
     .await
     .unwrap();
     assert_eq!(in_use, 60);
+    // The swap only changed the catalogue: the partition it put in place
+    // brought its own primary key for ATTACH to adopt (no index built
+    // under the lock), and the partition it took out is gone since.
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT pg_get_indexdef(indexrelid) FROM pg_index
+         WHERE indrelid = format('candidate_scores_%s', $1::bigint)::regclass ORDER BY 1",
+    )
+    .bind(project)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(indexes.len(), 4, "{indexes:?}");
+    let keys: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_constraint
+         WHERE conrelid = format('candidate_scores_%s', $1::bigint)::regclass AND contype = 'p'",
+    )
+    .bind(project)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(keys, 1);
+    let left: Vec<String> = sqlx::query_scalar(
+        "SELECT relname::text FROM pg_class WHERE relname ~ '^candidate_scores_[0-9]+_(new|old)$'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[sqlx::test]
