@@ -1190,8 +1190,9 @@ async fn email_is_sent_only_over_tls(pool: PgPool) {
     assert!(plain.messages().is_empty());
 }
 
-#[sqlx::test]
-async fn a_voevent_is_posted_to_the_broker_as_xml(pool: PgPool) {
+/// A receiver, and the world of a site whose VOEvent broker it is (at
+/// `/broker`).
+async fn broker_world(pool: &PgPool) -> (Receiver, World) {
     let hooks = Receiver::start().await;
     let broker = hooks.url("/broker");
     let w = world_with(pool.clone(), move |c| {
@@ -1199,6 +1200,12 @@ async fn a_voevent_is_posted_to_the_broker_as_xml(pool: PgPool) {
         c.notify.voevent_broker_url = Some(broker);
     })
     .await;
+    (hooks, w)
+}
+
+#[sqlx::test]
+async fn a_voevent_is_posted_to_the_broker_as_xml(pool: PgPool) {
+    let (hooks, w) = broker_world(&pool).await;
     let xml = r#"<?xml version="1.0"?><voe:VOEvent ivorn="ivo://test/1" role="test" version="2.0"><Who/></voe:VOEvent>"#;
     let settings = vetter::config::NotifySettings {
         voevent_broker_url: Some(hooks.url("/broker")),
@@ -1255,21 +1262,16 @@ async fn voevents(pool: &PgPool) -> i64 {
 
 #[sqlx::test]
 async fn an_admin_sends_a_settled_real_candidate_to_the_broker_from_its_page(pool: PgPool) {
-    let hooks = Receiver::start().await;
-    let broker = hooks.url("/broker");
-    let w = world_with(pool.clone(), move |c| {
-        sending(c, None);
-        c.notify.voevent_broker_url = Some(broker);
-    })
-    .await;
+    let (hooks, w) = broker_world(&pool).await;
     sqlx::query("UPDATE projects SET admins_see_all = true")
         .execute(&pool)
         .await
         .unwrap();
     let (c1, c3) = (w.ids["c1"], w.ids["c3"]);
     let send = |id: i64| format!("/candidates/{id}/voevent/send");
-    let button =
-        |html: &scraper::Html| crate::helpers::select_attr(html, "#voevent-send", "action");
+    let button = |html: &scraper::Html| // Inside the standing line: a form a <p> cannot hold would be
+        // moved out of it by the parser, onto a line of its own.
+        crate::helpers::select_attr(html, ".standing > #voevent-send", "action");
 
     // Open: no button, and a forged request is refused whole.
     let page = w.app.get_html(&format!("/candidates/{c1}")).await;
