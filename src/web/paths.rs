@@ -447,11 +447,16 @@ pub fn admin_audit_before(actor: &str, action: &str, before: &str) -> String {
     )
 }
 
-/// The candidate table showing one observation of a project.
-pub fn candidates_of_observation(project: &str, observation: &str) -> String {
+/// The candidate table showing one observation of a project, narrowed to
+/// a consensus state unless `consensus` is empty.
+pub fn candidates_of_observation(project: &str, observation: &str, consensus: &str) -> String {
     with_params(
         CANDIDATES,
-        &[("project", project), ("observation", observation)],
+        &[
+            ("project", project),
+            ("observation", observation),
+            ("consensus", consensus),
+        ],
     )
 }
 
@@ -733,8 +738,12 @@ mod tests {
         assert_eq!(with_query(RATINGS, ""), "/ratings");
         assert_eq!(with_query(RATINGS, "a=1&b=2"), "/ratings?a=1&b=2");
         assert_eq!(
-            candidates_of_observation("vast", "SB 1&x"),
+            candidates_of_observation("vast", "SB 1&x", ""),
             "/candidates?project=vast&observation=SB%201%26x"
+        );
+        assert_eq!(
+            candidates_of_observation("vast", "SB1", "settled_real"),
+            "/candidates?project=vast&observation=SB1&consensus=settled_real"
         );
         assert_eq!(filtered(CANDIDATES, ""), "/candidates?reset=1");
         assert_eq!(filtered(CANDIDATES, "rated=mine"), "/candidates?rated=mine");

@@ -93,9 +93,14 @@ impl TestApp {
 
     /// The CSRF token the page at `path` carries in its forms.
     pub async fn csrf_token(&self, path: &str) -> String {
-        let html = self.get_html(path).await;
-        select_attr(&html, "input[name=csrf_token]", "value")
-            .unwrap_or_else(|| panic!("no csrf_token on {path}"))
+        let r = self.get(path).await;
+        let status = r.status();
+        let html = Html::parse_document(&r.text().await.unwrap());
+        select_attr(&html, "input[name=csrf_token]", "value").unwrap_or_else(|| {
+            let title = select_text(&html, "title").unwrap_or_default();
+            let said = select_text(&html, ".error-page").unwrap_or_default();
+            panic!("no csrf_token on {path}: {status} {title:?} {said:?}")
+        })
     }
 
     /// POSTs a form, adding the session's CSRF token (from the login page,

@@ -959,7 +959,7 @@ async fn a_blind_reviewer_sees_the_consensus_of_their_own_candidates_only(pool: 
     let html = b.eve.get_html("/").await;
     assert!(select_text(&html, "#glance")
         .unwrap()
-        .contains("settled and disputed (marked *) count only the candidates you rated"));
+        .contains("settled, real and disputed (marked *) count only the candidates you rated"));
 }
 
 #[sqlx::test]

@@ -89,6 +89,7 @@ async fn progress_at_a_glance_fits_both_screens(pool: PgPool) {
                 "const rows = [...document.querySelectorAll('#glance tbody tr')];
                  const bars = rows.map(r => r.querySelector('svg.glance-bar').getBoundingClientRect());
                  const settled = rows.map(r => parseInt(r.querySelector('.glance-settled').textContent.replace(/\\D/g, ''), 10));
+                 const real = rows.map(r => parseInt(r.querySelector('.glance-real').textContent.replace(/\\D/g, ''), 10));
                  const disputed = rows.map(r => parseInt(r.querySelector('.glance-disputed').textContent.replace(/\\D/g, ''), 10));
                  return {
                    rows: rows.length,
@@ -97,6 +98,7 @@ async fn progress_at_a_glance_fits_both_screens(pool: PgPool) {
                    narrowestBar: Math.min(...bars.map(b => b.width)),
                    settled: settled.reduce((a, b) => a + b, 0),
                    disputed: disputed.reduce((a, b) => a + b, 0),
+                   real: real.reduce((a, b) => a + b, 0),
                  };",
                 vec![],
             )
@@ -110,6 +112,11 @@ async fn progress_at_a_glance_fits_both_screens(pool: PgPool) {
         );
         assert!(seen["settled"].as_i64().unwrap() > 0, "{seen}");
         assert!(seen["disputed"].as_i64().unwrap() > 0, "{seen}");
+        let real = seen["real"].as_i64().unwrap();
+        assert!(
+            real > 0 && real < seen["settled"].as_i64().unwrap(),
+            "{seen}"
+        );
         // Each observation opens its candidates in the table.
         let link = s.find("#glance tbody tr td:first-child a").await;
         s.click(&link).await;
