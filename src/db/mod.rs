@@ -138,7 +138,8 @@ impl Pools {
         let base = checked_when_idle(
             PgPoolOptions::new()
                 .max_connections(main_opts.get_max_connections())
-                .acquire_timeout(main_opts.get_acquire_timeout()),
+                .acquire_timeout(main_opts.get_acquire_timeout())
+                .idle_timeout(limits.pool_idle),
         );
         Self {
             web: base

@@ -132,9 +132,17 @@ pub struct Blind {
     pub ann: TestApp,
     /// Tag ids of `vast` by name.
     pub tags: HashMap<&'static str, i64>,
+    /// Held while the survey lives (declared last, so dropped last).
+    _crowd: tokio::sync::MutexGuard<'static, ()>,
 }
 
+/// One blind survey at a time: each runs five or six apps, whose pools
+/// together hold about 48 connections, and two at once (the test runner
+/// runs two tests in parallel) took PostgreSQL to its 100 and were refused.
+static CROWD: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 pub async fn blind_survey(pool: PgPool) -> Blind {
+    let crowd = CROWD.lock().await;
     let s = survey(pool).await;
     let mut tags = HashMap::new();
     for name in ["Pulsar", "Noise", "Flare star"] {
@@ -171,7 +179,13 @@ pub async fn blind_survey(pool: PgPool) -> Blind {
     rate(&ann, id("g01"), "real", &[], "SECRET-NOTE-g01").await;
     rate(&ann, id("c08"), "real", &[tags["Noise"]], "SHARED-NOTE-c08").await;
     rate(&eve, id("c08"), "not_real", &[], "eve's own look").await;
-    Blind { s, eve, ann, tags }
+    Blind {
+        s,
+        eve,
+        ann,
+        tags,
+        _crowd: crowd,
+    }
 }
 
 fn is_get(spec: &routes::RouteSpec) -> bool {

@@ -97,7 +97,11 @@ async fn wait_for(what: &str, within: Duration, mut check: impl AsyncFnMut() -> 
 #[sqlx::test]
 async fn stalled_exports_neither_starve_pages_nor_keep_their_connections(pool: PgPool) {
     let write_timeout = Duration::from_secs(3);
-    let app = TestApp::spawn_with(pool, |c| c.limits.write_timeout = write_timeout).await;
+    let app = TestApp::spawn_with(pool, |c| {
+        c.limits.write_timeout = write_timeout;
+        c.limits.export_connections = 4;
+    })
+    .await;
     let api = uploader(&app).await;
     vast_project(&api).await;
     // Far more than the socket buffers and the export's channel hold (about
