@@ -185,8 +185,7 @@ pub async fn features(
     })
     .await
     .map_err(|e| sqlx::Error::Protocol(format!("building the feature table: {e}")))?;
-    let mut col = 0;
-    for (metric, _) in &metrics {
+    for (col, (metric, _)) in metrics.iter().enumerate() {
         let mut values = match only {
             None => sqlx::query_as::<_, (CandidateId, f64)>(
                 "SELECT candidate_id, value FROM candidate_metrics WHERE metric_id = $1",
@@ -207,7 +206,6 @@ pub async fn features(
             }
             pace.row().await;
         }
-        col += 1;
     }
     Ok(FeatureTable {
         ids,
