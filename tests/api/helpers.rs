@@ -230,3 +230,18 @@ pub fn list_files(root: &std::path::Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// The candidates' ids by name, from an upload answer's `candidates`.
+pub fn ids_by_name(answer: &serde_json::Value) -> std::collections::HashMap<String, i64> {
+    answer["candidates"]
+        .as_array()
+        .expect("an upload answer lists its candidates")
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["id"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}

@@ -45,17 +45,7 @@ async fn survey(app: &TestApp) -> (HashMap<String, i64>, ProjectId) {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{body}");
-    let ids = body["candidates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["name"].as_str().unwrap().to_string(),
-                c["id"].as_i64().unwrap(),
-            )
-        })
-        .collect();
+    let ids = crate::helpers::ids_by_name(&body);
     let project = sqlx::query_scalar("SELECT id FROM projects WHERE slug = 'm'")
         .fetch_one(&app.pool)
         .await

@@ -469,17 +469,7 @@ async fn world_with(pool: PgPool, tweak: impl FnOnce(&mut Config)) -> World {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    let ids = b["candidates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["name"].as_str().unwrap().to_string(),
-                c["id"].as_i64().unwrap(),
-            )
-        })
-        .collect();
+    let ids = crate::helpers::ids_by_name(&b);
     let admin = app.create_user("adam", Role::Admin).await;
     app.login_as(&admin).await;
     World {
