@@ -250,7 +250,11 @@ async fn swap(
         if models::swap_scores(&mut tx, project).await? {
             models::set_scored(&mut *tx, model, moved, trained_at.elapsed().as_secs_f64()).await?;
             tx.commit().await?;
-            models::drop_retired(&mut *conn, project).await?;
+            // The new scores are in use whatever happens here; a table
+            // left behind is dropped by the next model's staging.
+            if let Err(e) = models::drop_retired(&mut *conn, project).await {
+                tracing::warn!(project = %project, error = %e, "could not drop the retired scores");
+            }
             return Ok(());
         }
         tx.rollback().await?;
