@@ -71,6 +71,7 @@ impl Application {
             self.state.pools.long.clone(),
             self.state.media.clone(),
         ));
+        let summaries = tokio::spawn(flush_rating_summaries(self.state.pools.long.clone()));
         let trainer = self.state.config.model_check.map(|every| {
             tokio::spawn(crate::model::run::background(
                 self.state.pools.long.clone(),
@@ -99,6 +100,7 @@ impl Application {
             .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(30)))
             .await;
         cleanup.abort();
+        summaries.abort();
         for t in [trainer, notifier].into_iter().flatten() {
             t.abort();
         }
@@ -142,6 +144,19 @@ async fn periodic_cleanup(pool: PgPool, media: crate::media::MediaStore) {
             (sessions.map(drop), failures.map(drop), deliveries.map(drop))
         {
             tracing::warn!(error = %e, "periodic cleanup failed");
+        }
+    }
+}
+
+/// Ratings leave the shared summaries to a flush; doing it every couple of
+/// seconds keeps the flush that a summary page does first a small one.
+async fn flush_rating_summaries(pool: PgPool) {
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = crate::db::ratings::flush_summaries(&pool).await {
+            tracing::warn!(error = %e, "counting new ratings into the summaries failed");
         }
     }
 }

@@ -257,8 +257,8 @@ pub async fn completeness(db: &mut PgConnection, project: ProjectId) -> sqlx::Re
         sqlx::query_as(
             "SELECT (SELECT coalesce(sum(candidates), 0)::bigint
                        FROM project_candidate_counts WHERE project_id = $1),
-                    (SELECT coalesce(sum(candidates), 0)::bigint
-                       FROM project_rating_shapes WHERE project_id = $1),
+                    (SELECT coalesce(sum(g.rated), 0)::bigint FROM observation_progress g
+                       JOIN observations o ON o.id = g.observation_id WHERE o.project_id = $1),
                     (SELECT count(*) FROM gold_candidates WHERE project_id = $1),
                     (SELECT count(*) FROM gold_candidates g JOIN candidates c ON c.id = g.candidate_id
                       WHERE g.project_id = $1 AND c.rating_count > 0),

@@ -262,7 +262,9 @@ pub struct WithCounts {
     pub ratings: i64,
 }
 
-pub async fn list_with_counts(db: impl sqlx::PgExecutor<'_>) -> sqlx::Result<Vec<WithCounts>> {
+pub async fn list_with_counts(db: &sqlx::PgPool) -> sqlx::Result<Vec<WithCounts>> {
+    // The ratings count from the shared summaries, with every committed rating.
+    super::ratings::flush_summaries(db).await?;
     sqlx::query_as(
         "SELECT p.id, p.slug, p.name, p.description, p.reviewers_add_tags, p.score_enabled,
                 p.open_review, p.admins_see_all, p.key_guard_ms,
@@ -419,8 +421,8 @@ pub async fn progress(db: impl PgExecutor<'_>, user: UserId) -> sqlx::Result<Vec
         "SELECT p.name,
                 (SELECT coalesce(sum(n.candidates), 0)::bigint FROM project_candidate_counts n
                   WHERE n.project_id = p.id) AS candidates,
-                (SELECT coalesce(sum(s.candidates), 0)::bigint FROM project_rating_shapes s
-                  WHERE s.project_id = p.id) AS rated,
+                (SELECT coalesce(sum(g.rated), 0)::bigint FROM observation_progress g
+                   JOIN observations o ON o.id = g.observation_id WHERE o.project_id = p.id) AS rated,
                 (SELECT count(*) FROM ratings r JOIN candidates c ON c.id = r.candidate_id
                   WHERE c.project_id = p.id AND r.user_id = $1) AS mine
          FROM projects p ORDER BY p.name",

@@ -475,3 +475,14 @@ pub async fn given_since(
     .fetch_all(db)
     .await
 }
+
+/// Brings the shared ratings summaries (`/ratings`, the project counts,
+/// the trainer's rating totals) up to date with every committed rating:
+/// ratings note their candidate and a flush counts it (migration
+/// 20261221000001_deferred_rating_summaries). Cheap when nothing is
+/// pending. Returns how many candidates it counted.
+pub async fn flush_summaries(db: impl sqlx::PgExecutor<'_>) -> sqlx::Result<i32> {
+    sqlx::query_scalar("SELECT flush_rating_summaries()")
+        .fetch_one(db)
+        .await
+}

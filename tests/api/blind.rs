@@ -781,8 +781,13 @@ async fn the_admin_project_page_sets_the_two_switches_and_audits_them(pool: PgPo
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
 
-/// Every precomputed summary table, as sorted text rows.
+/// Every precomputed summary table, as sorted text rows, once the pending
+/// ratings are counted.
 async fn summaries(pool: &PgPool) -> Vec<String> {
+    sqlx::query("SELECT flush_rating_summaries()")
+        .execute(pool)
+        .await
+        .unwrap();
     sqlx::query_scalar(
         "SELECT 't ' || candidate_id || ' ' || project_id || ' ' || n_real || ' ' || n_not_real || ' ' || n_unsure
            FROM candidate_tallies
@@ -824,6 +829,116 @@ async fn assert_summaries_consistent(pool: &PgPool, after: &str) {
         .await
         .unwrap();
     assert_eq!(kept, summaries(pool).await, "after {after}");
+}
+
+/// A rating writes only its candidate's tallies and leaves the shared
+/// summaries to a flush: ratings that commit while flushes run, in any
+/// order, are each counted once, and the tallies the queue reads are never
+/// behind.
+#[sqlx::test]
+async fn ratings_written_while_the_summaries_are_flushed_are_each_counted_once(pool: PgPool) {
+    use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+    use std::sync::Arc;
+    let b = blind_survey(pool).await;
+    let pool = b.s.app.pool.clone();
+    let mut users = Vec::new();
+    for n in 0..6 {
+        let u =
+            b.s.app
+                .create_user(&format!("rater{n}"), Role::Reviewer)
+                .await;
+        users.push(u.id.0);
+    }
+    let candidates: Vec<i64> = b.s.ids.values().copied().collect();
+    let tags: Vec<i64> = b.tags.values().copied().collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let counted = Arc::new(AtomicI64::new(0));
+    let flusher = {
+        let (pool, stop, counted) = (pool.clone(), stop.clone(), counted.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let n: i32 = sqlx::query_scalar("SELECT flush_rating_summaries()")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+                counted.fetch_add(i64::from(n), Ordering::Relaxed);
+            }
+        })
+    };
+    let mut raters = Vec::new();
+    for (k, &u) in users.iter().enumerate() {
+        let (pool, candidates, tags) = (pool.clone(), candidates.clone(), tags.clone());
+        raters.push(tokio::spawn(async move {
+            for round in 0..4usize {
+                for (i, &c) in candidates.iter().enumerate() {
+                    let pick = (k * 7 + i * 3 + round * 5) % 4;
+                    if pick == 3 {
+                        sqlx::query("DELETE FROM ratings WHERE user_id = $1 AND candidate_id = $2")
+                            .bind(u)
+                            .bind(c)
+                            .execute(&pool)
+                            .await
+                            .unwrap();
+                        continue;
+                    }
+                    let verdict = ["real", "not_real", "unsure"][pick];
+                    let mut tx = pool.begin().await.unwrap();
+                    sqlx::query(
+                        "INSERT INTO ratings (user_id, candidate_id, verdict) VALUES ($1, $2, $3::verdict)
+                         ON CONFLICT (user_id, candidate_id) DO UPDATE SET verdict = EXCLUDED.verdict",
+                    )
+                    .bind(u)
+                    .bind(c)
+                    .bind(verdict)
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                    sqlx::query("DELETE FROM rating_tags WHERE user_id = $1 AND candidate_id = $2")
+                        .bind(u)
+                        .bind(c)
+                        .execute(&mut *tx)
+                        .await
+                        .unwrap();
+                    sqlx::query(
+                        "INSERT INTO rating_tags (user_id, candidate_id, tag_id) VALUES ($1, $2, $3)",
+                    )
+                    .bind(u)
+                    .bind(c)
+                    .bind(tags[(k + i + round) % tags.len()])
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                    tx.commit().await.unwrap();
+                }
+            }
+        }));
+    }
+    for r in raters {
+        r.await.unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    flusher.await.unwrap();
+    assert!(
+        counted.load(Ordering::Relaxed) > 0,
+        "the flushes ran while the ratings arrived"
+    );
+    // The tallies are written with the rating: right before any flush.
+    let behind: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT candidate_id, count(*) FILTER (WHERE verdict = 'real') AS a,
+                                      count(*) FILTER (WHERE verdict = 'not_real') AS b,
+                                      count(*) FILTER (WHERE verdict = 'unsure') AS c
+                               FROM ratings GROUP BY candidate_id) r
+         FULL JOIN candidate_tallies t USING (candidate_id)
+         WHERE (r.a, r.b, r.c) IS DISTINCT FROM (t.n_real::bigint, t.n_not_real::bigint, t.n_unsure::bigint)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        behind, 0,
+        "candidates whose tallies differ from their ratings"
+    );
+    assert_summaries_consistent(&pool, "ratings written while flushes ran").await;
 }
 
 #[sqlx::test]
