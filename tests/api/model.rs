@@ -147,6 +147,32 @@ async fn a_model_learns_the_truth_and_scores_every_candidate(pool: PgPool) {
             i + 50
         );
     }
+    // The scores are unlogged (derived data, kept out of the write-ahead
+    // log): a crash empties the partition, as TRUNCATE does here, and the
+    // background pass scores every candidate again with the current model.
+    let persistence: String = sqlx::query_scalar(
+        "SELECT relpersistence::text FROM pg_class WHERE relname = 'candidate_scores_' || $1::text",
+    )
+    .bind(project.0.to_string())
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(persistence, "u");
+    sqlx::query(&format!("TRUNCATE candidate_scores_{}", project.0))
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(scores(&pool).await.is_empty());
+    assert_eq!(
+        vetter::db::models::with_unscored(&pool).await.unwrap(),
+        vec![project]
+    );
+    assert_eq!(run::score_new(&pool, project).await.unwrap(), 60);
+    assert_eq!(
+        scores(&pool).await,
+        s,
+        "the same model gives the same scores"
+    );
     let html = app.get_html("/projects/m/model").await;
     assert!(select_text(&html, "#model-version")
         .unwrap()
