@@ -281,7 +281,10 @@ BEGIN
     PERFORM rating_summaries_lock();
     PERFORM refresh_project_rating_summaries();
     PERFORM refresh_viewer_summaries();
-    TRUNCATE rating_summary_pending, candidate_summary_states;
+    -- DELETE, not TRUNCATE: a flush reads the pending table before it
+    -- waits for the lock held here, and TRUNCATE would wait for that flush.
+    DELETE FROM rating_summary_pending;
+    TRUNCATE candidate_summary_states;
     INSERT INTO candidate_summary_states (candidate_id, project_id, users, verdicts, tag_ids)
     SELECT c.id, c.project_id, r.users, r.verdicts, coalesce(t.tag_ids, '{}')
     FROM (SELECT candidate_id, array_agg(user_id ORDER BY user_id) AS users,
