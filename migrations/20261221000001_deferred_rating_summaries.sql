@@ -136,9 +136,10 @@ DROP FUNCTION viewer_summary_apply(bigint, bigint, bigint[], bigint[], verdict[]
 DROP FUNCTION viewer_tags_apply(bigint, bigint, integer);
 DROP FUNCTION rating_shape_add(bigint, integer, integer, integer, bigint);
 
--- The pending candidates counted into every shared summary; returns how
--- many candidates it counted.
-CREATE FUNCTION flush_rating_summaries() RETURNS integer
+-- The pending candidates, at most `batch` of them, counted into every
+-- shared summary; returns how many it counted (call again while that is
+-- `batch`: the arrays below hold a batch in memory).
+CREATE FUNCTION flush_rating_summaries(batch integer DEFAULT 20000) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
     ids bigint[];
@@ -149,7 +150,11 @@ BEGIN
         RETURN 0;
     END IF;
     PERFORM rating_summaries_lock();
-    WITH taken AS (DELETE FROM rating_summary_pending RETURNING candidate_id)
+    -- A row a rating adds meanwhile for a candidate of the batch may stay:
+    -- the next flush counts that candidate again, which changes nothing.
+    WITH chosen AS (SELECT DISTINCT candidate_id FROM rating_summary_pending LIMIT batch),
+         taken AS (DELETE FROM rating_summary_pending p USING chosen c
+                   WHERE p.candidate_id = c.candidate_id RETURNING p.candidate_id)
     SELECT coalesce(array_agg(DISTINCT candidate_id), '{}') INTO ids FROM taken;
     IF cardinality(ids) = 0 THEN
         RETURN 0;

@@ -155,7 +155,11 @@ async fn flush_rating_summaries(pool: PgPool) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if let Err(e) = crate::db::ratings::flush_summaries(&pool).await {
+        let flushed = match pool.acquire().await {
+            Ok(mut conn) => crate::db::ratings::flush_summaries(&mut conn).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = flushed {
             tracing::warn!(error = %e, "counting new ratings into the summaries failed");
         }
     }

@@ -264,7 +264,7 @@ pub struct WithCounts {
 
 pub async fn list_with_counts(db: &sqlx::PgPool) -> sqlx::Result<Vec<WithCounts>> {
     // The ratings count from the shared summaries, with every committed rating.
-    super::ratings::flush_summaries(db).await?;
+    super::ratings::flush_summaries(&mut *db.acquire().await?).await?;
     sqlx::query_as(
         "SELECT p.id, p.slug, p.name, p.description, p.reviewers_add_tags, p.score_enabled,
                 p.open_review, p.admins_see_all, p.key_guard_ms,

@@ -481,8 +481,19 @@ pub async fn given_since(
 /// ratings note their candidate and a flush counts it (migration
 /// 20261221000001_deferred_rating_summaries). Cheap when nothing is
 /// pending. Returns how many candidates it counted.
-pub async fn flush_summaries(db: impl sqlx::PgExecutor<'_>) -> sqlx::Result<i32> {
-    sqlx::query_scalar("SELECT flush_rating_summaries()")
-        .fetch_one(db)
-        .await
+pub async fn flush_summaries(db: &mut PgConnection) -> sqlx::Result<i64> {
+    // In batches, each its own transaction, so that no flush holds more
+    // than a batch in memory or its lock for long.
+    const BATCH: i32 = 20_000;
+    let mut counted = 0;
+    loop {
+        let n: i32 = sqlx::query_scalar("SELECT flush_rating_summaries($1)")
+            .bind(BATCH)
+            .fetch_one(&mut *db)
+            .await?;
+        counted += i64::from(n);
+        if n < BATCH {
+            return Ok(counted);
+        }
+    }
 }

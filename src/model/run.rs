@@ -433,7 +433,7 @@ pub async fn background(pool: PgPool, every: Duration) {
 }
 
 async fn pass(pool: &PgPool, tried_at: &mut HashMap<ProjectId, i64>) -> anyhow::Result<()> {
-    crate::db::ratings::flush_summaries(pool).await?;
+    crate::db::ratings::flush_summaries(&mut *pool.acquire().await?).await?;
     let totals: HashMap<ProjectId, i64> = models::rating_totals(pool).await?.into_iter().collect();
     for project in models::due(pool).await.context("finding due projects")? {
         let now = totals.get(&project).copied().unwrap_or(0);
