@@ -492,7 +492,7 @@ pub async fn page(
         let s = &res.scope;
         let v = &menus.visibility(me, user.role);
         // Every rating committed before this request is in the figures.
-        crate::db::ratings::flush_summaries(&mut *conn).await?;
+        crate::db::ratings::flush_summaries(&mut conn).await?;
         let counted = count(&mut conn, &state.pool, s, v).await?;
         let totals = counted.totals;
         let mut reviewers: Vec<ReviewerLine> = Vec::new();
