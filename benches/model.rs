@@ -586,6 +586,7 @@ async fn at_scale(
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     generate_big(opts, n, ratings).await?;
+    settle(opts).await?;
     println!(
         "model bench, scale: {} candidates and {} ratings generated in {:.0} s; load average {}",
         thousands(n),

@@ -222,6 +222,23 @@ pub async fn admin_connection(admin: &PgConnectOptions) -> anyhow::Result<PgConn
         .context("connecting to DATABASE_URL")
 }
 
+/// Lets the machine settle after a bulk load, before anything is timed:
+/// PostgreSQL writes out what the load left in its buffers (a checkpoint)
+/// and the kernel what it left in the page cache (`sync`). Without this,
+/// the first minute of measurements ran beside the writeback of the load's
+/// gigabytes (bursts of ~340 MB/s), and every commit's fsync queued
+/// behind it: rate-and-next stalled 100-300 ms at a time for reasons that
+/// had nothing to do with the app.
+pub async fn settle(admin: &PgConnectOptions) -> anyhow::Result<()> {
+    let mut c = admin_connection(admin).await?;
+    sqlx::query("CHECKPOINT").execute(&mut c).await?;
+    let synced = tokio::task::spawn_blocking(|| std::process::Command::new("sync").status())
+        .await?
+        .context("running sync")?;
+    ensure!(synced.success(), "sync failed: {synced}");
+    Ok(())
+}
+
 /// The bench database, ready: reused if it is this generator's survey of
 /// this size, else made anew.
 pub async fn prepare_database(s: &Size, admin: &PgConnectOptions) -> anyhow::Result<PgPool> {
