@@ -1412,10 +1412,11 @@ pub async fn disagreements(
 // ---------------------------------------------------------------------------
 // The ratings summary of whole projects, precomputed
 //
-// The tables behind these (`candidate_tallies`, `project_rating_shapes`,
+// The tables behind these (`project_rating_shapes`,
 // `project_reviewer_verdicts`, `project_reviewer_pairs`,
-// `tag_rating_counts`) are kept up to date by triggers on every rating
-// write. They count every rating, so they serve only a viewer who may see
+// `tag_rating_counts`) are brought up to date by
+// `db::ratings::flush_summaries`, which their readers call first (migration
+// 20261221000001_deferred_rating_summaries). They count every rating, so they serve only a viewer who may see
 // every rating of the projects asked for. Their `viewer_*` twins count, for
 // each reviewer, the ratings of the candidates that reviewer rated: what a
 // reviewer blind in those projects may see (migration

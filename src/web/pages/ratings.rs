@@ -6,7 +6,7 @@
 //! (`domain::visibility`) only the totals (counts of candidates and
 //! ratings, which say nothing of verdicts) cover them all; the rest covers
 //! the candidates whose ratings the viewer may see. Whole projects are read
-//! from the summaries the rating triggers keep (`db::search::precomputed_*`):
+//! from the kept summaries, flushed first (`db::search::precomputed_*`):
 //! everyone's for a viewer who may see every rating, the viewer's own for
 //! one blind in them all; anything else is counted from the ratings (for a
 //! blind viewer, of the candidates they rated). Each count is a
