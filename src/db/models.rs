@@ -388,7 +388,7 @@ fn retired(project: ProjectId) -> String {
 }
 
 /// Writes the model's scores into a fresh table, filled by COPY, for
-/// [`index_staged`] and then [`swap_scores`] to put in place of the
+/// [`analyze_staged`] and then [`swap_scores`] to put in place of the
 /// project's partition. Readers see the old scores meanwhile.
 ///
 /// The table is unlogged. Logged, a million scores and their three indexes
@@ -398,6 +398,14 @@ fn retired(project: ProjectId) -> String {
 /// Scores are derived data: after a PostgreSQL crash the partition comes
 /// back empty and the trainer's pass scores every candidate again with the
 /// current model ([`with_unscored`]); a streaming replica has none.
+///
+/// The indexes exist before the rows arrive, so every page goes through
+/// shared buffers and this session asks the kernel to write each out as it
+/// leaves them (`backend_flush_after`). Built afterwards in bulk, an
+/// unlogged index is written beside the buffers and never flushed, so
+/// 200-280 MB of table and indexes sat dirty in the page cache until the
+/// kernel wrote them all at once 30 s later, and rate-and-next stalled
+/// 100 ms and more behind that burst.
 pub async fn stage_scores(
     db: &mut PgConnection,
     project: ProjectId,
@@ -419,32 +427,32 @@ pub async fn stage_scores(
     ))
     .execute(&mut *db)
     .await?;
-    copy_scores(db, &staging, project, model, ids, p).await
-}
-
-/// Builds the staged scores' indexes once over all their rows (after
-/// [`stage_scores`]), and their statistics.
-pub async fn index_staged(db: &mut PgConnection, project: ProjectId) -> sqlx::Result<()> {
-    let staging = staged(project);
-    // The parent's indexes, built once over all rows, for ATTACH to adopt.
-    // The key must be a primary key constraint, not a unique index alike:
-    // ATTACH adopts only a constraint for the parent's, and otherwise
-    // builds one itself, over a million rows, while it holds the parent
-    // locked (270 ms in the model bench, with every reviewer waiting).
+    // The parent's indexes, for ATTACH to adopt. The key must be a primary
+    // key constraint, not a unique index alike: ATTACH adopts only a
+    // constraint for the parent's, and otherwise builds one itself, over a
+    // million rows, while it holds the parent locked (270 ms in the model
+    // bench, with every reviewer waiting).
     for index in [
         "ALTER TABLE {t} ADD PRIMARY KEY (project_id, candidate_id)",
         "CREATE INDEX ON {t} (candidate_id)",
         "CREATE INDEX ON {t} (project_id, p_real DESC, candidate_id)",
         "CREATE INDEX ON {t} (project_id, abs(p_real - 0.5), candidate_id)",
+        "SET LOCAL backend_flush_after = '256kB'",
     ] {
         sqlx::query(&index.replace("{t}", &staging))
             .execute(&mut *db)
             .await?;
     }
-    sqlx::query(&format!("ANALYZE {staging}"))
+    copy_scores(db, &staging, project, model, ids, p).await
+}
+
+/// The staged scores' statistics, so that the planner knows the new
+/// partition from the moment it is swapped in.
+pub async fn analyze_staged(db: &mut PgConnection, project: ProjectId) -> sqlx::Result<()> {
+    sqlx::query(&format!("ANALYZE {}", staged(project)))
         .execute(&mut *db)
-        .await?;
-    Ok(())
+        .await
+        .map(drop)
 }
 
 /// Puts the staged scores in place of the project's partition. Call in a

@@ -214,8 +214,8 @@ async fn train_locked(
         moved = Some(movement(&before, &ids, p));
         phase(project, "stage");
         models::stage_scores(&mut tx, project, id, &ids, p).await?;
-        phase(project, "index");
-        models::index_staged(&mut tx, project).await?;
+        phase(project, "analyze");
+        models::analyze_staged(&mut tx, project).await?;
         scored = p.len();
     }
     phase(project, "commit");
