@@ -120,9 +120,14 @@ pub struct FeatureTable {
 }
 
 /// Every candidate of the project (or those given), in id order, with its
-/// features. Metrics come one at a time from the (metric, value,
-/// candidate) index, so a million candidates cost one pass per metric and
-/// no sort.
+/// features. The metrics come in one pass over the metric values' key, in
+/// candidate order, as the candidates do: each value lands in the next
+/// slot, with no search and no sort on either side. (Read a metric at a
+/// time from the (metric, value, candidate) index, a vacuumed table gave
+/// the values in value order; placing each by a binary search over a
+/// million ids missed the cache at every step, and reading the features
+/// took twice as long, 20 s instead of 10 in the model bench, with the
+/// reviewers' requests beside it.)
 pub async fn features(
     db: &mut PgConnection,
     project: ProjectId,
@@ -140,6 +145,9 @@ pub async fn features(
     .bind(project)
     .fetch_one(&mut *db)
     .await?;
+    // Unordered: the planner reads the group index, which answers the
+    // group sizes too, and would sort a million rows on disk for the
+    // order; sorting them here costs a fraction of that.
     let mut stream = sqlx::query_as::<_, (CandidateId, Option<f64>, i64)>(
         "SELECT c.id,
                 CASE WHEN $3 THEN (SELECT min(n.separation_arcsec) FROM catalogue_nearest n
@@ -147,8 +155,7 @@ pub async fn features(
                 (SELECT count(*) FROM candidates g
                   WHERE g.project_id = c.project_id AND g.group_id = c.group_id)
            FROM candidates c
-          WHERE c.project_id = $1 AND ($2::bigint[] IS NULL OR c.id = ANY($2))
-          ORDER BY c.id",
+          WHERE c.project_id = $1 AND ($2::bigint[] IS NULL OR c.id = ANY($2))",
     )
     .bind(project)
     .bind(only.map(|ids| ids.iter().map(|c| c.0).collect::<Vec<_>>()))
@@ -172,6 +179,8 @@ pub async fn features(
     // slow ratings where the first read ends).
     let (n_columns, first) = (names.len(), metrics.len());
     let (ids, mut columns) = tokio::task::spawn_blocking(move || {
+        let mut rows = rows;
+        rows.sort_unstable_by_key(|r| r.0);
         let mut columns = vec![vec![f64::NAN; rows.len()]; n_columns];
         let ids: Vec<CandidateId> = rows.iter().map(|r| r.0).collect();
         for (i, (_, near, group)) in rows.iter().enumerate() {
@@ -185,28 +194,48 @@ pub async fn features(
     })
     .await
     .map_err(|e| sqlx::Error::Protocol(format!("building the feature table: {e}")))?;
-    for (col, (metric, _)) in metrics.iter().enumerate() {
-        let mut values = match only {
-            None => sqlx::query_as::<_, (CandidateId, f64)>(
-                "SELECT candidate_id, value FROM candidate_metrics WHERE metric_id = $1",
-            )
-            .bind(metric)
-            .fetch(&mut *db),
-            Some(subset) => sqlx::query_as::<_, (CandidateId, f64)>(
-                "SELECT candidate_id, value FROM candidate_metrics
-                  WHERE metric_id = $1 AND candidate_id = ANY($2)",
-            )
-            .bind(metric)
-            .bind(subset.iter().map(|c| c.0).collect::<Vec<_>>())
-            .fetch(&mut *db),
-        };
-        while let Some((id, v)) = values.try_next().await? {
-            if let Ok(i) = ids.binary_search(&id) {
-                columns[col][i] = v;
-            }
-            pace.row().await;
+    let metric_ids: Vec<i64> = metrics.iter().map(|(id, _)| *id).collect();
+    let column_of = |metric: i64| metric_ids.iter().position(|&m| m == metric);
+    let (Some(first_id), Some(last_id)) = (ids.first(), ids.last()) else {
+        return Ok(FeatureTable {
+            ids,
+            names,
+            columns,
+        });
+    };
+    let mut values = match only {
+        None => sqlx::query_as::<_, (CandidateId, i64, f64)>(
+            "SELECT m.candidate_id, m.metric_id, m.value FROM candidate_metrics m
+              WHERE m.candidate_id BETWEEN $1 AND $2 AND m.metric_id = ANY($3)
+              ORDER BY m.candidate_id, m.metric_id",
+        )
+        .bind(first_id)
+        .bind(last_id)
+        .bind(&metric_ids)
+        .fetch(&mut *db),
+        Some(subset) => sqlx::query_as::<_, (CandidateId, i64, f64)>(
+            "SELECT m.candidate_id, m.metric_id, m.value FROM candidate_metrics m
+              WHERE m.candidate_id = ANY($1) AND m.metric_id = ANY($2)
+              ORDER BY m.candidate_id, m.metric_id",
+        )
+        .bind(subset.iter().map(|c| c.0).collect::<Vec<_>>())
+        .bind(&metric_ids)
+        .fetch(&mut *db),
+    };
+    // Both sides ascend by candidate, so one cursor walks the ids.
+    let mut at = 0;
+    while let Some((id, metric, v)) = values.try_next().await? {
+        while at < ids.len() && ids[at] < id {
+            at += 1;
         }
+        if ids.get(at) == Some(&id) {
+            if let Some(col) = column_of(metric) {
+                columns[col][at] = v;
+            }
+        }
+        pace.row().await;
     }
+    drop(values);
     Ok(FeatureTable {
         ids,
         names,

@@ -102,6 +102,69 @@ async fn walk(
         .collect()
 }
 
+/// The feature table the trainer reads is the survey as uploaded: each
+/// value in its candidate's slot, NaN where a candidate has none, for the
+/// whole project and for a subset (as scoring new candidates asks), with
+/// another project's candidates interleaved in between.
+#[sqlx::test]
+async fn the_feature_table_holds_each_candidate_s_own_values(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let (ids, project) = survey(&app).await;
+    // Another project's candidates, with ids among this one's, once more
+    // of this project's arrive after them.
+    let api = uploader_again(&app).await;
+    let (s, body) = api
+        .put(
+            "/projects/x",
+            json!({"name": "X", "metrics": [{"key": "snr", "label": "SNR"}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    api.put("/projects/x/observations/o1", json!({})).await;
+    let (s, body) = api
+        .post(
+            "/projects/x/observations/o1/candidates",
+            json!({"candidates": [{"name": "x1", "ra": 50.0, "dec": 1.0, "metrics": {"snr": -1}}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    api.put("/projects/m/observations/o2", json!({})).await;
+    let (s, body) = api
+        .post(
+            "/projects/m/observations/o2/candidates",
+            json!({"candidates": [{"name": "late", "ra": 11.0, "dec": -31.0, "metrics": {"width": 5}}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let late = crate::helpers::ids_by_name(&body)["late"];
+
+    let mut conn = pool.acquire().await.unwrap();
+    let table = vetter::db::models::features(&mut conn, project, None)
+        .await
+        .unwrap();
+    assert_eq!(table.names[..2], ["snr", "width"]);
+    assert_eq!(table.ids.len(), 61);
+    assert!(table.ids.windows(2).all(|w| w[0] < w[1]), "in id order");
+    let at = |id: i64| table.ids.iter().position(|c| c.0 == id).unwrap();
+    for i in 0..60 {
+        let slot = at(ids[&format!("c{i:02}")]);
+        assert_eq!(table.columns[0][slot], f64::from(i));
+        assert_eq!(table.columns[1][slot], f64::from((i * 7) % 13));
+    }
+    assert!(table.columns[0][at(late)].is_nan(), "no snr: NaN");
+    assert_eq!(table.columns[1][at(late)], 5.0);
+
+    let subset = [CandidateId(late), CandidateId(ids["c07"])];
+    let some = vetter::db::models::features(&mut conn, project, Some(&subset))
+        .await
+        .unwrap();
+    assert_eq!(some.ids.len(), 2);
+    let c07 = some.ids.iter().position(|c| c.0 == ids["c07"]).unwrap();
+    assert_eq!((some.columns[0][c07], some.columns[1][c07]), (7.0, 10.0));
+    assert!(some.columns[0][1 - c07].is_nan());
+    assert_eq!(some.columns[1][1 - c07], 5.0);
+}
+
 #[sqlx::test]
 async fn a_model_learns_the_truth_and_scores_every_candidate(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
