@@ -647,10 +647,10 @@ async fn phases(pool: &PgPool, plan: &[Assignment], orders: &[String]) -> anyhow
             let upcoming = queue::upcoming(&mut conn, user, &q, Some(current), 2).await?;
             lap("queue::upcoming (2)", &mut clock);
             let Some(&next) = upcoming.first() else { break };
-            cand::shown(&mut conn, next, user)
+            cand::shown(&mut conn, next, user, true)
                 .await?
                 .context("candidate vanished")?;
-            lap("candidates::shown", &mut clock);
+            lap("candidates::shown (+ trail)", &mut clock);
             if let Some(&following) = upcoming.get(1) {
                 cand::own_files(&mut conn, following).await?;
                 lap("candidates::own_files", &mut clock);

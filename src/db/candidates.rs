@@ -417,9 +417,12 @@ pub async fn rating_rules(
 /// Everything the rating page shows of one candidate for one reviewer, read
 /// in one statement (it is the page reviewers load all day; fetched piece
 /// by piece it took eight round trips): the candidate, its metrics, files
-/// and light curve, the project's tags and the reviewer's own rating.
+/// and light curve, the project's tags, the reviewer's own rating and the
+/// candidate they were shown before it (recording this showing first, when
+/// asked: `db::trail`).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Shown {
+    pub trail_before: Option<CandidateId>,
     #[sqlx(flatten)]
     pub detail: Detail,
     #[sqlx(flatten)]
@@ -518,9 +521,12 @@ pub async fn shown(
     db: &mut PgConnection,
     id: CandidateId,
     user: UserId,
+    record_in_trail: bool,
 ) -> sqlx::Result<Option<Shown>> {
-    sqlx::query_as(
-        "SELECT c.id, c.name, c.ra, c.dec, c.attributes, c.rating_count,
+    let trail = super::trail::step(record_in_trail, "$2", "$1", "$3");
+    let sql = format!(
+        "{with}
+         SELECT {before} AS trail_before, c.id, c.name, c.ra, c.dec, c.attributes, c.rating_count,
                 p.id AS project_id, p.slug AS project_slug, p.name AS project_name, p.score_enabled,
                 p.reviewers_add_tags, p.key_guard_ms,
                 o.id AS observation_id, o.external_id AS observation, o.start_time AS obs_start,
@@ -562,17 +568,22 @@ pub async fn shown(
              WHERE d.project_id = c.project_id AND (d.shown_by_default OR d.headline OR m.value IS NOT NULL)
          ) mt
          CROSS JOIN LATERAL (
-             SELECT coalesce(array_agg(t.id ORDER BY t.position, t.name), '{}') AS tag_ids,
-                    coalesce(array_agg(t.name ORDER BY t.position, t.name), '{}') AS tag_names,
-                    coalesce(array_agg(t.description ORDER BY t.position, t.name), '{}') AS tag_descriptions
+             SELECT coalesce(array_agg(t.id ORDER BY t.position, t.name), '{{}}') AS tag_ids,
+                    coalesce(array_agg(t.name ORDER BY t.position, t.name), '{{}}') AS tag_names,
+                    coalesce(array_agg(t.description ORDER BY t.position, t.name), '{{}}') AS tag_descriptions
              FROM tags t WHERE t.project_id = c.project_id
          ) tg
          WHERE c.id = $1",
-    )
-    .bind(id)
-    .bind(user)
-    .fetch_optional(db)
-    .await
+        with = trail.with,
+        before = trail.before,
+    );
+    let q = sqlx::query_as(&sql).bind(id).bind(user);
+    let q = if record_in_trail {
+        q.bind(super::trail::KEPT)
+    } else {
+        q
+    };
+    q.fetch_optional(db).await
 }
 
 /// The candidate's own images (for prefetching the next one's).

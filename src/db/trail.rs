@@ -11,39 +11,62 @@ pub const KEPT: i32 = 200;
 /// The candidate shown before `candidate`'s latest showing (the latest
 /// showing of another, if `candidate` was never shown), skipping candidates
 /// removed since. With `record`, first notes that `candidate` is being
-/// shown, unless it was the latest already: one statement, so a page view
-/// costs no extra round trip for it.
-///
-/// `unnest` reads an array out in order, so the first match is the newest,
-/// and the removal check stops there. That check is a scalar subquery, not
-/// `EXISTS`: PostgreSQL turns `EXISTS` into a join, which it may drive from
-/// the candidates' side, and then the first match is the lowest id.
+/// shown, unless it was the latest already. The rating page runs the same
+/// [`step`] inside its own statement, so a page view costs no round trip
+/// for it; this is for walking back.
 pub async fn before(
     db: &mut PgConnection,
     user: UserId,
     candidate: CandidateId,
     record: bool,
 ) -> sqlx::Result<Option<CandidateId>> {
-    const RECORDED: &str = "
-        WITH t AS (
-            INSERT INTO reviewer_trails AS r (user_id, shown)
-            SELECT $1, ARRAY[$2]::bigint[] WHERE EXISTS (SELECT 1 FROM candidates WHERE id = $2)
-            ON CONFLICT (user_id) DO UPDATE
-            SET shown = CASE WHEN r.shown[1] = $2 THEN r.shown ELSE ($2 || r.shown)[1:$3] END
-            RETURNING shown
-        )
-        SELECT x FROM t, unnest(t.shown[2:]) x
-        WHERE x <> $2 AND (SELECT c.id FROM candidates c WHERE c.id = x) IS NOT NULL
-        LIMIT 1";
-    const WALKED: &str = "
-        SELECT x FROM reviewer_trails r,
-             unnest(r.shown[coalesce(array_position(r.shown, $2), 0) + 1:]) x
-        WHERE r.user_id = $1 AND x <> $2
-          AND (SELECT c.id FROM candidates c WHERE c.id = x) IS NOT NULL
-        LIMIT 1";
-    let q = sqlx::query_scalar(if record { RECORDED } else { WALKED })
-        .bind(user)
-        .bind(candidate);
+    let Step { with, before } = step(record, "$1", "$2", "$3");
+    let sql = format!("{with} SELECT {before}");
+    let q = sqlx::query_scalar(&sql).bind(user).bind(candidate);
     let q = if record { q.bind(KEPT) } else { q };
-    q.fetch_optional(db).await
+    q.fetch_one(db).await
+}
+
+/// The trail as a part of another statement: a `WITH` clause (empty when
+/// only walking back) and an expression for the candidate before, written
+/// with that statement's parameters for the user, the candidate and, when
+/// recording, [`KEPT`].
+pub(super) struct Step {
+    pub with: String,
+    pub before: String,
+}
+
+/// `unnest` reads an array out in order, so the first match is the newest,
+/// and the removal check stops there. That check is a scalar subquery, not
+/// `EXISTS`: PostgreSQL turns `EXISTS` into a join, which it may drive from
+/// the candidates' side, and then the first match is the lowest id.
+pub(super) fn step(record: bool, user: &str, candidate: &str, kept: &str) -> Step {
+    let live = "(SELECT tc.id FROM candidates tc WHERE tc.id = x) IS NOT NULL";
+    if record {
+        Step {
+            with: format!(
+                "WITH trail AS (
+                    INSERT INTO reviewer_trails AS r (user_id, shown)
+                    SELECT {user}, ARRAY[{candidate}]::bigint[]
+                     WHERE EXISTS (SELECT 1 FROM candidates WHERE id = {candidate})
+                    ON CONFLICT (user_id) DO UPDATE
+                    SET shown = CASE WHEN r.shown[1] = {candidate} THEN r.shown
+                                     ELSE ({candidate} || r.shown)[1:{kept}] END
+                    RETURNING shown)"
+            ),
+            before: format!(
+                "(SELECT x FROM trail, unnest(trail.shown[2:]) x
+                   WHERE x <> {candidate} AND {live} LIMIT 1)"
+            ),
+        }
+    } else {
+        Step {
+            with: String::new(),
+            before: format!(
+                "(SELECT x FROM reviewer_trails r,
+                        unnest(r.shown[coalesce(array_position(r.shown, {candidate}), 0) + 1:]) x
+                   WHERE r.user_id = {user} AND x <> {candidate} AND {live} LIMIT 1)"
+            ),
+        }
+    }
 }

@@ -300,7 +300,7 @@ pub async fn load_view(
     user: UserId,
     id: CandidateId,
     q: &Resolved,
-    prev: Option<CandidateId>,
+    record_in_trail: bool,
     following: Following,
 ) -> WebResult<CandidateView> {
     // Two independent halves: on a second connection at the same time when
@@ -308,11 +308,11 @@ pub async fn load_view(
     // request never waits for a second connection while holding a first).
     let (seen, ahead) = match pool.try_acquire() {
         Some(mut other) => tokio::join!(
-            the_candidate(conn, user, id, q),
+            the_candidate(conn, user, id, q, record_in_trail),
             what_follows(&mut other, user, id, q, following)
         ),
         None => {
-            let seen = the_candidate(&mut *conn, user, id, q).await;
+            let seen = the_candidate(&mut *conn, user, id, q, record_in_trail).await;
             (seen, what_follows(conn, user, id, q, following).await)
         }
     };
@@ -320,6 +320,7 @@ pub async fn load_view(
     let (standing, consensus) = standing.unzip();
     let prefetch = ahead?;
     let c = shown.detail.clone();
+    let prev = shown.trail_before;
     let pos = c.pos;
     let files = shown.files();
     let figures = Figures::of(id, files);
@@ -364,14 +365,16 @@ pub async fn load_view(
     })
 }
 
-/// The candidate as the page shows it, the reviewer's rating of it, and
-/// others' ratings where the blind rule allows: one statement, two once
+/// The candidate as the page shows it, the reviewer's rating of it, the
+/// candidate they saw before it (noting this showing first, when asked),
+/// and others' ratings where the blind rule allows: one statement, two once
 /// others' ratings may be seen.
 async fn the_candidate(
     conn: &mut PgConnection,
     user: UserId,
     id: CandidateId,
     q: &Resolved,
+    record_in_trail: bool,
 ) -> WebResult<(
     cand::Shown,
     Option<MyRating>,
@@ -379,7 +382,7 @@ async fn the_candidate(
     Vec<RatingView>,
     Option<(String, Consensus)>,
 )> {
-    let shown = cand::shown(&mut *conn, id, user)
+    let shown = cand::shown(&mut *conn, id, user, record_in_trail)
         .await?
         .ok_or(AppError::NotFound("candidate"))?;
     let mine = shown.mine();
@@ -551,8 +554,16 @@ async fn show_with(
         )
         .await;
     };
-    let prev = trail::before(&mut conn, user.id, id, record_in_trail).await?;
-    let mut view = load_view(&mut conn, &state.pool, user.id, id, &q, prev, following).await?;
+    let mut view = load_view(
+        &mut conn,
+        &state.pool,
+        user.id,
+        id,
+        &q,
+        record_in_trail,
+        following,
+    )
+    .await?;
     if user.is_admin()
         && state.config.voevent.is_some()
         && view.consensus == Some(Consensus::SettledReal)
