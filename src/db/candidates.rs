@@ -523,8 +523,28 @@ pub async fn shown(
     user: UserId,
     record_in_trail: bool,
 ) -> sqlx::Result<Option<Shown>> {
+    let q = sqlx::query_as(shown_sql(record_in_trail))
+        .bind(id)
+        .bind(user);
+    let q = if record_in_trail {
+        q.bind(super::trail::KEPT)
+    } else {
+        q
+    };
+    q.fetch_optional(db).await
+}
+
+/// The text of [`shown`]'s statement, with the trail step recording or
+/// only walking: made once, as the page runs it on every view.
+fn shown_sql(record_in_trail: bool) -> &'static str {
+    static TEXTS: std::sync::LazyLock<[String; 2]> =
+        std::sync::LazyLock::new(|| [false, true].map(shown_text));
+    &TEXTS[usize::from(record_in_trail)]
+}
+
+fn shown_text(record_in_trail: bool) -> String {
     let trail = super::trail::step(record_in_trail, "$2", "$1", "$3");
-    let sql = format!(
+    format!(
         "{with}
          SELECT {before} AS trail_before, c.id, c.name, c.ra, c.dec, c.attributes, c.rating_count,
                 p.id AS project_id, p.slug AS project_slug, p.name AS project_name, p.score_enabled,
@@ -576,14 +596,7 @@ pub async fn shown(
          WHERE c.id = $1",
         with = trail.with,
         before = trail.before,
-    );
-    let q = sqlx::query_as(&sql).bind(id).bind(user);
-    let q = if record_in_trail {
-        q.bind(super::trail::KEPT)
-    } else {
-        q
-    };
-    q.fetch_optional(db).await
+    )
 }
 
 /// The candidate's own images (for prefetching the next one's).

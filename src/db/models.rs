@@ -195,13 +195,26 @@ pub async fn features(
     .await
     .map_err(|e| sqlx::Error::Protocol(format!("building the feature table: {e}")))?;
     let metric_ids: Vec<i64> = metrics.iter().map(|(id, _)| *id).collect();
-    let column_of = |metric: i64| metric_ids.iter().position(|&m| m == metric);
-    let (Some(first_id), Some(last_id)) = (ids.first(), ids.last()) else {
-        return Ok(FeatureTable {
-            ids,
-            names,
-            columns,
-        });
+    read_metrics(db, &ids, &metric_ids, only, &mut columns, &mut pace).await?;
+    Ok(FeatureTable {
+        ids,
+        names,
+        columns,
+    })
+}
+
+/// Fills `columns[j]` with metric `metric_ids[j]` of each of `ids`
+/// (ascending), in one pass over the metric values' key in candidate order.
+async fn read_metrics(
+    db: &mut PgConnection,
+    ids: &[CandidateId],
+    metric_ids: &[i64],
+    only: Option<&[CandidateId]>,
+    columns: &mut [Vec<f64>],
+    pace: &mut Pace,
+) -> sqlx::Result<()> {
+    let (Some(first), Some(last)) = (ids.first(), ids.last()) else {
+        return Ok(());
     };
     let mut values = match only {
         None => sqlx::query_as::<_, (CandidateId, i64, f64)>(
@@ -209,18 +222,18 @@ pub async fn features(
               WHERE m.candidate_id BETWEEN $1 AND $2 AND m.metric_id = ANY($3)
               ORDER BY m.candidate_id, m.metric_id",
         )
-        .bind(first_id)
-        .bind(last_id)
-        .bind(&metric_ids)
-        .fetch(&mut *db),
+        .bind(first)
+        .bind(last)
+        .bind(metric_ids)
+        .fetch(db),
         Some(subset) => sqlx::query_as::<_, (CandidateId, i64, f64)>(
             "SELECT m.candidate_id, m.metric_id, m.value FROM candidate_metrics m
               WHERE m.candidate_id = ANY($1) AND m.metric_id = ANY($2)
               ORDER BY m.candidate_id, m.metric_id",
         )
         .bind(subset.iter().map(|c| c.0).collect::<Vec<_>>())
-        .bind(&metric_ids)
-        .fetch(&mut *db),
+        .bind(metric_ids)
+        .fetch(db),
     };
     // Both sides ascend by candidate, so one cursor walks the ids.
     let mut at = 0;
@@ -229,18 +242,13 @@ pub async fn features(
             at += 1;
         }
         if ids.get(at) == Some(&id) {
-            if let Some(col) = column_of(metric) {
+            if let Some(col) = metric_ids.iter().position(|&m| m == metric) {
                 columns[col][at] = v;
             }
         }
         pace.row().await;
     }
-    drop(values);
-    Ok(FeatureTable {
-        ids,
-        names,
-        columns,
-    })
+    Ok(())
 }
 
 /// A trained model as stored.
@@ -466,12 +474,14 @@ pub async fn stage_scores(
         "CREATE INDEX ON {t} (candidate_id)",
         "CREATE INDEX ON {t} (project_id, p_real DESC, candidate_id)",
         "CREATE INDEX ON {t} (project_id, abs(p_real - 0.5), candidate_id)",
-        "SET LOCAL backend_flush_after = '256kB'",
     ] {
         sqlx::query(&index.replace("{t}", &staging))
             .execute(&mut *db)
             .await?;
     }
+    sqlx::query("SET LOCAL backend_flush_after = '256kB'")
+        .execute(&mut *db)
+        .await?;
     copy_scores(db, &staging, project, model, ids, p).await
 }
 

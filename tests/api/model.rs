@@ -120,7 +120,8 @@ async fn the_feature_table_holds_each_candidate_s_own_values(pool: PgPool) {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{body}");
-    api.put("/projects/x/observations/o1", json!({})).await;
+    let (s, body) = api.put("/projects/x/observations/o1", json!({})).await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
     let (s, body) = api
         .post(
             "/projects/x/observations/o1/candidates",
@@ -128,7 +129,8 @@ async fn the_feature_table_holds_each_candidate_s_own_values(pool: PgPool) {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{body}");
-    api.put("/projects/m/observations/o2", json!({})).await;
+    let (s, body) = api.put("/projects/m/observations/o2", json!({})).await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
     let (s, body) = api
         .post(
             "/projects/m/observations/o2/candidates",
