@@ -12,6 +12,9 @@ WITH_DB = containers/local/prepare.sh && db_env=$$(containers/local/database.sh)
 # It stops by itself when this recipe's shell ends, also when `make test` is killed.
 WITH_S3 = s3_env=$$(containers/local/objectstore.sh start --owner $$$$) && eval "$$s3_env" &&
 
+# A second, light S3 server (s3s-fs) for the upload benchmark: exports VETTER_BENCH_LIGHT_S3_ENDPOINT.
+WITH_LIGHT_S3 = light_env=$$(containers/local/s3s-fs.sh start --owner $$$$) && eval "$$light_env" &&
+
 # With a committed .sqlx query cache, the sqlx macros need no database at build time.
 ifneq ($(wildcard .sqlx),)
 export SQLX_OFFLINE ?= true
@@ -39,7 +42,7 @@ test: ## cargo fmt --check, then cargo test against PostgreSQL and an S3 server 
 	@$(WITH_DB) $(WITH_S3) DATABASE_URL="$$VETTER_TEST_DATABASE_URL" cargo test $(ARGS)
 
 bench: ## upload throughput, rate-and-next latency, search and export, grouping candidates, the learning queue (a simulated survey rated over HTTP; the model at a million candidates), a 64-reviewer soak, every page's throughput against /healthz, media through nginx from the folder and a bucket, a 3M-row catalogue load and the known-sources panel, the read API's candidate list and export at a million candidates, keypress-to-paint in Chromium; optimised builds
-	@$(WITH_DB) $(WITH_S3) DATABASE_URL="$$VETTER_TEST_DATABASE_URL" cargo bench --bench upload $(ARGS) && \
+	@$(WITH_DB) $(WITH_S3) $(WITH_LIGHT_S3) DATABASE_URL="$$VETTER_TEST_DATABASE_URL" cargo bench --bench upload $(ARGS) && \
 		DATABASE_URL="$$VETTER_TEST_DATABASE_URL" cargo bench --bench rating $(ARGS) && \
 		DATABASE_URL="$$VETTER_TEST_DATABASE_URL" cargo bench --bench search $(ARGS) && \
 		DATABASE_URL="$$VETTER_TEST_DATABASE_URL" cargo bench --bench groups $(ARGS) && \

@@ -235,6 +235,20 @@ write_conf() {
 		paxos_propose_interval = 0.05
 		mon_data_avail_warn = 2
 		mon_data_avail_crit = 1
+		# Ceph shares two cores with the app it serves and measures: fewer threads handing
+		# work to each other, and no checksums or debug logs on a loopback (about 3.6 -> 2.8
+		# ms of Ceph's CPU per small PUT, measured with curl).
+		ms_async_op_threads = 1
+		ms_crc_data = false
+		ms_crc_header = false
+		debug_ms = 0/0
+		debug_rgw = 0/0
+		debug_osd = 0/0
+		debug_objecter = 0/0
+		debug_rados = 0/0
+		debug_monc = 0/0
+		debug_auth = 0/0
+		debug_memstore = 0/0
 		[mon]
 		admin_socket = $asok
 		[osd]
@@ -242,10 +256,18 @@ write_conf() {
 		osd_objectstore = memstore
 		memstore_device_bytes = $((MEM_GB << 30))
 		osd_crush_initial_weight = 1
+		osd_op_num_shards = 1
+		osd_op_num_threads_per_shard = 1
 		[client.rgw]
 		admin_socket = $asok
-		rgw_thread_pool_size = 64
+		rgw_thread_pool_size = 8
+		rgw_num_async_rados_threads = 2
 		rgw_enable_usage_log = false
+		rgw_enable_ops_log = false
+		rgw_dynamic_resharding = false
+		rgw_enable_quota_threads = false
+		rgw_enable_lc_threads = false
+		rgw_run_sync_thread = false
 		# Reclaim the space of deleted and overwritten objects after a minute, not hours.
 		rgw_gc_obj_min_wait = 60
 		rgw_gc_processor_period = 60

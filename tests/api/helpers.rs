@@ -211,6 +211,20 @@ pub fn assert_redirect_to(r: &Response, to: &str) {
     assert_eq!(location(r), to);
 }
 
+/// What uploads left in a media folder's `tmp/`: every file but the empty
+/// scratch files a bucket's store keeps for reuse, sorted.
+pub fn upload_leftovers(media_root: &std::path::Path) -> Vec<String> {
+    let tmp = media_root.join("tmp");
+    list_files(&tmp)
+        .into_iter()
+        .filter(|f| {
+            let kept = f.starts_with(vetter::media::KEPT_PREFIX)
+                && std::fs::metadata(tmp.join(f)).is_ok_and(|m| m.len() == 0);
+            !kept
+        })
+        .collect()
+}
+
 /// Every file under `root`, as paths relative to it, sorted.
 pub fn list_files(root: &std::path::Path) -> Vec<String> {
     let mut out = Vec::new();

@@ -103,7 +103,7 @@ async fn uploads_land_in_the_bucket_verified_and_are_served_from_it(pool: PgPool
     );
     // Nothing is left in the scratch folder.
     assert_eq!(
-        crate::helpers::list_files(&app.media_root.join("tmp")),
+        crate::helpers::upload_leftovers(&app.media_root),
         Vec::<String>::new()
     );
 
@@ -258,7 +258,7 @@ async fn a_store_that_drops_the_line_fails_the_upload_whole(pool: PgPool) {
         "nothing half-published"
     );
     assert_eq!(
-        crate::helpers::list_files(&app.media_root.join("tmp")),
+        crate::helpers::upload_leftovers(&app.media_root),
         Vec::<String>::new()
     );
 

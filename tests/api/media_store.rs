@@ -626,3 +626,50 @@ async fn media_migrate_copies_folder_to_bucket_and_back_and_resumes_an_interrupt
     clean(&store_at(&root, &url3)).await;
     let _ = std::fs::remove_dir_all(&back);
 }
+
+/// With a bucket, a finished upload's scratch file is emptied and written
+/// again by the next upload (no new file, so no inode allocated), never
+/// with the old bytes showing; the folder keeps nothing, since its scratch
+/// file is the published object's other name; the hourly clean-up removes
+/// the kept ones.
+#[tokio::test]
+async fn a_bucket_s_scratch_files_are_emptied_and_reused() {
+    use std::os::unix::fs::MetadataExt;
+    let root = std::env::temp_dir().join(format!("vetter-scratch-{}", vetter::random_hex(6)));
+    let store = store_at(&root, &fresh_url("scratch"));
+    let tmp = root.join("tmp");
+
+    let first = store
+        .write_temp_bytes(b"the first upload's bytes")
+        .await
+        .unwrap();
+    let inode = std::fs::metadata(first.path()).unwrap().ino();
+    drop(first);
+    let kept = list_files(&tmp);
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(kept[0].starts_with(vetter::media::KEPT_PREFIX), "{kept:?}");
+    assert_eq!(std::fs::metadata(tmp.join(&kept[0])).unwrap().len(), 0);
+    assert!(crate::helpers::upload_leftovers(&root).is_empty());
+
+    let second = store.write_temp_bytes(b"short").await.unwrap();
+    assert_eq!(std::fs::metadata(second.path()).unwrap().ino(), inode);
+    assert_eq!(std::fs::read(second.path()).unwrap(), b"short");
+    assert_eq!(second.sha256, hex(&Sha256::digest(b"short")));
+    assert_eq!(list_files(&tmp).len(), 1, "taken, not copied");
+    // In use, it is an upload's file like any other.
+    assert_eq!(crate::helpers::upload_leftovers(&root).len(), 1);
+    drop(second);
+
+    assert_eq!(
+        store
+            .remove_stale_temp(std::time::Duration::from_secs(3600))
+            .unwrap(),
+        0
+    );
+    assert!(list_files(&tmp).is_empty());
+
+    let folder = MediaStore::new(root.join("folder"));
+    drop(folder.write_temp_bytes(b"gone when dropped").await.unwrap());
+    assert!(list_files(&root.join("folder/tmp")).is_empty());
+    std::fs::remove_dir_all(&root).unwrap();
+}
