@@ -157,8 +157,17 @@ async fn three_hosts_share_one_database_and_one_bucket_behind_nginx(pool: PgPool
             .fetch_one(&pool)
             .await
             .unwrap();
-    // Nothing of it stayed on the first host's disk.
-    let left: Vec<_> = walk(&scratch[0]);
+    // Nothing of it stayed on the first host's disk (but the empty scratch
+    // files a bucket's store keeps for the next upload to write into).
+    let left: Vec<_> = walk(&scratch[0])
+        .into_iter()
+        .filter(|p| {
+            let kept = Path::new(p)
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(vetter::media::KEPT_PREFIX));
+            !(kept && std::fs::metadata(p).is_ok_and(|m| m.len() == 0))
+        })
+        .collect();
     assert!(
         left.is_empty(),
         "the first host's scratch folder holds {left:?}"
