@@ -6,7 +6,7 @@
 #
 #   s3s-fs.sh start --owner PID
 #       Builds s3s-fs into var/tools if missing (cargo install from crates.io, ~2 min once),
-#       starts it on a free port over a new empty folder, with the tests' bucket, region and
+#       starts it on a free port over a new empty folder (in /dev/shm when it has 4 GiB free), with the tests' bucket, region and
 #       keys (VETTER_TEST_S3_* must be set: start objectstore.sh first), and prints
 #         export VETTER_BENCH_LIGHT_S3_ENDPOINT='http://127.0.0.1:PORT'
 #       It stops within ~1 s of PID ending, and its folder is removed then.
@@ -30,7 +30,13 @@ if [ ! -x "$BIN" ] || ! "$BIN" --version 2>/dev/null | grep -qF "$VERSION"; then
 		die "cargo install s3s-fs failed"
 fi
 
-data=$(mktemp -d "${TMPDIR:-/tmp}/vetter-s3s-fs.XXXXXX")
+# Objects in memory where there is room (/dev/shm), as the Ceph of the tests keeps them
+# (memstore): then neither store's figure includes the app host's file system.
+base=${TMPDIR:-/tmp}
+if [ -w /dev/shm ] && [ "$(df -Pk /dev/shm | awk 'NR == 2 { print $4 }')" -gt $((4 << 20)) ]; then
+	base=/dev/shm
+fi
+data=$(mktemp -d "$base/vetter-s3s-fs.XXXXXX")
 mkdir "$data/$VETTER_TEST_S3_BUCKET"
 for ((i = 0; i < 100; i++)); do
 	port=$((20000 + RANDOM % 12768))
