@@ -556,12 +556,9 @@ async fn verify(pool: &PgPool, observation: &str, n: usize) -> anyhow::Result<()
 /// Files left in the media folder's `tmp/` (there should be none but the
 /// empty scratch files a bucket's store keeps for reuse).
 fn media_tmp_files(media_root: &Path) -> usize {
-    let kept = |e: &std::fs::DirEntry| {
-        e.file_name()
-            .to_string_lossy()
-            .starts_with(vetter::media::KEPT_PREFIX)
-            && e.metadata().is_ok_and(|m| m.len() == 0)
-    };
-    std::fs::read_dir(media_root.join("tmp"))
-        .map_or(0, |d| d.filter_map(Result::ok).filter(|e| !kept(e)).count())
+    std::fs::read_dir(media_root.join("tmp")).map_or(0, |d| {
+        d.filter_map(Result::ok)
+            .filter(|e| !vetter::media::is_kept_scratch(&e.path()))
+            .count()
+    })
 }

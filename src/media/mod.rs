@@ -72,8 +72,18 @@ const SCRATCH_KEPT: usize = 4096;
 const SCRATCH_IDLE: Duration = Duration::from_secs(600);
 
 /// The name of a kept scratch file.
-pub const KEPT_PREFIX: &str = "kept-";
+const KEPT_PREFIX: &str = "kept-";
 
+/// Whether `path` is an emptied scratch file kept for reuse, not anything
+/// an upload left behind.
+pub fn is_kept_scratch(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with(KEPT_PREFIX))
+        && std::fs::metadata(path).is_ok_and(|m| m.len() == 0)
+}
+
+// The list is locked only to push or pop: the file system calls run
+// outside it, so that uploads finishing together do not queue on them.
 impl Scratch {
     fn new(dir: PathBuf) -> Self {
         Self {
@@ -82,12 +92,10 @@ impl Scratch {
         }
     }
 
-    /// Empties a finished upload's file and keeps it, if there is room.
+    /// Empties a finished upload's file and keeps it, if there is room;
+    /// `false` leaves it to the caller to remove.
     fn keep(&self, path: &Path) -> bool {
-        let Ok(mut kept) = self.kept.lock() else {
-            return false;
-        };
-        if kept.len() >= SCRATCH_KEPT {
+        if self.kept.lock().map_or(true, |k| k.len() >= SCRATCH_KEPT) {
             return false;
         }
         let name = self
@@ -98,39 +106,44 @@ impl Scratch {
             .truncate(true)
             .open(path)
             .is_ok();
-        if emptied && std::fs::rename(path, &name).is_ok() {
-            kept.push((name, std::time::Instant::now()));
-            return true;
+        if !emptied || std::fs::rename(path, &name).is_err() {
+            return false;
         }
-        false
+        match self.kept.lock() {
+            Ok(mut kept) => kept.push((name, std::time::Instant::now())),
+            Err(_) => {
+                let _ = std::fs::remove_file(&name);
+            }
+        }
+        true
     }
 
     /// Moves the most recently kept file to `to`, if one is fresh; all of
     /// them are removed once the newest is not.
     fn take(&self, to: &Path) -> bool {
-        let Ok(mut kept) = self.kept.lock() else {
-            return false;
-        };
-        while let Some((path, at)) = kept.pop() {
+        loop {
+            let Some((path, at)) = self.kept.lock().ok().and_then(|mut k| k.pop()) else {
+                return false;
+            };
             if at.elapsed() >= SCRATCH_IDLE {
                 let _ = std::fs::remove_file(path);
-                for (p, _) in kept.drain(..) {
-                    let _ = std::fs::remove_file(p);
-                }
+                self.remove_all();
                 return false;
             }
             if std::fs::rename(&path, to).is_ok() {
                 return true;
             }
         }
-        false
     }
 
     fn remove_all(&self) {
-        if let Ok(mut kept) = self.kept.lock() {
-            for (p, _) in kept.drain(..) {
-                let _ = std::fs::remove_file(p);
-            }
+        let all = self
+            .kept
+            .lock()
+            .map(|mut k| std::mem::take(&mut *k))
+            .unwrap_or_default();
+        for (p, _) in all {
+            let _ = std::fs::remove_file(p);
         }
     }
 }

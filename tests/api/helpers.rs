@@ -217,11 +217,7 @@ pub fn upload_leftovers(media_root: &std::path::Path) -> Vec<String> {
     let tmp = media_root.join("tmp");
     list_files(&tmp)
         .into_iter()
-        .filter(|f| {
-            let kept = f.starts_with(vetter::media::KEPT_PREFIX)
-                && std::fs::metadata(tmp.join(f)).is_ok_and(|m| m.len() == 0);
-            !kept
-        })
+        .filter(|f| !vetter::media::is_kept_scratch(&tmp.join(f)))
         .collect()
 }
 

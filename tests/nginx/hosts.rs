@@ -161,12 +161,7 @@ async fn three_hosts_share_one_database_and_one_bucket_behind_nginx(pool: PgPool
     // files a bucket's store keeps for the next upload to write into).
     let left: Vec<_> = walk(&scratch[0])
         .into_iter()
-        .filter(|p| {
-            let kept = Path::new(p)
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with(vetter::media::KEPT_PREFIX));
-            !(kept && std::fs::metadata(p).is_ok_and(|m| m.len() == 0))
-        })
+        .filter(|p| !vetter::media::is_kept_scratch(Path::new(p)))
         .collect();
     assert!(
         left.is_empty(),
